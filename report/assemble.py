@@ -1,0 +1,237 @@
+"""Stage 4 — assemble: the resolved book through Jinja2 templates into the documents
+each renderer needs (one HTML document for print; XHTML pages for the EPUB).
+
+Templates are autoescaped. A report overrides any built-in template by putting
+a file of the same name in its ``templates/`` folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from lxml import etree
+from lxml import html as lxml_html
+from markupsafe import Markup
+
+from report import __version__
+from report.fonts import css_family_list, font_face_css
+from report.i18n import is_cjk, words_for
+from report.model import Book, Chapter, Matter
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
+_LOCAL_HREF = re.compile(r'href="#([^"]+)"')
+_NOTE_REF = 'role="doc-noteref"'
+_MONTHS = ("January February March April May June July August September October November December").split()
+
+
+@dataclass(frozen=True)
+class EpubPage:
+    file_name: str
+    title: str
+    xhtml: str
+    properties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    href: str
+    title: str
+    children: tuple[NavEntry, ...] = ()
+
+
+def long_date(date: dt.date, language: str) -> str:
+    tag = language.lower()
+    if tag.startswith(("ja", "zh")):
+        return f"{date.year}年{date.month}月{date.day}日"
+    if tag.startswith("ko"):
+        return f"{date.year}년 {date.month}월 {date.day}일"
+    return f"{date.day} {_MONTHS[date.month - 1]} {date.year}"
+
+
+def to_xhtml(fragment: str) -> str:
+    """An HTML fragment re-serialized as well-formed XHTML (void elements closed,
+    HTML entities replaced by characters)."""
+    if not fragment.strip():
+        return fragment
+    parts = lxml_html.fragments_fromstring(fragment)
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(Markup.escape(part))
+        else:
+            out.append(etree.tostring(part, method="xml", encoding="unicode"))
+    return "".join(out)
+
+
+class Assembler:
+    def __init__(self, book: Book, profile: str = "screen") -> None:
+        self.book = book
+        self.profile = profile
+        config = book.config
+        loaders: list[jinja2.BaseLoader] = []
+        if (config.root / "templates").is_dir():
+            loaders.append(jinja2.FileSystemLoader(config.root / "templates"))
+        loaders.append(jinja2.FileSystemLoader(PACKAGE_DIR / "templates"))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["long_date"] = lambda date: long_date(date, config.language)
+        self.env.filters["print_body"] = self._print_body
+        self.env.filters["xhtml"] = lambda fragment: Markup(to_xhtml(fragment))
+        self.env.globals.update(
+            config=config,
+            book=book,
+            words=words_for(config.language),
+            cjk=is_cjk(config.language),
+            version=__version__,
+        )
+
+    # --- print ------------------------------------------------------------------
+
+    def print_document(self) -> str:
+        return self.env.get_template("print.html.j2").render()
+
+    def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
+        config = self.book.config
+        settings = config.pdf
+        theme = (
+            f"@page {{ size: {settings.page_size}; margin: {settings.margin}; }}\n"
+            f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
+            f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+        )
+        if self.profile == "print":
+            # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.
+            theme += "@page { bleed: 3mm; marks: crop cross; }\nsection.chapter { break-before: right; }\n"
+        return [
+            font_face_css(font_urls),
+            (PACKAGE_DIR / "styles" / "print.css").read_text(encoding="utf-8"),
+            theme,
+            *_report_stylesheet(config.root, "print.css"),
+        ]
+
+    def _print_body(self, chapter: Chapter) -> Markup:
+        notes = {note.number: note for note in chapter.footnotes}
+
+        def float_note(match: re.Match[str]) -> str:
+            note = notes[int(match.group(2))]
+            return f'<span class="footnote" id="{note.id}">{note.html}</span>'
+
+        return Markup(chapter.html_with_svgs(_NOTE_CALL.sub(float_note, chapter.html)))
+
+    # --- EPUB -------------------------------------------------------------------
+
+    def epub_stylesheet(self, font_urls: dict[str, str]) -> str:
+        config = self.book.config
+        theme = (
+            f"html {{ font-family: {css_family_list(config.epub.font, config.language)}; }}\n"
+            f"h1, h2, h3, caption, figcaption, th {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+        )
+        if config.epub.writing_mode == "vertical-rl":
+            theme += "html { -epub-writing-mode: vertical-rl; writing-mode: vertical-rl; }\n"
+        return "".join(
+            [
+                font_face_css(font_urls),
+                (PACKAGE_DIR / "styles" / "epub.css").read_text(encoding="utf-8"),
+                theme,
+                *_report_stylesheet(config.root, "epub.css"),
+            ]
+        )
+
+    def epub_pages(self, stylesheet: str) -> list[EpubPage]:
+        words = words_for(self.book.config.language)
+        pages = [
+            EpubPage(
+                "cover.xhtml",
+                words.cover,
+                self.env.get_template("epub/cover.xhtml.j2").render(
+                    title=words.cover, stylesheet=stylesheet, body_type="frontmatter"
+                ),
+            )
+        ]
+        for chapter in self.book.chapters:
+            body = to_xhtml(chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
+            body = chapter.html_with_svgs(self._cross_file_links(chapter, body))
+            section_type, section_role = _epub_semantics(chapter)
+            xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(
+                chapter=chapter,
+                body=Markup(body),
+                title=chapter.title,
+                stylesheet=stylesheet,
+                body_type=f"{chapter.matter.value}matter",
+                section_type=section_type,
+                section_role=section_role,
+            )
+            pages.append(
+                EpubPage(self.epub_file(chapter.id), chapter.title, xhtml, ("svg",) if chapter.svgs else ())
+            )
+        return pages
+
+    def epub_toc(self) -> list[NavEntry]:
+        entries = []
+        for chapter in self.book.chapters:
+            children = tuple(
+                NavEntry(f"{self.epub_file(chapter.id)}#{h.id}", _numbered(self.book.labels[h.id].number, h.text))
+                for h in chapter.headings
+                if h.level == 2
+            )
+            title = _numbered(chapter.label.caption_prefix or None, chapter.title)
+            entries.append(NavEntry(self.epub_file(chapter.id), title, children))
+        return entries
+
+    def epub_nav(self, stylesheet: str) -> str:
+        words = words_for(self.book.config.language)
+        first_body = next((c for c in self.book.chapters if c.matter is Matter.BODY), self.book.chapters[0])
+        landmarks = [
+            {"type": "cover", "href": "cover.xhtml", "title": words.cover},
+            {"type": "toc", "href": "nav.xhtml#toc", "title": words.contents},
+            {"type": "bodymatter", "href": self.epub_file(first_body.id), "title": words.start},
+        ]
+        first_back = next((c for c in self.book.chapters if c.matter is Matter.BACK), None)
+        if first_back is not None:
+            landmarks.append({"type": "backmatter", "href": self.epub_file(first_back.id), "title": first_back.title})
+        return self.env.get_template("epub/nav.xhtml.j2").render(
+            title=words.contents, stylesheet=stylesheet, body_type="", toc=self.epub_toc(), landmarks=landmarks
+        )
+
+    @staticmethod
+    def epub_file(chapter_id: str) -> str:
+        return f"{chapter_id}.xhtml"
+
+    def _cross_file_links(self, chapter: Chapter, body: str) -> str:
+        def link(match: re.Match[str]) -> str:
+            target = match.group(1)
+            owner = self.book.owner.get(target)
+            if owner is None or owner == chapter.id:
+                return match.group(0)
+            return f'href="{self.epub_file(owner)}#{target}"'
+
+        return _LOCAL_HREF.sub(link, body)
+
+
+def _numbered(number: str | None, title: str) -> str:
+    return f"{number}　{title}" if number else title
+
+
+def _epub_semantics(chapter: Chapter) -> tuple[str, str]:
+    if "colophon" in chapter.classes:
+        return "colophon", "doc-colophon"
+    if "glossary" in chapter.classes:
+        return "glossary", "doc-glossary"
+    if chapter.matter is Matter.FRONT:
+        return "preface", "doc-preface"
+    if chapter.matter is Matter.BACK:
+        return "appendix", "doc-appendix"
+    return "chapter", "doc-chapter"
+
+
+def _report_stylesheet(root: Path, name: str) -> list[str]:
+    path = root / "styles" / name
+    return [path.read_text(encoding="utf-8")] if path.is_file() else []

@@ -1,0 +1,135 @@
+"""The ``report`` command: build, check and init (see the contract)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from report import __version__
+from report.build import FORMATS, PROFILES, build, prepare
+from report.errors import Diagnostic, ExitCode, ReportError
+from report.init import InitError, init_report
+
+console = Console(stderr=True, highlight=False)
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _print_diagnostic(diagnostic: Diagnostic) -> None:
+    location = diagnostic.location
+    where = _display(location.path) + (f":{location.line}" if location.line else "")
+    kind = "warning: " if diagnostic.is_warning else ""
+    console.print(f"{where}: {kind}{diagnostic.message}", markup=False, style="yellow" if diagnostic.is_warning else "red")
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size / 1000:.0f} kB"
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Author errors become one line each and exit 1; a bug becomes a short message
+    and a saved traceback, never a wall of Python."""
+    try:
+        yield
+    except ReportError as error:
+        for diagnostic in error.diagnostics:
+            _print_diagnostic(diagnostic)
+        count = len(error.diagnostics)
+        console.print(f"{count} problem{'s' if count != 1 else ''}; nothing was written.", style="red")
+        sys.exit(ExitCode.REPORT_ERROR)
+    except KeyboardInterrupt:
+        console.print("interrupted; previous outputs are unchanged.", style="red")
+        sys.exit(ExitCode.REPORT_ERROR)
+    except Exception as error:  # noqa: BLE001 - the last line of defence
+        with tempfile.NamedTemporaryFile("w", prefix="report-crash-", suffix=".txt", delete=False) as handle:
+            traceback.print_exc(file=handle)
+        console.print(f"internal error: {type(error).__name__}: {error}", markup=False, style="red")
+        console.print(f"the traceback is saved in {handle.name}; please report it.", markup=False)
+        sys.exit(ExitCode.INTERNAL)
+
+
+@contextmanager
+def _status(enabled: bool) -> Iterator[Callable[[str], None]]:
+    if not enabled:
+        yield lambda _: None
+        return
+    with console.status("starting") as status:
+        yield lambda message: status.update(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="report")
+def main() -> None:
+    """Build print PDF and EPUB 3 from a folder of Markdown chapters."""
+
+
+def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise click.BadParameter(f"choose from {', '.join(FORMATS)} (comma-separated)")
+    return formats
+
+
+@main.command("build")
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", default="pdf,epub", callback=_formats, help="pdf, epub or both (pdf,epub).")
+@click.option("--profile", type=click.Choice(PROFILES), default="screen", help="print adds bleed and crop marks.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default PATH/dist).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def build_command(path: Path, formats: tuple[str, ...], profile: str, out_dir: Path | None, strict: bool) -> None:
+    """Build the report in PATH into PDF and EPUB."""
+    started = time.monotonic()
+    with _handled(), _status(console.is_terminal) as progress:
+        result = build(path, formats, out_dir, profile, strict, progress)
+    for warning in result.warnings:
+        _print_diagnostic(warning)
+    for output in result.outputs:
+        for message in output.warnings:
+            console.print(f"{_display(output.path)}: warning: {message}", markup=False, style="yellow")
+    parts = []
+    for output in result.outputs:
+        count = f"{output.pages} pages" if output.format == "pdf" else f"{output.pages} documents"
+        parts.append(f"{_display(output.path)} ({count}, {_size(output.size)})")
+    click.echo(f"wrote {', '.join(parts)} in {time.monotonic() - started:.1f} s")
+
+
+@main.command("check")
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check_command(path: Path, strict: bool) -> None:
+    """Validate the report in PATH without writing anything."""
+    with _handled():
+        book, warnings = prepare(path, strict)
+    for warning in warnings:
+        _print_diagnostic(warning)
+    click.echo(f"{_display(book.config.path)}: {len(book.chapters)} chapters, no errors")
+
+
+@main.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--title", default=None, help="The report's title.")
+@click.option("--language", default="ja", show_default=True, help="BCP 47 language tag (ja, en, zh-Hans, ko …).")
+def init_command(folder: Path, title: str | None, language: str) -> None:
+    """Create a new report in FOLDER that builds as it is."""
+    try:
+        written = init_report(folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language)
+    except InitError as error:
+        console.print(str(error), style="red", markup=False)
+        sys.exit(ExitCode.REPORT_ERROR)
+    click.echo(f"created {_display(folder)} ({len(written)} files); build it with: report build {_display(folder)}")

@@ -1,0 +1,288 @@
+"""``report.toml``: a validated schema that reports every problem at once.
+
+Unknown keys are rejected with the nearest known key as a suggestion, the way
+mdBook's ``deny_unknown_fields`` and mkdocs' ``Config.validate`` do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from report.errors import ConfigError, Diagnostic, Diagnostics, Location
+
+CONFIG_NAME = "report.toml"
+
+PAGE_SIZES = ("A4", "A5", "B5", "letter")
+FONT_STYLES = ("serif", "sans")
+PDF_VARIANTS = ("pdf/ua-1", "pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "none")
+WRITING_MODES = ("horizontal-tb", "vertical-rl")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_LENGTH = re.compile(r"^\d+(\.\d+)?(pt|mm|cm|in|px|em|Q)$")
+_OUTPUT_NAME = re.compile(r"^[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class PdfSettings:
+    page_size: str = "A4"
+    font: str = "serif"
+    font_size: str = "10.5pt"
+    margin: str = "20mm"
+    variant: str = "pdf/ua-1"
+
+
+@dataclass(frozen=True)
+class EpubSettings:
+    writing_mode: str = "horizontal-tb"
+    font: str = "serif"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    title: str
+    language: str
+    chapters: tuple[Path, ...]
+    identifier: str
+    output: str
+    subtitle: str | None = None
+    authors: tuple[str, ...] = ()
+    date: dt.date | None = None
+    publisher: str | None = None
+    edition: str | None = None
+    pdf: PdfSettings = field(default_factory=PdfSettings)
+    epub: EpubSettings = field(default_factory=EpubSettings)
+
+    @property
+    def path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+
+Check = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of the schema: how to check it and what Python value it becomes."""
+
+    check: Check
+    required: bool = False
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    return None
+
+
+def _text_list(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        return "must be a list of non-empty strings"
+    return None
+
+
+def _non_empty_text_list(value: Any) -> str | None:
+    return _text_list(value) or (None if value else "must list at least one file")
+
+
+def _date(value: Any) -> str | None:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return None
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return None
+    return "must be an ISO 8601 date such as 2024-12-20"
+
+
+def _pattern(regex: re.Pattern[str], expected: str) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and regex.match(value):
+            return None
+        return f"must be {expected}"
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return "must be one of " + ", ".join(f'"{c}"' for c in choices)
+
+    return check
+
+
+TOP_LEVEL: Mapping[str, Option] = {
+    "title": Option(_text, required=True),
+    "language": Option(_pattern(_LANGUAGE_TAG, "a BCP 47 language tag such as ja, en, zh-Hans"), required=True),
+    "chapters": Option(_non_empty_text_list, required=True),
+    "subtitle": Option(_text),
+    "authors": Option(_text_list),
+    "date": Option(_date),
+    "publisher": Option(_text),
+    "edition": Option(_text),
+    "identifier": Option(_text),
+    "output": Option(_pattern(_OUTPUT_NAME, "a file base name of letters, digits, '.', '_' or '-'")),
+}
+TABLES: Mapping[str, Mapping[str, Option]] = {
+    "pdf": {
+        "page-size": Option(_one_of(PAGE_SIZES)),
+        "font": Option(_one_of(FONT_STYLES)),
+        "font-size": Option(_pattern(_LENGTH, "a CSS length such as 10.5pt")),
+        "margin": Option(_pattern(_LENGTH, "a CSS length such as 20mm")),
+        "variant": Option(_one_of(PDF_VARIANTS)),
+    },
+    "epub": {
+        "writing-mode": Option(_one_of(WRITING_MODES)),
+        "font": Option(_one_of(FONT_STYLES)),
+    },
+}
+
+
+def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+class _KeyLines:
+    """Finds the line of a key in the TOML text, so that messages can point at it."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, str], int] = {}
+        table = ""
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if header := re.match(r"^\[\s*([\w.-]+)\s*\]", line):
+                table = header.group(1)
+                self._lines.setdefault(("", table), number)
+            elif key := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", line):
+                self._lines.setdefault((table, key.group(1).strip('"')), number)
+
+    def line(self, table: str, key: str) -> int | None:
+        return self._lines.get((table, key))
+
+
+def _validate_table(
+    values: Mapping[str, Any],
+    schema: Mapping[str, Option],
+    table: str,
+    lines: _KeyLines,
+    path: Path,
+    diagnostics: Diagnostics,
+) -> None:
+    prefix = f"[{table}] " if table else ""
+    for key, value in values.items():
+        if table == "" and key in TABLES:
+            continue
+        option = schema.get(key)
+        if option is None:
+            known = list(schema) + ([] if table else list(TABLES))
+            diagnostics.error(
+                path, lines.line(table, key), f'{prefix}unknown key "{key}"{suggestion(key, known)}'
+            )
+        elif problem := option.check(value):
+            diagnostics.error(path, lines.line(table, key), f'{prefix}"{key}" {problem}')
+    for key, option in schema.items():
+        if option.required and key not in values:
+            diagnostics.error(path, None, f'{prefix}missing required key "{key}"')
+
+
+def _derived_identifier(title: str, authors: tuple[str, ...], edition: str | None) -> str:
+    """A stable identifier: the same metadata always gives the same UUID."""
+    seed = "\n".join((title, *authors, edition or ""))
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'report:' + seed)}"
+
+
+def _chapter_paths(root: Path, names: list[str], lines: _KeyLines, diagnostics: Diagnostics) -> tuple[Path, ...]:
+    config_path = root / CONFIG_NAME
+    line = lines.line("", "chapters")
+    paths: list[Path] = []
+    for name in names:
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            diagnostics.error(config_path, line, f'chapter "{name}" is outside the report folder')
+        elif path.suffix != ".md":
+            diagnostics.error(config_path, line, f'chapter "{name}" is not a Markdown (.md) file')
+        elif not path.is_file():
+            diagnostics.error(config_path, line, f'chapter file "{name}" does not exist')
+        elif path in paths:
+            diagnostics.error(config_path, line, f'chapter "{name}" is listed twice')
+        else:
+            paths.append(path)
+    return tuple(paths)
+
+
+def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
+    return cls(**{key.replace("-", "_"): value for key, value in values.items()})
+
+
+def load_config(root: Path) -> Config:
+    """Read and validate ``root/report.toml``; raise ConfigError listing every problem."""
+    root = root.resolve()
+    path = root / CONFIG_NAME
+    diagnostics = Diagnostics()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([_single(path, f"no {CONFIG_NAME} here: is this a report folder?")]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([_single(path, f"not valid UTF-8 ({error.reason})")]) from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = getattr(error, "lineno", None)
+        message = str(error).split(" (at line")[0]
+        raise ConfigError([_single(path, f"invalid TOML: {message}", line)]) from None
+
+    lines = _KeyLines(text)
+    _validate_table(values, TOP_LEVEL, "", lines, path, diagnostics)
+    for table, schema in TABLES.items():
+        if table in values:
+            if isinstance(values[table], dict):
+                _validate_table(values[table], schema, table, lines, path, diagnostics)
+            else:
+                diagnostics.error(path, lines.line("", table), f'"{table}" must be a table ([{table}])')
+    chapters: tuple[Path, ...] = ()
+    if _non_empty_text_list(values.get("chapters")) is None:
+        chapters = _chapter_paths(root, values["chapters"], lines, diagnostics)
+    diagnostics.raise_if_errors(ConfigError)
+
+    authors = tuple(values.get("authors", ()))
+    date = values.get("date")
+    if isinstance(date, str):
+        date = dt.date.fromisoformat(date)
+    return Config(
+        root=root,
+        title=values["title"],
+        language=values["language"],
+        chapters=chapters,
+        identifier=values.get("identifier") or _derived_identifier(values["title"], authors, values.get("edition")),
+        output=values.get("output") or _default_output_name(root),
+        subtitle=values.get("subtitle"),
+        authors=authors,
+        date=date,
+        publisher=values.get("publisher"),
+        edition=values.get("edition"),
+        pdf=_settings(PdfSettings, values.get("pdf", {})),
+        epub=_settings(EpubSettings, values.get("epub", {})),
+    )
+
+
+def _default_output_name(root: Path) -> str:
+    name = re.sub(r"[^\w.-]+", "-", root.name).strip("-.")
+    return name or "report"
+
+
+def _single(path: Path, message: str, line: int | None = None) -> Diagnostic:
+    return Diagnostic(Location(path, line), message)

@@ -1,0 +1,46 @@
+"""Labels and interface words in the report's language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Words:
+    chapter: str  # format with {n}
+    section: str
+    figure: str
+    table: str
+    contents: str
+    notes: str
+    cover: str
+    title_page: str
+    colophon: str
+    start: str
+    page_list: str
+
+
+_WORDS = {
+    "ja": Words("第{n}章", "{n}節", "図{n}", "表{n}", "目次", "注", "表紙", "扉", "奥付", "本文", "ページ一覧"),
+    "zh-hans": Words("第{n}章", "{n}节", "图{n}", "表{n}", "目录", "注释", "封面", "扉页", "版权页", "正文", "页码"),
+    "zh-hant": Words("第{n}章", "{n}節", "圖{n}", "表{n}", "目錄", "註釋", "封面", "扉頁", "版權頁", "正文", "頁碼"),
+    "ko": Words("제{n}장", "{n}절", "그림 {n}", "표 {n}", "목차", "주", "표지", "속표지", "판권", "본문", "쪽 목록"),
+    "en": Words(
+        "Chapter {n}", "Section {n}", "Figure {n}", "Table {n}", "Contents", "Notes", "Cover", "Title page",
+        "Colophon", "Start of content", "Page list",
+    ),
+}
+
+CJK_LANGUAGES = ("ja", "zh", "ko")
+
+
+def words_for(language: str) -> Words:
+    tag = language.lower()
+    if tag.startswith("zh"):
+        traditional = any(part in tag for part in ("hant", "-tw", "-hk", "-mo"))
+        return _WORDS["zh-hant" if traditional else "zh-hans"]
+    return _WORDS.get(tag.split("-")[0], _WORDS["en"])
+
+
+def is_cjk(language: str) -> bool:
+    return language.lower().split("-")[0] in CJK_LANGUAGES

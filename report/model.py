@@ -1,0 +1,152 @@
+"""The typed, immutable models that the pipeline stages hand to each other.
+
+load → :class:`Project` · parse → :class:`ParsedChapter` · resolve → :class:`Book`
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from report.config import Config
+
+SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"></span>')
+
+
+class Matter(str, Enum):
+    """Where a chapter stands: only body chapters are numbered."""
+
+    FRONT = "front"
+    BODY = "body"
+    BACK = "back"
+
+
+@dataclass(frozen=True)
+class SourceChapter:
+    """A chapter file as loaded: front matter read, Markdown not yet parsed."""
+
+    path: Path
+    id: str
+    title: str | None
+    matter: Matter
+    classes: tuple[str, ...]
+    markdown: str
+    first_line: int  # line of the file where ``markdown`` starts (after front matter)
+
+
+@dataclass(frozen=True)
+class Project:
+    config: Config
+    chapters: tuple[SourceChapter, ...]
+
+
+class TargetKind(str, Enum):
+    CHAPTER = "chapter"
+    SECTION = "section"
+    FIGURE = "figure"
+    TABLE = "table"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Anything a cross-reference may point at: an id defined in a chapter."""
+
+    id: str
+    kind: TargetKind
+    text: str  # plain text: heading text or caption
+    line: int
+    level: int = 1  # heading level for sections; 1 for the chapter itself
+    numbered: bool = True
+
+
+@dataclass(frozen=True)
+class Heading:
+    id: str
+    level: int
+    html: str
+    text: str
+    numbered: bool
+
+
+@dataclass(frozen=True)
+class Footnote:
+    id: str
+    number: int
+    html: str
+
+
+@dataclass(frozen=True)
+class CrossReference:
+    target: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ParsedChapter:
+    """One chapter after the parse stage.
+
+    ``html`` still holds placeholders for numbers and cross-reference labels,
+    which only the whole book can fill in (see :mod:`report.resolve`).
+    """
+
+    source: SourceChapter
+    title: str
+    title_html: str
+    html: str
+    headings: tuple[Heading, ...]
+    footnotes: tuple[Footnote, ...]
+    targets: tuple[Target, ...]
+    references: tuple[CrossReference, ...]
+    images: tuple[Path, ...]
+    svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
+
+    @property
+    def id(self) -> str:
+        return self.source.id
+
+
+@dataclass(frozen=True)
+class Label:
+    """What a target is called in the report's language."""
+
+    number: str | None  # "2.1", "3", None when unnumbered
+    caption_prefix: str  # printed before a heading or caption: "第2章", "2.1", "図3"
+    reference: str  # printed for a cross-reference: "第2章", "2.1節", "図3"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter of the finished book: numbers and cross-references filled in."""
+
+    id: str
+    source: Path
+    matter: Matter
+    classes: tuple[str, ...]
+    number: int | None
+    label: Label
+    title: str
+    title_html: str
+    html: str
+    headings: tuple[Heading, ...]
+    footnotes: tuple[Footnote, ...]
+    images: tuple[Path, ...]
+    svgs: tuple[str, ...]
+
+    def html_with_svgs(self, html: str) -> str:
+        """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""
+        return SVG_SLOT.sub(lambda m: self.svgs[int(m.group(1))], html)
+
+
+@dataclass(frozen=True)
+class Book:
+    config: Config
+    chapters: tuple[Chapter, ...]
+    labels: Mapping[str, Label]
+    owner: Mapping[str, str]  # target id → id of the chapter that defines it
+
+    def chapter_of(self, target_id: str) -> Chapter:
+        chapter_id = self.owner[target_id]
+        return next(c for c in self.chapters if c.id == chapter_id)

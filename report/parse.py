@@ -1,0 +1,457 @@
+"""Stage 2 — parse: one chapter's Markdown into an HTML fragment and what it defines.
+
+The dialect is CommonMark plus GFM tables and strikethrough, footnotes,
+``{#id .class}`` attributes, definition lists, ruby ``{漢字|かんじ}``, numbered
+figures (an image alone in its paragraph) and numbered tables (a ``Table:``
+paragraph before a table). Numbers and cross-reference labels need the whole
+book, so this stage leaves empty slots that :mod:`report.resolve` fills.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.attrs import attrs_block_plugin, attrs_plugin
+from mdit_py_plugins.attrs.parse import ParseError
+from mdit_py_plugins.attrs.parse import parse as parse_attrs
+from mdit_py_plugins.deflist import deflist_plugin
+from mdit_py_plugins.footnote import footnote_plugin
+
+from report.errors import Diagnostics
+from report.load import ID_PATTERN
+from report.model import CrossReference, Footnote, Heading, Matter, ParsedChapter, SourceChapter, Target, TargetKind
+from report.svg import SvgError, sanitize_svg
+
+IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
+TABLE_CAPTION = re.compile(r"^Table:\s*(.+?)\s*$", re.DOTALL)
+TRAILING_ATTRIBUTES = re.compile(r"\s*(\{[^{}\n]*\})\s*$")
+RUBY = re.compile(r"\{([^{}|\n]+)\|([^{}\n]+)\}")
+UNDEFINED_FOOTNOTE = re.compile(r"\[\^([^\]\s]+)\]")
+
+# What raw HTML in a chapter may keep: structure and phrasing, never scripts,
+# frames, forms, styles or event handlers.
+ALLOWED_TAGS = {
+    "a", "abbr", "aside", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
+    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section", "small", "span",
+    "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "*": {"id", "class", "lang", "dir", "title", "role", "aria-label"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "th": {"colspan", "rowspan", "style", "scope"},
+    "td": {"colspan", "rowspan", "style"},
+    "ol": {"start", "reversed"},
+    "li": {"value"},
+}
+SLOT = '<span class="slot" title="{}"></span>'
+
+
+def markdown_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin).use(attrs_block_plugin)
+    md.inline.ruler.before("text", "ruby", _ruby_rule)
+    md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
+    for name, rule in _RENDER_RULES.items():
+        md.add_render_rule(name, rule)
+    return md
+
+
+@dataclass
+class _Context:
+    """Mutable state of one chapter's parse; frozen into a ParsedChapter at the end."""
+
+    source: SourceChapter
+    root: Path
+    diagnostics: Diagnostics
+    headings: list[Heading] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    references: list[CrossReference] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+    svgs: list[str] = field(default_factory=list)
+    figure_count: int = 0
+    table_count: int = 0
+    section_count: int = 0
+
+    def file_line(self, token_line: int | None) -> int:
+        return self.source.first_line + (token_line or 0)
+
+    def error(self, line: int | None, message: str) -> None:
+        self.diagnostics.error(self.source.path, line, message)
+
+
+_PARSER: MarkdownIt | None = None
+
+
+def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -> ParsedChapter:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = markdown_parser()
+    md = _PARSER
+    context = _Context(source=source, root=root, diagnostics=diagnostics)
+    env: dict[str, Any] = {"context": context}
+    tokens = md.parse(source.markdown, env)
+    _annotate_lines(tokens, context)
+    title, title_html, tokens = _take_title(tokens, md, context, env)
+    tokens, note_tokens = _split_footnotes(tokens)
+    _mark_figures_and_tables(tokens)
+    _check_headings(tokens, context)
+    body = md.renderer.render(tokens, md.options, env)
+    footnotes = _render_footnotes(note_tokens, md, env, context)
+    body = _sanitize(body)
+    context.targets.insert(0, Target(source.id, TargetKind.CHAPTER, title, 1, numbered=source.matter is Matter.BODY))
+    return ParsedChapter(
+        source=source,
+        title=title,
+        title_html=title_html,
+        html=body,
+        headings=tuple(context.headings),
+        footnotes=footnotes,
+        targets=tuple(context.targets),
+        references=tuple(context.references),
+        images=tuple(context.images),
+        svgs=tuple(context.svgs),
+    )
+
+
+def _sanitize(fragment: str) -> str:
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        filter_style_properties={"text-align"},
+    )
+
+
+# --- token passes -------------------------------------------------------------------------
+
+
+def _annotate_lines(tokens: Sequence[Token], context: _Context) -> None:
+    """Give every inline child the file line it stands on, for messages."""
+    for token in tokens:
+        if token.map is not None:
+            token.meta["line"] = context.file_line(token.map[0])
+        if token.type == "inline" and token.children:
+            line = token.meta.get("line", context.source.first_line)
+            for child in token.children:
+                child.meta["line"] = line
+                if child.type in ("softbreak", "hardbreak"):
+                    line += 1
+
+
+def _trailing_attributes_rule(state: StateCore) -> None:
+    """``## Heading {#id .class}`` and ``Table: caption {#id}`` carry attributes at the end."""
+    tokens = state.tokens
+    for index, token in enumerate(tokens[:-1]):
+        inline = tokens[index + 1]
+        if inline.type != "inline":
+            continue
+        is_caption = token.type == "paragraph_open" and inline.content.startswith("Table:")
+        if token.type != "heading_open" and not is_caption:
+            continue
+        match = TRAILING_ATTRIBUTES.search(inline.content)
+        if not match or RUBY.fullmatch(match.group(1)):
+            continue
+        try:
+            _, attributes = parse_attrs(match.group(1))
+        except ParseError:
+            continue
+        inline.content = inline.content[: match.start()]
+        for key, value in attributes.items():
+            if key == "class" and token.attrGet("class"):
+                value = f"{token.attrGet('class')} {value}"
+            token.attrSet(key, value)
+
+
+def _ruby_rule(state: StateInline, silent: bool) -> bool:
+    if state.src[state.pos] != "{":
+        return False
+    match = RUBY.match(state.src, state.pos)
+    if not match:
+        return False
+    if not silent:
+        base, readings = match.group(1), match.group(2).split("|")
+        token = state.push("ruby", "ruby", 0)
+        if len(readings) > 1 and len(readings) == len(base):
+            token.meta["pairs"] = list(zip(base, readings, strict=True))
+        else:
+            token.meta["pairs"] = [(base, "|".join(readings))]
+        token.content = base
+    state.pos = match.end()
+    return True
+
+
+def _take_title(
+    tokens: list[Token], md: MarkdownIt, context: _Context, env: dict[str, Any]
+) -> tuple[str, str, list[Token]]:
+    """The front matter's title, else the first ``#`` heading (then removed from the body)."""
+    source = context.source
+    first = tokens[0] if tokens else None
+    if source.title is None and first is not None and first.type == "heading_open" and first.tag == "h1":
+        inline = tokens[1]
+        title_html = md.renderer.render(inline.children or [], md.options, env)
+        return _plain_text(inline), _sanitize(title_html), tokens[3:]
+    if source.title is None:
+        context.error(1, 'chapter has no title: add "title:" to its front matter or start it with a "# Title" line')
+        return source.id, html.escape(source.id), tokens
+    return source.title, html.escape(source.title), tokens
+
+
+def _split_footnotes(tokens: list[Token]) -> tuple[list[Token], list[Token]]:
+    try:
+        start = next(i for i, t in enumerate(tokens) if t.type == "footnote_block_open")
+    except StopIteration:
+        return tokens, []
+    end = max(i for i, t in enumerate(tokens) if t.type == "footnote_block_close")
+    return tokens[:start] + tokens[end + 1 :], tokens[start + 1 : end]
+
+
+def _lone_image(inline: Token) -> Token | None:
+    children = [c for c in inline.children or [] if not (c.type == "text" and not c.content.strip())]
+    if len(children) == 1 and children[0].type == "image":
+        return children[0]
+    return None
+
+
+def _mark_figures_and_tables(tokens: list[Token]) -> None:
+    index = 0
+    while index < len(tokens) - 2:
+        opening, inline, closing = tokens[index : index + 3]
+        if opening.type == "paragraph_open" and inline.type == "inline":
+            if (image := _lone_image(inline)) is not None:
+                opening.meta["figure"] = image
+                closing.meta["figure"] = image
+            elif (
+                index + 3 < len(tokens)
+                and tokens[index + 3].type == "table_open"
+                and (caption := TABLE_CAPTION.match(inline.content))
+            ):
+                table = tokens[index + 3]
+                table.meta["caption"] = inline
+                table.meta["caption_text"] = caption.group(1)
+                for key, value in (opening.attrs or {}).items():
+                    table.attrSet(key, value)
+                del tokens[index : index + 3]
+                continue
+        index += 1
+
+
+def _check_headings(tokens: Sequence[Token], context: _Context) -> None:
+    for token in tokens:
+        if token.type == "heading_open" and token.tag == "h1":
+            context.error(
+                token.meta.get("line"), "a chapter has one title; use ## for its sections (the title comes from front matter or the first # heading)"
+            )
+
+
+def _render_footnotes(
+    note_tokens: list[Token], md: MarkdownIt, env: dict[str, Any], context: _Context
+) -> tuple[Footnote, ...]:
+    notes: list[Footnote] = []
+    current: list[Token] = []
+    number = 0
+    for token in note_tokens:
+        if token.type == "footnote_open":
+            current = []
+            number = token.meta["id"] + 1
+        elif token.type == "footnote_close":
+            paragraphs = [t for t in current if t.type == "inline"]
+            inner = "<br/>".join(md.renderer.render(p.children or [], md.options, env) for p in paragraphs)
+            notes.append(Footnote(id=f"{context.source.id}-fn{number}", number=number, html=_sanitize(inner)))
+        elif token.type != "footnote_anchor":
+            current.append(token)
+    return tuple(notes)
+
+
+def _plain_text(inline: Token) -> str:
+    parts = []
+    for child in inline.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "ruby":
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).strip()
+
+
+# --- render rules -------------------------------------------------------------------------
+
+
+def _context(env: EnvType) -> _Context:
+    context = env["context"]
+    assert isinstance(context, _Context)
+    return context
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _render_heading_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token, inline = tokens[idx], tokens[idx + 1]
+    context = _context(env)
+    level = int(token.tag[1])
+    classes = (token.attrGet("class") or "").split()
+    numbered = "unnumbered" not in classes and context.source.matter is Matter.BODY and level <= 3
+    context.section_count += 1
+    heading_id = str(token.attrGet("id") or "")
+    if not heading_id:
+        slug = _slug(_plain_text(inline))
+        heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
+        token.attrSet("id", heading_id)
+    elif not ID_PATTERN.match(heading_id):
+        context.error(token.meta.get("line"), f'id "{heading_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    text = _plain_text(inline)
+    inner = self.renderInline(inline.children or [], options, env)
+    context.headings.append(Heading(heading_id, level, _sanitize(inner), text, numbered))
+    context.targets.append(Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered))
+    slot = SLOT.format(heading_id) if numbered else ""
+    return f"<{token.tag}{self.renderAttrs(token)}>{slot}"
+
+
+def _render_paragraph_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    image = token.meta.get("figure")
+    if image is None:
+        return str(self.renderToken(tokens, idx, options, env))
+    context = _context(env)
+    context.figure_count += 1
+    figure_id = str(image.attrGet("id") or f"{context.source.id}-fig{context.figure_count}")
+    image.attrs.pop("id", None)
+    caption = str(image.attrGet("title") or image.content or "")
+    context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, image.meta.get("line", 0)))
+    classes = " ".join(filter(None, ["figure", str(token.attrGet("class") or "")]))
+    image.meta["caption"] = f'<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption>'
+    return f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">'
+
+
+def _render_paragraph_close(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    image = tokens[idx].meta.get("figure")
+    if image is None:
+        return str(self.renderToken(tokens, idx, options, env))
+    return f"{image.meta['caption']}</figure>\n"
+
+
+def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    context = _context(env)
+    line = token.meta.get("line")
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    path = _resolve_local_path(src, context, line, "image")
+    if path is None:
+        return ""
+    if path.suffix.lower() not in IMAGE_TYPES:
+        context.error(line, f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
+        return ""
+    context.images.append(path)
+    if path.suffix.lower() == ".svg":
+        try:
+            context.svgs.append(sanitize_svg(path.read_bytes(), alt))
+        except SvgError as error:
+            context.error(line, f'image "{src}": {error}')
+            return ""
+        return f'<span class="svg-slot" title="{len(context.svgs) - 1}"></span>'
+    relative = path.relative_to(context.root).as_posix()
+    return f'<img src="{html.escape(relative)}" alt="{html.escape(alt)}"/>'
+
+
+def _resolve_local_path(src: str, context: _Context, line: int | None, what: str) -> Path | None:
+    if re.match(r"^[a-zA-Z][\w+.-]*:", src) or src.startswith("//"):
+        context.error(line, f'{what} "{src}" is not a file of the report (remote and absolute URLs are not allowed)')
+        return None
+    if src.startswith("/"):
+        context.error(line, f'{what} "{src}" is an absolute path; write it relative to the chapter file')
+        return None
+    path = (context.source.path.parent / src).resolve()
+    if not path.is_relative_to(context.root):
+        context.error(line, f'{what} "{src}" is outside the report folder')
+        return None
+    if not path.is_file():
+        context.error(line, f'{what} "{src}" does not exist')
+        return None
+    return path
+
+
+def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    href = str(token.attrGet("href") or "")
+    if href.startswith("#") and len(href) > 1:
+        context = _context(env)
+        context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
+        if idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
+            token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
+    return str(self.renderToken(tokens, idx, options, env))
+
+
+def _render_ruby(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    pairs = tokens[idx].meta["pairs"]
+    inner = "".join(f"{html.escape(base)}<rp>(</rp><rt>{html.escape(reading)}</rt><rp>)</rp>" for base, reading in pairs)
+    return f"<ruby>{inner}</ruby>"
+
+
+def _render_footnote_ref(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    meta = tokens[idx].meta
+    context = _context(env)
+    number = meta["id"] + 1
+    note_id = f"{context.source.id}-fn{number}"
+    ref_id = f"{context.source.id}-fnref{number}" + (f"-{meta['subId'] + 1}" if meta["subId"] else "")
+    return f'<a class="fnref" id="{ref_id}" href="#{note_id}" role="doc-noteref">{number}</a>'
+
+
+def _render_text(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    if undefined := UNDEFINED_FOOTNOTE.search(token.content):
+        _context(env).error(token.meta.get("line"), f'footnote "[^{undefined.group(1)}]" is not defined')
+    return html.escape(token.content, quote=False)
+
+
+def _render_table_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    caption_inline = token.meta.get("caption")
+    opening = str(self.renderToken(tokens, idx, options, env))
+    if caption_inline is None:
+        return opening
+    context = _context(env)
+    context.table_count += 1
+    table_id = str(token.attrGet("id") or f"{context.source.id}-tbl{context.table_count}")
+    if not token.attrGet("id"):
+        token.attrSet("id", table_id)
+        opening = str(self.renderToken(tokens, idx, options, env))
+    caption = self.renderInline(caption_inline.children or [], options, env).removeprefix("Table:").strip()
+    context.targets.append(
+        Target(table_id, TargetKind.TABLE, token.meta["caption_text"], caption_inline.meta.get("line", 0))
+    )
+    return f"{opening}<caption>{SLOT.format(table_id)}{caption}</caption>\n"
+
+
+_RENDER_RULES = {
+    "heading_open": _render_heading_open,
+    "paragraph_open": _render_paragraph_open,
+    "paragraph_close": _render_paragraph_close,
+    "image": _render_image,
+    "link_open": _render_link_open,
+    "ruby": _render_ruby,
+    "footnote_ref": _render_footnote_ref,
+    "text": _render_text,
+    "table_open": _render_table_open,
+}

@@ -1,0 +1,33 @@
+"""Stage 5 — render: one renderer per output format, all with the same interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from report.assemble import Assembler
+
+
+@dataclass(frozen=True)
+class Output:
+    format: str
+    path: Path
+    size: int
+    pages: int | None = None  # printed pages (PDF) or documents (EPUB)
+    warnings: tuple[str, ...] = ()
+
+
+class Renderer(Protocol):
+    format: str
+
+    def render(self, assembler: Assembler, target: Path) -> Output:
+        """Write the output to ``target`` (a temporary path the build renames into place)."""
+        ...
+
+
+def renderers() -> dict[str, Renderer]:
+    from report.render.epub import EpubRenderer
+    from report.render.pdf import PdfRenderer
+
+    return {"pdf": PdfRenderer(), "epub": EpubRenderer()}

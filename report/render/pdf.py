@@ -1,0 +1,84 @@
+"""The print PDF, by WeasyPrint, in a spawned process.
+
+WeasyPrint is not fork- or thread-safe, and fontconfig must be pointed at the
+bundled fonts before Pango starts: a fresh process does both cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from report.assemble import Assembler
+from report.fonts import FACES, fontconfig_file, fonts_dir
+from report.render import Output
+
+CACHE_DIR_NAME = ".report-cache"
+
+
+@dataclass(frozen=True)
+class PdfJob:
+    html: str
+    stylesheets: tuple[str, ...]
+    base_url: str
+    allowed_roots: tuple[Path, ...]
+    target: Path
+    fontconfig: Path
+    variant: str | None
+
+
+class PdfRenderer:
+    format = "pdf"
+
+    def render(self, assembler: Assembler, target: Path) -> Output:
+        config = assembler.book.config
+        font_urls = {face.file: (fonts_dir() / face.file).as_uri() for face in FACES}
+        job = PdfJob(
+            html=assembler.print_document(),
+            stylesheets=tuple(assembler.print_stylesheets(font_urls)),
+            base_url=config.root.as_uri() + "/",
+            allowed_roots=(config.root, fonts_dir()),
+            target=target,
+            fontconfig=fontconfig_file(config.root / CACHE_DIR_NAME),
+            variant=None if config.pdf.variant == "none" else config.pdf.variant,
+        )
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pages, warnings = pool.submit(render_pdf, job).result()
+        return Output(self.format, target, target.stat().st_size, pages, tuple(warnings))
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def render_pdf(job: PdfJob) -> tuple[int, list[str]]:
+    """Runs in the worker process: returns the page count and WeasyPrint's warnings."""
+    os.environ["FONTCONFIG_FILE"] = str(job.fontconfig)
+    import weasyprint
+
+    from report.sandbox import SandboxedFetcher
+
+    collector = _Collect()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(collector)
+    logger.propagate = False
+    fetcher = SandboxedFetcher(job.allowed_roots)
+    font_config = weasyprint.text.fonts.FontConfiguration()
+    stylesheets = [
+        weasyprint.CSS(string=css, base_url=job.base_url, url_fetcher=fetcher, font_config=font_config)
+        for css in job.stylesheets
+    ]
+    document = weasyprint.HTML(string=job.html, base_url=job.base_url, url_fetcher=fetcher).render(
+        stylesheets=stylesheets, font_config=font_config, pdf_variant=job.variant, pdf_tags=True
+    )
+    document.write_pdf(job.target, pdf_variant=job.variant, pdf_tags=True, attachments=[])
+    return len(document.pages), collector.messages

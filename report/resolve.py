@@ -1,0 +1,112 @@
+"""Stage 3 — resolve: number chapters, sections, figures and tables across the whole
+book, check every cross-reference, and fill the slots the parse stage left."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from report.config import Config
+from report.errors import Diagnostics
+from report.i18n import words_for
+from report.model import Book, Chapter, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
+
+_SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
+_EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
+
+
+def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics: Diagnostics) -> Book:
+    owner: dict[str, str] = {}
+    defined_at: dict[str, str] = {}
+    for chapter in parsed:
+        for target in chapter.targets:
+            where = f"{chapter.source.path.name}:{target.line}"
+            if target.id in owner:
+                diagnostics.error(
+                    chapter.source.path, target.line, f'id "{target.id}" is already defined at {defined_at[target.id]}'
+                )
+                continue
+            owner[target.id] = chapter.id
+            defined_at[target.id] = where
+    labels = _number(config, parsed)
+    for chapter in parsed:
+        for reference in chapter.references:
+            if reference.target not in owner:
+                diagnostics.error(chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"')
+    chapters = tuple(_fill(chapter, labels) for chapter in parsed)
+    return Book(
+        config=config,
+        chapters=chapters,
+        labels=MappingProxyType(labels),
+        owner=MappingProxyType(owner),
+    )
+
+
+def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Label]:
+    words = words_for(config.language)
+    labels: dict[str, Label] = {}
+    chapter_number = figure_number = table_number = 0
+    for chapter in parsed:
+        counters = [0, 0]  # sections (##) and subsections (###) within the chapter
+        if chapter.source.matter is Matter.BODY:
+            chapter_number += 1
+        for target in chapter.targets:
+            if target.id in labels:
+                continue
+            labels[target.id] = _label(target, chapter, chapter_number, counters, words)
+            if target.kind is TargetKind.FIGURE:
+                figure_number += 1
+                text = words.figure.format(n=figure_number)
+                labels[target.id] = Label(str(figure_number), text, text)
+            elif target.kind is TargetKind.TABLE:
+                table_number += 1
+                text = words.table.format(n=table_number)
+                labels[target.id] = Label(str(table_number), text, text)
+    return labels
+
+
+def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters: list[int], words) -> Label:  # type: ignore[no-untyped-def]
+    if target.kind is TargetKind.CHAPTER:
+        if not target.numbered:
+            return Label(None, "", target.text)
+        text = words.chapter.format(n=chapter_number)
+        return Label(str(chapter_number), text, text)
+    if target.kind is TargetKind.SECTION and target.numbered and chapter.source.matter is Matter.BODY:
+        depth = min(target.level, 3) - 2
+        counters[depth] += 1
+        counters[depth + 1 :] = [0] * (len(counters) - depth - 1)
+        number = ".".join(str(n) for n in [chapter_number, *counters[: depth + 1]])
+        return Label(number, number, words.section.format(n=number))
+    return Label(None, "", target.text)
+
+
+def _fill(chapter: ParsedChapter, labels: Mapping[str, Label]) -> Chapter:
+    def slot(match: re.Match[str]) -> str:
+        label = labels.get(match.group(1))
+        if label is None or not label.caption_prefix:
+            return ""
+        css = "number" if label.caption_prefix == label.number else "label"
+        return f'<span class="{css}">{html.escape(label.caption_prefix)}</span>'
+
+    def xref(match: re.Match[str]) -> str:
+        label = labels.get(match.group(2))
+        return match.group(1) + (html.escape(label.reference) if label else "") + match.group(3)
+
+    body = _EMPTY_XREF.sub(xref, _SLOT.sub(slot, chapter.html))
+    return Chapter(
+        id=chapter.id,
+        source=chapter.source.path,
+        matter=chapter.source.matter,
+        classes=chapter.source.classes,
+        number=int(n) if (n := labels[chapter.id].number) else None,
+        label=labels[chapter.id],
+        title=chapter.title,
+        title_html=chapter.title_html,
+        html=body,
+        headings=chapter.headings,
+        footnotes=tuple(Footnote(f.id, f.number, _EMPTY_XREF.sub(xref, f.html)) for f in chapter.footnotes),
+        images=chapter.images,
+        svgs=chapter.svgs,
+    )

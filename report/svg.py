@@ -1,0 +1,59 @@
+"""SVG figures are inlined (so their text uses the bundled fonts in PDF and EPUB) after cleaning."""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ALLOWED_ELEMENTS = {
+    "svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan", "defs",
+    "marker", "title", "desc", "linearGradient", "radialGradient", "stop", "use", "clipPath", "symbol", "pattern",
+}  # fmt: skip
+_UNSAFE_STYLE = re.compile(r"url\s*\(\s*['\"]?\s*(?!#)|@import|expression\s*\(", re.IGNORECASE)
+MAX_SVG_BYTES = 2_000_000
+
+
+class SvgError(ValueError):
+    pass
+
+
+def sanitize_svg(data: bytes, label: str) -> str:
+    """Parse without entities, DTDs or network; keep drawing elements and local references only."""
+    if len(data) > MAX_SVG_BYTES:
+        raise SvgError(f"SVG larger than {MAX_SVG_BYTES // 1_000_000} MB")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as error:
+        raise SvgError(f"not well-formed SVG ({error.msg})") from None
+    if root.tag != f"{{{SVG_NS}}}svg":
+        raise SvgError("the root element is not <svg> in the SVG namespace")
+    for element in list(root.iter()):
+        if not isinstance(element.tag, str):  # comments, processing instructions
+            element.getparent().remove(element)
+            continue
+        namespace, _, name = element.tag[1:].partition("}")
+        if namespace != SVG_NS or name not in ALLOWED_ELEMENTS:
+            parent = element.getparent()
+            if parent is not None:
+                parent.remove(element)
+            continue
+        for attribute, value in list(element.attrib.items()):
+            local = attribute.rsplit("}", 1)[-1]
+            if local.lower().startswith("on"):
+                del element.attrib[attribute]
+            elif local == "href" and not value.startswith("#"):
+                del element.attrib[attribute]
+            elif local == "style" and _UNSAFE_STYLE.search(value):
+                del element.attrib[attribute]
+            elif attribute.startswith("{") and not attribute.startswith(f"{{{XLINK_NS}}}"):
+                del element.attrib[attribute]
+    root.set("role", "img")
+    root.set("aria-label", label)
+    for size in ("width", "height"):
+        root.attrib.pop(size, None)
+    etree.cleanup_namespaces(root)
+    return etree.tostring(root, encoding="unicode")
