@@ -103,7 +103,7 @@ class Assembler:
         config = self.book.config
         settings = config.pdf
         theme = (
-            f"@page {{ size: {settings.page_size}; margin: {settings.margin}; }}\n"
+            f"@page {{ size: {settings.page_size}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
             f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
@@ -157,12 +157,13 @@ class Assembler:
             )
         ]
         for chapter in self.book.chapters:
-            body = to_xhtml(chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
-            body = chapter.html_with_svgs(self._cross_file_links(chapter, body))
+            body = self._epub_fragment(chapter, chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
+            notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
             section_type, section_role = _epub_semantics(chapter)
             xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(
                 chapter=chapter,
-                body=Markup(body),
+                body=Markup(chapter.html_with_svgs(body)),
+                notes=notes,
                 title=chapter.title,
                 stylesheet=stylesheet,
                 body_type=f"{chapter.matter.value}matter",
@@ -205,7 +206,9 @@ class Assembler:
     def epub_file(chapter_id: str) -> str:
         return f"{chapter_id}.xhtml"
 
-    def _cross_file_links(self, chapter: Chapter, body: str) -> str:
+    def _epub_fragment(self, chapter: Chapter, fragment: str) -> str:
+        """XHTML for the EPUB, with links to other chapters pointing at their files."""
+
         def link(match: re.Match[str]) -> str:
             target = match.group(1)
             owner = self.book.owner.get(target)
@@ -213,7 +216,13 @@ class Assembler:
                 return match.group(0)
             return f'href="{self.epub_file(owner)}#{target}"'
 
-        return _LOCAL_HREF.sub(link, body)
+        return _LOCAL_HREF.sub(link, to_xhtml(fragment))
+
+
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string: quotes, backslashes and line breaks escaped."""
+    escaped = "".join(f"\\{ord(c):x} " if c in '"\\\n\r' or ord(c) < 0x20 else c for c in text)
+    return f'"{escaped}"'
 
 
 def _numbered(number: str | None, title: str) -> str:

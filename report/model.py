@@ -13,7 +13,8 @@ from pathlib import Path
 
 from report.config import Config
 
-SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"></span>')
+# The slot survives HTML and XML serialization alike (``<span …></span>`` or ``<span …/>``).
+SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"(?:></span>|\s*/>)')
 
 
 class Matter(str, Enum):

@@ -58,7 +58,7 @@ class EpubRenderer:
             ebook.add_metadata("DC", "date", config.date.isoformat())
         if config.subtitle:
             ebook.add_metadata("DC", "description", config.subtitle)
-        ebook.add_metadata(None, "meta", f"report {__version__}", {"name": "generator", "content": f"report {__version__}"})
+        ebook.add_metadata(None, "meta", "", {"name": "generator", "content": f"report {__version__}"})
 
         ebook.add_item(epub.EpubItem(uid="stylesheet", file_name=STYLESHEET, media_type="text/css", content=stylesheet.encode()))
         for index, (face, data) in enumerate(fonts.items(), start=1):
