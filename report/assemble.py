@@ -26,7 +26,20 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
-_MONTHS = ("January February March April May June July August September October November December").split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @dataclass(frozen=True)
@@ -170,9 +183,7 @@ class Assembler:
                 section_type=section_type,
                 section_role=section_role,
             )
-            pages.append(
-                EpubPage(self.epub_file(chapter.id), chapter.title, xhtml, ("svg",) if chapter.svgs else ())
-            )
+            pages.append(EpubPage(self.epub_file(chapter.id), chapter.title, xhtml, ("svg",) if chapter.svgs else ()))
         return pages
 
     def epub_toc(self) -> list[NavEntry]:

@@ -36,7 +36,9 @@ class BuildResult:
     warnings: tuple[Diagnostic, ...]
 
 
-def prepare(root: Path, strict: bool = False, progress: Progress = lambda _: None) -> tuple[Book, tuple[Diagnostic, ...]]:
+def prepare(
+    root: Path, strict: bool = False, progress: Progress = lambda _: None
+) -> tuple[Book, tuple[Diagnostic, ...]]:
     """Everything short of rendering: the checked, numbered book and its warnings."""
     progress("reading report.toml and chapters")
     project = load_project(root)

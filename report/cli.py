@@ -33,7 +33,9 @@ def _print_diagnostic(diagnostic: Diagnostic) -> None:
     location = diagnostic.location
     where = _display(location.path) + (f":{location.line}" if location.line else "")
     kind = "warning: " if diagnostic.is_warning else ""
-    console.print(f"{where}: {kind}{diagnostic.message}", markup=False, style="yellow" if diagnostic.is_warning else "red")
+    console.print(
+        f"{where}: {kind}{diagnostic.message}", markup=False, style="yellow" if diagnostic.is_warning else "red"
+    )
 
 
 def _size(size: int) -> str:
@@ -55,7 +57,7 @@ def _handled() -> Iterator[None]:
     except KeyboardInterrupt:
         console.print("interrupted; previous outputs are unchanged.", style="red")
         sys.exit(ExitCode.REPORT_ERROR)
-    except Exception as error:  # noqa: BLE001 - the last line of defence
+    except Exception as error:
         with tempfile.NamedTemporaryFile("w", prefix="report-crash-", suffix=".txt", delete=False) as handle:
             traceback.print_exc(file=handle)
         console.print(f"internal error: {type(error).__name__}: {error}", markup=False, style="red")
@@ -90,7 +92,13 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "formats", default="pdf,epub", callback=_formats, help="pdf, epub or both (pdf,epub).")
 @click.option("--profile", type=click.Choice(PROFILES), default="screen", help="print adds bleed and crop marks.")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default PATH/dist).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default PATH/dist).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def build_command(path: Path, formats: tuple[str, ...], profile: str, out_dir: Path | None, strict: bool) -> None:
     """Build the report in PATH into PDF and EPUB."""
@@ -128,7 +136,9 @@ def check_command(path: Path, strict: bool) -> None:
 def init_command(folder: Path, title: str | None, language: str) -> None:
     """Create a new report in FOLDER that builds as it is."""
     try:
-        written = init_report(folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language)
+        written = init_report(
+            folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language
+        )
     except InitError as error:
         console.print(str(error), style="red", markup=False)
         sys.exit(ExitCode.REPORT_ERROR)

@@ -188,9 +188,7 @@ def _validate_table(
         option = schema.get(key)
         if option is None:
             known = list(schema) + ([] if table else list(TABLES))
-            diagnostics.error(
-                path, lines.line(table, key), f'{prefix}unknown key "{key}"{suggestion(key, known)}'
-            )
+            diagnostics.error(path, lines.line(table, key), f'{prefix}unknown key "{key}"{suggestion(key, known)}')
         elif problem := option.check(value):
             diagnostics.error(path, lines.line(table, key), f'{prefix}"{key}" {problem}')
     for key, option in schema.items():

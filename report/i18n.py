@@ -26,8 +26,17 @@ _WORDS = {
     "zh-hant": Words("第{n}章", "{n}節", "圖{n}", "表{n}", "目錄", "註釋", "封面", "扉頁", "版權頁", "正文", "頁碼"),
     "ko": Words("제{n}장", "{n}절", "그림 {n}", "표 {n}", "목차", "주", "표지", "속표지", "판권", "본문", "쪽 목록"),
     "en": Words(
-        "Chapter {n}", "Section {n}", "Figure {n}", "Table {n}", "Contents", "Notes", "Cover", "Title page",
-        "Colophon", "Start of content", "Page list",
+        "Chapter {n}",
+        "Section {n}",
+        "Figure {n}",
+        "Table {n}",
+        "Contents",
+        "Notes",
+        "Cover",
+        "Title page",
+        "Colophon",
+        "Start of content",
+        "Page list",
     ),
 }
 

@@ -28,9 +28,7 @@ def load_project(root: Path) -> Project:
         if chapter is None:
             continue
         if chapter.id in seen:
-            diagnostics.error(
-                chapter.path, 1, f'chapter id "{chapter.id}" is already used by {seen[chapter.id].name}'
-            )
+            diagnostics.error(chapter.path, 1, f'chapter id "{chapter.id}" is already used by {seen[chapter.id].name}')
         seen[chapter.id] = chapter.path
     diagnostics.raise_if_errors(SourceError)
     return Project(config=config, chapters=tuple(c for c in chapters if c is not None))
@@ -61,15 +59,20 @@ def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
     problems_before = len(diagnostics.errors)
     for key in meta:
         if key not in FRONT_MATTER_KEYS:
-            line = _front_matter_line(text, key)
-            diagnostics.error(path, line, f'unknown front matter key "{key}"{suggestion(str(key), FRONT_MATTER_KEYS)}')
+            diagnostics.error(
+                path,
+                _front_matter_line(text, key),
+                f'unknown front matter key "{key}"{suggestion(str(key), FRONT_MATTER_KEYS)}',
+            )
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
         diagnostics.error(path, _front_matter_line(text, "title"), '"title" must be a non-empty string')
     chapter_id = meta.get("id", default_chapter_id(path))
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
         diagnostics.error(
-            path, _front_matter_line(text, "id"), '"id" must start with a letter and use only letters, digits, "-" or "_"'
+            path,
+            _front_matter_line(text, "id"),
+            '"id" must start with a letter and use only letters, digits, "-" or "_"',
         )
     matter = meta.get("matter", "body")
     if matter not in {m.value for m in Matter}:

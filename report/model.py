@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from report.config import Config
@@ -17,7 +17,7 @@ from report.config import Config
 SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"(?:></span>|\s*/>)')
 
 
-class Matter(str, Enum):
+class Matter(StrEnum):
     """Where a chapter stands: only body chapters are numbered."""
 
     FRONT = "front"
@@ -44,7 +44,7 @@ class Project:
     chapters: tuple[SourceChapter, ...]
 
 
-class TargetKind(str, Enum):
+class TargetKind(StrEnum):
     CHAPTER = "chapter"
     SECTION = "section"
     FIGURE = "figure"

@@ -256,7 +256,8 @@ def _check_headings(tokens: Sequence[Token], context: _Context) -> None:
     for token in tokens:
         if token.type == "heading_open" and token.tag == "h1":
             context.error(
-                token.meta.get("line"), "a chapter has one title; use ## for its sections (the title comes from front matter or the first # heading)"
+                token.meta.get("line"),
+                "a chapter has one title; use ## for its sections (the title comes from front matter or the first # heading)",
             )
 
 
@@ -282,9 +283,7 @@ def _render_footnotes(
 def _plain_text(inline: Token) -> str:
     parts = []
     for child in inline.children or []:
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type == "ruby":
+        if child.type in ("text", "code_inline") or child.type == "ruby":
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
@@ -306,11 +305,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _render_heading_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _render_heading_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     token, inline = tokens[idx], tokens[idx + 1]
     context = _context(env)
     level = int(token.tag[1])
-    classes = (token.attrGet("class") or "").split()
+    classes = str(token.attrGet("class") or "").split()
     numbered = "unnumbered" not in classes and context.source.matter is Matter.BODY and level <= 3
     context.section_count += 1
     heading_id = str(token.attrGet("id") or "")
@@ -319,7 +320,10 @@ def _render_heading_open(self: RendererHTML, tokens: Sequence[Token], idx: int, 
         heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
         token.attrSet("id", heading_id)
     elif not ID_PATTERN.match(heading_id):
-        context.error(token.meta.get("line"), f'id "{heading_id}" must start with a letter and use only letters, digits, "-" or "_"')
+        context.error(
+            token.meta.get("line"),
+            f'id "{heading_id}" must start with a letter and use only letters, digits, "-" or "_"',
+        )
     text = _plain_text(inline)
     inner = self.renderInline(inline.children or [], options, env)
     context.headings.append(Heading(heading_id, level, _sanitize(inner), text, numbered))
@@ -328,7 +332,9 @@ def _render_heading_open(self: RendererHTML, tokens: Sequence[Token], idx: int, 
     return f"<{token.tag}{self.renderAttrs(token)}>{slot}"
 
 
-def _render_paragraph_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _render_paragraph_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     token = tokens[idx]
     image = token.meta.get("figure")
     if image is None:
@@ -340,11 +346,13 @@ def _render_paragraph_open(self: RendererHTML, tokens: Sequence[Token], idx: int
     caption = str(image.attrGet("title") or image.content or "")
     context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, image.meta.get("line", 0)))
     classes = " ".join(filter(None, ["figure", str(token.attrGet("class") or "")]))
-    image.meta["caption"] = f'<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption>'
+    image.meta["caption"] = f"<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption>"
     return f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">'
 
 
-def _render_paragraph_close(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _render_paragraph_close(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     image = tokens[idx].meta.get("figure")
     if image is None:
         return str(self.renderToken(tokens, idx, options, env))
@@ -405,11 +413,15 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
 
 def _render_ruby(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     pairs = tokens[idx].meta["pairs"]
-    inner = "".join(f"{html.escape(base)}<rp>(</rp><rt>{html.escape(reading)}</rt><rp>)</rp>" for base, reading in pairs)
+    inner = "".join(
+        f"{html.escape(base)}<rp>(</rp><rt>{html.escape(reading)}</rt><rp>)</rp>" for base, reading in pairs
+    )
     return f"<ruby>{inner}</ruby>"
 
 
-def _render_footnote_ref(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _render_footnote_ref(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     meta = tokens[idx].meta
     context = _context(env)
     number = meta["id"] + 1
@@ -425,7 +437,9 @@ def _render_text(self: RendererHTML, tokens: Sequence[Token], idx: int, options:
     return html.escape(token.content, quote=False)
 
 
-def _render_table_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+def _render_table_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     token = tokens[idx]
     caption_inline = token.meta.get("caption")
     opening = str(self.renderToken(tokens, idx, options, env))

@@ -34,7 +34,9 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
     for chapter in parsed:
         for reference in chapter.references:
             if reference.target not in owner:
-                diagnostics.error(chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"')
+                diagnostics.error(
+                    chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
+                )
     chapters = tuple(_fill(chapter, labels) for chapter in parsed)
     return Book(
         config=config,

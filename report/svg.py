@@ -42,18 +42,23 @@ def sanitize_svg(data: bytes, label: str) -> str:
                 parent.remove(element)
             continue
         for attribute, value in list(element.attrib.items()):
-            local = attribute.rsplit("}", 1)[-1]
-            if local.lower().startswith("on"):
-                del element.attrib[attribute]
-            elif local == "href" and not value.startswith("#"):
-                del element.attrib[attribute]
-            elif local == "style" and _UNSAFE_STYLE.search(value):
-                del element.attrib[attribute]
-            elif attribute.startswith("{") and not attribute.startswith(f"{{{XLINK_NS}}}"):
+            if _unsafe_attribute(attribute, value):
                 del element.attrib[attribute]
     root.set("role", "img")
     root.set("aria-label", label)
     for size in ("width", "height"):
         root.attrib.pop(size, None)
     etree.cleanup_namespaces(root)
-    return etree.tostring(root, encoding="unicode")
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+def _unsafe_attribute(attribute: str, value: str) -> bool:
+    """Event handlers, links that leave the document, styles that load things, foreign namespaces."""
+    local = attribute.rsplit("}", 1)[-1]
+    if local.lower().startswith("on"):
+        return True
+    if local == "href":
+        return not value.startswith("#")
+    if local == "style":
+        return bool(_UNSAFE_STYLE.search(value))
+    return attribute.startswith("{") and not attribute.startswith(f"{{{XLINK_NS}}}")

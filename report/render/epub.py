@@ -60,10 +60,14 @@ class EpubRenderer:
             ebook.add_metadata("DC", "description", config.subtitle)
         ebook.add_metadata(None, "meta", "", {"name": "generator", "content": f"report {__version__}"})
 
-        ebook.add_item(epub.EpubItem(uid="stylesheet", file_name=STYLESHEET, media_type="text/css", content=stylesheet.encode()))
+        ebook.add_item(
+            epub.EpubItem(uid="stylesheet", file_name=STYLESHEET, media_type="text/css", content=stylesheet.encode())
+        )
         for index, (face, data) in enumerate(fonts.items(), start=1):
             media_type = FONT_MEDIA_TYPES[Path(face.file).suffix]
-            ebook.add_item(epub.EpubItem(uid=f"font{index}", file_name=f"fonts/{face.file}", media_type=media_type, content=data))
+            ebook.add_item(
+                epub.EpubItem(uid=f"font{index}", file_name=f"fonts/{face.file}", media_type=media_type, content=data)
+            )
         seen_images: set[Path] = set()
         for chapter in book.chapters:
             for image in chapter.images:
@@ -80,7 +84,12 @@ class EpubRenderer:
                 )
         spine_items = []
         for page in pages:
-            item = epub.EpubItem(uid=f"page-{Path(page.file_name).stem}", file_name=page.file_name, media_type=XHTML, content=page.xhtml.encode())
+            item = epub.EpubItem(
+                uid=f"page-{Path(page.file_name).stem}",
+                file_name=page.file_name,
+                media_type=XHTML,
+                content=page.xhtml.encode(),
+            )
             item.properties = list(page.properties)
             ebook.add_item(item)
             spine_items.append(item)
@@ -93,7 +102,9 @@ class EpubRenderer:
 
         modified = build_time(config.date)
         buffer = io.BytesIO()
-        epub.write_epub(buffer, ebook, {"mtime": modified, "epub3_pages": False, "epub2_guide": False, "epub3_landmark": False})
+        epub.write_epub(
+            buffer, ebook, {"mtime": modified, "epub3_pages": False, "epub2_guide": False, "epub3_landmark": False}
+        )
         target.write_bytes(_normalised_zip(buffer.getvalue(), modified))
         return Output(self.format, target, target.stat().st_size, len(pages))
 
@@ -101,7 +112,7 @@ class EpubRenderer:
 def build_time(date: dt.date | None) -> dt.datetime:
     """``SOURCE_DATE_EPOCH`` if set, else the report's date: never the clock, so builds repeat."""
     if epoch := os.environ.get("SOURCE_DATE_EPOCH"):
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC).replace(tzinfo=None)
     if date is not None:
         return dt.datetime(date.year, date.month, date.day)
     return dt.datetime(2000, 1, 1)
@@ -158,5 +169,8 @@ def _font_subsets(characters: set[str], language: str) -> dict[Face, bytes]:
 def _ncx_entry(entry: NavEntry, index: int) -> object:
     link = epub.Link(entry.href, entry.title, f"nav-{index}")
     if entry.children:
-        return (link, [epub.Link(child.href, child.title, f"nav-{index}-{n}") for n, child in enumerate(entry.children)])
+        return (
+            link,
+            [epub.Link(child.href, child.title, f"nav-{index}-{n}") for n, child in enumerate(entry.children)],
+        )
     return link
