@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from report.assemble import Assembler
+from report.check import check_glyphs
 from report.errors import Diagnostic, Diagnostics, ReportError
 from report.load import load_project
 from report.model import Book
@@ -46,6 +47,7 @@ def prepare(
     progress(f"parsing {len(project.chapters)} chapters")
     parsed = tuple(parse_chapter(chapter, project.config.root, diagnostics) for chapter in project.chapters)
     book = resolve_book(project.config, parsed, diagnostics)
+    check_glyphs(project, diagnostics)
     diagnostics.raise_if_errors()
     if strict and diagnostics.warnings:
         raise ReportError(diagnostics.warnings)

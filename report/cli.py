@@ -19,14 +19,16 @@ from report.build import FORMATS, PROFILES, build, prepare
 from report.errors import Diagnostic, ExitCode, ReportError
 from report.init import InitError, init_report
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a message stays one line (path:line: message), whatever the terminal width.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _display(path: Path) -> str:
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _print_diagnostic(diagnostic: Diagnostic) -> None:
@@ -126,7 +128,8 @@ def check_command(path: Path, strict: bool) -> None:
         book, warnings = prepare(path, strict)
     for warning in warnings:
         _print_diagnostic(warning)
-    click.echo(f"{_display(book.config.path)}: {len(book.chapters)} chapters, no errors")
+    count = len(book.chapters)
+    click.echo(f"{_display(book.config.path)}: {count} chapter{'s' if count != 1 else ''}, no errors")
 
 
 @main.command("init")
