@@ -90,7 +90,8 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label]) -> Chapter:
         if label is None or not label.caption_prefix:
             return ""
         css = "number" if label.caption_prefix == label.number else "label"
-        return f'<span class="{css}">{html.escape(label.caption_prefix)}</span>'
+        # The space keeps number and text apart wherever text is extracted (bookmarks, search, copy).
+        return f'<span class="{css}">{html.escape(label.caption_prefix)}</span> '
 
     def xref(match: re.Match[str]) -> str:
         label = labels.get(match.group(2))
