@@ -10,9 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from report.assemble import Assembler
@@ -21,8 +20,9 @@ from report.errors import Diagnostic, Diagnostics, ReportError
 from report.load import load_project
 from report.model import Book
 from report.parse import parse_chapter
-from report.render import Output, renderers
-from report.render.pdf import CACHE_DIR_NAME
+from report.render import Output
+from report.render.epub import EpubRenderer
+from report.render.pdf import CACHE_DIR_NAME, PdfRenderer
 from report.resolve import resolve_book
 
 FORMATS = ("pdf", "epub")
@@ -66,25 +66,36 @@ def build(
     config = book.config
     out_dir = (out_dir or config.root / "dist").resolve()
     assembler = Assembler(book, profile=profile)
-    available = renderers()
     with _build_lock(config.root / CACHE_DIR_NAME):
         out_dir.mkdir(parents=True, exist_ok=True)
         temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
         try:
-            progress("rendering " + " and ".join(fmt.upper() for fmt in formats))
-            # The PDF renders in its own process, so the EPUB is made meanwhile.
-            with ThreadPoolExecutor(max_workers=len(formats)) as pool:
-                futures = {fmt: pool.submit(available[fmt].render, assembler, temporary[fmt]) for fmt in formats}
-                rendered = {fmt: future.result() for fmt, future in futures.items()}
+            rendered = _render(assembler, formats, temporary, progress)
             outputs = []
             for fmt in formats:
                 final = out_dir / f"{config.output}.{fmt}"
                 os.replace(temporary[fmt], final)
-                outputs.append(Output(fmt, final, rendered[fmt].size, rendered[fmt].pages, rendered[fmt].warnings))
+                outputs.append(replace(rendered[fmt], path=final))
         finally:
             for path in temporary.values():
                 path.unlink(missing_ok=True)
     return BuildResult(tuple(outputs), warnings)
+
+
+def _render(
+    assembler: Assembler, formats: tuple[str, ...], temporary: dict[str, Path], progress: Progress
+) -> dict[str, Output]:
+    """The PDF comes first: its page layout gives the EPUB its print page list."""
+    pdf = PdfRenderer()
+    rendered: dict[str, Output] = {}
+    if "pdf" in formats:
+        progress("rendering the PDF")
+        rendered["pdf"] = pdf.render(assembler, temporary["pdf"])
+    if "epub" in formats:
+        progress("rendering the EPUB")
+        starts = rendered["pdf"].page_starts if "pdf" in rendered else pdf.page_starts(assembler)
+        rendered["epub"] = EpubRenderer(starts).render(assembler, temporary["epub"])
+    return rendered
 
 
 @contextmanager

@@ -86,6 +86,7 @@ class _Context:
     figure_count: int = 0
     table_count: int = 0
     section_count: int = 0
+    paragraph_count: int = 0
 
     def file_line(self, token_line: int | None) -> int:
         return self.source.first_line + (token_line or 0)
@@ -337,9 +338,13 @@ def _render_paragraph_open(
 ) -> str:
     token = tokens[idx]
     image = token.meta.get("figure")
-    if image is None:
-        return str(self.renderToken(tokens, idx, options, env))
     context = _context(env)
+    if image is None:
+        if not token.hidden and not token.attrGet("id"):
+            # Every paragraph is an anchor, so printed page starts can be found again in the EPUB.
+            context.paragraph_count += 1
+            token.attrSet("id", f"{context.source.id}-p{context.paragraph_count}")
+        return str(self.renderToken(tokens, idx, options, env))
     context.figure_count += 1
     figure_id = str(image.attrGet("id") or f"{context.source.id}-fig{context.figure_count}")
     image.attrs.pop("id", None)

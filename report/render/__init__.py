@@ -10,12 +10,21 @@ from report.assemble import Assembler
 
 
 @dataclass(frozen=True)
+class PageStart:
+    """A printed page: its folio and the id of the first element that begins on it."""
+
+    label: str
+    anchor: str
+
+
+@dataclass(frozen=True)
 class Output:
     format: str
     path: Path
     size: int
     pages: int | None = None  # printed pages (PDF) or documents (EPUB)
     warnings: tuple[str, ...] = ()
+    page_starts: tuple[PageStart, ...] = ()
 
 
 class Renderer(Protocol):
@@ -26,8 +35,4 @@ class Renderer(Protocol):
         ...
 
 
-def renderers() -> dict[str, Renderer]:
-    from report.render.epub import EpubRenderer
-    from report.render.pdf import PdfRenderer
 
-    return {"pdf": PdfRenderer(), "epub": EpubRenderer()}

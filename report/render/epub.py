@@ -22,7 +22,7 @@ from lxml import etree
 from report import __version__
 from report.assemble import Assembler, NavEntry
 from report.fonts import FACES, Face, cmap, font_stack, subset
-from report.render import Output
+from report.render import Output, PageStart
 
 XHTML = "application/xhtml+xml"
 STYLESHEET = "css/book.css"
@@ -35,6 +35,9 @@ IMAGE_MEDIA_TYPES = {
 
 class EpubRenderer:
     format = "epub"
+
+    def __init__(self, print_pages: tuple[PageStart, ...] = ()) -> None:
+        self.print_pages = print_pages
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         book = assembler.book

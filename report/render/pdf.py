@@ -15,7 +15,7 @@ from pathlib import Path
 
 from report.assemble import Assembler
 from report.fonts import FACES, fontconfig_file, fonts_dir
-from report.render import Output
+from report.render import Output, PageStart
 
 CACHE_DIR_NAME = ".report-cache"
 
@@ -26,7 +26,7 @@ class PdfJob:
     stylesheets: tuple[str, ...]
     base_url: str
     allowed_roots: tuple[Path, ...]
-    target: Path
+    target: Path | None  # None: lay out only (to learn where pages begin), write nothing
     fontconfig: Path
     variant: str | None
 
@@ -35,6 +35,14 @@ class PdfRenderer:
     format = "pdf"
 
     def render(self, assembler: Assembler, target: Path) -> Output:
+        pages, page_starts, warnings = self._run(assembler, target)
+        return Output(self.format, target, target.stat().st_size, pages, tuple(warnings), page_starts)
+
+    def page_starts(self, assembler: Assembler) -> tuple[PageStart, ...]:
+        """Where each printed page begins, without writing a PDF (for an EPUB built alone)."""
+        return self._run(assembler, None)[1]
+
+    def _run(self, assembler: Assembler, target: Path | None) -> tuple[int, tuple[PageStart, ...], list[str]]:
         config = assembler.book.config
         font_urls = {face.file: (fonts_dir() / face.file).as_uri() for face in FACES}
         job = PdfJob(
@@ -47,8 +55,7 @@ class PdfRenderer:
             variant=None if config.pdf.variant == "none" else config.pdf.variant,
         )
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pages, warnings = pool.submit(render_pdf, job).result()
-        return Output(self.format, target, target.stat().st_size, pages, tuple(warnings))
+            return pool.submit(render_pdf, job).result()
 
 
 class _Collect(logging.Handler):
@@ -60,8 +67,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def render_pdf(job: PdfJob) -> tuple[int, list[str]]:
-    """Runs in the worker process: returns the page count and WeasyPrint's warnings."""
+def render_pdf(job: PdfJob) -> tuple[int, tuple[PageStart, ...], list[str]]:
+    """Runs in the worker process: returns the page count, where each page begins, and
+    WeasyPrint's warnings."""
     os.environ["FONTCONFIG_FILE"] = str(job.fontconfig)
     import weasyprint
 
@@ -80,5 +88,12 @@ def render_pdf(job: PdfJob) -> tuple[int, list[str]]:
     document = weasyprint.HTML(string=job.html, base_url=job.base_url, url_fetcher=fetcher).render(
         stylesheets=stylesheets, font_config=font_config, pdf_variant=job.variant, pdf_tags=True
     )
-    document.write_pdf(job.target, pdf_variant=job.variant, pdf_tags=True, attachments=[])
-    return len(document.pages), collector.messages
+    if job.target is not None:
+        document.write_pdf(job.target, pdf_variant=job.variant, pdf_tags=True, attachments=[])
+    starts = []
+    for number, page in enumerate(document.pages, start=1):
+        if page.anchors:
+            # The anchor nearest the top of the page (then the left) is where the page begins.
+            first = min(page.anchors.items(), key=lambda item: (round(item[1][1]), item[1][0]))
+            starts.append(PageStart(str(number), first[0]))
+    return len(document.pages), tuple(starts), collector.messages
