@@ -24,6 +24,8 @@ from report.model import Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
+_RUBY = re.compile(r"<ruby>([^<]*)<rp>\(</rp><rt>([^<]*)</rt><rp>\)</rp></ruby>")
+_PHRASE_BREAK = re.compile(r"(?=[「『（【〔])|(?<=[」』）】〕、・])")
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
 _MONTHS = [
@@ -99,6 +101,7 @@ class Assembler:
         self.env.filters["long_date"] = lambda date: long_date(date, config.language)
         self.env.filters["print_body"] = self._print_body
         self.env.filters["xhtml"] = lambda fragment: Markup(to_xhtml(fragment))
+        self.env.filters["phrases"] = phrases if is_cjk(config.language) else Markup.escape
         self.env.globals.update(
             config=config,
             book=book,
@@ -131,13 +134,17 @@ class Assembler:
         ]
 
     def _print_body(self, chapter: Chapter) -> Markup:
+        """Each note floats to the foot of its page right after its call; call and note
+        link to each other (WeasyPrint's own ::footnote-call is not a link)."""
         notes = {note.number: note for note in chapter.footnotes}
 
         def float_note(match: re.Match[str]) -> str:
             note = notes[int(match.group(2))]
-            return f'<span class="footnote" id="{note.id}">{note.html}</span>'
+            back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}">{note.number}</a>'
+            return f'{match.group(0)}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
-        return Markup(chapter.html_with_svgs(_NOTE_CALL.sub(float_note, chapter.html)))
+        body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, chapter.html))
+        return Markup(chapter.html_with_svgs(body))
 
     # --- EPUB -------------------------------------------------------------------
 
@@ -228,6 +235,23 @@ class Assembler:
             return f'href="{self.epub_file(owner)}#{target}"'
 
         return _LOCAL_HREF.sub(link, to_xhtml(fragment))
+
+
+def _ruby_with_room(match: re.Match[str]) -> str:
+    """Give a reading wider than its base (readings are set at half size) equal margins."""
+    base, reading = match.group(1), match.group(2)
+    overhang = (len(reading) / 2 - len(base)) / 2
+    if overhang <= 0:
+        return match.group(0)
+    return match.group(0).replace("<ruby>", f'<ruby style="margin: 0 {overhang:.2f}em">', 1)
+
+
+def phrases(text: str) -> Markup:
+    """Display text cut into phrases that a line never breaks inside: before an opening
+    bracket, after a closing one or a list comma, so that a cover title breaks as
+    「北朝鮮・ロシア／「包括的…条約」／の発効とその影響」, not inside a word."""
+    parts = [part for part in _PHRASE_BREAK.split(text) if part]
+    return Markup("").join(Markup('<span class="phrase">{}</span>').format(part) for part in parts)
 
 
 def css_string(text: str) -> str:

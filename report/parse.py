@@ -417,11 +417,12 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
 
 
 def _render_ruby(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-    pairs = tokens[idx].meta["pairs"]
-    inner = "".join(
-        f"{html.escape(base)}<rp>(</rp><rt>{html.escape(reading)}</rt><rp>)</rp>" for base, reading in pairs
+    # Per-character readings become adjacent <ruby> elements: the same meaning, and
+    # each reading stays over its own character in engines without ruby layout.
+    return "".join(
+        f"<ruby>{html.escape(base)}<rp>(</rp><rt>{html.escape(reading)}</rt><rp>)</rp></ruby>"
+        for base, reading in tokens[idx].meta["pairs"]
     )
-    return f"<ruby>{inner}</ruby>"
 
 
 def _render_footnote_ref(
