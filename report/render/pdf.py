@@ -6,18 +6,22 @@ bundled fonts before Pango starts: a fresh process does both cleanly.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from report.assemble import Assembler
 from report.fonts import FACES, fontconfig_file, fonts_dir
 from report.render import Output, PageStart
 
 CACHE_DIR_NAME = ".report-cache"
+COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
+_COVERS: dict[str, bytes] = {}  # digest of a print document → its first page as PNG
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,26 @@ class PdfRenderer:
         """Where each printed page begins, without writing a PDF (for an EPUB built alone)."""
         return self._run(assembler, None)[1]
 
+    def cover_png(self, assembler: Assembler) -> bytes:
+        """The first printed page as a PNG (the EPUB's cover image): kept from this
+        process's layout of the same document, else laid out now."""
+        key = _cover_key(self._job(assembler, None))
+        if key not in _COVERS:
+            self._run(assembler, None)
+        return _COVERS[key]
+
     def _run(self, assembler: Assembler, target: Path | None) -> tuple[int, tuple[PageStart, ...], list[str]]:
+        job = self._job(assembler, target)
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pages, starts, warnings, cover = pool.submit(render_pdf, job).result()
+        _COVERS.clear()  # one document per build: keep the latest only
+        _COVERS[_cover_key(job)] = cover
+        return pages, starts, warnings
+
+    def _job(self, assembler: Assembler, target: Path | None) -> PdfJob:
         config = assembler.book.config
         font_urls = {face.file: (fonts_dir() / face.file).as_uri() for face in FACES}
-        job = PdfJob(
+        return PdfJob(
             html=assembler.print_document(),
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=config.root.as_uri() + "/",
@@ -54,8 +74,10 @@ class PdfRenderer:
             fontconfig=fontconfig_file(config.root / CACHE_DIR_NAME),
             variant=None if config.pdf.variant == "none" else config.pdf.variant,
         )
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return pool.submit(render_pdf, job).result()
+
+
+def _cover_key(job: PdfJob) -> str:
+    return hashlib.sha256("\0".join((job.html, *job.stylesheets)).encode()).hexdigest()
 
 
 class _Collect(logging.Handler):
@@ -67,9 +89,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def render_pdf(job: PdfJob) -> tuple[int, tuple[PageStart, ...], list[str]]:
-    """Runs in the worker process: returns the page count, where each page begins, and
-    WeasyPrint's warnings."""
+def render_pdf(job: PdfJob) -> tuple[int, tuple[PageStart, ...], list[str], bytes]:
+    """Runs in the worker process: returns the page count, where each page begins,
+    WeasyPrint's warnings and the first page as PNG."""
     os.environ["FONTCONFIG_FILE"] = str(job.fontconfig)
     import weasyprint
 
@@ -91,9 +113,27 @@ def render_pdf(job: PdfJob) -> tuple[int, tuple[PageStart, ...], list[str]]:
     if job.target is not None:
         document.write_pdf(job.target, pdf_variant=job.variant, pdf_tags=True, attachments=[])
     starts = []
+    seen: set[str] = set()
     for number, page in enumerate(document.pages, start=1):
-        if page.anchors:
+        # A box continued from the page before keeps its element's id: only elements not
+        # seen on an earlier page begin here.
+        beginning = {name: area for name, area in page.anchors.items() if name not in seen}
+        seen.update(page.anchors)
+        if beginning:
             # The anchor nearest the top of the page (then the left) is where the page begins.
-            first = min(page.anchors.items(), key=lambda item: (round(item[1][1]), item[1][0]))
+            first = min(beginning.items(), key=lambda item: (round(item[1][1]), item[1][0]))
             starts.append(PageStart(str(number), first[0]))
-    return len(document.pages), tuple(starts), collector.messages
+    return len(document.pages), tuple(starts), collector.messages, _first_page_png(document)
+
+
+def _first_page_png(document: Any) -> bytes:
+    import io
+
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
+    page = pdf[0]
+    buffer = io.BytesIO()
+    page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB").save(buffer, "PNG")
+    pdf.close()
+    return buffer.getvalue()
