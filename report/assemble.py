@@ -18,6 +18,7 @@ from lxml import html as lxml_html
 from markupsafe import Markup
 
 from report import __version__
+from report.config import PAGE_SIZES
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
 from report.model import Book, Chapter, Matter
@@ -119,7 +120,7 @@ class Assembler:
         config = self.book.config
         settings = config.pdf
         theme = (
-            f"@page {{ size: {settings.page_size}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
+            f"@page {{ size: {PAGE_SIZES[settings.page_size]}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
             f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )

@@ -20,7 +20,8 @@ from report.errors import ConfigError, Diagnostic, Diagnostics, Location
 
 CONFIG_NAME = "report.toml"
 
-PAGE_SIZES = ("A4", "A5", "B5", "letter")
+# B5 and B6 are the JIS sizes Japanese printers mean (182×257 mm, 128×182 mm), not CSS's ISO B.
+PAGE_SIZES = {"A4": "A4", "A5": "A5", "B5": "182mm 257mm", "B6": "128mm 182mm", "letter": "letter"}
 FONT_STYLES = ("serif", "sans")
 PDF_VARIANTS = ("pdf/ua-1", "pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "none")
 WRITING_MODES = ("horizontal-tb", "vertical-rl")
@@ -137,7 +138,7 @@ TOP_LEVEL: Mapping[str, Option] = {
 }
 TABLES: Mapping[str, Mapping[str, Option]] = {
     "pdf": {
-        "page-size": Option(_one_of(PAGE_SIZES)),
+        "page-size": Option(_one_of(tuple(PAGE_SIZES))),
         "font": Option(_one_of(FONT_STYLES)),
         "font-size": Option(_pattern(_LENGTH, "a CSS length such as 10.5pt")),
         "margin": Option(_pattern(_LENGTH, "a CSS length such as 20mm")),
