@@ -27,6 +27,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
 _RUBY = re.compile(r"<ruby>([^<]*)<rp>\(</rp><rt>([^<]*)</rt><rp>\)</rp></ruby>")
 _PHRASE_BREAK = re.compile(r"(?=[「『（【〔])|(?<=[」』）】〕、・])")
+_TEXT_NODE = re.compile(r">([^<>]+)<")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9.-]*")
+QUARTER_EM_SPACE = "\u2005"
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
 _MONTHS = [
@@ -124,6 +128,13 @@ class Assembler:
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
             f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
+        before, _, after = words_for(config.language).page_reference.partition("{label}")
+        for pseudo, text in (("before", before), ("after", after)):
+            if text:
+                counter = " target-counter(attr(href url), page) ".join(
+                    css_string(part) for part in text.split("{page}")
+                )
+                theme += f"a.xref-far::{pseudo} {{ content: {counter}; }}\n"
         if self.profile == "print":
             # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.
             theme += "@page { bleed: 3mm; marks: crop cross; }\nsection.chapter { break-before: right; }\n"
@@ -145,6 +156,8 @@ class Assembler:
             return f'{match.group(0)}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
         body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, chapter.html))
+        if is_cjk(self.book.config.language):
+            body = _TEXT_NODE.sub(lambda m: f">{space_latin_words(m.group(1))}<", body)
         return Markup(chapter.html_with_svgs(body))
 
     # --- EPUB -------------------------------------------------------------------
@@ -245,6 +258,19 @@ def _ruby_with_room(match: re.Match[str]) -> str:
     if overhang <= 0:
         return match.group(0)
     return match.group(0).replace("<ruby>", f'<ruby style="margin: 0 {overhang:.2f}em">', 1)
+
+
+def space_latin_words(text: str) -> str:
+    """A quarter-em space (四分アキ, as JIS X 4051 sets it) between kana or kanji and a
+    Latin word such as "MSMT" or "G7"; plain numbers such as 2024年 stay tight."""
+
+    def spaced(match: re.Match[str]) -> str:
+        start, end = match.span()
+        before = QUARTER_EM_SPACE if start and re.match(f"[{_CJK}]", text[start - 1]) else ""
+        after = QUARTER_EM_SPACE if end < len(text) and re.match(f"[{_CJK}]", text[end]) else ""
+        return f"{before}{match.group(0)}{after}"
+
+    return _LATIN_WORD.sub(spaced, text)
 
 
 def phrases(text: str) -> Markup:

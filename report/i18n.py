@@ -18,13 +18,66 @@ class Words:
     colophon: str
     start: str
     page_list: str
+    page_reference: str  # a cross-reference to a figure or table elsewhere, in print: {label} on {page}
 
 
 _WORDS = {
-    "ja": Words("第{n}章", "{n}節", "図{n}", "表{n}", "目次", "注", "表紙", "扉", "奥付", "本文", "ページ一覧"),
-    "zh-hans": Words("第{n}章", "{n}节", "图{n}", "表{n}", "目录", "注释", "封面", "扉页", "版权页", "正文", "页码"),
-    "zh-hant": Words("第{n}章", "{n}節", "圖{n}", "表{n}", "目錄", "註釋", "封面", "扉頁", "版權頁", "正文", "頁碼"),
-    "ko": Words("제{n}장", "{n}절", "그림 {n}", "표 {n}", "목차", "주", "표지", "속표지", "판권", "본문", "쪽 목록"),
+    "ja": Words(
+        "第{n}章",
+        "{n}節",
+        "図{n}",
+        "表{n}",
+        "目次",
+        "注",
+        "表紙",
+        "扉",
+        "奥付",
+        "本文",
+        "ページ一覧",
+        "{page}ページの{label}",
+    ),
+    "zh-hans": Words(
+        "第{n}章",
+        "{n}节",
+        "图{n}",
+        "表{n}",
+        "目录",
+        "注释",
+        "封面",
+        "扉页",
+        "版权页",
+        "正文",
+        "页码",
+        "第{page}页的{label}",
+    ),
+    "zh-hant": Words(
+        "第{n}章",
+        "{n}節",
+        "圖{n}",
+        "表{n}",
+        "目錄",
+        "註釋",
+        "封面",
+        "扉頁",
+        "版權頁",
+        "正文",
+        "頁碼",
+        "第{page}頁的{label}",
+    ),
+    "ko": Words(
+        "제{n}장",
+        "{n}절",
+        "그림 {n}",
+        "표 {n}",
+        "목차",
+        "주",
+        "표지",
+        "속표지",
+        "판권",
+        "본문",
+        "쪽 목록",
+        "{page}쪽의 {label}",
+    ),
     "en": Words(
         "Chapter {n}",
         "Section {n}",
@@ -37,6 +90,7 @@ _WORDS = {
         "Colophon",
         "Start of content",
         "Page list",
+        "{label} on page {page}",
     ),
 }
 

@@ -37,7 +37,7 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
                 diagnostics.error(
                     chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
                 )
-    chapters = tuple(_fill(chapter, labels) for chapter in parsed)
+    chapters = tuple(_fill(chapter, labels, owner) for chapter in parsed)
     return Book(
         config=config,
         chapters=chapters,
@@ -84,7 +84,7 @@ def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters
     return Label(None, "", target.text)
 
 
-def _fill(chapter: ParsedChapter, labels: Mapping[str, Label]) -> Chapter:
+def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str]) -> Chapter:
     def slot(match: re.Match[str]) -> str:
         label = labels.get(match.group(1))
         if label is None or not label.caption_prefix:
@@ -94,8 +94,16 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label]) -> Chapter:
         return f'<span class="{css}">{html.escape(label.caption_prefix)}</span> '
 
     def xref(match: re.Match[str]) -> str:
-        label = labels.get(match.group(2))
-        return match.group(1) + (html.escape(label.reference) if label else "") + match.group(3)
+        target = match.group(2)
+        label = labels.get(target)
+        opening = match.group(1)
+        is_figure_or_table = (
+            label is not None and label.caption_prefix == label.reference and target not in owner.values()
+        )
+        if is_figure_or_table and owner.get(target) != chapter.id:
+            # A figure or table in another chapter: print adds its page number.
+            opening = opening.replace('class="xref', 'class="xref xref-far', 1)
+        return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
     body = _EMPTY_XREF.sub(xref, _SLOT.sub(slot, chapter.html))
     return Chapter(

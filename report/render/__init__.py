@@ -33,6 +33,3 @@ class Renderer(Protocol):
     def render(self, assembler: Assembler, target: Path) -> Output:
         """Write the output to ``target`` (a temporary path the build renames into place)."""
         ...
-
-
-
