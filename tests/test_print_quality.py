@@ -136,3 +136,20 @@ def test_page_size_comes_from_report_toml(tmp_path, size: str, width_mm: int, he
     box = pypdf.PdfReader(pdf).pages[0].mediabox
     assert float(box.width) == pytest.approx(width_mm * 72 / 25.4, abs=1)
     assert float(box.height) == pytest.approx(height_mm * 72 / 25.4, abs=1)
+
+
+def test_pdf_a_variant_from_report_toml(tmp_path) -> None:
+    root = copy_fixture("ja-basic", tmp_path / "src")
+    config = root / "report.toml"
+    text = re.sub(r"(?m)^variant\s*=.*$", "", config.read_text(encoding="utf-8"))
+    if "[pdf]" not in text:
+        text += "\n[pdf]\n"
+    config.write_text(text.replace("[pdf]", '[pdf]\nvariant = "pdf/a-3u"', 1), encoding="utf-8")
+    run = run_report("build", root, "--format", "pdf", "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    (pdf,) = (tmp_path / "out").glob("*.pdf")
+    catalog = pypdf.PdfReader(pdf).trailer["/Root"]
+    xmp = catalog["/Metadata"].get_object().get_data().decode("utf-8")
+    assert re.search(r"pdfaid:part[^0-9]{0,3}3", xmp) and re.search(r"pdfaid:conformance[^A-Z]{0,3}U", xmp), xmp
+    assert "/OutputIntents" in catalog
+    assert "/StructTreeRoot" in catalog, "PDF/A output stays tagged"
