@@ -10,6 +10,7 @@ import yaml
 
 from report.config import load_config, suggestion
 from report.errors import Diagnostics, SourceError
+from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
 
 FRONT_MATTER_KEYS = ("title", "id", "matter", "class")
@@ -42,6 +43,11 @@ def default_chapter_id(path: Path) -> str:
 
 
 def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
+    if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
+        diagnostics.error(
+            path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
+        )
+        return None
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:

@@ -30,6 +30,7 @@ from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
 from report.errors import Diagnostics
+from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
 from report.model import CrossReference, Footnote, Heading, Matter, ParsedChapter, SourceChapter, Target, TargetKind
 from report.svg import SvgError, sanitize_svg
@@ -107,6 +108,7 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
     env: dict[str, Any] = {"context": context}
     tokens = md.parse(source.markdown, env)
     _annotate_lines(tokens, context)
+    _check_limits(tokens, context)
     title, title_html, tokens = _take_title(tokens, md, context, env)
     tokens, note_tokens = _split_footnotes(tokens)
     _mark_figures_and_tables(tokens)
@@ -154,6 +156,21 @@ def _annotate_lines(tokens: Sequence[Token], context: _Context) -> None:
                 child.meta["line"] = line
                 if child.type in ("softbreak", "hardbreak"):
                     line += 1
+
+
+def _check_limits(tokens: Sequence[Token], context: _Context) -> None:
+    """Deep nesting and enormous tables are refused before they reach the layout engine."""
+    cells = 0
+    for token in tokens:
+        if token.level > MAX_NESTING:
+            context.error(token.meta.get("line"), f"blocks are nested more than {MAX_NESTING} levels deep")
+            return
+        if token.type == "table_open":
+            cells, line = 0, token.meta.get("line")
+        elif token.type in ("th_open", "td_open"):
+            cells += 1
+            if cells == MAX_TABLE_CELLS + 1:
+                context.error(line, f"table has more than {MAX_TABLE_CELLS:,} cells; split it")
 
 
 def _trailing_attributes_rule(state: StateCore) -> None:
@@ -375,6 +392,9 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
         return ""
     if path.suffix.lower() not in IMAGE_TYPES:
         context.error(line, f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
+        return ""
+    if problem := image_problem(path):
+        context.error(line, f'image "{src}" {problem}')
         return ""
     context.images.append(path)
     if path.suffix.lower() == ".svg":
