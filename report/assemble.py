@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,17 @@ _LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9.-]*")
 QUARTER_EM_SPACE = "\u2005"
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+# Where the EPUB sets text in the sans face and in bold. The stylesheet and the font
+# subsetting (render/epub.py) both follow these, so each face holds the characters set in it.
+EPUB_SANS_ELEMENTS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "nav", "svg"})
+EPUB_SANS_SELECTORS = ("h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "nav", "svg")
+EPUB_BOLD_ELEMENTS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "dt", "strong", "b"})
+# 縦中横: one or two digits standing alone (not part of 3.1, 2024, 10% or A4).
+_TATE_CHU_YOKO = re.compile(r"(?<![0-9A-Za-z.,:/%+\-])([0-9]{1,2})(?![0-9A-Za-z.,:/%+\-])")
+_NO_TATE_CHU_YOKO = frozenset({"rt", "rp", "code", "pre", "kbd", "samp", "title", "head"})
+_LANDMARKS_TITLE = {"ja": "ランドマーク", "zh": "导航", "ko": "랜드마크", "en": "Landmarks"}
 _MONTHS = [
     "January",
     "February",
@@ -166,30 +178,25 @@ class Assembler:
         config = self.book.config
         theme = (
             f"html {{ font-family: {css_family_list(config.epub.font, config.language)}; }}\n"
-            f"h1, h2, h3, caption, figcaption, th {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+            f"{', '.join(EPUB_SANS_SELECTORS)} {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
+        styles = [font_face_css(font_urls), (PACKAGE_DIR / "styles" / "epub.css").read_text(encoding="utf-8"), theme]
         if config.epub.writing_mode == "vertical-rl":
-            theme += "html { -epub-writing-mode: vertical-rl; writing-mode: vertical-rl; }\n"
-        return "".join(
-            [
-                font_face_css(font_urls),
-                (PACKAGE_DIR / "styles" / "epub.css").read_text(encoding="utf-8"),
-                theme,
-                *_report_stylesheet(config.root, "epub.css"),
-            ]
-        )
+            styles.append((PACKAGE_DIR / "styles" / "epub-vertical.css").read_text(encoding="utf-8"))
+        return "".join([*styles, *_report_stylesheet(config.root, "epub.css")])
 
-    def epub_pages(self, stylesheet: str) -> list[EpubPage]:
-        words = words_for(self.book.config.language)
-        pages = [
-            EpubPage(
-                "cover.xhtml",
-                words.cover,
-                self.env.get_template("epub/cover.xhtml.j2").render(
-                    title=words.cover, stylesheet=stylesheet, body_type="frontmatter"
-                ),
-            )
-        ]
+    def epub_pages(self, stylesheet: str, cover_image: str | None = None) -> list[EpubPage]:
+        """The cover (the printed cover as an image, when there is one) and one page per chapter."""
+        config = self.book.config
+        words = words_for(config.language)
+        cover = self.env.get_template("epub/cover.xhtml.j2").render(
+            title=words.cover,
+            stylesheet=stylesheet,
+            body_type="frontmatter",
+            cover_image=cover_image,
+            cover_alt=self.epub_cover_text(),
+        )
+        pages = [EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))]
         for chapter in self.book.chapters:
             body = self._epub_fragment(chapter, chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
             notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
@@ -204,8 +211,23 @@ class Assembler:
                 section_type=section_type,
                 section_role=section_role,
             )
-            pages.append(EpubPage(self.epub_file(chapter.id), chapter.title, xhtml, ("svg",) if chapter.svgs else ()))
+            pages.append(
+                EpubPage(
+                    self.epub_file(chapter.id),
+                    chapter.title,
+                    self._epub_finish(xhtml),
+                    ("svg",) if chapter.svgs else (),
+                )
+            )
         return pages
+
+    def epub_cover_text(self) -> str:
+        """What the printed cover says, as one line: the cover image's text alternative."""
+        config = self.book.config
+        cjk = is_cjk(config.language)
+        parts = [config.title, config.subtitle or "", ("、" if cjk else ", ").join(config.authors)]
+        parts += [config.publisher or "", long_date(config.date, config.language) if config.date else ""]
+        return ("　" if cjk else ". ").join(part for part in parts if part)
 
     def epub_toc(self) -> list[NavEntry]:
         entries = []
@@ -219,20 +241,34 @@ class Assembler:
             entries.append(NavEntry(self.epub_file(chapter.id), title, children))
         return entries
 
-    def epub_nav(self, stylesheet: str) -> str:
-        words = words_for(self.book.config.language)
-        first_body = next((c for c in self.book.chapters if c.matter is Matter.BODY), self.book.chapters[0])
+    def epub_nav(self, stylesheet: str, page_list: Sequence[tuple[str, str]] = ()) -> str:
+        """The navigation document: table of contents, landmarks and, given (label, href)
+        pairs of the printed pages, the page list."""
+        language = self.book.config.language
+        words = words_for(language)
+        chapters = self.book.chapters
+        first_body = next((c for c in chapters if c.matter is Matter.BODY), chapters[0])
         landmarks = [
             {"type": "cover", "href": "cover.xhtml", "title": words.cover},
             {"type": "toc", "href": "nav.xhtml#toc", "title": words.contents},
             {"type": "bodymatter", "href": self.epub_file(first_body.id), "title": words.start},
         ]
-        first_back = next((c for c in self.book.chapters if c.matter is Matter.BACK), None)
+        first_back = next((c for c in chapters if c.matter is Matter.BACK), None)
         if first_back is not None:
             landmarks.append({"type": "backmatter", "href": self.epub_file(first_back.id), "title": first_back.title})
-        return self.env.get_template("epub/nav.xhtml.j2").render(
-            title=words.contents, stylesheet=stylesheet, body_type="", toc=self.epub_toc(), landmarks=landmarks
+        glossary = next((c for c in chapters if "glossary" in c.classes), None)
+        if glossary is not None:
+            landmarks.append({"type": "glossary", "href": self.epub_file(glossary.id), "title": glossary.title})
+        nav = self.env.get_template("epub/nav.xhtml.j2").render(
+            title=words.contents,
+            stylesheet=stylesheet,
+            body_type="",
+            toc=self.epub_toc(),
+            landmarks=landmarks,
+            landmarks_title=_LANDMARKS_TITLE.get(language.split("-")[0].lower(), "Landmarks"),
+            page_list=page_list,
         )
+        return self._epub_finish(nav)
 
     @staticmethod
     def epub_file(chapter_id: str) -> str:
@@ -249,6 +285,19 @@ class Assembler:
             return f'href="{self.epub_file(owner)}#{target}"'
 
         return _LOCAL_HREF.sub(link, to_xhtml(fragment))
+
+    def _epub_finish(self, xhtml: str) -> str:
+        """Table headers get their scope; in vertical writing, short numbers are set
+        upright across the line (縦中横)."""
+        root = etree.fromstring(xhtml.encode(), _XML_PARSER)
+        for th in root.iter(f"{{{XHTML_NS}}}th"):
+            if th.get("scope") is None:
+                th.set("scope", _header_scope(th))
+        if self.book.config.epub.writing_mode == "vertical-rl":
+            body = root.find(f"{{{XHTML_NS}}}body")
+            if body is not None:
+                _tate_chu_yoko(body)
+        return bytes(etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)).decode()
 
 
 def _ruby_with_room(match: re.Match[str]) -> str:
@@ -301,6 +350,51 @@ def _epub_semantics(chapter: Chapter) -> tuple[str, str]:
     if chapter.matter is Matter.BACK:
         return "appendix", "doc-appendix"
     return "chapter", "doc-chapter"
+
+
+def _header_scope(th: etree._Element) -> str:
+    """``col`` for a header row (in ``thead``, or a row of headers only), else ``row``."""
+    row = th.getparent()
+    group = row.getparent() if row is not None else None
+    if group is not None and group.tag == f"{{{XHTML_NS}}}thead":
+        return "col"
+    if row is not None and all(cell.tag == f"{{{XHTML_NS}}}th" for cell in row):
+        return "col"
+    return "row"
+
+
+def _tate_chu_yoko(element: etree._Element) -> None:
+    """Wrap short numbers in the text of ``element`` and its descendants in ``span.tcy``."""
+    namespace, _, name = str(element.tag).partition("}")
+    if namespace != "{" + XHTML_NS or name in _NO_TATE_CHU_YOKO or "tcy" in (element.get("class") or "").split():
+        return
+    children = list(element)
+    element.text, spans = _tcy_spans(element.text)
+    for index, span in enumerate(spans):
+        element.insert(index, span)
+    for child in children:
+        if isinstance(child.tag, str):
+            _tate_chu_yoko(child)
+        child.tail, spans = _tcy_spans(child.tail)
+        previous = child
+        for span in spans:
+            previous.addnext(span)
+            previous = span
+
+
+def _tcy_spans(text: str | None) -> tuple[str | None, list[etree._Element]]:
+    """``text`` cut at its short numbers: the part before the first, and the numbers as
+    spans whose tails hold the text after them."""
+    parts = _TATE_CHU_YOKO.split(text or "")
+    if len(parts) == 1:
+        return text, []
+    spans = []
+    for number, after in zip(parts[1::2], parts[2::2], strict=True):
+        span = etree.Element(f"{{{XHTML_NS}}}span", {"class": "tcy"})
+        span.text = number
+        span.tail = after or None
+        spans.append(span)
+    return parts[0] or None, spans
 
 
 def _report_stylesheet(root: Path, name: str) -> list[str]:

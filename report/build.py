@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from report.assemble import Assembler
-from report.check import check_glyphs
+from report.check import check_glyphs, check_stylesheets
 from report.errors import Diagnostic, Diagnostics, ReportError
 from report.load import load_project
 from report.model import Book
@@ -48,6 +48,7 @@ def prepare(
     parsed = tuple(parse_chapter(chapter, project.config.root, diagnostics) for chapter in project.chapters)
     book = resolve_book(project.config, parsed, diagnostics)
     check_glyphs(project, diagnostics)
+    check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
     if strict and diagnostics.warnings:
         raise ReportError(diagnostics.warnings)

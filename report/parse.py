@@ -59,6 +59,7 @@ ALLOWED_ATTRIBUTES = {
     "li": {"value"},
 }
 SLOT = '<span class="slot" title="{}"></span>'
+_IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 
 
 def markdown_parser() -> MarkdownIt:
@@ -115,7 +116,7 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
     _check_headings(tokens, context)
     body = md.renderer.render(tokens, md.options, env)
     footnotes = _render_footnotes(note_tokens, md, env, context)
-    body = _sanitize(body)
+    body = _sanitize(body, context)
     context.targets.insert(0, Target(source.id, TargetKind.CHAPTER, title, 1, numbered=source.matter is Matter.BODY))
     return ParsedChapter(
         source=source,
@@ -131,15 +132,30 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
     )
 
 
-def _sanitize(fragment: str) -> str:
-    return nh3.clean(
+def _sanitize(fragment: str, context: _Context) -> str:
+    """Keep the allow-listed HTML only. Images may show only the chapter's checked image
+    files, and links may go to ids or to the web: never to local files."""
+    checked_images = {path.relative_to(context.root).as_posix() for path in context.images}
+
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        if element == "img" and attribute == "src":
+            return value if value in checked_images else None
+        if element == "a" and attribute == "href":
+            return value if value.startswith("#") or re.match(r"^(https?|mailto):", value, re.IGNORECASE) else None
+        return value
+
+    cleaned = nh3.clean(
         fragment,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=keep,
+        # Dropped with their content: fallback text of frames and objects is not the author's prose.
+        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template", "textarea"},
         url_schemes={"http", "https", "mailto"},
         link_rel=None,
         filter_style_properties={"text-align"},
     )
+    return _IMAGE_WITHOUT_SOURCE.sub("", cleaned)  # an image whose source was refused is dropped
 
 
 # --- token passes -------------------------------------------------------------------------
@@ -224,7 +240,7 @@ def _take_title(
     if source.title is None and first is not None and first.type == "heading_open" and first.tag == "h1":
         inline = tokens[1]
         title_html = md.renderer.render(inline.children or [], md.options, env)
-        return _plain_text(inline), _sanitize(title_html), tokens[3:]
+        return _plain_text(inline), _sanitize(title_html, context), tokens[3:]
     if source.title is None:
         context.error(1, 'chapter has no title: add "title:" to its front matter or start it with a "# Title" line')
         return source.id, html.escape(source.id), tokens
@@ -292,7 +308,7 @@ def _render_footnotes(
         elif token.type == "footnote_close":
             paragraphs = [t for t in current if t.type == "inline"]
             inner = "<br/>".join(md.renderer.render(p.children or [], md.options, env) for p in paragraphs)
-            notes.append(Footnote(id=f"{context.source.id}-fn{number}", number=number, html=_sanitize(inner)))
+            notes.append(Footnote(id=f"{context.source.id}-fn{number}", number=number, html=_sanitize(inner, context)))
         elif token.type != "footnote_anchor":
             current.append(token)
     return tuple(notes)
@@ -344,7 +360,7 @@ def _render_heading_open(
         )
     text = _plain_text(inline)
     inner = self.renderInline(inline.children or [], options, env)
-    context.headings.append(Heading(heading_id, level, _sanitize(inner), text, numbered))
+    context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))
     context.targets.append(Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered))
     slot = SLOT.format(heading_id) if numbered else ""
     return f"<{token.tag}{self.renderAttrs(token)}>{slot}"
@@ -428,8 +444,13 @@ def _resolve_local_path(src: str, context: _Context, line: int | None, what: str
 def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
     href = str(token.attrGet("href") or "")
+    context = _context(env)
+    if not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href):
+        context.error(
+            token.meta.get("line"),
+            f'link "{href}" points at a file; link to an id instead ([text](#id)) or to a web address',
+        )
     if href.startswith("#") and len(href) > 1:
-        context = _context(env)
         context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
         if idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
             token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))

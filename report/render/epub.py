@@ -1,10 +1,25 @@
-"""The EPUB 3, by ebooklib, with the bundled fonts subset to the book's characters.
+"""The EPUB 3, by ebooklib, with the bundled fonts subset to the characters set in each.
+
+What goes in: a cover page showing the printed cover (the PDF's first page as PNG,
+manifest property ``cover-image``), one XHTML page per chapter, a navigation
+document with the table of contents, landmarks and the print page list (page-break
+markers where the PDF's pages begin), an NCX with the same page list for old
+readers, and accessibility metadata (EPUB Accessibility 1.1, WCAG 2.2 AA).
+
+Fonts: each face gets only the characters set in it (serif or sans, regular or
+bold: :func:`font_usage` reads that from the XHTML by element, following the
+rules :mod:`report.assemble` writes into the stylesheet), with the OpenType
+features e-readers use and the licence name records.
 
 ebooklib's traps, and how they are avoided here: pages are plain XHTML items
 (ebooklib's own HTML round-trip drops ``epub:type`` and inline SVG namespaces);
 the cover page is linear (a non-linear cover fails OPF-096); each author gets
 its own creator id; fonts get their real media types; every document sits at
-the top of the package so that relative links to ``css/`` stay right.
+the top of the package so that relative links to ``css/`` stay right; the
+package's ``xml:lang`` and the NCX page list are added by :class:`_Writer`.
+
+Reproducible: entries in a fixed order with fixed timestamps (``SOURCE_DATE_EPOCH``,
+else the report's date), ``mimetype`` first and stored.
 """
 
 from __future__ import annotations
@@ -12,25 +27,67 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ebooklib import epub
 from lxml import etree
 
 from report import __version__
-from report.assemble import Assembler, NavEntry
-from report.fonts import FACES, Face, cmap, font_stack, subset
+from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
+from report.fonts import FACES, Face, cmap, font_stack, fonts_dir
+from report.i18n import words_for
 from report.render import Output, PageStart
 
 XHTML = "application/xhtml+xml"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+EPUB_NS = "http://www.idpf.org/2007/ops"
+SVG_NS = "http://www.w3.org/2000/svg"
+NCX_NS = "http://www.daisy.org/z3986/2005/ncx/"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 STYLESHEET = "css/book.css"
+COVER_IMAGE = "cover.png"
 FONT_MEDIA_TYPES = {".otf": "font/otf", ".ttf": "font/ttf"}
 IMAGE_MEDIA_TYPES = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
     ".svg": "image/svg+xml", ".webp": "image/webp",
 }  # fmt: skip
+# OpenType features kept in the subset fonts: what e-reader engines apply by default or
+# through CSS (vertical forms, proportional and half-width CJK, ruby forms, language
+# forms, kerning, marks, Hangul jamo, Latin figures and small capitals). Left out: aalt,
+# jp78/jp83/jp90, nlck, hist, dlig and the like, which pull in many glyphs nobody sets.
+FONT_FEATURES = (
+    "ccmp", "locl", "calt", "liga", "clig", "rlig", "kern", "mark", "mkmk",
+    "vert", "vrt2", "vkrn", "palt", "vpal", "halt", "vhal", "ruby", "hwid", "ljmo", "vjmo", "tjmo",
+    "case", "frac", "numr", "dnom", "lnum", "onum", "pnum", "tnum", "smcp", "c2sc", "sups", "subs", "zero",
+    "ordn", "rtlm",
+)  # fmt: skip
+CONFORMANCE = "EPUB Accessibility 1.1 - WCAG 2.2 Level AA"
+# Where a page-break marker may not stand as a sibling: it then goes before the container.
+_NO_PHRASING_CHILD = frozenset(
+    {"table", "thead", "tbody", "tfoot", "tr", "colgroup", "ul", "ol", "dl", "ruby", "hgroup"}
+)
+_NOT_FIRST = frozenset({"caption", "figcaption", "legend", "summary"})
+_BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
+_SUMMARIES = {
+    "ja": "本書は章ごとの文書からなり、目次・ランドマーク・印刷版（PDF）のページ番号による"
+    "ページリストで移動できます。図には代替テキスト、表には見出しセル、ルビには ruby 要素を用い、"
+    "脚注は本文から参照して戻れます。読み上げ順序は印刷版と同じです。",
+    "zh": "本书每章为一个文档，可通过目录、地标和与印刷版（PDF）页码对应的页码列表导航。"
+    "图片有替代文本，表格有表头，注释可相互链接。阅读顺序与印刷版相同。",
+    "ko": "이 책은 장마다 하나의 문서로 되어 있으며 목차, 랜드마크, 인쇄판(PDF) 쪽 번호에 따른 "
+    "쪽 목록으로 이동할 수 있습니다. 그림에는 대체 텍스트, 표에는 머리글 셀이 있고 주석은 본문과 "
+    "서로 연결됩니다. 읽기 순서는 인쇄판과 같습니다.",
+    "en": "Each chapter is its own document, reachable from the table of contents, the landmarks "
+    "and a page list that follows the page numbers of the print (PDF) edition. Images have text "
+    "alternatives, tables have header cells, and notes link to and from the text. The reading "
+    "order is that of the print edition.",
+}
 
 
 class EpubRenderer:
@@ -40,13 +97,22 @@ class EpubRenderer:
         self.print_pages = print_pages
 
     def render(self, assembler: Assembler, target: Path) -> Output:
+        from report.render.pdf import PdfRenderer
+
         book = assembler.book
         config = book.config
-        # The stylesheet is written twice: first to learn the characters, then with the fonts.
-        pages = assembler.epub_pages(STYLESHEET)
-        nav = assembler.epub_nav(STYLESHEET)
-        characters = _characters([page.xhtml for page in pages] + [nav])
-        fonts = _font_subsets(characters, config.language)
+        images = sorted(
+            {image for chapter in book.chapters for image in chapter.images if image.suffix.lower() != ".svg"}
+        )  # SVG figures are inline
+        image_names = [image.relative_to(config.root).as_posix() for image in images]
+        cover_name = next(n for n in (COVER_IMAGE, *(f"cover-{i}.png" for i in range(1, 99))) if n not in image_names)
+        cover = cover_png(PdfRenderer().cover_png(assembler))
+
+        pages = assembler.epub_pages(STYLESHEET, cover_image=cover_name)
+        pages, page_list = insert_page_breaks(pages, self.print_pages)
+        nav = assembler.epub_nav(STYLESHEET, page_list)
+        documents = [page.xhtml for page in pages] + [nav]
+        fonts = _font_subsets(font_usage(documents, config.epub.font), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -61,7 +127,20 @@ class EpubRenderer:
             ebook.add_metadata("DC", "date", config.date.isoformat())
         if config.subtitle:
             ebook.add_metadata("DC", "description", config.subtitle)
+        if page_list:
+            # The print edition the page list comes from.
+            ebook.add_metadata("DC", "source", print_source(config.identifier), {"id": "print-source"})
+            _meta(ebook, "source-of", "pagination", refines="#print-source")
+            _meta(ebook, "pageBreakSource", print_source(config.identifier))
+        for prop, value in accessibility_metadata(documents, bool(page_list), config.language):
+            _meta(ebook, prop, value)
+        # Who stands behind the conformance claim (checked by EPUBCheck and Ace on every build in CI).
+        _meta(ebook, "a11y:certifiedBy", config.publisher or "、".join(config.authors) or f"report {__version__}")
         ebook.add_metadata(None, "meta", "", {"name": "generator", "content": f"report {__version__}"})
+        ebook.add_metadata(None, "meta", "", {"name": "cover", "content": "cover-image"})
+        if config.epub.writing_mode == "vertical-rl":
+            ebook.add_metadata(None, "meta", "", {"name": "primary-writing-mode", "content": "vertical-rl"})
+            ebook.set_direction("rtl")
 
         ebook.add_item(
             epub.EpubItem(uid="stylesheet", file_name=STYLESHEET, media_type="text/css", content=stylesheet.encode())
@@ -71,20 +150,18 @@ class EpubRenderer:
             ebook.add_item(
                 epub.EpubItem(uid=f"font{index}", file_name=f"fonts/{face.file}", media_type=media_type, content=data)
             )
-        seen_images: set[Path] = set()
-        for chapter in book.chapters:
-            for image in chapter.images:
-                if image.suffix.lower() == ".svg" or image in seen_images:
-                    continue  # SVG figures are inline
-                seen_images.add(image)
-                ebook.add_item(
-                    epub.EpubItem(
-                        uid=f"image{len(seen_images)}",
-                        file_name=image.relative_to(config.root).as_posix(),
-                        media_type=IMAGE_MEDIA_TYPES[image.suffix.lower()],
-                        content=image.read_bytes(),
-                    )
+        cover_item = epub.EpubItem(uid="cover-image", file_name=cover_name, media_type="image/png", content=cover)
+        cover_item.properties = ["cover-image"]
+        ebook.add_item(cover_item)
+        for index, (image, name) in enumerate(zip(images, image_names, strict=True), start=1):
+            ebook.add_item(
+                epub.EpubItem(
+                    uid=f"image{index}",
+                    file_name=name,
+                    media_type=IMAGE_MEDIA_TYPES[image.suffix.lower()],
+                    content=image.read_bytes(),
                 )
+            )
         spine_items = []
         for page in pages:
             item = epub.EpubItem(
@@ -105,11 +182,20 @@ class EpubRenderer:
 
         modified = build_time(config.date)
         buffer = io.BytesIO()
-        epub.write_epub(
-            buffer, ebook, {"mtime": modified, "epub3_pages": False, "epub2_guide": False, "epub3_landmark": False}
-        )
+        options = {"mtime": modified, "epub3_pages": False, "epub2_guide": False, "epub3_landmark": False}
+        writer = _Writer(buffer, ebook, options)
+        writer.language = config.language
+        writer.page_list = page_list
+        writer.page_list_title = words_for(config.language).page_list
+        writer.process()
+        writer.write()
         target.write_bytes(_normalised_zip(buffer.getvalue(), modified))
         return Output(self.format, target, target.stat().st_size, len(pages))
+
+
+def print_source(identifier: str) -> str:
+    """The print edition's identifier, as ``dc:source`` and ``pageBreakSource`` name it."""
+    return f"{identifier} (PDF)"
 
 
 def build_time(date: dt.date | None) -> dt.datetime:
@@ -121,52 +207,259 @@ def build_time(date: dt.date | None) -> dt.datetime:
     return dt.datetime(2000, 1, 1)
 
 
+def cover_png(png: bytes) -> bytes:
+    """The printed cover, cut to a 256-colour palette: a tenth of the size, no visible change."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        palette = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    palette.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+# --- print page list --------------------------------------------------------------------
+
+
+def insert_page_breaks(
+    pages: Sequence[EpubPage], starts: Iterable[PageStart]
+) -> tuple[list[EpubPage], list[tuple[str, str]]]:
+    """Put a page-break marker before the element each printed page begins with; return
+    the pages and the page list as (label, href). Pages whose first element is not in
+    the EPUB (title page, printed table of contents) or is a note are left out."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    roots = {page.file_name: etree.fromstring(page.xhtml.encode(), parser) for page in pages}
+    where: dict[str, tuple[str, etree._Element]] = {}
+    for file_name, root in roots.items():
+        for element in root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]"):
+            where.setdefault(element.get("id"), (file_name, element))
+    used_ids = {name for name, _ in where.items()}
+    page_list: list[tuple[str, str]] = []
+    changed: set[str] = set()
+    for start in starts:
+        if start.anchor not in where:
+            continue
+        file_name, element = where[start.anchor]
+        point = _break_point(element)
+        if point is None:
+            continue
+        marker_id = base = "page-" + re.sub(r"[^\w.-]", "-", start.label)
+        suffix = 1
+        while marker_id in used_ids:
+            suffix += 1
+            marker_id = f"{base}-{suffix}"
+        used_ids.add(marker_id)
+        marker = etree.Element(
+            f"{{{XHTML_NS}}}span",
+            {f"{{{EPUB_NS}}}type": "pagebreak", "role": "doc-pagebreak", "id": marker_id, "aria-label": start.label},
+        )
+        point.addprevious(marker)
+        changed.add(file_name)
+        page_list.append((start.label, f"{file_name}#{marker_id}"))
+    out = [
+        replace(page, xhtml=_serialise(roots[page.file_name])) if page.file_name in changed else page for page in pages
+    ]
+    return out, page_list
+
+
+def _break_point(element: etree._Element) -> etree._Element | None:
+    """The element a marker can stand right before: ``element`` or the container that
+    holds it where a ``span`` may not stand (a table row, a list item, SVG…)."""
+    for ancestor in element.iterancestors():
+        if ancestor.get(f"{{{EPUB_NS}}}type") == "footnote" or "footnotes" in (ancestor.get("class") or "").split():
+            return None  # notes sit at the end of the chapter, not where the page begins
+    point = element
+    while True:
+        parent = point.getparent()
+        if parent is None or parent.tag in (f"{{{XHTML_NS}}}body", f"{{{XHTML_NS}}}html"):
+            break
+        namespace, _, name = str(point.tag).partition("}")
+        parent_name = etree.QName(parent).localname
+        if namespace == "{" + XHTML_NS and name not in _NOT_FIRST and parent_name not in _NO_PHRASING_CHILD:
+            break
+        point = parent
+    return point if point.getparent() is not None else None
+
+
+def _serialise(root: etree._Element) -> str:
+    return bytes(etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)).decode()
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+
+def _meta(ebook: Any, prop: str, value: str, refines: str | None = None) -> None:
+    attributes = {"property": prop}
+    if refines:
+        attributes["refines"] = refines
+    ebook.add_metadata(None, "meta", value, attributes)
+
+
+def accessibility_metadata(documents: Sequence[str], page_list: bool, language: str) -> list[tuple[str, str]]:
+    """schema.org accessibility properties and the conformance claim, from what the book holds."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    roots = [etree.fromstring(document.encode(), parser) for document in documents]
+    images = [e for root in roots for e in root.iter(f"{{{XHTML_NS}}}img", f"{{{SVG_NS}}}svg")]
+    described = all((e.get("alt") or e.get("aria-label") or "").strip() for e in images)
+    ruby = any(True for root in roots for _ in root.iter(f"{{{XHTML_NS}}}ruby"))
+    features = ["structuralNavigation", "tableOfContents", "readingOrder", "displayTransformability"]
+    if page_list:
+        features += ["pageBreakMarkers", "pageNavigation", "printPageNumbers"]
+    if images and described:
+        features.append("alternativeText")
+    if ruby:
+        features.append("rubyAnnotations")
+    metadata = [("schema:accessMode", "textual")]
+    if images:
+        metadata.append(("schema:accessMode", "visual"))
+    if not images or described:
+        metadata.append(("schema:accessModeSufficient", "textual"))
+    if images:
+        metadata.append(("schema:accessModeSufficient", "textual,visual"))
+    metadata += [("schema:accessibilityFeature", feature) for feature in features]
+    metadata += [
+        ("schema:accessibilityHazard", "none"),
+        ("schema:accessibilitySummary", _SUMMARIES.get(language.split("-")[0].lower(), _SUMMARIES["en"])),
+        ("dcterms:conformsTo", CONFORMANCE),
+    ]
+    return metadata
+
+
+# --- fonts --------------------------------------------------------------------------------
+
+
+def font_usage(documents: Iterable[str], body_style: str) -> dict[tuple[str, int], set[str]]:
+    """The characters set in each (style, weight) of the book, read from its XHTML: body
+    text in ``body_style``; headings, captions, table headers, the table of contents and
+    figure drawings in sans; headings, captions, headers, terms and strong text bold.
+    Text that is never shown (``head``, hidden navigation, SVG titles) is left out."""
+    usage: dict[tuple[str, int], set[str]] = defaultdict(set)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    for document in documents:
+        body = etree.fromstring(document.encode(), parser).find(f"{{{XHTML_NS}}}body")
+        if body is not None:
+            _collect(body, body_style, 400, usage)
+    return {key: {c for c in chars if c.isprintable() or c == "\u3000"} for key, chars in usage.items()}
+
+
+def _collect(element: etree._Element, style: str, weight: int, usage: dict[tuple[str, int], set[str]]) -> None:
+    if element.get("hidden") is not None:
+        return
+    namespace, _, name = str(element.tag).partition("}")
+    if namespace == "{" + SVG_NS:
+        if name in ("title", "desc"):
+            return
+        style = "sans"
+        font_weight = element.get("font-weight") or ""
+        if _BOLD_SVG.match(font_weight) or re.search(r"font-weight\s*:\s*(bold|[6-9]00)", element.get("style") or ""):
+            weight = 700
+    else:
+        if name in EPUB_SANS_ELEMENTS:
+            style = "sans"
+        if name in EPUB_BOLD_ELEMENTS:
+            weight = 700
+        parent = element.getparent()
+        if name == "li" and parent is not None and etree.QName(parent).localname == "ol":
+            usage[(style, weight)].update("0123456789. ")  # the list's numbers
+    usage[(style, weight)].update(element.text or "")
+    for child in element:
+        if isinstance(child.tag, str):
+            _collect(child, style, weight, usage)
+        usage[(style, weight)].update(child.tail or "")
+
+
+def _font_subsets(usage: dict[tuple[str, int], set[str]], language: str) -> dict[Face, bytes]:
+    """Each character set in a (style, weight) goes to the first face of that stack that
+    has it; faces that get no character are left out of the book."""
+    wanted: dict[Face, set[str]] = defaultdict(set)
+    for (style, weight), characters in sorted(usage.items()):
+        stack = [
+            face
+            for family in font_stack(style, language)
+            for face in FACES
+            if face.family == family and (face.weight == weight or face.style == "symbols")
+        ]
+        for character in characters:
+            for face in stack:
+                if ord(character) in cmap(face.file):
+                    wanted[face].add(character)
+                    break
+    return {face: subset_face(face, chars) for face, chars in sorted(wanted.items(), key=lambda kv: FACES.index(kv[0]))}
+
+
+def subset_face(face: Face, characters: Iterable[str]) -> bytes:
+    """``face`` cut down to ``characters``, with :data:`FONT_FEATURES` and the name
+    records (licence and licence URL included)."""
+    import uharfbuzz as hb
+
+    request = hb.SubsetInput()
+    request.unicode_set.update(ord(c) for c in characters)
+    features = request.layout_feature_tag_set
+    features.clear()
+    features.update(int.from_bytes(tag.encode(), "big") for tag in FONT_FEATURES)
+    request.name_id_set.update(range(0, 26))
+    blob = hb.Blob.from_file_path(str(fonts_dir() / face.file))
+    return bytes(hb.subset(hb.Face(blob), request).blob.data)
+
+
+# --- package --------------------------------------------------------------------------------
+
+
+class _Writer(epub.EpubWriter):  # type: ignore[misc]
+    """ebooklib's writer, with ``xml:lang`` on the package, without ebooklib's own
+    generator tag, and with the print page list in the NCX."""
+
+    language = ""
+    page_list: Sequence[tuple[str, str]] = ()
+    page_list_title = ""
+
+    def _write_opf_file(self, root: etree._Element) -> None:
+        root.set(XML_LANG, self.language)
+        for meta in root.iter("meta", "{http://www.idpf.org/2007/opf}meta"):
+            if meta.get("name") == "generator" and (meta.get("content") or "").startswith("Ebook-lib"):
+                meta.getparent().remove(meta)
+        super()._write_opf_file(root)
+
+    def _get_ncx(self) -> bytes:
+        root = etree.fromstring(super()._get_ncx(), etree.XMLParser(remove_blank_text=True))
+        root.set(XML_LANG, self.language)
+        head = root.find(f"{{{NCX_NS}}}head")
+        numbers = [int(label) for label, _ in self.page_list if label.isdigit()]
+        values = {"dtb:depth": "2", "dtb:totalPageCount": str(len(self.page_list))}
+        values["dtb:maxPageNumber"] = str(max(numbers, default=0))
+        for meta in head if head is not None else ():
+            if meta.get("name") in values:
+                meta.set("content", values[meta.get("name")])
+        if self.page_list:
+            page_list = etree.SubElement(root, f"{{{NCX_NS}}}pageList")
+            label = etree.SubElement(etree.SubElement(page_list, f"{{{NCX_NS}}}navLabel"), f"{{{NCX_NS}}}text")
+            label.text = self.page_list_title
+            for number, (page_label, href) in enumerate(self.page_list, start=1):
+                attributes = {"id": f"pagetarget-{number}", "type": "normal"}
+                if page_label.isdigit():
+                    attributes["value"] = page_label
+                target = etree.SubElement(page_list, f"{{{NCX_NS}}}pageTarget", attributes)
+                text = etree.SubElement(etree.SubElement(target, f"{{{NCX_NS}}}navLabel"), f"{{{NCX_NS}}}text")
+                text.text = page_label
+                etree.SubElement(target, f"{{{NCX_NS}}}content", {"src": href})
+        return bytes(etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True))
+
+
 def _normalised_zip(data: bytes, modified: dt.datetime) -> bytes:
     """Same entries, fixed timestamps: ``mimetype`` first and stored, the rest deflated."""
     stamp = (max(modified.year, 1980), modified.month, modified.day, modified.hour, modified.minute, modified.second)
     source = zipfile.ZipFile(io.BytesIO(data))
+    names = [info.filename for info in source.infolist()]
+    order = ["mimetype", *(name for name in names if name != "mimetype")]
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+        for name in order:
+            entry = zipfile.ZipInfo(name, date_time=stamp)
             entry.external_attr = 0o644 << 16
-            entry.compress_type = zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED
-            target.writestr(entry, source.read(info.filename), compresslevel=9)
+            entry.create_system = 3  # Unix, whatever system builds it
+            entry.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            target.writestr(entry, source.read(name), compresslevel=9)
     return out.getvalue()
-
-
-def _characters(documents: list[str]) -> set[str]:
-    characters: set[str] = set()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    for document in documents:
-        root = etree.fromstring(document.encode(), parser)
-        for text in root.itertext():
-            characters.update(text)
-        for element in root.iter():
-            for name in ("alt", "aria-label", "title"):
-                if value := element.get(name):
-                    characters.update(value)
-    return {c for c in characters if c.isprintable() or c == "\u3000"}
-
-
-def _font_subsets(characters: set[str], language: str) -> dict[Face, bytes]:
-    """Each character goes to the first face of each stack (serif and sans, regular and
-    bold) that has it; faces that get no character are left out of the book."""
-    wanted: dict[Face, set[str]] = defaultdict(set)
-    for style in ("serif", "sans"):
-        for weight in (400, 700):
-            stack = [
-                face
-                for family in font_stack(style, language)
-                for face in FACES
-                if face.family == family and (face.weight == weight or face.style == "symbols")
-            ]
-            for character in characters:
-                for face in stack:
-                    if ord(character) in cmap(face.file):
-                        wanted[face].add(character)
-                        break
-    return {face: subset(face, chars) for face, chars in sorted(wanted.items(), key=lambda kv: FACES.index(kv[0]))}
 
 
 def _ncx_entry(entry: NavEntry, index: int) -> object:
