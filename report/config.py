@@ -168,10 +168,17 @@ class _KeyLines:
                 table = header.group(1)
                 self._lines.setdefault(("", table), number)
             elif key := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", line):
-                self._lines.setdefault((table, key.group(1).strip('"')), number)
+                name = key.group(1).strip('"')
+                self._lines.setdefault((table, name), number)
+                if "." in name and not key.group(1).startswith('"'):  # a dotted key: pdf.page-size = …
+                    dotted_table, _, dotted_key = name.rpartition(".")
+                    self._lines.setdefault(("", dotted_table), number)
+                    self._lines.setdefault((dotted_table, dotted_key), number)
 
-    def line(self, table: str, key: str) -> int | None:
-        return self._lines.get((table, key))
+    def line(self, table: str, key: str) -> int:
+        """The key's line, else its table's line (inline tables), else the first line: never none,
+        so that every message reads ``path:line: message``."""
+        return self._lines.get((table, key)) or self._lines.get(("", table)) or 1
 
 
 def _validate_table(
@@ -194,7 +201,7 @@ def _validate_table(
             diagnostics.error(path, lines.line(table, key), f'{prefix}"{key}" {problem}')
     for key, option in schema.items():
         if option.required and key not in values:
-            diagnostics.error(path, None, f'{prefix}missing required key "{key}"')
+            diagnostics.error(path, lines.line("", table), f'{prefix}missing required key "{key}"')
 
 
 def _derived_identifier(title: str, authors: tuple[str, ...], edition: str | None) -> str:
@@ -240,8 +247,10 @@ def load_config(root: Path) -> Config:
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", None)
-        message = str(error).split(" (at line")[0]
+        # ``lineno`` exists from Python 3.14 on; before, the line is only in the message.
+        at = re.search(r" \(at (?:line (\d+), column \d+|end of document)\)$", str(error))
+        line = getattr(error, "lineno", None) or (int(at.group(1)) if at and at.group(1) else len(text.splitlines()))
+        message = str(error)[: at.start()] if at else str(error)
         raise ConfigError([_single(path, f"invalid TOML: {message}", line)]) from None
 
     lines = _KeyLines(text)
