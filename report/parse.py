@@ -58,7 +58,13 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start", "reversed"},
     "li": {"value"},
 }
-SLOT = '<span class="slot" title="{}"></span>'
+# The parser's own placeholders (number slots, inline SVG slots) are Private Use Area tokens
+# until the fragment is sanitized: load.py refuses those characters in chapters, so raw HTML
+# can never forge a slot (a forged svg-slot used to crash the EPUB and PDF assembly).
+SLOT = "\ue000slot\ue001{}\ue002"
+SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
+_PLACEHOLDER = re.compile("\ue000(slot|svg-slot)\ue001([^\ue000-\ue00f]*)\ue002")
+_FORGED_SLOT = re.compile(r'<span class="(?:svg-)?slot"')
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 
 
@@ -155,7 +161,9 @@ def _sanitize(fragment: str, context: _Context) -> str:
         link_rel=None,
         filter_style_properties={"text-align"},
     )
-    return _IMAGE_WITHOUT_SOURCE.sub("", cleaned)  # an image whose source was refused is dropped
+    cleaned = _IMAGE_WITHOUT_SOURCE.sub("", cleaned)  # an image whose source was refused is dropped
+    cleaned = _FORGED_SLOT.sub("<span", cleaned)  # an author's span is never a slot
+    return _PLACEHOLDER.sub(lambda m: f'<span class="{m.group(1)}" title="{m.group(2)}"></span>', cleaned)
 
 
 # --- token passes -------------------------------------------------------------------------
@@ -419,7 +427,7 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
         except SvgError as error:
             context.error(line, f'image "{src}": {error}')
             return ""
-        return f'<span class="svg-slot" title="{len(context.svgs) - 1}"></span>'
+        return SVG_SLOT.format(len(context.svgs) - 1)
     relative = path.relative_to(context.root).as_posix()
     return f'<img src="{html.escape(relative)}" alt="{html.escape(alt)}"/>'
 

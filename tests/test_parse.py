@@ -1,0 +1,171 @@
+"""Stage 2, parse: golden HTML for small inputs, and what each chapter defines.
+
+Regenerate the golden files after an intended change with::
+
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_parse.py
+
+and review the diff of tests/golden/*.html before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from report.errors import Diagnostics
+from report.model import Matter, ParsedChapter, SourceChapter, TargetKind
+from report.parse import parse_chapter
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+CASES = sorted(path.stem for path in GOLDEN.glob("*.md"))
+
+
+def parse_text(
+    markdown: str,
+    *,
+    root: Path = GOLDEN,
+    name: str = "chapter.md",
+    title: str | None = "章",
+    chapter_id: str = "ch",
+    matter: Matter = Matter.BODY,
+) -> tuple[ParsedChapter, Diagnostics]:
+    source = SourceChapter(
+        path=root / name,
+        id=chapter_id,
+        title=title,
+        matter=matter,
+        classes=(),
+        markdown=markdown,
+        first_line=1,
+    )
+    diagnostics = Diagnostics()
+    return parse_chapter(source, root, diagnostics), diagnostics
+
+
+def golden_compare(name: str, actual: str) -> None:
+    """Compare with tests/golden/NAME; with UPDATE_GOLDEN=1 (re)write it instead."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 to create it"
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it)"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_html(case: str) -> None:
+    markdown = (GOLDEN / f"{case}.md").read_text(encoding="utf-8")
+    chapter, diagnostics = parse_text(markdown, name=f"{case}.md", chapter_id=case)
+    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    notes = "".join(f"\n<!-- footnote {n.number} {n.id} -->\n{n.html}" for n in chapter.footnotes)
+    golden_compare(f"{case}.html", chapter.html + notes + ("\n" if notes else ""))
+    lxml_html.fragments_fromstring(chapter.html)  # parses
+
+
+def test_golden_cases_exist() -> None:
+    assert len(CASES) >= 5
+    for case in CASES:
+        assert (GOLDEN / f"{case}.html").exists() or os.environ.get("UPDATE_GOLDEN") == "1", case
+
+
+# --- what a chapter defines -----------------------------------------------------------------
+
+
+def test_title_from_first_heading() -> None:
+    chapter, diagnostics = parse_text("# 最初の *題*\n\n本文。\n", title=None)
+    assert not diagnostics.errors
+    assert chapter.title == "最初の 題"
+    assert chapter.title_html == "最初の <em>題</em>"
+    assert "<h1" not in chapter.html
+
+
+def test_title_missing_is_an_error() -> None:
+    chapter, diagnostics = parse_text("本文だけ。\n", title=None)
+    ((error),) = diagnostics.errors
+    assert error.location.line == 1 and "no title" in error.message
+    assert chapter.title == "ch"
+
+
+def test_second_h1_is_an_error_with_its_line() -> None:
+    _, diagnostics = parse_text("# 題\n\n本文。\n\n# 二つ目\n", title=None)
+    ((error),) = diagnostics.errors
+    assert error.location.line == 5
+
+
+def test_targets_and_headings() -> None:
+    chapter, diagnostics = parse_text((GOLDEN / "figures-tables.md").read_text(encoding="utf-8"), chapter_id="ft")
+    assert not diagnostics.errors
+    kinds = [(t.id, t.kind, t.text) for t in chapter.targets]
+    assert kinds == [
+        ("ft", TargetKind.CHAPTER, "章"),
+        ("fig-sample", TargetKind.FIGURE, "見本の図"),
+        ("ft-fig2", TargetKind.FIGURE, "ラベル付きの図"),
+        ("tbl-result", TargetKind.TABLE, "結果の表"),
+    ]
+    assert [path.name for path in chapter.images] == ["sample.png", "label.svg", "sample.png"]
+    assert len(chapter.svgs) == 1 and "ラベル" in chapter.svgs[0]
+
+
+def test_heading_ids_levels_and_numbering_flags() -> None:
+    chapter, _ = parse_text((GOLDEN / "blocks.md").read_text(encoding="utf-8"), chapter_id="bl")
+    assert [(h.id, h.level, h.numbered) for h in chapter.headings] == [
+        ("sec-one", 2, True),
+        ("bl-s2", 3, True),
+        ("bl-fourth-level-heading", 4, False),
+        ("bl-s4", 2, False),
+    ]
+    back, _ = parse_text("## 付録の節\n", matter=Matter.BACK)
+    assert [h.numbered for h in back.headings] == [False]
+
+
+def test_line_numbers_of_targets_and_references() -> None:
+    text = "段落。\n\n## 節 {#s}\n\n[](#s)\nと[](#t)\n\n![図](assets/sample.png){#f}\n"
+    chapter, _ = parse_text(text)
+    lines = {t.id: t.line for t in chapter.targets}
+    assert lines["s"] == 3 and lines["f"] == 8
+    assert [(r.target, r.line) for r in chapter.references] == [("s", 5), ("t", 6)]
+
+
+def test_first_line_offsets_messages() -> None:
+    source = SourceChapter(GOLDEN / "x.md", "x", "T", Matter.BODY, (), "本文。\n\n![](assets/none.png)\n", 10)
+    diagnostics = Diagnostics()
+    parse_chapter(source, GOLDEN, diagnostics)
+    ((error),) = diagnostics.errors
+    assert error.location.line == 12
+
+
+@pytest.mark.parametrize(
+    ("markdown", "words"),
+    [
+        ("![x](assets/none.png)\n", ["does not exist"]),
+        ("![x](https://example.com/a.png)\n", ["remote"]),
+        ("![x](/etc/hostname)\n", ["absolute"]),
+        ("![x](../../../../../etc/hostname)\n", ["outside the report folder"]),
+        ("![x](blocks.md)\n", ["unsupported format"]),
+        ("text[^nope]\n", ['"[^nope]"', "not defined"]),
+        ("## 節 {#1bad}\n", ['id "1bad"']),
+    ],
+)
+def test_parse_errors(markdown: str, words: list[str]) -> None:
+    _, diagnostics = parse_text(markdown)
+    ((error),) = diagnostics.errors
+    assert error.location.line == 1
+    for word in words:
+        assert word in error.message
+
+
+def test_script_never_survives() -> None:
+    chapter, _ = parse_text("<script>alert(1)</script>\n\n段落<script>x()</script>。\n\n<SCRIPT>y()</SCRIPT>\n")
+    assert "script" not in chapter.html.lower()
+    assert "alert" not in chapter.html and "x()" not in chapter.html
+
+
+def test_raw_html_cannot_fake_internal_slots() -> None:
+    """An author's <span class="slot"> or "svg-slot" must not be taken for the parser's own placeholders."""
+    chapter, _ = parse_text('<span class="svg-slot" title="7"></span><span class="slot" title="ch"></span>\n')
+    assert 'class="svg-slot"' not in chapter.html
+    assert 'class="slot"' not in chapter.html
