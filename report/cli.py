@@ -16,7 +16,8 @@ from rich.console import Console
 
 from report import __version__
 from report.build import FORMATS, PROFILES, build, prepare
-from report.errors import Diagnostic, ExitCode, ReportError
+from report.check import check_outputs
+from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
 from report.init import InitError, init_report
 
 # soft_wrap: a message stays one line (path:line: message), whatever the terminal width.
@@ -102,11 +103,14 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
     help="Output folder (default PATH/dist).",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def build_command(path: Path, formats: tuple[str, ...], profile: str, out_dir: Path | None, strict: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Rebuild everything, whatever the cache holds.")
+def build_command(
+    path: Path, formats: tuple[str, ...], profile: str, out_dir: Path | None, strict: bool, no_cache: bool
+) -> None:
     """Build the report in PATH into PDF and EPUB."""
     started = time.monotonic()
     with _handled(), _status(console.is_terminal) as progress:
-        result = build(path, formats, out_dir, profile, strict, progress)
+        result = build(path, formats, out_dir, profile, strict, progress, use_cache=not no_cache)
     for warning in result.warnings:
         _print_diagnostic(warning)
     for output in result.outputs:
@@ -116,20 +120,39 @@ def build_command(path: Path, formats: tuple[str, ...], profile: str, out_dir: P
     for output in result.outputs:
         count = f"{output.pages} pages" if output.format == "pdf" else f"{output.pages} documents"
         parts.append(f"{_display(output.path)} ({count}, {_size(output.size)})")
-    click.echo(f"wrote {', '.join(parts)} in {time.monotonic() - started:.1f} s")
+    elapsed = time.monotonic() - started
+    if result.up_to_date:
+        click.echo(f"up to date: {', '.join(parts)}; nothing changed, nothing written ({elapsed:.1f} s)")
+    else:
+        click.echo(f"wrote {', '.join(parts)} in {elapsed:.1f} s")
 
 
 @main.command("check")
 @click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where built outputs are (default PATH/dist).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def check_command(path: Path, strict: bool) -> None:
-    """Validate the report in PATH without writing anything."""
+def check_command(path: Path, out_dir: Path | None, strict: bool) -> None:
+    """Validate the report in PATH without writing anything; check built outputs where they exist."""
     with _handled():
         book, warnings = prepare(path, strict)
-    for warning in warnings:
+        config = book.config
+        out = out_dir or config.root / "dist"
+        diagnostics = Diagnostics()
+        checked = check_outputs(out / f"{config.output}.pdf", out / f"{config.output}.epub", diagnostics)
+        problems = diagnostics.errors + (diagnostics.warnings if strict else ())
+        if problems:
+            raise ReportError(problems)
+    for warning in (*warnings, *diagnostics.warnings):
         _print_diagnostic(warning)
     count = len(book.chapters)
-    click.echo(f"{_display(book.config.path)}: {count} chapter{'s' if count != 1 else ''}, no errors")
+    outputs = f"; checked {', '.join(checked)}" if checked else ""
+    click.echo(f"{_display(config.path)}: {count} chapter{'s' if count != 1 else ''}, no errors{outputs}")
 
 
 @main.command("init")

@@ -202,3 +202,17 @@ def test_report_check_passes_on_the_briefing() -> None:
     run = run_report("check", Path(__file__).resolve().parent.parent)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "warning" not in run.stderr
+
+
+def test_report_check_runs_qpdf_and_epubcheck_on_built_outputs(tmp_path: Path) -> None:
+    root = copy_fixture("en-basic", tmp_path / "src")
+    out = tmp_path / "out"
+    assert run_report("build", root, "-o", out).returncode == 0
+    run = run_report("check", root, "-o", out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "(qpdf)" in run.stdout and "(EPUBCheck)" in run.stdout
+    (pdf,) = out.glob("*.pdf")
+    pdf.write_bytes(pdf.read_bytes()[: len(pdf.read_bytes()) // 2])  # a truncated PDF
+    run = run_report("check", root, "-o", out)
+    assert run.returncode == 1
+    assert f"{pdf}: qpdf:" in run.stderr, run.stderr
