@@ -55,7 +55,9 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Labe
         if chapter.source.matter is Matter.BODY:
             chapter_number += 1
         for target in chapter.targets:
-            if target.id in labels:
+            # A duplicate id is an error reported above; a chapter still keeps its own label
+            # (a section of an earlier chapter with the same id must not crash the numbering).
+            if target.id in labels and target.kind is not TargetKind.CHAPTER:
                 continue
             labels[target.id] = _label(target, chapter, chapter_number, counters, words)
             if target.kind is TargetKind.FIGURE:

@@ -19,6 +19,7 @@ SINGLE_PROBLEM = {
     "front-matter-yaml": ("chapters/01-body.md", 3, ["front matter"]),
     "unknown-xref": ("chapters/01-body.md", 7, ['unknown id "#nowhere"']),
     "duplicate-id": ("chapters/02-more.md", 7, ['"same"', "already defined", "01-body.md:3"]),
+    "section-shadows-chapter": ("chapters/02-more.md", 1, ['"more"', "already defined", "01-body.md:5"]),
     "missing-image": ("chapters/01-body.md", 5, ['"../assets/missing.png"', "does not exist"]),
     "image-escape": ("chapters/01-body.md", 7, ['"../../../../etc/hostname"', "outside the report folder"]),
     "image-format": ("chapters/01-body.md", 3, ['"../assets/blue.bmp"', "unsupported format"]),

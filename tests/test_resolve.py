@@ -1,0 +1,212 @@
+"""Stage 3, resolve: numbers and labels across the book, cross-references, duplicate ids."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from report.config import Config
+from report.errors import Diagnostics
+from report.model import Book, Matter, SourceChapter
+from report.parse import parse_chapter
+from report.resolve import resolve_book
+
+ROOT = Path(__file__).resolve().parent / "golden"  # parse needs a folder; these chapters use no files
+
+CH1 = """\
+本文は[](#ch2)と[](#sec-2-1)、[](#fig-b)、[](#tbl-a)を参照する。
+
+## 最初の節 {#sec-1-1}
+
+### 小節 {#sec-1-1-1}
+
+### 次の小節 {#sec-1-1-2}
+
+## 二番目の節 {#sec-1-2}
+
+### 小節 {#sec-1-2-1}
+
+![図A](assets/sample.png "図A"){#fig-a}
+
+Table: 表A {#tbl-a}
+
+| a |
+|---|
+| 1 |
+"""
+CH2 = """\
+## 節 {#sec-2-1}
+
+## 番号なし {.unnumbered #sec-2-x}
+
+![図B](assets/sample.png "図B"){#fig-b}
+
+Table: 表B {#tbl-b}
+
+| b |
+|---|
+| 2 |
+
+前の章の[](#sec-1-2-1)、番号のない[](#sec-2-x)、付録[](#appendix)、前付け[](#preface)。
+"""
+PREFACE = "はしがき。[](#ch1)\n\n## 前付けの節 {#preface-sec}\n"
+APPENDIX = "## 付録の節 {#appendix-sec}\n\n![図C](assets/sample.png \"図C\"){#fig-c}\n\n[](#appendix-sec)\n"
+
+
+def book(language: str, chapters: list[tuple[str, str, Matter, str]]) -> tuple[Book, Diagnostics]:
+    config = Config(
+        root=ROOT, title="T", language=language, chapters=(), identifier="urn:x", output="t"
+    )
+    diagnostics = Diagnostics()
+    parsed = tuple(
+        parse_chapter(
+            SourceChapter(ROOT / f"{cid}.md", cid, title, matter, (), markdown, 1), ROOT, diagnostics
+        )
+        for cid, title, matter, markdown in chapters
+    )
+    return resolve_book(config, parsed, diagnostics), diagnostics
+
+
+def sample(language: str) -> tuple[Book, Diagnostics]:
+    return book(
+        language,
+        [
+            ("preface", "はしがき", Matter.FRONT, PREFACE),
+            ("ch1", "第一の章", Matter.BODY, CH1),
+            ("ch2", "第二の章", Matter.BODY, CH2),
+            ("appendix", "付録", Matter.BACK, APPENDIX),
+        ],
+    )
+
+
+def xref_texts(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<a href="#([^"]+)" class="xref[^"]*">([^<]*)</a>', html))
+
+
+def test_japanese_labels() -> None:
+    result, diagnostics = sample("ja")
+    assert not diagnostics.errors, [str(d) for d in diagnostics.errors]
+    refs = {label_id: label.reference for label_id, label in result.labels.items()}
+    assert refs["ch1"] == "第1章" and refs["ch2"] == "第2章"
+    assert refs["sec-1-1"] == "1.1節" and refs["sec-1-2"] == "1.2節"
+    assert refs["sec-1-1-1"] == "1.1.1節" and refs["sec-1-1-2"] == "1.1.2節" and refs["sec-1-2-1"] == "1.2.1節"
+    assert refs["sec-2-1"] == "2.1節"
+    assert refs["fig-a"] == "図1" and refs["fig-b"] == "図2" and refs["fig-c"] == "図3"
+    assert refs["tbl-a"] == "表1" and refs["tbl-b"] == "表2"
+    # Front and back matter, and .unnumbered sections, have no number: they are cited by their text.
+    assert refs["preface"] == "はしがき" and refs["appendix"] == "付録"
+    assert refs["sec-2-x"] == "番号なし" and refs["appendix-sec"] == "付録の節" and refs["preface-sec"] == "前付けの節"
+    assert result.labels["preface"].number is None and result.labels["appendix-sec"].number is None
+
+
+def test_english_labels() -> None:
+    result, diagnostics = sample("en")
+    assert not diagnostics.errors
+    refs = {label_id: label.reference for label_id, label in result.labels.items()}
+    assert refs["ch2"] == "Chapter 2"
+    assert refs["sec-2-1"] == "Section 2.1"
+    assert refs["sec-1-2-1"] == "Section 1.2.1"
+    assert refs["fig-a"] == "Figure 1" and refs["fig-b"] == "Figure 2"
+    assert refs["tbl-a"] == "Table 1" and refs["tbl-b"] == "Table 2"
+
+
+@pytest.mark.parametrize(
+    ("language", "chapter", "section", "figure", "table"),
+    [
+        ("ja", "第2章", "2.1節", "図2", "表2"),
+        ("ja-JP", "第2章", "2.1節", "図2", "表2"),
+        ("en", "Chapter 2", "Section 2.1", "Figure 2", "Table 2"),
+        ("en-GB", "Chapter 2", "Section 2.1", "Figure 2", "Table 2"),
+        ("zh-Hans", "第2章", "2.1节", "图2", "表2"),
+        ("zh-CN", "第2章", "2.1节", "图2", "表2"),
+        ("zh-Hant", "第2章", "2.1節", "圖2", "表2"),
+        ("zh-TW", "第2章", "2.1節", "圖2", "表2"),
+        ("ko", "제2장", "2.1절", "그림 2", "표 2"),
+        ("fr", "Chapter 2", "Section 2.1", "Figure 2", "Table 2"),  # unknown languages fall back to English
+    ],
+)
+def test_labels_by_language(language: str, chapter: str, section: str, figure: str, table: str) -> None:
+    result, _ = sample(language)
+    assert result.labels["ch2"].reference == chapter
+    assert result.labels["sec-2-1"].reference == section
+    assert result.labels["fig-b"].reference == figure
+    assert result.labels["tbl-b"].reference == table
+
+
+def test_cross_references_filled_in_the_html() -> None:
+    result, _ = sample("ja")
+    preface, ch1, ch2, appendix = result.chapters
+    assert xref_texts(preface.html) == {"ch1": "第1章"}
+    assert xref_texts(ch1.html) == {"ch2": "第2章", "sec-2-1": "2.1節", "fig-b": "図2", "tbl-a": "表1"}
+    assert xref_texts(ch2.html) == {
+        "sec-1-2-1": "1.2.1節",
+        "sec-2-x": "番号なし",
+        "appendix": "付録",
+        "preface": "はしがき",
+    }
+    assert xref_texts(appendix.html) == {"appendix-sec": "付録の節"}
+    for chapter in result.chapters:
+        assert 'class="slot"' not in chapter.html
+
+
+def test_numbers_in_headings_and_captions() -> None:
+    result, _ = sample("ja")
+    ch1 = result.chapters[1]
+    assert '<span class="number">1.1</span>' in ch1.html
+    assert '<span class="number">1.1.1</span>' in ch1.html
+    assert '<span class="label">図1</span>' in ch1.html
+    assert '<span class="label">表1</span>' in ch1.html
+    assert ch1.number == 1 and ch1.label.caption_prefix == "第1章"
+    preface, appendix = result.chapters[0], result.chapters[3]
+    assert preface.number is None and preface.label.caption_prefix == ""
+    assert '<span class="number">' not in appendix.html  # back matter sections are not numbered
+
+
+def test_owner_maps_ids_to_chapters() -> None:
+    result, _ = sample("ja")
+    assert result.owner["fig-b"] == "ch2" and result.owner["sec-1-1"] == "ch1" and result.owner["ch2"] == "ch2"
+    assert result.chapter_of("tbl-a").id == "ch1"
+
+
+def test_unknown_reference_is_an_error_with_its_line() -> None:
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "一行目。\n\n三行目[](#nowhere)。\n")])
+    ((error),) = diagnostics.errors
+    assert error.location.path.name == "a.md"
+    assert error.location.line == 3
+    assert '"#nowhere"' in error.message
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "where"),
+    [
+        ("## X {#same}\n", "段落。\n\n## Y {#same}\n", ("b.md", 3)),
+        ("## X {#b}\n", "段落。\n", ("b.md", 1)),  # a section id that is another chapter's id
+        ("![f](assets/sample.png){#dup}\n", "Table: t {#dup}\n\n| a |\n|---|\n| 1 |\n", ("b.md", 1)),
+    ],
+)
+def test_duplicate_ids(first: str, second: str, where: tuple[str, int]) -> None:
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    ((error),) = diagnostics.errors
+    assert (error.location.path.name, error.location.line) == where
+    assert "already defined at a.md:" in error.message
+
+
+def test_duplicate_within_a_chapter() -> None:
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "## X {#s}\n\n## Y {#s}\n")])
+    ((error),) = diagnostics.errors
+    assert error.location.line == 3 and "a.md:1" in error.message
+
+
+def test_footnote_cross_references_are_filled() -> None:
+    result, diagnostics = book(
+        "en",
+        [
+            ("a", "A", Matter.BODY, "Text[^n].\n\n[^n]: See [](#b).\n"),
+            ("b", "B", Matter.BODY, "Body.\n"),
+        ],
+    )
+    assert not diagnostics.errors
+    (note,) = result.chapters[0].footnotes
+    assert xref_texts(note.html) == {"b": "Chapter 2"}
