@@ -32,14 +32,12 @@ def sanitize_svg(data: bytes, label: str) -> str:
     if root.tag != f"{{{SVG_NS}}}svg":
         raise SvgError("the root element is not <svg> in the SVG namespace")
     for element in list(root.iter()):
-        if not isinstance(element.tag, str):  # comments, processing instructions
-            element.getparent().remove(element)
+        if not isinstance(element.tag, str):  # comments, processing instructions, entity references
+            _remove(element)
             continue
         namespace, _, name = element.tag[1:].partition("}")
         if namespace != SVG_NS or name not in ALLOWED_ELEMENTS:
-            parent = element.getparent()
-            if parent is not None:
-                parent.remove(element)
+            _remove(element)
             continue
         for attribute, value in list(element.attrib.items()):
             if _unsafe_attribute(attribute, value):
@@ -52,13 +50,28 @@ def sanitize_svg(data: bytes, label: str) -> str:
     return str(etree.tostring(root, encoding="unicode"))
 
 
+def _remove(element: etree._Element) -> None:
+    """Take ``element`` out, keeping the text that follows it (lxml's remove drops the tail)."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
 def _unsafe_attribute(attribute: str, value: str) -> bool:
-    """Event handlers, links that leave the document, styles that load things, foreign namespaces."""
+    """Event handlers, links that leave the document, styles or presentation attributes
+    (fill, filter, marker-end …) that load things, foreign namespaces."""
     local = attribute.rsplit("}", 1)[-1]
     if local.lower().startswith("on"):
         return True
     if local == "href":
         return not value.startswith("#")
-    if local == "style":
-        return bool(_UNSAFE_STYLE.search(value))
+    if _UNSAFE_STYLE.search(value):
+        return True
     return attribute.startswith("{") and not attribute.startswith(f"{{{XLINK_NS}}}")
