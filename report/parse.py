@@ -423,7 +423,8 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     context.images.append(path)
     if path.suffix.lower() == ".svg":
         try:
-            context.svgs.append(sanitize_svg(path.read_bytes(), alt))
+            prefix = f"{context.source.id}-svg{len(context.svgs) + 1}-"
+            context.svgs.append(sanitize_svg(path.read_bytes(), alt, id_prefix=prefix))
         except SvgError as error:
             context.error(line, f'image "{src}": {error}')
             return ""

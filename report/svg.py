@@ -12,7 +12,7 @@ ALLOWED_ELEMENTS = {
     "svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan", "defs",
     "marker", "title", "desc", "linearGradient", "radialGradient", "stop", "use", "clipPath", "symbol", "pattern",
 }  # fmt: skip
-_UNSAFE_STYLE = re.compile(r"url\s*\(\s*['\"]?\s*(?!#)|@import|expression\s*\(", re.IGNORECASE)
+_UNSAFE_STYLE = re.compile(r"url\s*\(\s*(?!['\"]?\s*#)|@import|expression\s*\(", re.IGNORECASE)
 MAX_SVG_BYTES = 2_000_000
 
 
@@ -20,8 +20,11 @@ class SvgError(ValueError):
     pass
 
 
-def sanitize_svg(data: bytes, label: str) -> str:
-    """Parse without entities, DTDs or network; keep drawing elements and local references only."""
+def sanitize_svg(data: bytes, label: str, id_prefix: str = "") -> str:
+    """Parse without entities, DTDs or network; keep drawing elements and local references only.
+
+    ``id_prefix`` goes before every id (and every reference to one), so that two figures, or
+    one figure shown twice, never put the same id twice into a page."""
     if len(data) > MAX_SVG_BYTES:
         raise SvgError(f"SVG larger than {MAX_SVG_BYTES // 1_000_000} MB")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -42,12 +45,35 @@ def sanitize_svg(data: bytes, label: str) -> str:
         for attribute, value in list(element.attrib.items()):
             if _unsafe_attribute(attribute, value):
                 del element.attrib[attribute]
+    if id_prefix:
+        _prefix_ids(root, id_prefix)
     root.set("role", "img")
     root.set("aria-label", label)
     for size in ("width", "height"):
         root.attrib.pop(size, None)
     etree.cleanup_namespaces(root)
     return str(etree.tostring(root, encoding="unicode"))
+
+
+_LOCAL_URL = re.compile(r"""url\(\s*(['"]?)#([^'")\s]+)\1\s*\)""")
+
+
+def _prefix_ids(root: etree._Element, prefix: str) -> None:
+    ids = {element.get("id") for element in root.iter() if element.get("id")}
+
+    def url(match: re.Match[str]) -> str:
+        name = match.group(2)
+        return f"url(#{prefix}{name})" if name in ids else match.group(0)
+
+    for element in root.iter():
+        for attribute, value in element.attrib.items():
+            local = attribute.rsplit("}", 1)[-1]
+            if local == "id":
+                element.set(attribute, prefix + value)
+            elif local == "href" and value[1:] in ids:
+                element.set(attribute, f"#{prefix}{value[1:]}")
+            elif "url(" in value:
+                element.set(attribute, _LOCAL_URL.sub(url, value))
 
 
 def _remove(element: etree._Element) -> None:

@@ -169,3 +169,16 @@ def test_raw_html_cannot_fake_internal_slots() -> None:
     chapter, _ = parse_text('<span class="svg-slot" title="7"></span><span class="slot" title="ch"></span>\n')
     assert 'class="svg-slot"' not in chapter.html
     assert 'class="slot"' not in chapter.html
+
+
+def test_same_svg_twice_has_distinct_ids(tmp_path: Path) -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><defs><marker id="arrow"><path d="M0 0"/></marker></defs>'
+        '<path d="M0 0" marker-end="url(#arrow)"/></svg>'
+    )
+    (tmp_path / "f.svg").write_text(svg, encoding="utf-8")
+    chapter, diagnostics = parse_text("![a](f.svg)\n\n![b](f.svg)\n", root=tmp_path)
+    assert not diagnostics.errors
+    first, second = chapter.svgs
+    assert 'id="ch-svg1-arrow"' in first and "url(#ch-svg1-arrow)" in first
+    assert 'id="ch-svg2-arrow"' in second and "url(#ch-svg2-arrow)" in second

@@ -83,12 +83,15 @@ def test_local_references_kept() -> None:
         '<marker id="arrow"><path d="M0 0"/></marker><symbol id="sym"><rect width="1" height="1"/></symbol></defs>'
         '<rect width="1" height="1" fill="url(#grad)" style="stroke: url(#grad)"/>'
         '<path d="M0 0 L5 5" marker-end="url(#arrow)"/><use href="#sym"/><use xlink:href="#sym"/>'
+        '<circle r="1" fill="url(\'#grad\')" stroke=\'url("#grad")\'/>'
     )
     out = clean(body)
     assert 'fill="url(#grad)"' in out
     assert 'style="stroke: url(#grad)"' in out
     assert 'marker-end="url(#arrow)"' in out
     assert out.count('href="#sym"') == 2
+    circle = tree(out).find(".//{http://www.w3.org/2000/svg}circle")
+    assert circle.get("fill") == "url('#grad')" and circle.get("stroke") == 'url("#grad")'
 
 
 def test_entities_are_never_expanded(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -145,3 +148,19 @@ def test_too_large() -> None:
 def test_label_is_escaped() -> None:
     out = clean("<rect/>", label='a "quoted" <label> & more')
     assert tree(out).get("aria-label") == 'a "quoted" <label> & more'
+
+
+def test_ids_prefixed_with_their_references() -> None:
+    body = (
+        '<defs><marker id="arrow"><path d="M0 0"/></marker><linearGradient id="g"/></defs>'
+        '<path d="M0 0" marker-end="url(#arrow)" style="fill: url(\'#g\')"/><use href="#arrow"/>'
+        '<use xlink:href="#g"/><use href="#elsewhere"/>'
+    )
+    root = tree(sanitize_svg(SVG.format(attrs=' id="top"', body=body).encode(), "x", id_prefix="c-svg1-"))
+    ids = sorted(element.get("id") for element in root.iter() if element.get("id"))
+    assert ids == ["c-svg1-arrow", "c-svg1-g", "c-svg1-top"]
+    out = etree.tostring(root, encoding="unicode")
+    assert 'marker-end="url(#c-svg1-arrow)"' in out
+    assert "url(#c-svg1-g)" in out
+    assert 'href="#c-svg1-arrow"' in out and 'href="#c-svg1-g"' in out
+    assert 'href="#elsewhere"' in out  # not an id of this figure: left alone
