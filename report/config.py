@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import re
 import tomllib
 import uuid
@@ -151,6 +152,11 @@ TABLES: Mapping[str, Mapping[str, Option]] = {
 }
 
 
+def quoted(name: object) -> str:
+    """``name`` in double quotes, line breaks and quotes escaped: a message stays one line."""
+    return json.dumps(str(name), ensure_ascii=False)
+
+
 def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -196,7 +202,9 @@ def _validate_table(
         option = schema.get(key)
         if option is None:
             known = list(schema) + ([] if table else list(TABLES))
-            diagnostics.error(path, lines.line(table, key), f'{prefix}unknown key "{key}"{suggestion(key, known)}')
+            diagnostics.error(
+                path, lines.line(table, key), f"{prefix}unknown key {quoted(key)}{suggestion(key, known)}"
+            )
         elif problem := option.check(value):
             diagnostics.error(path, lines.line(table, key), f'{prefix}"{key}" {problem}')
     for key, option in schema.items():
@@ -217,13 +225,13 @@ def _chapter_paths(root: Path, names: list[str], lines: _KeyLines, diagnostics: 
     for name in names:
         path = (root / name).resolve()
         if not path.is_relative_to(root):
-            diagnostics.error(config_path, line, f'chapter "{name}" is outside the report folder')
+            diagnostics.error(config_path, line, f"chapter {quoted(name)} is outside the report folder")
         elif path.suffix != ".md":
-            diagnostics.error(config_path, line, f'chapter "{name}" is not a Markdown (.md) file')
+            diagnostics.error(config_path, line, f"chapter {quoted(name)} is not a Markdown (.md) file")
         elif not path.is_file():
-            diagnostics.error(config_path, line, f'chapter file "{name}" does not exist')
+            diagnostics.error(config_path, line, f"chapter file {quoted(name)} does not exist")
         elif path in paths:
-            diagnostics.error(config_path, line, f'chapter "{name}" is listed twice')
+            diagnostics.error(config_path, line, f"chapter {quoted(name)} is listed twice")
         else:
             paths.append(path)
     return tuple(paths)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from report.config import load_config, suggestion
+from report.config import load_config, quoted, suggestion
 from report.errors import Diagnostics, SourceError
 from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
@@ -68,7 +68,7 @@ def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
             diagnostics.error(
                 path,
                 _front_matter_line(text, key),
-                f'unknown front matter key "{key}"{suggestion(str(key), FRONT_MATTER_KEYS)}',
+                f"unknown front matter key {quoted(key)}{suggestion(str(key), FRONT_MATTER_KEYS)}",
             )
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
@@ -81,7 +81,7 @@ def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
             '"id" must start with a letter and use only letters, digits, "-" or "_"',
         )
     matter = meta.get("matter", "body")
-    if matter not in {m.value for m in Matter}:
+    if not isinstance(matter, str) or matter not in {m.value for m in Matter}:
         diagnostics.error(path, _front_matter_line(text, "matter"), '"matter" must be one of "front", "body", "back"')
     classes = meta.get("class", "")
     if not isinstance(classes, str) or not all(ID_PATTERN.match(c) for c in classes.split()):
@@ -122,6 +122,12 @@ def _split_front_matter(path: Path, text: str, diagnostics: Diagnostics) -> tupl
     return meta, "\n".join(lines[end + 1 :]), end + 2
 
 
-def _front_matter_line(text: str, key: object) -> int | None:
-    match = re.search(rf"^{re.escape(str(key))}\s*:", text, flags=re.MULTILINE)
-    return text[: match.start()].count("\n") + 1 if match else None
+def _front_matter_line(text: str, key: object) -> int:
+    """The line of ``key`` in the front matter (never in the body), else the front matter's first line."""
+    pattern = re.compile(rf"""^['"]?{re.escape(str(key))}['"]?\s*:""")
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if _FENCE.match(line):
+            break
+        if pattern.match(line):
+            return number
+    return 2

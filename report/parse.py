@@ -66,6 +66,9 @@ SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
 _PLACEHOLDER = re.compile("\ue000(slot|svg-slot)\ue001([^\ue000-\ue00f]*)\ue002")
 _FORGED_SLOT = re.compile(r'<span class="(?:svg-)?slot"')
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
+# Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
+# entities such as &#7;: they would make the EPUB's XHTML malformed, and they draw nothing.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def markdown_parser() -> MarkdownIt:
@@ -74,6 +77,7 @@ def markdown_parser() -> MarkdownIt:
     md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin).use(attrs_block_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
+    md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
     for name, rule in _RENDER_RULES.items():
         md.add_render_rule(name, rule)
     return md
@@ -162,7 +166,7 @@ def _sanitize(fragment: str, context: _Context) -> str:
         filter_style_properties={"text-align"},
     )
     cleaned = _IMAGE_WITHOUT_SOURCE.sub("", cleaned)  # an image whose source was refused is dropped
-    cleaned = _FORGED_SLOT.sub("<span", cleaned)  # an author's span is never a slot
+    cleaned = _FORGED_SLOT.sub("<span", _NOT_XML.sub("", cleaned))  # an author's span is never a slot
     return _PLACEHOLDER.sub(lambda m: f'<span class="{m.group(1)}" title="{m.group(2)}"></span>', cleaned)
 
 
@@ -195,6 +199,16 @@ def _check_limits(tokens: Sequence[Token], context: _Context) -> None:
             cells += 1
             if cells == MAX_TABLE_CELLS + 1:
                 context.error(line, f"table has more than {MAX_TABLE_CELLS:,} cells; split it")
+
+
+def _drop_non_xml_characters(state: StateCore) -> None:
+    """Text, code and attributes (entities already decoded) lose the characters XML forbids."""
+    for token in state.tokens:
+        for item in (token, *(token.children or [])):
+            item.content = _NOT_XML.sub("", item.content)
+            for key, value in (item.attrs or {}).items():
+                if isinstance(value, str):
+                    item.attrs[key] = _NOT_XML.sub("", value)
 
 
 def _trailing_attributes_rule(state: StateCore) -> None:

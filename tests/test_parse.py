@@ -182,3 +182,14 @@ def test_same_svg_twice_has_distinct_ids(tmp_path: Path) -> None:
     first, second = chapter.svgs
     assert 'id="ch-svg1-arrow"' in first and "url(#ch-svg1-arrow)" in first
     assert 'id="ch-svg2-arrow"' in second and "url(#ch-svg2-arrow)" in second
+
+
+def test_characters_xml_forbids_are_dropped() -> None:
+    """Typed or as entities, C0 controls would make the EPUB's XHTML malformed (they crashed the build)."""
+    markdown = "# 題\x07名&#7;\n\n本文\x1b&#x1b;です。\n\n<!-- c -->&#x1b;\x0b\n\n`\x07`\n"
+    chapter, diagnostics = parse_text(markdown, title=None)
+    assert not diagnostics.errors
+    assert chapter.title.replace("\ufffd", "") == "題名"  # markdown-it makes &#7; a U+FFFD
+    for fragment in (chapter.html, chapter.title_html):
+        assert not any(ord(c) < 0x20 and c not in "\t\n\r" for c in fragment), repr(fragment)
+    assert "本文" in chapter.html and "です。" in chapter.html
