@@ -1,0 +1,99 @@
+"""The bundled fonts draw every character a Japanese report can hold, in both stacks and weights."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+from fontTools.ttLib import TTFont
+
+from report.fonts import FACES, LICENCE_FILES, fonts_dir
+
+
+@cache
+def codepoints(file: str) -> frozenset[int]:
+    return frozenset(TTFont(fonts_dir() / file, lazy=True).getBestCmap())
+
+
+def stack(style: str, weight: int) -> frozenset[int]:
+    """What a stack (CJK face + Latin companion + Noto Sans Math) covers at one weight."""
+    faces = [f for f in FACES if (f.style == style and f.weight == weight) or f.style == "symbols"]
+    families = {f.family for f in faces}
+    assert len(faces) == 3 and len(families) == 3, faces
+    return frozenset().union(*(codepoints(f.file) for f in faces))
+
+
+STACKS = [(style, weight) for style in ("serif", "sans") for weight in (400, 700)]
+
+
+def _decoded(codec: str, sequences) -> set[str]:  # type: ignore[no-untyped-def]
+    characters: set[str] = set()
+    for data in sequences:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue  # an unassigned cell
+        characters.update(text)  # a cell may decode to two code points (base + combining mark)
+    return characters
+
+
+def jis_x_0208() -> set[str]:
+    return _decoded("euc_jp", (bytes([a, b]) for a in range(0xA1, 0xFF) for b in range(0xA1, 0xFF)))
+
+
+def jis_x_0213() -> set[str]:
+    plane1 = (bytes([a, b]) for a in range(0xA1, 0xFF) for b in range(0xA1, 0xFF))
+    plane2 = (bytes([0x8F, a, b]) for a in range(0xA1, 0xFF) for b in range(0xA1, 0xFF))
+    return _decoded("euc_jis_2004", plane1) | _decoded("euc_jis_2004", plane2)
+
+
+def ranges(*spans: tuple[int, int]) -> set[str]:
+    return {chr(c) for start, end in spans for c in range(start, end + 1)}
+
+
+REPERTOIRES = {
+    "JIS X 0208": jis_x_0208,
+    "JIS X 0213": jis_x_0213,
+    "Hangul syllables": lambda: ranges((0xAC00, 0xD7A3)),
+    "CJK unified ideographs U+4E00–U+9FEA": lambda: ranges((0x4E00, 0x9FEA)),
+    "Latin-1 and Latin Extended-A": lambda: ranges((0x20, 0x7E), (0xA1, 0xAC), (0xAE, 0xFF), (0x100, 0x17F)),
+    "Greek letters": lambda: ranges((0x391, 0x3A1), (0x3A3, 0x3A9), (0x3B1, 0x3C9)),
+    "Cyrillic letters": lambda: ranges((0x410, 0x44F)),
+}
+
+
+def test_repertoires_are_what_they_claim() -> None:
+    assert len(jis_x_0208()) > 6_800
+    assert len(jis_x_0213()) > 11_000
+    assert {"﨑", "≒", "⦅", "⦆", "\u309a"} <= jis_x_0213()
+    assert "亜" in jis_x_0208() and "𠀋" not in jis_x_0208()
+
+
+@pytest.mark.parametrize("repertoire", sorted(REPERTOIRES))
+@pytest.mark.parametrize(("style", "weight"), STACKS, ids=[f"{s}-{w}" for s, w in STACKS])
+def test_stack_covers(repertoire: str, style: str, weight: int) -> None:
+    covered = stack(style, weight)
+    characters = REPERTOIRES[repertoire]()
+    missing = sorted(c for c in characters if ord(c) not in covered and not c.isspace())
+    assert not missing, f"{len(missing)} missing, e.g. " + " ".join(f"U+{ord(c):04X}" for c in missing[:30])
+
+
+def test_files_are_single_faces_with_licence() -> None:
+    directory = fonts_dir()
+    assert not list(directory.rglob("*.ttc")), "collections (.ttc) must not be shipped: one face per file"
+    assert not list(directory.rglob("*.otc"))
+    for face in FACES:
+        assert (directory / face.file).is_file(), face.file
+    for name in LICENCE_FILES:
+        assert (directory / name).is_file(), name
+    licence = (directory / "OFL.txt").read_text(encoding="utf-8")
+    assert "SIL OPEN FONT LICENSE" in licence.upper()
+
+
+@pytest.mark.parametrize("face", FACES, ids=[f.file for f in FACES])
+def test_face_names_and_weights(face) -> None:  # type: ignore[no-untyped-def]
+    font = TTFont(fonts_dir() / face.file, lazy=True)
+    assert font["name"].getDebugName(1).startswith(face.family), font["name"].getDebugName(1)
+    assert font["OS/2"].usWeightClass == face.weight
+    # Embedding allowed: installable (0) or editable (bit 3); never restricted (bit 1).
+    assert not font["OS/2"].fsType & 0x2
