@@ -1,0 +1,438 @@
+"""Content-hash caching in ``<report>/.report-cache/``: plain files named by hash, no pickle.
+
+Layout of the cache folder (``v1`` is the cache format; another version is ignored)::
+
+    v1/objects/<sha256>.<ext>        bytes (font subsets, PDFs, EPUBs, PNGs), named by their own hash
+    v1/entries/<kind>/<key>.json     {"key", "deps", "objects", "value"}: a cached result
+    v1/digests.json                  stat signature → sha256 of large files (the bundled fonts)
+
+An entry's ``key`` is a hash of everything the result was computed from that is
+known before computing it; ``deps`` are files found while computing it (the
+images a chapter uses, the files WeasyPrint fetched) with their hashes, checked
+again on every lookup. A file that cannot be read or parsed, or an object whose
+bytes no longer match its name, is a miss: the result is computed again and
+the damaged file replaced. Every write goes to a temporary file renamed into
+place, so readers never see half a file, and two builds may share the cache.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import enum
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+import threading
+import time
+import types
+import typing
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from report import __version__
+
+CACHE_FORMAT = "v1"
+MAX_CACHE_BYTES = 768 * 1024 * 1024  # least recently used files go first beyond this
+MEMO_MIN_BYTES = 1024 * 1024  # files this large have their hash remembered by stat signature
+_RACY_SECONDS = 2.0  # a file modified this recently may change again within its mtime's precision
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Third-party code whose version can change what a build produces.
+DISTRIBUTIONS = (
+    "weasyprint", "pydyf", "tinycss2", "cssselect2", "fonttools", "uharfbuzz", "ebooklib", "lxml", "jinja2",
+    "markupsafe", "markdown-it-py", "mdit-py-plugins", "nh3", "pyyaml", "pillow", "pypdfium2",
+)  # fmt: skip
+
+
+# --- hashing --------------------------------------------------------------------------------
+
+
+def digest(*parts: str | bytes) -> str:
+    """SHA-256 of the parts, each length-prefixed so that ("ab", "c") ≠ ("a", "bc")."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        hasher.update(len(data).to_bytes(8, "big"))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    return digest(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+
+
+def bytes_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _module_path(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    candidate = PACKAGE_DIR.joinpath(*parts)
+    if candidate.with_suffix(".py").is_file():
+        return candidate.with_suffix(".py")
+    if (candidate / "__init__.py").is_file():
+        return candidate / "__init__.py"
+    return None
+
+
+def _report_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "report":
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names if alias.name.split(".")[0] == "report")
+    return names
+
+
+@cache
+def code_fingerprint(*modules: str, data: bool = False) -> str:
+    """A hash of the source of ``modules`` and every ``report`` module they import (found by
+    reading their imports, recursively), the versions of the third-party packages, and with
+    ``data`` the built-in templates and styles. The "parser version" of a parse-cache key."""
+    seen: dict[str, Path] = {}
+    pending = list(modules)
+    while pending:
+        name = pending.pop()
+        path = _module_path(name)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        pending.extend(_report_imports(path))
+    parts: list[str | bytes] = [__version__]
+    for name in sorted(seen):
+        parts += [name, seen[name].read_bytes()]
+    if data:
+        for folder in ("templates", "styles"):
+            for path in sorted((PACKAGE_DIR / folder).rglob("*")):
+                if path.is_file():
+                    parts += [path.relative_to(PACKAGE_DIR).as_posix(), path.read_bytes()]
+    for distribution in DISTRIBUTIONS:
+        try:
+            parts += [distribution, importlib.metadata.version(distribution)]
+        except importlib.metadata.PackageNotFoundError:
+            parts += [distribution, "-"]
+    return digest(*parts)
+
+
+# --- counters -------------------------------------------------------------------------------
+
+
+class Stats:
+    """Cache hits and misses by kind of entry: what tests read to prove what was rebuilt."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.misses: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, kind: str, hit: bool) -> None:
+        with self._lock:
+            (self.hits if hit else self.misses)[kind] += 1
+
+    def __repr__(self) -> str:
+        kinds = sorted(set(self.hits) | set(self.misses))
+        return "Stats(" + ", ".join(f"{k}: {self.hits[k]} hit/{self.misses[k]} miss" for k in kinds) + ")"
+
+
+# --- the cache ------------------------------------------------------------------------------
+
+
+class Cache:
+    """The cache folder of one report. ``read=False`` computes everything afresh (``--no-cache``)
+    but still stores results, so that the next build can use them."""
+
+    def __init__(self, directory: Path, *, read: bool = True, stats: Stats | None = None) -> None:
+        self.root = directory
+        self.directory = directory / CACHE_FORMAT
+        self.read = read
+        self.stats = stats or Stats()
+        self.started = time.time()
+        self._memo: dict[str, list[Any]] | None = None
+        self._memo_changed = False
+        self._lock = threading.Lock()
+
+    # --- file digests ------------------------------------------------------------------
+
+    def file_digest(self, path: Path) -> str | None:
+        """SHA-256 of a file's bytes; None when it is not a file. Large files (the fonts) are
+        hashed once per stat signature; a file changed within the last seconds never is trusted."""
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        if status.st_size < MEMO_MIN_BYTES:
+            return _hash_file(path)
+        signature = [status.st_size, status.st_mtime_ns, status.st_ino, status.st_ctime_ns]
+        memo = self._load_memo()
+        key = str(path)
+        with self._lock:
+            known = memo.get(key)
+        if known is not None and known[:4] == signature:
+            return str(known[4])
+        value = _hash_file(path)
+        if time.time() - status.st_mtime > _RACY_SECONDS:
+            with self._lock:
+                memo[key] = [*signature, value]
+                self._memo_changed = True
+        return value
+
+    def tree_digest(self, folder: Path, exclude: Iterable[str] = ()) -> str | None:
+        """A hash of every file under ``folder`` (names and bytes) but hidden ones and those
+        named in ``exclude``; None when there are none (or no folder)."""
+        if not folder.is_dir():
+            return None
+        excluded = set(exclude)
+        parts: list[str] = []
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and path.name not in excluded:
+                parts += [path.relative_to(folder).as_posix(), self.file_digest(path) or ""]
+        return digest(*parts) if parts else None
+
+    def input_digest(self, name: str) -> str | None:
+        """The digest of a recorded input: ``file:/abs/path`` or ``tree:/abs/folder``."""
+        kind, _, path = name.partition(":")
+        return self.tree_digest(Path(path)) if kind == "tree" else self.file_digest(Path(path))
+
+    def _load_memo(self) -> dict[str, list[Any]]:
+        if self._memo is None:
+            memo = _read_json(self.directory / "digests.json")
+            self._memo = memo if isinstance(memo, dict) else {}
+        return self._memo
+
+    def save(self) -> None:
+        """Write what was learnt about file digests (never called by a build that changed nothing)."""
+        with self._lock:
+            if not self._memo_changed or self._memo is None:
+                return
+            memo = dict(self._memo)
+            self._memo_changed = False
+        _write_atomic(self.directory / "digests.json", json.dumps(memo, sort_keys=True).encode())
+
+    # --- entries -----------------------------------------------------------------------
+
+    def load(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The value stored under ``key`` if it is intact and its dependencies are unchanged."""
+        path = self._entry_path(kind, key)
+        entry = _read_json(path) if self.read else None
+        value = self._check(entry, key, path)
+        self.stats.count(kind, value is not None)
+        return value
+
+    def _check(self, entry: Any, key: str, path: Path) -> dict[str, Any] | None:
+        if entry is None:
+            return None
+        if (
+            not isinstance(entry, dict)
+            or entry.get("key") != key
+            or not isinstance(entry.get("value"), dict)
+            or not isinstance(entry.get("deps"), dict)
+            or not isinstance(entry.get("objects"), list)
+        ):
+            path.unlink(missing_ok=True)  # damaged: never written like this
+            return None
+        for name, expected in entry["deps"].items():
+            if self.input_digest(self._local(name)) != expected:
+                return None
+        for name in entry["objects"]:
+            if self.object_path(str(name)) is None:
+                return None
+        _touch(path)
+        value: dict[str, Any] = entry["value"]
+        return value
+
+    def store(
+        self,
+        kind: str,
+        key: str,
+        value: dict[str, Any],
+        deps: Mapping[str, str | None] = {},
+        objects: Iterable[str] = (),
+    ) -> None:
+        portable = {self._portable(name): value for name, value in deps.items()}
+        entry = {"key": key, "deps": portable, "objects": list(objects), "value": value}
+        data = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode()
+        _write_atomic(self._entry_path(kind, key), data)
+
+    def _portable(self, name: str) -> str:
+        """Dependencies inside the report are kept relative to it: a copied report folder
+        must check its own files, not the original's."""
+        kind, _, path = name.partition(":")
+        base = self.root.parent
+        if Path(path).is_relative_to(base):
+            return f"{kind}:./{Path(path).relative_to(base).as_posix()}"
+        return name
+
+    def _local(self, name: str) -> str:
+        kind, _, path = name.partition(":")
+        return f"{kind}:{self.root.parent / path[2:]}" if path.startswith("./") else name
+
+    def _entry_path(self, kind: str, key: str) -> Path:
+        return self.directory / "entries" / kind / f"{key}.json"
+
+    # --- objects -----------------------------------------------------------------------
+
+    def put_object(self, data: bytes, suffix: str) -> str:
+        """Store bytes under their own hash; returns the object's name (``<sha256><suffix>``)."""
+        name = f"{bytes_digest(data)}{suffix}"
+        if self.object_path(name) is None:
+            _write_atomic(self.directory / "objects" / name, data)
+        return name
+
+    def object_path(self, name: str) -> Path | None:
+        """The object's file if its bytes still match its name (a damaged one is removed)."""
+        return self._object(name)[0]
+
+    def object_bytes(self, name: str) -> bytes | None:
+        return self._object(name)[1]
+
+    def _object(self, name: str) -> tuple[Path | None, bytes | None]:
+        path = self.directory / "objects" / Path(name).name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None, None
+        if bytes_digest(data) != name.split(".", 1)[0]:
+            path.unlink(missing_ok=True)
+            return None, None
+        _touch(path)
+        return path, data
+
+    # --- housekeeping ------------------------------------------------------------------
+
+    def prune(self, budget: int = MAX_CACHE_BYTES) -> int:
+        """Remove the least recently used files beyond ``budget`` bytes, never one this build
+        used; returns how many were removed."""
+        files = []
+        for folder in (self.directory / "objects", self.directory / "entries"):
+            for path in folder.rglob("*") if folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    status = path.stat()
+                    if path.is_file():
+                        files.append((status.st_mtime, status.st_size, path))
+        total = sum(size for _, size, _ in files)
+        removed = 0
+        for mtime, size, path in sorted(files, key=lambda item: item[0]):
+            if total <= budget or mtime >= self.started - 1:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        return removed
+
+
+def _hash_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON, or None when the file is missing, unreadable or not valid JSON."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        os.fchmod(handle, 0o644)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place."""
+    _write_atomic(path, data)
+
+
+def read_json(path: Path) -> Any:
+    return _read_json(path)
+
+
+def _touch(path: Path) -> None:
+    """Mark as recently used (for :meth:`Cache.prune`)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+# --- plain data <-> the pipeline's frozen dataclasses -------------------------------------------
+
+
+def to_plain(value: Any, root: Path) -> Any:
+    """A model value as JSON data: dataclasses as objects, tuples as lists, enums as their value,
+    paths relative to ``root``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: to_plain(getattr(value, field.name), root) for field in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return value.relative_to(root).as_posix()
+    if isinstance(value, (tuple, list)):
+        return [to_plain(item, root) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v, root) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def from_plain(kind: Any, data: Any, root: Path) -> Any:
+    """The inverse of :func:`to_plain`, guided by the type annotations of the dataclasses.
+    Raises ``ValueError`` when the data does not fit (a cache written by other code)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if data is None and type(None) in options:
+            return None
+        for option in options:
+            if option is not type(None):
+                with contextlib.suppress(ValueError, TypeError):
+                    return from_plain(option, data, root)
+        raise ValueError(f"{data!r} fits none of {kind}")
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise ValueError("expected a list")
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_plain(args[0], item, root) for item in data)
+        return tuple(from_plain(arg, item, root) for arg, item in zip(args, data, strict=True))
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {kind.__name__}")
+        hints = typing.get_type_hints(kind)
+        names = {field.name for field in dataclasses.fields(kind) if field.init}
+        if set(data) != names:
+            raise ValueError(f"{kind.__name__} fields changed")
+        return kind(**{name: from_plain(hints[name], data[name], root) for name in names})
+    if kind is Path:
+        if not isinstance(data, str):
+            raise ValueError("expected a path")
+        return root / data
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(data)
+    if kind in (str, int, float, bool):
+        if type(data) is not kind and not (kind is float and type(data) is int):
+            raise ValueError(f"expected {kind.__name__}")
+        return data
+    if kind is Any:
+        return data
+    raise TypeError(f"cannot read a cached {kind}")
