@@ -8,11 +8,15 @@ missing glyph and a machine without fonts builds the same PDF.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import html
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
+from report.cache import Cache, code_fingerprint, digest, write_atomic
 from report.i18n import is_cjk
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -79,12 +83,64 @@ def font_face_css(url_for: dict[str, str]) -> str:
     return "".join(rules)
 
 
-@cache
-def cmap(file: str) -> frozenset[int]:
-    from fontTools.ttLib import TTFont
+# The report's cache, while a build runs: cmaps and subsets are then read from it and kept in it.
+_CACHE: ContextVar[Cache | None] = ContextVar("font_cache", default=None)
+_CMAPS: dict[tuple[str, int, int, int], frozenset[int]] = {}  # path and stat signature → code points
 
-    font = TTFont(fonts_dir() / file, lazy=True)
-    return frozenset(font.getBestCmap())
+
+@contextmanager
+def cached(cache: Cache | None) -> Iterator[None]:
+    """Within the block, :func:`cmap` and :func:`subset` use ``cache`` (keyed by the font
+    file's hash and the character set), so a warm build never opens the large font files."""
+    token = _CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def font_digest(file: str, cache: Cache | None = None) -> str:
+    """SHA-256 of a bundled font file (remembered by stat signature in the cache)."""
+    cache = cache or _CACHE.get()
+    path = fonts_dir() / file
+    found = cache.file_digest(path) if cache is not None else None
+    if found is None:
+        status = path.stat()
+        found = digest(str(path), str(status.st_size), str(status.st_mtime_ns))
+    return found
+
+
+def cmap(file: str) -> frozenset[int]:
+    """The code points the face maps to glyphs."""
+    cache = _CACHE.get()
+    path = fonts_dir() / file
+    status = path.stat()
+    key = (str(path), status.st_size, status.st_mtime_ns, status.st_ino)
+    if key in _CMAPS:
+        return _CMAPS[key]
+    entry_key = digest("cmap", font_digest(file, cache))
+    value = cache.load("cmap", entry_key) if cache is not None else None
+    ranges = value.get("ranges") if value is not None else None
+    if isinstance(ranges, list):
+        points = frozenset(code for start, end in ranges for code in range(start, end + 1))
+    else:
+        from fontTools.ttLib import TTFont
+
+        points = frozenset(TTFont(path, lazy=True).getBestCmap())
+        if cache is not None:
+            cache.store("cmap", entry_key, {"ranges": _ranges(points)})
+    _CMAPS[key] = points
+    return points
+
+
+def _ranges(points: Iterable[int]) -> list[list[int]]:
+    ranges: list[list[int]] = []
+    for code in sorted(points):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return ranges
 
 
 def missing_characters(text: Iterable[str]) -> set[str]:
@@ -95,7 +151,35 @@ def missing_characters(text: Iterable[str]) -> set[str]:
 
 def subset(face: Face, characters: Iterable[str]) -> bytes:
     """The face cut down to ``characters``, keeping every OpenType feature
-    (vert, vrt2, palt, locl, ruby …) and the licence name records."""
+    (vert, vrt2, palt, locl, ruby …) and the licence name records. Within
+    :func:`cached`, computed once per font file and character set."""
+    cache = _CACHE.get()
+    if cache is None:
+        return _subset(face, characters)
+    data = cache.object_bytes(_subset_object(face, characters, cache))
+    assert data is not None
+    return data
+
+
+def subset_file(face: Face, characters: Iterable[str], cache: Cache) -> Path:
+    """The subset as a file in the cache (what WeasyPrint is given instead of the full face)."""
+    path = cache.object_path(_subset_object(face, characters, cache))
+    assert path is not None
+    return path
+
+
+def _subset_object(face: Face, characters: Iterable[str], cache: Cache) -> str:
+    chosen = "".join(sorted(set(characters)))
+    key = digest("subset", code_fingerprint("report.fonts"), face.file, font_digest(face.file, cache), chosen)
+    value = cache.load("subset", key)
+    if value is not None and isinstance(value.get("object"), str):
+        return str(value["object"])
+    name = cache.put_object(_subset(face, chosen), Path(face.file).suffix)
+    cache.store("subset", key, {"object": name, "face": face.file, "characters": len(chosen)}, objects=[name])
+    return name
+
+
+def _subset(face: Face, characters: Iterable[str]) -> bytes:
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
@@ -108,8 +192,42 @@ def subset(face: Face, characters: Iterable[str]) -> bytes:
     return bytes(hb.subset(hb.Face(blob), request).blob.data)
 
 
-def fontconfig_file(cache_dir: Path) -> Path:
-    """A fontconfig configuration that knows the bundled fonts and nothing else."""
+# What WeasyPrint may draw beyond the characters of the document and its stylesheets: list
+# markers, quotes, hyphens, leaders, ellipses, counter styles, full-width forms.
+GENERATED_CHARACTERS = frozenset(
+    "".join(chr(code) for code in range(0x20, 0x7F))
+    + "".join(chr(code) for code in range(0xFF01, 0xFF5F))
+    + "\u00a0\u00ad\u2010\u2011\u2013\u2014\u2026\u2022\u2023\u25e6\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2043"
+    + "\u201c\u201d\u2018\u2019\u00ab\u00bb\u2039\u203a\u300c\u300d\u300e\u300f\u3000\u3001\u3002\u30fb"
+    + "〇一二三四五六七八九十百千万億零壱弐参拾"
+    + "αβγδεζηθικλμνξοπρστυφχψω"
+    + "\ufe45\ufe46"
+)
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})")
+
+
+def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str]:
+    """Every character the print layout may need: the document's text (entities decoded), its
+    stylesheets' (escapes decoded), the generated characters, and the case variants of all."""
+    css = "".join(stylesheets)
+    escaped = {chr(int(code, 16)) for code in _CSS_ESCAPE.findall(css) if int(code, 16) <= 0x10FFFF}
+    characters = set(html.unescape(document)) | set(css) | escaped | GENERATED_CHARACTERS
+    for character in list(characters):
+        for variant in (character.upper(), character.lower()):
+            if len(variant) == 1:
+                characters.add(variant)
+    return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
+
+
+def bundled_coverage() -> frozenset[int]:
+    """Every code point some bundled face can draw."""
+    return frozenset().union(*(cmap(face.file) for face in FACES))
+
+
+def fontconfig_file(cache_dir: Path, bundled_dir: bool = True) -> Path:
+    """A fontconfig configuration that knows the bundled fonts and nothing else; with
+    ``bundled_dir=False`` it knows no font file at all, only the fallback order of the
+    families, and every face comes from an ``@font-face`` rule (the subset fonts)."""
     directory = fonts_dir()
     aliases = "".join(
         f"<alias><family>{generic}</family><prefer>"
@@ -119,11 +237,10 @@ def fontconfig_file(cache_dir: Path) -> Path:
     )
     text = (
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>'
-        f"<dir>{directory}</dir><cachedir>{cache_dir / 'fontconfig'}</cachedir>{aliases}</fontconfig>\n"
+        + (f"<dir>{directory}</dir>" if bundled_dir else "")
+        + f"<cachedir>{cache_dir / 'fontconfig'}</cachedir>{aliases}</fontconfig>\n"
     )
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    path = cache_dir / f"fonts-{digest}.conf"
+    path = cache_dir / f"fonts-{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
     if not path.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text.encode())
     return path
