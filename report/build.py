@@ -3,30 +3,66 @@
 Outputs are rendered to temporary files and renamed into place only when every
 requested format has succeeded, so a failed build leaves the previous PDF and
 EPUB as they were. A lock keeps two builds of one folder from interleaving.
+
+Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
+
+- a build whose inputs (config, chapters, the files they use, templates, styles,
+  fonts, the builder's code, the options) all hash as the last build into the same
+  folder recorded, and whose outputs are still there as written, returns at once
+  and writes nothing;
+- otherwise each chapter is parsed only when it (or an image it uses) changed;
+  fonts are subset once per character set; the PDF is laid out only when its
+  document, stylesheets or fonts changed, and the EPUB written only when what it
+  is made of (including the PDF's page starts and cover) changed.
+
+The PDF is rendered in a spawned process started at the beginning of the build,
+so that WeasyPrint loads while the chapters are parsed; the EPUB is written as
+soon as the PDF's layout is known, while the PDF is still being drawn.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import os
+import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from report import fonts
 from report.assemble import Assembler
+from report.cache import (
+    Cache,
+    Stats,
+    bytes_digest,
+    code_fingerprint,
+    digest,
+    from_plain,
+    json_digest,
+    read_json,
+    to_plain,
+    write_atomic,
+)
 from report.check import check_glyphs, check_stylesheets
-from report.errors import Diagnostic, Diagnostics, ReportError
+from report.config import Config, PdfSettings, load_config
+from report.errors import Diagnostic, Diagnostics, Location, ReportError
 from report.load import load_project
-from report.model import Book
+from report.model import Book, ParsedChapter, SourceChapter
 from report.parse import parse_chapter
 from report.render import Output
 from report.render.epub import EpubRenderer
-from report.render.pdf import CACHE_DIR_NAME, PdfRenderer
+from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorker
 from report.resolve import resolve_book
 
 FORMATS = ("pdf", "epub")
 PROFILES = ("screen", "print")
+# Templates and styles a report may override that only the print layout reads.
+PRINT_ONLY = ("print.html.j2", "cover.html.j2", "title-page.html.j2", "print.css")
 
 Progress = Callable[[str], None]
 
@@ -35,19 +71,23 @@ Progress = Callable[[str], None]
 class BuildResult:
     outputs: tuple[Output, ...]
     warnings: tuple[Diagnostic, ...]
+    up_to_date: bool = False  # nothing had changed since the last build: nothing was written
+    rendered: tuple[str, ...] = ()  # formats rendered afresh; the others came from the cache
+    stats: Stats = dataclasses.field(default_factory=Stats)  # cache hits and misses by kind
 
 
 def prepare(
-    root: Path, strict: bool = False, progress: Progress = lambda _: None
+    root: Path, strict: bool = False, progress: Progress = lambda _: None, cache: Cache | None = None
 ) -> tuple[Book, tuple[Diagnostic, ...]]:
     """Everything short of rendering: the checked, numbered book and its warnings."""
     progress("reading report.toml and chapters")
     project = load_project(root)
     diagnostics = Diagnostics()
     progress(f"parsing {len(project.chapters)} chapters")
-    parsed = tuple(parse_chapter(chapter, project.config.root, diagnostics) for chapter in project.chapters)
+    parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache) for chapter in project.chapters)
     book = resolve_book(project.config, parsed, diagnostics)
-    check_glyphs(project, diagnostics)
+    with fonts.cached(cache):
+        check_glyphs(project, diagnostics)
     check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
     if strict and diagnostics.warnings:
@@ -62,47 +102,282 @@ def build(
     profile: str = "screen",
     strict: bool = False,
     progress: Progress = lambda _: None,
+    *,
+    use_cache: bool = True,
+    worker: PdfWorker | None = None,
 ) -> BuildResult:
-    book, warnings = prepare(root, strict, progress)
-    config = book.config
+    started = time.time()
+    config = load_config(root)
     out_dir = (out_dir or config.root / "dist").resolve()
-    assembler = Assembler(book, profile=profile)
-    with _build_lock(config.root / CACHE_DIR_NAME):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
-        try:
-            rendered = _render(assembler, formats, temporary, progress)
-            outputs = []
-            for fmt in formats:
-                final = out_dir / f"{config.output}.{fmt}"
-                os.replace(temporary[fmt], final)
-                outputs.append(replace(rendered[fmt], path=final))
-        finally:
-            for path in temporary.values():
-                path.unlink(missing_ok=True)
-    return BuildResult(tuple(outputs), warnings)
+    options = {"formats": list(formats), "profile": profile, "strict": strict, "out_dir": str(out_dir)}
+    cache = Cache(config.root / CACHE_DIR_NAME, read=use_cache)
+
+    # 1. Nothing changed since the last build into out_dir: return at once, writing nothing.
+    inputs_before = _inputs_before(config, out_dir, cache)
+    if use_cache and (unchanged := _up_to_date(config, out_dir, options, inputs_before, cache)) is not None:
+        return unchanged
+
+    # 2. The PDF worker starts loading WeasyPrint while the book is read and parsed.
+    fontconfig = fonts.fontconfig_file(cache.root, bundled_dir=False)
+    with _pdf_worker(worker, fontconfig, "pdf" in formats) as pdf_worker, fonts.cached(cache):
+        book, warnings = prepare(root, strict, progress, cache)
+        assembler = Assembler(book, profile=profile)
+
+        # 3. Render to temporary files; rename them into place only when all have succeeded.
+        with _build_lock(cache.root):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
+            try:
+                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_worker)
+                outputs = []
+                for fmt in formats:
+                    final = out_dir / f"{config.output}.{fmt}"
+                    os.replace(temporary[fmt], final)
+                    outputs.append(replace(rendered[fmt], path=final))
+            finally:
+                for path in temporary.values():
+                    path.unlink(missing_ok=True)
+
+            # 4. What this build read and wrote, for the next build to compare with.
+            _record(config, out_dir, options, book, run, inputs_before, started, outputs, warnings, cache)
+            cache.save()
+            cache.prune()
+    return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats)
 
 
 def _render(
-    assembler: Assembler, formats: tuple[str, ...], temporary: dict[str, Path], progress: Progress
-) -> dict[str, Output]:
-    """The PDF comes first: its page layout gives the EPUB its print page list."""
-    pdf = PdfRenderer()
+    assembler: Assembler,
+    formats: tuple[str, ...],
+    temporary: dict[str, Path],
+    progress: Progress,
+    cache: Cache,
+    worker: PdfWorker | None,
+) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
+    """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
+    The EPUB is then written while the PDF is still being drawn."""
+    progress("laying out the PDF")
+    run = PdfRenderer(cache, worker).start(assembler, temporary.get("pdf"))
     rendered: dict[str, Output] = {}
-    if "pdf" in formats:
-        progress("rendering the PDF")
-        rendered["pdf"] = pdf.render(assembler, temporary["pdf"])
-    if "epub" in formats:
-        progress("rendering the EPUB")
-        starts = rendered["pdf"].page_starts if "pdf" in rendered else pdf.page_starts(assembler)
-        rendered["epub"] = EpubRenderer(starts).render(assembler, temporary["epub"])
-    return rendered
+    fresh: set[str] = set()
+    try:
+        layout = run.layout()
+        if "epub" in formats:
+            progress("writing the EPUB")
+            rendered["epub"] = _epub(assembler, layout, temporary["epub"], cache, fresh)
+        if "pdf" in formats:
+            progress("drawing the PDF")
+        pdf = run.finish()
+        if "epub" in formats and run.layout() != layout:  # laid out again: a glyph was missing
+            rendered["epub"] = _epub(assembler, run.layout(), temporary["epub"], cache, fresh)
+        if "pdf" in formats:
+            rendered["pdf"] = pdf
+            if run.rendered:
+                fresh.add("pdf")
+    finally:
+        run.close()
+    return {fmt: rendered[fmt] for fmt in formats}, tuple(f for f in formats if f in fresh), run
+
+
+# --- caching hooks -----------------------------------------------------------------------------
+
+
+def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None) -> ParsedChapter:
+    """A chapter parsed, or taken from the cache: keyed by the chapter (its bytes as loaded and
+    its place in the report) and the parser's code; the images it uses are checked by hash."""
+    if cache is None or not source.path.is_relative_to(root):
+        return parse_chapter(source, root, diagnostics)
+    key = json_digest([code_fingerprint("report.parse"), to_plain(source, root)])
+    value = cache.load("parsed", key)
+    if value is not None:
+        try:
+            parsed = _parsed_from_plain(source, value["chapter"], root)
+            found = [Diagnostic(Location(root / p, line), message, True) for p, line, message in value["warnings"]]
+        except (KeyError, TypeError, ValueError):
+            pass  # written by other code: parse again
+        else:
+            diagnostics.extend(found)
+            return parsed
+    own = Diagnostics()
+    parsed = parse_chapter(source, root, own)
+    diagnostics.extend(own.errors + own.warnings)
+    if not own.errors:
+        chapter = {name: plain for name, plain in to_plain(parsed, root).items() if name != "source"}
+        notes = [[d.location.path.relative_to(root).as_posix(), d.location.line, d.message] for d in own.warnings]
+        deps = {f"file:{image}": cache.file_digest(image) for image in parsed.images}
+        cache.store("parsed", key, {"chapter": chapter, "warnings": notes}, deps=deps)
+    return parsed
+
+
+def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) -> ParsedChapter:
+    hints = typing.get_type_hints(ParsedChapter)
+    names = {field.name for field in dataclasses.fields(ParsedChapter)} - {"source"}
+    if set(data) != names:
+        raise ValueError("the parsed chapter's fields changed")
+    return ParsedChapter(source=source, **{name: from_plain(hints[name], data[name], root) for name in names})
+
+
+def _epub(assembler: Assembler, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
+    """The EPUB, written afresh or copied from the cache."""
+    key = _epub_key(assembler, layout, cache)
+    value = cache.load("epub", key)
+    data = cache.object_bytes(str(value.get("epub"))) if value is not None else None
+    if value is not None and data is not None:
+        target.write_bytes(data)
+        return Output("epub", target, len(data), int(value.get("documents", 0)))
+    # Everything handed to the renderer must be part of the key (here: the page starts;
+    # the renderer takes the cover from the PDF layout, in the key too).
+    output = EpubRenderer(layout.page_starts).render(assembler, target)
+    name = cache.put_object(target.read_bytes(), ".epub")
+    cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
+    fresh.add("epub")
+    return output
+
+
+def _epub_key(assembler: Assembler, layout: PdfLayout, cache: Cache) -> str:
+    """What an EPUB is made of: the book, report.toml but its [pdf] table, the report's templates
+    and styles but the print-only ones, the images, the fonts, the PDF's page starts and cover,
+    SOURCE_DATE_EPOCH, and the builder's code, templates and styles."""
+    book = assembler.book
+    config = book.config
+    images = sorted({image for chapter in book.chapters for image in chapter.images})
+    return digest(
+        code_fingerprint("report.render.epub", "report.render.pdf", data=True),
+        repr(replace(config, pdf=PdfSettings())),
+        repr(book.chapters),
+        repr(sorted(book.labels.items())),
+        repr(sorted(book.owner.items())),
+        *(f"{image}={cache.file_digest(image)}" for image in images),
+        cache.tree_digest(config.root / "templates", exclude=PRINT_ONLY) or "",
+        cache.tree_digest(config.root / "styles", exclude=PRINT_ONLY) or "",
+        *(f"{face.file}={fonts.font_digest(face.file, cache)}" for face in fonts.FACES),
+        os.environ.get("SOURCE_DATE_EPOCH", ""),
+        repr(layout.page_starts),
+        str(layout.pages),
+        bytes_digest(layout.cover),
+    )
+
+
+# --- the build record: what the last build read and wrote --------------------------------------
+
+
+def _record_path(config: Config, out_dir: Path) -> Path:
+    return out_dir / f".{config.output}.build.json"
+
+
+def _inputs_before(config: Config, out_dir: Path, cache: Cache) -> dict[str, str | None]:
+    """The digests, taken before anything is read, of every input known in advance: the last
+    build's inputs, report.toml, the chapters, the templates and styles folders, the fonts."""
+    previous = read_json(_record_path(config, out_dir))
+    names = set(previous.get("inputs", {})) if isinstance(previous, dict) else set()
+    return {name: cache.input_digest(name) for name in sorted(names | _known_inputs(config))}
+
+
+def _known_inputs(config: Config) -> set[str]:
+    """report.toml, the chapters, the report's templates and styles folders, the fonts."""
+    names = {f"file:{config.path}", *(f"file:{chapter}" for chapter in config.chapters)}
+    names |= {f"tree:{config.root / 'templates'}", f"tree:{config.root / 'styles'}"}
+    return names | {f"file:{fonts.fonts_dir() / face.file}" for face in fonts.FACES}
+
+
+def _record_key(options: dict[str, Any], inputs: dict[str, str | None], known: set[str]) -> str:
+    """The options, the code, the inputs read with their digests, and which inputs a build
+    knows of in advance (another chapter list or another set of fonts is another build)."""
+    code = code_fingerprint("report.build", data=True)
+    return json_digest([code, options, os.environ.get("SOURCE_DATE_EPOCH", ""), inputs, sorted(known)])
+
+
+def _up_to_date(
+    config: Config, out_dir: Path, options: dict[str, Any], inputs_before: dict[str, str | None], cache: Cache
+) -> BuildResult | None:
+    """The last build's result, if it was made from exactly these inputs with these options and
+    its outputs are still there as it wrote them."""
+    record = read_json(_record_path(config, out_dir))
+    try:
+        inputs = {name: inputs_before[name] for name in record["inputs"]}
+        if _record_key(options, inputs, _known_inputs(config)) != record["key"]:
+            return None
+        outputs = []
+        for output in record["outputs"]:
+            path = out_dir / output["file"]
+            if cache.file_digest(path) != output["sha256"]:
+                return None
+            outputs.append(
+                Output(output["format"], path, path.stat().st_size, output["pages"], tuple(output["warnings"]))
+            )
+        warnings = tuple(Diagnostic(Location(Path(p), line), message, True) for p, line, message in record["warnings"])
+    except (KeyError, TypeError, ValueError, OSError):
+        return None
+    return BuildResult(tuple(outputs), warnings, up_to_date=True, stats=cache.stats)
+
+
+def _record(
+    config: Config,
+    out_dir: Path,
+    options: dict[str, Any],
+    book: Book,
+    run: PdfRun,
+    inputs_before: dict[str, str | None],
+    started: float,
+    outputs: list[Output],
+    warnings: tuple[Diagnostic, ...],
+    cache: Cache,
+) -> None:
+    """Write the build record, unless an input changed while the build ran (then the next
+    build must not take these outputs as up to date)."""
+    known = _known_inputs(config)
+    used = set(known)
+    used |= {f"file:{image}" for chapter in book.chapters for image in chapter.images}
+    used |= {f"file:{path}" for path in run.fetched}
+    inputs: dict[str, str | None] = {}
+    for name in sorted(used):
+        if name in inputs_before:  # hashed before it was read: still the same?
+            inputs[name] = inputs_before[name]
+            if cache.input_digest(name) != inputs[name]:
+                return
+            continue
+        path = Path(name.partition(":")[2])  # found while building: older than the build?
+        try:
+            if path.stat().st_mtime > started - 0.1:
+                return
+        except OSError:
+            return
+        inputs[name] = cache.input_digest(name)
+    record = {
+        "key": _record_key(options, inputs, known),
+        "inputs": inputs,
+        "outputs": [
+            {
+                "format": output.format,
+                "file": output.path.name,
+                "sha256": cache.file_digest(output.path),
+                "pages": output.pages,
+                "warnings": list(output.warnings),
+            }
+            for output in outputs
+        ],
+        "warnings": [[str(w.location.path), w.location.line, w.message] for w in warnings],
+    }
+    write_atomic(_record_path(config, out_dir), json.dumps(record, ensure_ascii=False, indent=1).encode())
+
+
+# --- processes and locks -----------------------------------------------------------------------
+
+
+@contextmanager
+def _pdf_worker(given: PdfWorker | None, fontconfig: Path, start: bool) -> Iterator[PdfWorker | None]:
+    """The caller's worker (``report watch`` keeps one warm), else one started now when a PDF
+    is wanted (an EPUB built alone starts one only if the layout is not in the cache)."""
+    if given is not None or not start:
+        yield given
+        return
+    with PdfWorker(fontconfig) as worker:
+        yield worker
 
 
 @contextmanager
 def _build_lock(cache_dir: Path) -> Iterator[None]:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / "build.lock", "w") as handle:
+    with open(cache_dir / "build.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
