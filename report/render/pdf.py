@@ -369,7 +369,20 @@ def _serve(connection: Connection, fontconfig: Path | None) -> None:
         os.environ["FONTCONFIG_FILE"] = str(fontconfig)
     # Our fontconfig knows no font file: every face comes from the job's @font-face rules.
     warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
-    import weasyprint  # noqa: F401
+    # WeasyPrint tries several names for each library it loads; for each name that is not
+    # found, ctypes' find_library runs ldconfig, gcc and ld (half a second in all). Every
+    # list of names ends with the plain soname, which the dynamic loader finds by itself.
+    import ctypes.util
+
+    def not_searched(name: str) -> str | None:
+        return None
+
+    find_library = ctypes.util.find_library
+    ctypes.util.find_library = not_searched
+    try:
+        import weasyprint  # noqa: F401
+    finally:
+        ctypes.util.find_library = find_library
 
     while True:
         try:
