@@ -155,6 +155,29 @@ def check_command(path: Path, out_dir: Path | None, strict: bool) -> None:
     click.echo(f"{_display(config.path)}: {count} chapter{'s' if count != 1 else ''}, no errors{outputs}")
 
 
+@main.command("watch")
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Preview port (0: any free one)."
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder for the PDF and EPUB (default PATH/dist).",
+)
+def watch_command(path: Path, port: int, out_dir: Path | None) -> None:
+    """Rebuild on every save, with a live-reloading preview on 127.0.0.1:PORT."""
+    from report.watch import WatchError, watch
+
+    try:
+        watch(path, port, out_dir, echo=lambda line, problem: click.echo(line, err=problem))
+    except WatchError as error:
+        console.print(str(error), style="red", markup=False)
+        sys.exit(ExitCode.USAGE)
+
+
 @main.command("init")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--title", default=None, help="The report's title.")
