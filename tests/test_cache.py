@@ -1,0 +1,323 @@
+"""Incremental builds (report/cache.py): a change to any input shows in the outputs, an
+unchanged input is never rebuilt, a damaged cache is recovered from.
+
+No timing here: what was rebuilt is read from the cache's hit and miss counters, the
+formats a build rendered afresh, and file hashes and modification times. Builds run
+in this process (with one PDF worker for the module) so the counters can be read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
+from PIL import Image
+
+from report import fonts
+from report.build import BuildResult, build
+from report.render.pdf import CACHE_DIR_NAME, PdfWorker
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[PdfWorker]:
+    with PdfWorker() as pdf_worker:
+        yield pdf_worker
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory: pytest.TempPathFactory, worker: PdfWorker) -> Path:
+    """The cache of a first build: each test starts from a copy, as an author's second build would
+    (the fonts' cmaps and subsets are there; the PDF and EPUB, made for another folder, are not)."""
+    root = copy_fixture("ja-basic", tmp_path_factory.mktemp("warm"))
+    build(root, worker=worker)
+    return root / CACHE_DIR_NAME
+
+
+@pytest.fixture
+def project(tmp_path: Path, warm_cache: Path) -> Path:
+    root = copy_fixture("ja-basic", tmp_path)
+    shutil.copytree(warm_cache, root / CACHE_DIR_NAME)
+    return root
+
+
+def run(root: Path, worker: PdfWorker, **options: object) -> BuildResult:
+    return build(root, worker=worker, **options)  # type: ignore[arg-type]
+
+
+def pdf(root: Path) -> Path:
+    return root / "dist" / "ja-basic.pdf"
+
+
+def epub(root: Path) -> Path:
+    return root / "dist" / "ja-basic.epub"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def epub_text(path: Path, suffix: str = ".xhtml") -> str:
+    with zipfile.ZipFile(path) as archive:
+        return "".join(archive.read(n).decode() for n in sorted(archive.namelist()) if n.endswith(suffix))
+
+
+def epub_member(path: Path, ending: str) -> bytes:
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(ending))
+        return archive.read(name)
+
+
+def files(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file under the report (outputs and cache included): mtime, size, inode."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            status = path.stat()
+            found[path.relative_to(root).as_posix()] = (status.st_mtime_ns, status.st_size, status.st_ino)
+    return found
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+# --- nothing changed -----------------------------------------------------------------------------
+
+
+def test_unchanged_report_is_not_rebuilt_and_nothing_is_written(project: Path, worker: PdfWorker) -> None:
+    first = run(project, worker)
+    assert not first.up_to_date and first.rendered == ("pdf", "epub")
+    before = files(project)
+
+    again = run(project, worker)
+    assert again.up_to_date and again.rendered == ()
+    assert sum(again.stats.hits.values()) + sum(again.stats.misses.values()) == 0  # not even a cache lookup
+    assert files(project) == before  # no output, cache file or lock touched
+    assert [o.path for o in again.outputs] == [o.path for o in first.outputs]
+
+    # The command line says so, and writes nothing either.
+    cli = run_report("build", project)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("up to date:"), cli.stdout
+    assert files(project) == before
+
+
+def test_pdf_is_made_from_subsets_only(project: Path, worker: PdfWorker) -> None:
+    """WeasyPrint gets the faces cut to the document's characters, never the bundled files."""
+    run(project, worker)
+    cache = project / CACHE_DIR_NAME
+    entries = list((cache / "v1" / "entries" / "pdf").glob("*.json"))
+    assert entries
+    bundled = str(fonts.fonts_dir())
+    for entry in entries:
+        text = entry.read_text(encoding="utf-8")
+        assert '"fetched"' in text and bundled not in text  # what WeasyPrint read: no bundled face
+    configs = [path.read_text(encoding="utf-8") for path in cache.glob("fonts-*.conf")]
+    assert any("<dir>" not in text for text in configs)  # its fontconfig knows no font folder
+    rows = pdffonts(pdf(project))
+    assert rows and {row["family"] for row in rows} <= BUNDLED_PDF_FAMILIES
+    assert all(row["emb"] == "yes" and row["sub"] == "yes" for row in rows)
+
+
+def test_changed_options_or_missing_outputs_rebuild(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    epub_digest = digest(epub(project))
+
+    epub(project).unlink()  # an output deleted: restored, from the cache
+    restored = run(project, worker)
+    assert not restored.up_to_date and restored.rendered == ()
+    assert digest(epub(project)) == epub_digest
+
+    pdf(project).write_bytes(b"%PDF-1.7 tampered")  # an output changed by hand: restored
+    assert not run(project, worker).up_to_date
+    assert pdf(project).read_bytes().startswith(b"%PDF") and b"tampered" not in pdf(project).read_bytes()
+
+    printed = run(project, worker, profile="print")  # another option: another PDF
+    assert not printed.up_to_date and "pdf" in printed.rendered
+    screen = run(project, worker)
+    assert not screen.up_to_date and screen.rendered == ()  # back again: both from the cache
+
+
+# --- a change to any input is reflected, and only what depends on it is rebuilt ------------------
+
+
+def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
+    result = run(project, worker)
+    assert result.stats.misses["parsed"] == 1 and result.stats.hits["parsed"] == 2
+    assert result.rendered == ("pdf", "epub")
+    assert "追記された段落でございます" in squeeze(pdftotext(pdf(project)))
+    assert "追記された段落でございます" in epub_text(epub(project))
+
+    # A new character: the font subsets are cut again; no new character: they are reused.
+    append(project / "chapters" / "01-intro.md", "\n鬱。\n")
+    assert run(project, worker).stats.misses["subset"] > 0
+    append(project / "chapters" / "01-intro.md", "\n鬱鬱。\n")
+    reused = run(project, worker)
+    assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] == len(fonts.FACES)
+
+
+def test_image_changes_are_reflected(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    pdf_before = digest(pdf(project))
+
+    png = project / "assets" / "figures" / "sample.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (0, 90, 200)).save(buffer, "PNG")
+    png.write_bytes(buffer.getvalue())
+    result = run(project, worker)
+    assert result.stats.misses["parsed"] == 1  # only the chapter that shows it
+    assert epub_member(epub(project), "sample.png") == buffer.getvalue()
+    assert digest(pdf(project)) != pdf_before
+
+    svg = project / "assets" / "figures" / "flow.svg"  # inlined: its text is in both outputs
+    svg.write_text(svg.read_text(encoding="utf-8").replace("出力段階", "検証段階"), encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.misses["parsed"] == 1
+    assert "検証段階" in squeeze(pdftotext(pdf(project)))
+    assert "検証段階" in epub_text(epub(project))
+
+
+def test_templates_and_styles_invalidate_only_their_format(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    templates = project / "templates"
+    styles = project / "styles"
+
+    # A print-only template: the PDF changes; the layout does not move, so the EPUB is reused.
+    (templates).mkdir()
+    builtin = Path(fonts.__file__).parent / "templates"
+    title_page = (builtin / "title-page.html.j2").read_text(encoding="utf-8")
+    (templates / "title-page.html.j2").write_text(
+        title_page.replace("</section>", "<p>版元校正用</p>\n</section>"), encoding="utf-8"
+    )
+    result = run(project, worker)
+    assert result.rendered == ("pdf",) and result.stats.hits["epub"] == 1
+    assert "版元校正用" in squeeze(pdftotext(pdf(project)))
+
+    # An EPUB template: the EPUB changes, the PDF is not laid out again.
+    (templates / "epub").mkdir()
+    chapter = (builtin / "epub" / "chapter.xhtml.j2").read_text(encoding="utf-8")
+    assert "<section" in chapter
+    (templates / "epub" / "chapter.xhtml.j2").write_text(
+        chapter.replace("<section", '<section data-report-test="epub-template"', 1), encoding="utf-8"
+    )
+    result = run(project, worker)
+    assert result.rendered == ("epub",) and result.stats.hits["pdf"] == 1
+    assert 'data-report-test="epub-template"' in epub_text(epub(project))
+
+    # The report's print stylesheet: PDF only. Its EPUB stylesheet: EPUB only.
+    styles.mkdir()
+    (styles / "print.css").write_text("h2 { color: #7a1f1f; }\n", encoding="utf-8")
+    result = run(project, worker)
+    assert result.rendered == ("pdf",) and result.stats.hits["epub"] == 1
+    (styles / "epub.css").write_text(".report-test-rule { color: #7a1f1f; }\n", encoding="utf-8")
+    result = run(project, worker)
+    assert result.rendered == ("epub",) and result.stats.hits["pdf"] == 1
+    assert "report-test-rule" in epub_text(epub(project), ".css")
+
+
+def test_config_changes_are_reflected(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    toml = project / "report.toml"
+    text = toml.read_text(encoding="utf-8")
+
+    toml.write_text(text + '\n[epub]\nwriting-mode = "vertical-rl"\n', encoding="utf-8")
+    result = run(project, worker)
+    assert result.rendered == ("epub",) and result.stats.hits["pdf"] == 1
+    assert "vertical-rl" in epub_text(epub(project), ".css")
+
+    toml.write_text(text.replace('font = "serif"', 'font = "sans"'), encoding="utf-8")
+    result = run(project, worker)
+    assert "pdf" in result.rendered
+    families = {row["family"] for row in pdffonts(pdf(project))}
+    assert "Noto-Serif-CJK-JP" not in families and "Noto-Sans-CJK-JP" in families
+
+    toml.write_text(text.replace('title = "試験用報告書"', 'title = "改題された報告書"'), encoding="utf-8")
+    result = run(project, worker)
+    assert result.rendered == ("pdf", "epub")
+    assert "改題された報告書" in squeeze(pdftotext(pdf(project), 1, 2))
+    assert "改題された報告書" in epub_text(epub(project), ".opf")
+
+
+def test_font_changes_are_reflected(project: Path, worker: PdfWorker, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project, worker)
+    pdf_before = digest(pdf(project))
+
+    # A bundled face replaced by another file: only its subset is cut again; both outputs change.
+    bundled = fonts.fonts_dir()
+    replaced = project.parent / "fonts"
+    replaced.mkdir()
+    for face in fonts.FACES:
+        (replaced / face.file).symlink_to(bundled / face.file)
+    (replaced / "NotoSerifCJKjp-Regular.otf").unlink()
+    shutil.copyfile(bundled / "NotoSansCJKjp-Regular.otf", replaced / "NotoSerifCJKjp-Regular.otf")
+    patch_everywhere(monkeypatch, "fonts_dir", lambda: replaced)
+    epub_font = epub_member(epub(project), "NotoSerifCJKjp-Regular.otf")
+    result = run(project, worker)
+    assert result.stats.misses["subset"] == 1 and result.stats.hits["subset"] == len(fonts.FACES) - 1
+    assert result.rendered == ("pdf", "epub")
+    assert digest(pdf(project)) != pdf_before
+    assert epub_member(epub(project), "NotoSerifCJKjp-Regular.otf") != epub_font
+
+    # The list of faces changed: the PDF is laid out with the new list.
+    patch_everywhere(monkeypatch, "FACES", tuple(f for f in fonts.FACES if f.file != "NotoSansMath-Regular.ttf"))
+    result = run(project, worker)
+    assert not result.up_to_date and "pdf" in result.rendered
+
+
+def patch_everywhere(monkeypatch: pytest.MonkeyPatch, name: str, value: object) -> None:
+    """Replace ``report.fonts.<name>`` in every module of the builder that imported it."""
+    original = getattr(fonts, name)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("report") and getattr(module, name, None) is original:
+            monkeypatch.setattr(module, name, value)
+
+
+def test_characters_generated_by_css_are_added_to_the_subsets(project: Path, worker: PdfWorker) -> None:
+    (project / "styles").mkdir()
+    (project / "styles" / "print.css").write_text("ol { list-style-type: cjk-heavenly-stem; }\n", encoding="utf-8")
+    result = run(project, worker)
+    text = squeeze(pdftotext(pdf(project)))
+    assert "甲、準備する" in text and "乙、測定する" in text  # 甲乙 are nowhere in the document
+    assert not any(".notdef" in warning for output in result.outputs for warning in output.warnings)
+    append(project / "chapters" / "01-intro.md", "\n追記。\n")
+    again = run(project, worker)
+    assert again.rendered == ("pdf", "epub")
+    assert again.stats.hits["pdf-extra"] == 1 and again.stats.misses["pdf-extra"] == 0  # no second layout
+
+
+# --- a damaged cache ---------------------------------------------------------------------------------
+
+
+def test_damaged_cache_files_are_rebuilt_not_crashed_on(project: Path, worker: PdfWorker) -> None:
+    run(project, worker)
+    pdf_text, epub_digest = pdftotext(pdf(project)), digest(epub(project))
+    cache = project / CACHE_DIR_NAME / "v1"
+    damaged = [
+        next((cache / "entries" / "parsed").glob("*.json")),
+        next((cache / "entries" / "subset").glob("*.json")),
+        next((cache / "objects").glob("*.otf")),
+        next((cache / "objects").glob("*.pdf")),
+        next((cache / "objects").glob("*.epub")),
+        cache / "digests.json",
+        project / "dist" / ".ja-basic.build.json",
+    ]
+    for path in damaged:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])  # truncated, as by a crash or a full disk
+
+    result = run(project, worker)
+    assert not result.up_to_date
+    assert result.stats.misses["parsed"] >= 1 and result.stats.misses["subset"] >= 1
+    assert result.rendered == ("pdf", "epub")
+    assert pdftotext(pdf(project)) == pdf_text
+    assert digest(epub(project)) == epub_digest
+    assert run(project, worker).up_to_date  # and the cache is whole again

@@ -1,0 +1,112 @@
+"""``report watch`` in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The watcher runs as an author runs it (``report watch PATH --port N``) on a copy of a
+fixture; the page is loaded once and must follow the edits by itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import copy_fixture, pdftotext, squeeze
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).is_file(), reason="Chromium is not installed (apt-get install chromium); CI installs it"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def watching(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    root = copy_fixture("ja-basic", tmp_path)
+    port = free_port()
+    log = (tmp_path / "watch.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "report", "watch", str(root), "--port", str(port)], stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if b'data-ok="true"' in response.read():
+                        break  # serving, and the first preview is built
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "watch.log").read_text()
+            assert time.monotonic() < deadline, "report watch did not start"
+            time.sleep(0.1)
+        yield root, url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def preview_has(text: str) -> str:
+    return f"document.getElementById('report-preview').innerText.includes({text!r})"
+
+
+def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> None:
+    root, url = watching
+    chapter = root / "chapters" / "02-method.md"
+    original = chapter.read_text(encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            assert "実験の設計" in page.inner_text("#report-preview")
+            page.evaluate("window.notReloaded = true")  # lost if the page were loaded again
+
+            # An edit shows up in the open page.
+            chapter.write_text(original + "\n監視中に書き足した段落。\n", encoding="utf-8")
+            page.wait_for_function(preview_has("監視中に書き足した段落"), timeout=30_000)
+            assert page.evaluate("window.notReloaded") is True
+
+            # A broken cross-reference: the page shows path:line: message instead of the report.
+            broken = original + "\n監視中に書き足した段落。\n\n壊れた参照は[](#no-such-id)にある。\n"
+            chapter.write_text(broken, encoding="utf-8")
+            line = broken.split("\n").index("壊れた参照は[](#no-such-id)にある。") + 1
+            page.wait_for_selector(".report-errors", timeout=30_000)
+            shown = page.inner_text("#report-preview")
+            assert f'chapters/02-method.md:{line}: cross-reference to unknown id "#no-such-id"' in shown
+            assert "実験の設計" not in shown  # not the stale report
+
+            # Fixed: the report is back.
+            chapter.write_text(original + "\n監視中に書き足した段落。\n", encoding="utf-8")
+            page.wait_for_function(preview_has("監視中に書き足した段落"), timeout=30_000)
+            assert page.query_selector(".report-errors") is None
+            assert page.evaluate("window.notReloaded") is True
+        finally:
+            browser.close()
+
+    # The PDF is rebuilt in the background with the edit.
+    pdf = root / "dist" / "ja-basic.pdf"
+    deadline = time.monotonic() + 90
+    while not (pdf.is_file() and "監視中に書き足した段落" in squeeze(pdftotext(pdf))):
+        assert time.monotonic() < deadline, "the PDF was not rebuilt"
+        time.sleep(0.25)
