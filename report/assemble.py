@@ -293,6 +293,7 @@ class Assembler:
         for th in root.iter(f"{{{XHTML_NS}}}th"):
             if th.get("scope") is None:
                 th.set("scope", _header_scope(th))
+        _drop_dangling_references(root)
         if self.book.config.epub.writing_mode == "vertical-rl":
             body = root.find(f"{{{XHTML_NS}}}body")
             if body is not None:
@@ -361,6 +362,22 @@ def _header_scope(th: etree._Element) -> str:
     if row is not None and all(cell.tag == f"{{{XHTML_NS}}}th" for cell in row):
         return "col"
     return "row"
+
+
+def _drop_dangling_references(root: etree._Element) -> None:
+    """``aria-labelledby`` and ``aria-describedby`` keep only ids the document has (a
+    reference to a missing id is an EPUBCheck error and names nothing)."""
+    ids = {element.get("id") for element in root.iter() if isinstance(element.tag, str)}
+    for element in root.iter():
+        for attribute in ("aria-labelledby", "aria-describedby"):
+            value = element.get(attribute) if isinstance(element.tag, str) else None
+            if value is None:
+                continue
+            kept = [ref for ref in value.split() if ref in ids]
+            if kept:
+                element.set(attribute, " ".join(kept))
+            else:
+                del element.attrib[attribute]
 
 
 def _tate_chu_yoko(element: etree._Element) -> None:
