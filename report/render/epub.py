@@ -80,6 +80,8 @@ _SUMMARIES = {
     "脚注は本文から参照して戻れます。読み上げ順序は印刷版と同じです。",
     "zh": "本书每章为一个文档，可通过目录、地标和与印刷版（PDF）页码对应的页码列表导航。"
     "图片有替代文本，表格有表头，注释可相互链接。阅读顺序与印刷版相同。",
+    "zh-hant": "本書每章為一個文件，可透過目錄、地標和與印刷版（PDF）頁碼對應的頁碼列表導覽。"
+    "圖片有替代文字，表格有表頭，註釋可相互連結。閱讀順序與印刷版相同。",
     "ko": "이 책은 장마다 하나의 문서로 되어 있으며 목차, 랜드마크, 인쇄판(PDF) 쪽 번호에 따른 "
     "쪽 목록으로 이동할 수 있습니다. 그림에는 대체 텍스트, 표에는 머리글 셀이 있고 주석은 본문과 "
     "서로 연결됩니다. 읽기 순서는 인쇄판과 같습니다.",
@@ -319,10 +321,17 @@ def accessibility_metadata(documents: Sequence[str], page_list: bool, language: 
     metadata += [("schema:accessibilityFeature", feature) for feature in features]
     metadata += [
         ("schema:accessibilityHazard", "none"),
-        ("schema:accessibilitySummary", _SUMMARIES.get(language.split("-")[0].lower(), _SUMMARIES["en"])),
+        ("schema:accessibilitySummary", _summary(language)),
         ("dcterms:conformsTo", CONFORMANCE),
     ]
     return metadata
+
+
+def _summary(language: str) -> str:
+    tag = language.lower()
+    if tag.startswith("zh") and any(part in tag for part in ("hant", "-tw", "-hk", "-mo")):
+        return _SUMMARIES["zh-hant"]
+    return _SUMMARIES.get(tag.split("-")[0], _SUMMARIES["en"])
 
 
 # --- fonts --------------------------------------------------------------------------------
