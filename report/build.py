@@ -27,7 +27,6 @@ import fcntl
 import json
 import os
 import time
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from report.cache import (
     bytes_digest,
     code_fingerprint,
     digest,
+    field_types,
     from_plain,
     json_digest,
     read_json,
@@ -50,13 +50,13 @@ from report.cache import (
 )
 from report.check import check_glyphs, check_stylesheets
 from report.config import Config, PdfSettings, load_config
-from report.errors import Diagnostic, Diagnostics, Location, ReportError
+from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
 from report.load import load_project
 from report.model import Book, ParsedChapter, SourceChapter
 from report.parse import parse_chapter
 from report.render import Output
 from report.render.epub import EpubRenderer
-from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorker
+from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorker, RenderTimeout
 from report.resolve import resolve_book
 
 FORMATS = ("pdf", "epub")
@@ -173,6 +173,11 @@ def _render(
             rendered["pdf"] = pdf
             if run.rendered:
                 fresh.add("pdf")
+    except RenderTimeout as timeout:
+        message = (
+            f"the PDF took longer than {timeout.seconds:g} s to lay out and was stopped; is a chapter unusually large?"
+        )
+        raise RenderError([Diagnostic(Location(assembler.book.config.path), message)]) from None
     finally:
         run.close()
     return {fmt: rendered[fmt] for fmt in formats}, tuple(f for f in formats if f in fresh), run
@@ -209,11 +214,10 @@ def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: C
 
 
 def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) -> ParsedChapter:
-    hints = typing.get_type_hints(ParsedChapter)
-    names = {field.name for field in dataclasses.fields(ParsedChapter)} - {"source"}
-    if set(data) != names:
+    hints = {name: kind for name, kind in field_types(ParsedChapter).items() if name != "source"}
+    if data.keys() != hints.keys():
         raise ValueError("the parsed chapter's fields changed")
-    return ParsedChapter(source=source, **{name: from_plain(hints[name], data[name], root) for name in names})
+    return ParsedChapter(source=source, **{name: from_plain(kind, data[name], root) for name, kind in hints.items()})
 
 
 def _epub(assembler: Assembler, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:

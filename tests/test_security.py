@@ -216,3 +216,13 @@ def test_report_check_runs_qpdf_and_epubcheck_on_built_outputs(tmp_path: Path) -
     run = run_report("check", root, "-o", out)
     assert run.returncode == 1
     assert f"{pdf}: qpdf:" in run.stderr, run.stderr
+
+
+def test_a_pdf_that_takes_too_long_is_stopped_with_a_clear_error(tmp_path: Path) -> None:
+    root = copy_fixture("ja-basic", tmp_path / "src")
+    run = run_report(
+        "build", root, "--no-cache", "-o", tmp_path / "out", env=_environment(REPORT_RENDER_TIMEOUT="0.01")
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "took longer than 0.01 s" in run.stderr and "Traceback" not in run.stderr
+    assert not list((tmp_path / "out").glob("*.pdf")), "nothing was written"

@@ -269,6 +269,22 @@ def _cover_key(job: PdfJob) -> str:
 # --- the worker process ---------------------------------------------------------------------
 
 
+class RenderTimeout(Exception):
+    """WeasyPrint did not finish in time (a pathological document); the worker was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def render_timeout() -> float:
+    """Seconds one PDF may take; ``REPORT_RENDER_TIMEOUT`` overrides the default of 15 minutes."""
+    try:
+        return float(os.environ.get("REPORT_RENDER_TIMEOUT", "900"))
+    except ValueError:
+        return 900.0
+
+
 class PdfWorker:
     """A spawned process that renders PDFs one at a time. It imports WeasyPrint as soon as
     it starts, and stays warm between jobs (``report watch`` keeps one for the session)."""
@@ -339,6 +355,9 @@ class PdfTask:
     def _receive(self) -> None:
         if self.done:
             raise RuntimeError("the PDF job was abandoned")
+        if not self.worker._connection.poll(render_timeout()):
+            self.abandon()
+            raise RenderTimeout(render_timeout())
         try:
             kind, payload = self.worker._connection.recv()
         except (EOFError, OSError):
