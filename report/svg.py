@@ -70,6 +70,8 @@ def _prefix_ids(root: etree._Element, prefix: str) -> None:
             local = attribute.rsplit("}", 1)[-1]
             if local == "id":
                 element.set(attribute, prefix + value)
+            elif local in ("aria-labelledby", "aria-describedby"):
+                element.set(attribute, " ".join(prefix + n if n in ids else n for n in value.split()))
             elif local == "href" and value[1:] in ids:
                 element.set(attribute, f"#{prefix}{value[1:]}")
             elif "url(" in value:

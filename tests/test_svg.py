@@ -164,3 +164,11 @@ def test_ids_prefixed_with_their_references() -> None:
     assert "url(#c-svg1-g)" in out
     assert 'href="#c-svg1-arrow"' in out and 'href="#c-svg1-g"' in out
     assert 'href="#elsewhere"' in out  # not an id of this figure: left alone
+
+
+def test_aria_references_follow_prefixed_ids() -> None:
+    body = '<title id="t">題</title><desc id="d">説明</desc><rect width="1" height="1"/>'
+    attrs = ' aria-labelledby="t" aria-describedby="d other"'
+    root = tree(sanitize_svg(SVG.format(attrs=attrs, body=body).encode(), "x", id_prefix="p-"))
+    assert root.get("aria-labelledby") in (None, "p-t")
+    assert root.get("aria-describedby") in (None, "p-d other")
