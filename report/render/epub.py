@@ -41,7 +41,7 @@ from lxml import etree
 from report import __version__
 from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
 from report.fonts import FACES, Face, cmap, font_stack, fonts_dir
-from report.i18n import words_for
+from report.i18n import is_cjk, words_for
 from report.render import Output, PageStart
 
 XHTML = "application/xhtml+xml"
@@ -137,7 +137,8 @@ class EpubRenderer:
         for prop, value in accessibility_metadata(documents, bool(page_list), config.language):
             _meta(ebook, prop, value)
         # Who stands behind the conformance claim (checked by EPUBCheck and Ace on every build in CI).
-        _meta(ebook, "a11y:certifiedBy", config.publisher or "、".join(config.authors) or f"report {__version__}")
+        certifier = config.publisher or ("、" if is_cjk(config.language) else ", ").join(config.authors)
+        _meta(ebook, "a11y:certifiedBy", certifier or f"report {__version__}")
         ebook.add_metadata(None, "meta", "", {"name": "generator", "content": f"report {__version__}"})
         ebook.add_metadata(None, "meta", "", {"name": "cover", "content": "cover-image"})
         if config.epub.writing_mode == "vertical-rl":
@@ -235,7 +236,7 @@ def insert_page_breaks(
     for file_name, root in roots.items():
         for element in root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]"):
             where.setdefault(element.get("id"), (file_name, element))
-    used_ids = {name for name, _ in where.items()}
+    used_ids = set(where)
     page_list: list[tuple[str, str]] = []
     changed: set[str] = set()
     for start in starts:
