@@ -67,6 +67,17 @@ PRINT_ONLY = ("print.html.j2", "cover.html.j2", "title-page.html.j2", "print.css
 Progress = Callable[[str], None]
 
 
+class Timings(dict[str, float]):
+    """When each stage of a build ended, in seconds since it started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        self[stage] = time.perf_counter() - self.started
+
+
 @dataclass(frozen=True)
 class BuildResult:
     outputs: tuple[Output, ...]
@@ -74,6 +85,7 @@ class BuildResult:
     up_to_date: bool = False  # nothing had changed since the last build: nothing was written
     rendered: tuple[str, ...] = ()  # formats rendered afresh; the others came from the cache
     stats: Stats = dataclasses.field(default_factory=Stats)  # cache hits and misses by kind
+    timings: Timings = dataclasses.field(default_factory=Timings)
 
 
 def prepare(
@@ -106,7 +118,7 @@ def build(
     use_cache: bool = True,
     worker: PdfWorker | None = None,
 ) -> BuildResult:
-    started = time.time()
+    started, timings = time.time(), Timings()
     config = load_config(root)
     out_dir = (out_dir or config.root / "dist").resolve()
     options = {"formats": list(formats), "profile": profile, "strict": strict, "out_dir": str(out_dir)}
@@ -115,20 +127,22 @@ def build(
     # 1. Nothing changed since the last build into out_dir: return at once, writing nothing.
     inputs_before = _inputs_before(config, out_dir, cache)
     if use_cache and (unchanged := _up_to_date(config, out_dir, options, inputs_before, cache)) is not None:
-        return unchanged
+        timings.mark("checked")
+        return replace(unchanged, timings=timings)
 
     # 2. The PDF worker starts loading WeasyPrint while the book is read and parsed.
     fontconfig = fonts.fontconfig_file(cache.root, bundled_dir=False)
     with _pdf_worker(worker, fontconfig, "pdf" in formats) as pdf_worker, fonts.cached(cache):
         book, warnings = prepare(root, strict, progress, cache)
         assembler = Assembler(book, profile=profile)
+        timings.mark("prepared")
 
         # 3. Render to temporary files; rename them into place only when all have succeeded.
         with _build_lock(cache.root):
             out_dir.mkdir(parents=True, exist_ok=True)
             temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
             try:
-                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_worker)
+                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_worker, timings)
                 outputs = []
                 for fmt in formats:
                     final = out_dir / f"{config.output}.{fmt}"
@@ -142,7 +156,8 @@ def build(
             _record(config, out_dir, options, book, run, inputs_before, started, outputs, warnings, cache)
             cache.save()
             cache.prune()
-    return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats)
+    timings.mark("done")
+    return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
 
 
 def _render(
@@ -152,6 +167,7 @@ def _render(
     progress: Progress,
     cache: Cache,
     worker: PdfWorker | None,
+    timings: Timings,
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
     The EPUB is then written while the PDF is still being drawn."""
@@ -161,12 +177,15 @@ def _render(
     fresh: set[str] = set()
     try:
         layout = run.layout()
+        timings.mark("laid out")
         if "epub" in formats:
             progress("writing the EPUB")
             rendered["epub"] = _epub(assembler, layout, temporary["epub"], cache, fresh)
+            timings.mark("epub")
         if "pdf" in formats:
             progress("drawing the PDF")
         pdf = run.finish()
+        timings.mark("pdf" if "pdf" in formats else "layout finished")
         if "epub" in formats and run.layout() != layout:  # laid out again: a glyph was missing
             rendered["epub"] = _epub(assembler, run.layout(), temporary["epub"], cache, fresh)
         if "pdf" in formats:

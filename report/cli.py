@@ -104,8 +104,15 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--no-cache", is_flag=True, help="Rebuild everything, whatever the cache holds.")
+@click.option("--timings", is_flag=True, help="Say when each stage ended and what came from the cache.")
 def build_command(
-    path: Path, formats: tuple[str, ...], profile: str, out_dir: Path | None, strict: bool, no_cache: bool
+    path: Path,
+    formats: tuple[str, ...],
+    profile: str,
+    out_dir: Path | None,
+    strict: bool,
+    no_cache: bool,
+    timings: bool,
 ) -> None:
     """Build the report in PATH into PDF and EPUB."""
     started = time.monotonic()
@@ -125,6 +132,10 @@ def build_command(
         click.echo(f"up to date: {', '.join(parts)}; nothing changed, nothing written ({elapsed:.1f} s)")
     else:
         click.echo(f"wrote {', '.join(parts)} in {elapsed:.1f} s")
+    if timings:
+        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
+        click.echo(f"timings: {stages}; rendered afresh: {', '.join(result.rendered) or 'nothing'}")
+        click.echo(f"cache: {result.stats}")
 
 
 @main.command("check")
