@@ -496,7 +496,7 @@ def _render_footnote_ref(
     context = _context(env)
     number = meta["id"] + 1
     note_id = f"{context.source.id}-fn{number}"
-    ref_id = f"{context.source.id}-fnref{number}" + (f"-{meta['subId'] + 1}" if meta["subId"] else "")
+    ref_id = f"{context.source.id}-fnref{number}" + (f"-{meta['subId'] + 1}" if meta.get("subId") else "")
     return f'<a class="fnref" id="{ref_id}" href="#{note_id}" role="doc-noteref">{number}</a>'
 
 

@@ -66,10 +66,8 @@ def build_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], B
     def build(name: str) -> BuiltProject:
         if name in cache:
             return cache[name]
-        if name == "repository":
-            root = REPO_ROOT  # built in place; only its gitignored .report-cache is written there
-        else:
-            root = copy_fixture(name, base / "src")
+        # The repository is built in place: only its gitignored .report-cache is written there.
+        root = REPO_ROOT if name == "repository" else copy_fixture(name, base / "src")
         out = base / "out" / name
         run = run_report("build", root, "-o", out, cwd=base)
         config = report_toml(root)

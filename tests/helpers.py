@@ -39,8 +39,9 @@ def copy_fixture(name: str, destination: Path) -> Path:
     return target
 
 
-def run_report(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-               timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_report(
+    *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """``report ARGS`` as a user runs it: a separate Python process."""
     return subprocess.run(
         [sys.executable, "-m", "report", *map(str, args)],

@@ -98,9 +98,7 @@ def test_failed_build_leaves_previous_outputs(tmp_path: Path) -> None:
     assert {path.name: _digest(path) for path in out.iterdir()} == before, "outputs changed or temporary files left"
 
 
-def test_pdf_is_the_same_without_system_fonts(
-    tmp_path: Path, build_project: Callable[[str], BuiltProject]
-) -> None:
+def test_pdf_is_the_same_without_system_fonts(tmp_path: Path, build_project: Callable[[str], BuiltProject]) -> None:
     """fontconfig sees no system font at all: same pages, same embedded fonts as the normal build."""
     normal = build_project("ja-basic")
     assert normal.run.returncode == 0, normal.run.stderr

@@ -160,11 +160,12 @@ def test_key_lines_inside_inline_and_dotted_tables(tmp_path: Path) -> None:
     assert sorted(line for line, _ in found) == [4, 5], found
 
 
-@pytest.mark.parametrize(
-    "tag", ["ja", "en", "zh-Hans", "zh-Hant-TW", "ko", "en-GB", "ja-JP", "yue", "sr-Latn-RS"]
-)
+@pytest.mark.parametrize("tag", ["ja", "en", "zh-Hans", "zh-Hant-TW", "ko", "en-GB", "ja-JP", "yue", "sr-Latn-RS"])
 def test_language_tags_accepted(tmp_path: Path, tag: str) -> None:
-    assert load_config(project(tmp_path, f'title = "T"\nlanguage = "{tag}"\nchapters = ["chapters/a.md"]\n')).language == tag
+    assert (
+        load_config(project(tmp_path, f'title = "T"\nlanguage = "{tag}"\nchapters = ["chapters/a.md"]\n')).language
+        == tag
+    )
 
 
 @pytest.mark.parametrize("tag", ["", "j", "日本語", "en_US", "en-", "-en", "toolongtag"])
@@ -223,7 +224,7 @@ def test_identifier_is_deterministic(tmp_path: Path) -> None:
     toml = MINIMAL + 'authors = ["A"]\nedition = "1"\n'
     first = _identifier(tmp_path / "one", toml)
     # Same metadata in another folder, another order of keys, another day: the same identifier.
-    second = _identifier(tmp_path / "two", 'edition = "1"\nauthors = ["A"]\n' + MINIMAL + 'date = 2030-01-01\n')
+    second = _identifier(tmp_path / "two", 'edition = "1"\nauthors = ["A"]\n' + MINIMAL + "date = 2030-01-01\n")
     assert first == second
     assert first.startswith("urn:uuid:")
 

@@ -149,7 +149,7 @@ def test_all_chapters_reported_together(tmp_path: Path) -> None:
 
 
 def test_invalid_utf8_line(tmp_path: Path) -> None:
-    root = make(tmp_path, {"a.md": "# T\n\nok\nok\n".encode() + b"bad \xe3\x81 byte\n"})
+    root = make(tmp_path, {"a.md": b"# T\n\nok\nok\n" + b"bad \xe3\x81 byte\n"})
     ((_, line, message),) = errors(root)
     assert line == 5
     assert "not valid UTF-8" in message

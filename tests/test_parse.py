@@ -193,3 +193,14 @@ def test_characters_xml_forbids_are_dropped() -> None:
     for fragment in (chapter.html, chapter.title_html):
         assert not any(ord(c) < 0x20 and c not in "\t\n\r" for c in fragment), repr(fragment)
     assert "本文" in chapter.html and "です。" in chapter.html
+
+
+def test_inline_footnote() -> None:
+    """Pandoc's inline note ^[…] (the footnote plugin parses it) used to crash the build (KeyError 'subId')."""
+    chapter, diagnostics = parse_text("本文^[インラインの**注**]と[^a]。\n\n[^a]: 普通の注。\n")
+    assert not diagnostics.errors
+    assert [(n.number, n.html) for n in chapter.footnotes] == [
+        (1, "インラインの<strong>注</strong>"),
+        (2, "普通の注。"),
+    ]
+    assert chapter.html.count('role="doc-noteref"') == 2

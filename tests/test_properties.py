@@ -29,7 +29,7 @@ FRAGMENTS = [
     "{", "}", "|", "[", "]", "(", ")", "#", "##", "### ", "\n", "\n\n", " ", "*", "**", "~~", "`", "```", "^",
     ":", "!", "\\", "<", ">", "&", "&amp;", "&#x3C;", '"', "'", "-", "---", "1.", "> ", ": ", "\t",
     "{漢字|かんじ}", "{漢字|かん|じ}", "{|}", "{a|}", "{#id}", "{.cls}", "{#sec .unnumbered}", "{.lead}\n",
-    "[^1]", "[^1]: 注。\n", "[^x]", "[](#sec)", "[](#nowhere)", "[text](#sec)", "[](#fig)", "[](https://e.x)",
+    "[^1]", "[^1]: 注。\n", "[^x]", "^[", "^[インライン注]", "[](#sec)", "[](#nowhere)", "[text](#sec)", "[](#fig)", "[](https://e.x)",
     "![alt](assets/sample.png)", "![a](assets/label.svg \"t\"){#fig}", "![x](missing.png)", "![x](../../../x.png)",
     "\n| a | b |\n|---|---|\n| 1 | 2 |\n", "Table: 表 {#tbl}\n", "\n## 節 {#sec}\n", "\n# 二つ目\n",
     "<span>", "</span>", "<script>alert(1)</script>", "<div>", "</div>", "<b onclick='x'>", "<!--", "-->",
@@ -37,9 +37,7 @@ FRAGMENTS = [
     "</a>", "<img src=x onerror=alert(1)>", "<iframe>", "<br>", "<ruby>", "<rt>",
     "日本語", "한국어", "中文", "𠮷", "ﾊﾝｶｸ", "\u3000", "\u200b", "é", "≒", "⦅⦆", "\x07", "\x1b", "&#7;", "&#xFFFF;",
 ]  # fmt: skip
-markdown_text = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=40
-).map("".join)
+markdown_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_size=40).map("".join)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +66,7 @@ def run_pipeline(root: Path) -> None:
         for diagnostic in error.diagnostics:
             assert diagnostic.location.path.is_relative_to(root)
             assert diagnostic.location.path.name in ("report.toml", "01-a.md", "02-b.md")
-            assert diagnostic.location.line is None or diagnostic.location.line >= 1
+            assert diagnostic.location.line is not None and diagnostic.location.line >= 1, str(diagnostic)
             assert diagnostic.message and "\n" not in diagnostic.message
         return
     for chapter in book.chapters:
@@ -127,7 +125,11 @@ def test_any_front_matter_values(workspace: Path, meta: dict) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=st.lists(st.sampled_from([*"abc:-[]{}|>&*!%@`'\"#? \n\t123漢", "title: ", "id: ", "matter: "]), max_size=30).map("".join))
+@given(
+    raw=st.lists(
+        st.sampled_from([*"abc:-[]{}|>&*!%@`'\"#? \n\t123漢", "title: ", "id: ", "matter: "]), max_size=30
+    ).map("".join)
+)
 def test_any_front_matter_text(workspace: Path, raw: str) -> None:
     (workspace / "chapters" / "01-a.md").write_text(f"---\n{raw}\n---\n# 題\n", encoding="utf-8")
     run_pipeline(workspace)

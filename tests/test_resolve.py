@@ -52,18 +52,14 @@ Table: 表B {#tbl-b}
 前の章の[](#sec-1-2-1)、番号のない[](#sec-2-x)、付録[](#appendix)、前付け[](#preface)。
 """
 PREFACE = "はしがき。[](#ch1)\n\n## 前付けの節 {#preface-sec}\n"
-APPENDIX = "## 付録の節 {#appendix-sec}\n\n![図C](assets/sample.png \"図C\"){#fig-c}\n\n[](#appendix-sec)\n"
+APPENDIX = '## 付録の節 {#appendix-sec}\n\n![図C](assets/sample.png "図C"){#fig-c}\n\n[](#appendix-sec)\n'
 
 
 def book(language: str, chapters: list[tuple[str, str, Matter, str]]) -> tuple[Book, Diagnostics]:
-    config = Config(
-        root=ROOT, title="T", language=language, chapters=(), identifier="urn:x", output="t"
-    )
+    config = Config(root=ROOT, title="T", language=language, chapters=(), identifier="urn:x", output="t")
     diagnostics = Diagnostics()
     parsed = tuple(
-        parse_chapter(
-            SourceChapter(ROOT / f"{cid}.md", cid, title, matter, (), markdown, 1), ROOT, diagnostics
-        )
+        parse_chapter(SourceChapter(ROOT / f"{cid}.md", cid, title, matter, (), markdown, 1), ROOT, diagnostics)
         for cid, title, matter, markdown in chapters
     )
     return resolve_book(config, parsed, diagnostics), diagnostics
