@@ -7,6 +7,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pypdf
 import pytest
 from helpers import FIXTURES, copy_fixture, pdftotext, run_report, squeeze
 from lxml import etree
@@ -50,7 +51,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("name", sorted(LANGUAGES))
 def test_pdf_labels(name: str, built: dict[str, Path]) -> None:
-    _, chapter, section, figure, table, contents = LANGUAGES[name]
+    language, chapter, section, figure, table, contents = LANGUAGES[name]
+    assert pypdf.PdfReader(built[name] / f"{name}.pdf").trailer["/Root"].get("/Lang") == language
     text = squeeze(pdftotext(built[name] / f"{name}.pdf"))
     for word in (chapter, section, figure, table, contents):
         assert squeeze(word) in text, word

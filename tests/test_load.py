@@ -168,3 +168,24 @@ def test_duplicate_chapter_ids(tmp_path: Path) -> None:
     ((diagnostic),) = caught.value.diagnostics
     assert diagnostic.location.path.name == "02-b.md"
     assert '"a"' in diagnostic.message and "01-a.md" in diagnostic.message
+
+
+def test_odd_front_matter_keys_stay_on_one_line(tmp_path: Path) -> None:
+    root = make(tmp_path, {"a.md": '---\ntitle: T\n"two\\nlines": 1\n? [a, b]\n: 2\n---\n'})
+    found = errors(root)
+    assert found, "a key with a line break or a complex key is an error"
+    for name, line, message in found:
+        assert name == "a.md" and isinstance(line, int) and line >= 2
+        assert "\n" not in message
+
+
+def test_key_line_is_looked_up_in_the_front_matter_only(tmp_path: Path) -> None:
+    root = make(tmp_path, {"a.md": '---\n"titel": T\n---\n\ntitel: in the body\n'})
+    ((_, line, message),) = errors(root)
+    assert line == 2 and 'did you mean "title"' in message
+
+
+def test_matter_of_the_wrong_type(tmp_path: Path) -> None:
+    root = make(tmp_path, {"a.md": "---\ntitle: T\nmatter: [body]\n---\n"})
+    ((_, line, message),) = errors(root)
+    assert line == 3 and '"matter" must be one of' in message
