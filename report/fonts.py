@@ -160,14 +160,15 @@ def _union(sets: tuple[frozenset[int], ...]) -> frozenset[int]:
     return _UNIONS[key]
 
 
-def subset(face: Face, characters: Iterable[str]) -> bytes:
-    """The face cut down to ``characters``, keeping every OpenType feature
-    (vert, vrt2, palt, locl, ruby …) and the licence name records. Within
-    :func:`cached`, computed once per font file and character set."""
+def subset(face: Face, characters: Iterable[str], features: Iterable[str] | None = None) -> bytes:
+    """The face cut down to ``characters``, keeping the OpenType ``features`` named (all of
+    them by default: vert, vrt2, palt, locl, ruby …) and the licence name records. Within
+    :func:`cached`, computed once per font file, character set and feature list."""
     cache = _CACHE.get()
+    chosen = None if features is None else tuple(sorted(features))
     if cache is None:
-        return _subset(face, characters)
-    data = cache.object_bytes(_subset_object(face, characters, cache))
+        return _subset(face, characters, chosen)
+    data = cache.object_bytes(_subset_object(face, characters, cache, chosen))
     assert data is not None
     return data
 
@@ -179,25 +180,29 @@ def subset_file(face: Face, characters: Iterable[str], cache: Cache) -> Path:
     return path
 
 
-def _subset_object(face: Face, characters: Iterable[str], cache: Cache) -> str:
+def _subset_object(face: Face, characters: Iterable[str], cache: Cache, features: tuple[str, ...] | None = None) -> str:
     chosen = "".join(sorted(set(characters)))
-    key = digest("subset", code_fingerprint("report.fonts"), face.file, font_digest(face.file, cache), chosen)
+    wanted = "*" if features is None else ",".join(features)
+    key = digest("subset", code_fingerprint("report.fonts"), face.file, font_digest(face.file, cache), chosen, wanted)
     value = cache.load("subset", key)
     if value is not None and isinstance(value.get("object"), str):
         return str(value["object"])
-    name = cache.put_object(_subset(face, chosen), Path(face.file).suffix)
+    name = cache.put_object(_subset(face, chosen, features), Path(face.file).suffix)
     cache.store("subset", key, {"object": name, "face": face.file, "characters": len(chosen)}, objects=[name])
     return name
 
 
-def _subset(face: Face, characters: Iterable[str]) -> bytes:
+def _subset(face: Face, characters: Iterable[str], features: Iterable[str] | None = None) -> bytes:
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
     request.unicode_set.update(ord(c) for c in characters)
-    features = request.layout_feature_tag_set
-    features.clear()
-    features.invert()  # all features, not only HarfBuzz's default list
+    kept = request.layout_feature_tag_set
+    kept.clear()
+    if features is None:
+        kept.invert()  # all features, not only HarfBuzz's default list
+    else:
+        kept.update(int.from_bytes(tag.encode(), "big") for tag in features)
     request.name_id_set.update(range(0, 26))
     blob = hb.Blob.from_file_path(str(fonts_dir() / face.file))
     return bytes(hb.subset(hb.Face(blob), request).blob.data)

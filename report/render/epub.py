@@ -40,7 +40,7 @@ from lxml import etree
 
 from report import __version__
 from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
-from report.fonts import FACES, Face, cmap, font_stack, fonts_dir
+from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.render import Output, PageStart
 
@@ -399,17 +399,9 @@ def _font_subsets(usage: dict[tuple[str, int], set[str]], language: str) -> dict
 
 def subset_face(face: Face, characters: Iterable[str]) -> bytes:
     """``face`` cut down to ``characters``, with :data:`FONT_FEATURES` and the name
-    records (licence and licence URL included)."""
-    import uharfbuzz as hb
-
-    request = hb.SubsetInput()
-    request.unicode_set.update(ord(c) for c in characters)
-    features = request.layout_feature_tag_set
-    features.clear()
-    features.update(int.from_bytes(tag.encode(), "big") for tag in FONT_FEATURES)
-    request.name_id_set.update(range(0, 26))
-    blob = hb.Blob.from_file_path(str(fonts_dir() / face.file))
-    return bytes(hb.subset(hb.Face(blob), request).blob.data)
+    records (licence and licence URL included). During a build, taken from the report's
+    cache when the face and the characters are unchanged (report.fonts.subset)."""
+    return subset(face, characters, FONT_FEATURES)
 
 
 # --- package --------------------------------------------------------------------------------
