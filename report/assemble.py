@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from report import __version__
 from report.config import PAGE_SIZES
+from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
 from report.model import Book, Chapter, Matter
@@ -415,5 +416,5 @@ def _tcy_spans(text: str | None) -> tuple[str | None, list[etree._Element]]:
 
 
 def _report_stylesheet(root: Path, name: str) -> list[str]:
-    path = root / "styles" / name
-    return [path.read_text(encoding="utf-8")] if path.is_file() else []
+    text = report_stylesheet(root, name)
+    return [text] if text is not None else []
