@@ -244,10 +244,13 @@ def _ruby_rule(state: StateInline, silent: bool) -> bool:
     if not silent:
         base, readings = match.group(1), match.group(2).split("|")
         token = state.push("ruby", "ruby", 0)
-        if len(readings) > 1 and len(readings) == len(base):
+        if len(readings) == 1:
+            token.meta["pairs"] = [(base, readings[0])]
+        elif len(readings) == len(base):
             token.meta["pairs"] = list(zip(base, readings, strict=True))
         else:
-            token.meta["pairs"] = [(base, "|".join(readings))]
+            token.meta["pairs"] = [(base, "".join(readings))]
+            token.meta["mismatch"] = len(readings)
         token.content = base
     state.pos = match.end()
     return True
@@ -481,6 +484,13 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
 
 
 def _render_ruby(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    if count := token.meta.get("mismatch"):
+        _context(env).error(
+            token.meta.get("line"),
+            f'ruby "{{{token.content}|…}}" has {count} readings for {len(token.content)} characters: '
+            "give one reading per character, or one reading for the whole word",
+        )
     # Per-character readings become adjacent <ruby> elements: the same meaning, and
     # each reading stays over its own character in engines without ruby layout.
     return "".join(

@@ -148,6 +148,7 @@ def test_first_line_offsets_messages() -> None:
         ("![x](blocks.md)\n", ["unsupported format"]),
         ("text[^nope]\n", ['"[^nope]"', "not defined"]),
         ("## 節 {#1bad}\n", ['id "1bad"']),
+        ("{漢字|か|ん|じ}\n", ["3 readings for 2 characters"]),
     ],
 )
 def test_parse_errors(markdown: str, words: list[str]) -> None:
