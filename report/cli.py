@@ -91,18 +91,20 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
     return formats
 
 
+_report_path = click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+_strict = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+
+
+def _output_folder(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help=help_text)
+
+
 @main.command("build")
-@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@_report_path
 @click.option("--format", "formats", default="pdf,epub", callback=_formats, help="pdf, epub or both (pdf,epub).")
 @click.option("--profile", type=click.Choice(PROFILES), default="screen", help="print adds bleed and crop marks.")
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default PATH/dist).",
-)
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@_output_folder("Output folder (default PATH/dist).")
+@_strict
 @click.option("--no-cache", is_flag=True, help="Rebuild everything, whatever the cache holds.")
 @click.option("--timings", is_flag=True, help="Say when each stage ended and what came from the cache.")
 def build_command(
@@ -139,15 +141,9 @@ def build_command(
 
 
 @main.command("check")
-@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where built outputs are (default PATH/dist).",
-)
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@_report_path
+@_output_folder("Where built outputs are (default PATH/dist).")
+@_strict
 def check_command(path: Path, out_dir: Path | None, strict: bool) -> None:
     """Validate the report in PATH without writing anything; check built outputs where they exist."""
     with _handled():
@@ -167,17 +163,11 @@ def check_command(path: Path, out_dir: Path | None, strict: bool) -> None:
 
 
 @main.command("watch")
-@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@_report_path
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Preview port (0: any free one)."
 )
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder for the PDF and EPUB (default PATH/dist).",
-)
+@_output_folder("Output folder for the PDF and EPUB (default PATH/dist).")
 def watch_command(path: Path, port: int, out_dir: Path | None) -> None:
     """Rebuild on every save, with a live-reloading preview on 127.0.0.1:PORT."""
     from report.watch import WatchError, watch
