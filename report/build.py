@@ -176,18 +176,20 @@ def _render(
     rendered: dict[str, Output] = {}
     fresh: set[str] = set()
     try:
+        # While the PDF is laid out: what the EPUB needs that does not depend on the layout.
+        epub_inputs = _epub_inputs(assembler, cache) if "epub" in formats else ""
         layout = run.layout()
         timings.mark("laid out")
         if "epub" in formats:
             progress("writing the EPUB")
-            rendered["epub"] = _epub(assembler, layout, temporary["epub"], cache, fresh)
+            rendered["epub"] = _epub(assembler, epub_inputs, layout, temporary["epub"], cache, fresh)
             timings.mark("epub")
         if "pdf" in formats:
             progress("drawing the PDF")
         pdf = run.finish()
         timings.mark("pdf" if "pdf" in formats else "layout finished")
         if "epub" in formats and run.layout() != layout:  # laid out again: a glyph was missing
-            rendered["epub"] = _epub(assembler, run.layout(), temporary["epub"], cache, fresh)
+            rendered["epub"] = _epub(assembler, epub_inputs, run.layout(), temporary["epub"], cache, fresh)
         if "pdf" in formats:
             rendered["pdf"] = pdf
             if run.rendered:
@@ -239,9 +241,9 @@ def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) 
     return ParsedChapter(source=source, **{name: from_plain(kind, data[name], root) for name, kind in hints.items()})
 
 
-def _epub(assembler: Assembler, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
+def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
     """The EPUB, written afresh or copied from the cache."""
-    key = _epub_key(assembler, layout, cache)
+    key = digest(inputs, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
     value = cache.load("epub", key)
     data = cache.object_bytes(str(value.get("epub"))) if value is not None else None
     if value is not None and data is not None:
@@ -256,10 +258,11 @@ def _epub(assembler: Assembler, layout: PdfLayout, target: Path, cache: Cache, f
     return output
 
 
-def _epub_key(assembler: Assembler, layout: PdfLayout, cache: Cache) -> str:
-    """What an EPUB is made of: the book, report.toml but its [pdf] table, the report's templates
-    and styles but the print-only ones, the images, the fonts, the PDF's page starts and cover,
-    SOURCE_DATE_EPOCH, and the builder's code, templates and styles."""
+def _epub_inputs(assembler: Assembler, cache: Cache) -> str:
+    """What an EPUB is made of, but the PDF's layout (its page starts and cover, added by
+    :func:`_epub`): the book, report.toml but its [pdf] table, the report's templates and
+    styles but the print-only ones, the images, the fonts, SOURCE_DATE_EPOCH, and the
+    builder's code, templates and styles."""
     book = assembler.book
     config = book.config
     images = sorted({image for chapter in book.chapters for image in chapter.images})
@@ -274,9 +277,6 @@ def _epub_key(assembler: Assembler, layout: PdfLayout, cache: Cache) -> str:
         cache.tree_digest(config.root / "styles", exclude=PRINT_ONLY) or "",
         *(f"{face.file}={fonts.font_digest(face.file, cache)}" for face in fonts.FACES),
         os.environ.get("SOURCE_DATE_EPOCH", ""),
-        repr(layout.page_starts),
-        str(layout.pages),
-        bytes_digest(layout.cover),
     )
 
 

@@ -81,7 +81,8 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
-def _report_imports(path: Path) -> set[str]:
+@cache
+def _report_imports(path: Path) -> frozenset[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_bytes())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "report":
@@ -89,7 +90,7 @@ def _report_imports(path: Path) -> set[str]:
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names if alias.name.split(".")[0] == "report")
-    return names
+    return frozenset(names)
 
 
 @cache
@@ -150,8 +151,8 @@ class Cache:
     but still stores results, so that the next build can use them."""
 
     def __init__(self, directory: Path, *, read: bool = True, stats: Stats | None = None) -> None:
-        self.root = directory
-        self.directory = directory / CACHE_FORMAT
+        self.root = directory.resolve()
+        self.directory = self.root / CACHE_FORMAT
         self.read = read
         self.stats = stats or Stats()
         self.started = time.time()

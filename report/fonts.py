@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from report.cache import Cache, code_fingerprint, digest, write_atomic
@@ -45,6 +46,7 @@ FACES = (
 LICENCE_FILES = ("OFL.txt", "README.md")
 
 
+@cache
 def fonts_dir() -> Path:
     """``report/fonts`` in an installed wheel, else the checkout's ``assets/fonts``."""
     packaged = PACKAGE_DIR / "fonts"

@@ -310,9 +310,9 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(project: Path, worker: P
     damaged = [
         next((cache / "entries" / "parsed").glob("*.json")),
         next((cache / "entries" / "subset").glob("*.json")),
-        next((cache / "objects").glob("*.otf")),
-        next((cache / "objects").glob("*.pdf")),
-        next((cache / "objects").glob("*.epub")),
+        *(cache / "objects").glob("*.otf"),
+        *(cache / "objects").glob("*.pdf"),
+        *(cache / "objects").glob("*.epub"),
         cache / "digests.json",
         project / "dist" / ".ja-basic.build.json",
     ]

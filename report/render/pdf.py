@@ -21,8 +21,9 @@ import re
 import threading
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from report.render import Output, PageStart
 CACHE_DIR_NAME = ".report-cache"
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 _COVERS: dict[str, bytes] = {}  # digest of a print document → its first page as PNG
+_JOBS: weakref.WeakKeyDictionary[Assembler, PdfJob] = weakref.WeakKeyDictionary()
 _NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
 
 
@@ -101,13 +103,18 @@ class PdfRenderer:
     def _cache_for(self, assembler: Assembler) -> Cache:
         return self.cache or Cache(assembler.book.config.root / CACHE_DIR_NAME)
 
-    def _job(self, assembler: Assembler, target: Path | None) -> PdfJob:
+    def _job(self, assembler: Assembler, target: Path | None, again: bool = False) -> PdfJob:
+        """The job for the assembler's document: made once per assembler (the EPUB asks for the
+        cover with the same document), unless ``again`` (the characters to subset changed)."""
+        known = _JOBS.get(assembler)
+        if known is not None and not again:
+            return replace(known, target=target)
         config = assembler.book.config
         cache = self._cache_for(assembler)
         document = assembler.print_document()
         characters = print_characters(document, assembler.print_stylesheets({})) | _extra_characters(cache)
         font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
-        return PdfJob(
+        _JOBS[assembler] = job = PdfJob(
             html=document,
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=config.root.as_uri() + "/",
@@ -116,6 +123,7 @@ class PdfRenderer:
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
             variant=None if config.pdf.variant == "none" else config.pdf.variant,
         )
+        return job
 
 
 class PdfRun:
@@ -214,7 +222,7 @@ class PdfRun:
         if added == before:
             return False  # already tried with these: the warning stays
         self.cache.store("pdf-extra", _EXTRA_KEY, {"characters": "".join(sorted(added))})
-        self._job = self.renderer._job(self.assembler, self.target)
+        self._job = self.renderer._job(self.assembler, self.target, again=True)
         self._key = job_key(self._job)
         self._submit()
         return True
