@@ -283,14 +283,15 @@ def _epub_inputs(assembler: Assembler, cache: Cache) -> str:
 # --- the build record: what the last build read and wrote --------------------------------------
 
 
-def _record_path(config: Config, out_dir: Path) -> Path:
-    return out_dir / f".{config.output}.build.json"
+def _record_path(config: Config, out_dir: Path, cache: Cache) -> Path:
+    """Kept in the cache (not among the outputs), one per output folder and name."""
+    return cache.directory / "builds" / f"{digest(str(out_dir), config.output)}.json"
 
 
 def _inputs_before(config: Config, out_dir: Path, cache: Cache) -> dict[str, str | None]:
     """The digests, taken before anything is read, of every input known in advance: the last
     build's inputs, report.toml, the chapters, the templates and styles folders, the fonts."""
-    previous = read_json(_record_path(config, out_dir))
+    previous = read_json(_record_path(config, out_dir, cache))
     names = set(previous.get("inputs", {})) if isinstance(previous, dict) else set()
     return {name: cache.input_digest(name) for name in sorted(names | _known_inputs(config))}
 
@@ -314,7 +315,7 @@ def _up_to_date(
 ) -> BuildResult | None:
     """The last build's result, if it was made from exactly these inputs with these options and
     its outputs are still there as it wrote them."""
-    record = read_json(_record_path(config, out_dir))
+    record = read_json(_record_path(config, out_dir, cache))
     try:
         inputs = {name: inputs_before[name] for name in record["inputs"]}
         if _record_key(options, inputs, _known_inputs(config)) != record["key"]:
@@ -380,7 +381,7 @@ def _record(
         ],
         "warnings": [[str(w.location.path), w.location.line, w.message] for w in warnings],
     }
-    write_atomic(_record_path(config, out_dir), json.dumps(record, ensure_ascii=False, indent=1).encode())
+    write_atomic(_record_path(config, out_dir, cache), json.dumps(record, ensure_ascii=False, indent=1).encode())
 
 
 # --- processes and locks -----------------------------------------------------------------------
