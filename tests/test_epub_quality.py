@@ -219,6 +219,7 @@ def vertical(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vertical]:
     second = run_report(
         "build",
         root,
+        "--no-cache",  # a fresh EPUB, not the first build's from the cache
         "--format",
         "epub",
         "-o",

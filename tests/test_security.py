@@ -118,7 +118,8 @@ def test_builds_are_byte_identical_across_processes(tmp_path: Path) -> None:
     digests: list[dict[str, str]] = []
     for seed, zone in (("1", "UTC"), ("4242", "Asia/Tokyo")):
         out = tmp_path / f"out-{seed}"
-        run = run_report("build", root, "-o", out, env=_environment(PYTHONHASHSEED=seed, TZ=zone))
+        # --no-cache: the second build must make its outputs, not copy the first one's.
+        run = run_report("build", root, "--no-cache", "-o", out, env=_environment(PYTHONHASHSEED=seed, TZ=zone))
         assert run.returncode == 0, run.stderr
         digests.append(_outputs(out))
     assert len(digests[0]) == 2 and digests[0] == digests[1]
