@@ -4,21 +4,25 @@ that parses, or fails with ReportError diagnostics that have a location — neve
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from lxml import html as lxml_html
 
 from report.assemble import to_xhtml
+from report.build import build
 from report.errors import Diagnostics, ReportError
 from report.load import load_project
 from report.parse import parse_chapter
+from report.render.pdf import PdfWorker
 from report.resolve import resolve_book
 
 GOLDEN_ASSETS = Path(__file__).resolve().parent / "golden" / "assets"
@@ -133,3 +137,34 @@ def test_any_front_matter_values(workspace: Path, meta: dict) -> None:
 def test_any_front_matter_text(workspace: Path, raw: str) -> None:
     (workspace / "chapters" / "01-a.md").write_text(f"---\n{raw}\n---\n# 題\n", encoding="utf-8")
     run_pipeline(workspace)
+
+
+@pytest.fixture(scope="module")
+def pdf_worker() -> Iterator[PdfWorker]:
+    with PdfWorker() as worker:
+        yield worker
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(markdown=markdown_text)
+@example(markdown="本文と{漢字|かんじ}。\n\n## 節 {#sec}\n\n注[^1]と[](#sec)。\n\n[^1]: 注。\n")  # one that must succeed
+def test_any_markdown_through_the_whole_pipeline(workspace: Path, pdf_worker: PdfWorker, markdown: str) -> None:
+    """Random Markdown through every stage to files: a clean ReportError, or a PDF that qpdf
+    accepts and an EPUB whose documents are all well-formed and whose manifest is complete."""
+    (workspace / "chapters" / "01-a.md").write_text(f"---\ntitle: A\nid: a\n---\n{markdown}", encoding="utf-8")
+    out = workspace / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        build(workspace, out_dir=out, use_cache=False, worker=pdf_worker)
+    except ReportError as error:
+        assert all(d.location.line for d in error.diagnostics if d.location.path.suffix == ".md"), error
+        return
+    check = subprocess.run(["qpdf", "--check", str(out / f"{workspace.name}.pdf")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    with zipfile.ZipFile(out / f"{workspace.name}.epub") as epub:
+        names = set(epub.namelist())
+        opf = etree.fromstring(epub.read("EPUB/content.opf"))
+        for item in opf.iter("{http://www.idpf.org/2007/opf}item"):
+            assert f"EPUB/{item.get('href')}" in names
+            if item.get("media-type") == "application/xhtml+xml":
+                etree.fromstring(epub.read(f"EPUB/{item.get('href')}"))  # well-formed
