@@ -153,3 +153,17 @@ def test_pdf_a_variant_from_report_toml(tmp_path) -> None:
     assert re.search(r"pdfaid:part[^0-9]{0,3}3", xmp) and re.search(r"pdfaid:conformance[^A-Z]{0,3}U", xmp), xmp
     assert "/OutputIntents" in catalog
     assert "/StructTreeRoot" in catalog, "PDF/A output stays tagged"
+
+
+def test_a_table_split_over_pages_repeats_its_header_row(tmp_path) -> None:
+    root = copy_fixture("ja-basic", tmp_path / "src")
+    chapter = next((root / "chapters").glob("01-*.md"))
+    rows = "\n".join(f"| 行{n} | 値{n} |" for n in range(1, 121))
+    table = f"\n\nTable: 長い表 {{#tbl-long}}\n\n| 見出し列甲 | 見出し列乙 |\n|---|---|\n{rows}\n"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + table, encoding="utf-8")
+    run = run_report("build", root, "--format", "pdf", "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    (pdf,) = (tmp_path / "out").glob("*.pdf")
+    pages = [text for text in _page_texts(pdf) if re.search(r"行\d+", text)]
+    assert len(pages) >= 2, "the table runs over several pages"
+    assert all("見出し列甲" in text for text in pages), "every page of the table starts with its header row"
