@@ -147,7 +147,9 @@ def pdf_worker() -> Iterator[PdfWorker]:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(markdown=markdown_text)
-@example(markdown="本文と{漢字|かんじ}。\n\n## 節 {#sec}\n\n注[^1]と[](#sec)。\n\n[^1]: 注。\n")  # a typical chapter among the random ones
+@example(
+    markdown="本文と{漢字|かんじ}。\n\n## 節 {#sec}\n\n注[^1]と[](#sec)。\n\n[^1]: 注。\n"
+)  # a typical chapter among the random ones
 def test_any_markdown_through_the_whole_pipeline(workspace: Path, pdf_worker: PdfWorker, markdown: str) -> None:
     """Random Markdown through every stage to files: a clean ReportError, or a PDF that qpdf
     accepts and an EPUB whose documents are all well-formed and whose manifest is complete."""
