@@ -15,7 +15,6 @@ class Words:
     notes: str
     cover: str
     title_page: str
-    colophon: str
     start: str
     page_list: str
     page_reference: str  # a cross-reference to a figure or table elsewhere, in print: {label} on {page}
@@ -31,7 +30,6 @@ _WORDS = {
         "注",
         "表紙",
         "扉",
-        "奥付",
         "本文",
         "ページ一覧",
         "{page}ページの{label}",
@@ -45,7 +43,6 @@ _WORDS = {
         "注释",
         "封面",
         "扉页",
-        "版权页",
         "正文",
         "页码",
         "第{page}页的{label}",
@@ -59,7 +56,6 @@ _WORDS = {
         "註釋",
         "封面",
         "扉頁",
-        "版權頁",
         "正文",
         "頁碼",
         "第{page}頁的{label}",
@@ -73,7 +69,6 @@ _WORDS = {
         "주",
         "표지",
         "속표지",
-        "판권",
         "본문",
         "쪽 목록",
         "{page}쪽의 {label}",
@@ -87,7 +82,6 @@ _WORDS = {
         "Notes",
         "Cover",
         "Title page",
-        "Colophon",
         "Start of content",
         "Page list",
         "{label} on page {page}",

@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from report.config import Config
 from report.errors import Diagnostics
-from report.i18n import words_for
+from report.i18n import Words, words_for
 from report.model import Book, Chapter, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
@@ -59,24 +59,26 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Labe
             # (a section of an earlier chapter with the same id must not crash the numbering).
             if target.id in labels and target.kind is not TargetKind.CHAPTER:
                 continue
-            labels[target.id] = _label(target, chapter, chapter_number, counters, words)
             if target.kind is TargetKind.FIGURE:
                 figure_number += 1
-                text = words.figure.format(n=figure_number)
-                labels[target.id] = Label(str(figure_number), text, text)
+                labels[target.id] = _counted(words.figure, figure_number)
             elif target.kind is TargetKind.TABLE:
                 table_number += 1
-                text = words.table.format(n=table_number)
-                labels[target.id] = Label(str(table_number), text, text)
+                labels[target.id] = _counted(words.table, table_number)
+            else:
+                labels[target.id] = _label(target, chapter, chapter_number, counters, words)
     return labels
 
 
-def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters: list[int], words) -> Label:  # type: ignore[no-untyped-def]
+def _counted(pattern: str, number: int) -> Label:
+    """Chapters, figures and tables print and are referred to by the same label: 第2章, 図1."""
+    text = pattern.format(n=number)
+    return Label(str(number), text, text)
+
+
+def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters: list[int], words: Words) -> Label:
     if target.kind is TargetKind.CHAPTER:
-        if not target.numbered:
-            return Label(None, "", target.text)
-        text = words.chapter.format(n=chapter_number)
-        return Label(str(chapter_number), text, text)
+        return _counted(words.chapter, chapter_number) if target.numbered else Label(None, "", target.text)
     if target.kind is TargetKind.SECTION and target.numbered and chapter.source.matter is Matter.BODY:
         depth = min(target.level, 3) - 2
         counters[depth] += 1
