@@ -1,0 +1,529 @@
+"""One PDF from several laid out apart: the book's parts joined as WeasyPrint would have written the whole.
+
+The print PDF is laid out part by part (cover and contents, then one chapter per part), so that a
+changed chapter is laid out again alone. Each part is a complete tagged PDF of its own; joining
+them is more than putting the pages one after the other, because each part also holds a
+document-wide structure that a reader needs as one:
+
+- the structure tree (what screen readers and PDF/UA checkers read): one ``/Document`` element
+  and one ``/ParentTree``, whose keys (named by the pages' ``/StructParents`` and the
+  annotations' ``/StructParent``) WeasyPrint numbers from 0 in every part;
+- the named destinations that internal links go to: a part that links into another part holds a
+  stand-in element for the target (so that WeasyPrint keeps the link), whose destination must
+  give way to the real one;
+- the outline (bookmarks), and the catalog's and the information dictionary's metadata;
+- the embedded fonts: every part embeds the same font files, which the joined PDF keeps once.
+
+Everything is copied with one object copier per part (``Pdf.copy_foreign`` and page appends share
+it), so references to a part's pages in struct elements, outlines and destinations land on the
+copies. The output depends on the input bytes only.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
+
+_FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
+_FONT_STREAMS = (Name.ToUnicode, Name.Encoding, Name.CIDToGIDMap)  # in a font dictionary
+_DESCRIPTOR_STREAMS = (*_FONT_FILES, Name.CIDSet)  # in a font descriptor
+_BLANK_BOXES = (Name.MediaBox, Name.CropBox, Name.BleedBox, Name.TrimBox, Name.ArtBox)
+_FROM_FIRST = (Name.Lang, Name.MarkInfo, Name.ViewerPreferences, Name.Metadata, Name.OutputIntents, Name.PageLayout)
+# Keys read once per struct element: ``Name.X`` makes a new object at each use (a microsecond).
+_A, _HEADERS, _ID, _K, _P, _S, _TABLE = Name.A, Name.Headers, Name.ID, Name.K, Name.P, Name.S, Name.Table
+
+
+@dataclass(frozen=True)
+class JoinPart:
+    """One part of the book: a PDF written by WeasyPrint with ``pdf_tags=True`` (and
+    ``full_fonts=True``, so that the parts' font files are identical and stored once)."""
+
+    pdf: bytes
+    # Named destinations that are only stand-ins for anchors of other parts: the joined PDF
+    # takes each name from the part that owns it.
+    stubs: frozenset[str] = frozenset()
+    # One blank page (the size of the part's first page) before the part, e.g. so that a
+    # chapter starts on a right-hand page.
+    blank_before: bool = False
+
+
+def join_pdfs(parts: Sequence[JoinPart]) -> bytes:
+    """The parts' pages in order, with one structure tree, one set of named destinations,
+    one outline, and the first part's metadata; identical font and image streams once."""
+    if not parts:
+        raise ValueError("nothing to join")
+    sources = [Pdf.open(io.BytesIO(part.pdf)) for part in parts]
+    try:
+        return _Joiner(sources[0]).join(parts, sources)
+    finally:
+        for source in sources:
+            source.close()
+
+
+class _Joiner:
+    """The joined PDF as it grows part by part: what is document-wide (structure tree root,
+    ParentTree entries, destinations, outline items, streams kept) is gathered here and
+    written into the catalog once all parts are in."""
+
+    def __init__(self, first: Pdf) -> None:
+        self.out = Pdf.new()
+        out = self.out
+        self.tree_root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
+        self.document = out.make_indirect(
+            Dictionary(Type=Name.StructElem, S=Name.Document, K=Array(), P=self.tree_root)
+        )
+        first_root = first.Root.get(Name.StructTreeRoot)
+        if isinstance(first_root, Dictionary):  # PDF 2.0: the namespace of the standard structure types
+            if Name.Namespaces in first_root:
+                self.tree_root.Namespaces = _copy(out, first, first_root.Namespaces)
+            first_document = _struct_document(first_root)
+            if first_document is not None and Name.NS in first_document:
+                self.document.NS = _copy(out, first, first_document.NS)
+        self.tree_root.K = Array([self.document])
+        self.nums: list[Object | int] = []  # the joined ParentTree's /Nums
+        self.next_key = 0
+        self.next_key_used = False  # some part had /ParentTreeNextKey
+        self.role_map = Dictionary()
+        self.class_map = Dictionary()
+        self.ids: list[tuple[str, Object]] = []  # the joined IDTree
+        self.dests: dict[str, Object] = {}
+        self.outline_items: list[Object] = []  # the parts' top-level items, in order
+        self.outline_count = 0
+        self.streams: dict[tuple[bytes, int], list[tuple[bytes, Object]]] = {}
+        self.dictionaries: dict[bytes, Object] = {}
+        self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
+        # font file kept → the glyphs the parts draw with it, and the descriptors naming it
+        self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
+        self.seen_resources: set[tuple[int, int]] = set()
+
+    def join(self, parts: Sequence[JoinPart], sources: Sequence[Pdf]) -> bytes:
+        """Pages first, then what refers to them: the part's copier then maps its page
+        references onto the copies. The sources stay open until saved (stream data is read
+        from them lazily)."""
+        out = self.out
+        has_tree = False
+        for number, (part, source) in enumerate(zip(parts, sources, strict=True)):
+            if part.blank_before and len(source.pages):
+                out.pages.append(pikepdf.Page(_blank_page(out, source.pages[0].obj)))
+            start = len(out.pages)
+            for page in source.pages:
+                out.pages.append(page)  # append, not extend: extend warns about forms we have none of
+            copies = [out.pages[index].obj for index in range(start, len(out.pages))]
+            self._share_streams(copies)
+            has_tree |= self._add_structure(source, copies, number)
+            self._add_dests(source, part.stubs)
+            self._add_outline(source)
+        self._cut_fonts()
+        first = sources[0]
+        self._finish_catalog(first, has_tree)
+        if Name.Info in first.trailer:
+            out.trailer.Info = _copy(out, first, first.trailer.Info)
+        version = max((source.pdf_version for source in sources), key=_version_key)
+        buffer = io.BytesIO()
+        try:
+            out.save(
+                buffer,
+                min_version=version,
+                fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
+                stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
+                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                deterministic_id=True,  # the /ID from the content: same parts, same bytes
+            )
+        finally:
+            out.close()
+        return buffer.getvalue()
+
+    # --- the structure tree -----------------------------------------------------------------
+
+    def _add_structure(self, source: Pdf, copies: Sequence[Object], number: int) -> bool:
+        """Adds the part's Document kids to the joined Document, and its ParentTree under keys
+        shifted past the parts before (the pages' and annotations' keys shifted alike)."""
+        root = source.Root.get(Name.StructTreeRoot)
+        if not isinstance(root, Dictionary):
+            return False
+        out = self.out
+        copied = _copy(out, source, root)  # with the same copier as the pages: /Pg lands on the copies
+        old_document = _struct_document(copied)
+        offset = self.next_key
+        highest = -1
+        tree = copied.get(Name.ParentTree)
+        values: list[Object] = []
+        if isinstance(tree, Dictionary):
+            for key, value in NumberTree(tree).items():
+                self.nums += [key + offset, value]
+                values.append(value)
+                highest = max(highest, key)
+        next_key = copied.get(Name.ParentTreeNextKey)
+        if next_key is not None:
+            self.next_key_used = True
+            highest = max(highest, int(next_key) - 1)
+        self.next_key = offset + highest + 1
+        if offset:
+            for page in copies:
+                _shift(page, Name.StructParents, offset)
+                for annotation in page.get(Name.Annots, Array()):
+                    _shift(annotation, Name.StructParent, offset)
+        for source_map, joined in ((Name.RoleMap, self.role_map), (Name.ClassMap, self.class_map)):
+            mapping = copied.get(source_map)
+            if isinstance(mapping, Dictionary):
+                for role, value in mapping.items():
+                    if role not in joined:
+                        joined[role] = value
+        ids = copied.get(Name.IDTree)
+        if isinstance(ids, Dictionary):
+            self.ids += [(str(key), value) for key, value in NameTree(ids).items()]
+        if old_document is None:
+            return True
+        kids = old_document.get(Name.K)
+        kids_list = list(kids) if isinstance(kids, Array) else [kids] if kids is not None else []
+        for kid in kids_list:
+            self.document.K.append(kid)
+        self._adopt(old_document, kids_list, values, prefix=f"{number}." if number else "")
+        return True
+
+    def _adopt(self, old_document: Object, kids: list[Object], values: list[Object], prefix: str) -> None:
+        """Points at the joined Document every element that pointed at the part's own: its kids,
+        and the elements WeasyPrint leaves out of ``/K`` but lists in the ParentTree (the
+        contents of page margin boxes). Table header IDs (named after object numbers of their
+        part) and the cells' /Headers get the part's ``prefix``, so that they stay unique.
+
+        Walks up from the ParentTree rather than down from the Document: each element is
+        met once either way, and the way up reads fewer keys (a key read costs a microsecond)."""
+        old = old_document.objgen
+        for kid in kids:
+            if _is_struct_elem(kid):
+                kid[_P] = self.document
+        seen: set[tuple[int, int]] = {old}
+        for value in values:
+            for leaf in value if isinstance(value, Array) else [value]:
+                element = leaf
+                while isinstance(element, Dictionary) and (key := element.objgen) not in seen:
+                    seen.add(key)
+                    if prefix and element.get(_S) == _TABLE:
+                        _prefix_ids(element, prefix)
+                    if _P not in element:
+                        break
+                    parent = element[_P]
+                    if parent.objgen == old:
+                        element[_P] = self.document
+                        break
+                    element = parent
+
+    # --- named destinations and outline ------------------------------------------------------
+
+    def _add_dests(self, source: Pdf, stubs: frozenset[str]) -> None:
+        """Takes the part's destinations but its stand-ins; a name two parts own keeps the
+        first (as WeasyPrint keeps the first of two elements with the same id)."""
+        names = source.Root.get(Name.Names)
+        dests = names.get(Name.Dests) if isinstance(names, Dictionary) else None
+        if not isinstance(dests, Dictionary):
+            return
+        wanted = [(key, value) for key, value in NameTree(dests).items() if key not in stubs and key not in self.dests]
+        if not wanted:
+            return
+        copied = _copy(self.out, source, Array([value for _, value in wanted]))
+        for (key, _), value in zip(wanted, copied, strict=True):
+            self.dests[key] = value
+
+    def _add_outline(self, source: Pdf) -> None:
+        outlines = source.Root.get(Name.Outlines)
+        if not isinstance(outlines, Dictionary) or Name.First not in outlines:
+            return
+        copied = _copy(self.out, source, outlines)
+        item: Object | None = copied.First
+        while isinstance(item, Dictionary):
+            self.outline_items.append(item)
+            item = item.get(Name.Next)
+        count = copied.get(Name.Count)
+        self.outline_count += abs(int(count)) if count is not None else 0
+
+    # --- catalog ---------------------------------------------------------------------------------
+
+    def _finish_catalog(self, first: Pdf, has_tree: bool) -> None:
+        out = self.out
+        catalog = out.Root
+        for key in _FROM_FIRST:
+            if key in first.Root:
+                catalog[key] = _copy(out, first, first.Root[key])
+        if has_tree:
+            tree = self.tree_root
+            tree.ParentTree = out.make_indirect(Dictionary(Nums=Array(self.nums)))
+            if self.next_key_used:
+                tree.ParentTreeNextKey = self.next_key
+            if len(self.role_map):
+                tree.RoleMap = self.role_map
+            if len(self.class_map):
+                tree.ClassMap = self.class_map
+            if self.ids:
+                tree.IDTree = out.make_indirect(Dictionary(Names=Array(_flat(sorted(self.ids, key=_name_key)))))
+            catalog.StructTreeRoot = tree
+        if self.dests:
+            names = sorted(self.dests.items(), key=lambda item: _name_key(item))
+            catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=Array(_flat(names)))))
+        if self.outline_items:
+            root = out.make_indirect(
+                Dictionary(First=self.outline_items[0], Last=self.outline_items[-1], Count=self.outline_count)
+            )
+            previous: Object | None = None
+            for item in self.outline_items:
+                item.Parent = root
+                if previous is None:
+                    if Name.Prev in item:
+                        del item.Prev
+                else:
+                    item.Prev = previous
+                    previous.Next = item
+                previous = item
+            if previous is not None and Name.Next in previous:
+                del previous.Next
+            catalog.Outlines = root
+        if Name.PageMode in first.Root:
+            catalog.PageMode = first.Root.PageMode
+
+    # --- shared streams --------------------------------------------------------------------------
+
+    def _share_streams(self, pages: Sequence[Object]) -> None:
+        """Stores each font file, image and ICC profile once: a stream whose dictionary and raw
+        (still compressed) data equal one already kept is replaced by it where referenced."""
+        for page in pages:
+            resources = page.get(Name.Resources)
+            if isinstance(resources, Dictionary):
+                self._share_in(resources)
+
+    def _share_in(self, resources: Dictionary) -> None:
+        if resources.is_indirect:
+            if resources.objgen in self.seen_resources:
+                return
+            self.seen_resources.add(resources.objgen)
+        fonts = resources.get(Name.Font)
+        if isinstance(fonts, Dictionary):
+            for key, font in list(fonts.items()):
+                fonts[key] = self._kept_font(font)
+        xobjects = resources.get(Name.XObject)
+        if isinstance(xobjects, Dictionary):
+            for key, xobject in list(xobjects.items()):
+                if not isinstance(xobject, pikepdf.Stream):
+                    continue
+                if xobject.get(Name.Subtype) == Name.Image:
+                    xobjects[key] = self._kept_image(xobject)
+                elif isinstance(inner := xobject.get(Name.Resources), Dictionary):
+                    self._share_in(inner)
+        patterns = resources.get(Name.Pattern)
+        if isinstance(patterns, Dictionary):
+            for _, pattern in patterns.items():
+                inner = pattern.get(Name.Resources)
+                if isinstance(inner, Dictionary):
+                    self._share_in(inner)
+        spaces = resources.get(Name.ColorSpace)
+        if isinstance(spaces, Dictionary):
+            for _, space in spaces.items():
+                if isinstance(space, Array) and len(space) == 2 and space[0] == Name.ICCBased:
+                    profile = space[1]
+                    if isinstance(profile, pikepdf.Stream):
+                        space[1] = self._kept(profile)
+
+    def _kept_font(self, font: Object) -> Object:
+        """The font, or an equal one kept before. With full fonts, WeasyPrint writes a font's
+        whole tree (font file, descriptor, widths, ToUnicode) the same in every part; the
+        streams are shared first, then the dictionaries that name them."""
+        if not isinstance(font, Dictionary) or not font.is_indirect:
+            return font
+        if font.objgen in self.fonts:
+            return self.fonts[font.objgen]
+        if Name.Subtype in font and font.Subtype == Name.Type3:
+            kept: Object = font  # its glyphs are content streams with resources: left as they are
+        else:
+            for key in _FONT_STREAMS:
+                if key in font and isinstance(stream := font[key], pikepdf.Stream):
+                    font[key] = self._kept(stream)
+            if Name.FontDescriptor in font and isinstance(descriptor := font.FontDescriptor, Dictionary):
+                for key in _DESCRIPTOR_STREAMS:
+                    if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
+                        descriptor[key] = self._kept(stream)
+                font.FontDescriptor = self._kept_dictionary(descriptor)
+            if Name.DescendantFonts in font:
+                font.DescendantFonts = Array([self._kept_font(descendant) for descendant in font.DescendantFonts])
+            self._note_glyphs(font)
+            kept = self._kept_dictionary(font)
+        self.fonts[font.objgen] = kept
+        return kept
+
+    def _note_glyphs(self, font: Dictionary) -> None:
+        """The glyphs a CID font draws (those it gives widths for) with its font file."""
+        widths = font.get(Name.W)
+        descriptor = font.get(Name.FontDescriptor)
+        if not isinstance(widths, Array) or not isinstance(descriptor, Dictionary):
+            return
+        for key in _FONT_FILES:
+            if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
+                _, glyphs, descriptors = self.glyphs.setdefault(stream.objgen, (stream, set(), []))
+                glyphs |= _glyph_ids(widths)
+                descriptors.append(descriptor)
+
+    def _cut_fonts(self) -> None:
+        """Each font file cut to the glyphs all parts draw with it, glyph ids kept (the parts
+        embed the report's subset whole, so that it can be shared: see report.render.weasy)."""
+        for stream, glyphs, descriptors in self.glyphs.values():
+            cut = _cut_font(stream.read_bytes(), glyphs)
+            if cut is None:
+                continue  # HarfBuzz could not cut it: kept whole
+            stream.write(cut)  # compressed when saved
+            if Name.Length1 in stream:
+                stream.Length1 = len(cut)
+            for descriptor in descriptors:
+                if Name.CIDSet in descriptor:  # PDF/A-1: the glyphs the font file has
+                    descriptor.CIDSet = self.out.make_stream(_bit_set(glyphs | {0}))
+
+    def _kept_dictionary(self, dictionary: Object) -> Object:
+        """The first kept indirect dictionary written the same (references included)."""
+        if not dictionary.is_indirect:
+            return dictionary
+        return self.dictionaries.setdefault(dictionary.unparse(resolved=True), dictionary)
+
+    def _kept_image(self, image: pikepdf.Stream) -> Object:
+        mask = image.get(Name.SMask)
+        if isinstance(mask, pikepdf.Stream):
+            image.SMask = self._kept(mask)  # first, so that equal images name the same mask
+        return self._kept(image)
+
+    def _kept(self, stream: pikepdf.Stream) -> Object:
+        """The first kept stream equal to ``stream``, else ``stream`` (now kept)."""
+        data = stream.read_raw_bytes()
+        header = stream.stream_dict.unparse(resolved=False)
+        candidates = self.streams.setdefault((header, len(data)), [])
+        for kept_data, kept in candidates:
+            if kept_data == data:
+                return kept
+        candidates.append((data, stream))
+        return stream
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+# Tables a PDF viewer never reads (layout is done), dropped as WeasyPrint drops them.
+_UNUSED_TABLES = (b"BASE", b"DSIG", b"EBDT", b"EBLC", b"EBSC", b"GPOS", b"GSUB", b"JSTF", b"LTSH", b"PCLT", b"SVG ")
+
+
+def _cut_font(font: bytes, glyphs: set[int]) -> bytes | None:
+    import uharfbuzz as hb
+
+    request = hb.SubsetInput()
+    request.glyph_set.update(glyphs | {0})
+    request.flags = (
+        hb.SubsetFlags.RETAIN_GIDS
+        | hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED
+        | hb.SubsetFlags.DESUBROUTINIZE
+        | hb.SubsetFlags.NO_HINTING
+    )
+    request.drop_table_tag_set.update(int.from_bytes(tag, "big") for tag in _UNUSED_TABLES)
+    face = hb.subset(hb.Face(font), request)
+    return bytes(face.blob.data) if face is not None else None
+
+
+def _glyph_ids(widths: Array) -> set[int]:
+    """The glyph ids of a CID font's /W array: ``c [w1 w2 …]`` and ``c_first c_last w`` runs."""
+    items = list(widths)
+    found: set[int] = set()
+    index = 0
+    while index + 1 < len(items):
+        first = int(items[index])
+        if isinstance(items[index + 1], Array):
+            found.update(range(first, first + len(items[index + 1])))
+            index += 2
+        else:
+            found.update(range(first, int(items[index + 1]) + 1))
+            index += 3
+    return found
+
+
+def _bit_set(glyphs: set[int]) -> bytes:
+    data = bytearray((max(glyphs) + 8) // 8)
+    for glyph in glyphs:
+        data[glyph // 8] |= 0x80 >> (glyph % 8)
+    return bytes(data)
+
+
+def _copy(out: Pdf, source: Pdf, obj: Object) -> Object:
+    """``obj`` of ``source`` copied into ``out`` with the source's object copier (a direct
+    object is made indirect in the source first: the copier copies indirect objects only)."""
+    if isinstance(obj, Dictionary | Array | pikepdf.Stream):
+        return out.copy_foreign(obj if obj.is_indirect else source.make_indirect(obj))
+    return obj  # a number, name or string: no references to carry
+
+
+def _struct_document(root: Object) -> Object | None:
+    kids = root.get(Name.K)
+    if isinstance(kids, Array) and len(kids) == 1:
+        kids = kids[0]
+    if isinstance(kids, Dictionary) and kids.get(Name.S) == Name.Document:
+        return kids
+    return None
+
+
+def _is_struct_elem(obj: Object) -> bool:
+    """A struct element among /K's entries (not an MCID, nor a marked-content or object
+    reference: those have no /S)."""
+    return isinstance(obj, Dictionary) and _S in obj
+
+
+def _prefix_ids(table: Object, prefix: str) -> None:
+    """Prefixes the IDs and /Headers of the table's elements."""
+    stack = [table]
+    while stack:
+        element = stack.pop()
+        _prefix_element_ids(element, prefix)
+        children = element.get(_K)
+        if isinstance(children, Array):
+            stack += [child for child in children if _is_struct_elem(child)]
+        elif children is not None and _is_struct_elem(children):
+            stack.append(children)
+
+
+def _prefix_element_ids(element: Object, prefix: str) -> None:
+    # ``in`` first: ``get`` of a missing key costs five microseconds, ``in`` half of one.
+    if _ID in element and isinstance(identifier := element[_ID], String):
+        element[_ID] = String(prefix + str(identifier))
+    if _A not in element:
+        return
+    attributes = element[_A]
+    for attribute in attributes if isinstance(attributes, Array) else [attributes]:
+        if isinstance(attribute, Dictionary):
+            headers = attribute.get(_HEADERS)
+            if isinstance(headers, Array):
+                attribute[_HEADERS] = Array([String(prefix + str(header)) for header in headers])
+
+
+def _shift(obj: Object, key: Name, offset: int) -> None:
+    value = obj.get(key)
+    if value is not None:
+        obj[key] = int(value) + offset
+
+
+def _blank_page(out: Pdf, model: Object) -> Dictionary:
+    """A page with no content, the size of ``model`` (its media, trim and bleed boxes)."""
+    page = Dictionary(Type=Name.Page, Resources=Dictionary())
+    for key in _BLANK_BOXES:
+        box = model.get(key)
+        if isinstance(box, Array):
+            page[key] = Array([float(number) for number in box])
+    if Name.MediaBox not in page:
+        page.MediaBox = Array([0, 0, 595.276, 841.89])  # A4, though WeasyPrint always writes one
+    return out.make_indirect(page)
+
+
+def _flat(items: list[tuple[str, Object]]) -> list[Object]:
+    return [entry for key, value in items for entry in (String(key), value)]
+
+
+def _name_key(item: tuple[str, Object]) -> bytes:
+    """Name trees are sorted by the keys' bytes (PDFDocEncoding or UTF-16BE with BOM), as written."""
+    return bytes(String(item[0]))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(number) for number in version.split(".") if number.isdigit())

@@ -1,0 +1,622 @@
+"""Joining parts laid out apart (report/render/join.py): real WeasyPrint parts, checked as one PDF."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pikepdf
+import pypdf
+import pytest
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.ttLib import TTFont
+from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, pdffonts
+from pikepdf import Array, Dictionary, Name, NameTree, NumberTree
+from PIL import Image
+
+from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
+from report.render.join import JoinPart, join_pdfs
+
+# Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
+RENDER = """
+import json, sys, warnings
+warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
+from report.render.weasy import load_weasyprint
+load_weasyprint()  # as in the PDF workers: parts embed the report's font subsets whole
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+job = json.load(sys.stdin)
+fonts = FontConfiguration()
+css = [CSS(string=job["css"], base_url=job["base_url"], font_config=fonts)]
+for item in job["documents"]:
+    document = HTML(string=item["html"], base_url=job["base_url"]).render(
+        stylesheets=css, font_config=fonts, pdf_tags=True, pdf_variant=item["variant"])
+    document.write_pdf(item["target"], pdf_tags=True, pdf_variant=item["variant"])
+"""
+
+CSS = """
+@page { size: A4; margin: 20mm; @bottom-center { content: counter(page); } }
+body { font-family: "Noto Serif", "Noto Serif CJK JP"; font-size: 11pt; }
+h1, h2 { font-family: "Noto Sans", "Noto Sans CJK JP"; font-weight: 700; }
+h1 { break-before: page; bookmark-level: 1; }
+h2 { bookmark-level: 2; }
+img { width: 20mm; }
+"""
+
+FILLER_JA = "これは日本語の本文で、組版の確認のために繰り返されます。" * 14
+FILLER_EN = "The quick brown fox jumps over the lazy dog, again and again, to fill the page. " * 12
+
+
+def _page(body: str) -> str:
+    return (
+        '<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>結合のテスト</title>'
+        f'<meta name="author" content="試験 太郎"></head><body>{body}</body></html>'
+    )
+
+
+# Each target holds a marker (TARGET-<id>) that tells on which page it was drawn.
+COVER = """
+<section id="cover"><p>PART-COVER 表紙</p><h1 id="toc">TARGET-toc 目次 Contents</h1>
+<p><a href="#ch1">第一章へ LINK-a</a></p><p><a href="#ch2-sec">第二章の節へ LINK-b</a></p>
+<p><a href="#ch3">第三章へ LINK-c</a></p><p><a href="#toc">目次へ</a></p>
+<span id="ch1"></span><span id="ch2-sec"></span><span id="ch3"></span></section>
+"""
+CHAPTER_1 = f"""
+<section id="ch1"><h1>TARGET-ch1 第一章 はじめに</h1><p>PART-ONE</p>
+<p><img src="dot.png" alt="赤い点"></p>
+<p>{FILLER_JA}</p><p>{FILLER_EN}</p><p>{FILLER_JA}</p><p>{FILLER_EN}</p><p>{FILLER_JA}</p>
+<h2 id="ch1-sec">TARGET-ch1-sec 一の節</h2>
+<p><a href="#ch1">この章の頭へ</a>、<a href="#ch2-sec">第二章の節へ</a>、<a href="https://example.org/">外へ</a></p>
+<table><thead><tr><th>見出し</th><th>Heading</th></tr></thead>
+<tbody><tr><td>セル</td><td>cell</td></tr><tr><td>二行目</td><td>row two</td></tr></tbody></table>
+<span id="ch2-sec"></span></section>
+"""
+CHAPTER_2 = f"""
+<section id="ch2"><h1>TARGET-ch2 Chapter Two</h1><p>PART-TWO</p>
+<p><img src="dot.png" alt="赤い点"></p><p>{FILLER_EN}</p><p>{FILLER_JA}</p><p>{FILLER_EN}</p>
+<h2 id="ch2-sec">TARGET-ch2-sec 二の節</h2>
+<p><a href="#ch1-sec">back to 1.1</a> <a href="#ch2">this chapter</a></p>
+<table><tr><th>列</th><th>Column</th></tr><tr><td>値</td><td>value</td></tr></table>
+<span id="ch1-sec"></span></section>
+"""
+CHAPTER_3 = """<section id="ch3"><h1>TARGET-ch3 第三章 短い章</h1><p>PART-THREE</p>
+<p><a href="#toc">目次へ戻る</a></p><span id="toc"></span></section>"""
+
+QUIRKS = """<p>QUIRKS <a href="#missing">to a missing anchor</a> <a href="#stub">to a stand-in</a>
+<a href="#hidden">to a hidden one</a></p><span id="stub"></span><span id="hidden" style="display: none"></span>"""
+
+PARTS = {
+    "cover": (COVER, frozenset({"ch1", "ch2-sec", "ch3"}), False),
+    "one": (CHAPTER_1, frozenset({"ch2-sec"}), False),
+    "two": (CHAPTER_2, frozenset({"ch1-sec"}), False),
+    "three": (CHAPTER_3, frozenset({"toc"}), True),
+}
+MARKERS = {"cover": "PART-COVER", "one": "PART-ONE", "two": "PART-TWO", "three": "PART-THREE"}
+OUTLINE = [
+    "TARGET-toc 目次 Contents",
+    "TARGET-ch1 第一章 はじめに",
+    "TARGET-ch2 Chapter Two",
+    "TARGET-ch3 第三章 短い章",
+]
+OUTLINE_CHILDREN = {
+    "TARGET-ch1 第一章 はじめに": ["TARGET-ch1-sec 一の節"],
+    "TARGET-ch2 Chapter Two": ["TARGET-ch2-sec 二の節"],
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    parts: tuple[JoinPart, ...]
+    names: tuple[str, ...]
+    whole: bytes  # the same book written by WeasyPrint at once
+    pdfa_parts: tuple[JoinPart, ...]  # two small parts written as PDF/A-3b
+    quirks: bytes  # what WeasyPrint does with stand-ins and links to missing anchors
+    joined: bytes
+    path: Path  # the joined PDF, for the command-line tools
+
+
+def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> dict[str, bytes]:
+    """Each HTML document as WeasyPrint writes it with tags and full fonts (the fonts are the
+    bundled faces cut to the characters of all documents, so that every part embeds the same files)."""
+    characters = print_characters("".join(html for html, _ in documents.values()), [CSS])
+    urls = {}
+    for face in FACES:
+        if face.style in ("serif", "sans") and face.file not in urls:
+            path = directory / face.file
+            path.write_bytes(subset(face, characters))
+            urls[face.file] = path.as_uri()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(directory / "dot.png")
+    job = {
+        "css": font_face_css(urls) + CSS,
+        "base_url": directory.as_uri() + "/",
+        "documents": [
+            {"html": html, "variant": variant, "target": str(directory / f"{name}.pdf")}
+            for name, (html, variant) in documents.items()
+        ],
+    }
+    environment = {**os.environ, "FONTCONFIG_FILE": str(fontconfig_file(directory, bundled_dir=False))}
+    subprocess.run(
+        [sys.executable, "-c", RENDER], input=json.dumps(job), text=True, check=True, env=environment, cwd=REPO_ROOT
+    )
+    return {name: (directory / f"{name}.pdf").read_bytes() for name in documents}
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    directory = tmp_path_factory.mktemp("join")
+    documents: dict[str, tuple[str, str | None]] = {
+        name: (_page(html), "pdf/ua-1") for name, (html, _, _) in PARTS.items()
+    }
+    documents["whole"] = (_page("".join(html for html, _, _ in PARTS.values())), "pdf/ua-1")
+    documents["a-one"] = (_page(CHAPTER_1), "pdf/a-3b")
+    documents["a-two"] = (_page(CHAPTER_2), "pdf/a-3b")
+    documents["quirks"] = (_page(QUIRKS), "pdf/ua-1")
+    pdfs = _render(directory, documents)
+    parts = tuple(JoinPart(pdfs[name], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
+    joined = join_pdfs(parts)
+    path = directory / "joined.pdf"
+    path.write_bytes(joined)
+    pdfa = (JoinPart(pdfs["a-one"], frozenset({"ch2-sec"})), JoinPart(pdfs["a-two"], frozenset({"ch1-sec"})))
+    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfs["quirks"], joined, path)
+
+
+@functools.cache
+def _open(data: bytes) -> pikepdf.Pdf:
+    """The PDF, kept open: pikepdf objects die with their Pdf (only read, never changed)."""
+    return pikepdf.Pdf.open(io.BytesIO(data))
+
+
+def _texts(data: bytes) -> list[str]:
+    return [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages]
+
+
+def _expected_layout(rendered: Rendered) -> list[str | None]:
+    """For each page of the joined PDF: the name of the part it comes from (None: a blank page)."""
+    layout: list[str | None] = []
+    for name, part in zip(rendered.names, rendered.parts, strict=True):
+        if part.blank_before:
+            layout.append(None)
+        layout += [name] * len(_open(part.pdf).pages)
+    return layout
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def test_pages_in_order_with_the_blank_pages_asked_for(rendered: Rendered) -> None:
+    layout = _expected_layout(rendered)
+    texts = _texts(rendered.joined)
+    assert len(texts) == len(layout)
+    assert layout.count("one") >= 2, "chapter one runs over several pages"
+    for number, (name, text) in enumerate(zip(layout, texts, strict=True)):
+        if name is None:
+            assert not text.strip(), f"page {number} should be blank"
+        else:
+            own = {n for n, marker in MARKERS.items() if marker in text}
+            assert own <= {name}, f"page {number} shows the markers of {own}"
+    for name, marker in MARKERS.items():
+        first = next(i for i, text in enumerate(texts) if marker in text)
+        assert first == layout.index(name), f"{name} starts on page {first}"
+    # The part pages are the parts' pages themselves, in order.
+    sources = [page.extract_text() for part in rendered.parts for page in pypdf.PdfReader(io.BytesIO(part.pdf)).pages]
+    assert [text for name, text in zip(layout, texts, strict=True) if name is not None] == sources
+
+
+def test_blank_page_is_empty_and_sized_like_the_next_page(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    layout = _expected_layout(rendered)
+    blanks = [number for number, name in enumerate(layout) if name is None]
+    assert blanks == [layout.index("three") - 1]
+    for number in blanks:
+        page = pdf.pages[number].obj
+        following = pdf.pages[number + 1].obj
+        assert Name.Contents not in page
+        assert Name.StructParents not in page
+        assert Name.Annots not in page
+        assert [float(x) for x in page.MediaBox] == [float(x) for x in following.MediaBox]
+        assert [float(x) for x in page.TrimBox] == [float(x) for x in following.TrimBox]
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+def _dests(pdf: pikepdf.Pdf) -> dict[str, pikepdf.Object]:
+    return dict(NameTree(pdf.Root.Names.Dests).items())
+
+
+def test_every_link_resolves_to_the_page_of_its_target(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    texts = _texts(rendered.joined)
+    dests = _dests(pdf)
+    page_numbers = {page.obj.objgen: number for number, page in enumerate(pdf.pages)}
+    links = 0
+    cross_part = 0
+    layout = _expected_layout(rendered)
+    for number, page in enumerate(pdf.pages):
+        for annotation in page.obj.get(Name.Annots, Array()):
+            if annotation.get(Name.Subtype) != Name.Link or Name.Dest not in annotation:
+                continue
+            name = str(annotation.Dest)
+            assert name in dests, f"link to {name!r} on page {number} goes nowhere"
+            target = page_numbers[dests[name][0].objgen]
+            assert f"TARGET-{name}" in texts[target], f"{name} leads to page {target}"
+            links += 1
+            cross_part += layout[target] != layout[number]
+    assert links >= 9  # one per internal <a> at least (a link broken over lines makes more)
+    assert cross_part >= 5
+
+
+def test_each_name_once_from_its_owner_never_from_a_stub(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    tree = pdf.Root.Names.Dests
+    assert Name.Kids not in tree
+    flat = list(tree.Names)
+    keys = [bytes(key) for key in flat[0::2]]
+    assert keys == sorted(keys), "a name tree is sorted"
+    assert len(keys) == len(set(keys))
+    owned: dict[str, int] = {}
+    layout = _expected_layout(rendered)
+    for index, (name, part) in enumerate(zip(rendered.names, rendered.parts, strict=True)):
+        for key in NameTree(_open(part.pdf).Root.Names.Dests):
+            if key not in part.stubs:
+                assert key not in owned, f"{key} is owned by two parts"
+                owned[key] = index
+        assert part.stubs <= set(NameTree(_open(part.pdf).Root.Names.Dests).keys()), (
+            f"WeasyPrint writes a destination for each (empty) stand-in span of {name}"
+        )
+    dests = _dests(pdf)
+    assert set(dests) == set(owned)
+    page_numbers = {page.obj.objgen: number for number, page in enumerate(pdf.pages)}
+    for key, index in owned.items():
+        assert layout[page_numbers[dests[key][0].objgen]] == rendered.names[index]
+
+
+# --- structure tree ----------------------------------------------------------------------------
+
+
+def _is_elem(obj: pikepdf.Object) -> bool:
+    return isinstance(obj, Dictionary) and Name.S in obj and obj.get(Name.Type) not in (Name.MCR, Name.OBJR)
+
+
+def _walk(root: pikepdf.Object) -> dict[tuple[int, int], pikepdf.Object]:
+    """Every struct element reached through /K, checking that each kid's /P is its parent."""
+    found: dict[tuple[int, int], pikepdf.Object] = {}
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        kids = element.get(Name.K)
+        for kid in kids if isinstance(kids, Array) else [kids]:
+            if _is_elem(kid):
+                assert kid.P.objgen == element.objgen, f"{kid.S} {kid.objgen} has the wrong /P"
+                assert kid.objgen not in found, "an element is reached twice"
+                found[kid.objgen] = kid
+                stack.append(kid)
+    return found
+
+
+def _ancestors(element: pikepdf.Object) -> list[tuple[int, int]]:
+    chain = []
+    while Name.P in element:
+        element = element.P
+        chain.append(element.objgen)
+    return chain
+
+
+def _parent_tree(pdf: pikepdf.Pdf) -> dict[int, pikepdf.Object]:
+    return dict(NumberTree(pdf.Root.StructTreeRoot.ParentTree).items())
+
+
+def _margin_elements(pdf: pikepdf.Pdf) -> int:
+    """ParentTree elements that /K does not reach: WeasyPrint leaves the page margin boxes'
+    contents (here the page numbers) out of the tree but lists them in the ParentTree."""
+    reached = _walk(pdf.Root.StructTreeRoot)
+    return sum(
+        1
+        for value in _parent_tree(pdf).values()
+        for element in (value if isinstance(value, Array) else [value])
+        if element.objgen not in reached
+    )
+
+
+def test_one_document_element_holding_the_parts_in_order(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    root = pdf.Root.StructTreeRoot
+    assert len(root.K) == 1
+    document = root.K[0]
+    assert Name.Document == document.S
+    assert document.P.objgen == root.objgen
+    documents = [obj for obj in pdf.objects if isinstance(obj, Dictionary) and obj.get(Name.S) == Name.Document]
+    assert len(documents) == 1, "the parts' own Document elements are gone"
+    roots = [obj for obj in pdf.objects if isinstance(obj, Dictionary) and obj.get(Name.Type) == Name.StructTreeRoot]
+    assert len(roots) == 1
+    expected = [str(kid.S) for part in rendered.parts for kid in _open(part.pdf).Root.StructTreeRoot.K[0].K]
+    assert [str(kid.S) for kid in document.K] == expected
+    for kid in document.K:
+        assert kid.P.objgen == document.objgen
+
+
+def test_parent_tree_maps_each_page_and_link_without_collisions(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    tree = _parent_tree(pdf)
+    reached = _walk(pdf.Root.StructTreeRoot)
+    document = pdf.Root.StructTreeRoot.K[0].objgen
+    keys_seen: set[int] = set()
+    pages_checked = links_checked = 0
+    for page in pdf.pages:
+        obj = page.obj
+        if Name.StructParents in obj:
+            key = int(obj.StructParents)
+            assert key not in keys_seen
+            keys_seen.add(key)
+            elements = tree[key]
+            mcids = _mcids(page)
+            assert mcids, "each part page has marked content"
+            assert max(mcids) < len(elements)
+            for mcid in mcids:
+                element = elements[mcid]
+                assert element.Pg.objgen == obj.objgen, "the element of an MCID names the page it is on"
+                assert mcid in _kid_mcids(element)
+                assert element.objgen in reached or document in _ancestors(element)
+            pages_checked += 1
+        for annotation in obj.get(Name.Annots, Array()):
+            key = int(annotation.StructParent)
+            assert key not in keys_seen
+            keys_seen.add(key)
+            link = tree[key]
+            assert Name.Link == link.S
+            assert link.objgen in reached
+            objrs = [kid for kid in link.K if isinstance(kid, Dictionary) and kid.get(Name.Type) == Name.OBJR]
+            assert [objr.Obj.objgen for objr in objrs] == [annotation.objgen]
+            assert objrs[0].Pg.objgen == obj.objgen
+            links_checked += 1
+    assert set(tree) == keys_seen, "no ParentTree key without a page or annotation"
+    assert pages_checked == sum(len(_open(part.pdf).pages) for part in rendered.parts)
+    assert links_checked >= 10
+    if Name.ParentTreeNextKey in pdf.Root.StructTreeRoot:
+        assert int(pdf.Root.StructTreeRoot.ParentTreeNextKey) > max(tree)
+
+
+def test_every_element_reached_and_every_pg_on_a_joined_page(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    reached = _walk(pdf.Root.StructTreeRoot)
+    pages = {page.obj.objgen for page in pdf.pages}
+    for element in reached.values():
+        if Name.Pg in element:
+            assert element.Pg.objgen in pages
+    # What the ParentTree names is reached through /K, but for the margin boxes' contents,
+    # which are out of /K in each part as WeasyPrint writes them, and stay so (no more, no fewer).
+    assert _margin_elements(pdf) == sum(_margin_elements(_open(part.pdf)) for part in rendered.parts)
+    document = pdf.Root.StructTreeRoot.K[0].objgen
+    for value in _parent_tree(pdf).values():
+        for element in value if isinstance(value, Array) else [value]:
+            assert element.objgen in reached or document in _ancestors(element)
+            assert element.Pg.objgen in pages
+    elements = [obj for obj in pdf.objects if _is_elem(obj) and obj.get(Name.Type) == Name.StructElem]
+    within = {element.objgen for element in elements if document in _ancestors(element)}
+    assert within == {element.objgen for element in elements} - {document}
+
+
+def test_table_header_ids_stay_unique(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    elements = _walk(pdf.Root.StructTreeRoot).values()
+    ids = [str(element.ID) for element in elements if Name.ID in element]
+    assert len(ids) >= 4
+    assert len(ids) == len(set(ids))
+    for element in elements:
+        attributes = element.get(Name.A)
+        if isinstance(attributes, Dictionary) and Name.Headers in attributes:
+            assert {str(header) for header in attributes.Headers} <= set(ids)
+
+
+def _mcids(page: pikepdf.Page) -> list[int]:
+    found = []
+    for operands, operator in pikepdf.parse_content_stream(page):
+        if operator == pikepdf.Operator("BDC") and isinstance(operands[1], Dictionary) and Name.MCID in operands[1]:
+            found.append(int(operands[1].MCID))
+    return found
+
+
+def _kid_mcids(element: pikepdf.Object) -> list[int]:
+    kids = element.K
+    return [int(kid) for kid in (kids if isinstance(kids, Array) else [kids]) if isinstance(kid, int)]
+
+
+# --- outline -----------------------------------------------------------------------------------
+
+
+def _outline(item: pikepdf.Object | None, parent: pikepdf.Object) -> list[pikepdf.Object]:
+    items = []
+    previous = None
+    while item is not None:
+        assert item.Parent.objgen == parent.objgen
+        if previous is None:
+            assert Name.Prev not in item
+        else:
+            assert item.Prev.objgen == previous.objgen
+        items.append(item)
+        previous = item
+        item = item.get(Name.Next)
+    if items:
+        assert parent.First.objgen == items[0].objgen
+        assert parent.Last.objgen == items[-1].objgen
+    return items
+
+
+def test_outline_is_the_parts_outlines_in_order(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    texts = _texts(rendered.joined)
+    root = pdf.Root.Outlines
+    top = _outline(root.First, root)
+    assert [str(item.Title) for item in top] == OUTLINE
+    visible = len(top)
+    page_numbers = {page.obj.objgen: number for number, page in enumerate(pdf.pages)}
+    for item in top:
+        children = _outline(item.get(Name.First), item)
+        assert [str(child.Title) for child in children] == OUTLINE_CHILDREN.get(str(item.Title), [])
+        assert int(item.Count) == len(children)
+        visible += len(children)
+        for entry in (item, *children):
+            page = page_numbers[entry.Dest[0].objgen]
+            assert str(entry.Title).split()[0] in texts[page]
+    assert int(root.Count) == visible
+
+
+# --- fonts, size, validity, metadata -----------------------------------------------------------
+
+
+def _font_files(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+    found = {}
+    for obj in pdf.objects:
+        if isinstance(obj, Dictionary) and obj.get(Name.Type) == Name.FontDescriptor:
+            for key in (Name.FontFile, Name.FontFile2, Name.FontFile3):
+                if key in obj:
+                    found[obj[key].objgen] = obj[key]
+    return list(found.values())
+
+
+def test_each_font_file_and_image_is_stored_once(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    files = _font_files(pdf)
+    digests = [hashlib.sha256(stream.read_raw_bytes()).hexdigest() for stream in files]
+    assert len(digests) == len(set(digests)), "a font file is stored twice"
+    whole = {len(stream.read_bytes()) for part in rendered.parts for stream in _font_files(_open(part.pdf))}
+    for stream in files:
+        assert len(stream.read_bytes()) < min(whole) / 2, "cut to the glyphs the parts draw"
+    images = [obj for obj in pdf.objects if isinstance(obj, pikepdf.Stream) and obj.get(Name.Subtype) == Name.Image]
+    assert len(images) == 1, "the image both chapters show is stored once"
+
+
+def test_fonts_are_the_bundled_faces_embedded(rendered: Rendered) -> None:
+    rows = pdffonts(rendered.path)
+    assert rows
+    for row in rows:
+        assert row["family"] in BUNDLED_PDF_FAMILIES, row
+        assert row["emb"] == "yes", row
+
+
+def test_about_as_small_as_the_book_written_at_once(rendered: Rendered) -> None:
+    total = sum(len(part.pdf) for part in rendered.parts)
+    assert len(rendered.joined) < 1.05 * len(rendered.whole)
+    assert len(rendered.joined) < 0.5 * total
+
+
+def test_qpdf_finds_nothing_wrong(rendered: Rendered) -> None:
+    check = subprocess.run(["qpdf", "--check", str(rendered.path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "WARNING" not in check.stdout + check.stderr
+
+
+def test_same_parts_same_bytes(rendered: Rendered) -> None:
+    assert join_pdfs(rendered.parts) == rendered.joined
+    assert join_pdfs(list(rendered.parts)) == rendered.joined
+
+
+def test_first_part_metadata_kept(rendered: Rendered) -> None:
+    pdf = _open(rendered.joined)
+    first = _open(rendered.parts[0].pdf)
+    assert str(pdf.Root.Lang) == "ja"
+    assert bool(pdf.Root.MarkInfo.Marked) is True
+    assert bool(pdf.Root.ViewerPreferences.DisplayDocTitle) is True
+    assert pdf.Root.Metadata.read_bytes() == first.Root.Metadata.read_bytes()
+    assert b"pdfuaid:part" in pdf.Root.Metadata.read_bytes()
+    assert dict(pdf.docinfo.items()) == dict(first.docinfo.items())
+    assert str(pdf.docinfo.Title) == "結合のテスト"
+    assert pdf.pdf_version == first.pdf_version
+
+
+def test_pdfa_parts_keep_their_output_intent_and_share_the_profile(rendered: Rendered) -> None:
+    joined = join_pdfs(rendered.pdfa_parts)
+    pdf = _open(joined)
+    first = _open(rendered.pdfa_parts[0].pdf)
+    assert len(pdf.pages) == sum(len(_open(part.pdf).pages) for part in rendered.pdfa_parts)
+    intents = pdf.Root.OutputIntents
+    assert len(intents) == 1
+    assert intents[0].S == Name.GTS_PDFA1
+    assert intents[0].DestOutputProfile.read_bytes() == first.Root.OutputIntents[0].DestOutputProfile.read_bytes()
+    profiles = [
+        obj for obj in pdf.objects if isinstance(obj, pikepdf.Stream) and Name.N in obj and obj.get(Name.N) == 3
+    ]
+    digests = [hashlib.sha256(profile.read_raw_bytes()).hexdigest() for profile in profiles]
+    assert len(digests) == len(set(digests)), "the sRGB profile is stored once"
+    assert b"pdfaid:part" in pdf.Root.Metadata.read_bytes()
+
+
+def test_nothing_to_join() -> None:
+    with pytest.raises(ValueError):
+        join_pdfs([])
+
+
+def test_a_single_part_keeps_its_links_and_outline(rendered: Rendered) -> None:
+    part = rendered.parts[1]
+    pdf = _open(join_pdfs([part]))
+    source = _open(part.pdf)
+    assert len(pdf.pages) == len(source.pages)
+    assert set(_dests(pdf)) == set(_dests(source)) - part.stubs
+    assert int(pdf.Root.Outlines.Count) == int(source.Root.Outlines.Count)
+
+
+def test_weasyprint_keeps_links_only_to_anchors_it_has(rendered: Rendered) -> None:
+    """What the caller relies on: an empty, zero-size stand-in ``<span id>`` is an anchor (its
+    link is kept and its name is a destination); a link to an id that the part lacks, or to
+    an element that is not displayed, is dropped by WeasyPrint (with an error logged)."""
+    pdf = _open(rendered.quirks)
+    links = [str(annotation.Dest) for annotation in pdf.pages[0].obj.get(Name.Annots, Array())]
+    assert links == ["stub"]
+    assert set(_dests(pdf)) == {"stub"}
+
+
+def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
+    """Each joined font file is the parts' whole font cut to the glyphs all parts draw (those
+    their font dictionaries give widths for), glyph ids kept: each such glyph has the same
+    outline as in the whole font, and the glyphs no part draws are gone."""
+    whole = {}
+    for part in rendered.parts:
+        for stream in _font_files(_open(part.pdf)):
+            font = TTFont(io.BytesIO(stream.read_bytes()))
+            whole[font["name"].getDebugName(4)] = font
+    joined = _open(rendered.joined)
+    used: dict[tuple[int, int], set[int]] = {}
+    for obj in joined.objects:
+        if isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj:
+            descriptor = obj.FontDescriptor
+            stream = next(
+                descriptor[key] for key in (Name.FontFile, Name.FontFile2, Name.FontFile3) if key in descriptor
+            )
+            used.setdefault(stream.objgen, set()).update(_glyph_ids(obj.W))
+    assert len(used) == len(_font_files(joined))
+    for stream in _font_files(joined):
+        cut = TTFont(io.BytesIO(stream.read_bytes()))
+        original = whole[cut["name"].getDebugName(4)]
+        glyphs = used[stream.objgen]
+        assert glyphs and len(glyphs) < len(original.getGlyphOrder()) / 4
+        for gid in range(len(cut.getGlyphOrder())):
+            bounds = _bounds(cut, gid)
+            if gid in glyphs:
+                assert bounds == _bounds(original, gid), f"glyph {gid} of {cut['name'].getDebugName(4)}"
+            elif gid:
+                assert bounds is None, f"glyph {gid} no part draws is kept"
+
+
+def _glyph_ids(widths: Array) -> set[int]:
+    items, found, index = list(widths), set(), 0
+    while index + 1 < len(items):
+        if isinstance(items[index + 1], Array):
+            found.update(range(int(items[index]), int(items[index]) + len(items[index + 1])))
+            index += 2
+        else:
+            found.update(range(int(items[index]), int(items[index + 1]) + 1))
+            index += 3
+    return found
+
+
+def _bounds(font: TTFont, gid: int) -> tuple[float, ...] | None:
+    pen = BoundsPen(font.getGlyphSet())
+    font.getGlyphSet()[font.getGlyphName(gid)].draw(pen)
+    return pen.bounds
