@@ -33,6 +33,7 @@ _TEXT_NODE = re.compile(r">([^<>]+)<")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9.-]*")
 QUARTER_EM_SPACE = "\u2005"
+_FAR_XREF = re.compile(r'(<a href="#([^"]+)" class="xref xref-far">)(.*?)</a>')
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -131,7 +132,16 @@ class Assembler:
     # --- print ------------------------------------------------------------------
 
     def print_document(self) -> str:
-        return self.env.get_template("print.html.j2").render()
+        """The whole print document in one (the preview shows it)."""
+        return self.env.get_template("print.html.j2").render(front=True, chapters=self.book.chapters)
+
+    def print_parts(self) -> list[tuple[str, str]]:
+        """The print document as parts laid out one by one, each a whole HTML document: the
+        cover, title page and contents (``front``), then one part per chapter (its id)."""
+        template = self.env.get_template("print.html.j2")
+        parts = [("front", template.render(front=True, chapters=()))]
+        parts += [(chapter.id, template.render(front=False, chapters=(chapter,))) for chapter in self.book.chapters]
+        return parts
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
         config = self.book.config
@@ -141,13 +151,6 @@ class Assembler:
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
             f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
-        before, _, after = words_for(config.language).page_reference.partition("{label}")
-        for pseudo, text in (("before", before), ("after", after)):
-            if text:
-                counter = " target-counter(attr(href url), page) ".join(
-                    css_string(part) for part in text.split("{page}")
-                )
-                theme += f"a.xref-far::{pseudo} {{ content: {counter}; }}\n"
         if self.profile == "print":
             # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.
             theme += "@page { bleed: 3mm; marks: crop cross; }\nsection.chapter { break-before: right; }\n"
@@ -169,9 +172,21 @@ class Assembler:
             return f'{match.group(0)}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
         body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, chapter.html))
+        body = _FAR_XREF.sub(self._with_page_number, body)
         if is_cjk(self.book.config.language):
             body = _TEXT_NODE.sub(lambda m: f">{space_latin_words(m.group(1))}<", body)
         return Markup(chapter.html_with_svgs(body))
+
+    def _with_page_number(self, xref: re.Match[str]) -> str:
+        """A figure or table in another chapter: its page number (an empty span the PDF
+        renderer fills) in the language's words, e.g. 「14ページの図1」."""
+        number = f'<span class="page-number" data-page-of="{xref.group(2)}"></span>'
+        words = words_for(self.book.config.language).page_reference
+        text = "".join(
+            {"{page}": number, "{label}": xref.group(3)}.get(piece, str(Markup.escape(piece)))
+            for piece in re.split(r"(\{page\}|\{label\})", words)
+        )
+        return f"{xref.group(1)}{text}</a>"
 
     # --- EPUB -------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ from report.model import Book, ParsedChapter, SourceChapter
 from report.parse import parse_chapter
 from report.render import Output
 from report.render.epub import EpubRenderer
-from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorker, RenderTimeout
+from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorkers, RenderTimeout
 from report.resolve import resolve_book
 
 FORMATS = ("pdf", "epub")
@@ -116,7 +116,7 @@ def build(
     progress: Progress = lambda _: None,
     *,
     use_cache: bool = True,
-    worker: PdfWorker | None = None,
+    workers: PdfWorkers | None = None,
 ) -> BuildResult:
     started, timings = time.time(), Timings()
     config = load_config(root)
@@ -130,9 +130,9 @@ def build(
         timings.mark("checked")
         return replace(unchanged, timings=timings)
 
-    # 2. The PDF worker starts loading WeasyPrint while the book is read and parsed.
+    # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
     fontconfig = fonts.fontconfig_file(cache.root, bundled_dir=False)
-    with _pdf_worker(worker, fontconfig, "pdf" in formats) as pdf_worker, fonts.cached(cache):
+    with _pdf_workers(workers, fontconfig, "pdf" in formats) as pdf_workers, fonts.cached(cache):
         book, warnings = prepare(root, strict, progress, cache)
         assembler = Assembler(book, profile=profile)
         timings.mark("prepared")
@@ -142,7 +142,7 @@ def build(
             out_dir.mkdir(parents=True, exist_ok=True)
             temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
             try:
-                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_worker, timings)
+                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_workers, timings)
                 outputs = []
                 for fmt in formats:
                     final = out_dir / f"{config.output}.{fmt}"
@@ -166,13 +166,13 @@ def _render(
     temporary: dict[str, Path],
     progress: Progress,
     cache: Cache,
-    worker: PdfWorker | None,
+    workers: PdfWorkers | None,
     timings: Timings,
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
     The EPUB is then written while the PDF is still being drawn."""
     progress("laying out the PDF")
-    run = PdfRenderer(cache, worker).start(assembler, temporary.get("pdf"))
+    run = PdfRenderer(cache, workers).start(assembler, temporary.get("pdf"))
     rendered: dict[str, Output] = {}
     fresh: set[str] = set()
     try:
@@ -388,14 +388,14 @@ def _record(
 
 
 @contextmanager
-def _pdf_worker(given: PdfWorker | None, fontconfig: Path, start: bool) -> Iterator[PdfWorker | None]:
-    """The caller's worker (``report watch`` keeps one warm), else one started now when a PDF
+def _pdf_workers(given: PdfWorkers | None, fontconfig: Path, start: bool) -> Iterator[PdfWorkers | None]:
+    """The caller's workers (``report watch`` keeps them warm), else ones started now when a PDF
     is wanted (an EPUB built alone starts one only if the layout is not in the cache)."""
     if given is not None or not start:
         yield given
         return
-    with PdfWorker(fontconfig) as worker:
-        yield worker
+    with PdfWorkers(fontconfig) as workers:
+        yield workers
 
 
 @contextmanager

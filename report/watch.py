@@ -47,7 +47,7 @@ from report.build import BuildResult, build, prepare
 from report.cache import Cache, digest
 from report.config import Config
 from report.errors import Diagnostic, ReportError
-from report.render.pdf import CACHE_DIR_NAME, PdfWorker
+from report.render.pdf import CACHE_DIR_NAME, PdfWorkers
 
 PREVIEW_DIR = Path(__file__).resolve().parent / "preview"
 PAGE_WIDTHS = {"A4": "210mm", "A5": "148mm", "B5": "182mm", "B6": "128mm", "letter": "8.5in"}
@@ -131,7 +131,7 @@ class Watcher:
         self.stop_event = threading.Event()
         self._chapters: dict[str, str] = {}  # chapter id → digest, to tell what changed
         self._templates = _CompiledTemplates()
-        self._worker: PdfWorker | None = None
+        self._workers: PdfWorkers | None = None
         self._wanted = threading.Event()
         self._background = threading.Thread(target=self._build_outputs, name="report-build", daemon=True)
         try:
@@ -149,7 +149,7 @@ class Watcher:
         import watchfiles
 
         threading.Thread(target=self.server.serve_forever, name="report-http", daemon=True).start()
-        self._worker = PdfWorker(fonts.fontconfig_file(self.cache_dir, bundled_dir=False))
+        self._workers = PdfWorkers(fonts.fontconfig_file(self.cache_dir, bundled_dir=False))
         self._background.start()
         self.echo(f"previewing {self.url} — watching {self.root} (Ctrl-C to stop)", False)
         self.update_preview(())
@@ -173,8 +173,8 @@ class Watcher:
         self._wanted.set()
         self.server.shutdown()
         self.server.server_close()
-        if self._worker is not None:
-            self._worker.close()
+        if self._workers is not None:
+            self._workers.close()
         if self._background.is_alive():
             self._background.join(timeout=10)
         self.echo("stopped watching", False)
@@ -288,9 +288,9 @@ class Watcher:
             self.state.set_status("PDF and EPUB: building…", "building")
             started = time.perf_counter()
             try:
-                if self._worker is None or not self._worker.alive:
-                    self._worker = PdfWorker(fonts.fontconfig_file(self.cache_dir, bundled_dir=False))
-                result = build(self.root, out_dir=self.out_dir, worker=self._worker)
+                if self._workers is None or not self._workers.alive:
+                    self._workers = PdfWorkers(fonts.fontconfig_file(self.cache_dir, bundled_dir=False))
+                result = build(self.root, out_dir=self.out_dir, workers=self._workers)
             except ReportError:
                 self.state.set_status("PDF and EPUB not rebuilt: the report has errors", "failed")
                 continue

@@ -22,7 +22,7 @@ from report.build import build
 from report.errors import Diagnostics, ReportError
 from report.load import load_project
 from report.parse import parse_chapter
-from report.render.pdf import PdfWorker
+from report.render.pdf import PdfWorkers
 from report.resolve import resolve_book
 
 GOLDEN_ASSETS = Path(__file__).resolve().parent / "golden" / "assets"
@@ -140,8 +140,8 @@ def test_any_front_matter_text(workspace: Path, raw: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pdf_worker() -> Iterator[PdfWorker]:
-    with PdfWorker() as worker:
+def pdf_worker() -> Iterator[PdfWorkers]:
+    with PdfWorkers() as worker:
         yield worker
 
 
@@ -150,14 +150,14 @@ def pdf_worker() -> Iterator[PdfWorker]:
 @example(
     markdown="本文と{漢字|かんじ}。\n\n## 節 {#sec}\n\n注[^1]と[](#sec)。\n\n[^1]: 注。\n"
 )  # a typical chapter among the random ones
-def test_any_markdown_through_the_whole_pipeline(workspace: Path, pdf_worker: PdfWorker, markdown: str) -> None:
+def test_any_markdown_through_the_whole_pipeline(workspace: Path, pdf_worker: PdfWorkers, markdown: str) -> None:
     """Random Markdown through every stage to files: a clean ReportError, or a PDF that qpdf
     accepts and an EPUB whose documents are all well-formed and whose manifest is complete."""
     (workspace / "chapters" / "01-a.md").write_text(f"---\ntitle: A\nid: a\n---\n{markdown}", encoding="utf-8")
     out = workspace / "out"
     shutil.rmtree(out, ignore_errors=True)
     try:
-        build(workspace, out_dir=out, use_cache=False, worker=pdf_worker)
+        build(workspace, out_dir=out, use_cache=False, workers=pdf_worker)
     except ReportError as error:
         assert all(d.location.line for d in error.diagnostics if d.location.path.suffix == ".md"), error
         return

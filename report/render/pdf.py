@@ -1,55 +1,54 @@
-"""The print PDF, by WeasyPrint, in a spawned process.
+"""The print PDF: laid out in parts, in parallel, and joined.
 
-WeasyPrint is not fork- or thread-safe, and fontconfig must be pointed at the
-bundled fonts before Pango starts: a fresh process does both cleanly. The
-process (:class:`PdfWorker`) is started ahead of need, so that it imports
-WeasyPrint while the main process parses, and reports the page layout as soon as
-it has it, so that the EPUB is written while the PDF is still being drawn.
+WeasyPrint has no incremental layout, and one process lays out one document at a time.
+So the print document is cut into parts — the cover, title page and contents, then each
+chapter, which starts a page anyway — and the parts are laid out by spawned worker
+processes (:mod:`report.render.weasy`; WeasyPrint is not fork- or thread-safe), as
+many as the machine has cores (up to four). Each part's layout and its drawn PDF are
+kept in the report's cache, so after an edit only the edited chapter is laid out and
+drawn again, unless its page count changed (then the parts after it get new folios).
+:mod:`report.render.join` joins the parts into one tagged PDF.
 
-WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face``
-rules point at subsets of them, cut to the characters the document can draw and
-kept in the report's cache, and its fontconfig knows no other font file.
+What a part cannot know alone — its folios, the contents' page numbers, the page of a
+figure in another chapter — is set as a stand-in of the right number of digits (the
+number of the last build, when there was one) and filled in once every part is laid
+out; a stand-in with the wrong number of digits is laid out again (at most
+:data:`ROUNDS` times). A link to another part points at a stand-in anchor that the join
+replaces by the real one.
+
+WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face`` rules point
+at subsets of them, cut to the characters the document can draw and kept in the
+report's cache, and its fontconfig knows no other font file. Parts embed these subsets
+whole, so the join stores each once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import html
 import multiprocessing
 import os
 import re
 import threading
-import traceback
-import warnings
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from report.assemble import Assembler
-from report.cache import Cache, code_fingerprint, digest
+from report.cache import Cache, code_fingerprint, digest, json_digest
 from report.fonts import FACES, bundled_coverage, fontconfig_file, print_characters, subset_file
 from report.render import Output, PageStart
+from report.render.join import JoinPart, join_pdfs
+from report.render.weasy import DrawJob, PartJob, PartLayout, Styles, notdef_codes, serve
 
 CACHE_DIR_NAME = ".report-cache"
-COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
-_COVERS: dict[str, bytes] = {}  # digest of a print document → its first page as PNG
-_JOBS: weakref.WeakKeyDictionary[Assembler, PdfJob] = weakref.WeakKeyDictionary()
-_NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
-
-
-@dataclass(frozen=True)
-class PdfJob:
-    html: str
-    stylesheets: tuple[str, ...]
-    base_url: str
-    allowed_roots: tuple[Path, ...]
-    target: Path | None  # None: lay out only (to learn where pages begin), write nothing
-    fontconfig: Path
-    variant: str | None
+ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
+_STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
+_PAGE_NUMBER = re.compile(r'<span class="page-number" data-page-of="([^"]+)"></span>')
+_ID = re.compile(r'\sid="([^"]+)"')
+_LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
+_BODY_END = "</body>"
 
 
 @dataclass(frozen=True)
@@ -61,23 +60,12 @@ class PdfLayout:
     cover: bytes  # the first page as PNG
 
 
-LayoutCallback = Callable[[PdfLayout], None]
-
-
-@dataclass(frozen=True)
-class PdfResult:
-    layout: PdfLayout
-    warnings: tuple[str, ...]
-    fetched: tuple[Path, ...] = ()  # every local file WeasyPrint read (fonts, images, stylesheets)
-    notdef: tuple[int, ...] = ()  # code points drawn as .notdef: no face of the job has them
-
-
 class PdfRenderer:
     format = "pdf"
 
-    def __init__(self, cache: Cache | None = None, worker: PdfWorker | None = None) -> None:
+    def __init__(self, cache: Cache | None = None, workers: PdfWorkers | None = None) -> None:
         self.cache = cache
-        self.worker = worker
+        self.workers = workers
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         return self.start(assembler, target).finish()
@@ -87,43 +75,76 @@ class PdfRenderer:
         return self.start(assembler, None).finish().page_starts
 
     def cover_png(self, assembler: Assembler) -> bytes:
-        """The first printed page as a PNG (the EPUB's cover image): kept from this
-        process's layout of the same document, else laid out now."""
-        key = _cover_key(self._job(assembler, None))
-        if key not in _COVERS:
-            self.start(assembler, None).finish()
-        return _COVERS[key]
+        """The first printed page as a PNG (the EPUB's cover image): from the cache (the build
+        has just laid the document out), else laid out now."""
+        run = self.start(assembler, None)
+        try:
+            return run.layout().cover
+        finally:
+            run.close()
 
     def start(self, assembler: Assembler, target: Path | None) -> PdfRun:
-        """Lay out (and with a ``target``, write) the PDF: from the cache when the same job
-        was done before, else in the worker. Returns at once; the run reports its layout
+        """Lay out (and with a ``target``, write) the PDF: each part from the cache when it
+        was done before, else in the workers. Returns at once; the run reports its layout
         first and its PDF later."""
         return PdfRun(self, assembler, target)
 
     def _cache_for(self, assembler: Assembler) -> Cache:
         return self.cache or Cache(assembler.book.config.root / CACHE_DIR_NAME)
 
-    def _job(self, assembler: Assembler, target: Path | None, again: bool = False) -> PdfJob:
-        """The job for the assembler's document: made once per assembler (the EPUB asks for the
-        cover with the same document), unless ``again`` (the characters to subset changed)."""
-        known = _JOBS.get(assembler)
+    def _styles(self, assembler: Assembler, again: bool = False) -> Styles:
+        """The stylesheets and settings every part shares: made once per assembler (the EPUB
+        asks for the cover with the same document), unless ``again`` (the characters to subset
+        changed)."""
+        known = _STYLES.get(assembler)
         if known is not None and not again:
-            return replace(known, target=target)
+            return known
         config = assembler.book.config
         cache = self._cache_for(assembler)
-        document = assembler.print_document()
-        characters = print_characters(document, assembler.print_stylesheets({})) | _extra_characters(cache)
+        characters = print_characters(assembler.print_document(), assembler.print_stylesheets({}))
+        characters |= _extra_characters(cache)
         font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
-        _JOBS[assembler] = job = PdfJob(
-            html=document,
+        _STYLES[assembler] = styles = Styles(
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=config.root.as_uri() + "/",
             allowed_roots=(config.root, cache.directory / "objects"),
-            target=target,
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
             variant=None if config.pdf.variant == "none" else config.pdf.variant,
         )
-        return job
+        return styles
+
+
+@dataclass
+class _Part:
+    """One part of the print document as this run knows it."""
+
+    name: str  # "front" or the chapter's id
+    source: str  # its HTML, page numbers as empty spans
+    stubs: frozenset[str]  # ids it links to that other parts have
+    refs: frozenset[str]  # ids whose page numbers it prints
+    numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
+    first_folio: int  # the folio it is laid out with on its first page
+    layout: PartLayout | None = None
+    key: str = ""  # its layout key
+    start: int = 1  # its first page in the whole PDF
+    blank_before: bool = False
+    pdf_key: str = ""
+    pdf: bytes | None = None
+    target: Path | None = None  # where a worker draws it
+
+    def job(self, cover: bool) -> PartJob:
+        filled = _PAGE_NUMBER.sub(
+            lambda m: f'<span class="page-number" data-page-of="{m.group(1)}">{self.numbers[m.group(1)]}</span>',
+            self.source,
+        )
+        if self.stubs:
+            # Stand-ins for the targets of links into other parts, out of the flow: WeasyPrint
+            # drops a link whose target it cannot find; the join points it at the real one.
+            anchors = "".join(f'<span id="{html.escape(name)}"></span>' for name in sorted(self.stubs))
+            stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
+            head, _, tail = filled.rpartition(_BODY_END)
+            filled = f"{head}{stand_ins}{_BODY_END}{tail}"
+        return PartJob(self.key, filled, self.first_folio, cover)
 
 
 class PdfRun:
@@ -134,131 +155,282 @@ class PdfRun:
         self.assembler = assembler
         self.target = target
         self.cache = renderer._cache_for(assembler)
-        self.rendered = False  # laid out afresh (not taken from the cache)
+        self.rendered = False  # some part was laid out or drawn afresh (not taken from the cache)
         self.fetched: tuple[Path, ...] = ()
-        self._job = renderer._job(assembler, target)
-        self._key = job_key(self._job)
-        self._result: PdfResult | None = None
-        self._pdf: bytes | None = None
-        self._task: PdfTask | None = None
-        self._own_worker: PdfWorker | None = None
-        if not self._from_cache():
-            self._submit()
+        self._styles = renderer._styles(assembler)
+        self._workers = renderer.workers
+        self._own_workers: PdfWorkers | None = None
+        self._session: _Session | None = None
+        self._layout: PdfLayout | None = None
+        self._warnings: list[str] = []
+        self._parts = self._make_parts()
+        self._lay_out_missing()
+
+    # --- the run's three steps: lay out, fill in, draw ----------------------------------------
 
     def layout(self) -> PdfLayout:
-        if self._result is not None:
-            return self._result.layout
-        assert self._task is not None
-        return self._task.layout()
+        """Every part laid out and placed; the parts to draw are sent to the workers."""
+        if self._layout is not None:
+            return self._layout
+        for _ in range(ROUNDS):
+            self._receive_layouts()
+            warned = (message for part in self._parts if part.layout for message in part.layout.warnings)
+            if self._retry(notdef_codes(warned)):  # the cover, drawn as the EPUB's image
+                continue
+            self._place()
+            wrong = [part for part in self._parts if self._wrong_digits(part)]
+            if not wrong:
+                break
+            for part in wrong:
+                part.numbers = {ref: "0" * len(number) for ref, number in self._numbers_for(part).items()}
+            self._lay_out_missing()
+        self._receive_layouts()
+        self._place()
+        layouts = [part.layout for part in self._parts if part.layout is not None]
+        self.fetched = self._own_files(tuple(path for layout in layouts for path in layout.fetched))
+        self._warnings = list(dict.fromkeys(message for layout in layouts for message in layout.warnings))
+        self._layout = PdfLayout(
+            self._parts[-1].start + self._pages(self._parts[-1]) - 1, self._starts(), self._cover()
+        )
+        self._remember_numbers()
+        if self.target is not None:
+            self._draw_missing()
+        return self._layout
 
     def finish(self) -> Output:
-        """Wait for the PDF; returns it as an :class:`Output` (written to the target, if any)."""
+        """Wait for the parts; join them into the target (if any) and return it as an :class:`Output`."""
         try:
-            while self._result is None:
-                assert self._task is not None
-                result = self._task.result()
-                missing = set(result.notdef) & bundled_coverage()
-                if missing and self._retry(missing):
-                    continue
-                self._store(result)
+            layout = self.layout()
+            if self.target is not None:
+                self._receive_drawn()
+                if self._retry(notdef_codes(self._warnings)):
+                    self._layout = None
+                    layout = self.layout()
+                    self._receive_drawn()
+                parts = [JoinPart(part.pdf or b"", part.stubs, part.blank_before) for part in self._parts]
+                self.target.write_bytes(join_pdfs(parts))
         finally:
             self.close()
-        result = self._result
-        assert result is not None
-        if self.target is not None and self._pdf is not None:
-            self.target.write_bytes(self._pdf)
         size = self.target.stat().st_size if self.target is not None else 0
         path = self.target or Path()
-        return Output("pdf", path, size, result.layout.pages, result.warnings, result.layout.page_starts)
+        return Output("pdf", path, size, layout.pages, tuple(self._warnings), layout.page_starts)
 
     def close(self) -> None:
-        """Stop waiting: an unfinished job is abandoned (its worker stopped)."""
-        if self._task is not None and not self._task.done:
-            self._task.abandon()
-        if self._own_worker is not None:
-            self._own_worker.close()
-            self._own_worker = None
+        """Stop waiting: unfinished work is abandoned (the workers stopped)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._own_workers is not None:
+            self._own_workers.close()
+            self._own_workers = None
 
-    def _from_cache(self) -> bool:
-        value = self.cache.load("pdf", self._key)
-        if value is None:
-            return False
-        try:
-            layout = PdfLayout(
-                pages=int(value["pages"]),
-                page_starts=tuple(PageStart(str(label), str(anchor)) for label, anchor in value["page_starts"]),
-                cover=self.cache.object_bytes(str(value["cover"])) or b"",
+    # --- parts ---------------------------------------------------------------------------------
+
+    def _make_parts(self) -> list[_Part]:
+        sources = self.assembler.print_parts()
+        ids = [frozenset(_ID.findall(source)) for _, source in sources]
+        everywhere = frozenset().union(*ids)
+        known = self._known_numbers()
+        parts = []
+        for (name, source), own in zip(sources, ids, strict=True):
+            refs = frozenset(_PAGE_NUMBER.findall(source))
+            linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
+            parts.append(
+                _Part(
+                    name=name,
+                    source=source,
+                    stubs=(linked - own) & everywhere,
+                    refs=refs,
+                    numbers={ref: "0" * len(known.get(ref, "00")) for ref in refs},
+                    first_folio=int(known.get(f"part:{name}", "1")),
+                )
             )
-            pdf = self.cache.object_bytes(str(value["pdf"])) if value.get("pdf") else None
-            fetched = tuple(Path(path) for path in value["fetched"])
-            warnings_ = tuple(str(message) for message in value["warnings"])
+        return parts
+
+    def _lay_out_missing(self) -> None:
+        """Each part not laid out with its current stand-ins: from the cache, else sent to a worker."""
+        styles_key = digest(*self._styles.stylesheets, self._styles.base_url, self._styles.variant or "")
+        for index, part in enumerate(self._parts):
+            job = part.job(cover=index == 0)
+            key = digest(_code(), styles_key, job.html, str(index == 0))
+            if key == part.key and part.layout is not None:
+                continue
+            part.key, part.layout = key, self._cached_layout(key)
+            if part.layout is None:
+                self._session_now().lay_out(replace(job, key=key))
+                self.rendered = True
+
+    def _receive_layouts(self) -> None:
+        if self._session is None:
+            return
+        for key, layout in self._session.layouts():
+            for part in self._parts:
+                if part.key == key:
+                    part.layout = layout
+            self._store_layout(key, layout)
+
+    def _place(self) -> None:
+        """Each part's first page in the whole PDF; with the print profile, chapters start on
+        a right-hand (odd) page, after a blank page if need be."""
+        page = 1
+        for index, part in enumerate(self._parts):
+            part.blank_before = self.assembler.profile == "print" and index > 0 and page % 2 == 0
+            page += part.blank_before
+            part.start = page
+            page += self._pages(part)
+
+    def _pages(self, part: _Part) -> int:
+        return part.layout.pages if part.layout is not None else 0
+
+    def _pages_of(self) -> dict[str, int]:
+        """The page each id begins on in the whole PDF."""
+        found: dict[str, int] = {}
+        for part in self._parts:
+            if part.layout is None:
+                continue
+            for name, page in part.layout.anchors:
+                if name not in part.stubs:
+                    found.setdefault(name, part.start + page - 1)
+        return found
+
+    def _numbers_for(self, part: _Part) -> dict[str, str]:
+        pages = self._pages_of()
+        return {ref: str(pages[ref]) if ref in pages else part.numbers[ref] for ref in part.refs}
+
+    def _wrong_digits(self, part: _Part) -> bool:
+        real = self._numbers_for(part)
+        return any(len(real[ref]) != len(part.numbers[ref]) for ref in part.refs)
+
+    def _starts(self) -> tuple[PageStart, ...]:
+        return tuple(
+            PageStart(str(part.start + page - 1), name)
+            for part in self._parts
+            if part.layout is not None
+            for page, name in part.layout.starts
+            if name not in part.stubs
+        )
+
+    def _cover(self) -> bytes:
+        front = self._parts[0]
+        return front.layout.cover if front.layout is not None else b""
+
+    def _draw_missing(self) -> None:
+        for index, part in enumerate(self._parts):
+            numbers = self._numbers_for(part)
+            part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
+            value = self.cache.load("pdf-part", part.pdf_key)
+            part.pdf = self.cache.object_bytes(str(value.get("pdf"))) if value is not None else None
+            if part.pdf is None:
+                part.target = self.cache.directory / "parts" / f"{part.pdf_key}.{os.getpid()}.pdf"
+                part.target.parent.mkdir(parents=True, exist_ok=True)
+                job = DrawJob(part.job(cover=index == 0), tuple(sorted(numbers.items())), part.start, part.target)
+                self._session_now().draw(job)
+                self.rendered = True
+
+    def _receive_drawn(self) -> None:
+        if self._session is None:
+            return
+        drawn = dict(self._session.drawn())
+        for part in self._parts:
+            if part.pdf is None and part.target in drawn:
+                messages = drawn[part.target]
+                part.pdf = part.target.read_bytes()
+                part.target.unlink(missing_ok=True)
+                self._warnings.extend(m for m in messages if m not in self._warnings)
+                name = self.cache.put_object(part.pdf, ".pdf")
+                self.cache.store("pdf-part", part.pdf_key, {"pdf": name}, deps=self._deps(part), objects=[name])
+
+    # --- the cache -----------------------------------------------------------------------------
+
+    def _cached_layout(self, key: str) -> PartLayout | None:
+        value = self.cache.load("pdf-layout", key)
+        if value is None:
+            return None
+        try:
+            cover = self.cache.object_bytes(str(value["cover"])) if value["cover"] else b""
+            if cover is None:
+                return None
+            return PartLayout(
+                pages=int(value["pages"]),
+                anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
+                starts=tuple((int(page), str(name)) for page, name in value["starts"]),
+                cover=cover,
+                warnings=tuple(str(message) for message in value["warnings"]),
+                fetched=tuple(Path(path) for path in value["fetched"]),
+            )
         except (KeyError, TypeError, ValueError):
-            return False
-        if not layout.cover or (self.target is not None and pdf is None):
-            return False  # laid out before, but the PDF itself was not kept: render it
-        self._result = PdfResult(layout, warnings_, fetched)
-        self._pdf = pdf
-        self.fetched = fetched
-        self._remember_cover(layout)
-        return True
+            return None
 
-    def _submit(self) -> None:
-        worker = self.renderer.worker
-        if worker is None or not worker.alive:
-            worker = self._own_worker = PdfWorker(self._job.fontconfig)
-        self._task = worker.submit(self._job, on_layout=self._remember_cover)
-        self.rendered = True
+    def _store_layout(self, key: str, layout: PartLayout) -> None:
+        fetched = self._own_files(layout.fetched)
+        objects = [self.cache.put_object(layout.cover, ".png")] if layout.cover else []
+        value = {
+            "pages": layout.pages,
+            "anchors": [list(anchor) for anchor in layout.anchors],
+            "starts": [list(start) for start in layout.starts],
+            "cover": objects[0] if objects else "",
+            "warnings": list(layout.warnings),
+            "fetched": [str(path) for path in fetched],
+        }
+        deps = {f"file:{path}": self.cache.file_digest(path) for path in fetched}
+        self.cache.store("pdf-layout", key, value, deps=deps, objects=objects)
 
-    def _remember_cover(self, layout: PdfLayout) -> None:
-        _COVERS.clear()  # one document per build: keep the latest only
-        _COVERS[_cover_key(self._job)] = layout.cover
+    def _own_files(self, fetched: tuple[Path, ...]) -> tuple[Path, ...]:
+        """The files WeasyPrint read but the font subsets (the cache checks those itself)."""
+        own = self.cache.directory / "objects"
+        return tuple(dict.fromkeys(path for path in fetched if not path.is_relative_to(own)))
 
-    def _retry(self, missing: set[int]) -> bool:
+    def _deps(self, part: _Part) -> dict[str, str | None]:
+        """A drawn part depends on the files its layout read (images above all)."""
+        fetched = self._own_files(part.layout.fetched) if part.layout is not None else ()
+        return {f"file:{path}": self.cache.file_digest(path) for path in fetched}
+
+    def _numbers_key(self) -> str:
+        return digest("pdf-numbers", str(self.assembler.book.config.root), self.assembler.profile)
+
+    def _known_numbers(self) -> dict[str, str]:
+        """The last build's page numbers and first folios: the stand-ins most likely right."""
+        value = self.cache.load("pdf-numbers", self._numbers_key())
+        numbers = value.get("numbers") if value is not None else None
+        return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
+
+    def _remember_numbers(self) -> None:
+        numbers = {name: str(page) for name, page in self._pages_of().items()}
+        numbers |= {f"part:{part.name}": str(part.start) for part in self._parts}
+        self.cache.store("pdf-numbers", self._numbers_key(), {"numbers": numbers})
+
+    def _retry(self, notdef: set[int]) -> bool:
         """A character was drawn as .notdef that a bundled face has (generated by CSS in a way
         :func:`print_characters` did not foresee): add it to the subsets and lay out again.
         The additions are kept for the report, so its next builds ask for them from the start."""
+        missing = notdef & bundled_coverage()
+        if not missing:
+            return False
         before = _extra_characters(self.cache)
         added = before | {chr(code) for code in missing}
         if added == before:
             return False  # already tried with these: the warning stays
         self.cache.store("pdf-extra", _EXTRA_KEY, {"characters": "".join(sorted(added))})
-        self._job = self.renderer._job(self.assembler, self.target, again=True)
-        self._key = job_key(self._job)
-        self._submit()
+        self._styles = self.renderer._styles(self.assembler, again=True)
+        if self._session is not None:
+            self._session.use(self._styles)
+        for part in self._parts:
+            part.key, part.layout, part.pdf = "", None, None
+        self._warnings = []
+        self._lay_out_missing()
         return True
 
-    def _store(self, result: PdfResult) -> None:
-        self._result = result
-        objects = {"cover": self.cache.put_object(result.layout.cover, ".png")}
-        if self.target is not None:
-            self._pdf = self.target.read_bytes()
-            objects["pdf"] = self.cache.put_object(self._pdf, ".pdf")
-        own = self.cache.directory / "objects"
-        fetched = tuple(path for path in result.fetched if not path.is_relative_to(own))
-        self.fetched = fetched
-        deps = {f"file:{path}": self.cache.file_digest(path) for path in fetched}
-        value = {
-            "pages": result.layout.pages,
-            "page_starts": [[start.label, start.anchor] for start in result.layout.page_starts],
-            "warnings": list(result.warnings),
-            "fetched": [str(path) for path in fetched],
-            **objects,
-        }
-        self.cache.store("pdf", self._key, value, deps=deps, objects=objects.values())
-        self._pdf = None  # already at the target
+    def _session_now(self) -> _Session:
+        if self._session is None:
+            workers = self._workers
+            if workers is None or not workers.alive:
+                workers = self._own_workers = PdfWorkers(self._styles.fontconfig)
+            self._session = _Session(workers, self._styles)
+        return self._session
 
 
-def job_key(job: PdfJob) -> str:
-    """Everything a PDF is made from but the files WeasyPrint fetches (the cache checks those
-    separately): the document, its stylesheets (their font URLs name the subsets by hash),
-    the PDF variant, and the renderer's code."""
-    return digest(
-        code_fingerprint("report.render.pdf", "report.sandbox"),
-        job.html,
-        *job.stylesheets,
-        job.base_url,
-        job.variant or "",
-    )
+def _code() -> str:
+    return code_fingerprint("report.render.pdf", "report.render.weasy", "report.sandbox")
 
 
 _EXTRA_KEY = digest("pdf-extra")
@@ -270,15 +442,11 @@ def _extra_characters(cache: Cache) -> frozenset[str]:
     return frozenset(str(value.get("characters", ""))) if value is not None else frozenset()
 
 
-def _cover_key(job: PdfJob) -> str:
-    return hashlib.sha256("\0".join((job.html, *job.stylesheets)).encode()).hexdigest()
-
-
-# --- the worker process ---------------------------------------------------------------------
+# --- the worker processes ------------------------------------------------------------------------
 
 
 class RenderTimeout(Exception):
-    """WeasyPrint did not finish in time (a pathological document); the worker was stopped."""
+    """WeasyPrint did not finish in time (a pathological document); the workers were stopped."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(seconds)
@@ -286,49 +454,51 @@ class RenderTimeout(Exception):
 
 
 def render_timeout() -> float:
-    """Seconds one PDF may take; ``REPORT_RENDER_TIMEOUT`` overrides the default of 15 minutes."""
+    """Seconds one part may take; ``REPORT_RENDER_TIMEOUT`` overrides the default of 15 minutes."""
     try:
         return float(os.environ.get("REPORT_RENDER_TIMEOUT", "900"))
     except ValueError:
         return 900.0
 
 
-class PdfWorker:
-    """A spawned process that renders PDFs one at a time. It imports WeasyPrint as soon as
-    it starts, and stays warm between jobs (``report watch`` keeps one for the session)."""
+def worker_count() -> int:
+    """One worker per core the process may use, up to four (more rarely pays for its memory)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
-    def __init__(self, fontconfig: Path | None = None) -> None:
+
+class PdfWorkers:
+    """Spawned processes that lay out and draw parts. They import WeasyPrint as soon as they
+    start, and stay warm between builds (``report watch`` keeps them for the session)."""
+
+    def __init__(self, fontconfig: Path | None = None, count: int | None = None) -> None:
         context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, fontconfig), name="report-pdf", daemon=True)
-        self._process.start()
-        child.close()
-        self._busy = threading.Lock()
+        self.connections: list[Connection] = []
+        self.processes: list[Any] = []
+        for number in range(count or worker_count()):
+            connection, child = context.Pipe()
+            process = context.Process(target=serve, args=(child, fontconfig), name=f"report-pdf-{number}", daemon=True)
+            process.start()
+            child.close()
+            self.connections.append(connection)
+            self.processes.append(process)
+        self.busy = threading.Lock()  # one build at a time
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive() and not self._connection.closed
-
-    def submit(self, job: PdfJob, on_layout: LayoutCallback | None = None) -> PdfTask:
-        self._busy.acquire()
-        try:
-            self._connection.send(job)
-        except BaseException:
-            self._busy.release()
-            raise
-        return PdfTask(self, on_layout)
+        return all(p.is_alive() for p in self.processes) and not any(c.closed for c in self.connections)
 
     def close(self) -> None:
-        """Stop the process (it keeps nothing worth waiting for, and may still be importing)."""
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
-        if not self._connection.closed:
-            self._connection.close()
+        """Stop the processes (they keep nothing worth waiting for, and may still be importing)."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
+        for connection in self.connections:
+            if not connection.closed:
+                connection.close()
 
-    terminate = close
-
-    def __enter__(self) -> PdfWorker:
+    def __enter__(self) -> PdfWorkers:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -336,172 +506,93 @@ class PdfWorker:
 
 
 @dataclass
-class PdfTask:
-    """A job in the worker: its layout arrives first, then its result."""
+class _Session:
+    """One run's use of the workers: what each was sent and has not yet answered."""
 
-    worker: PdfWorker
-    on_layout: LayoutCallback | None = None
-    done: bool = False
-    _layout: PdfLayout | None = None
-    _result: PdfResult | None = field(default=None, repr=False)
+    workers: PdfWorkers
+    styles: Styles
+    expected: list[int] = field(default_factory=list)  # answers awaited, by worker
+    load: list[int] = field(default_factory=list)  # characters of HTML sent, by worker
+    holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
+    _layouts: list[tuple[str, PartLayout]] = field(default_factory=list)
+    _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
+    closed: bool = False
 
-    def layout(self) -> PdfLayout:
-        while self._layout is None:
-            self._receive()
-        return self._layout
+    def __post_init__(self) -> None:
+        self.workers.busy.acquire()
+        count = len(self.workers.connections)
+        self.expected, self.load = [0] * count, [0] * count
+        self.use(self.styles)
 
-    def result(self) -> PdfResult:
-        while self._result is None:
-            self._receive()
-        return self._result
+    def use(self, styles: Styles) -> None:
+        self.styles = styles
+        self.holder.clear()
+        for index in range(len(self.workers.connections)):
+            self._send(index, ("styles", styles), answered=False)
 
-    def abandon(self) -> None:
-        self.done = True
-        self.worker.terminate()
-        self._release()
+    def lay_out(self, job: PartJob) -> None:
+        index = min(range(len(self.load)), key=lambda i: self.load[i])
+        self.load[index] += len(job.html)
+        self.holder[job.key] = index
+        self._send(index, ("layout", job))
+
+    def draw(self, job: DrawJob) -> None:
+        """To the worker that laid the part out (it still has it), else the least loaded."""
+        index = self.holder.pop(job.part.key, None)
+        if index is None:
+            index = min(range(len(self.load)), key=lambda i: self.load[i])
+            self.load[index] += len(job.part.html)
+        self._send(index, ("draw", job))
+
+    def layouts(self) -> list[tuple[str, PartLayout]]:
+        """Every layout asked for so far (waits for those still coming)."""
+        self._receive()
+        found, self._layouts = self._layouts, []
+        return found
+
+    def drawn(self) -> list[tuple[Path, tuple[str, ...]]]:
+        """Every part drawn so far (its target and WeasyPrint's warnings; waits for the rest)."""
+        self._receive()
+        found, self._drawn = self._drawn, []
+        return found
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if any(self.expected):  # abandoned midway: the workers' state is unknown
+            self.workers.close()
+        self.workers.busy.release()
+
+    def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
+        self.workers.connections[index].send(message)
+        self.expected[index] += answered
 
     def _receive(self) -> None:
-        if self.done:
-            raise RuntimeError("the PDF job was abandoned")
-        if not self.worker._connection.poll(render_timeout()):
-            self.abandon()
-            raise RenderTimeout(render_timeout())
+        """Every answer awaited: each worker answers its messages in order."""
+        connections = self.workers.connections
+        while any(self.expected):
+            waiting = [connections[i] for i, count in enumerate(self.expected) if count]
+            ready = wait(waiting, timeout=render_timeout())
+            if not ready:
+                self.workers.close()
+                raise RenderTimeout(render_timeout())
+            for index, connection in enumerate(connections):
+                if connection in ready:
+                    self._answer(index, connection)
+
+    def _answer(self, index: int, connection: Connection) -> None:
         try:
-            kind, payload = self.worker._connection.recv()
+            kind, *payload = connection.recv()
         except (EOFError, OSError):
-            self.abandon()
-            code = self.worker._process.exitcode
-            raise RuntimeError(f"the PDF worker stopped unexpectedly (exit code {code})") from None
-        if kind == "layout":
-            self._layout = payload
-            if self.on_layout is not None:
-                self.on_layout(payload)
-        elif kind == "done":
-            self._result = payload
-            self.done = True
-            self._release()
+            self.workers.close()
+            code = self.workers.processes[index].exitcode
+            raise RuntimeError(f"a PDF worker stopped unexpectedly (exit code {code})") from None
+        self.expected[index] -= 1
+        if kind == "laid-out":
+            self._layouts.append((payload[0], payload[1]))
+        elif kind == "drawn":
+            self._drawn.append((payload[0], tuple(payload[1])))
         else:
-            self.done = True
-            self._release()
-            raise RuntimeError(f"the PDF could not be rendered:\n{payload}")
-
-    def _release(self) -> None:
-        if self.worker._busy.locked():
-            self.worker._busy.release()
-
-
-def _serve(connection: Connection, fontconfig: Path | None) -> None:
-    """The worker's loop: import WeasyPrint at once, then render each job sent."""
-    if fontconfig is not None:
-        os.environ["FONTCONFIG_FILE"] = str(fontconfig)
-    # Our fontconfig knows no font file: every face comes from the job's @font-face rules.
-    warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
-    # WeasyPrint tries several names for each library it loads; for each name that is not
-    # found, ctypes' find_library runs ldconfig, gcc and ld (half a second in all). Every
-    # list of names ends with the plain soname, which the dynamic loader finds by itself.
-    import ctypes.util
-
-    def not_searched(name: str) -> str | None:
-        return None
-
-    find_library = ctypes.util.find_library
-    ctypes.util.find_library = not_searched
-    try:
-        import weasyprint  # noqa: F401
-    finally:
-        ctypes.util.find_library = find_library
-
-    while True:
-        try:
-            job = connection.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            result = render_pdf(job, on_layout=lambda layout: connection.send(("layout", layout)))
-            connection.send(("done", result))
-        except Exception:
-            connection.send(("error", traceback.format_exc()))
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def render_pdf(job: PdfJob, on_layout: LayoutCallback | None = None) -> PdfResult:
-    """Runs in the worker process: lays out, reports the layout (page count, where each page
-    begins, the first page as PNG) to ``on_layout``, then writes the PDF if the job has a
-    target. Returns the layout with WeasyPrint's warnings and the files it read."""
-    os.environ["FONTCONFIG_FILE"] = str(job.fontconfig)
-    import weasyprint
-
-    from report.sandbox import SandboxedFetcher
-
-    class RecordingFetcher(SandboxedFetcher):
-        def __init__(self, allowed_roots: tuple[Path, ...]) -> None:
-            super().__init__(allowed_roots)
-            self.fetched: list[Path] = []
-
-        def fetch(self, url: str, headers: object = None) -> Any:
-            response = super().fetch(url, headers)
-            if urlsplit(url).scheme.lower() == "file":
-                self.fetched.append(Path(unquote(urlsplit(url).path)).resolve())
-            return response
-
-    collector = _Collect()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(collector)
-    logger.propagate = False
-    try:
-        fetcher = RecordingFetcher(job.allowed_roots)
-        font_config = weasyprint.text.fonts.FontConfiguration()
-        stylesheets = [
-            weasyprint.CSS(string=css, base_url=job.base_url, url_fetcher=fetcher, font_config=font_config)
-            for css in job.stylesheets
-        ]
-        document = weasyprint.HTML(string=job.html, base_url=job.base_url, url_fetcher=fetcher).render(
-            stylesheets=stylesheets, font_config=font_config, pdf_variant=job.variant, pdf_tags=True
-        )
-        layout = PdfLayout(len(document.pages), _page_starts(document), _first_page_png(document))
-        if on_layout is not None:
-            on_layout(layout)
-        if job.target is not None:
-            document.write_pdf(job.target, pdf_variant=job.variant, pdf_tags=True, attachments=[])
-    finally:
-        logger.removeHandler(collector)
-    notdef = sorted({int(m.group(1), 16) for message in collector.messages if (m := _NOTDEF.search(message))})
-    return PdfResult(layout, tuple(collector.messages), tuple(dict.fromkeys(fetcher.fetched)), tuple(notdef))
-
-
-def _page_starts(document: Any) -> tuple[PageStart, ...]:
-    starts = []
-    seen: set[str] = set()
-    for number, page in enumerate(document.pages, start=1):
-        # A box continued from the page before keeps its element's id: only elements not
-        # seen on an earlier page begin here.
-        beginning = {name: area for name, area in page.anchors.items() if name not in seen}
-        seen.update(page.anchors)
-        if beginning:
-            # The anchor nearest the top of the page (then the left) is where the page begins.
-            first = min(beginning.items(), key=lambda item: (round(item[1][1]), item[1][0]))
-            starts.append(PageStart(str(number), first[0]))
-    return tuple(starts)
-
-
-def _first_page_png(document: Any) -> bytes:
-    import io
-
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
-    page = pdf[0]
-    buffer = io.BytesIO()
-    page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB").save(buffer, "PNG")
-    pdf.close()
-    return buffer.getvalue()
+            self.workers.close()
+            raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")

@@ -1,0 +1,317 @@
+"""The PDF worker processes' side: WeasyPrint lays out one part of the print document,
+the page numbers the part could not know are filled in, and the part is written.
+
+A part (the cover, title page and contents, or one chapter) is laid out on its own, so
+the page numbers that point into other parts — the folios, the contents' page numbers,
+「14ページの図1」 — are not known while it is laid out. Each is laid out with a stand-in
+of as many digits (the number of the last build, when there was one), and once every part
+is laid out the real number replaces the stand-in's text in the laid-out boxes, before
+the part is drawn. Digits are of equal width in the fonts the page numbers are set in, so
+nothing else on the line moves; a number with more or fewer digits than its stand-in is
+laid out again instead (see :mod:`report.render.pdf`).
+
+This module imports WeasyPrint lazily: it runs in spawned processes whose fontconfig
+knows only the job's fonts (set before WeasyPrint loads Pango).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import traceback
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
+PAGE_NUMBER_CLASS = "page-number"
+_NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
+
+
+@dataclass(frozen=True)
+class Styles:
+    """What every part of one PDF shares."""
+
+    stylesheets: tuple[str, ...]
+    base_url: str
+    allowed_roots: tuple[Path, ...]
+    fontconfig: Path
+    variant: str | None
+
+
+@dataclass(frozen=True)
+class PartJob:
+    key: str  # the part's layout key: its HTML and the styles
+    html: str  # page numbers of other parts as stand-ins (span.page-number with digits)
+    first_folio: int  # the folio laid out on the part's first page
+    cover: bool = False  # also return the first page as PNG
+
+
+@dataclass(frozen=True)
+class PartLayout:
+    """What laying out a part tells, before it is drawn."""
+
+    pages: int
+    anchors: tuple[tuple[str, int], ...]  # every id, with the part's page (from 1) it begins on
+    starts: tuple[tuple[int, str], ...]  # the part's pages (from 1) and the id that begins each
+    cover: bytes  # the first page as PNG, if asked for
+    warnings: tuple[str, ...]
+    fetched: tuple[Path, ...]  # every local file WeasyPrint read (fonts, images, stylesheets)
+
+
+@dataclass(frozen=True)
+class DrawJob:
+    part: PartJob
+    numbers: tuple[tuple[str, str], ...]  # id → its page number, for each span.page-number
+    first_folio: int  # the part's first page's real folio
+    target: Path
+
+
+def serve(connection: Connection, fontconfig: Path | None) -> None:
+    """A worker's loop: import WeasyPrint at once, then answer each message in order:
+    ``("styles", Styles)``, ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``,
+    ``("draw", DrawJob)`` → ``("drawn", target, warnings)``. A failure answers ``("error", text)``."""
+    if fontconfig is not None:
+        os.environ["FONTCONFIG_FILE"] = str(fontconfig)
+    load_weasyprint()
+    worker = _Worker()
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        kind, payload = message
+        try:
+            if kind == "styles":
+                worker.use(payload)
+            elif kind == "layout":
+                connection.send(("laid-out", payload.key, worker.layout(payload)))
+            elif kind == "draw":
+                connection.send(("drawn", payload.target, worker.draw(payload)))
+        except Exception:
+            connection.send(("error", traceback.format_exc()))
+
+
+def load_weasyprint() -> None:
+    """Import WeasyPrint quickly, with parts embedding their fonts whole (see ``keep_whole``)."""
+    # Our fontconfig knows no font file: every face comes from the job's @font-face rules.
+    warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
+    # WeasyPrint tries several names for each library it loads; for each name that is not
+    # found, ctypes' find_library runs ldconfig, gcc and ld (half a second in all). Every
+    # list of names ends with the plain soname, which the dynamic loader finds by itself.
+    import ctypes.util
+
+    def not_searched(name: str) -> str | None:
+        return None
+
+    find_library = ctypes.util.find_library
+    ctypes.util.find_library = not_searched
+    try:
+        import weasyprint.pdf.fonts
+    finally:
+        ctypes.util.find_library = find_library
+
+    def keep_whole(font: Any, to_unicode: Any, hinting: Any) -> None:
+        """Every part embeds the same font file (the report's subset) whole, with widths and
+        Unicode mappings for the glyphs it uses: the join stores the file once and cuts it
+        to the glyphs of all parts (one part's own cut could not be shared)."""
+
+    weasyprint.pdf.fonts.Font.subset = keep_whole
+
+
+def notdef_codes(messages: Iterable[str]) -> set[int]:
+    """The code points WeasyPrint drew as .notdef (no face of the job has them), from its
+    warnings: they come when text is drawn, not when it is laid out."""
+    return {int(m.group(1), 16) for message in messages if (m := _NOTDEF.search(message))}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class _Worker:
+    """Keeps the parsed stylesheets of the current PDF and the parts laid out but not yet drawn."""
+
+    def __init__(self) -> None:
+        self.styles: Styles | None = None
+        self.css: list[Any] = []
+        self.font_config: Any = None
+        self.fetcher: Any = None
+        self.laid_out: dict[str, Any] = {}  # part key → WeasyPrint document
+
+    def use(self, styles: Styles) -> None:
+        import weasyprint
+
+        from report.sandbox import SandboxedFetcher
+
+        class RecordingFetcher(SandboxedFetcher):
+            def __init__(self, allowed_roots: tuple[Path, ...]) -> None:
+                super().__init__(allowed_roots)
+                self.fetched: list[Path] = []
+
+            def fetch(self, url: str, headers: object = None) -> Any:
+                response = super().fetch(url, headers)
+                if urlsplit(url).scheme.lower() == "file":
+                    self.fetched.append(Path(unquote(urlsplit(url).path)).resolve())
+                return response
+
+        if styles == self.styles:
+            return
+        os.environ["FONTCONFIG_FILE"] = str(styles.fontconfig)
+        self.styles = styles
+        self.laid_out.clear()
+        self.fetcher = RecordingFetcher(styles.allowed_roots)
+        self.font_config = weasyprint.text.fonts.FontConfiguration()
+        with _collected():
+            self.css = [
+                weasyprint.CSS(
+                    string=css, base_url=styles.base_url, url_fetcher=self.fetcher, font_config=self.font_config
+                )
+                for css in styles.stylesheets
+            ]
+        self._styles_fetched = tuple(self.fetcher.fetched)
+
+    def layout(self, job: PartJob) -> PartLayout:
+        self.fetcher.fetched = list(self._styles_fetched)
+        with _collected() as collector:
+            document = self._render(job)
+        self.laid_out[job.key] = document
+        return PartLayout(
+            pages=len(document.pages),
+            anchors=_anchors(document),
+            starts=_page_starts(document),
+            cover=_first_page_png(document) if job.cover else b"",
+            warnings=tuple(collector.messages),
+            fetched=tuple(dict.fromkeys(self.fetcher.fetched)),
+        )
+
+    def draw(self, job: DrawJob) -> tuple[str, ...]:
+        """Fill in the page numbers and write the part (laid out again if this worker no
+        longer has it: it came from the cache, or was laid out by another worker)."""
+        assert self.styles is not None
+        with _collected() as collector:
+            document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
+            _fill_page_numbers(document, dict(job.numbers), job.part.first_folio, job.first_folio)
+            document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
+        return tuple(collector.messages)
+
+    def _render(self, job: PartJob) -> Any:
+        import weasyprint
+
+        assert self.styles is not None
+        first_folio = weasyprint.CSS(string=f"@page :first {{ counter-reset: page {job.first_folio}; }}")
+        return weasyprint.HTML(string=job.html, base_url=self.styles.base_url, url_fetcher=self.fetcher).render(
+            stylesheets=[*self.css, first_folio],
+            font_config=self.font_config,
+            pdf_variant=self.styles.variant,
+            pdf_tags=True,
+        )
+
+
+class _collected:
+    """WeasyPrint's warnings while in the block, collected instead of printed."""
+
+    def __enter__(self) -> _Collect:
+        self.collector = _Collect()
+        self.logger = logging.getLogger("weasyprint")
+        self.logger.addHandler(self.collector)
+        self.logger.propagate = False
+        return self.collector
+
+    def __exit__(self, *_: object) -> None:
+        self.logger.removeHandler(self.collector)
+
+
+def _anchors(document: Any) -> tuple[tuple[str, int], ...]:
+    found: dict[str, int] = {}
+    for number, page in enumerate(document.pages, start=1):
+        for name in page.anchors:
+            found.setdefault(name, number)
+    return tuple(found.items())
+
+
+def _page_starts(document: Any) -> tuple[tuple[int, str], ...]:
+    starts = []
+    seen: set[str] = set()
+    for number, page in enumerate(document.pages, start=1):
+        # A box continued from the page before keeps its element's id: only elements not
+        # seen on an earlier page begin here.
+        beginning = {name: area for name, area in page.anchors.items() if name not in seen}
+        seen.update(page.anchors)
+        if beginning:
+            # The anchor nearest the top of the page (then the left) is where the page begins.
+            first = min(beginning.items(), key=lambda item: (round(item[1][1]), item[1][0]))
+            starts.append((number, first[0]))
+    return tuple(starts)
+
+
+def _first_page_png(document: Any) -> bytes:
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
+    page = pdf[0]
+    buffer = io.BytesIO()
+    page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB").save(buffer, "PNG")
+    pdf.close()
+    return buffer.getvalue()
+
+
+# --- filling in page numbers --------------------------------------------------------------------
+
+
+def _fill_page_numbers(document: Any, numbers: dict[str, str], laid_folio: int, real_folio: int) -> None:
+    """Replace, in the laid-out boxes, each span.page-number's stand-in by its number and each
+    folio (a margin box's text that is the page counter as laid out) by the real one."""
+    from weasyprint.formatting_structure import boxes
+
+    for index, page in enumerate(document.pages):
+        laid, real = str(laid_folio + index), str(real_folio + index)
+        for box, margin in _text_boxes(page._page_box, boxes):
+            if margin:
+                if box.text == laid and laid != real:
+                    _set_text(box, real)
+                continue
+            element = box.element
+            if element is None or box.element_tag != "span" or PAGE_NUMBER_CLASS not in element.get("class", ""):
+                continue
+            number = numbers.get(element.get("data-page-of", ""))
+            if number is not None and box.text != number and box.text.isdigit():
+                _set_text(box, number)
+
+
+def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[Any, bool]]:
+    """Every text box under ``box``, and whether it is in a margin box (a running head or folio)."""
+    if isinstance(box, boxes.TextBox):
+        yield box, margin
+        return
+    margin = margin or isinstance(box, boxes.MarginBox)
+    for child in getattr(box, "children", ()):
+        yield from _text_boxes(child, boxes, margin)
+
+
+def _set_text(box: Any, text: str) -> None:
+    """New text for a laid-out text box, kept centred on where the old text was (digits have
+    one width in the page numbers' fonts, so only a folio of another length moves)."""
+    from weasyprint.text.line_break import line_size
+
+    layout = box.pango_layout
+    box.text = layout.text = text  # drawn from this: the layout is set up again when drawn
+    layout.reactivate(box.style)
+    line, _ = layout.get_first_line()
+    width = line_size(line, box.style)[0]
+    layout.deactivate()
+    box.position_x += (box.width - width) / 2
+    box.width = width
