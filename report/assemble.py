@@ -133,14 +133,21 @@ class Assembler:
 
     def print_document(self) -> str:
         """The whole print document in one (the preview shows it)."""
-        return self.env.get_template("print.html.j2").render(front=True, chapters=self.book.chapters)
+        return self.env.get_template("print.html.j2").render(cover=True, contents=True, chapters=self.book.chapters)
 
     def print_parts(self) -> list[tuple[str, str]]:
         """The print document as parts laid out one by one, each a whole HTML document: the
-        cover, title page and contents (``front``), then one part per chapter (its id)."""
+        cover and title page (``cover``), the table of contents (``contents``), then one part
+        per chapter (its id)."""
         template = self.env.get_template("print.html.j2")
-        parts = [("front", template.render(front=True, chapters=()))]
-        parts += [(chapter.id, template.render(front=False, chapters=(chapter,))) for chapter in self.book.chapters]
+        parts = [
+            ("cover", template.render(cover=True, contents=False, chapters=())),
+            ("contents", template.render(cover=False, contents=True, chapters=())),
+        ]
+        parts += [
+            (chapter.id, template.render(cover=False, contents=False, chapters=(chapter,)))
+            for chapter in self.book.chapters
+        ]
         return parts
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:

@@ -28,8 +28,9 @@ from report.render.join import JoinPart, join_pdfs
 RENDER = """
 import json, sys, warnings
 warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
-from report.render.weasy import load_weasyprint
-load_weasyprint()  # as in the PDF workers: parts embed the report's font subsets whole
+from contextlib import nullcontext
+from report.render.weasy import load_weasyprint, real_fonts
+load_weasyprint()  # as in the PDF workers: parts name the report's font subsets
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 job = json.load(sys.stdin)
@@ -38,7 +39,8 @@ css = [CSS(string=job["css"], base_url=job["base_url"], font_config=fonts)]
 for item in job["documents"]:
     document = HTML(string=item["html"], base_url=job["base_url"]).render(
         stylesheets=css, font_config=fonts, pdf_tags=True, pdf_variant=item["variant"])
-    document.write_pdf(item["target"], pdf_tags=True, pdf_variant=item["variant"])
+    with real_fonts() if item["alone"] else nullcontext():
+        document.write_pdf(item["target"], pdf_tags=True, pdf_variant=item["variant"])
 """
 
 CSS = """
@@ -120,11 +122,13 @@ class Rendered:
     quirks: bytes  # what WeasyPrint does with stand-ins and links to missing anchors
     joined: bytes
     path: Path  # the joined PDF, for the command-line tools
+    whole_path: Path
+    fonts: tuple[bytes, ...]  # the font files the parts name instead of embedding them
 
 
 def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> dict[str, bytes]:
-    """Each HTML document as WeasyPrint writes it with tags and full fonts (the fonts are the
-    bundled faces cut to the characters of all documents, so that every part embeds the same files)."""
+    """Each HTML document as the PDF workers write it: tagged, naming its fonts (the bundled
+    faces cut to the characters of all documents, as a report's subsets are) by hash."""
     characters = print_characters("".join(html for html, _ in documents.values()), [CSS])
     urls = {}
     for face in FACES:
@@ -137,7 +141,7 @@ def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> di
         "css": font_face_css(urls) + CSS,
         "base_url": directory.as_uri() + "/",
         "documents": [
-            {"html": html, "variant": variant, "target": str(directory / f"{name}.pdf")}
+            {"html": html, "variant": variant, "target": str(directory / f"{name}.pdf"), "alone": name == "whole"}
             for name, (html, variant) in documents.items()
         ],
     }
@@ -145,7 +149,8 @@ def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> di
     subprocess.run(
         [sys.executable, "-c", RENDER], input=json.dumps(job), text=True, check=True, env=environment, cwd=REPO_ROOT
     )
-    return {name: (directory / f"{name}.pdf").read_bytes() for name in documents}
+    pdfs = {name: (directory / f"{name}.pdf").read_bytes() for name in documents}
+    return pdfs | {f"font:{name}": (directory / name).read_bytes() for name in urls}
 
 
 @pytest.fixture(scope="session")
@@ -160,11 +165,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     documents["quirks"] = (_page(QUIRKS), "pdf/ua-1")
     pdfs = _render(directory, documents)
     parts = tuple(JoinPart(pdfs[name], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
-    joined = join_pdfs(parts)
+    fonts = tuple(data for name, data in pdfs.items() if name.startswith("font:"))
+    joined = join_pdfs(parts, fonts)
     path = directory / "joined.pdf"
     path.write_bytes(joined)
     pdfa = (JoinPart(pdfs["a-one"], frozenset({"ch2-sec"})), JoinPart(pdfs["a-two"], frozenset({"ch1-sec"})))
-    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfs["quirks"], joined, path)
+    whole = directory / "whole.pdf"
+    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfs["quirks"], joined, path, whole, fonts)
 
 
 @functools.cache
@@ -486,9 +493,8 @@ def test_each_font_file_and_image_is_stored_once(rendered: Rendered) -> None:
     files = _font_files(pdf)
     digests = [hashlib.sha256(stream.read_raw_bytes()).hexdigest() for stream in files]
     assert len(digests) == len(set(digests)), "a font file is stored twice"
-    whole = {len(stream.read_bytes()) for part in rendered.parts for stream in _font_files(_open(part.pdf))}
     for stream in files:
-        assert len(stream.read_bytes()) < min(whole) / 2, "cut to the glyphs the parts draw"
+        assert len(stream.read_bytes()) < min(len(font) for font in rendered.fonts) / 2, "cut to the glyphs drawn"
     images = [obj for obj in pdf.objects if isinstance(obj, pikepdf.Stream) and obj.get(Name.Subtype) == Name.Image]
     assert len(images) == 1, "the image both chapters show is stored once"
 
@@ -502,9 +508,8 @@ def test_fonts_are_the_bundled_faces_embedded(rendered: Rendered) -> None:
 
 
 def test_about_as_small_as_the_book_written_at_once(rendered: Rendered) -> None:
-    total = sum(len(part.pdf) for part in rendered.parts)
     assert len(rendered.joined) < 1.05 * len(rendered.whole)
-    assert len(rendered.joined) < 0.5 * total
+    assert len(pdffonts(rendered.path)) == len(pdffonts(rendered.whole_path)), "one font dictionary a face"
 
 
 def test_qpdf_finds_nothing_wrong(rendered: Rendered) -> None:
@@ -514,8 +519,8 @@ def test_qpdf_finds_nothing_wrong(rendered: Rendered) -> None:
 
 
 def test_same_parts_same_bytes(rendered: Rendered) -> None:
-    assert join_pdfs(rendered.parts) == rendered.joined
-    assert join_pdfs(list(rendered.parts)) == rendered.joined
+    assert join_pdfs(rendered.parts, rendered.fonts) == rendered.joined
+    assert join_pdfs(list(rendered.parts), list(rendered.fonts)) == rendered.joined
 
 
 def test_first_part_metadata_kept(rendered: Rendered) -> None:
@@ -532,7 +537,7 @@ def test_first_part_metadata_kept(rendered: Rendered) -> None:
 
 
 def test_pdfa_parts_keep_their_output_intent_and_share_the_profile(rendered: Rendered) -> None:
-    joined = join_pdfs(rendered.pdfa_parts)
+    joined = join_pdfs(rendered.pdfa_parts, rendered.fonts)
     pdf = _open(joined)
     first = _open(rendered.pdfa_parts[0].pdf)
     assert len(pdf.pages) == sum(len(_open(part.pdf).pages) for part in rendered.pdfa_parts)
@@ -553,9 +558,17 @@ def test_nothing_to_join() -> None:
         join_pdfs([])
 
 
+def test_parts_name_their_fonts_and_the_join_needs_them(rendered: Rendered) -> None:
+    for part in rendered.parts:
+        for stream in _font_files(_open(part.pdf)):
+            assert len(stream.read_bytes()) < 100, "a stand-in, not the font file"
+    with pytest.raises(ValueError, match="font file not given"):
+        join_pdfs(rendered.parts)
+
+
 def test_a_single_part_keeps_its_links_and_outline(rendered: Rendered) -> None:
     part = rendered.parts[1]
-    pdf = _open(join_pdfs([part]))
+    pdf = _open(join_pdfs([part], rendered.fonts))
     source = _open(part.pdf)
     assert len(pdf.pages) == len(source.pages)
     assert set(_dests(pdf)) == set(_dests(source)) - part.stubs
@@ -577,10 +590,9 @@ def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
     their font dictionaries give widths for), glyph ids kept: each such glyph has the same
     outline as in the whole font, and the glyphs no part draws are gone."""
     whole = {}
-    for part in rendered.parts:
-        for stream in _font_files(_open(part.pdf)):
-            font = TTFont(io.BytesIO(stream.read_bytes()))
-            whole[font["name"].getDebugName(4)] = font
+    for data in rendered.fonts:
+        font = TTFont(io.BytesIO(data))
+        whole[font["name"].getDebugName(4)] = font
     joined = _open(rendered.joined)
     used: dict[tuple[int, int], set[int]] = {}
     for obj in joined.objects:

@@ -21,12 +21,16 @@ copies. The output depends on the input bytes only.
 
 from __future__ import annotations
 
+import hashlib
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
+
+from report.render.weasy import STAND_IN
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 _FONT_STREAMS = (Name.ToUnicode, Name.Encoding, Name.CIDToGIDMap)  # in a font dictionary
@@ -51,14 +55,17 @@ class JoinPart:
     blank_before: bool = False
 
 
-def join_pdfs(parts: Sequence[JoinPart]) -> bytes:
+def join_pdfs(parts: Sequence[JoinPart], fonts: Iterable[bytes] = ()) -> bytes:
     """The parts' pages in order, with one structure tree, one set of named destinations,
-    one outline, and the first part's metadata; identical font and image streams once."""
+    one outline, and the first part's metadata; identical font and image streams once, each
+    font file (the ``fonts`` named by :func:`report.render.weasy.font_stand_in`, or as embedded) cut to the
+    glyphs all parts draw."""
     if not parts:
         raise ValueError("nothing to join")
     sources = [Pdf.open(io.BytesIO(part.pdf)) for part in parts]
     try:
-        return _Joiner(sources[0]).join(parts, sources)
+        originals = {hashlib.sha256(font).hexdigest().encode(): font for font in fonts}
+        return _Joiner(sources[0], originals).join(parts, sources)
     finally:
         for source in sources:
             source.close()
@@ -69,7 +76,8 @@ class _Joiner:
     ParentTree entries, destinations, outline items, streams kept) is gathered here and
     written into the catalog once all parts are in."""
 
-    def __init__(self, first: Pdf) -> None:
+    def __init__(self, first: Pdf, fonts: dict[bytes, bytes]) -> None:
+        self.fonts_by_hash = fonts
         self.out = Pdf.new()
         out = self.out
         self.tree_root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
@@ -96,6 +104,7 @@ class _Joiner:
         self.streams: dict[tuple[bytes, int], list[tuple[bytes, Object]]] = {}
         self.dictionaries: dict[bytes, Object] = {}
         self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
+        self.font_uses: list[tuple[Dictionary, Name]] = []  # resources' /Font dictionaries and keys
         # font file kept → the glyphs the parts draw with it, and the descriptors naming it
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
         self.seen_resources: set[tuple[int, int]] = set()
@@ -117,6 +126,7 @@ class _Joiner:
             has_tree |= self._add_structure(source, copies, number)
             self._add_dests(source, part.stubs)
             self._add_outline(source)
+        self._merge_fonts()
         self._cut_fonts()
         first = sources[0]
         self._finish_catalog(first, has_tree)
@@ -303,6 +313,7 @@ class _Joiner:
         if isinstance(fonts, Dictionary):
             for key, font in list(fonts.items()):
                 fonts[key] = self._kept_font(font)
+                self.font_uses.append((fonts, Name(key)))
         xobjects = resources.get(Name.XObject)
         if isinstance(xobjects, Dictionary):
             for key, xobject in list(xobjects.items()):
@@ -364,13 +375,46 @@ class _Joiner:
                 glyphs |= _glyph_ids(widths)
                 descriptors.append(descriptor)
 
+    def _merge_fonts(self) -> None:
+        """One font dictionary per font file and name: each part's gives widths and Unicode
+        mappings for its own glyphs only, the merged one for the glyphs of all parts."""
+        groups: dict[tuple[str, tuple[int, int]], list[Dictionary]] = {}
+        for font in {kept.objgen: kept for kept in self.fonts.values()}.values():
+            file = _cid_font_file(font)
+            if file is not None and isinstance(font, Dictionary):
+                groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
+        merged_into: dict[tuple[int, int], Dictionary] = {}
+        for fonts in groups.values():
+            widths: dict[int, float] = {}
+            texts: dict[int, bytes] = {}
+            for font in fonts:
+                mapping = _to_unicode(font.get(Name.ToUnicode))
+                if mapping is None:
+                    break  # not as WeasyPrint writes it: the fonts stay apart
+                texts |= mapping
+                widths |= _widths(Array(font.DescendantFonts[0].W))
+            else:
+                merged = fonts[0]
+                merged.DescendantFonts[0].W = _widths_array(widths)
+                merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
+                merged_into |= {font.objgen: merged for font in fonts[1:]}
+        for resources, key in self.font_uses:
+            font = resources[key]
+            if font.is_indirect and font.objgen in merged_into:
+                resources[key] = merged_into[font.objgen]
+
     def _cut_fonts(self) -> None:
         """Each font file cut to the glyphs all parts draw with it, glyph ids kept (the parts
         embed the report's subset whole, so that it can be shared: see report.render.weasy)."""
         for stream, glyphs, descriptors in self.glyphs.values():
-            cut = _cut_font(stream.read_bytes(), glyphs)
-            if cut is None:
-                continue  # HarfBuzz could not cut it: kept whole
+            data = stream.read_bytes()
+            if data[4 : 4 + len(STAND_IN)] == STAND_IN:
+                named = data[4 + len(STAND_IN) :]
+                if named not in self.fonts_by_hash:
+                    raise ValueError(f"a part names a font file not given: {named.decode()}")
+                data = self.fonts_by_hash[named]
+            cut = _cut_font(data, glyphs)
+            cut = cut if cut is not None else data  # HarfBuzz could not cut it: kept whole
             stream.write(cut)  # compressed when saved
             if Name.Length1 in stream:
                 stream.Length1 = len(cut)
@@ -426,19 +470,90 @@ def _cut_font(font: bytes, glyphs: set[int]) -> bytes | None:
 
 
 def _glyph_ids(widths: Array) -> set[int]:
-    """The glyph ids of a CID font's /W array: ``c [w1 w2 …]`` and ``c_first c_last w`` runs."""
+    return set(_widths(widths))
+
+
+def _widths(widths: Array) -> dict[int, float]:
+    """A CID font's /W array (``c [w1 w2 …]`` and ``c_first c_last w`` runs) as glyph id → width."""
     items = list(widths)
-    found: set[int] = set()
+    found: dict[int, float] = {}
     index = 0
     while index + 1 < len(items):
         first = int(items[index])
         if isinstance(items[index + 1], Array):
-            found.update(range(first, first + len(items[index + 1])))
+            found.update((first + offset, float(width)) for offset, width in enumerate(items[index + 1]))
             index += 2
         else:
-            found.update(range(first, int(items[index + 1]) + 1))
+            found.update((glyph, float(items[index + 2])) for glyph in range(first, int(items[index + 1]) + 1))
             index += 3
     return found
+
+
+def _widths_array(widths: dict[int, float]) -> Array:
+    """``c [w1 w2 …]`` for each run of consecutive glyph ids, as WeasyPrint writes it."""
+    runs: list[list[int]] = []
+    for glyph in sorted(widths):
+        if runs and runs[-1][-1] == glyph - 1:
+            runs[-1].append(glyph)
+        else:
+            runs.append([glyph])
+    items: list[object] = []
+    for run in runs:
+        items += [run[0], Array([_number(widths[glyph]) for glyph in run])]
+    return Array(items)
+
+
+def _number(value: float) -> int | float:
+    return int(value) if value == int(value) else value
+
+
+_BFCHAR = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]*)>")
+
+
+def _to_unicode(stream: Object | None) -> dict[int, bytes] | None:
+    """Glyph id → UTF-16BE text of a ToUnicode CMap made of ``bfchar`` entries (as WeasyPrint
+    writes them); None for any other."""
+    if not isinstance(stream, pikepdf.Stream):
+        return None
+    data = stream.read_bytes()
+    if b"bfrange" in data:
+        return None
+    return {int(glyph, 16): bytes.fromhex(text.decode()) for glyph, text in _BFCHAR.findall(data)}
+
+
+def _to_unicode_cmap(texts: dict[int, bytes]) -> bytes:
+    lines = [
+        b"/CIDInit /ProcSet findresource begin",
+        b"12 dict begin",
+        b"begincmap",
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+        b"/CMapName /Adobe-Identity-UCS def",
+        b"/CMapType 2 def",
+        b"1 begincodespacerange",
+        b"<0000> <ffff>",
+        b"endcodespacerange",
+    ]
+    entries = sorted(texts.items())
+    for start in range(0, len(entries), 100):  # at most 100 entries a block
+        batch = entries[start : start + 100]
+        lines.append(f"{len(batch)} beginbfchar".encode())
+        lines += [f"<{glyph:04x}> <{text.hex()}>".encode() for glyph, text in batch]
+        lines.append(b"endbfchar")
+    lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
+    return b"\n".join(lines)
+
+
+def _cid_font_file(font: Object) -> Object | None:
+    """The font file of a Type 0 font with one CID font and a ToUnicode map, else None."""
+    if not isinstance(font, Dictionary) or font.get(Name.Subtype) != Name.Type0 or Name.ToUnicode not in font:
+        return None
+    descendants = font.get(Name.DescendantFonts)
+    if not isinstance(descendants, Array) or len(descendants) != 1:
+        return None
+    descriptor = descendants[0].get(Name.FontDescriptor)
+    if not isinstance(descriptor, Dictionary) or Name.W not in descendants[0]:
+        return None
+    return next((descriptor[key] for key in _FONT_FILES if key in descriptor), None)
 
 
 def _bit_set(glyphs: set[int]) -> bytes:

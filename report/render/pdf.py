@@ -30,6 +30,7 @@ import os
 import re
 import threading
 import weakref
+from collections import deque
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -44,6 +45,7 @@ from report.render.weasy import DrawJob, PartJob, PartLayout, Styles, notdef_cod
 
 CACHE_DIR_NAME = ".report-cache"
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
+LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 _STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
 _PAGE_NUMBER = re.compile(r'<span class="page-number" data-page-of="([^"]+)"></span>')
 _ID = re.compile(r'\sid="([^"]+)"')
@@ -103,13 +105,15 @@ class PdfRenderer:
         cache = self._cache_for(assembler)
         characters = print_characters(assembler.print_document(), assembler.print_stylesheets({}))
         characters |= _extra_characters(cache)
-        font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
+        font_files = {face.file: subset_file(face, characters, cache) for face in FACES}
+        font_urls = {name: path.as_uri() for name, path in font_files.items()}
         _STYLES[assembler] = styles = Styles(
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=config.root.as_uri() + "/",
             allowed_roots=(config.root, cache.directory / "objects"),
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
             variant=None if config.pdf.variant == "none" else config.pdf.variant,
+            fonts=tuple(font_files.values()),
         )
         return styles
 
@@ -118,7 +122,7 @@ class PdfRenderer:
 class _Part:
     """One part of the print document as this run knows it."""
 
-    name: str  # "front" or the chapter's id
+    name: str  # "cover", "contents" or the chapter's id
     source: str  # its HTML, page numbers as empty spans
     stubs: frozenset[str]  # ids it links to that other parts have
     refs: frozenset[str]  # ids whose page numbers it prints
@@ -208,7 +212,7 @@ class PdfRun:
                     layout = self.layout()
                     self._receive_drawn()
                 parts = [JoinPart(part.pdf or b"", part.stubs, part.blank_before) for part in self._parts]
-                self.target.write_bytes(join_pdfs(parts))
+                self.target.write_bytes(join_pdfs(parts, fonts=(path.read_bytes() for path in self._styles.fonts)))
         finally:
             self.close()
         size = self.target.stat().st_size if self.target is not None else 0
@@ -311,8 +315,8 @@ class PdfRun:
         )
 
     def _cover(self) -> bytes:
-        front = self._parts[0]
-        return front.layout.cover if front.layout is not None else b""
+        first = self._parts[0]
+        return first.layout.cover if first.layout is not None else b""
 
     def _draw_missing(self) -> None:
         for index, part in enumerate(self._parts):
@@ -507,12 +511,14 @@ class PdfWorkers:
 
 @dataclass
 class _Session:
-    """One run's use of the workers: what each was sent and has not yet answered."""
+    """One run's use of the workers: what each was sent and has not yet answered. Layouts go
+    to whichever worker is free (parts differ widely in cost), a few ahead so that none waits
+    for the main process; a part is drawn by the worker that laid it out (it still has it)."""
 
     workers: PdfWorkers
     styles: Styles
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
-    load: list[int] = field(default_factory=list)  # characters of HTML sent, by worker
+    waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     _layouts: list[tuple[str, PartLayout]] = field(default_factory=list)
     _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
@@ -520,29 +526,33 @@ class _Session:
 
     def __post_init__(self) -> None:
         self.workers.busy.acquire()
-        count = len(self.workers.connections)
-        self.expected, self.load = [0] * count, [0] * count
+        self.expected = [0] * len(self.workers.connections)
         self.use(self.styles)
 
     def use(self, styles: Styles) -> None:
         self.styles = styles
         self.holder.clear()
+        self.waiting.clear()
         for index in range(len(self.workers.connections)):
             self._send(index, ("styles", styles), answered=False)
 
     def lay_out(self, job: PartJob) -> None:
-        index = min(range(len(self.load)), key=lambda i: self.load[i])
-        self.load[index] += len(job.html)
-        self.holder[job.key] = index
-        self._send(index, ("layout", job))
+        self.waiting.append(job)
+        self._send_layouts()
 
     def draw(self, job: DrawJob) -> None:
-        """To the worker that laid the part out (it still has it), else the least loaded."""
+        """To the worker that laid the part out (it still has it), else the least busy."""
         index = self.holder.pop(job.part.key, None)
         if index is None:
-            index = min(range(len(self.load)), key=lambda i: self.load[i])
-            self.load[index] += len(job.part.html)
+            index = min(range(len(self.expected)), key=lambda i: self.expected[i])
         self._send(index, ("draw", job))
+
+    def _send_layouts(self) -> None:
+        for index in range(len(self.expected)):
+            while self.waiting and self.expected[index] < LAYOUTS_AHEAD:
+                job = self.waiting.popleft()
+                self.holder[job.key] = index
+                self._send(index, ("layout", job))
 
     def layouts(self) -> list[tuple[str, PartLayout]]:
         """Every layout asked for so far (waits for those still coming)."""
@@ -571,7 +581,7 @@ class _Session:
     def _receive(self) -> None:
         """Every answer awaited: each worker answers its messages in order."""
         connections = self.workers.connections
-        while any(self.expected):
+        while any(self.expected) or self.waiting:
             waiting = [connections[i] for i, count in enumerate(self.expected) if count]
             ready = wait(waiting, timeout=render_timeout())
             if not ready:
@@ -580,6 +590,7 @@ class _Session:
             for index, connection in enumerate(connections):
                 if connection in ready:
                     self._answer(index, connection)
+            self._send_layouts()
 
     def _answer(self, index: int, connection: Connection) -> None:
         try:

@@ -16,6 +16,7 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -23,6 +24,7 @@ import re
 import traceback
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -34,6 +36,16 @@ PAGE_NUMBER_CLASS = "page-number"
 _NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
 
 
+STAND_IN = b"report-font-sha256:"
+
+
+def font_stand_in(font_file: bytes) -> bytes:
+    """What a part embeds for a font file it shares with the other parts: its first four
+    bytes (they tell OpenType from TrueType) and its hash. :func:`report.render.join.join_pdfs`
+    puts the file in."""
+    return font_file[:4] + STAND_IN + hashlib.sha256(font_file).hexdigest().encode()
+
+
 @dataclass(frozen=True)
 class Styles:
     """What every part of one PDF shares."""
@@ -43,6 +55,7 @@ class Styles:
     allowed_roots: tuple[Path, ...]
     fontconfig: Path
     variant: str | None
+    fonts: tuple[Path, ...]  # the font files the stylesheets name (the parts name them by hash)
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,8 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
 
 
 def load_weasyprint() -> None:
-    """Import WeasyPrint quickly, with parts embedding their fonts whole (see ``keep_whole``)."""
+    """Import WeasyPrint quickly, with parts naming their fonts instead of embedding them
+    (see ``stand_in``)."""
     # Our fontconfig knows no font file: every face comes from the job's @font-face rules.
     warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
     # WeasyPrint tries several names for each library it loads; for each name that is not
@@ -119,12 +133,37 @@ def load_weasyprint() -> None:
     finally:
         ctypes.util.find_library = find_library
 
-    def keep_whole(font: Any, to_unicode: Any, hinting: Any) -> None:
-        """Every part embeds the same font file (the report's subset) whole, with widths and
-        Unicode mappings for the glyphs it uses: the join stores the file once and cuts it
-        to the glyphs of all parts (one part's own cut could not be shared)."""
+    original_subset = weasyprint.pdf.fonts.Font.subset
 
-    weasyprint.pdf.fonts.Font.subset = keep_whole
+    def stand_in(font: Any, to_unicode: Any, hinting: Any) -> None:
+        """A part embeds, instead of its font file, a few bytes naming it (its hash), with
+        widths and Unicode mappings for the glyphs it uses: the join puts the font file in
+        once, cut to the glyphs of all parts (no part's own cut could be shared, and
+        compressing whole files into every part costs more than laying it out)."""
+        if _STAND_INS.enabled:
+            font.file_content = font_stand_in(font.file_content)
+        else:
+            original_subset(font, to_unicode, hinting)
+
+    weasyprint.pdf.fonts.Font.subset = stand_in
+
+
+class _StandIns:
+    enabled = True
+
+
+_STAND_INS = _StandIns()
+
+
+@contextmanager
+def real_fonts() -> Iterator[None]:
+    """Within the block, fonts are embedded (cut to the glyphs used) as WeasyPrint does, not
+    named: for a PDF shown on its own, such as the cover drawn as an image."""
+    _STAND_INS.enabled = False
+    try:
+        yield
+    finally:
+        _STAND_INS.enabled = True
 
 
 def notdef_codes(messages: Iterable[str]) -> set[int]:
@@ -205,6 +244,7 @@ class _Worker:
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.part.first_folio, job.first_folio)
+            _join_leader_dots(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
 
@@ -261,7 +301,8 @@ def _page_starts(document: Any) -> tuple[tuple[int, str], ...]:
 def _first_page_png(document: Any) -> bytes:
     import pypdfium2
 
-    pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
+    with real_fonts():
+        pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
     page = pdf[0]
     buffer = io.BytesIO()
     page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB").save(buffer, "PNG")
@@ -300,6 +341,30 @@ def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[An
     margin = margin or isinstance(box, boxes.MarginBox)
     for child in getattr(box, "children", ()):
         yield from _text_boxes(child, boxes, margin)
+
+
+def _join_leader_dots(document: Any) -> None:
+    """WeasyPrint lays a leader out as one text box per dot, each then drawn on its own (set
+    up again, shaped again): a contents page of a hundred entries drew ten thousand boxes.
+    The dots of a leader are evenly spaced, so one box of all of them draws the same."""
+    from weasyprint.formatting_structure import boxes
+
+    def leaders(box: Any) -> Iterator[Any]:
+        if getattr(box, "is_leader", False):
+            yield box
+        for child in getattr(box, "children", ()):
+            yield from leaders(child)
+
+    for page in document.pages:
+        for leader in leaders(page._page_box):
+            dots = [child for child in leader.children if isinstance(child, boxes.TextBox)]
+            if len(dots) < 2 or len(dots) != len(leader.children):
+                continue
+            first = min(dots, key=lambda dot: dot.position_x)
+            joined = first.copy()
+            joined.text = joined.pango_layout.text = first.text * len(dots)
+            joined.width = first.width * len(dots)
+            leader.children = (joined,)
 
 
 def _set_text(box: Any, text: str) -> None:
