@@ -388,13 +388,14 @@ def _record(
 
 
 @contextmanager
-def _pdf_workers(given: PdfWorkers | None, fontconfig: Path, start: bool) -> Iterator[PdfWorkers | None]:
-    """The caller's workers (``report watch`` keeps them warm), else ones started now when a PDF
-    is wanted (an EPUB built alone starts one only if the layout is not in the cache)."""
-    if given is not None or not start:
+def _pdf_workers(given: PdfWorkers | None, fontconfig: Path, pdf: bool) -> Iterator[PdfWorkers | None]:
+    """The caller's workers (``report watch`` keeps them warm), else ones started now, before
+    they are known to be needed, so that WeasyPrint loads while the chapters are parsed. An
+    EPUB built alone needs a layout only of what changed: one worker."""
+    if given is not None:
         yield given
         return
-    with PdfWorkers(fontconfig) as workers:
+    with PdfWorkers(fontconfig, count=None if pdf else 1) as workers:
         yield workers
 
 

@@ -108,7 +108,7 @@ class EpubRenderer:
         )  # SVG figures are inline
         image_names = [image.relative_to(config.root).as_posix() for image in images]
         cover_name = next(n for n in (COVER_IMAGE, *(f"cover-{i}.png" for i in range(1, 99))) if n not in image_names)
-        cover = cover_png(PdfRenderer().cover_png(assembler))
+        cover = PdfRenderer().cover_png(assembler)
 
         pages = assembler.epub_pages(STYLESHEET, cover_image=cover_name)
         pages, page_list = insert_page_breaks(pages, self.print_pages)
@@ -208,17 +208,6 @@ def build_time(date: dt.date | None) -> dt.datetime:
     if date is not None:
         return dt.datetime(date.year, date.month, date.day)
     return dt.datetime(2000, 1, 1)
-
-
-def cover_png(png: bytes) -> bytes:
-    """The printed cover, cut to a 256-colour palette: a tenth of the size, no visible change."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(png)) as image:
-        palette = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
-    out = io.BytesIO()
-    palette.save(out, "PNG", optimize=True)
-    return out.getvalue()
 
 
 # --- print page list --------------------------------------------------------------------

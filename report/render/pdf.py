@@ -31,6 +31,7 @@ import re
 import threading
 import weakref
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -40,8 +41,7 @@ from report.assemble import Assembler
 from report.cache import Cache, code_fingerprint, digest, json_digest
 from report.fonts import FACES, bundled_coverage, fontconfig_file, print_characters, subset_file
 from report.render import Output, PageStart
-from report.render.join import JoinPart, join_pdfs
-from report.render.weasy import DrawJob, PartJob, PartLayout, Styles, notdef_codes, serve
+from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, notdef_codes, serve
 
 CACHE_DIR_NAME = ".report-cache"
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
@@ -133,7 +133,7 @@ class _Part:
     start: int = 1  # its first page in the whole PDF
     blank_before: bool = False
     pdf_key: str = ""
-    pdf: bytes | None = None
+    pdf: Path | None = None  # the part drawn, in the cache
     target: Path | None = None  # where a worker draws it
 
     def job(self, cover: bool) -> PartJob:
@@ -168,6 +168,7 @@ class PdfRun:
         self._layout: PdfLayout | None = None
         self._warnings: list[str] = []
         self._parts = self._make_parts()
+        self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
         self._lay_out_missing()
 
     # --- the run's three steps: lay out, fill in, draw ----------------------------------------
@@ -199,20 +200,22 @@ class PdfRun:
         self._remember_numbers()
         if self.target is not None:
             self._draw_missing()
+            behind = ThreadPoolExecutor(1, thread_name_prefix="report-pdf-join")
+            self._joining = behind.submit(self._draw_and_join, self.target)
+            behind.shutdown(wait=False)  # its thread ends with the task
         return self._layout
 
     def finish(self) -> Output:
         """Wait for the parts; join them into the target (if any) and return it as an :class:`Output`."""
         try:
             layout = self.layout()
-            if self.target is not None:
-                self._receive_drawn()
-                if self._retry(notdef_codes(self._warnings)):
+            while self._joining is not None and self.target is not None:
+                missing, self._joining = self._joining.result(), None
+                if self._retry(missing):
                     self._layout = None
                     layout = self.layout()
-                    self._receive_drawn()
-                parts = [JoinPart(part.pdf or b"", part.stubs, part.blank_before) for part in self._parts]
-                self.target.write_bytes(join_pdfs(parts, fonts=(path.read_bytes() for path in self._styles.fonts)))
+                elif missing:
+                    self._join(self.target)  # the warning stays
         finally:
             self.close()
         size = self.target.stat().st_size if self.target is not None else 0
@@ -223,7 +226,10 @@ class PdfRun:
         """Stop waiting: unfinished work is abandoned (the workers stopped)."""
         if self._session is not None:
             self._session.close()
-            self._session = None
+        if self._joining is not None:
+            self._joining.exception()  # the thread has stopped (the workers it waited for are gone)
+            self._joining = None
+        self._session = None
         if self._own_workers is not None:
             self._own_workers.close()
             self._own_workers = None
@@ -323,13 +329,27 @@ class PdfRun:
             numbers = self._numbers_for(part)
             part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
             value = self.cache.load("pdf-part", part.pdf_key)
-            part.pdf = self.cache.object_bytes(str(value.get("pdf"))) if value is not None else None
+            part.pdf = self.cache.object_path(str(value.get("pdf"))) if value is not None else None
             if part.pdf is None:
                 part.target = self.cache.directory / "parts" / f"{part.pdf_key}.{os.getpid()}.pdf"
                 part.target.parent.mkdir(parents=True, exist_ok=True)
                 job = DrawJob(part.job(cover=index == 0), tuple(sorted(numbers.items())), part.start, part.target)
                 self._session_now().draw(job)
                 self.rendered = True
+
+    def _draw_and_join(self, target: Path) -> set[int]:
+        """In a thread, while the main one writes the EPUB: wait for the parts, then have a worker
+        join them. Returns, without joining, the characters drawn as .notdef that a bundled face
+        has (then the PDF is laid out again with them)."""
+        self._receive_drawn()
+        missing = notdef_codes(self._warnings) & bundled_coverage()
+        if not missing:
+            self._join(target)
+        return missing
+
+    def _join(self, target: Path) -> None:
+        parts = tuple((part.pdf, part.stubs, part.blank_before) for part in self._parts if part.pdf is not None)
+        self._session_now().join(JoinJob(parts, self._styles.fonts, target))
 
     def _receive_drawn(self) -> None:
         if self._session is None:
@@ -338,10 +358,10 @@ class PdfRun:
         for part in self._parts:
             if part.pdf is None and part.target in drawn:
                 messages = drawn[part.target]
-                part.pdf = part.target.read_bytes()
+                name = self.cache.put_object(part.target.read_bytes(), ".pdf")
                 part.target.unlink(missing_ok=True)
+                part.pdf = self.cache.object_path(name)
                 self._warnings.extend(m for m in messages if m not in self._warnings)
-                name = self.cache.put_object(part.pdf, ".pdf")
                 self.cache.store("pdf-part", part.pdf_key, {"pdf": name}, deps=self._deps(part), objects=[name])
 
     # --- the cache -----------------------------------------------------------------------------
@@ -522,6 +542,7 @@ class _Session:
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     _layouts: list[tuple[str, PartLayout]] = field(default_factory=list)
     _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
+    _joined: list[Path] = field(default_factory=list)
     closed: bool = False
 
     def __post_init__(self) -> None:
@@ -546,6 +567,12 @@ class _Session:
         if index is None:
             index = min(range(len(self.expected)), key=lambda i: self.expected[i])
         self._send(index, ("draw", job))
+
+    def join(self, job: JoinJob) -> None:
+        """The parts joined by the least busy worker (waits for it)."""
+        self._send(min(range(len(self.expected)), key=lambda i: self.expected[i]), ("join", job))
+        self._receive()
+        self._joined.clear()
 
     def _send_layouts(self) -> None:
         for index in range(len(self.expected)):
@@ -604,6 +631,8 @@ class _Session:
             self._layouts.append((payload[0], payload[1]))
         elif kind == "drawn":
             self._drawn.append((payload[0], tuple(payload[1])))
+        elif kind == "joined":
+            self._joined.append(payload[0])
         else:
             self.workers.close()
             raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")

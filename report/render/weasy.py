@@ -86,10 +86,18 @@ class DrawJob:
     target: Path
 
 
+@dataclass(frozen=True)
+class JoinJob:
+    parts: tuple[tuple[Path, frozenset[str], bool], ...]  # each part's PDF, its stand-in anchors, a blank page before
+    fonts: tuple[Path, ...]  # the font files the parts name
+    target: Path
+
+
 def serve(connection: Connection, fontconfig: Path | None) -> None:
     """A worker's loop: import WeasyPrint at once, then answer each message in order:
     ``("styles", Styles)``, ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``,
-    ``("draw", DrawJob)`` → ``("drawn", target, warnings)``. A failure answers ``("error", text)``."""
+    ``("draw", DrawJob)`` → ``("drawn", target, warnings)``, ``("join", JoinJob)`` →
+    ``("joined", target)``. A failure answers ``("error", text)``."""
     if fontconfig is not None:
         os.environ["FONTCONFIG_FILE"] = str(fontconfig)
     load_weasyprint()
@@ -109,6 +117,8 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
                 connection.send(("laid-out", payload.key, worker.layout(payload)))
             elif kind == "draw":
                 connection.send(("drawn", payload.target, worker.draw(payload)))
+            elif kind == "join":
+                connection.send(("joined", join(payload)))
         except Exception:
             connection.send(("error", traceback.format_exc()))
 
@@ -170,6 +180,15 @@ def notdef_codes(messages: Iterable[str]) -> set[int]:
     """The code points WeasyPrint drew as .notdef (no face of the job has them), from its
     warnings: they come when text is drawn, not when it is laid out."""
     return {int(m.group(1), 16) for message in messages if (m := _NOTDEF.search(message))}
+
+
+def join(job: JoinJob) -> Path:
+    """The parts joined into the target (in a worker, while the main process writes the EPUB)."""
+    from report.render.join import JoinPart, join_pdfs
+
+    parts = [JoinPart(path.read_bytes(), stubs, blank) for path, stubs, blank in job.parts]
+    job.target.write_bytes(join_pdfs(parts, fonts=(path.read_bytes() for path in job.fonts)))
+    return job.target
 
 
 class _Collect(logging.Handler):
@@ -299,13 +318,17 @@ def _page_starts(document: Any) -> tuple[tuple[int, str], ...]:
 
 
 def _first_page_png(document: Any) -> bytes:
+    """The first page (the cover) as the EPUB's cover image: cut to a 256-colour palette, a
+    tenth of the size with no visible change."""
     import pypdfium2
+    from PIL import Image
 
     with real_fonts():
         pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
     page = pdf[0]
     buffer = io.BytesIO()
-    page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB").save(buffer, "PNG")
+    image = page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB")
+    image.quantize(colors=256, dither=Image.Dither.NONE).save(buffer, "PNG", optimize=True)
     pdf.close()
     return buffer.getvalue()
 
