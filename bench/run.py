@@ -165,12 +165,19 @@ def _middle_chapter(root: Path) -> Path:
 
 
 def edit(root: Path, number: int) -> Path:
-    """Rewrite a sentence of a chapter in the middle of the report (as long as it was, of
-    characters it already has): the chapter keeps its pages, the others keep their folios."""
+    """Rewrite a sentence of a chapter in the middle of the report (of characters it already
+    has; as long as it was for a one-digit ``number``): the chapter keeps its pages, the others
+    keep their folios."""
     chapter = _middle_chapter(root)
     text = chapter.read_text(encoding="utf-8")
-    chapter.write_text(re.sub(_REVISION.format(r"\d"), _REVISION.format(number % 10), text), encoding="utf-8")
+    chapter.write_text(re.sub(_REVISION.format(r"\d+"), _REVISION.format(number), text), encoding="utf-8")
     return chapter
+
+
+def revise(root: Path) -> Path:
+    """:func:`edit` with the next one-digit revision number (never the one already there)."""
+    found = re.search(_REVISION.format(r"(\d+)"), _middle_chapter(root).read_text(encoding="utf-8"))
+    return edit(root, (int(found.group(1)) + 1) % 10 if found else 1)
 
 
 def grow(root: Path) -> Path:
@@ -356,9 +363,9 @@ def main() -> None:
         cold_runs.append(cold(root, OUT / "ours-60"))
         page_count = pages(OUT / "ours-60" / "bench.pdf")
         noop_runs.append(ours(root, OUT / "ours-60"))
-        edit(root, number)
+        revise(root)
         edit_runs.append(ours(root, OUT / "ours-60"))
-        edit(root, number + 5)
+        revise(root)
         epub_runs.append(ours(root, OUT / "ours-60-epub", "--format", "epub"))
         before = pages(OUT / "ours-60" / "bench.pdf")
         grow(root)
@@ -409,7 +416,7 @@ def main() -> None:
         big_naive = None if options.skip_big_naive else naive(big_root, OUT / "naive-500", "--same-document")[0]
         big_cold = cold(big_root, OUT / "ours-500")
         big_noop = ours(big_root, OUT / "ours-500")
-        edit(big_root, 1)
+        revise(big_root)
         big_edit = ours(big_root, OUT / "ours-500")
         big_pages = pages(OUT / "ours-500" / "bench.pdf")
         naive_big = big_naive.seconds if big_naive else None

@@ -176,28 +176,41 @@ def subset(face: Face, characters: Iterable[str], features: Iterable[str] | None
 
 
 def subset_file(face: Face, characters: Iterable[str], cache: Cache) -> Path:
-    """The subset as a file in the cache (what WeasyPrint is given instead of the full face)."""
-    path = cache.object_path(_subset_object(face, characters, cache))
+    """The subset as a file in the cache (what WeasyPrint is given instead of the full face),
+    with the glyph ids of the full face: the glyphs WeasyPrint sets are the same whatever else
+    the subset has, so a part of the PDF laid out with one subset is joined with parts laid
+    out with another, and the join cuts the full face (report.render.join)."""
+    path = cache.object_path(_subset_object(face, characters, cache, retain_gids=True))
     assert path is not None
     return path
 
 
-def _subset_object(face: Face, characters: Iterable[str], cache: Cache, features: tuple[str, ...] | None = None) -> str:
+def _subset_object(
+    face: Face,
+    characters: Iterable[str],
+    cache: Cache,
+    features: tuple[str, ...] | None = None,
+    retain_gids: bool = False,
+) -> str:
     chosen = "".join(sorted(set(characters)))
-    wanted = "*" if features is None else ",".join(features)
+    wanted = ("*" if features is None else ",".join(features)) + (" gids" if retain_gids else "")
     key = digest("subset", code_fingerprint("report.fonts"), face.file, font_digest(face.file, cache), chosen, wanted)
     value = cache.load("subset", key)
     if value is not None and isinstance(value.get("object"), str):
         return str(value["object"])
-    name = cache.put_object(_subset(face, chosen, features), Path(face.file).suffix)
+    name = cache.put_object(_subset(face, chosen, features, retain_gids), Path(face.file).suffix)
     cache.store("subset", key, {"object": name, "face": face.file, "characters": len(chosen)}, objects=[name])
     return name
 
 
-def _subset(face: Face, characters: Iterable[str], features: Iterable[str] | None = None) -> bytes:
+def _subset(
+    face: Face, characters: Iterable[str], features: Iterable[str] | None = None, retain_gids: bool = False
+) -> bytes:
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
+    if retain_gids:
+        request.flags |= hb.SubsetFlags.RETAIN_GIDS
     request.unicode_set.update(ord(c) for c in characters)
     kept = request.layout_feature_tag_set
     kept.clear()

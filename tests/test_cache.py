@@ -164,12 +164,59 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
     assert "追記された段落でございます" in squeeze(pdftotext(pdf(project)))
     assert "追記された段落でございます" in epub_text(epub(project))
 
-    # A new character: the font subsets are cut again; no new character: they are reused.
+    # A new character: the font subsets are cut again (they keep the faces' glyph ids, so
+    # the other chapters are not laid out again); no new character: they are reused.
     append(project / "chapters" / "01-intro.md", "\n鬱。\n")
-    assert run(project, worker).stats.misses["subset"] > 0
+    new_character = run(project, worker)
+    assert new_character.stats.misses["subset"] > 0
+    assert new_character.stats.misses["pdf-layout"] == 1 and "鬱" in pdftotext(pdf(project))
+    clean_build_matches(project)
     append(project / "chapters" / "01-intro.md", "\n鬱鬱。\n")
     reused = run(project, worker)
     assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] >= len(fonts.FACES)
+
+
+def clean_build_matches(project: Path) -> None:
+    """The outputs of ``project``'s last (incremental) build are byte for byte those of a build
+    of the same sources from nothing (in the same folder: WeasyPrint names images by path)."""
+    with PdfWorkers() as fresh:
+        build(project, out_dir=project / "clean", workers=fresh, use_cache=False)
+    assert digest(project / "clean" / "ja-basic.pdf") == digest(pdf(project))
+    assert digest(project / "clean" / "ja-basic.epub") == digest(epub(project))
+
+
+def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfWorkers) -> None:
+    """A chapter edited without changing its length: its part is laid out and drawn again, the
+    other parts (contents, folios, page references unchanged) come from the cache."""
+    run(project, worker)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)  # (characters the report has: the font subsets stay as they are)
+    assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
+    assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
+    assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
+    clean_build_matches(project)
+
+
+def test_a_chapter_a_page_longer_moves_the_folios_and_page_numbers_after_it(project: Path, worker: PdfWorkers) -> None:
+    """Every page after the edited chapter moves: later parts are drawn again with their new
+    folios, the contents and page references show the new pages — as a build from nothing."""
+    run(project, worker)
+    before = pdfinfo_pages(pdf(project))
+    intro = project / "chapters" / "01-intro.md"
+    paragraph = "本文の第一段落。設計の詳細は次の章で述べる。この章は試験用の序論である。"  # characters it has
+    append(intro, "\n" + "\n\n".join([paragraph * 3] * 12) + "\n")
+    result = run(project, worker)
+    assert pdfinfo_pages(pdf(project)) > before
+    assert result.stats.misses["pdf-layout"] == 1  # the intro; the others are only drawn again
+    assert result.stats.misses["pdf-part"] >= 3  # the intro, the chapters after it, the contents
+    clean_build_matches(project)
+
+
+def pdfinfo_pages(path: Path) -> int:
+    import pypdf
+
+    return len(pypdf.PdfReader(path).pages)
 
 
 def test_image_changes_are_reflected(project: Path, worker: PdfWorkers) -> None:

@@ -23,6 +23,7 @@ from PIL import Image
 
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import JoinPart, join_pdfs
+from report.render.weasy import face_name
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
 RENDER = """
@@ -123,7 +124,7 @@ class Rendered:
     joined: bytes
     path: Path  # the joined PDF, for the command-line tools
     whole_path: Path
-    fonts: tuple[bytes, ...]  # the font files the parts name instead of embedding them
+    fonts: dict[str, Path]  # the font files the parts name instead of embedding them
 
 
 def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> dict[str, bytes]:
@@ -149,8 +150,16 @@ def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> di
     subprocess.run(
         [sys.executable, "-c", RENDER], input=json.dumps(job), text=True, check=True, env=environment, cwd=REPO_ROOT
     )
-    pdfs = {name: (directory / f"{name}.pdf").read_bytes() for name in documents}
-    return pdfs | {f"font:{name}": (directory / name).read_bytes() for name in urls}
+    return {name: (directory / f"{name}.pdf").read_bytes() for name in documents}
+
+
+def _fonts(directory: Path) -> dict[str, Path]:
+    """The faces the parts name, by name: the files their @font-face rules point at."""
+    return {
+        face_name(face.family, face.weight): directory / face.file
+        for face in FACES
+        if (directory / face.file).is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +174,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     documents["quirks"] = (_page(QUIRKS), "pdf/ua-1")
     pdfs = _render(directory, documents)
     parts = tuple(JoinPart(pdfs[name], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
-    fonts = tuple(data for name, data in pdfs.items() if name.startswith("font:"))
+    fonts = _fonts(directory)
     joined = join_pdfs(parts, fonts)
     path = directory / "joined.pdf"
     path.write_bytes(joined)
@@ -494,7 +503,8 @@ def test_each_font_file_and_image_is_stored_once(rendered: Rendered) -> None:
     digests = [hashlib.sha256(stream.read_raw_bytes()).hexdigest() for stream in files]
     assert len(digests) == len(set(digests)), "a font file is stored twice"
     for stream in files:
-        assert len(stream.read_bytes()) < min(len(font) for font in rendered.fonts) / 2, "cut to the glyphs drawn"
+        smallest = min(path.stat().st_size for path in rendered.fonts.values())
+        assert len(stream.read_bytes()) < smallest / 2, "cut to the glyphs drawn"
     images = [obj for obj in pdf.objects if isinstance(obj, pikepdf.Stream) and obj.get(Name.Subtype) == Name.Image]
     assert len(images) == 1, "the image both chapters show is stored once"
 
@@ -520,7 +530,7 @@ def test_qpdf_finds_nothing_wrong(rendered: Rendered) -> None:
 
 def test_same_parts_same_bytes(rendered: Rendered) -> None:
     assert join_pdfs(rendered.parts, rendered.fonts) == rendered.joined
-    assert join_pdfs(list(rendered.parts), list(rendered.fonts)) == rendered.joined
+    assert join_pdfs(list(rendered.parts), dict(rendered.fonts)) == rendered.joined
 
 
 def test_first_part_metadata_kept(rendered: Rendered) -> None:
@@ -590,8 +600,8 @@ def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
     their font dictionaries give widths for), glyph ids kept: each such glyph has the same
     outline as in the whole font, and the glyphs no part draws are gone."""
     whole = {}
-    for data in rendered.fonts:
-        font = TTFont(io.BytesIO(data))
+    for path in rendered.fonts.values():
+        font = TTFont(path)
         whole[font["name"].getDebugName(4)] = font
     joined = _open(rendered.joined)
     used: dict[tuple[int, int], set[int]] = {}

@@ -21,11 +21,11 @@ copies. The output depends on the input bytes only.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
@@ -55,17 +55,16 @@ class JoinPart:
     blank_before: bool = False
 
 
-def join_pdfs(parts: Sequence[JoinPart], fonts: Iterable[bytes] = ()) -> bytes:
+def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}) -> bytes:
     """The parts' pages in order, with one structure tree, one set of named destinations,
     one outline, and the first part's metadata; identical font and image streams once, each
-    font file (the ``fonts`` named by :func:`report.render.weasy.font_stand_in`, or as embedded) cut to the
-    glyphs all parts draw."""
+    font file cut to the glyphs all parts draw: as embedded, or for a stand-in
+    (:func:`report.render.weasy.font_stand_in`) the file of ``fonts`` it names."""
     if not parts:
         raise ValueError("nothing to join")
     sources = [Pdf.open(io.BytesIO(part.pdf)) for part in parts]
     try:
-        originals = {hashlib.sha256(font).hexdigest().encode(): font for font in fonts}
-        return _Joiner(sources[0], originals).join(parts, sources)
+        return _Joiner(sources[0], fonts).join(parts, sources)
     finally:
         for source in sources:
             source.close()
@@ -76,8 +75,8 @@ class _Joiner:
     ParentTree entries, destinations, outline items, streams kept) is gathered here and
     written into the catalog once all parts are in."""
 
-    def __init__(self, first: Pdf, fonts: dict[bytes, bytes]) -> None:
-        self.fonts_by_hash = fonts
+    def __init__(self, first: Pdf, fonts: Mapping[str, Path]) -> None:
+        self.faces = fonts
         self.out = Pdf.new()
         out = self.out
         self.tree_root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
@@ -404,17 +403,20 @@ class _Joiner:
                 resources[key] = merged_into[font.objgen]
 
     def _cut_fonts(self) -> None:
-        """Each font file cut to the glyphs all parts draw with it, glyph ids kept (the parts
-        embed the report's subset whole, so that it can be shared: see report.render.weasy)."""
+        """Each font file cut to the glyphs all parts draw with it, glyph ids kept: the file a
+        part embedded, or the face a part named instead (see report.render.weasy)."""
         for stream, glyphs, descriptors in self.glyphs.values():
             data = stream.read_bytes()
             if data[4 : 4 + len(STAND_IN)] == STAND_IN:
-                named = data[4 + len(STAND_IN) :]
-                if named not in self.fonts_by_hash:
-                    raise ValueError(f"a part names a font file not given: {named.decode()}")
-                data = self.fonts_by_hash[named]
-            cut = _cut_font(data, glyphs)
-            cut = cut if cut is not None else data  # HarfBuzz could not cut it: kept whole
+                named = data[4 + len(STAND_IN) :].decode()
+                if named not in self.faces:
+                    raise ValueError(f"a part names a font file not given: {named}")
+                face: bytes | Path = self.faces[named]
+            else:
+                face = data
+            cut = _cut_font(face, glyphs)
+            if cut is None:  # HarfBuzz could not cut it: kept whole
+                cut = face.read_bytes() if isinstance(face, Path) else face
             stream.write(cut)  # compressed when saved
             if Name.Length1 in stream:
                 stream.Length1 = len(cut)
@@ -453,7 +455,7 @@ class _Joiner:
 _UNUSED_TABLES = (b"BASE", b"DSIG", b"EBDT", b"EBLC", b"EBSC", b"GPOS", b"GSUB", b"JSTF", b"LTSH", b"PCLT", b"SVG ")
 
 
-def _cut_font(font: bytes, glyphs: set[int]) -> bytes | None:
+def _cut_font(font: bytes | Path, glyphs: set[int]) -> bytes | None:
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
@@ -465,7 +467,8 @@ def _cut_font(font: bytes, glyphs: set[int]) -> bytes | None:
         | hb.SubsetFlags.NO_HINTING
     )
     request.drop_table_tag_set.update(int.from_bytes(tag, "big") for tag in _UNUSED_TABLES)
-    face = hb.subset(hb.Face(font), request)
+    blob = hb.Blob.from_file_path(str(font)) if isinstance(font, Path) else hb.Blob(font)
+    face = hb.subset(hb.Face(blob), request)
     return bytes(face.blob.data) if face is not None else None
 
 

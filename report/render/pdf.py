@@ -28,10 +28,13 @@ import html
 import multiprocessing
 import os
 import re
+import sys
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -39,9 +42,17 @@ from typing import Any
 
 from report.assemble import Assembler
 from report.cache import Cache, code_fingerprint, digest, json_digest
-from report.fonts import FACES, bundled_coverage, fontconfig_file, print_characters, subset_file
+from report.fonts import (
+    FACES,
+    bundled_coverage,
+    font_digest,
+    fontconfig_file,
+    fonts_dir,
+    print_characters,
+    subset_file,
+)
 from report.render import Output, PageStart
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, notdef_codes, serve
+from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, face_name, notdef_codes, serve
 
 CACHE_DIR_NAME = ".report-cache"
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
@@ -105,15 +116,21 @@ class PdfRenderer:
         cache = self._cache_for(assembler)
         characters = print_characters(assembler.print_document(), assembler.print_stylesheets({}))
         characters |= _extra_characters(cache)
-        font_files = {face.file: subset_file(face, characters, cache) for face in FACES}
-        font_urls = {name: path.as_uri() for name, path in font_files.items()}
+        font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
+        base_url = config.root.as_uri() + "/"
+        variant = None if config.pdf.variant == "none" else config.pdf.variant
+        # A part laid out with one subset is laid out the same with any other that has its
+        # characters (they keep the faces' glyph ids): the key names the faces instead.
+        by_face = assembler.print_stylesheets({face.file: face.file for face in FACES})
+        faces = (f"{face.file}={font_digest(face.file, cache)}" for face in FACES)
         _STYLES[assembler] = styles = Styles(
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
-            base_url=config.root.as_uri() + "/",
+            base_url=base_url,
             allowed_roots=(config.root, cache.directory / "objects"),
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
-            variant=None if config.pdf.variant == "none" else config.pdf.variant,
-            fonts=tuple(font_files.values()),
+            variant=variant,
+            key=digest(*by_face, base_url, variant or "", *faces),
+            fonts=tuple((face_name(face.family, face.weight), fonts_dir() / face.file) for face in FACES),
         )
         return styles
 
@@ -127,12 +144,12 @@ class _Part:
     stubs: frozenset[str]  # ids it links to that other parts have
     refs: frozenset[str]  # ids whose page numbers it prints
     numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
-    first_folio: int  # the folio it is laid out with on its first page
     layout: PartLayout | None = None
     key: str = ""  # its layout key
     start: int = 1  # its first page in the whole PDF
     blank_before: bool = False
-    pdf_key: str = ""
+    pdf_key: str = ""  # its drawn PDF's key: its layout key, page numbers and first folio
+    drawing: str = ""  # the key of the drawing asked for (the final one, or one gone stale)
     pdf: Path | None = None  # the part drawn, in the cache
     target: Path | None = None  # where a worker draws it
 
@@ -148,7 +165,7 @@ class _Part:
             stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
-        return PartJob(self.key, filled, self.first_folio, cover)
+        return PartJob(self.key, filled, cover)
 
 
 class PdfRun:
@@ -252,17 +269,15 @@ class PdfRun:
                     stubs=(linked - own) & everywhere,
                     refs=refs,
                     numbers={ref: "0" * len(known.get(ref, "00")) for ref in refs},
-                    first_folio=int(known.get(f"part:{name}", "1")),
                 )
             )
         return parts
 
     def _lay_out_missing(self) -> None:
         """Each part not laid out with its current stand-ins: from the cache, else sent to a worker."""
-        styles_key = digest(*self._styles.stylesheets, self._styles.base_url, self._styles.variant or "")
         for index, part in enumerate(self._parts):
             job = part.job(cover=index == 0)
-            key = digest(_code(), styles_key, job.html, str(index == 0))
+            key = digest(_code(), self._styles.key, job.html, str(index == 0))
             if key == part.key and part.layout is not None:
                 continue
             part.key, part.layout = key, self._cached_layout(key)
@@ -271,13 +286,36 @@ class PdfRun:
                 self.rendered = True
 
     def _receive_layouts(self) -> None:
-        if self._session is None:
-            return
-        for key, layout in self._session.layouts():
-            for part in self._parts:
-                if part.key == key:
-                    part.layout = layout
-            self._store_layout(key, layout)
+        if self._session is not None:
+            self._session.wait_for_layouts()
+
+    def _laid_out(self, key: str, layout: PartLayout) -> None:
+        """A worker's layout of a part, as it arrives: the parts it settles are drawn at once."""
+        for part in self._parts:
+            if part.key == key:
+                part.layout = layout
+        self._store_layout(key, layout)
+        if self.target is not None:
+            self._draw_settled()
+
+    def _draw_settled(self) -> None:
+        """Draw, while the other parts are still being laid out, each part whose page numbers
+        are known: every part before it and before each page it refers to is laid out, and its
+        stand-ins have the right number of digits. (Should a part before it be laid out again
+        and change length, the part is drawn again at the end.)"""
+        laid = next((i for i, part in enumerate(self._parts) if part.layout is None), len(self._parts))
+        self._place()
+        owners = {
+            name: i
+            for i, part in enumerate(self._parts[:laid])
+            if part.layout is not None
+            for name, _ in part.layout.anchors
+            if name not in part.stubs
+        }
+        for index, part in enumerate(self._parts[:laid]):
+            known = all(ref in owners and owners[ref] < laid for ref in part.refs)
+            if not part.drawing and known and not self._wrong_digits(part):
+                self._draw(index, part)
 
     def _place(self) -> None:
         """Each part's first page in the whole PDF; with the print profile, chapters start on
@@ -325,17 +363,24 @@ class PdfRun:
         return first.layout.cover if first.layout is not None else b""
 
     def _draw_missing(self) -> None:
+        """Every part drawn with its final page numbers: from the cache, drawn already, or now."""
         for index, part in enumerate(self._parts):
-            numbers = self._numbers_for(part)
-            part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
-            value = self.cache.load("pdf-part", part.pdf_key)
-            part.pdf = self.cache.object_path(str(value.get("pdf"))) if value is not None else None
-            if part.pdf is None:
-                part.target = self.cache.directory / "parts" / f"{part.pdf_key}.{os.getpid()}.pdf"
-                part.target.parent.mkdir(parents=True, exist_ok=True)
-                job = DrawJob(part.job(cover=index == 0), tuple(sorted(numbers.items())), part.start, part.target)
-                self._session_now().draw(job)
-                self.rendered = True
+            self._draw(index, part)
+
+    def _draw(self, index: int, part: _Part) -> None:
+        numbers = self._numbers_for(part)
+        part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
+        if part.drawing == part.pdf_key:
+            return
+        part.drawing = part.pdf_key
+        value = self.cache.load("pdf-part", part.pdf_key)
+        part.pdf = self.cache.object_path(str(value.get("pdf"))) if value is not None else None
+        if part.pdf is None:
+            part.target = self.cache.directory / "parts" / f"{part.pdf_key}.{os.getpid()}.pdf"
+            part.target.parent.mkdir(parents=True, exist_ok=True)
+            job = DrawJob(part.job(cover=index == 0), tuple(sorted(numbers.items())), part.start, part.target)
+            self._session_now().draw(job)
+            self.rendered = True
 
     def _draw_and_join(self, target: Path) -> set[int]:
         """In a thread, while the main one writes the EPUB: wait for the parts, then have a worker
@@ -357,12 +402,14 @@ class PdfRun:
         drawn = dict(self._session.drawn())
         for part in self._parts:
             if part.pdf is None and part.target in drawn:
-                messages = drawn[part.target]
+                messages = drawn.pop(part.target)
                 name = self.cache.put_object(part.target.read_bytes(), ".pdf")
-                part.target.unlink(missing_ok=True)
                 part.pdf = self.cache.object_path(name)
                 self._warnings.extend(m for m in messages if m not in self._warnings)
                 self.cache.store("pdf-part", part.pdf_key, {"pdf": name}, deps=self._deps(part), objects=[name])
+        for target in [part.target for part in self._parts] + list(drawn):  # stale drawings too
+            if target is not None:
+                target.unlink(missing_ok=True)
 
     # --- the cache -----------------------------------------------------------------------------
 
@@ -420,7 +467,6 @@ class PdfRun:
 
     def _remember_numbers(self) -> None:
         numbers = {name: str(page) for name, page in self._pages_of().items()}
-        numbers |= {f"part:{part.name}": str(part.start) for part in self._parts}
         self.cache.store("pdf-numbers", self._numbers_key(), {"numbers": numbers})
 
     def _retry(self, notdef: set[int]) -> bool:
@@ -439,7 +485,7 @@ class PdfRun:
         if self._session is not None:
             self._session.use(self._styles)
         for part in self._parts:
-            part.key, part.layout, part.pdf = "", None, None
+            part.key, part.layout, part.pdf, part.drawing = "", None, None, ""
         self._warnings = []
         self._lay_out_missing()
         return True
@@ -449,7 +495,7 @@ class PdfRun:
             workers = self._workers
             if workers is None or not workers.alive:
                 workers = self._own_workers = PdfWorkers(self._styles.fontconfig)
-            self._session = _Session(workers, self._styles)
+            self._session = _Session(workers, self._styles, self._laid_out)
         return self._session
 
 
@@ -490,6 +536,23 @@ def worker_count() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """A spawned process first imports the parent's main module (the ``report`` command, and
+    with it the whole builder: a third of a second on each core while the build starts).
+    A worker needs only :mod:`report.render.weasy`: while the workers start, the main
+    module does not say where it comes from, so they do not import it."""
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
 class PdfWorkers:
     """Spawned processes that lay out and draw parts. They import WeasyPrint as soon as they
     start, and stay warm between builds (``report watch`` keeps them for the session)."""
@@ -498,13 +561,16 @@ class PdfWorkers:
         context = multiprocessing.get_context("spawn")
         self.connections: list[Connection] = []
         self.processes: list[Any] = []
-        for number in range(count or worker_count()):
-            connection, child = context.Pipe()
-            process = context.Process(target=serve, args=(child, fontconfig), name=f"report-pdf-{number}", daemon=True)
-            process.start()
-            child.close()
-            self.connections.append(connection)
-            self.processes.append(process)
+        with _main_module_hidden():
+            for number in range(count or worker_count()):
+                connection, child = context.Pipe()
+                process = context.Process(
+                    target=serve, args=(child, fontconfig), name=f"report-pdf-{number}", daemon=True
+                )
+                process.start()
+                child.close()
+                self.connections.append(connection)
+                self.processes.append(process)
         self.busy = threading.Lock()  # one build at a time
 
     @property
@@ -537,10 +603,11 @@ class _Session:
 
     workers: PdfWorkers
     styles: Styles
+    on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
+    layouts_due: int = 0  # layouts sent or waiting, not yet answered
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
-    _layouts: list[tuple[str, PartLayout]] = field(default_factory=list)
     _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
     _joined: list[Path] = field(default_factory=list)
     closed: bool = False
@@ -553,12 +620,14 @@ class _Session:
     def use(self, styles: Styles) -> None:
         self.styles = styles
         self.holder.clear()
+        self.layouts_due -= len(self.waiting)
         self.waiting.clear()
         for index in range(len(self.workers.connections)):
             self._send(index, ("styles", styles), answered=False)
 
     def lay_out(self, job: PartJob) -> None:
         self.waiting.append(job)
+        self.layouts_due += 1
         self._send_layouts()
 
     def draw(self, job: DrawJob) -> None:
@@ -571,7 +640,7 @@ class _Session:
     def join(self, job: JoinJob) -> None:
         """The parts joined by the least busy worker (waits for it)."""
         self._send(min(range(len(self.expected)), key=lambda i: self.expected[i]), ("join", job))
-        self._receive()
+        self._receive(lambda: not any(self.expected))
         self._joined.clear()
 
     def _send_layouts(self) -> None:
@@ -581,15 +650,13 @@ class _Session:
                 self.holder[job.key] = index
                 self._send(index, ("layout", job))
 
-    def layouts(self) -> list[tuple[str, PartLayout]]:
-        """Every layout asked for so far (waits for those still coming)."""
-        self._receive()
-        found, self._layouts = self._layouts, []
-        return found
+    def wait_for_layouts(self) -> None:
+        """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
+        self._receive(lambda: self.layouts_due == 0)
 
     def drawn(self) -> list[tuple[Path, tuple[str, ...]]]:
         """Every part drawn so far (its target and WeasyPrint's warnings; waits for the rest)."""
-        self._receive()
+        self._receive(lambda: not any(self.expected))
         found, self._drawn = self._drawn, []
         return found
 
@@ -605,10 +672,10 @@ class _Session:
         self.workers.connections[index].send(message)
         self.expected[index] += answered
 
-    def _receive(self) -> None:
-        """Every answer awaited: each worker answers its messages in order."""
+    def _receive(self, done: Callable[[], bool]) -> None:
+        """Answers, until ``done``: each worker answers its messages in order."""
         connections = self.workers.connections
-        while any(self.expected) or self.waiting:
+        while not done():
             waiting = [connections[i] for i, count in enumerate(self.expected) if count]
             ready = wait(waiting, timeout=render_timeout())
             if not ready:
@@ -628,7 +695,8 @@ class _Session:
             raise RuntimeError(f"a PDF worker stopped unexpectedly (exit code {code})") from None
         self.expected[index] -= 1
         if kind == "laid-out":
-            self._layouts.append((payload[0], payload[1]))
+            self.layouts_due -= 1
+            self.on_layout(payload[0], payload[1])
         elif kind == "drawn":
             self._drawn.append((payload[0], tuple(payload[1])))
         elif kind == "joined":

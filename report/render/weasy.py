@@ -1,14 +1,15 @@
 """The PDF worker processes' side: WeasyPrint lays out one part of the print document,
 the page numbers the part could not know are filled in, and the part is written.
 
-A part (the cover, title page and contents, or one chapter) is laid out on its own, so
-the page numbers that point into other parts — the folios, the contents' page numbers,
-「14ページの図1」 — are not known while it is laid out. Each is laid out with a stand-in
-of as many digits (the number of the last build, when there was one), and once every part
-is laid out the real number replaces the stand-in's text in the laid-out boxes, before
-the part is drawn. Digits are of equal width in the fonts the page numbers are set in, so
-nothing else on the line moves; a number with more or fewer digits than its stand-in is
-laid out again instead (see :mod:`report.render.pdf`).
+A part (the cover, the contents, or one chapter) is laid out on its own, so the page
+numbers that point into other parts — the folios, the contents' page numbers,
+「14ページの図1」 — are not known while it is laid out. Its folios are laid out as if the
+part were alone (from 1), and every other page number as a stand-in of zeros, as many as
+the number has digits (as it had in the last build, when there was one). Once every part
+is laid out, the real numbers replace the stand-ins' text in the laid-out boxes, before
+the part is drawn: digits are of one width in the fonts page numbers are set in, so
+nothing else on the line moves (a folio is centred again). A stand-in with the wrong
+number of digits is laid out again instead (see :mod:`report.render.pdf`).
 
 This module imports WeasyPrint lazily: it runs in spawned processes whose fontconfig
 knows only the job's fonts (set before WeasyPrint loads Pango).
@@ -16,7 +17,6 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -39,11 +39,16 @@ _NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by
 STAND_IN = b"report-font-sha256:"
 
 
-def font_stand_in(font_file: bytes) -> bytes:
-    """What a part embeds for a font file it shares with the other parts: its first four
-    bytes (they tell OpenType from TrueType) and its hash. :func:`report.render.join.join_pdfs`
-    puts the file in."""
-    return font_file[:4] + STAND_IN + hashlib.sha256(font_file).hexdigest().encode()
+def font_stand_in(font_file: bytes, face: str) -> bytes:
+    """What a part embeds instead of a font file: its first four bytes (they tell OpenType from
+    TrueType) and the face it is cut from (see :func:`face_name`). The report's subsets keep
+    the face's glyph ids, so :func:`report.render.join.join_pdfs` cuts the face itself."""
+    return font_file[:4] + STAND_IN + face.encode()
+
+
+def face_name(family: str, weight: int) -> str:
+    """How a part names a bundled face (as its @font-face rule does: family and weight)."""
+    return f"{family}|{weight}"
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,14 @@ class Styles:
     allowed_roots: tuple[Path, ...]
     fontconfig: Path
     variant: str | None
-    fonts: tuple[Path, ...]  # the font files the stylesheets name (the parts name them by hash)
+    key: str  # all the above but the subsets' files: the faces they are cut from, by hash
+    fonts: tuple[tuple[str, Path], ...]  # each bundled face by name (see face_name) and its file
 
 
 @dataclass(frozen=True)
 class PartJob:
     key: str  # the part's layout key: its HTML and the styles
     html: str  # page numbers of other parts as stand-ins (span.page-number with digits)
-    first_folio: int  # the folio laid out on the part's first page
     cover: bool = False  # also return the first page as PNG
 
 
@@ -82,14 +87,14 @@ class PartLayout:
 class DrawJob:
     part: PartJob
     numbers: tuple[tuple[str, str], ...]  # id → its page number, for each span.page-number
-    first_folio: int  # the part's first page's real folio
+    first_folio: int  # the part's first page's folio (it is laid out as 1: a part alone)
     target: Path
 
 
 @dataclass(frozen=True)
 class JoinJob:
     parts: tuple[tuple[Path, frozenset[str], bool], ...]  # each part's PDF, its stand-in anchors, a blank page before
-    fonts: tuple[Path, ...]  # the font files the parts name
+    fonts: tuple[tuple[str, Path], ...]  # the bundled faces the parts name
     target: Path
 
 
@@ -151,7 +156,7 @@ def load_weasyprint() -> None:
         once, cut to the glyphs of all parts (no part's own cut could be shared, and
         compressing whole files into every part costs more than laying it out)."""
         if _STAND_INS.enabled:
-            font.file_content = font_stand_in(font.file_content)
+            font.file_content = font_stand_in(font.file_content, face_name(font.family, font.weight))
         else:
             original_subset(font, to_unicode, hinting)
 
@@ -187,7 +192,7 @@ def join(job: JoinJob) -> Path:
     from report.render.join import JoinPart, join_pdfs
 
     parts = [JoinPart(path.read_bytes(), stubs, blank) for path, stubs, blank in job.parts]
-    job.target.write_bytes(join_pdfs(parts, fonts=(path.read_bytes() for path in job.fonts)))
+    job.target.write_bytes(join_pdfs(parts, fonts=dict(job.fonts)))
     return job.target
 
 
@@ -262,7 +267,7 @@ class _Worker:
         assert self.styles is not None
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
-            _fill_page_numbers(document, dict(job.numbers), job.part.first_folio, job.first_folio)
+            _fill_page_numbers(document, dict(job.numbers), job.first_folio)
             _join_leader_dots(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
@@ -271,9 +276,8 @@ class _Worker:
         import weasyprint
 
         assert self.styles is not None
-        first_folio = weasyprint.CSS(string=f"@page :first {{ counter-reset: page {job.first_folio}; }}")
         return weasyprint.HTML(string=job.html, base_url=self.styles.base_url, url_fetcher=self.fetcher).render(
-            stylesheets=[*self.css, first_folio],
+            stylesheets=self.css,
             font_config=self.font_config,
             pdf_variant=self.styles.variant,
             pdf_tags=True,
@@ -336,13 +340,13 @@ def _first_page_png(document: Any) -> bytes:
 # --- filling in page numbers --------------------------------------------------------------------
 
 
-def _fill_page_numbers(document: Any, numbers: dict[str, str], laid_folio: int, real_folio: int) -> None:
+def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int) -> None:
     """Replace, in the laid-out boxes, each span.page-number's stand-in by its number and each
     folio (a margin box's text that is the page counter as laid out) by the real one."""
     from weasyprint.formatting_structure import boxes
 
     for index, page in enumerate(document.pages):
-        laid, real = str(laid_folio + index), str(real_folio + index)
+        laid, real = str(1 + index), str(first_folio + index)
         for box, margin in _text_boxes(page._page_box, boxes):
             if margin:
                 if box.text == laid and laid != real:
