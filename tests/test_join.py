@@ -596,34 +596,37 @@ def test_weasyprint_keeps_links_only_to_anchors_it_has(rendered: Rendered) -> No
 
 
 def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
-    """Each joined font file is the parts' whole font cut to the glyphs all parts draw (those
-    their font dictionaries give widths for), glyph ids kept: each such glyph has the same
-    outline as in the whole font, and the glyphs no part draws are gone."""
-    whole = {}
-    for path in rendered.fonts.values():
-        font = TTFont(path)
-        whole[font["name"].getDebugName(4)] = font
+    """Each joined font file is the face the parts name, cut to the glyphs all parts draw (those
+    their font dictionaries give widths for): each such glyph has its outline in the face, and
+    no other glyph is kept. TrueType faces keep their glyph ids; CFF faces (the CJK ones, whose
+    ids run to 65,000) are renumbered 1, 2, 3 … in the order of their ids, with the text."""
+    whole = {TTFont(path)["name"].getDebugName(4): TTFont(path) for path in rendered.fonts.values()}
+    drawn: dict[str, set[int]] = {}  # face → the glyph ids the parts draw, in the face's numbering
+    for part in rendered.parts:
+        for obj in _open(part.pdf).objects:
+            if isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj:
+                name = str(obj.BaseFont).partition("+")[2]
+                drawn.setdefault(name, set()).update(_glyph_ids(obj.W))
     joined = _open(rendered.joined)
-    used: dict[tuple[int, int], set[int]] = {}
     for obj in joined.objects:
-        if isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj:
-            descriptor = obj.FontDescriptor
-            stream = next(
-                descriptor[key] for key in (Name.FontFile, Name.FontFile2, Name.FontFile3) if key in descriptor
-            )
-            used.setdefault(stream.objgen, set()).update(_glyph_ids(obj.W))
-    assert len(used) == len(_font_files(joined))
-    for stream in _font_files(joined):
+        if not (isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj):
+            continue
+        descriptor = obj.FontDescriptor
+        stream = next(descriptor[key] for key in (Name.FontFile, Name.FontFile2, Name.FontFile3) if key in descriptor)
         cut = TTFont(io.BytesIO(stream.read_bytes()))
         original = whole[cut["name"].getDebugName(4)]
-        glyphs = used[stream.objgen]
-        assert glyphs and len(glyphs) < len(original.getGlyphOrder()) / 4
+        old = sorted(drawn[str(obj.BaseFont).partition("+")[2]] | {0})
+        cff = "CFF " in cut
+        new = dict(enumerate(old)) if cff else {gid: gid for gid in old}  # joined id → the face's id
+        assert set(_glyph_ids(obj.W)) | {0} == set(new), "widths for exactly the glyphs drawn"
+        assert len(cut.getGlyphOrder()) == (len(old) if cff else max(old) + 1)
         for gid in range(len(cut.getGlyphOrder())):
-            bounds = _bounds(cut, gid)
-            if gid in glyphs:
-                assert bounds == _bounds(original, gid), f"glyph {gid} of {cut['name'].getDebugName(4)}"
-            elif gid:
-                assert bounds is None, f"glyph {gid} no part draws is kept"
+            if gid in new:
+                assert _bounds(cut, gid) == _bounds(original, new[gid]), f"glyph {gid} of {obj.BaseFont}"
+            else:
+                assert _bounds(cut, gid) is None, f"glyph {gid} no part draws is kept"
+    texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(rendered.joined)).pages]
+    assert any("第一章" in text for text in texts), "the renumbered text reads as before"
 
 
 def _glyph_ids(widths: Array) -> set[int]:

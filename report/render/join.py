@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
@@ -104,6 +105,10 @@ class _Joiner:
         self.dictionaries: dict[bytes, Object] = {}
         self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
         self.font_uses: list[tuple[Dictionary, Name]] = []  # resources' /Font dictionaries and keys
+        # CFF font files given glyph ids 0, 1, 2 … in the join (old id → new), and the font
+        # dictionaries that name them
+        self.renumbered_files: dict[tuple[int, int], dict[int, int]] = {}
+        self.renumbered_fonts: dict[tuple[int, int], dict[int, int]] = {}
         # font file kept → the glyphs the parts draw with it, and the descriptors naming it
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
         self.seen_resources: set[tuple[int, int]] = set()
@@ -126,6 +131,7 @@ class _Joiner:
             self._add_dests(source, part.stubs)
             self._add_outline(source)
         self._merge_fonts()
+        self._renumber_text()
         self._cut_fonts()
         first = sources[0]
         self._finish_catalog(first, has_tree)
@@ -383,7 +389,8 @@ class _Joiner:
             if file is not None and isinstance(font, Dictionary):
                 groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
         merged_into: dict[tuple[int, int], Dictionary] = {}
-        for fonts in groups.values():
+        files = [objgen for _, objgen in groups]
+        for (_, objgen), fonts in groups.items():
             widths: dict[int, float] = {}
             texts: dict[int, bytes] = {}
             for font in fonts:
@@ -394,6 +401,13 @@ class _Joiner:
                 widths |= _widths(Array(font.DescendantFonts[0].W))
             else:
                 merged = fonts[0]
+                if files.count(objgen) == 1 and self._is_cff(objgen):
+                    # The face's own glyph ids run to 65,000: renumbered, the cut font
+                    # needs no room for the glyphs it does not have.
+                    ids = {old: new for new, old in enumerate(sorted(widths.keys() | {0}))}
+                    widths = {ids[old]: width for old, width in widths.items()}
+                    texts = {ids[old]: text for old, text in texts.items() if old in ids}
+                    self.renumbered_files[objgen] = self.renumbered_fonts[merged.objgen] = ids
                 merged.DescendantFonts[0].W = _widths_array(widths)
                 merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
                 merged_into |= {font.objgen: merged for font in fonts[1:]}
@@ -401,6 +415,44 @@ class _Joiner:
             font = resources[key]
             if font.is_indirect and font.objgen in merged_into:
                 resources[key] = merged_into[font.objgen]
+
+    def _is_cff(self, file: tuple[int, int]) -> bool:
+        return self.out.get_object(file).read_bytes()[:4] == b"OTTO"
+
+    def _renumber_text(self) -> None:
+        """The text shown with a renumbered font, in every page and form, in the new glyph ids."""
+        if not self.renumbered_fonts:
+            return
+        seen: set[tuple[int, int]] = set()
+        for page in self.out.pages:
+            self._renumber_in(page.obj, seen)
+
+    def _renumber_in(self, holder: Object, seen: set[tuple[int, int]]) -> None:
+        if holder.is_indirect:
+            if holder.objgen in seen:
+                return
+            seen.add(holder.objgen)
+        resources = holder.get(Name.Resources)
+        if not isinstance(resources, Dictionary):
+            return
+        xobjects = resources.get(Name.XObject)
+        if isinstance(xobjects, Dictionary):
+            for _, xobject in xobjects.items():
+                if isinstance(xobject, pikepdf.Stream) and xobject.get(Name.Subtype) == Name.Form:
+                    self._renumber_in(xobject, seen)
+        fonts = resources.get(Name.Font)
+        renumbered = {
+            str(name): self.renumbered_fonts[font.objgen]
+            for name, font in (fonts.items() if isinstance(fonts, Dictionary) else ())
+            if font.is_indirect and font.objgen in self.renumbered_fonts
+        }
+        if not renumbered:
+            return
+        data = pikepdf.unparse_content_stream(_renumbered(pikepdf.parse_content_stream(holder), renumbered))
+        if isinstance(holder, pikepdf.Stream):
+            holder.write(data)
+        else:
+            holder.Contents = self.out.make_stream(data)
 
     def _cut_fonts(self) -> None:
         """Each font file cut to the glyphs all parts draw with it, glyph ids kept: the file a
@@ -414,7 +466,7 @@ class _Joiner:
                 face: bytes | Path = self.faces[named]
             else:
                 face = data
-            cut = _cut_font(face, glyphs)
+            cut = _cut_font(face, glyphs, renumbered=stream.objgen in self.renumbered_files)
             if cut is None:  # HarfBuzz could not cut it: kept whole
                 cut = face.read_bytes() if isinstance(face, Path) else face
             stream.write(cut)  # compressed when saved
@@ -422,7 +474,8 @@ class _Joiner:
                 stream.Length1 = len(cut)
             for descriptor in descriptors:
                 if Name.CIDSet in descriptor:  # PDF/A-1: the glyphs the font file has
-                    descriptor.CIDSet = self.out.make_stream(_bit_set(glyphs | {0}))
+                    ids = self.renumbered_files.get(stream.objgen)
+                    descriptor.CIDSet = self.out.make_stream(_bit_set(set(ids.values()) if ids else glyphs | {0}))
 
     def _kept_dictionary(self, dictionary: Object) -> Object:
         """The first kept indirect dictionary written the same (references included)."""
@@ -455,21 +508,62 @@ class _Joiner:
 _UNUSED_TABLES = (b"BASE", b"DSIG", b"EBDT", b"EBLC", b"EBSC", b"GPOS", b"GSUB", b"JSTF", b"LTSH", b"PCLT", b"SVG ")
 
 
-def _cut_font(font: bytes | Path, glyphs: set[int]) -> bytes | None:
+def _cut_font(font: bytes | Path, glyphs: set[int], renumbered: bool = False) -> bytes | None:
+    """The font cut to ``glyphs``: with their glyph ids, or ``renumbered`` 0, 1, 2 … in the
+    order of their ids (as :meth:`_Joiner._merge_fonts` renumbers them)."""
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
     request.glyph_set.update(glyphs | {0})
+    kept = hb.SubsetFlags.CFF_IDENTITY_CHARSET if renumbered else hb.SubsetFlags.RETAIN_GIDS
     request.flags = (
-        hb.SubsetFlags.RETAIN_GIDS
-        | hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED
-        | hb.SubsetFlags.DESUBROUTINIZE
-        | hb.SubsetFlags.NO_HINTING
+        kept | hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED | hb.SubsetFlags.DESUBROUTINIZE | hb.SubsetFlags.NO_HINTING
     )
     request.drop_table_tag_set.update(int.from_bytes(tag, "big") for tag in _UNUSED_TABLES)
     blob = hb.Blob.from_file_path(str(font)) if isinstance(font, Path) else hb.Blob(font)
     face = hb.subset(hb.Face(blob), request)
     return bytes(face.blob.data) if face is not None else None
+
+
+_SHOW_TEXT = {"Tj": 0, "'": 0, '"': 2, "TJ": 0}  # text-showing operators: the operand with the text
+
+
+def _renumbered(instructions: list[Any], fonts: dict[str, dict[int, int]]) -> list[Any]:
+    """A content stream's instructions with the text shown in ``fonts`` (by resource name)
+    given the new glyph ids (two bytes a glyph: Identity-H)."""
+    current: dict[int, int] | None = None
+    saved: list[dict[int, int] | None] = []
+    out = []
+    for instruction in instructions:
+        operator = str(getattr(instruction, "operator", ""))
+        operands = list(getattr(instruction, "operands", ()))
+        if operator == "Tf":
+            current = fonts.get(str(operands[0]))
+        elif operator == "q":
+            saved.append(current)
+        elif operator == "Q" and saved:
+            current = saved.pop()
+        elif operator in _SHOW_TEXT and current is not None:
+            index = _SHOW_TEXT[operator]
+            text = operands[index]
+            if isinstance(text, Array):
+                operands[index] = Array(
+                    [_new_ids(part, current) if isinstance(part, String) else part for part in text]
+                )
+            else:
+                operands[index] = _new_ids(text, current)
+            instruction = pikepdf.ContentStreamInstruction(operands, pikepdf.Operator(operator))
+        out.append(instruction)
+    return out
+
+
+def _new_ids(text: String, ids: dict[int, int]) -> String:
+    codes = bytes(text)
+    return String(
+        b"".join(
+            ids.get(int.from_bytes(codes[i : i + 2], "big"), 0).to_bytes(2, "big") for i in range(0, len(codes), 2)
+        )
+    )
 
 
 def _glyph_ids(widths: Array) -> set[int]:
