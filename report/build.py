@@ -11,13 +11,15 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
   folder recorded, and whose outputs are still there as written, returns at once
   and writes nothing;
 - otherwise each chapter is parsed only when it (or an image it uses) changed;
-  fonts are subset once per character set; the PDF is laid out only when its
-  document, stylesheets or fonts changed, and the EPUB written only when what it
-  is made of (including the PDF's page starts and cover) changed.
+  fonts are subset once per character set; the PDF is laid out in parts (the
+  cover, the contents, each chapter), and a part is laid out only when its HTML,
+  the stylesheets or the fonts changed, and drawn only when that or its page
+  numbers changed (:mod:`report.render.pdf`); the EPUB is written only when what
+  it is made of (including the PDF's page starts and cover) changed.
 
-The PDF is rendered in a spawned process started at the beginning of the build,
-so that WeasyPrint loads while the chapters are parsed; the EPUB is written as
-soon as the PDF's layout is known, while the PDF is still being drawn.
+The PDF's parts are laid out by worker processes started at the beginning of the
+build, so that WeasyPrint loads while the chapters are parsed; the EPUB is written
+as soon as the PDF's layout is known, while the parts are drawn and joined.
 """
 
 from __future__ import annotations
