@@ -83,10 +83,6 @@ class PdfRenderer:
     def render(self, assembler: Assembler, target: Path) -> Output:
         return self.start(assembler, target).finish()
 
-    def page_starts(self, assembler: Assembler) -> tuple[PageStart, ...]:
-        """Where each printed page begins, without writing a PDF (for an EPUB built alone)."""
-        return self.start(assembler, None).finish().page_starts
-
     def cover_png(self, assembler: Assembler) -> bytes:
         """The first printed page as a PNG (the EPUB's cover image): from the cache (the build
         has just laid the document out), else laid out now."""
@@ -609,7 +605,6 @@ class _Session:
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
-    _joined: list[Path] = field(default_factory=list)
     closed: bool = False
 
     def __post_init__(self) -> None:
@@ -641,7 +636,6 @@ class _Session:
         """The parts joined by the least busy worker (waits for it)."""
         self._send(min(range(len(self.expected)), key=lambda i: self.expected[i]), ("join", job))
         self._receive(lambda: not any(self.expected))
-        self._joined.clear()
 
     def _send_layouts(self) -> None:
         for index in range(len(self.expected)):
@@ -694,13 +688,12 @@ class _Session:
             code = self.workers.processes[index].exitcode
             raise RuntimeError(f"a PDF worker stopped unexpectedly (exit code {code})") from None
         self.expected[index] -= 1
+        if kind == "error":
+            self.workers.close()
+            raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")
         if kind == "laid-out":
             self.layouts_due -= 1
             self.on_layout(payload[0], payload[1])
         elif kind == "drawn":
             self._drawn.append((payload[0], tuple(payload[1])))
-        elif kind == "joined":
-            self._joined.append(payload[0])
-        else:
-            self.workers.close()
-            raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")
+        # "joined": the target is written

@@ -231,11 +231,11 @@ class _Worker:
                     self.fetched.append(Path(unquote(urlsplit(url).path)).resolve())
                 return response
 
+        self.laid_out.clear()  # a new build: what an earlier one laid out and did not draw is stale
         if styles == self.styles:
             return
         os.environ["FONTCONFIG_FILE"] = str(styles.fontconfig)
         self.styles = styles
-        self.laid_out.clear()
         self.fetcher = RecordingFetcher(styles.allowed_roots)
         self.font_config = weasyprint.text.fonts.FontConfiguration()
         with _collected():
