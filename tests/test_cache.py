@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import sys
 import zipfile
@@ -200,15 +201,21 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
 
 def test_a_chapter_a_page_longer_moves_the_folios_and_page_numbers_after_it(project: Path, worker: PdfWorkers) -> None:
     """Every page after the edited chapter moves: later parts are drawn again with their new
-    folios, the contents and page references show the new pages — as a build from nothing."""
+    folios, the contents and page references show the new pages — as a build from nothing.
+    The pages referred to go from one digit to two: the parts that print them are laid out
+    again (their stand-ins had one digit)."""
     run(project, worker)
-    before = pdfinfo_pages(pdf(project))
+    assert pdfinfo_pages(pdf(project)) < 10
     intro = project / "chapters" / "01-intro.md"
     paragraph = "本文の第一段落。設計の詳細は次の章で述べる。この章は試験用の序論である。"  # characters it has
-    append(intro, "\n" + "\n\n".join([paragraph * 3] * 12) + "\n")
+    append(intro, "\n" + "\n\n".join([paragraph * 3] * 40) + "\n")
     result = run(project, worker)
-    assert pdfinfo_pages(pdf(project)) > before
-    assert result.stats.misses["pdf-layout"] == 1  # the intro; the others are only drawn again
+    assert pdfinfo_pages(pdf(project)) >= 12
+    text = squeeze(pdftotext(pdf(project)))
+    method_page = re.search(r"第2章方法\.{3,}(\d+)", text)
+    assert method_page is not None and int(method_page.group(1)) >= 10, "the contents: the method's new page"
+    assert re.search(r"付録では第1章と\d\dページの表1", text), "the page of a table in another chapter"
+    assert result.stats.hits["pdf-layout"] >= 2  # the cover and the chapters after the intro
     assert result.stats.misses["pdf-part"] >= 3  # the intro, the chapters after it, the contents
     clean_build_matches(project)
 
