@@ -108,7 +108,7 @@ class _Joiner:
         # CFF font files given glyph ids 0, 1, 2 … in the join (old id → new), and the font
         # dictionaries that name them
         self.renumbered_files: dict[tuple[int, int], dict[int, int]] = {}
-        self.renumbered_fonts: dict[tuple[int, int], dict[int, int]] = {}
+        self.renumbered_fonts: dict[tuple[int, int], _NewIds] = {}
         # font file kept → the glyphs the parts draw with it, and the descriptors naming it
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
         self.seen_resources: set[tuple[int, int]] = set()
@@ -407,7 +407,8 @@ class _Joiner:
                     ids = {old: new for new, old in enumerate(sorted(widths.keys() | {0}))}
                     widths = {ids[old]: width for old, width in widths.items()}
                     texts = {ids[old]: text for old, text in texts.items() if old in ids}
-                    self.renumbered_files[objgen] = self.renumbered_fonts[merged.objgen] = ids
+                    self.renumbered_files[objgen] = ids
+                    self.renumbered_fonts[merged.objgen] = _NewIds(ids)
                 merged.DescendantFonts[0].W = _widths_array(widths)
                 merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
                 merged_into |= {font.objgen: merged for font in fonts[1:]}
@@ -528,42 +529,48 @@ def _cut_font(font: bytes | Path, glyphs: set[int], renumbered: bool = False) ->
 _SHOW_TEXT = {"Tj": 0, "'": 0, '"': 2, "TJ": 0}  # text-showing operators: the operand with the text
 
 
-def _renumbered(instructions: list[Any], fonts: dict[str, dict[int, int]]) -> list[Any]:
+class _NewIds:
+    """A font's glyph ids, old → new, as two-byte codes (Identity-H), remembering each string
+    it renumbered: text is shown a few glyphs at a time, and the same runs come back."""
+
+    def __init__(self, ids: dict[int, int]) -> None:
+        self.codes = {old.to_bytes(2, "big"): new.to_bytes(2, "big") for old, new in ids.items()}
+        self.done: dict[bytes, String] = {}
+
+    def __call__(self, text: String) -> String:
+        codes = bytes(text)
+        found = self.done.get(codes)
+        if found is None:
+            new = b"".join(self.codes.get(codes[i : i + 2], b"\0\0") for i in range(0, len(codes), 2))
+            found = self.done[codes] = String(new)
+        return found
+
+
+def _renumbered(instructions: list[Any], fonts: dict[str, _NewIds]) -> list[Any]:
     """A content stream's instructions with the text shown in ``fonts`` (by resource name)
-    given the new glyph ids (two bytes a glyph: Identity-H)."""
-    current: dict[int, int] | None = None
-    saved: list[dict[int, int] | None] = []
+    given the new glyph ids."""
+    current: _NewIds | None = None
+    saved: list[_NewIds | None] = []
     out = []
     for instruction in instructions:
         operator = str(getattr(instruction, "operator", ""))
-        operands = list(getattr(instruction, "operands", ()))
         if operator == "Tf":
-            current = fonts.get(str(operands[0]))
+            current = fonts.get(str(instruction.operands[0]))
         elif operator == "q":
             saved.append(current)
         elif operator == "Q" and saved:
             current = saved.pop()
         elif operator in _SHOW_TEXT and current is not None:
+            operands = list(instruction.operands)
             index = _SHOW_TEXT[operator]
             text = operands[index]
             if isinstance(text, Array):
-                operands[index] = Array(
-                    [_new_ids(part, current) if isinstance(part, String) else part for part in text]
-                )
+                operands[index] = Array([current(part) if isinstance(part, String) else part for part in text])
             else:
-                operands[index] = _new_ids(text, current)
-            instruction = pikepdf.ContentStreamInstruction(operands, pikepdf.Operator(operator))
+                operands[index] = current(text)
+            instruction = pikepdf.ContentStreamInstruction(operands, instruction.operator)
         out.append(instruction)
     return out
-
-
-def _new_ids(text: String, ids: dict[int, int]) -> String:
-    codes = bytes(text)
-    return String(
-        b"".join(
-            ids.get(int.from_bytes(codes[i : i + 2], "big"), 0).to_bytes(2, "big") for i in range(0, len(codes), 2)
-        )
-    )
 
 
 def _glyph_ids(widths: Array) -> set[int]:
