@@ -182,6 +182,9 @@ class PdfRun:
         self._warnings: list[str] = []
         self._parts = self._make_parts()
         self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
+        self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
+        self._owners: dict[str, int] = {}  # id → the part it is in
+        self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._lay_out_missing()
 
     # --- the run's three steps: lay out, fill in, draw ----------------------------------------
@@ -300,45 +303,36 @@ class PdfRun:
         stand-ins have the right number of digits. (Should a part before it be laid out again
         and change length, the part is drawn again at the end.)"""
         laid = next((i for i, part in enumerate(self._parts) if part.layout is None), len(self._parts))
+        if laid == self._settled:
+            return  # no part more is laid out from the start
+        self._settled = laid
         self._place()
-        owners = {
-            name: i
-            for i, part in enumerate(self._parts[:laid])
-            if part.layout is not None
-            for name, _ in part.layout.anchors
-            if name not in part.stubs
-        }
         for index, part in enumerate(self._parts[:laid]):
-            known = all(ref in owners and owners[ref] < laid for ref in part.refs)
+            known = all(self._owners.get(ref, laid) < laid for ref in part.refs)
             if not part.drawing and known and not self._wrong_digits(part):
                 self._draw(index, part)
 
     def _place(self) -> None:
-        """Each part's first page in the whole PDF; with the print profile, chapters start on
-        a right-hand (odd) page, after a blank page if need be."""
+        """Each part's first page in the whole PDF (with the print profile, chapters start on
+        a right-hand, odd, page, after a blank page if need be), and the page and part each id
+        is on (a part not yet laid out counts no pages)."""
         page = 1
+        self._anchor_pages, self._owners = {}, {}
         for index, part in enumerate(self._parts):
             part.blank_before = self.assembler.profile == "print" and index > 0 and page % 2 == 0
             page += part.blank_before
             part.start = page
             page += self._pages(part)
+            for name, at in part.layout.anchors if part.layout is not None else ():
+                if name not in part.stubs and name not in self._owners:
+                    self._anchor_pages[name] = part.start + at - 1
+                    self._owners[name] = index
 
     def _pages(self, part: _Part) -> int:
         return part.layout.pages if part.layout is not None else 0
 
-    def _pages_of(self) -> dict[str, int]:
-        """The page each id begins on in the whole PDF."""
-        found: dict[str, int] = {}
-        for part in self._parts:
-            if part.layout is None:
-                continue
-            for name, page in part.layout.anchors:
-                if name not in part.stubs:
-                    found.setdefault(name, part.start + page - 1)
-        return found
-
     def _numbers_for(self, part: _Part) -> dict[str, str]:
-        pages = self._pages_of()
+        pages = self._anchor_pages
         return {ref: str(pages[ref]) if ref in pages else part.numbers[ref] for ref in part.refs}
 
     def _wrong_digits(self, part: _Part) -> bool:
@@ -462,7 +456,7 @@ class PdfRun:
         return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
 
     def _remember_numbers(self) -> None:
-        numbers = {name: str(page) for name, page in self._pages_of().items()}
+        numbers = {name: str(page) for name, page in self._anchor_pages.items()}
         self.cache.store("pdf-numbers", self._numbers_key(), {"numbers": numbers})
 
     def _retry(self, notdef: set[int]) -> bool:
@@ -482,6 +476,7 @@ class PdfRun:
             self._session.use(self._styles)
         for part in self._parts:
             part.key, part.layout, part.pdf, part.drawing = "", None, None, ""
+        self._settled = -1
         self._warnings = []
         self._lay_out_missing()
         return True
