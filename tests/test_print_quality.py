@@ -122,6 +122,20 @@ def test_print_profile_adds_bleed_and_crop_marks(tmp_path) -> None:
     assert grown >= 2 * bleed_mm * 72 / 25.4 - 0.5, "the print page is larger by the bleed on both sides"
     assert float(print_page.trimbox.width) == pytest.approx(float(screen_page.mediabox.width), abs=0.5)
 
+    # Chapters start on right-hand (odd) pages; the blank pages before them have the marks,
+    # and no running head or folio.
+    pages = pypdf.PdfReader(print_pdf).pages
+    texts = [page.extract_text() for page in pages]
+    for label in ("第1章", "第2章"):
+        (first,) = [number for number, text in enumerate(texts, start=1) if text.startswith(label)]
+        assert first % 2 == 1, f"{label} starts on page {first}"
+    blanks = [number for number, text in enumerate(texts) if not text.strip() and number > 1]
+    assert blanks, "a blank page before a chapter"
+    for number in blanks:
+        drawn = pages[number].get_contents().get_data()
+        assert b"/Artifact" in drawn and b" Do" in drawn, "the crop and registration marks (an artifact)"
+        assert pages[number]["/Resources"]["/XObject"], "the crop and registration marks"
+
 
 @pytest.mark.parametrize(("size", "width_mm", "height_mm"), [("B5", 182, 257), ("A5", 148, 210)])
 def test_page_size_comes_from_report_toml(tmp_path, size: str, width_mm: int, height_mm: int) -> None:

@@ -56,16 +56,19 @@ class JoinPart:
     blank_before: bool = False
 
 
-def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}) -> bytes:
+def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}, blank: bytes | None = None) -> bytes:
     """The parts' pages in order, with one structure tree, one set of named destinations,
     one outline, and the first part's metadata; identical font and image streams once, each
     font file cut to the glyphs all parts draw: as embedded, or for a stand-in
-    (:func:`report.render.weasy.font_stand_in`) the file of ``fonts`` it names."""
+    (:func:`report.render.weasy.font_stand_in`) the file of ``fonts`` it names. A blank page
+    asked for is the first page of ``blank`` (a page with only the printer's marks, say), or
+    an empty page the size of the next."""
     if not parts:
         raise ValueError("nothing to join")
     sources = [Pdf.open(io.BytesIO(part.pdf)) for part in parts]
     try:
-        return _Joiner(sources[0], fonts).join(parts, sources)
+        model = Pdf.open(io.BytesIO(blank)) if blank is not None else None
+        return _Joiner(sources[0], fonts).join(parts, sources, model)
     finally:
         for source in sources:
             source.close()
@@ -113,15 +116,20 @@ class _Joiner:
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
         self.seen_resources: set[tuple[int, int]] = set()
 
-    def join(self, parts: Sequence[JoinPart], sources: Sequence[Pdf]) -> bytes:
+    def join(self, parts: Sequence[JoinPart], sources: Sequence[Pdf], blank: Pdf | None = None) -> bytes:
         """Pages first, then what refers to them: the part's copier then maps its page
         references onto the copies. The sources stay open until saved (stream data is read
         from them lazily)."""
         out = self.out
         has_tree = False
+        blank_model = _marked_blank_page(out, blank) if blank is not None and len(blank.pages) else None
         for number, (part, source) in enumerate(zip(parts, sources, strict=True)):
             if part.blank_before and len(source.pages):
-                out.pages.append(pikepdf.Page(_blank_page(out, source.pages[0].obj)))
+                if blank_model is None:
+                    blank_page = _blank_page(out, source.pages[0].obj)
+                else:  # a page of its own, drawn by the model's content stream
+                    blank_page = out.make_indirect(Dictionary({str(key): value for key, value in blank_model.items()}))
+                out.pages.append(pikepdf.Page(blank_page))
             start = len(out.pages)
             for page in source.pages:
                 out.pages.append(page)  # append, not extend: extend warns about forms we have none of
@@ -733,6 +741,17 @@ def _blank_page(out: Pdf, model: Object) -> Dictionary:
     if Name.MediaBox not in page:
         page.MediaBox = Array([0, 0, 595.276, 841.89])  # A4, though WeasyPrint always writes one
     return out.make_indirect(page)
+
+
+def _marked_blank_page(out: Pdf, blank: Pdf) -> Dictionary:
+    """The first page of ``blank`` as a model for blank pages: its drawing and resources, no
+    place in a structure tree, no links (each blank page is a copy of the model)."""
+    page = Dictionary(Type=Name.Page)
+    model = blank.pages[0].obj
+    for key in (*_BLANK_BOXES, Name.Resources, Name.Contents):
+        if key in model:
+            page[key] = _copy(out, blank, model[key])
+    return page
 
 
 def _flat(items: list[tuple[str, Object]]) -> list[Object]:

@@ -384,7 +384,8 @@ class PdfRun:
 
     def _join(self, target: Path) -> None:
         parts = tuple((part.pdf, part.stubs, part.blank_before) for part in self._parts if part.pdf is not None)
-        self._session_now().join(JoinJob(parts, self._styles.fonts, target))
+        marked_blanks = self.assembler.profile == "print"
+        self._session_now().join(JoinJob(parts, self._styles.fonts, target, marked_blanks))
 
     def _receive_drawn(self) -> None:
         if self._session is None:

@@ -96,6 +96,7 @@ class JoinJob:
     parts: tuple[tuple[Path, frozenset[str], bool], ...]  # each part's PDF, its stand-in anchors, a blank page before
     fonts: tuple[tuple[str, Path], ...]  # the bundled faces the parts name
     target: Path
+    marked_blanks: bool = False  # blank pages as the stylesheets draw them (printer's marks): print profile
 
 
 def serve(connection: Connection, fontconfig: Path | None) -> None:
@@ -123,7 +124,7 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
             elif kind == "draw":
                 connection.send(("drawn", payload.target, worker.draw(payload)))
             elif kind == "join":
-                connection.send(("joined", join(payload)))
+                connection.send(("joined", worker.join(payload)))
         except Exception:
             connection.send(("error", traceback.format_exc()))
 
@@ -185,15 +186,6 @@ def notdef_codes(messages: Iterable[str]) -> set[int]:
     """The code points WeasyPrint drew as .notdef (no face of the job has them), from its
     warnings: they come when text is drawn, not when it is laid out."""
     return {int(m.group(1), 16) for message in messages if (m := _NOTDEF.search(message))}
-
-
-def join(job: JoinJob) -> Path:
-    """The parts joined into the target (in a worker, while the main process writes the EPUB)."""
-    from report.render.join import JoinPart, join_pdfs
-
-    parts = [JoinPart(path.read_bytes(), stubs, blank) for path, stubs, blank in job.parts]
-    job.target.write_bytes(join_pdfs(parts, fonts=dict(job.fonts)))
-    return job.target
 
 
 class _Collect(logging.Handler):
@@ -271,6 +263,24 @@ class _Worker:
             _join_leader_dots(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
+
+    def join(self, job: JoinJob) -> Path:
+        """The parts joined into the target (in a worker, while the main process writes the EPUB)."""
+        from report.render.join import JoinPart, join_pdfs
+
+        parts = [JoinPart(path.read_bytes(), stubs, blank) for path, stubs, blank in job.parts]
+        blank = self._blank_page() if job.marked_blanks else None
+        job.target.write_bytes(join_pdfs(parts, fonts=dict(job.fonts), blank=blank))
+        return job.target
+
+    def _blank_page(self) -> bytes:
+        """A blank page as WeasyPrint draws one between a page and the next right-hand page
+        (``@page :blank``: the printer's marks, no running heads or folio)."""
+        blanks = self._render(PartJob("", '<div></div><div style="break-before: right"></div>'))
+        with real_fonts():
+            return bytes(
+                blanks.copy(blanks.pages[1:2]).write_pdf(pdf_variant=self.styles.variant if self.styles else None)
+            )
 
     def _render(self, job: PartJob) -> Any:
         import weasyprint
