@@ -114,6 +114,7 @@ class _Joiner:
         self.renumbered_fonts: dict[tuple[int, int], _NewIds] = {}
         # font file kept → the glyphs the parts draw with it, and the descriptors naming it
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
+        self.widths: dict[tuple[int, int], dict[int, float]] = {}  # CID font → its /W, read once
         self.seen_resources: set[tuple[int, int]] = set()
 
     def join(self, parts: Sequence[JoinPart], sources: Sequence[Pdf], blank: Pdf | None = None) -> bytes:
@@ -376,6 +377,11 @@ class _Joiner:
         self.fonts[font.objgen] = kept
         return kept
 
+    def _widths_of(self, cid_font: Object) -> dict[int, float]:
+        if cid_font.objgen not in self.widths:
+            self.widths[cid_font.objgen] = _widths(Array(cid_font.W))
+        return self.widths[cid_font.objgen]
+
     def _note_glyphs(self, font: Dictionary) -> None:
         """The glyphs a CID font draws (those it gives widths for) with its font file."""
         widths = font.get(Name.W)
@@ -385,7 +391,7 @@ class _Joiner:
         for key in _FONT_FILES:
             if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
                 _, glyphs, descriptors = self.glyphs.setdefault(stream.objgen, (stream, set(), []))
-                glyphs |= _glyph_ids(widths)
+                glyphs.update(self._widths_of(font))
                 descriptors.append(descriptor)
 
     def _merge_fonts(self) -> None:
@@ -406,7 +412,7 @@ class _Joiner:
                 if mapping is None:
                     break  # not as WeasyPrint writes it: the fonts stay apart
                 texts |= mapping
-                widths |= _widths(Array(font.DescendantFonts[0].W))
+                widths |= self._widths_of(font.DescendantFonts[0])
             else:
                 merged = fonts[0]
                 if files.count(objgen) == 1 and self._is_cff(objgen):
@@ -579,10 +585,6 @@ def _renumbered(instructions: list[Any], fonts: dict[str, _NewIds]) -> list[Any]
             instruction = pikepdf.ContentStreamInstruction(operands, instruction.operator)
         out.append(instruction)
     return out
-
-
-def _glyph_ids(widths: Array) -> set[int]:
-    return set(_widths(widths))
 
 
 def _widths(widths: Array) -> dict[int, float]:
