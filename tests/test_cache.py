@@ -387,3 +387,35 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(project: Path, worker: P
     assert pdftotext(pdf(project)) == pdf_text
     assert digest(epub(project)) == epub_digest
     assert run(project, worker).up_to_date  # and the cache is whole again
+
+
+# --- the builder's own code in the keys ----------------------------------------------------------
+
+
+def test_the_code_fingerprint_follows_every_report_import(tmp_path: Path) -> None:
+    """A module's fingerprint covers the report modules it imports, at any indent and in any
+    form, so that a change to one of them invalidates what the module made."""
+    from report.cache import _report_imports
+
+    module = tmp_path / "module.py"
+    module.write_text(
+        "from report.a import b, c as d\n"
+        "from report.e import (\n    f,\n    g,  # why\n)\n"
+        "import report.h\n"
+        "def later():\n    from report.i import j\n"
+        "import os\nfrom reporting import x\n# from report.k import l\n",
+        encoding="utf-8",
+    )
+    expected = {"report.a", "report.a.b", "report.a.c", "report.e", "report.e.f", "report.e.g", "report.h"}
+    assert _report_imports(module) == expected | {"report.i", "report.i.j"}
+
+
+def test_the_code_fingerprint_names_the_installed_versions() -> None:
+    import importlib.metadata
+
+    from report.cache import DISTRIBUTIONS, _installed_versions, _normalised
+
+    found = _installed_versions()
+    assert {name: found.get(_normalised(name)) for name in DISTRIBUTIONS} == {
+        name: importlib.metadata.version(name) for name in DISTRIBUTIONS
+    }
