@@ -10,11 +10,13 @@ drawn again, unless its page count changed (then the parts after it get new foli
 :mod:`report.render.join` joins the parts into one tagged PDF.
 
 What a part cannot know alone — its folios, the contents' page numbers, the page of a
-figure in another chapter — is set as a stand-in of the right number of digits (the
-number of the last build, when there was one) and filled in once every part is laid
-out; a stand-in with the wrong number of digits is laid out again (at most
-:data:`ROUNDS` times). A link to another part points at a stand-in anchor that the join
-replaces by the real one.
+figure in another chapter — is set as a stand-in of zeros and filled in once every part
+is laid out. A stand-in has as many digits as the number had in the last build (in a
+first build, as the least page the number can be on), or as its box holds: the contents'
+numbers are set in boxes three digits wide, so that the contents is laid out once. A
+part whose stand-in turns out to have the wrong number of digits is laid out again as soon
+as that is known (at most :data:`ROUNDS` times). A link to another part points at a
+stand-in anchor that the join replaces by the real one.
 
 WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face`` rules point
 at subsets of them, cut to the characters the document can draw and kept in the
@@ -58,7 +60,9 @@ CACHE_DIR_NAME = ".report-cache"
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 _STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
-_PAGE_NUMBER = re.compile(r'<span class="page-number" data-page-of="([^"]+)"></span>')
+# A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
+# that many digits wide (the contents' numbers), so up to that many its length changes nothing.
+_PAGE_NUMBER = re.compile(r'<span class="page-number" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
 _ID = re.compile(r'\sid="([^"]+)"')
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
@@ -138,7 +142,7 @@ class _Part:
     name: str  # "cover", "contents" or the chapter's id
     source: str  # its HTML, page numbers as empty spans
     stubs: frozenset[str]  # ids it links to that other parts have
-    refs: frozenset[str]  # ids whose page numbers it prints
+    boxes: dict[str, int]  # ids whose page numbers it prints → the digits their box holds (0: no box)
     numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
     layout: PartLayout | None = None
     key: str = ""  # its layout key
@@ -149,11 +153,19 @@ class _Part:
     pdf: Path | None = None  # the part drawn, in the cache
     target: Path | None = None  # where a worker draws it
 
+    @property
+    def refs(self) -> frozenset[str]:
+        return frozenset(self.boxes)
+
+    def stand_in(self, ref: str, number: str) -> str:
+        return "0" * max(len(number), self.boxes[ref])
+
+    def fits(self, ref: str, number: str) -> bool:
+        """Whether the number takes the place its stand-in was laid out with."""
+        return self.stand_in(ref, number) == self.numbers[ref]
+
     def job(self, cover: bool) -> PartJob:
-        filled = _PAGE_NUMBER.sub(
-            lambda m: f'<span class="page-number" data-page-of="{m.group(1)}">{self.numbers[m.group(1)]}</span>',
-            self.source,
-        )
+        filled = _PAGE_NUMBER.sub(lambda m: m.group(0).replace("></", f">{self.numbers[m.group(1)]}</"), self.source)
         if self.stubs:
             # Stand-ins for the targets of links into other parts, out of the flow: WeasyPrint
             # drops a link whose target it cannot find; the join points it at the real one.
@@ -203,7 +215,7 @@ class PdfRun:
             if not wrong:
                 break
             for part in wrong:
-                part.numbers = {ref: "0" * len(number) for ref, number in self._numbers_for(part).items()}
+                self._stand_in_right(part)
             self._lay_out_missing()
         self._receive_layouts()
         self._place()
@@ -255,34 +267,58 @@ class PdfRun:
     def _make_parts(self) -> list[_Part]:
         sources = self.assembler.print_parts()
         ids = [frozenset(_ID.findall(source)) for _, source in sources]
+        owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts = []
         for (name, source), own in zip(sources, ids, strict=True):
-            refs = frozenset(_PAGE_NUMBER.findall(source))
+            boxes: dict[str, int] = {}
+            for ref, digits in _PAGE_NUMBER.findall(source):
+                boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
             linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-            parts.append(
-                _Part(
-                    name=name,
-                    source=source,
-                    stubs=(linked - own) & everywhere,
-                    refs=refs,
-                    numbers={ref: "0" * len(known.get(ref, "00")) for ref in refs},
-                )
-            )
+            part = _Part(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={})
+            for ref in boxes:
+                # Unknown (a first build, a new reference): the least page it can be on, a part a page.
+                guess = known.get(ref) or str(1 + owners.get(ref, 0))
+                part.numbers[ref] = part.stand_in(ref, guess)
+            parts.append(part)
         return parts
 
     def _lay_out_missing(self) -> None:
         """Each part not laid out with its current stand-ins: from the cache, else sent to a worker."""
         for index, part in enumerate(self._parts):
-            job = part.job(cover=index == 0)
-            key = digest(_code(), self._styles.key, job.html, str(index == 0))
-            if key == part.key and part.layout is not None:
-                continue
-            part.key, part.layout = key, self._cached_layout(key)
-            if part.layout is None:
-                self._session_now().lay_out(replace(job, key=key))
-                self.rendered = True
+            self._lay_out(index, part)
+
+    def _lay_out(self, index: int, part: _Part, first: bool = False) -> None:
+        job = part.job(cover=index == 0)
+        key = digest(_code(), self._styles.key, job.html, str(index == 0))
+        if key == part.key and part.layout is not None:
+            return
+        part.key, part.layout = key, self._cached_layout(key)
+        if part.layout is None:
+            self._session_now().lay_out(replace(job, key=key), first)
+            self.rendered = True
+
+    def _lay_out_wrong_again(self) -> None:
+        """Each part laid out with a stand-in of the wrong length, known to be wrong (every part
+        up to the page it refers to is laid out), is laid out again at once, first in line:
+        while the other parts are still being laid out, not at the end."""
+        laid = self._laid_from_start()
+        for index, part in enumerate(self._parts):
+            if part.layout is not None and self._numbers_known(part, laid) and self._wrong_digits(part):
+                self._stand_in_right(part)
+                self._lay_out(index, part, first=True)
+
+    def _laid_from_start(self) -> int:
+        """How many parts from the first one are laid out."""
+        return next((i for i, part in enumerate(self._parts) if part.layout is None), len(self._parts))
+
+    def _numbers_known(self, part: _Part, laid: int) -> bool:
+        """Whether the page of every id the part refers to is known (after :meth:`_place`)."""
+        return all(self._owners.get(ref, laid) < laid for ref in part.refs)
+
+    def _stand_in_right(self, part: _Part) -> None:
+        part.numbers = {ref: part.stand_in(ref, number) for ref, number in self._numbers_for(part).items()}
 
     def _receive_layouts(self) -> None:
         if self._session is not None:
@@ -294,6 +330,8 @@ class PdfRun:
             if part.key == key:
                 part.layout = layout
         self._store_layout(key, layout)
+        self._place()
+        self._lay_out_wrong_again()
         if self.target is not None:
             self._draw_settled()
 
@@ -302,14 +340,12 @@ class PdfRun:
         are known: every part before it and before each page it refers to is laid out, and its
         stand-ins have the right number of digits. (Should a part before it be laid out again
         and change length, the part is drawn again at the end.)"""
-        laid = next((i for i, part in enumerate(self._parts) if part.layout is None), len(self._parts))
+        laid = self._laid_from_start()
         if laid == self._settled:
             return  # no part more is laid out from the start
         self._settled = laid
-        self._place()
         for index, part in enumerate(self._parts[:laid]):
-            known = all(self._owners.get(ref, laid) < laid for ref in part.refs)
-            if not part.drawing and known and not self._wrong_digits(part):
+            if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
 
     def _place(self) -> None:
@@ -336,8 +372,7 @@ class PdfRun:
         return {ref: str(pages[ref]) if ref in pages else part.numbers[ref] for ref in part.refs}
 
     def _wrong_digits(self, part: _Part) -> bool:
-        real = self._numbers_for(part)
-        return any(len(real[ref]) != len(part.numbers[ref]) for ref in part.refs)
+        return not all(part.fits(ref, number) for ref, number in self._numbers_for(part).items())
 
     def _starts(self) -> tuple[PageStart, ...]:
         return tuple(
@@ -616,8 +651,11 @@ class _Session:
         for index in range(len(self.workers.connections)):
             self._send(index, ("styles", styles), answered=False)
 
-    def lay_out(self, job: PartJob) -> None:
-        self.waiting.append(job)
+    def lay_out(self, job: PartJob, first: bool = False) -> None:
+        if first:
+            self.waiting.appendleft(job)
+        else:
+            self.waiting.append(job)
         self.layouts_due += 1
         self._send_layouts()
 

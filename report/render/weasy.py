@@ -405,8 +405,9 @@ def _join_leader_dots(document: Any) -> None:
 
 
 def _set_text(box: Any, text: str) -> None:
-    """New text for a laid-out text box, kept centred on where the old text was (digits have
-    one width in the page numbers' fonts, so only a folio of another length moves)."""
+    """New text for a laid-out text box, kept centred on where the old text was, or flush right
+    if it is set so (digits have one width in the page numbers' fonts, so only a number of
+    another length moves)."""
     from weasyprint.text.line_break import line_size
 
     layout = box.pango_layout
@@ -415,5 +416,6 @@ def _set_text(box: Any, text: str) -> None:
     line, _ = layout.get_first_line()
     width = line_size(line, box.style)[0]
     layout.deactivate()
-    box.position_x += (box.width - width) / 2
+    flush_right = box.style["text_align_all"] in ("right", "end")
+    box.position_x += (box.width - width) / (1 if flush_right else 2)
     box.width = width
