@@ -19,7 +19,10 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
 
 The PDF's parts are laid out by worker processes started at the beginning of the
 build, so that WeasyPrint loads while the chapters are parsed; the EPUB is written
-as soon as the PDF's layout is known, while the parts are drawn and joined.
+as soon as the PDF's layout is known, while the parts are drawn and joined. So that
+they start as early as they can, this module imports the stages themselves (Markdown,
+Jinja, ebooklib…: a third of a second) only once the workers are started, in
+:func:`prepare` and :func:`_render`.
 """
 
 from __future__ import annotations
@@ -33,11 +36,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from report import fonts
-from report.assemble import Assembler
 from report.cache import (
+    CACHE_DIR_NAME,
     Cache,
     Stats,
     bytes_digest,
@@ -50,16 +53,15 @@ from report.cache import (
     to_plain,
     write_atomic,
 )
-from report.check import check_glyphs, check_stylesheets
 from report.config import Config, PdfSettings, load_config
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
-from report.load import load_project
 from report.model import Book, ParsedChapter, SourceChapter
-from report.parse import parse_chapter
 from report.render import Output
-from report.render.epub import EpubRenderer
-from report.render.pdf import CACHE_DIR_NAME, PdfLayout, PdfRenderer, PdfRun, PdfWorkers, RenderTimeout
-from report.resolve import resolve_book
+from report.render.workers import PdfWorkers, RenderTimeout
+
+if TYPE_CHECKING:
+    from report.assemble import Assembler
+    from report.render.pdf import PdfLayout, PdfRun
 
 FORMATS = ("pdf", "epub")
 PROFILES = ("screen", "print")
@@ -94,6 +96,10 @@ def prepare(
     root: Path, strict: bool = False, progress: Progress = lambda _: None, cache: Cache | None = None
 ) -> tuple[Book, tuple[Diagnostic, ...]]:
     """Everything short of rendering: the checked, numbered book and its warnings."""
+    from report.check import check_glyphs, check_stylesheets
+    from report.load import load_project
+    from report.resolve import resolve_book
+
     progress("reading report.toml and chapters")
     project = load_project(root)
     diagnostics = Diagnostics()
@@ -136,6 +142,8 @@ def build(
     fontconfig = fonts.fontconfig_file(cache.root, bundled_dir=False)
     with _pdf_workers(workers, fontconfig, "pdf" in formats) as pdf_workers, fonts.cached(cache):
         book, warnings = prepare(root, strict, progress, cache)
+        from report.assemble import Assembler
+
         assembler = Assembler(book, profile=profile)
         timings.mark("prepared")
 
@@ -173,6 +181,8 @@ def _render(
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
     The EPUB is then written while the PDF is still being drawn."""
+    from report.render.pdf import PdfRenderer
+
     progress("laying out the PDF")
     run = PdfRenderer(cache, workers).start(assembler, temporary.get("pdf"))
     rendered: dict[str, Output] = {}
@@ -212,6 +222,8 @@ def _render(
 def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None) -> ParsedChapter:
     """A chapter parsed, or taken from the cache: keyed by the chapter (its bytes as loaded and
     its place in the report) and the parser's code; the images it uses are checked by hash."""
+    from report.parse import parse_chapter
+
     if cache is None or not source.path.is_relative_to(root):
         return parse_chapter(source, root, diagnostics)
     key = json_digest([code_fingerprint("report.parse"), to_plain(source, root)])
@@ -245,6 +257,8 @@ def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) 
 
 def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
     """The EPUB, written afresh or copied from the cache."""
+    from report.render.epub import EpubRenderer
+
     key = digest(inputs, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
     value = cache.load("epub", key)
     data = cache.object_bytes(str(value.get("epub"))) if value is not None else None

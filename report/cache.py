@@ -38,6 +38,7 @@ from typing import Any
 
 from report import __version__
 
+CACHE_DIR_NAME = ".report-cache"
 CACHE_FORMAT = "v1"
 MAX_CACHE_BYTES = 768 * 1024 * 1024  # least recently used files go first beyond this
 MEMO_MIN_BYTES = 1024 * 1024  # files this large have their hash remembered by stat signature

@@ -44,10 +44,10 @@ import jinja2.bccache
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
-from report.cache import Cache, digest
+from report.cache import CACHE_DIR_NAME, Cache, digest
 from report.config import Config
 from report.errors import Diagnostic, ReportError
-from report.render.pdf import CACHE_DIR_NAME, PdfWorkers
+from report.render.workers import PdfWorkers
 
 PREVIEW_DIR = Path(__file__).resolve().parent / "preview"
 PAGE_WIDTHS = {"A4": "210mm", "A5": "148mm", "B5": "182mm", "B6": "128mm", "letter": "8.5in"}

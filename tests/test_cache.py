@@ -24,7 +24,8 @@ from PIL import Image
 
 from report import fonts
 from report.build import BuildResult, build
-from report.render.pdf import CACHE_DIR_NAME, PdfWorkers
+from report.cache import CACHE_DIR_NAME
+from report.render.workers import PdfWorkers
 
 
 @pytest.fixture(scope="module")
@@ -442,3 +443,19 @@ def test_the_code_fingerprint_names_the_installed_versions() -> None:
     assert {name: found.get(_normalised(name)) for name in DISTRIBUTIONS} == {
         name: importlib.metadata.version(name) for name in DISTRIBUTIONS
     }
+
+
+def test_a_failure_while_the_pdf_is_drawn_is_reported_as_itself(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The EPUB is written while a thread waits for the PDF's parts: when writing it fails, the
+    build stops the workers under that thread, and the failure is what the build reports."""
+    from report.render.epub import EpubRenderer
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the EPUB failed")
+
+    monkeypatch.setattr(EpubRenderer, "render", broken)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    for _ in range(3):
+        with PdfWorkers() as workers, pytest.raises(RuntimeError, match="the EPUB failed"):
+            build(project, workers=workers)

@@ -22,7 +22,7 @@ from report.build import build
 from report.errors import Diagnostics, ReportError
 from report.load import load_project
 from report.parse import parse_chapter
-from report.render.pdf import PdfWorkers
+from report.render.workers import PdfWorkers
 from report.resolve import resolve_book
 
 GOLDEN_ASSETS = Path(__file__).resolve().parent / "golden" / "assets"

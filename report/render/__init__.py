@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from report.assemble import Assembler
+if TYPE_CHECKING:  # the PDF workers import this package: they need no assembler (nor Jinja)
+    from report.assemble import Assembler
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 WeasyPrint has no incremental layout, and one process lays out one document at a time.
 So the print document is cut into parts — the cover, title page and contents, then each
-chapter, which starts a page anyway — and the parts are laid out by spawned worker
-processes (:mod:`report.render.weasy`; WeasyPrint is not fork- or thread-safe), as
-many as the machine has cores (up to four). Each part's layout and its drawn PDF are
+chapter, which starts a page anyway — and the parts are laid out by worker processes
+(:mod:`report.render.workers`), as many as the machine has cores (up to four). Each part's layout and its drawn PDF are
 kept in the report's cache, so after an edit only the edited chapter is laid out and
 drawn again, unless its page count changed (then the parts after it get new folios).
 :mod:`report.render.join` joins the parts into one tagged PDF.
@@ -20,30 +19,22 @@ stand-in anchor that the join replaces by the real one.
 
 WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face`` rules point
 at subsets of them, cut to the characters the document can draw and kept in the
-report's cache, and its fontconfig knows no other font file. Parts embed these subsets
-whole, so the join stores each once.
+report's cache, and its fontconfig knows no other font file. Parts do not embed them:
+they name the bundled face, and the join cuts each face once, to the glyphs all parts draw.
 """
 
 from __future__ import annotations
 
 import html
-import multiprocessing
 import os
 import re
-import sys
-import threading
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from report.assemble import Assembler
-from report.cache import Cache, code_fingerprint, digest, json_digest
+from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, json_digest
 from report.fonts import (
     FACES,
     bundled_coverage,
@@ -54,11 +45,10 @@ from report.fonts import (
     subset_file,
 )
 from report.render import Output, PageStart
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, face_name, notdef_codes, serve
+from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, face_name, notdef_codes
+from report.render.workers import PdfWorkers, Session
 
-CACHE_DIR_NAME = ".report-cache"
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
-LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 _STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
 # that many digits wide (the contents' numbers), so up to that many its length changes nothing.
@@ -189,7 +179,7 @@ class PdfRun:
         self._styles = renderer._styles(assembler)
         self._workers = renderer.workers
         self._own_workers: PdfWorkers | None = None
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._layout: PdfLayout | None = None
         self._warnings: list[str] = []
         self._parts = self._make_parts()
@@ -517,12 +507,12 @@ class PdfRun:
         self._lay_out_missing()
         return True
 
-    def _session_now(self) -> _Session:
+    def _session_now(self) -> Session:
         if self._session is None:
             workers = self._workers
             if workers is None or not workers.alive:
                 workers = self._own_workers = PdfWorkers(self._styles.fontconfig)
-            self._session = _Session(workers, self._styles, self._laid_out)
+            self._session = Session(workers, self._styles, self._laid_out)
         return self._session
 
 
@@ -537,197 +527,3 @@ def _extra_characters(cache: Cache) -> frozenset[str]:
     """Characters earlier layouts of the report found they needed beyond :func:`print_characters`."""
     value = cache.load("pdf-extra", _EXTRA_KEY)
     return frozenset(str(value.get("characters", ""))) if value is not None else frozenset()
-
-
-# --- the worker processes ------------------------------------------------------------------------
-
-
-class RenderTimeout(Exception):
-    """WeasyPrint did not finish in time (a pathological document); the workers were stopped."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
-def render_timeout() -> float:
-    """Seconds one part may take; ``REPORT_RENDER_TIMEOUT`` overrides the default of 15 minutes."""
-    try:
-        return float(os.environ.get("REPORT_RENDER_TIMEOUT", "900"))
-    except ValueError:
-        return 900.0
-
-
-def worker_count() -> int:
-    """One worker per core the process may use, up to four (more rarely pays for its memory)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
-
-
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """A spawned process first imports the parent's main module (the ``report`` command, and
-    with it the whole builder: a third of a second on each core while the build starts).
-    A worker needs only :mod:`report.render.weasy`: while the workers start, the main
-    module does not say where it comes from, so they do not import it."""
-    main = sys.modules["__main__"]
-    saved: dict[str, Any] = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
-class PdfWorkers:
-    """Spawned processes that lay out and draw parts. They import WeasyPrint as soon as they
-    start, and stay warm between builds (``report watch`` keeps them for the session)."""
-
-    def __init__(self, fontconfig: Path | None = None, count: int | None = None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.connections: list[Connection] = []
-        self.processes: list[Any] = []
-        with _main_module_hidden():
-            for number in range(count or worker_count()):
-                connection, child = context.Pipe()
-                process = context.Process(
-                    target=serve, args=(child, fontconfig), name=f"report-pdf-{number}", daemon=True
-                )
-                process.start()
-                child.close()
-                self.connections.append(connection)
-                self.processes.append(process)
-        self.busy = threading.Lock()  # one build at a time
-
-    @property
-    def alive(self) -> bool:
-        return all(p.is_alive() for p in self.processes) and not any(c.closed for c in self.connections)
-
-    def close(self) -> None:
-        """Stop the processes (they keep nothing worth waiting for, and may still be importing)."""
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
-            process.join(timeout=5)
-        for connection in self.connections:
-            if not connection.closed:
-                connection.close()
-
-    def __enter__(self) -> PdfWorkers:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-@dataclass
-class _Session:
-    """One run's use of the workers: what each was sent and has not yet answered. Layouts go
-    to whichever worker is free (parts differ widely in cost), a few ahead so that none waits
-    for the main process; a part is drawn by the worker that laid it out (it still has it)."""
-
-    workers: PdfWorkers
-    styles: Styles
-    on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
-    expected: list[int] = field(default_factory=list)  # answers awaited, by worker
-    layouts_due: int = 0  # layouts sent or waiting, not yet answered
-    waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
-    holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
-    _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
-    closed: bool = False
-
-    def __post_init__(self) -> None:
-        self.workers.busy.acquire()
-        self.expected = [0] * len(self.workers.connections)
-        self.use(self.styles)
-
-    def use(self, styles: Styles) -> None:
-        self.styles = styles
-        self.holder.clear()
-        self.layouts_due -= len(self.waiting)
-        self.waiting.clear()
-        for index in range(len(self.workers.connections)):
-            self._send(index, ("styles", styles), answered=False)
-
-    def lay_out(self, job: PartJob, first: bool = False) -> None:
-        if first:
-            self.waiting.appendleft(job)
-        else:
-            self.waiting.append(job)
-        self.layouts_due += 1
-        self._send_layouts()
-
-    def draw(self, job: DrawJob) -> None:
-        """To the worker that laid the part out (it still has it), else the least busy."""
-        index = self.holder.pop(job.part.key, None)
-        if index is None:
-            index = min(range(len(self.expected)), key=lambda i: self.expected[i])
-        self._send(index, ("draw", job))
-
-    def join(self, job: JoinJob) -> None:
-        """The parts joined by the least busy worker (waits for it)."""
-        self._send(min(range(len(self.expected)), key=lambda i: self.expected[i]), ("join", job))
-        self._receive(lambda: not any(self.expected))
-
-    def _send_layouts(self) -> None:
-        for index in range(len(self.expected)):
-            while self.waiting and self.expected[index] < LAYOUTS_AHEAD:
-                job = self.waiting.popleft()
-                self.holder[job.key] = index
-                self._send(index, ("layout", job))
-
-    def wait_for_layouts(self) -> None:
-        """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
-        self._receive(lambda: self.layouts_due == 0)
-
-    def drawn(self) -> list[tuple[Path, tuple[str, ...]]]:
-        """Every part drawn so far (its target and WeasyPrint's warnings; waits for the rest)."""
-        self._receive(lambda: not any(self.expected))
-        found, self._drawn = self._drawn, []
-        return found
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if any(self.expected):  # abandoned midway: the workers' state is unknown
-            self.workers.close()
-        self.workers.busy.release()
-
-    def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
-        self.workers.connections[index].send(message)
-        self.expected[index] += answered
-
-    def _receive(self, done: Callable[[], bool]) -> None:
-        """Answers, until ``done``: each worker answers its messages in order."""
-        connections = self.workers.connections
-        while not done():
-            waiting = [connections[i] for i, count in enumerate(self.expected) if count]
-            ready = wait(waiting, timeout=render_timeout())
-            if not ready:
-                self.workers.close()
-                raise RenderTimeout(render_timeout())
-            for index, connection in enumerate(connections):
-                if connection in ready:
-                    self._answer(index, connection)
-            self._send_layouts()
-
-    def _answer(self, index: int, connection: Connection) -> None:
-        try:
-            kind, *payload = connection.recv()
-        except (EOFError, OSError):
-            self.workers.close()
-            code = self.workers.processes[index].exitcode
-            raise RuntimeError(f"a PDF worker stopped unexpectedly (exit code {code})") from None
-        self.expected[index] -= 1
-        if kind == "error":
-            self.workers.close()
-            raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")
-        if kind == "laid-out":
-            self.layouts_due -= 1
-            self.on_layout(payload[0], payload[1])
-        elif kind == "drawn":
-            self._drawn.append((payload[0], tuple(payload[1])))
-        # "joined": the target is written
