@@ -208,10 +208,9 @@ class Assembler:
             styles.append((PACKAGE_DIR / "styles" / "epub-vertical.css").read_text(encoding="utf-8"))
         return "".join([*styles, *_report_stylesheet(config.root, "epub.css")])
 
-    def epub_pages(self, stylesheet: str, cover_image: str | None = None) -> list[EpubPage]:
-        """The cover (the printed cover as an image, when there is one) and one page per chapter."""
-        config = self.book.config
-        words = words_for(config.language)
+    def epub_cover_page(self, stylesheet: str, cover_image: str | None = None) -> EpubPage:
+        """The cover: the printed cover as an image, when there is one."""
+        words = words_for(self.book.config.language)
         cover = self.env.get_template("epub/cover.xhtml.j2").render(
             title=words.cover,
             stylesheet=stylesheet,
@@ -219,30 +218,24 @@ class Assembler:
             cover_image=cover_image,
             cover_alt=self.epub_cover_text(),
         )
-        pages = [EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))]
-        for chapter in self.book.chapters:
-            body = self._epub_fragment(chapter, chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
-            notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
-            section_type, section_role = _epub_semantics(chapter)
-            xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(
-                chapter=chapter,
-                body=Markup(chapter.html_with_svgs(body)),
-                notes=notes,
-                title=chapter.title,
-                stylesheet=stylesheet,
-                body_type=f"{chapter.matter.value}matter",
-                section_type=section_type,
-                section_role=section_role,
-            )
-            pages.append(
-                EpubPage(
-                    self.epub_file(chapter.id),
-                    chapter.title,
-                    self._epub_finish(xhtml),
-                    ("svg",) if chapter.svgs else (),
-                )
-            )
-        return pages
+        return EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))
+
+    def epub_chapter_page(self, chapter: Chapter, stylesheet: str) -> EpubPage:
+        body = self._epub_fragment(chapter, chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
+        notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
+        section_type, section_role = _epub_semantics(chapter)
+        xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(
+            chapter=chapter,
+            body=Markup(chapter.html_with_svgs(body)),
+            notes=notes,
+            title=chapter.title,
+            stylesheet=stylesheet,
+            body_type=f"{chapter.matter.value}matter",
+            section_type=section_type,
+            section_role=section_role,
+        )
+        properties = ("svg",) if chapter.svgs else ()
+        return EpubPage(self.epub_file(chapter.id), chapter.title, self._epub_finish(xhtml), properties)
 
     def epub_cover_text(self) -> str:
         """What the printed cover says, as one line: the cover image's text alternative."""

@@ -259,15 +259,16 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
     """The EPUB, written afresh or copied from the cache."""
     from report.render.epub import EpubRenderer
 
-    key = digest(inputs, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
+    chapters = repr(assembler.book.chapters)
+    key = digest(inputs, chapters, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
     value = cache.load("epub", key)
     data = cache.object_bytes(str(value.get("epub"))) if value is not None else None
     if value is not None and data is not None:
         target.write_bytes(data)
         return Output("epub", target, len(data), int(value.get("documents", 0)))
-    # Everything handed to the renderer must be part of the key (here: the page starts;
-    # the renderer takes the cover from the PDF layout, in the key too).
-    output = EpubRenderer(layout.page_starts).render(assembler, target)
+    # Everything handed to the renderer must be part of the key (the page starts and cover are;
+    # the renderer keys each chapter's page by ``inputs``, the chapter and its page starts).
+    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs).render(assembler, target)
     name = cache.put_object(target.read_bytes(), ".epub")
     cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
     fresh.add("epub")
@@ -275,17 +276,16 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
 
 
 def _epub_inputs(assembler: Assembler, cache: Cache) -> str:
-    """What an EPUB is made of, but the PDF's layout (its page starts and cover, added by
-    :func:`_epub`): the book, report.toml but its [pdf] table, the report's templates and
-    styles but the print-only ones, the images, the fonts, SOURCE_DATE_EPOCH, and the
-    builder's code, templates and styles."""
+    """What an EPUB is made of, but its chapters and the PDF's layout (its page starts and
+    cover; both added by :func:`_epub`): the book's labels, report.toml but its [pdf] table,
+    the report's templates and styles but the print-only ones, the images, the fonts,
+    SOURCE_DATE_EPOCH, and the builder's code, templates and styles."""
     book = assembler.book
     config = book.config
     images = sorted({image for chapter in book.chapters for image in chapter.images})
     return digest(
         code_fingerprint("report.render.epub", "report.render.pdf", data=True),
         repr(replace(config, pdf=PdfSettings())),
-        repr(book.chapters),
         repr(sorted(book.labels.items())),
         repr(sorted(book.owner.items())),
         *(f"{image}={cache.file_digest(image)}" for image in images),

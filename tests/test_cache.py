@@ -189,13 +189,15 @@ def clean_build_matches(project: Path) -> None:
 
 def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfWorkers) -> None:
     """A chapter edited without changing its length: its part is laid out and drawn again, the
-    other parts (contents, folios, page references unchanged) come from the cache."""
+    other parts (contents, folios, page references unchanged) come from the cache; so do the
+    other chapters' EPUB pages."""
     run(project, worker)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)  # (characters the report has: the font subsets stay as they are)
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
     assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
+    assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2  # its EPUB page only
     assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 

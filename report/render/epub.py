@@ -40,6 +40,7 @@ from lxml import etree
 
 from report import __version__
 from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
+from report.cache import Cache, digest
 from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.render import Output, PageStart
@@ -74,6 +75,9 @@ _NO_PHRASING_CHILD = frozenset(
 )
 _NOT_FIRST = frozenset({"caption", "figcaption", "legend", "summary"})
 _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
+_ID = re.compile(r'\sid="([^"]+)"')
+# The characters set in each (style, weight): see font_usage.
+Usage = dict[tuple[str, int], set[str]]
 _SUMMARIES = {
     "ja": "本書は章ごとの文書からなり、目次・ランドマーク・印刷版（PDF）のページ番号による"
     "ページリストで移動できます。図には代替テキスト、表には見出しセル、ルビには ruby 要素を用い、"
@@ -95,8 +99,21 @@ _SUMMARIES = {
 class EpubRenderer:
     format = "epub"
 
-    def __init__(self, print_pages: tuple[PageStart, ...] = ()) -> None:
+    def __init__(
+        self,
+        print_pages: tuple[PageStart, ...] = (),
+        cover: bytes | None = None,
+        cache: Cache | None = None,
+        key: str = "",
+    ) -> None:
+        """``print_pages``: the PDF's page starts, for the page list; ``cover``: its first page
+        as PNG (else laid out now). With a ``cache`` and a ``key`` (a digest of everything the
+        book is made of but its chapters and the PDF's layout), each chapter's page is kept in
+        the cache and made again only when the chapter or its printed pages changed."""
         self.print_pages = print_pages
+        self.cover = cover
+        self.cache = cache
+        self.key = key
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         from report.render.pdf import PdfRenderer
@@ -108,13 +125,14 @@ class EpubRenderer:
         )  # SVG figures are inline
         image_names = [image.relative_to(config.root).as_posix() for image in images]
         cover_name = next(n for n in (COVER_IMAGE, *(f"cover-{i}.png" for i in range(1, 99))) if n not in image_names)
-        cover = PdfRenderer().cover_png(assembler)
+        cover = self.cover if self.cover is not None else PdfRenderer().cover_png(assembler)
 
-        pages = assembler.epub_pages(STYLESHEET, cover_image=cover_name)
-        pages, page_list = insert_page_breaks(pages, self.print_pages)
+        pages, page_list, usage = self._pages(assembler, cover_name)
         nav = assembler.epub_nav(STYLESHEET, page_list)
         documents = [page.xhtml for page in pages] + [nav]
-        fonts = _font_subsets(font_usage(documents, config.epub.font), config.language)
+        for style, characters in font_usage([nav], config.epub.font).items():
+            usage.setdefault(style, set()).update(characters)
+        fonts = _font_subsets(usage, config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -186,6 +204,7 @@ class EpubRenderer:
         modified = build_time(config.date)
         buffer = io.BytesIO()
         options = {"mtime": modified, "epub3_pages": False, "epub2_guide": False, "epub3_landmark": False}
+        options["compresslevel"] = 0  # compressed once, by _normalised_zip
         writer = _Writer(buffer, ebook, options)
         writer.language = config.language
         writer.page_list = page_list
@@ -194,6 +213,64 @@ class EpubRenderer:
         writer.write()
         target.write_bytes(_normalised_zip(buffer.getvalue(), modified))
         return Output(self.format, target, target.stat().st_size, len(pages))
+
+    def _pages(self, assembler: Assembler, cover_image: str) -> tuple[list[EpubPage], list[tuple[str, str]], Usage]:
+        """The cover and one page per chapter, each with its print page-break markers, the page
+        list, and the characters the pages set (a chapter's page from the cache, if it was kept)."""
+        chapters = assembler.book.chapters
+        anchors = [{chapter.id, *_ID.findall(chapter.html), *(n.id for n in chapter.footnotes)} for chapter in chapters]
+        in_chapters = set().union(*anchors)
+        body_font = assembler.book.config.epub.font
+        cover = assembler.epub_cover_page(STYLESHEET, cover_image)
+        made = [_finished(cover, [start for start in self.print_pages if start.anchor not in in_chapters], body_font)]
+        for chapter, own in zip(chapters, anchors, strict=True):
+            starts = [start for start in self.print_pages if start.anchor in own]
+            key = digest(self.key, repr(chapter), repr(starts))
+            page = self._cached_page(key)
+            if page is None:
+                page = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), starts, body_font)
+                self._store_page(key, page)
+            made.append(page)
+        usage: Usage = {}
+        for _, _, characters in made:
+            for style, found in characters.items():
+                usage.setdefault(style, set()).update(found)
+        return [page for page, _, _ in made], [entry for _, entries, _ in made for entry in entries], usage
+
+    def _cached_page(self, key: str) -> _FinishedPage | None:
+        value = self.cache.load("epub-page", key) if self.cache is not None and self.key else None
+        if value is None:
+            return None
+        try:
+            page = EpubPage(str(value["file"]), str(value["title"]), str(value["xhtml"]), tuple(value["properties"]))
+            entries = [(str(label), str(href)) for label, href in value["page_list"]]
+            usage = {(str(style), int(weight)): set(str(found)) for style, weight, found in value["usage"]}
+        except (KeyError, TypeError, ValueError):
+            return None
+        return page, entries, usage
+
+    def _store_page(self, key: str, made: _FinishedPage) -> None:
+        if self.cache is None or not self.key:
+            return
+        page, entries, usage = made
+        value = {
+            "file": page.file_name,
+            "title": page.title,
+            "xhtml": page.xhtml,
+            "properties": list(page.properties),
+            "page_list": [list(entry) for entry in entries],
+            "usage": [[style, weight, "".join(sorted(found))] for (style, weight), found in sorted(usage.items())],
+        }
+        self.cache.store("epub-page", key, value)
+
+
+_FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage]
+
+
+def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str) -> _FinishedPage:
+    """The page with its page-break markers, its entries in the page list, the characters it sets."""
+    pages, page_list = insert_page_breaks([page], starts)
+    return pages[0], page_list, font_usage([pages[0].xhtml], body_font)
 
 
 def print_source(identifier: str) -> str:
@@ -327,7 +404,7 @@ def _summary(language: str) -> str:
 # --- fonts --------------------------------------------------------------------------------
 
 
-def font_usage(documents: Iterable[str], body_style: str) -> dict[tuple[str, int], set[str]]:
+def font_usage(documents: Iterable[str], body_style: str) -> Usage:
     """The characters set in each (style, weight) of the book, read from its XHTML: body
     text in ``body_style``; headings, captions, table headers, the table of contents and
     figure drawings in sans; headings, captions, headers, terms and strong text bold.
@@ -378,9 +455,10 @@ def _font_subsets(usage: dict[tuple[str, int], set[str]], language: str) -> dict
             for face in FACES
             if face.family == family and (face.weight == weight or face.style == "symbols")
         ]
+        maps = [(face, cmap(face.file)) for face in stack]
         for character in characters:
-            for face in stack:
-                if ord(character) in cmap(face.file):
+            for face, code_points in maps:
+                if ord(character) in code_points:
                     wanted[face].add(character)
                     break
     return {face: subset_face(face, chars) for face, chars in sorted(wanted.items(), key=lambda kv: FACES.index(kv[0]))}
