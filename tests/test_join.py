@@ -11,10 +11,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pypdf
 import pytest
+from fontTools.cffLib import CFFFontSet
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTFont
 from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, pdffonts
@@ -598,9 +600,10 @@ def test_weasyprint_keeps_links_only_to_anchors_it_has(rendered: Rendered) -> No
 def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
     """Each joined font file is the face the parts name, cut to the glyphs all parts draw (those
     their font dictionaries give widths for): each such glyph has its outline in the face, and
-    no other glyph is kept. TrueType faces keep their glyph ids; CFF faces (the CJK ones, whose
-    ids run to 65,000) are renumbered 1, 2, 3 … in the order of their ids, with the text."""
-    whole = {TTFont(path)["name"].getDebugName(4): TTFont(path) for path in rendered.fonts.values()}
+    no other glyph is kept. TrueType faces keep their glyph ids; the CFF faces (the CJK ones,
+    whose ids run to 65,000) are bare CID-keyed CFF fonts holding only those glyphs, their
+    charsets naming each glyph's CID (its id in the face), so that the text is as drawn."""
+    whole = {TTFont(path)["name"].getDebugName(6): TTFont(path) for path in rendered.fonts.values()}
     drawn: dict[str, set[int]] = {}  # face → the glyph ids the parts draw, in the face's numbering
     for part in rendered.parts:
         for obj in _open(part.pdf).objects:
@@ -613,20 +616,30 @@ def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
             continue
         descriptor = obj.FontDescriptor
         stream = next(descriptor[key] for key in (Name.FontFile, Name.FontFile2, Name.FontFile3) if key in descriptor)
-        cut = TTFont(io.BytesIO(stream.read_bytes()))
-        original = whole[cut["name"].getDebugName(4)]
-        old = sorted(drawn[str(obj.BaseFont).partition("+")[2]] | {0})
-        cff = "CFF " in cut
-        new = dict(enumerate(old)) if cff else {gid: gid for gid in old}  # joined id → the face's id
-        assert set(_glyph_ids(obj.W)) | {0} == set(new), "widths for exactly the glyphs drawn"
-        assert len(cut.getGlyphOrder()) == (len(old) if cff else max(old) + 1)
-        for gid in range(len(cut.getGlyphOrder())):
-            if gid in new:
-                assert _bounds(cut, gid) == _bounds(original, new[gid]), f"glyph {gid} of {obj.BaseFont}"
-            else:
-                assert _bounds(cut, gid) is None, f"glyph {gid} no part draws is kept"
+        old = drawn[str(obj.BaseFont).partition("+")[2]] | {0}
+        assert set(_glyph_ids(obj.W)) | {0} == old, "widths for exactly the glyphs drawn"
+        if stream.get(Name.Subtype) == Name.CIDFontType0C:
+            cff = CFFFontSet()
+            cff.decompile(io.BytesIO(stream.read_bytes()), None)
+            top = cff[cff.fontNames[0]]
+            original = whole[cff.fontNames[0]]
+            assert hasattr(top, "ROS"), "CID-keyed"
+            cids = [0, *(int(name.removeprefix("cid")) for name in top.charset[1:])]
+            assert cids == sorted(old), "the glyphs drawn, by CID, and no other"
+            for name in top.charset[1:]:
+                assert _bounds(top.CharStrings[name]) == _bounds(original.getGlyphSet()[name]), name
+        else:
+            cut = TTFont(io.BytesIO(stream.read_bytes()))
+            original = whole[cut["name"].getDebugName(6)]
+            assert len(cut.getGlyphOrder()) == max(old) + 1
+            for gid in range(len(cut.getGlyphOrder())):
+                glyph = cut.getGlyphSet()[cut.getGlyphName(gid)]
+                if gid in old:
+                    assert _bounds(glyph) == _bounds(original.getGlyphSet()[original.getGlyphName(gid)]), gid
+                else:
+                    assert _bounds(glyph) is None, f"glyph {gid} no part draws is kept"
     texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(rendered.joined)).pages]
-    assert any("第一章" in text for text in texts), "the renumbered text reads as before"
+    assert any("第一章" in text for text in texts), "the text reads as drawn"
 
 
 def _glyph_ids(widths: Array) -> set[int]:
@@ -641,7 +654,7 @@ def _glyph_ids(widths: Array) -> set[int]:
     return found
 
 
-def _bounds(font: TTFont, gid: int) -> tuple[float, ...] | None:
-    pen = BoundsPen(font.getGlyphSet())
-    font.getGlyphSet()[font.getGlyphName(gid)].draw(pen)
+def _bounds(glyph: Any) -> tuple[float, ...] | None:
+    pen = BoundsPen(None)
+    glyph.draw(pen)
     return pen.bounds

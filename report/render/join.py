@@ -108,10 +108,6 @@ class _Joiner:
         self.dictionaries: dict[bytes, Object] = {}
         self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
         self.font_uses: list[tuple[Dictionary, Name]] = []  # resources' /Font dictionaries and keys
-        # CFF font files given glyph ids 0, 1, 2 … in the join (old id → new), and the font
-        # dictionaries that name them
-        self.renumbered_files: dict[tuple[int, int], dict[int, int]] = {}
-        self.renumbered_fonts: dict[tuple[int, int], _NewIds] = {}
         # font file kept → the glyphs the parts draw with it, and the descriptors naming it
         self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
         self.widths: dict[tuple[int, int], dict[int, float]] = {}  # CID font → its /W, read once
@@ -140,7 +136,6 @@ class _Joiner:
             self._add_dests(source, part.stubs)
             self._add_outline(source)
         self._merge_fonts()
-        self._renumber_text()
         self._cut_fonts()
         first = sources[0]
         self._finish_catalog(first, has_tree)
@@ -403,8 +398,7 @@ class _Joiner:
             if file is not None and isinstance(font, Dictionary):
                 groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
         merged_into: dict[tuple[int, int], Dictionary] = {}
-        files = [objgen for _, objgen in groups]
-        for (_, objgen), fonts in groups.items():
+        for fonts in groups.values():
             widths: dict[int, float] = {}
             texts: dict[int, bytes] = {}
             for font in fonts:
@@ -415,14 +409,6 @@ class _Joiner:
                 widths |= self._widths_of(font.DescendantFonts[0])
             else:
                 merged = fonts[0]
-                if files.count(objgen) == 1 and self._is_cff(objgen):
-                    # The face's own glyph ids run to 65,000: renumbered, the cut font
-                    # needs no room for the glyphs it does not have.
-                    ids = {old: new for new, old in enumerate(sorted(widths.keys() | {0}))}
-                    widths = {ids[old]: width for old, width in widths.items()}
-                    texts = {ids[old]: text for old, text in texts.items() if old in ids}
-                    self.renumbered_files[objgen] = ids
-                    self.renumbered_fonts[merged.objgen] = _NewIds(ids)
                 merged.DescendantFonts[0].W = _widths_array(widths)
                 merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
                 merged_into |= {font.objgen: merged for font in fonts[1:]}
@@ -431,47 +417,9 @@ class _Joiner:
             if font.is_indirect and font.objgen in merged_into:
                 resources[key] = merged_into[font.objgen]
 
-    def _is_cff(self, file: tuple[int, int]) -> bool:
-        return self.out.get_object(file).read_bytes()[:4] == b"OTTO"
-
-    def _renumber_text(self) -> None:
-        """The text shown with a renumbered font, in every page and form, in the new glyph ids."""
-        if not self.renumbered_fonts:
-            return
-        seen: set[tuple[int, int]] = set()
-        for page in self.out.pages:
-            self._renumber_in(page.obj, seen)
-
-    def _renumber_in(self, holder: Object, seen: set[tuple[int, int]]) -> None:
-        if holder.is_indirect:
-            if holder.objgen in seen:
-                return
-            seen.add(holder.objgen)
-        resources = holder.get(Name.Resources)
-        if not isinstance(resources, Dictionary):
-            return
-        xobjects = resources.get(Name.XObject)
-        if isinstance(xobjects, Dictionary):
-            for _, xobject in xobjects.items():
-                if isinstance(xobject, pikepdf.Stream) and xobject.get(Name.Subtype) == Name.Form:
-                    self._renumber_in(xobject, seen)
-        fonts = resources.get(Name.Font)
-        renumbered = {
-            str(name): self.renumbered_fonts[font.objgen]
-            for name, font in (fonts.items() if isinstance(fonts, Dictionary) else ())
-            if font.is_indirect and font.objgen in self.renumbered_fonts
-        }
-        if not renumbered:
-            return
-        data = pikepdf.unparse_content_stream(_renumbered(pikepdf.parse_content_stream(holder), renumbered))
-        if isinstance(holder, pikepdf.Stream):
-            holder.write(data)
-        else:
-            holder.Contents = self.out.make_stream(data)
-
     def _cut_fonts(self) -> None:
-        """Each font file cut to the glyphs all parts draw with it, glyph ids kept: the file a
-        part embedded, or the face a part named instead (see report.render.weasy)."""
+        """Each font file cut to the glyphs all parts draw with it (see :func:`_cut_font`): the
+        file a part embedded, or the face a part named instead (see report.render.weasy)."""
         for stream, glyphs, descriptors in self.glyphs.values():
             data = stream.read_bytes()
             if data[4 : 4 + len(STAND_IN)] == STAND_IN:
@@ -481,16 +429,17 @@ class _Joiner:
                 face: bytes | Path = self.faces[named]
             else:
                 face = data
-            cut = _cut_font(face, glyphs, renumbered=stream.objgen in self.renumbered_files)
+            cut, bare_cff = _cut_font(face, glyphs)
             if cut is None:  # HarfBuzz could not cut it: kept whole
                 cut = face.read_bytes() if isinstance(face, Path) else face
+            elif bare_cff:
+                stream.Subtype = Name.CIDFontType0C
             stream.write(cut)  # compressed when saved
             if Name.Length1 in stream:
                 stream.Length1 = len(cut)
             for descriptor in descriptors:
-                if Name.CIDSet in descriptor:  # PDF/A-1: the glyphs the font file has
-                    ids = self.renumbered_files.get(stream.objgen)
-                    descriptor.CIDSet = self.out.make_stream(_bit_set(set(ids.values()) if ids else glyphs | {0}))
+                if Name.CIDSet in descriptor:  # PDF/A-1: the CIDs the font file has
+                    descriptor.CIDSet = self.out.make_stream(_bit_set(glyphs | {0}))
 
     def _kept_dictionary(self, dictionary: Object) -> Object:
         """The first kept indirect dictionary written the same (references included)."""
@@ -523,68 +472,49 @@ class _Joiner:
 _UNUSED_TABLES = (b"BASE", b"DSIG", b"EBDT", b"EBLC", b"EBSC", b"GPOS", b"GSUB", b"JSTF", b"LTSH", b"PCLT", b"SVG ")
 
 
-def _cut_font(font: bytes | Path, glyphs: set[int], renumbered: bool = False) -> bytes | None:
-    """The font cut to ``glyphs``: with their glyph ids, or ``renumbered`` 0, 1, 2 … in the
-    order of their ids (as :meth:`_Joiner._merge_fonts` renumbers them)."""
+def _cut_font(font: bytes | Path, glyphs: set[int]) -> tuple[bytes | None, bool]:
+    """The font cut to ``glyphs``, the ids the parts' text shows (CIDs, with Identity-H), and
+    whether it is a bare CFF font.
+
+    A CID-keyed CFF font (the CJK faces) keeps only those glyphs, as a bare CFF font (as
+    Acrobat and InDesign embed CJK fonts): its charset maps each CID to the glyph's new place,
+    so the text stays as it is. (Viewers read the charset of a bare CFF font only, not of one
+    in an OpenType wrapper. The faces' CIDs run to 65,000: kept in place, the empty glyphs
+    would cost 150 kB a face.) Any other font keeps its glyph ids, the glyphs it does not keep
+    left empty: a TrueType font's text selects glyphs by id."""
+    import uharfbuzz as hb
+
+    blob = hb.Blob.from_file_path(str(font)) if isinstance(font, Path) else hb.Blob(font)
+    wanted = glyphs | {0}
+    if bytes(blob.data[:4]) == b"OTTO":
+        compact = _subset(blob, wanted, hb.SubsetFlags.DEFAULT)
+        if compact is not None and _cids(bytes(compact.blob.data)) == sorted(wanted):
+            return bytes(compact.reference_table("CFF ").data), True
+    in_place = _subset(blob, wanted, hb.SubsetFlags.RETAIN_GIDS)
+    return (bytes(in_place.blob.data) if in_place is not None else None), False
+
+
+def _subset(blob: Any, glyphs: set[int], flags: Any) -> Any:
     import uharfbuzz as hb
 
     request = hb.SubsetInput()
-    request.glyph_set.update(glyphs | {0})
-    kept = hb.SubsetFlags.CFF_IDENTITY_CHARSET if renumbered else hb.SubsetFlags.RETAIN_GIDS
-    request.flags = (
-        kept | hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED | hb.SubsetFlags.DESUBROUTINIZE | hb.SubsetFlags.NO_HINTING
-    )
+    request.glyph_set.update(glyphs)
+    request.flags = flags | hb.SubsetFlags.PASSTHROUGH_UNRECOGNIZED | hb.SubsetFlags.DESUBROUTINIZE
+    request.flags |= hb.SubsetFlags.NO_HINTING
     request.drop_table_tag_set.update(int.from_bytes(tag, "big") for tag in _UNUSED_TABLES)
-    blob = hb.Blob.from_file_path(str(font)) if isinstance(font, Path) else hb.Blob(font)
-    face = hb.subset(hb.Face(blob), request)
-    return bytes(face.blob.data) if face is not None else None
+    return hb.subset(hb.Face(blob), request)
 
 
-_SHOW_TEXT = {"Tj": 0, "'": 0, '"': 2, "TJ": 0}  # text-showing operators: the operand with the text
+def _cids(font: bytes) -> list[int] | None:
+    """The CIDs of a CID-keyed CFF font's glyphs in glyph order (else None)."""
+    if font[:4] != b"OTTO":
+        return None
+    from fontTools.ttLib import TTFont
 
-
-class _NewIds:
-    """A font's glyph ids, old → new, as two-byte codes (Identity-H), remembering each string
-    it renumbered: text is shown a few glyphs at a time, and the same runs come back."""
-
-    def __init__(self, ids: dict[int, int]) -> None:
-        self.codes = {old.to_bytes(2, "big"): new.to_bytes(2, "big") for old, new in ids.items()}
-        self.done: dict[bytes, String] = {}
-
-    def __call__(self, text: String) -> String:
-        codes = bytes(text)
-        found = self.done.get(codes)
-        if found is None:
-            new = b"".join(self.codes.get(codes[i : i + 2], b"\0\0") for i in range(0, len(codes), 2))
-            found = self.done[codes] = String(new)
-        return found
-
-
-def _renumbered(instructions: list[Any], fonts: dict[str, _NewIds]) -> list[Any]:
-    """A content stream's instructions with the text shown in ``fonts`` (by resource name)
-    given the new glyph ids."""
-    current: _NewIds | None = None
-    saved: list[_NewIds | None] = []
-    out = []
-    for instruction in instructions:
-        operator = str(getattr(instruction, "operator", ""))
-        if operator == "Tf":
-            current = fonts.get(str(instruction.operands[0]))
-        elif operator == "q":
-            saved.append(current)
-        elif operator == "Q" and saved:
-            current = saved.pop()
-        elif operator in _SHOW_TEXT and current is not None:
-            operands = list(instruction.operands)
-            index = _SHOW_TEXT[operator]
-            text = operands[index]
-            if isinstance(text, Array):
-                operands[index] = Array([current(part) if isinstance(part, String) else part for part in text])
-            else:
-                operands[index] = current(text)
-            instruction = pikepdf.ContentStreamInstruction(operands, instruction.operator)
-        out.append(instruction)
-    return out
+    top = TTFont(io.BytesIO(font))["CFF "].cff.topDictIndex[0]
+    if not hasattr(top, "ROS"):
+        return None
+    return [0, *(int(name.removeprefix("cid")) for name in top.charset[1:])]
 
 
 def _widths(widths: Array) -> dict[int, float]:
