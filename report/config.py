@@ -23,11 +23,14 @@ CONFIG_NAME = "report.toml"
 
 # B5 and B6 are the JIS sizes Japanese printers mean (182×257 mm, 128×182 mm), not CSS's ISO B.
 PAGE_SIZES = {"A4": "A4", "A5": "A5", "B5": "182mm 257mm", "B6": "128mm 182mm", "letter": "letter"}
+PAGE_MILLIMETRES = {"A4": (210.0, 297.0), "A5": (148.0, 210.0), "B5": (182.0, 257.0), "B6": (128.0, 182.0),
+                    "letter": (215.9, 279.4)}  # fmt: skip
 FONT_STYLES = ("serif", "sans")
 PDF_VARIANTS = ("pdf/ua-1", "pdf/a-1b", "pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "none")
 WRITING_MODES = ("horizontal-tb", "vertical-rl")
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _LENGTH = re.compile(r"^\d+(\.\d+)?(pt|mm|cm|in|px|em|Q)$")
+_POINTS_PER = {"pt": 1.0, "mm": 72 / 25.4, "cm": 72 / 2.54, "in": 72.0, "px": 0.75, "Q": 72 / 25.4 / 4}
 _OUTPUT_NAME = re.compile(r"^[\w.-]+$")
 
 
@@ -38,6 +41,11 @@ class PdfSettings:
     font_size: str = "10.5pt"
     margin: str = "20mm"
     variant: str = "pdf/ua-1"
+
+    def points(self, length: str) -> float:
+        """A validated length (see ``_LENGTH``) in points; ``em`` is the body font size."""
+        number, unit = re.fullmatch(r"([\d.]+)(\w+)", length).groups()  # type: ignore[union-attr]
+        return float(number) * (self.points(self.font_size) if unit == "em" else _POINTS_PER[unit])
 
 
 @dataclass(frozen=True)

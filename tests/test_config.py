@@ -249,3 +249,11 @@ def test_identifier_given_is_kept(tmp_path: Path) -> None:
 def test_output_name_default_is_safe(tmp_path: Path) -> None:
     assert load_config(project(tmp_path / "報告 2024!", MINIMAL)).output == "報告-2024"
     assert load_config(project(tmp_path / "---", MINIMAL)).output == "report"
+
+
+def test_pdf_lengths_in_points() -> None:
+    settings = PdfSettings(font_size="12pt")
+    lengths = {"10.5pt": 10.5, "25.4mm": 72.0, "2.54cm": 72.0, "1in": 72.0, "4px": 3.0, "2em": 24.0, "4Q": 72 / 25.4}
+    assert {length: round(settings.points(length), 6) for length in lengths} == {
+        length: round(points, 6) for length, points in lengths.items()
+    }

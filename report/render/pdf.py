@@ -11,7 +11,7 @@ drawn again, unless its page count changed (then the parts after it get new foli
 What a part cannot know alone — its folios, the contents' page numbers, the page of a
 figure in another chapter — is set as a stand-in of zeros and filled in once every part
 is laid out. A stand-in has as many digits as the number had in the last build (in a
-first build, as the least page the number can be on), or as its box holds: the contents'
+first build, as the page estimated from the length of the text before it), or as its box holds: the contents'
 numbers are set in boxes three digits wide, so that the contents is laid out once. A
 part whose stand-in turns out to have the wrong number of digits is laid out again as soon
 as that is known (at most :data:`ROUNDS` times). A link to another part points at a
@@ -26,6 +26,7 @@ they name the bundled face, and the join cuts each face once, to the glyphs all 
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import re
 import weakref
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from report.assemble import Assembler
 from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, json_digest
+from report.config import PAGE_MILLIMETRES, PdfSettings
 from report.fonts import (
     FACES,
     bundled_coverage,
@@ -258,6 +260,11 @@ class PdfRun:
         sources = self.assembler.print_parts()
         ids = [frozenset(_ID.findall(source)) for _, source in sources]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
+        # Each part's first page, for numbers the last build did not know: estimated from the
+        # length of the text before it (a wrong estimate costs the part a second layout).
+        capacity = _characters_per_page(self.assembler.book.config.pdf)
+        estimates = [max(1, round(_text_length(source) / capacity)) for _, source in sources]
+        first_pages = list(itertools.accumulate([1, *estimates]))
         everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts = []
@@ -268,8 +275,7 @@ class PdfRun:
             linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
             part = _Part(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={})
             for ref in boxes:
-                # Unknown (a first build, a new reference): the least page it can be on, a part a page.
-                guess = known.get(ref) or str(1 + owners.get(ref, 0))
+                guess = known.get(ref) or str(first_pages[owners.get(ref, 0)])
                 part.numbers[ref] = part.stand_in(ref, guess)
             parts.append(part)
         return parts
@@ -521,6 +527,24 @@ def _code() -> str:
 
 
 _EXTRA_KEY = digest("pdf-extra")
+_TAG = re.compile(r"<[^>]*>")
+_BODY_LINE_HEIGHT = 1.75  # print.css
+_TEXT_FILL = 0.5  # of a page's text area, what the characters of running text fill (the rest:
+# headings, spacing, ends of paragraphs, tables, figures); about so in the briefing
+
+
+def _characters_per_page(settings: PdfSettings) -> float:
+    """About how many characters of text a page holds: its text area over the body's font size
+    squared (a CJK character is as wide as the font is large) at its line height, part filled."""
+    width, height = (millimetres * 72 / 25.4 for millimetres in PAGE_MILLIMETRES[settings.page_size])
+    margin, size = settings.points(settings.margin), settings.points(settings.font_size)
+    lines = max(1.0, (height - 2 * margin) / (size * _BODY_LINE_HEIGHT))
+    return max(1.0, _TEXT_FILL * lines * max(1.0, (width - 2 * margin) / size))
+
+
+def _text_length(source: str) -> int:
+    """The characters of text in HTML, but spaces."""
+    return sum(len(word) for word in html.unescape(_TAG.sub(" ", source)).split())
 
 
 def _extra_characters(cache: Cache) -> frozenset[str]:
