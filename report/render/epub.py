@@ -130,9 +130,7 @@ class EpubRenderer:
         pages, page_list, usage = self._pages(assembler, cover_name)
         nav = assembler.epub_nav(STYLESHEET, page_list)
         documents = [page.xhtml for page in pages] + [nav]
-        for style, characters in font_usage([nav], config.epub.font).items():
-            usage.setdefault(style, set()).update(characters)
-        fonts = _font_subsets(usage, config.language)
+        fonts = _font_subsets(_merged([usage, font_usage([nav], config.epub.font)]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -231,10 +229,7 @@ class EpubRenderer:
                 page = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), starts, body_font)
                 self._store_page(key, page)
             made.append(page)
-        usage: Usage = {}
-        for _, _, characters in made:
-            for style, found in characters.items():
-                usage.setdefault(style, set()).update(found)
+        usage = _merged([characters for _, _, characters in made])
         return [page for page, _, _ in made], [entry for _, entries, _ in made for entry in entries], usage
 
     def _cached_page(self, key: str) -> _FinishedPage | None:
@@ -265,6 +260,14 @@ class EpubRenderer:
 
 
 _FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage]
+
+
+def _merged(usages: Iterable[Usage]) -> Usage:
+    merged: Usage = {}
+    for usage in usages:
+        for style, characters in usage.items():
+            merged.setdefault(style, set()).update(characters)
+    return merged
 
 
 def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str) -> _FinishedPage:

@@ -3,18 +3,19 @@
 WeasyPrint has no incremental layout, and one process lays out one document at a time.
 So the print document is cut into parts — the cover, title page and contents, then each
 chapter, which starts a page anyway — and the parts are laid out by worker processes
-(:mod:`report.render.workers`), as many as the machine has cores (up to four). Each part's layout and its drawn PDF are
-kept in the report's cache, so after an edit only the edited chapter is laid out and
-drawn again, unless its page count changed (then the parts after it get new folios).
+(:mod:`report.render.workers`), as many as the machine has cores (up to four). Each
+part's layout and its drawn PDF are kept in the report's cache, so after an edit only the
+edited chapter is laid out and drawn again, unless its page count changed (then the parts
+after it get new folios).
 :mod:`report.render.join` joins the parts into one tagged PDF.
 
 What a part cannot know alone — its folios, the contents' page numbers, the page of a
 figure in another chapter — is set as a stand-in of zeros and filled in once every part
 is laid out. A stand-in has as many digits as the number had in the last build (in a
-first build, as the page estimated from the length of the text before it), or as its box holds: the contents'
-numbers are set in boxes three digits wide, so that the contents is laid out once. A
-part whose stand-in turns out to have the wrong number of digits is laid out again as soon
-as that is known (at most :data:`ROUNDS` times). A link to another part points at a
+first build, as the page estimated from the length of the text before it), or as its
+box holds: the contents' numbers are set in boxes three digits wide, so that the
+contents is laid out once. A part whose stand-in turns out to have the wrong number of
+digits is laid out again as soon as that is known (at most :data:`ROUNDS` times). A link to another part points at a
 stand-in anchor that the join replaces by the real one.
 
 WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face`` rules point
