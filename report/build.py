@@ -17,8 +17,9 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
   numbers changed (:mod:`report.render.pdf`); the EPUB is written only when what
   it is made of (including the PDF's page starts and cover) changed.
 
-The PDF's parts are laid out by worker processes started at the beginning of the
-build, so that WeasyPrint loads while the chapters are parsed; the EPUB is written
+The PDF's parts are laid out by worker processes that the last build of the report left
+running (WeasyPrint loaded, the stylesheets and fonts parsed), or else started at the
+beginning of the build, so that WeasyPrint loads while the chapters are parsed; the EPUB is written
 as soon as the PDF's layout is known, while the parts are drawn and joined. So that
 they start as early as they can, this module imports the stages themselves (Markdown,
 Jinja, ebooklib…: a third of a second) only once the workers are started, in
@@ -57,9 +58,11 @@ from report.config import Config, PdfSettings, load_config
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
 from report.model import Book, ParsedChapter, SourceChapter
 from report.render import Output
-from report.render.workers import PdfWorkers, RenderTimeout
+from report.render.workers import KeptWorkers, PdfWorkers, RenderTimeout, keep_seconds, worker_count
 
 if TYPE_CHECKING:
+    import jinja2
+
     from report.assemble import Assembler
     from report.render.pdf import PdfLayout, PdfRun
 
@@ -139,12 +142,13 @@ def build(
         return replace(unchanged, timings=timings)
 
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
-    fontconfig = fonts.fontconfig_file(cache.root, bundled_dir=False)
-    with _pdf_workers(workers, fontconfig, "pdf" in formats) as pdf_workers, fonts.cached(cache):
+    with _pdf_workers(workers, cache.root, "pdf" in formats) as pdf_workers, fonts.cached(cache):
         book, warnings = prepare(root, strict, progress, cache)
         from report.assemble import Assembler
 
         assembler = Assembler(book, profile=profile)
+        if use_cache:  # the templates' compiled code (0.1 s a build), keyed by their source
+            assembler.env.bytecode_cache = _compiled_templates(cache)
         timings.mark("prepared")
 
         # 3. Render to temporary files; rename them into place only when all have succeeded.
@@ -296,6 +300,14 @@ def _epub_inputs(assembler: Assembler, cache: Cache) -> str:
     )
 
 
+def _compiled_templates(cache: Cache) -> jinja2.BytecodeCache:
+    import jinja2
+
+    folder = cache.directory / "templates"
+    folder.mkdir(parents=True, exist_ok=True)
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 # --- the build record: what the last build read and wrote --------------------------------------
 
 
@@ -404,14 +416,18 @@ def _record(
 
 
 @contextmanager
-def _pdf_workers(given: PdfWorkers | None, fontconfig: Path, pdf: bool) -> Iterator[PdfWorkers | None]:
-    """The caller's workers (``report watch`` keeps them warm), else ones started now, before
-    they are known to be needed, so that WeasyPrint loads while the chapters are parsed. An
-    EPUB built alone needs a layout only of what changed: one worker."""
+def _pdf_workers(given: PdfWorkers | None, cache_dir: Path, pdf: bool) -> Iterator[PdfWorkers | None]:
+    """The caller's workers (``report watch`` keeps them warm), else the ones an earlier build
+    left running (see :mod:`report.render.workers`), else ones started now, before they are
+    known to be needed, so that WeasyPrint loads while the chapters are parsed. An EPUB built
+    alone needs a layout only of what changed: one worker."""
     if given is not None:
         yield given
         return
-    with PdfWorkers(fontconfig, count=None if pdf else 1) as workers:
+    fontconfig = fonts.fontconfig_file(cache_dir, bundled_dir=False)
+    count = worker_count() if pdf else 1
+    kept = KeptWorkers.reach(cache_dir, fontconfig, count, keep) if (keep := keep_seconds()) else None
+    with kept or PdfWorkers(fontconfig, count) as workers:
         yield workers
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -11,6 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import REPO_ROOT, EpubCheckRun, copy_fixture, report_toml, run_report
+
+# Builds in the suite don't leave workers running for the next build (hundreds of fixture
+# folders would each keep a few); tests/test_kept_workers.py turns them on where it tests them.
+os.environ["REPORT_KEEP_WORKERS"] = "0"
 
 E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
 

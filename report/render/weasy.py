@@ -100,14 +100,22 @@ class JoinJob:
 
 
 def serve(connection: Connection, fontconfig: Path | None) -> None:
-    """A worker's loop: import WeasyPrint at once, then answer each message in order:
-    ``("styles", Styles)``, ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``,
-    ``("draw", DrawJob)`` → ``("drawn", target, warnings)``, ``("join", JoinJob)`` →
-    ``("joined", target)``. A failure answers ``("error", text)``."""
+    """A spawned worker: load WeasyPrint at once, then :func:`answer` the build."""
+    answer(connection, start_worker(fontconfig))
+
+
+def start_worker(fontconfig: Path | None) -> Worker:
     if fontconfig is not None:
         os.environ["FONTCONFIG_FILE"] = str(fontconfig)
     load_weasyprint()
-    worker = _Worker()
+    return Worker()
+
+
+def answer(connection: Connection, worker: Worker) -> None:
+    """Answer each message in order, until the build hangs up: ``("styles", Styles)``,
+    ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``, ``("draw", DrawJob)`` →
+    ``("drawn", target, warnings)``, ``("join", JoinJob)`` → ``("joined", target)``.
+    A failure answers ``("error", text)``."""
     while True:
         try:
             message = connection.recv()
@@ -116,17 +124,23 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
         if message is None:
             return
         kind, payload = message
+        reply: tuple[Any, ...] | None = None
         try:
             if kind == "styles":
                 worker.use(payload)
             elif kind == "layout":
-                connection.send(("laid-out", payload.key, worker.layout(payload)))
+                reply = ("laid-out", payload.key, worker.layout(payload))
             elif kind == "draw":
-                connection.send(("drawn", payload.target, worker.draw(payload)))
+                reply = ("drawn", payload.target, worker.draw(payload))
             elif kind == "join":
-                connection.send(("joined", worker.join(payload)))
+                reply = ("joined", worker.join(payload))
         except Exception:
-            connection.send(("error", traceback.format_exc()))
+            reply = ("error", traceback.format_exc())
+        if reply is not None:
+            try:
+                connection.send(reply)
+            except OSError:  # the build went away
+                return
 
 
 def load_weasyprint() -> None:
@@ -197,7 +211,7 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-class _Worker:
+class Worker:
     """Keeps the parsed stylesheets of the current PDF and the parts laid out but not yet drawn."""
 
     def __init__(self) -> None:

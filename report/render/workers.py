@@ -2,25 +2,34 @@
 core up to four, they load WeasyPrint as soon as they start and then lay out, draw and join
 the parts :mod:`report.render.pdf` sends them (the worker side is :mod:`report.render.weasy`).
 
+A build from the command line leaves its workers running for the next build of the same
+report (:class:`KeptWorkers`); ``report watch`` keeps its own for the session.
+
 This module imports little, so that a build can start the workers before it imports the
 rest of the builder: WeasyPrint loads while the builder does.
 """
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
+import secrets
+import signal
+import socket
+import struct
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, serve
+from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, answer, serve, start_worker
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 
@@ -69,7 +78,7 @@ class PdfWorkers:
 
     def __init__(self, fontconfig: Path | None = None, count: int | None = None) -> None:
         context = multiprocessing.get_context("spawn")
-        self.connections: list[Connection] = []
+        connections: list[Connection] = []
         self.processes: list[Any] = []
         with _main_module_hidden():
             for number in range(count or worker_count()):
@@ -79,8 +88,12 @@ class PdfWorkers:
                 )
                 process.start()
                 child.close()
-                self.connections.append(connection)
+                connections.append(connection)
                 self.processes.append(process)
+        self._attach(connections)
+
+    def _attach(self, connections: list[Connection]) -> None:
+        self.connections = connections
         self.busy = threading.Lock()  # one build at a time
         self._closing = threading.Lock()  # a build's main thread and its joining thread may both close
 
@@ -89,22 +102,244 @@ class PdfWorkers:
         return all(p.is_alive() for p in self.processes) and not any(c.closed for c in self.connections)
 
     def close(self) -> None:
-        """Stop the processes (they keep nothing worth waiting for, and may still be importing)."""
+        """Done with the workers: stop them (they keep nothing worth waiting for, and may still
+        be importing)."""
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the processes: a build was abandoned midway, or a worker failed."""
         with self._closing:
             for process in self.processes:
                 if process.is_alive():
                     process.terminate()
             for process in self.processes:
                 process.join(timeout=5)
-            for connection in self.connections:
-                if not connection.closed:
-                    connection.close()
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        for connection in self.connections:
+            if not connection.closed:
+                connection.close()
+
+    def ended(self, index: int) -> str:
+        """How a worker that stopped answering ended."""
+        return f"exit code {self.processes[index].exitcode}"
 
     def __enter__(self) -> PdfWorkers:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+# --- workers kept between builds -----------------------------------------------------------------
+#
+# A build of one report from the command line leaves its workers running, WeasyPrint loaded and the
+# report's stylesheets and fonts parsed, for the next build of the same report (as Gradle's daemon
+# and dmypy do): they save the next build 0.5-1 s. Each listens on a Linux abstract socket named by
+# the cache folder (its path and inode: a new cache is a new set), the builder's code and Python; it
+# answers only processes of its own user, one build at a time, and exits when it has had no build
+# for REPORT_KEEP_WORKERS seconds (default 10 minutes) or its cache folder is gone.
+
+KEEP_WORKERS_VARIABLE = "REPORT_KEEP_WORKERS"
+DEFAULT_KEEP_SECONDS = 600.0
+_CHECK_SECONDS = 2.0  # how often an idle kept worker looks at its cache folder and the clock
+_GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
+_GREETING = b"report-pdf-worker"
+_SERVE = "import sys; from report.render.workers import keep_serving; keep_serving(*sys.argv[1:])"
+
+
+def keep_seconds() -> float:
+    """How long a build's workers wait for the next: ``REPORT_KEEP_WORKERS`` seconds; by default
+    10 minutes, and none on CI (``CI`` set) or off Linux (no abstract sockets)."""
+    default = 0.0 if os.environ.get("CI") or sys.platform != "linux" else DEFAULT_KEEP_SECONDS
+    try:
+        seconds = float(os.environ.get(KEEP_WORKERS_VARIABLE, default))
+    except ValueError:
+        seconds = default
+    return seconds if sys.platform == "linux" and seconds > 0 else 0.0
+
+
+class KeptWorkers(PdfWorkers):
+    """Workers left running by an earlier build of this report (or started now, to be left
+    running): :meth:`close` hangs up and leaves them for the next build."""
+
+    def __init__(self, connections: list[Connection], pids: list[int], lock: IO[bytes]) -> None:
+        self._attach(connections)
+        self.pids = pids
+        self._lock = lock  # held while this build uses them
+
+    @classmethod
+    def reach(cls, cache_dir: Path, fontconfig: Path, count: int, keep: float) -> KeptWorkers | None:
+        """The report's kept workers (started if there are none), or None when another build
+        is using them."""
+        try:
+            (cache_dir / "workers").mkdir(parents=True, exist_ok=True)
+            name = _set_name(cache_dir)
+            lock = open(cache_dir / "workers" / f"{name}.lock", "wb")  # noqa: SIM115 (held until close)
+        except OSError:  # a cache folder this build may not write to: workers of its own
+            return None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            return None
+        connections: list[Connection] = []
+        pids: list[int] = []
+        try:
+            for index in range(count):
+                address = f"\0{name}-{index}"
+                found = _greeted(address)
+                connection, pid = found or _start(address, fontconfig, keep, cache_dir)
+                connections.append(connection)
+                pids.append(pid)
+        except OSError:
+            for connection in connections:
+                connection.close()
+            lock.close()
+            return None
+        return cls(connections, pids, lock)
+
+    @property
+    def alive(self) -> bool:
+        return not any(c.closed for c in self.connections)
+
+    def close(self) -> None:
+        with self._closing:
+            self._hang_up()
+            self._lock.close()
+
+    def stop(self) -> None:
+        with self._closing:
+            for pid in self.pids:
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+            self._hang_up()
+            self._lock.close()
+
+    def ended(self, index: int) -> str:
+        return f"process {self.pids[index]}"
+
+
+def _set_name(cache_dir: Path) -> str:
+    from report.cache import code_fingerprint, digest
+
+    code = code_fingerprint("report.render.workers", "report.render.weasy", "report.render.join")
+    return "report-pdf-" + digest(str(cache_dir), _cache_token(cache_dir), code, sys.executable)[:32]
+
+
+def _cache_token(cache_dir: Path) -> str:
+    """A random name the cache folder is given once: a cache folder made again (its inode may be
+    the same) is another set of workers, and the old set sees it is gone."""
+    path = cache_dir / "workers" / "token"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_token(path) or ""
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(16))
+    return _read_token(path) or ""
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _greeted(address: str) -> tuple[Connection, int] | None:
+    """A connection to the kept worker at ``address``, once it has greeted: None if there is
+    none, it is another user's, or it does not answer (it may be about to exit)."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(address)
+        pid, uid = _peer(client)
+    except OSError:
+        client.close()
+        return None
+    connection = Connection(client.detach())
+    if uid == os.getuid() and connection.poll(_GREETING_SECONDS):
+        with suppress(EOFError, OSError):
+            if connection.recv_bytes(64) == _GREETING:
+                return connection, pid
+    connection.close()
+    return None
+
+
+def _start(address: str, fontconfig: Path, keep: float, cache_dir: Path) -> tuple[Connection, int]:
+    """A new kept worker, already connected to: the socket is bound and this build queued on it
+    before the process starts (it greets every later build, not this one)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(address)
+        listener.listen(8)
+        client.connect(address)
+        listener.set_inheritable(True)
+        package_parent = str(Path(__file__).resolve().parents[2])
+        environment = dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+        )
+        arguments = [str(listener.fileno()), str(fontconfig), str(keep), str(cache_dir)]
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-c", _SERVE, *arguments],
+                environment,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
+                setsid=True,  # not stopped with the build's terminal or process group
+            )
+        finally:
+            os.close(null)
+    except OSError:
+        client.close()
+        raise
+    finally:
+        listener.close()
+    return Connection(client.detach()), pid
+
+
+def _peer(client: socket.socket) -> tuple[int, int]:
+    """The process id and user id at the other end of a Unix socket."""
+    pid, uid, _gid = struct.unpack(
+        "3i", client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    )
+    return pid, uid
+
+
+def keep_serving(listener_fd: str, fontconfig: str, keep: str, cache_dir: str) -> None:
+    """A kept worker's life: answer the build that started it, then each later build of the
+    report, until none came for ``keep`` seconds or the cache folder is gone."""
+    listener = socket.socket(fileno=int(listener_fd))
+    os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
+    worker = start_worker(Path(fontconfig))
+    token = Path(cache_dir) / "workers" / "token"
+    identity = _read_token(token)
+    listener.settimeout(_CHECK_SECONDS)
+    first, last_build = True, time.monotonic()
+    while identity is not None and _read_token(token) == identity:
+        if not first and time.monotonic() - last_build > float(keep):
+            return
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with client:
+            if _peer(client)[1] == os.getuid():
+                connection = Connection(client.detach())
+                try:
+                    if not first:
+                        connection.send_bytes(_GREETING)
+                    answer(connection, worker)
+                except OSError:
+                    pass
+                finally:
+                    connection.close()
+        first = False
+        worker.laid_out.clear()  # what the build did not draw
+        last_build = time.monotonic()
 
 
 @dataclass
@@ -178,7 +413,7 @@ class Session:
             return
         self.closed = True
         if any(self.expected):  # abandoned midway: the workers' state is unknown
-            self.workers.close()
+            self.workers.stop()
         self.workers.busy.release()
 
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
@@ -192,7 +427,7 @@ class Session:
             waiting = [connections[i] for i, count in enumerate(self.expected) if count]
             ready = wait(waiting, timeout=render_timeout())
             if not ready:
-                self.workers.close()
+                self.workers.stop()
                 raise RenderTimeout(render_timeout())
             for index, connection in enumerate(connections):
                 if connection in ready:
@@ -203,12 +438,11 @@ class Session:
         try:
             kind, *payload = connection.recv()
         except (EOFError, OSError):
-            self.workers.close()
-            code = self.workers.processes[index].exitcode
-            raise RuntimeError(f"a PDF worker stopped unexpectedly (exit code {code})") from None
+            self.workers.stop()
+            raise RuntimeError(f"a PDF worker stopped unexpectedly ({self.workers.ended(index)})") from None
         self.expected[index] -= 1
         if kind == "error":
-            self.workers.close()
+            self.workers.stop()
             raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")
         if kind == "laid-out":
             self.layouts_due -= 1
