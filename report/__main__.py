@@ -1,3 +1,3 @@
-from report.cli import main
+from report.cli import run
 
-main()
+run()

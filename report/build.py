@@ -34,6 +34,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -192,13 +193,23 @@ def _render(
     rendered: dict[str, Output] = {}
     fresh: set[str] = set()
     try:
-        # While the PDF is laid out: what the EPUB needs that does not depend on the layout.
+        # While the PDF is laid out: what the EPUB needs that does not depend on the layout,
+        # and the EPUB itself, from the layout the last build found (most edits leave it as it was).
         epub_inputs = _epub_inputs(assembler, cache) if "epub" in formats else ""
-        layout = run.layout()
+        guess = run.guess() if "epub" in formats else None
+        ahead = _in_background(_epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh) if guess else None
+        try:
+            layout = run.layout()
+        finally:
+            if ahead is not None:
+                wait([ahead])  # it writes the EPUB's temporary file: never two at once
         timings.mark("laid out")
         if "epub" in formats:
             progress("writing the EPUB")
-            rendered["epub"] = _epub(assembler, epub_inputs, layout, temporary["epub"], cache, fresh)
+            if ahead is not None and guess == layout:
+                rendered["epub"] = ahead.result()
+            else:  # a guess found wrong is written again, whatever became of it
+                rendered["epub"] = _epub(assembler, epub_inputs, layout, temporary["epub"], cache, fresh)
             timings.mark("epub")
         if "pdf" in formats:
             progress("drawing the PDF")
@@ -218,6 +229,13 @@ def _render(
     finally:
         run.close()
     return {fmt: rendered[fmt] for fmt in formats}, tuple(f for f in formats if f in fresh), run
+
+
+def _in_background(work: Callable[..., Output], *arguments: Any) -> Future[Output]:
+    executor = ThreadPoolExecutor(1, thread_name_prefix="report-epub")
+    future = executor.submit(work, *arguments)
+    executor.shutdown(wait=False)  # its thread ends with the task
+    return future
 
 
 # --- caching hooks -----------------------------------------------------------------------------

@@ -198,6 +198,9 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
     assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2  # its EPUB page only
+    # The EPUB was written from the last build's layout while the chapter was laid out, once:
+    # the layout came out the same.
+    assert result.stats.hits["pdf-last-layout"] == 1
     assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 
@@ -221,6 +224,19 @@ def test_a_chapter_a_page_longer_moves_the_folios_and_page_numbers_after_it(proj
     assert result.stats.misses["pdf-layout"] == 3
     assert result.stats.misses["pdf-part"] >= 3  # the intro, the chapters after it, the contents
     clean_build_matches(project)
+
+
+def test_an_epub_written_ahead_from_a_layout_that_changed_is_written_again(project: Path, worker: PdfWorkers) -> None:
+    """The EPUB is written from the last build's layout while the PDF is laid out; when the
+    layout comes out otherwise (every page after a longer chapter moves), it is written again:
+    its page list is the new one, as in a build from nothing."""
+    run(project, worker)
+    lengthen_intro(project)
+    result = run(project, worker, formats=("epub",), out_dir=project / "epub-only")
+    assert result.stats.hits["pdf-last-layout"] == 1
+    with PdfWorkers() as fresh:
+        build(project, out_dir=project / "clean", workers=fresh, use_cache=False)
+    assert digest(project / "clean" / "ja-basic.epub") == digest(project / "epub-only" / "ja-basic.epub")
 
 
 def pdfinfo_pages(path: Path) -> int:
