@@ -107,6 +107,17 @@ def test_kept_workers_exit_when_the_cache_is_removed_and_are_not_reused(project:
     assert kept_pids(project) and not kept_pids(project) & pids
 
 
+def test_kept_workers_exit_when_a_build_of_changed_code_starts_its_own(project: Path) -> None:
+    """One set per report: a build by another version of the builder names its own set as the
+    cache folder's current one, and the old set exits instead of idling next to it."""
+    build(project, formats=("epub",))
+    pids = kept_pids(project)
+    current = project / CACHE_DIR_NAME / "workers" / "current"
+    assert current.read_text() == workers._set_name((project / CACHE_DIR_NAME).resolve())
+    current.write_text("report-pdf-of-another-version")
+    assert gone(pids, 10)
+
+
 def test_a_build_does_not_wait_for_workers_another_build_is_using(project: Path) -> None:
     build(project, formats=("epub",))
     pids = kept_pids(project)

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
+from report.cache import code_fingerprint, digest, write_atomic
 from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, answer, serve, start_worker
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
@@ -137,9 +138,10 @@ class PdfWorkers:
 # A build of one report from the command line leaves its workers running, WeasyPrint loaded and the
 # report's stylesheets and fonts parsed, for the next build of the same report (as Gradle's daemon
 # and dmypy do): they save the next build 0.5-1 s. Each listens on a Linux abstract socket named by
-# the cache folder (its path and inode: a new cache is a new set), the builder's code and Python; it
-# answers only processes of its own user, one build at a time, and exits when it has had no build
-# for REPORT_KEEP_WORKERS seconds (default 10 minutes) or its cache folder is gone.
+# the cache folder (its path and a token it is given: a new cache is a new set), the builder's code
+# and Python; it answers only processes of its own user, one build at a time, and exits when it has
+# had no build for REPORT_KEEP_WORKERS seconds (default 10 minutes), or when its set is no longer
+# the one the cache folder names as current (the folder is gone, or the builder changed).
 
 KEEP_WORKERS_VARIABLE = "REPORT_KEEP_WORKERS"
 DEFAULT_KEEP_SECONDS = 600.0
@@ -177,6 +179,8 @@ class KeptWorkers(PdfWorkers):
             (cache_dir / "workers").mkdir(parents=True, exist_ok=True)
             name = _set_name(cache_dir)
             lock = open(cache_dir / "workers" / f"{name}.lock", "wb")  # noqa: SIM115 (held until close)
+            # The set in use: a set of other code (the builder was changed) exits when idle.
+            write_atomic(cache_dir / "workers" / "current", name.encode())
         except OSError:  # a cache folder this build may not write to: workers of its own
             return None
         try:
@@ -190,7 +194,7 @@ class KeptWorkers(PdfWorkers):
             for index in range(count):
                 address = f"\0{name}-{index}"
                 found = _greeted(address)
-                connection, pid = found or _start(address, fontconfig, keep, cache_dir)
+                connection, pid = found or _start(address, name, fontconfig, keep, cache_dir)
                 connections.append(connection)
                 pids.append(pid)
         except OSError:
@@ -222,26 +226,24 @@ class KeptWorkers(PdfWorkers):
 
 
 def _set_name(cache_dir: Path) -> str:
-    from report.cache import code_fingerprint, digest
-
     code = code_fingerprint("report.render.workers", "report.render.weasy", "report.render.join")
     return "report-pdf-" + digest(str(cache_dir), _cache_token(cache_dir), code, sys.executable)[:32]
 
 
 def _cache_token(cache_dir: Path) -> str:
     """A random name the cache folder is given once: a cache folder made again (its inode may be
-    the same) is another set of workers, and the old set sees it is gone."""
+    the same) is another set of workers."""
     path = cache_dir / "workers" / "token"
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return _read_token(path) or ""
+        return _read_text(path) or ""
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_hex(16))
-    return _read_token(path) or ""
+    return _read_text(path) or ""
 
 
-def _read_token(path: Path) -> str | None:
+def _read_text(path: Path) -> str | None:
     try:
         return path.read_text()
     except OSError:
@@ -267,7 +269,7 @@ def _greeted(address: str) -> tuple[Connection, int] | None:
     return None
 
 
-def _start(address: str, fontconfig: Path, keep: float, cache_dir: Path) -> tuple[Connection, int]:
+def _start(address: str, name: str, fontconfig: Path, keep: float, cache_dir: Path) -> tuple[Connection, int]:
     """A new kept worker, already connected to: the socket is bound and this build queued on it
     before the process starts (it greets every later build, not this one)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -281,7 +283,7 @@ def _start(address: str, fontconfig: Path, keep: float, cache_dir: Path) -> tupl
         environment = dict(
             os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
         )
-        arguments = [str(listener.fileno()), str(fontconfig), str(keep), str(cache_dir)]
+        arguments = [str(listener.fileno()), name, str(fontconfig), str(keep), str(cache_dir)]
         null = os.open(os.devnull, os.O_RDWR)
         try:
             pid = os.posix_spawn(
@@ -309,17 +311,17 @@ def _peer(client: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-def keep_serving(listener_fd: str, fontconfig: str, keep: str, cache_dir: str) -> None:
+def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_dir: str) -> None:
     """A kept worker's life: answer the build that started it, then each later build of the
-    report, until none came for ``keep`` seconds or the cache folder is gone."""
+    report, until none came for ``keep`` seconds, or its set is no longer the cache folder's
+    current one (the folder is gone, or the builder changed)."""
     listener = socket.socket(fileno=int(listener_fd))
     os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
     worker = start_worker(Path(fontconfig))
-    token = Path(cache_dir) / "workers" / "token"
-    identity = _read_token(token)
+    current = Path(cache_dir) / "workers" / "current"
     listener.settimeout(_CHECK_SECONDS)
     first, last_build = True, time.monotonic()
-    while identity is not None and _read_token(token) == identity:
+    while _read_text(current) == name:
         if not first and time.monotonic() - last_build > float(keep):
             return
         try:
