@@ -78,6 +78,7 @@ def markdown_parser() -> MarkdownIt:
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
+    md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
     for name, rule in _RENDER_RULES.items():
         md.add_render_rule(name, rule)
     return md
@@ -171,6 +172,30 @@ def _sanitize(fragment: str, context: _Context) -> str:
 
 
 # --- token passes -------------------------------------------------------------------------
+
+
+def _undefined_footnotes_rule(state: StateCore) -> None:
+    """``[^label]`` left as text is a reference to a footnote that is not defined. Looked for
+    before escapes are joined into the text around them: ``\\[^label]`` is what an author
+    writes to mean the characters themselves."""
+    context = state.env.get("context") if isinstance(state.env, dict) else None
+    if not isinstance(context, _Context):
+        return
+    for block in state.tokens:
+        if block.type != "inline" or not block.children or block.map is None:
+            continue
+        line = context.file_line(block.map[0])
+        text, text_line = "", line
+        for child in [*block.children, None]:
+            if child is not None and child.type == "text":
+                text_line = line if not text else text_line
+                text += child.content
+                continue
+            if undefined := UNDEFINED_FOOTNOTE.search(text):
+                context.error(text_line, f'footnote "[^{undefined.group(1)}]" is not defined')
+            text = ""
+            if child is not None and child.type in ("softbreak", "hardbreak"):
+                line += 1
 
 
 def _annotate_lines(tokens: Sequence[Token], context: _Context) -> None:
@@ -511,10 +536,7 @@ def _render_footnote_ref(
 
 
 def _render_text(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-    token = tokens[idx]
-    if undefined := UNDEFINED_FOOTNOTE.search(token.content):
-        _context(env).error(token.meta.get("line"), f'footnote "[^{undefined.group(1)}]" is not defined')
-    return html.escape(token.content, quote=False)
+    return html.escape(tokens[idx].content, quote=False)
 
 
 def _render_table_open(

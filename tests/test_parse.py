@@ -159,6 +159,20 @@ def test_parse_errors(markdown: str, words: list[str]) -> None:
         assert word in error.message
 
 
+@pytest.mark.parametrize("markdown", ["注記 \\[^x] の書き方\n", "注記 [\\^x] の書き方\n", "注記 \\[^x\\] の書き方\n"])
+def test_an_escaped_footnote_reference_is_text(markdown: str) -> None:
+    """An author who escapes a bracket or the caret means the characters themselves."""
+    parsed, diagnostics = parse_text(markdown)
+    assert not diagnostics.errors
+    assert "注記 [^x] の書き方" in parsed.html
+
+
+def test_an_undefined_footnote_is_reported_on_its_own_line() -> None:
+    _, diagnostics = parse_text("一行目の文。\n二行目の文[^nope]。\n")
+    ((error),) = diagnostics.errors
+    assert error.location.line == 2 and '"[^nope]"' in error.message
+
+
 def test_script_never_survives() -> None:
     chapter, _ = parse_text("<script>alert(1)</script>\n\n段落<script>x()</script>。\n\n<SCRIPT>y()</SCRIPT>\n")
     assert "script" not in chapter.html.lower()
