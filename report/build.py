@@ -19,11 +19,12 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
 
 The PDF's parts are laid out by worker processes that the last build of the report left
 running (WeasyPrint loaded, the stylesheets and fonts parsed), or else started at the
-beginning of the build, so that WeasyPrint loads while the chapters are parsed; the EPUB is written
-as soon as the PDF's layout is known, while the parts are drawn and joined. So that
-they start as early as they can, this module imports the stages themselves (Markdown,
-Jinja, ebooklib…: a third of a second) only once the workers are started, in
-:func:`prepare` and :func:`_render`.
+beginning of the build, so that WeasyPrint loads while the chapters are parsed. The EPUB
+is written while the PDF is laid out, from the layout the last build found (kept if the
+layout comes out the same), else as soon as the layout is known, while the parts are
+drawn and joined. So that the workers start as early as they can, this module imports
+the stages themselves (Markdown, Jinja, ebooklib…: a third of a second) only once they
+are started, in :func:`prepare` and :func:`_render`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,7 +59,7 @@ from report.cache import (
 from report.config import Config, PdfSettings, load_config
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
 from report.model import Book, ParsedChapter, SourceChapter
-from report.render import Output
+from report.render import Output, in_background
 from report.render.workers import KeptWorkers, PdfWorkers, RenderTimeout, keep_seconds, worker_count
 
 if TYPE_CHECKING:
@@ -197,7 +198,11 @@ def _render(
         # and the EPUB itself, from the layout the last build found (most edits leave it as it was).
         epub_inputs = _epub_inputs(assembler, cache) if "epub" in formats else ""
         guess = run.guess() if "epub" in formats else None
-        ahead = _in_background(_epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh) if guess else None
+        ahead = (
+            in_background("report-epub", _epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh)
+            if guess
+            else None
+        )
         try:
             layout = run.layout()
         finally:
@@ -229,13 +234,6 @@ def _render(
     finally:
         run.close()
     return {fmt: rendered[fmt] for fmt in formats}, tuple(f for f in formats if f in fresh), run
-
-
-def _in_background(work: Callable[..., Output], *arguments: Any) -> Future[Output]:
-    executor = ThreadPoolExecutor(1, thread_name_prefix="report-epub")
-    future = executor.submit(work, *arguments)
-    executor.shutdown(wait=False)  # its thread ends with the task
-    return future
 
 
 # --- caching hooks -----------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the PDF workers import this package: they need no assembler (nor Jinja)
     from report.assemble import Assembler
@@ -34,3 +36,15 @@ class Renderer(Protocol):
     def render(self, assembler: Assembler, target: Path) -> Output:
         """Write the output to ``target`` (a temporary path the build renames into place)."""
         ...
+
+
+Result = TypeVar("Result")
+
+
+def in_background(name: str, work: Callable[..., Result], *arguments: Any) -> Future[Result]:
+    """``work(*arguments)`` in a thread of its own, which ends with it (the EPUB written while
+    the PDF is laid out, the PDF joined while the EPUB is written)."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+    future = executor.submit(work, *arguments)
+    executor.shutdown(wait=False)
+    return future

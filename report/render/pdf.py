@@ -31,7 +31,7 @@ import itertools
 import os
 import re
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,7 +47,7 @@ from report.fonts import (
     print_characters,
     subset_file,
 )
-from report.render import Output, PageStart
+from report.render import Output, PageStart, in_background
 from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, face_name, notdef_codes
 from report.render.workers import PdfWorkers, Session
 
@@ -222,9 +222,7 @@ class PdfRun:
         self._remember_layout()
         if self.target is not None:
             self._draw_missing()
-            behind = ThreadPoolExecutor(1, thread_name_prefix="report-pdf-join")
-            self._joining = behind.submit(self._draw_and_join, self.target)
-            behind.shutdown(wait=False)  # its thread ends with the task
+            self._joining = in_background("report-pdf-join", self._draw_and_join, self.target)
         return self._layout
 
     def guess(self) -> PdfLayout | None:
