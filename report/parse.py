@@ -78,6 +78,7 @@ def markdown_parser() -> MarkdownIt:
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
+    md.core.ruler.before("text_join", "line_numbers", _line_numbers_rule)
     md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
     for name, rule in _RENDER_RULES.items():
         md.add_render_rule(name, rule)
@@ -119,7 +120,6 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
     context = _Context(source=source, root=root, diagnostics=diagnostics)
     env: dict[str, Any] = {"context": context}
     tokens = md.parse(source.markdown, env)
-    _annotate_lines(tokens, context)
     _check_limits(tokens, context)
     title, title_html, tokens = _take_title(tokens, md, context, env)
     tokens, note_tokens = _split_footnotes(tokens)
@@ -174,33 +174,11 @@ def _sanitize(fragment: str, context: _Context) -> str:
 # --- token passes -------------------------------------------------------------------------
 
 
-def _undefined_footnotes_rule(state: StateCore) -> None:
-    """``[^label]`` left as text is a reference to a footnote that is not defined. Looked for
-    before escapes are joined into the text around them: ``\\[^label]`` is what an author
-    writes to mean the characters themselves."""
-    context = state.env.get("context") if isinstance(state.env, dict) else None
-    if not isinstance(context, _Context):
-        return
-    for block in state.tokens:
-        if block.type != "inline" or not block.children or block.map is None:
-            continue
-        line = context.file_line(block.map[0])
-        text, text_line = "", line
-        for child in [*block.children, None]:
-            if child is not None and child.type == "text":
-                text_line = line if not text else text_line
-                text += child.content
-                continue
-            if undefined := UNDEFINED_FOOTNOTE.search(text):
-                context.error(text_line, f'footnote "[^{undefined.group(1)}]" is not defined')
-            text = ""
-            if child is not None and child.type in ("softbreak", "hardbreak"):
-                line += 1
-
-
-def _annotate_lines(tokens: Sequence[Token], context: _Context) -> None:
-    """Give every inline child the file line it stands on, for messages."""
-    for token in tokens:
+def _line_numbers_rule(state: StateCore) -> None:
+    """Give every token the file line it stands on, for messages (before escapes are joined
+    into the text around them: a joined token keeps the line of its first part)."""
+    context = _context(state.env)
+    for token in state.tokens:
         if token.map is not None:
             token.meta["line"] = context.file_line(token.map[0])
         if token.type == "inline" and token.children:
@@ -209,6 +187,24 @@ def _annotate_lines(tokens: Sequence[Token], context: _Context) -> None:
                 child.meta["line"] = line
                 if child.type in ("softbreak", "hardbreak"):
                     line += 1
+
+
+def _undefined_footnotes_rule(state: StateCore) -> None:
+    """``[^label]`` left as text is a reference to a footnote that is not defined. Looked for
+    before escapes are joined into the text around them: ``\\[^label]`` is what an author
+    writes to mean the characters themselves."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        run: list[Token] = []  # text tokens side by side
+        for child in [*block.children, None]:
+            if child is not None and child.type == "text":
+                run.append(child)
+            elif run:
+                if undefined := UNDEFINED_FOOTNOTE.search("".join(token.content for token in run)):
+                    message = f'footnote "[^{undefined.group(1)}]" is not defined'
+                    _context(state.env).error(run[0].meta.get("line"), message)
+                run = []
 
 
 def _check_limits(tokens: Sequence[Token], context: _Context) -> None:
