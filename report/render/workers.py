@@ -154,12 +154,14 @@ _SERVE = "import sys; from report.render.workers import keep_serving; keep_servi
 def keep_seconds() -> float:
     """How long a build's workers wait for the next: ``REPORT_KEEP_WORKERS`` seconds; by default
     10 minutes, and none on CI (``CI`` set) or off Linux (no abstract sockets)."""
-    default = 0.0 if os.environ.get("CI") or sys.platform != "linux" else DEFAULT_KEEP_SECONDS
+    if sys.platform != "linux":
+        return 0.0
+    default = 0.0 if os.environ.get("CI") else DEFAULT_KEEP_SECONDS
     try:
         seconds = float(os.environ.get(KEEP_WORKERS_VARIABLE, default))
     except ValueError:
         seconds = default
-    return seconds if sys.platform == "linux" and seconds > 0 else 0.0
+    return seconds if seconds > 0 else 0.0  # (not NaN either)
 
 
 class KeptWorkers(PdfWorkers):
