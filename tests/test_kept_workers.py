@@ -13,6 +13,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,15 @@ def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPORT_KEEP_WORKERS", "soon")
     monkeypatch.delenv("CI")
     assert keep_seconds() == workers.DEFAULT_KEEP_SECONDS
+
+
+def test_builds_at_once_give_a_new_cache_folder_one_token(tmp_path: Path) -> None:
+    """The token names the set of workers: builds starting together on a new cache folder must
+    all read the same one, never a file still empty."""
+    for attempt in range(20):
+        cache = tmp_path / str(attempt)
+        (cache / "workers").mkdir(parents=True)
+        with ThreadPoolExecutor(8) as pool:
+            tokens = set(pool.map(workers._cache_token, [cache] * 8))
+        assert len(tokens) == 1 and len(tokens.pop()) == 32
+        assert [p.name for p in (cache / "workers").iterdir()] == ["token"]

@@ -236,12 +236,18 @@ def _cache_token(cache_dir: Path) -> str:
     """A random name the cache folder is given once: a cache folder made again (its inode may be
     the same) is another set of workers."""
     path = cache_dir / "workers" / "token"
+    if (token := _read_text(path)) is not None:
+        return token
+    # Written whole, then linked into place: a build that finds the file finds the token in it,
+    # and of two builds at once, one token wins.
+    candidate = path.with_name(f".token-{os.getpid()}-{secrets.token_hex(4)}")
+    candidate.write_text(secrets.token_hex(16))
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(candidate, path)
     except FileExistsError:
-        return _read_text(path) or ""
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(16))
+        pass
+    finally:
+        candidate.unlink(missing_ok=True)
     return _read_text(path) or ""
 
 
