@@ -201,6 +201,10 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
     # The EPUB was written from the last build's layout while the chapter was laid out, once:
     # the layout came out the same.
     assert result.stats.hits["pdf-last-layout"] == 1
+    # ... in a thread that looks the font subsets up in the cache too: one per face for the
+    # PDF (new characters: cut again), and the EPUB's besides (cut to its own characters).
+    subsets = result.stats.hits["subset"] + result.stats.misses["subset"]
+    assert subsets > len(fonts.FACES) and result.stats.hits["subset"] > 0
     assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 

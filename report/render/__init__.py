@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,8 +44,9 @@ Result = TypeVar("Result")
 
 def in_background(name: str, work: Callable[..., Result], *arguments: Any) -> Future[Result]:
     """``work(*arguments)`` in a thread of its own, which ends with it (the EPUB written while
-    the PDF is laid out, the PDF joined while the EPUB is written)."""
+    the PDF is laid out, the PDF joined while the EPUB is written), with the caller's context
+    variables: a thread starts with none, and the fonts' cache is one (:func:`report.fonts.cached`)."""
     executor = ThreadPoolExecutor(1, thread_name_prefix=name)
-    future = executor.submit(work, *arguments)
+    future = executor.submit(contextvars.copy_context().run, work, *arguments)
     executor.shutdown(wait=False)
     return future
