@@ -8,6 +8,7 @@ a file of the same name in its ``templates/`` folder.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,10 +136,12 @@ class Assembler:
         """The whole print document in one (the preview shows it)."""
         return self.env.get_template("print.html.j2").render(cover=True, contents=True, chapters=self.book.chapters)
 
-    def print_parts(self) -> list[tuple[str, str]]:
+    @functools.cached_property
+    def print_parts(self) -> tuple[tuple[str, str], ...]:
         """The print document as parts laid out one by one, each a whole HTML document: the
         cover and title page (``cover``), the table of contents (``contents``), then one part
-        per chapter (its id)."""
+        per chapter (its id). Made once (the PDF's fonts are cut to their characters, then
+        they are laid out)."""
         template = self.env.get_template("print.html.j2")
         parts = [
             ("cover", template.render(cover=True, contents=False, chapters=())),
@@ -148,7 +151,7 @@ class Assembler:
             (chapter.id, template.render(cover=False, contents=False, chapters=(chapter,)))
             for chapter in self.book.chapters
         ]
-        return parts
+        return tuple(parts)
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
         config = self.book.config

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from pathlib import Path
 
 from report.cache import Cache, code_fingerprint, digest, write_atomic
@@ -124,7 +125,7 @@ def cmap(file: str) -> frozenset[int]:
     value = cache.load("cmap", entry_key) if cache is not None else None
     ranges = value.get("ranges") if value is not None else None
     if isinstance(ranges, list):
-        points = frozenset(code for start, end in ranges for code in range(start, end + 1))
+        points = frozenset(chain.from_iterable(range(start, end + 1) for start, end in ranges))
     else:
         import uharfbuzz as hb
 
@@ -146,20 +147,13 @@ def _ranges(points: Iterable[int]) -> list[list[int]]:
 
 
 def missing_characters(text: Iterable[str]) -> set[str]:
-    """Characters no bundled face can draw (ignoring controls and white space)."""
-    covered = _union(tuple(cmap(face.file) for face in FACES if face.weight == 400))
-    return {c for c in set(text) if ord(c) not in covered and c.isprintable() and not c.isspace()}
-
-
-_UNIONS: dict[tuple[int, ...], frozenset[int]] = {}
-
-
-def _union(sets: tuple[frozenset[int], ...]) -> frozenset[int]:
-    """The union of cmaps, computed once per set of cmaps (they are kept in :data:`_CMAPS`)."""
-    key = tuple(id(s) for s in sets)
-    if key not in _UNIONS:
-        _UNIONS[key] = frozenset().union(*sets)
-    return _UNIONS[key]
+    """Characters no bundled regular face can draw (ignoring controls and white space)."""
+    missing = {c for c in set(text) if c.isprintable() and not c.isspace()}
+    for face in FACES:
+        if face.weight == 400 and missing:  # most text is all in the first face: one cmap read
+            covered = cmap(face.file)
+            missing = {c for c in missing if ord(c) not in covered}
+    return missing
 
 
 def subset(face: Face, characters: Iterable[str], features: Iterable[str] | None = None) -> bytes:
@@ -250,9 +244,13 @@ def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
 
 
-def bundled_coverage() -> frozenset[int]:
-    """Every code point some bundled face can draw."""
-    return _union(tuple(cmap(face.file) for face in FACES))
+def bundled(codes: set[int]) -> set[int]:
+    """Those of ``codes`` some bundled face can draw (no cmap is read for none)."""
+    found: set[int] = set()
+    for face in FACES:
+        if len(found) < len(codes):
+            found |= codes & cmap(face.file)
+    return found
 
 
 def fontconfig_file(cache_dir: Path, bundled_dir: bool = True) -> Path:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import pytest
 from fontTools.ttLib import TTFont
 
-from report.fonts import FACES, LICENCE_FILES, fonts_dir
+from report.fonts import FACES, LICENCE_FILES, bundled, fonts_dir, missing_characters
 
 
 @cache
@@ -97,3 +98,23 @@ def test_face_names_and_weights(face) -> None:  # type: ignore[no-untyped-def]
     assert font["OS/2"].usWeightClass == face.weight
     # Embedding allowed: installable (0) or editable (bit 3); never restricted (bit 1).
     assert not font["OS/2"].fsType & 0x2
+
+
+@pytest.mark.parametrize("name", ["ja-basic", "cjk-mixed", "en-basic", "ko", "zh", "briefing"])
+def test_the_print_parts_have_the_characters_of_the_whole_document(name: str) -> None:
+    """The PDF's fonts are cut to the characters of its parts: those of the whole document."""
+    from report.assemble import Assembler
+    from report.build import prepare
+    from report.fonts import print_characters
+
+    root = Path(__file__).parent.parent if name == "briefing" else Path(__file__).parent / "fixtures" / name
+    assembler = Assembler(prepare(root)[0])
+    stylesheets = assembler.print_stylesheets({})
+    parts = "".join(source for _, source in assembler.print_parts)
+    assert print_characters(parts, stylesheets) == print_characters(assembler.print_document(), stylesheets)
+
+
+def test_bundled_reads_what_a_face_has() -> None:
+    assert bundled({ord("鬱"), ord("A"), 0x13000}) == {ord("鬱"), ord("A")}
+    assert bundled(set()) == set()
+    assert missing_characters("鬱A\U00013000 \n") == {"\U00013000"}
