@@ -347,7 +347,9 @@ def _page_starts(document: Any) -> tuple[tuple[int, str], ...]:
 
 def _first_page_png(document: Any) -> bytes:
     """The first page (the cover) as the EPUB's cover image: cut to a 256-colour palette, a
-    tenth of the size with no visible change."""
+    tenth of the size with no visible change. By octree, saved at zlib's default level: a
+    median cut and PNG's optimiser took 0.14 s more, for a larger file (33 kB, not 23 kB, for
+    the briefing's cover)."""
     import pypdfium2
     from PIL import Image
 
@@ -356,7 +358,7 @@ def _first_page_png(document: Any) -> bytes:
     page = pdf[0]
     buffer = io.BytesIO()
     image = page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB")
-    image.quantize(colors=256, dither=Image.Dither.NONE).save(buffer, "PNG", optimize=True)
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(buffer, "PNG")
     pdf.close()
     return buffer.getvalue()
 
