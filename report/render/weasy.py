@@ -348,7 +348,7 @@ def _page_starts(document: Any) -> tuple[tuple[int, str], ...]:
 def _first_page_png(document: Any) -> bytes:
     """The first page (the cover) as the EPUB's cover image: cut to a 256-colour palette, a
     tenth of the size with no visible change. By octree, saved at zlib's default level: a
-    median cut and PNG's optimiser took 0.14 s more, for a larger file (33 kB, not 23 kB, for
+    median cut and PNG's optimiser took 0.11 s more, for a larger file (33 kB, not 23 kB, for
     the briefing's cover)."""
     import pypdfium2
     from PIL import Image
