@@ -374,7 +374,7 @@ class _Joiner:
 
     def _widths_of(self, cid_font: Object) -> dict[int, float]:
         if cid_font.objgen not in self.widths:
-            self.widths[cid_font.objgen] = _widths(Array(cid_font.W))
+            self.widths[cid_font.objgen] = _widths(cid_font.W)
         return self.widths[cid_font.objgen]
 
     def _note_glyphs(self, font: Dictionary) -> None:
@@ -517,18 +517,24 @@ def _cids(font: bytes) -> list[int] | None:
     return [0, *(int(name.removeprefix("cid")) for name in top.charset[1:])]
 
 
-def _widths(widths: Array) -> dict[int, float]:
-    """A CID font's /W array (``c [w1 w2 …]`` and ``c_first c_last w`` runs) as glyph id → width."""
-    items = list(widths)
+# The tokens of a /W array's PDF syntax: brackets and numbers (it holds nothing else).
+_W_TOKEN = re.compile(rb"[\[\]]|[-+]?(?:\d+\.?\d*|\.\d+)")
+
+
+def _widths(widths: Object) -> dict[int, float]:
+    """A CID font's /W array (``c [w1 w2 …]`` and ``c_first c_last w`` runs) as glyph id → width,
+    read from its PDF syntax: item by item through pikepdf took twice as long (a tenth of the join)."""
+    tokens = _W_TOKEN.findall(widths.unparse(resolved=True))[1:-1]  # inside the outer brackets
     found: dict[int, float] = {}
     index = 0
-    while index + 1 < len(items):
-        first = int(items[index])
-        if isinstance(items[index + 1], Array):
-            found.update((first + offset, float(width)) for offset, width in enumerate(items[index + 1]))
-            index += 2
+    while index + 1 < len(tokens):
+        first = int(tokens[index])
+        if tokens[index + 1] == b"[":
+            end = tokens.index(b"]", index + 2)
+            found.update((first + offset, float(width)) for offset, width in enumerate(tokens[index + 2 : end]))
+            index = end + 1
         else:
-            found.update((glyph, float(items[index + 2])) for glyph in range(first, int(items[index + 1]) + 1))
+            found.update((glyph, float(tokens[index + 2])) for glyph in range(first, int(tokens[index + 1]) + 1))
             index += 3
     return found
 
