@@ -658,3 +658,13 @@ def _bounds(glyph: Any) -> tuple[float, ...] | None:
     pen = BoundsPen(None)
     glyph.draw(pen)
     return pen.bounds
+
+
+def test_widths_are_read_in_both_forms_of_a_w_array() -> None:
+    """A CID font's /W array as the PDF reference allows it: ``c [w1 w2 …]`` runs and
+    ``c_first c_last w`` ranges, with integers and reals (the join reads its PDF syntax)."""
+    from report.render.join import _widths
+
+    widths = Array([1, Array([500, 250.5]), 10, 12, 1000, 20, Array([-3, 0.25])])
+    assert _widths(widths) == {1: 500.0, 2: 250.5, 10: 1000.0, 11: 1000.0, 12: 1000.0, 20: -3.0, 21: 0.25}
+    assert _widths(Array()) == {}
