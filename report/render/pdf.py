@@ -107,8 +107,8 @@ class PdfRenderer:
             return known
         config = assembler.book.config
         cache = self._cache_for(assembler)
-        parts = "".join(source for _, source in assembler.print_parts)  # the whole document's characters
-        characters = print_characters(parts, assembler.print_stylesheets({}))
+        document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
+        characters = print_characters(document, assembler.print_stylesheets({}))
         characters |= _extra_characters(cache)
         font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
         base_url = config.root.as_uri() + "/"
