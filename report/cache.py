@@ -180,7 +180,8 @@ class Stats:
 
 class Cache:
     """The cache folder of one report. ``read=False`` computes everything afresh (``--no-cache``)
-    but still stores results, so that the next build can use them."""
+    but still stores results, so that the next build can use them; a result stored in this
+    build is read back (it is afresh): what a PDF found it needs besides, say."""
 
     def __init__(self, directory: Path, *, read: bool = True, stats: Stats | None = None) -> None:
         self.root = directory.resolve()
@@ -191,6 +192,7 @@ class Cache:
         self._memo: dict[str, list[Any]] | None = None
         self._memo_changed = False
         self._lock = threading.Lock()
+        self._stored: set[Path] = set()  # the entries this build wrote
 
     # --- file digests ------------------------------------------------------------------
 
@@ -256,7 +258,7 @@ class Cache:
     def load(self, kind: str, key: str) -> dict[str, Any] | None:
         """The value stored under ``key`` if it is intact and its dependencies are unchanged."""
         path = self._entry_path(kind, key)
-        entry = _read_json(path) if self.read else None
+        entry = _read_json(path) if self.read or path in self._stored else None
         value = self._check(entry, key, path)
         self.stats.count(kind, value is not None)
         return value
@@ -294,7 +296,9 @@ class Cache:
         portable = {self._portable(name): value for name, value in deps.items()}
         entry = {"key": key, "deps": portable, "objects": list(objects), "value": value}
         data = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode()
-        _write_atomic(self._entry_path(kind, key), data)
+        path = self._entry_path(kind, key)
+        _write_atomic(path, data)
+        self._stored.add(path)
 
     def _portable(self, name: str) -> str:
         """Dependencies inside the report are kept relative to it: a copied report folder

@@ -403,6 +403,26 @@ def test_characters_generated_by_css_are_added_to_the_subsets(project: Path, wor
     again = run(project, worker)
     assert again.rendered == ("pdf", "epub")
     assert again.stats.hits["pdf-extra"] == 1 and again.stats.misses["pdf-extra"] == 0  # no second layout
+    clean_build_matches(project)
+
+
+def test_characters_only_the_contents_draws_are_added_and_everything_laid_out_again(
+    project: Path, worker: PdfWorkers
+) -> None:
+    """The contents is drawn last, once every page is known, while a worker may have begun to
+    join the other parts. A character only it draws as .notdef (its list markers', here) is
+    added to the subsets, and every part laid out and drawn again: what was laid out and drawn
+    without it is not taken from the cache — as a build from nothing."""
+    (project / "styles").mkdir()
+    (project / "styles" / "print.css").write_text(
+        "nav.toc ol { list-style: cjk-heavenly-stem inside; }\n", encoding="utf-8"
+    )
+    result = run(project, worker)
+    assert not any(".notdef" in warning for output in result.outputs for warning in output.warnings)
+    assert "甲" in squeeze(pdftotext(pdf(project)))  # in no text of the report
+    parts = 2 + len(list((project / "chapters").glob("*.md")))  # cover and title page, contents, chapters
+    assert result.stats.misses["pdf-layout"] == 2 * parts and result.stats.hits["pdf-layout"] == 0
+    clean_build_matches(project)
 
 
 # --- a damaged cache ---------------------------------------------------------------------------------

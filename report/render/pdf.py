@@ -109,12 +109,15 @@ class PdfRenderer:
         cache = self._cache_for(assembler)
         document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
         characters = print_characters(document, assembler.print_stylesheets({}))
-        characters |= _extra_characters(cache)
+        extra = _extra_characters(cache)
+        characters |= extra
         font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
         base_url = config.root.as_uri() + "/"
         variant = None if config.pdf.variant == "none" else config.pdf.variant
         # A part laid out with one subset is laid out the same with any other that has its
-        # characters (they keep the faces' glyph ids): the key names the faces instead.
+        # characters (they keep the faces' glyph ids): the key names the faces instead, and the
+        # characters found missing (see _retry): what was laid out and drawn without them
+        # (with .notdef glyphs) is not that.
         by_face = assembler.print_stylesheets({face.file: face.file for face in FACES})
         faces = (f"{face.file}={font_digest(face.file, cache)}" for face in FACES)
         _STYLES[assembler] = styles = Styles(
@@ -123,7 +126,7 @@ class PdfRenderer:
             allowed_roots=(config.root, cache.directory / "objects"),
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
             variant=variant,
-            key=digest(*by_face, base_url, variant or "", *faces),
+            key=digest(*by_face, base_url, variant or "", *faces, "".join(sorted(extra))),
             fonts=tuple((face_name(face.family, face.weight), fonts_dir() / face.file) for face in FACES),
         )
         return styles
