@@ -24,8 +24,8 @@ from pikepdf import Array, Dictionary, Name, NameTree, NumberTree
 from PIL import Image
 
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
-from report.render.join import JoinPart, join_pdfs
-from report.render.weasy import face_name
+from report.render.join import Joiner, JoinPart, join_pdfs
+from report.render.weasy import JoinJob, Worker, face_name
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
 RENDER = """
@@ -185,6 +185,16 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfs["quirks"], joined, path, whole, fonts)
 
 
+# The parts as added to the join: in order, or not (the builder adds the contents last, once it
+# is drawn): every test that takes ``joined`` holds for both.
+JOIN_ORDERS = {"in order": (0, 1, 2, 3), "out of order": (3, 1, 0, 2)}
+
+
+@pytest.fixture(scope="session", params=list(JOIN_ORDERS))
+def joined(request: pytest.FixtureRequest, rendered: Rendered) -> bytes:
+    return rendered.joined if request.param == "in order" else _joined_in(rendered, JOIN_ORDERS[request.param])
+
+
 @functools.cache
 def _open(data: bytes) -> pikepdf.Pdf:
     """The PDF, kept open: pikepdf objects die with their Pdf (only read, never changed)."""
@@ -208,9 +218,9 @@ def _expected_layout(rendered: Rendered) -> list[str | None]:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def test_pages_in_order_with_the_blank_pages_asked_for(rendered: Rendered) -> None:
+def test_pages_in_order_with_the_blank_pages_asked_for(rendered: Rendered, joined: bytes) -> None:
     layout = _expected_layout(rendered)
-    texts = _texts(rendered.joined)
+    texts = _texts(joined)
     assert len(texts) == len(layout)
     assert layout.count("one") >= 2, "chapter one runs over several pages"
     for number, (name, text) in enumerate(zip(layout, texts, strict=True)):
@@ -227,8 +237,8 @@ def test_pages_in_order_with_the_blank_pages_asked_for(rendered: Rendered) -> No
     assert [text for name, text in zip(layout, texts, strict=True) if name is not None] == sources
 
 
-def test_blank_page_is_empty_and_sized_like_the_next_page(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_blank_page_is_empty_and_sized_like_the_next_page(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     layout = _expected_layout(rendered)
     blanks = [number for number, name in enumerate(layout) if name is None]
     assert blanks == [layout.index("three") - 1]
@@ -249,9 +259,9 @@ def _dests(pdf: pikepdf.Pdf) -> dict[str, pikepdf.Object]:
     return dict(NameTree(pdf.Root.Names.Dests).items())
 
 
-def test_every_link_resolves_to_the_page_of_its_target(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
-    texts = _texts(rendered.joined)
+def test_every_link_resolves_to_the_page_of_its_target(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
+    texts = _texts(joined)
     dests = _dests(pdf)
     page_numbers = {page.obj.objgen: number for number, page in enumerate(pdf.pages)}
     links = 0
@@ -271,8 +281,8 @@ def test_every_link_resolves_to_the_page_of_its_target(rendered: Rendered) -> No
     assert cross_part >= 5
 
 
-def test_each_name_once_from_its_owner_never_from_a_stub(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_each_name_once_from_its_owner_never_from_a_stub(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     tree = pdf.Root.Names.Dests
     assert Name.Kids not in tree
     flat = list(tree.Names)
@@ -343,8 +353,8 @@ def _margin_elements(pdf: pikepdf.Pdf) -> int:
     )
 
 
-def test_one_document_element_holding_the_parts_in_order(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_one_document_element_holding_the_parts_in_order(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     root = pdf.Root.StructTreeRoot
     assert len(root.K) == 1
     document = root.K[0]
@@ -360,8 +370,8 @@ def test_one_document_element_holding_the_parts_in_order(rendered: Rendered) -> 
         assert kid.P.objgen == document.objgen
 
 
-def test_parent_tree_maps_each_page_and_link_without_collisions(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_parent_tree_maps_each_page_and_link_without_collisions(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     tree = _parent_tree(pdf)
     reached = _walk(pdf.Root.StructTreeRoot)
     document = pdf.Root.StructTreeRoot.K[0].objgen
@@ -401,8 +411,8 @@ def test_parent_tree_maps_each_page_and_link_without_collisions(rendered: Render
         assert int(pdf.Root.StructTreeRoot.ParentTreeNextKey) > max(tree)
 
 
-def test_every_element_reached_and_every_pg_on_a_joined_page(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_every_element_reached_and_every_pg_on_a_joined_page(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     reached = _walk(pdf.Root.StructTreeRoot)
     pages = {page.obj.objgen for page in pdf.pages}
     for element in reached.values():
@@ -421,8 +431,8 @@ def test_every_element_reached_and_every_pg_on_a_joined_page(rendered: Rendered)
     assert within == {element.objgen for element in elements} - {document}
 
 
-def test_table_header_ids_stay_unique(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_table_header_ids_stay_unique(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     elements = _walk(pdf.Root.StructTreeRoot).values()
     ids = [str(element.ID) for element in elements if Name.ID in element]
     assert len(ids) >= 4
@@ -467,9 +477,9 @@ def _outline(item: pikepdf.Object | None, parent: pikepdf.Object) -> list[pikepd
     return items
 
 
-def test_outline_is_the_parts_outlines_in_order(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
-    texts = _texts(rendered.joined)
+def test_outline_is_the_parts_outlines_in_order(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
+    texts = _texts(joined)
     root = pdf.Root.Outlines
     top = _outline(root.First, root)
     assert [str(item.Title) for item in top] == OUTLINE
@@ -499,8 +509,8 @@ def _font_files(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
     return list(found.values())
 
 
-def test_each_font_file_and_image_is_stored_once(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_each_font_file_and_image_is_stored_once(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     files = _font_files(pdf)
     digests = [hashlib.sha256(stream.read_raw_bytes()).hexdigest() for stream in files]
     assert len(digests) == len(set(digests)), "a font file is stored twice"
@@ -524,8 +534,10 @@ def test_about_as_small_as_the_book_written_at_once(rendered: Rendered) -> None:
     assert len(pdffonts(rendered.path)) == len(pdffonts(rendered.whole_path)), "one font dictionary a face"
 
 
-def test_qpdf_finds_nothing_wrong(rendered: Rendered) -> None:
-    check = subprocess.run(["qpdf", "--check", str(rendered.path)], capture_output=True, text=True)
+def test_qpdf_finds_nothing_wrong(joined: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "joined.pdf"
+    path.write_bytes(joined)
+    check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "WARNING" not in check.stdout + check.stderr
 
@@ -535,8 +547,64 @@ def test_same_parts_same_bytes(rendered: Rendered) -> None:
     assert join_pdfs(list(rendered.parts), dict(rendered.fonts)) == rendered.joined
 
 
-def test_first_part_metadata_kept(rendered: Rendered) -> None:
-    pdf = _open(rendered.joined)
+def test_parts_added_in_the_same_order_give_the_same_bytes(rendered: Rendered, joined: bytes) -> None:
+    order = JOIN_ORDERS["out of order"] if joined != rendered.joined else JOIN_ORDERS["in order"]
+    assert _joined_in(rendered, order) == joined
+
+
+def _joined_in(rendered: Rendered, order: tuple[int, ...]) -> bytes:
+    joiner = Joiner(rendered.fonts)
+    try:
+        for slot in order:
+            joiner.add(slot, rendered.parts[slot])
+        return joiner.result()
+    finally:
+        joiner.close()
+
+
+def test_a_name_two_parts_own_leads_to_the_first_whatever_the_order(rendered: Rendered) -> None:
+    part = rendered.parts[1]  # chapter one, twice: every name it owns is owned by both
+    joiner = Joiner(rendered.fonts)
+    try:
+        joiner.add(1, part)
+        joiner.add(0, part)
+        with pytest.raises(ValueError, match="already joined"):
+            joiner.add(1, part)
+        pdf = _open(joiner.result())
+    finally:
+        joiner.close()
+    first_pages = len(_open(part.pdf).pages)
+    assert len(pdf.pages) == 2 * first_pages
+    page_numbers = {page.obj.objgen: number for number, page in enumerate(pdf.pages)}
+    dests = _dests(pdf)
+    assert dests and set(dests) == set(NameTree(_open(part.pdf).Root.Names.Dests).keys()) - part.stubs
+    assert all(page_numbers[dest[0].objgen] < first_pages for dest in dests.values())
+
+
+def test_a_worker_joins_parts_sent_in_several_messages_and_drops_a_join_not_ended(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    """A build sends the parts drawn first, then the rest with the target. One that stops
+    between (a character found missing: every part is laid out again) leaves the join begun:
+    the worker drops it when the next build (or the same one's next try) begins."""
+    parts = []
+    for slot, part in enumerate(rendered.parts):
+        path = tmp_path / f"{slot}.pdf"
+        path.write_bytes(part.pdf)
+        parts.append((slot, path, part.stubs, part.blank_before))
+    fonts = tuple(rendered.fonts.items())
+    worker = Worker()
+    assert worker.join(JoinJob(tuple(parts[:3]), fonts, None)) is None
+    worker.forget()
+    target = tmp_path / "joined.pdf"
+    assert worker.join(JoinJob(tuple(parts[:2]), fonts, None)) is None
+    assert worker.join(JoinJob(tuple(parts[2:]), fonts, target)) == target
+    assert target.read_bytes() == rendered.joined
+    assert worker.joiner is None
+
+
+def test_first_part_metadata_kept(rendered: Rendered, joined: bytes) -> None:
+    pdf = _open(joined)
     first = _open(rendered.parts[0].pdf)
     assert str(pdf.Root.Lang) == "ja"
     assert bool(pdf.Root.MarkInfo.Marked) is True
@@ -597,7 +665,7 @@ def test_weasyprint_keeps_links_only_to_anchors_it_has(rendered: Rendered) -> No
     assert set(_dests(pdf)) == {"stub"}
 
 
-def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
+def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered, joined: bytes) -> None:
     """Each joined font file is the face the parts name, cut to the glyphs all parts draw (those
     their font dictionaries give widths for): each such glyph has its outline in the face, and
     no other glyph is kept. TrueType faces keep their glyph ids; the CFF faces (the CJK ones,
@@ -610,8 +678,7 @@ def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
             if isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj:
                 name = str(obj.BaseFont).partition("+")[2]
                 drawn.setdefault(name, set()).update(_glyph_ids(obj.W))
-    joined = _open(rendered.joined)
-    for obj in joined.objects:
+    for obj in _open(joined).objects:
         if not (isinstance(obj, Dictionary) and Name.W in obj and Name.FontDescriptor in obj):
             continue
         descriptor = obj.FontDescriptor
@@ -638,7 +705,7 @@ def test_cut_fonts_keep_every_glyph_the_parts_draw(rendered: Rendered) -> None:
                     assert _bounds(glyph) == _bounds(original.getGlyphSet()[original.getGlyphName(gid)]), gid
                 else:
                     assert _bounds(glyph) is None, f"glyph {gid} no part draws is kept"
-    texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(rendered.joined)).pages]
+    texts = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(joined)).pages]
     assert any("第一章" in text for text in texts), "the text reads as drawn"
 
 

@@ -65,44 +65,49 @@ def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}, blank: 
     an empty page the size of the next."""
     if not parts:
         raise ValueError("nothing to join")
-    sources = [Pdf.open(io.BytesIO(part.pdf)) for part in parts]
+    joiner = Joiner(fonts, blank)
     try:
-        model = Pdf.open(io.BytesIO(blank)) if blank is not None else None
-        return _Joiner(sources[0], fonts).join(parts, sources, model)
+        for slot, part in enumerate(parts):
+            joiner.add(slot, part)
+        return joiner.result()
     finally:
-        for source in sources:
-            source.close()
+        joiner.close()
 
 
-class _Joiner:
-    """The joined PDF as it grows part by part: what is document-wide (structure tree root,
-    ParentTree entries, destinations, outline items, streams kept) is gathered here and
-    written into the catalog once all parts are in."""
+class Joiner:
+    """The joined PDF as it grows part by part, each part put in its place (its slot: its
+    index in the book) whatever the order they come in, so that the join can begin before the
+    last part is drawn (the contents, drawn once every page is known). The same parts added in
+    the same order give the same bytes; in another order, the same document.
 
-    def __init__(self, first: Pdf, fonts: Mapping[str, Path]) -> None:
+    What is document-wide (structure tree root, ParentTree entries, destinations, outline
+    items, streams kept) is gathered here and written into the catalog in :meth:`result`."""
+
+    def __init__(self, fonts: Mapping[str, Path], blank: bytes | None = None) -> None:
         self.faces = fonts
         self.out = Pdf.new()
         out = self.out
+        self.sources: dict[int, Pdf] = {}  # by slot; open until saved (stream data is read lazily)
+        self.blank = Pdf.open(io.BytesIO(blank)) if blank is not None else None
+        self.blank_model = (
+            _marked_blank_page(out, self.blank) if self.blank is not None and len(self.blank.pages) else None
+        )
         self.tree_root = out.make_indirect(Dictionary(Type=Name.StructTreeRoot))
         self.document = out.make_indirect(
             Dictionary(Type=Name.StructElem, S=Name.Document, K=Array(), P=self.tree_root)
         )
-        first_root = first.Root.get(Name.StructTreeRoot)
-        if isinstance(first_root, Dictionary):  # PDF 2.0: the namespace of the standard structure types
-            if Name.Namespaces in first_root:
-                self.tree_root.Namespaces = _copy(out, first, first_root.Namespaces)
-            first_document = _struct_document(first_root)
-            if first_document is not None and Name.NS in first_document:
-                self.document.NS = _copy(out, first, first_document.NS)
         self.tree_root.K = Array([self.document])
+        self.has_tree = False
+        self.page_counts: dict[int, int] = {}  # by slot, its blank page included
+        self.kids: dict[int, list[Object]] = {}  # by slot, its Document kids
         self.nums: list[Object | int] = []  # the joined ParentTree's /Nums
         self.next_key = 0
         self.next_key_used = False  # some part had /ParentTreeNextKey
         self.role_map = Dictionary()
         self.class_map = Dictionary()
-        self.ids: list[tuple[str, Object]] = []  # the joined IDTree
-        self.dests: dict[str, Object] = {}
-        self.outline_items: list[Object] = []  # the parts' top-level items, in order
+        self.ids: list[tuple[str, int, Object]] = []  # the joined IDTree: name, slot, element
+        self.dests: dict[str, tuple[int, Object]] = {}  # name → the slot that owns it, its destination
+        self.outline_items: dict[int, list[Object]] = {}  # by slot, the part's top-level items
         self.outline_count = 0
         self.streams: dict[tuple[bytes, int], list[tuple[bytes, Object]]] = {}
         self.dictionaries: dict[bytes, Object] = {}
@@ -113,52 +118,77 @@ class _Joiner:
         self.widths: dict[tuple[int, int], dict[int, float]] = {}  # CID font → its /W, read once
         self.seen_resources: set[tuple[int, int]] = set()
 
-    def join(self, parts: Sequence[JoinPart], sources: Sequence[Pdf], blank: Pdf | None = None) -> bytes:
-        """Pages first, then what refers to them: the part's copier then maps its page
-        references onto the copies. The sources stay open until saved (stream data is read
-        from them lazily)."""
+    def add(self, slot: int, part: JoinPart) -> None:
+        """The part's pages put after those of the parts of lower slots added so far (and before
+        those of higher ones); then what refers to them: the part's copier maps its page
+        references onto the copies."""
+        if slot in self.sources:
+            raise ValueError(f"a part is already joined in slot {slot}")
+        source = self.sources[slot] = Pdf.open(io.BytesIO(part.pdf))
+        if len(self.sources) == 1:
+            self._take_namespaces(source)
         out = self.out
-        has_tree = False
-        blank_model = _marked_blank_page(out, blank) if blank is not None and len(blank.pages) else None
-        for number, (part, source) in enumerate(zip(parts, sources, strict=True)):
-            if part.blank_before and len(source.pages):
-                if blank_model is None:
-                    blank_page = _blank_page(out, source.pages[0].obj)
-                else:  # a page of its own, drawn by the model's content stream
-                    blank_page = out.make_indirect(Dictionary({str(key): value for key, value in blank_model.items()}))
-                out.pages.append(pikepdf.Page(blank_page))
-            start = len(out.pages)
-            for page in source.pages:
-                out.pages.append(page)  # append, not extend: extend warns about forms we have none of
-            copies = [out.pages[index].obj for index in range(start, len(out.pages))]
-            self._share_streams(copies)
-            has_tree |= self._add_structure(source, copies, number)
-            self._add_dests(source, part.stubs)
-            self._add_outline(source)
+        position = sum(count for other, count in self.page_counts.items() if other < slot)
+        count = len(source.pages)
+        if part.blank_before and count:
+            if self.blank_model is None:
+                blank_page = _blank_page(out, source.pages[0].obj)
+            else:  # a page of its own, drawn by the model's content stream
+                blank_page = out.make_indirect(Dictionary({str(key): value for key, value in self.blank_model.items()}))
+            out.pages.insert(position, pikepdf.Page(blank_page))
+            position += 1
+            count += 1
+        for offset, page in enumerate(source.pages):
+            out.pages.insert(position + offset, page)  # one by one: extend warns about forms we have none of
+        self.page_counts[slot] = count
+        copies = [out.pages[index].obj for index in range(position, position + len(source.pages))]
+        self._share_streams(copies)
+        self.has_tree |= self._add_structure(source, copies, slot)
+        self._add_dests(source, part.stubs, slot)
+        self._add_outline(source, slot)
+
+    def result(self) -> bytes:
+        """The joined PDF, of the parts added (the catalog's metadata from the lowest slot's)."""
+        if not self.sources:
+            raise ValueError("nothing to join")
+        out = self.out
+        self.document.K = Array([kid for slot in sorted(self.kids) for kid in self.kids[slot]])
         self._merge_fonts()
         self._cut_fonts()
-        first = sources[0]
-        self._finish_catalog(first, has_tree)
+        first = self.sources[min(self.sources)]
+        self._finish_catalog(first, self.has_tree)
         if Name.Info in first.trailer:
             out.trailer.Info = _copy(out, first, first.trailer.Info)
-        version = max((source.pdf_version for source in sources), key=_version_key)
+        version = max((source.pdf_version for source in self.sources.values()), key=_version_key)
         buffer = io.BytesIO()
-        try:
-            out.save(
-                buffer,
-                min_version=version,
-                fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
-                stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
-                object_stream_mode=pikepdf.ObjectStreamMode.generate,
-                deterministic_id=True,  # the /ID from the content: same parts, same bytes
-            )
-        finally:
-            out.close()
+        out.save(
+            buffer,
+            min_version=version,
+            fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
+            stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
+            object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            deterministic_id=True,  # the /ID from the content: same parts, same bytes
+        )
         return buffer.getvalue()
+
+    def close(self) -> None:
+        self.out.close()
+        for source in [*self.sources.values(), *([self.blank] if self.blank is not None else [])]:
+            source.close()
+
+    def _take_namespaces(self, first: Pdf) -> None:
+        """PDF 2.0: the namespace of the standard structure types, as the parts name it."""
+        first_root = first.Root.get(Name.StructTreeRoot)
+        if isinstance(first_root, Dictionary):
+            if Name.Namespaces in first_root:
+                self.tree_root.Namespaces = _copy(self.out, first, first_root.Namespaces)
+            first_document = _struct_document(first_root)
+            if first_document is not None and Name.NS in first_document:
+                self.document.NS = _copy(self.out, first, first_document.NS)
 
     # --- the structure tree -----------------------------------------------------------------
 
-    def _add_structure(self, source: Pdf, copies: Sequence[Object], number: int) -> bool:
+    def _add_structure(self, source: Pdf, copies: Sequence[Object], slot: int) -> bool:
         """Adds the part's Document kids to the joined Document, and its ParentTree under keys
         shifted past the parts before (the pages' and annotations' keys shifted alike)."""
         root = source.Root.get(Name.StructTreeRoot)
@@ -194,14 +224,13 @@ class _Joiner:
                         joined[role] = value
         ids = copied.get(Name.IDTree)
         if isinstance(ids, Dictionary):
-            self.ids += [(str(key), value) for key, value in NameTree(ids).items()]
+            self.ids += [(str(key), slot, value) for key, value in NameTree(ids).items()]
         if old_document is None:
             return True
         kids = old_document.get(Name.K)
         kids_list = list(kids) if isinstance(kids, Array) else [kids] if kids is not None else []
-        for kid in kids_list:
-            self.document.K.append(kid)
-        self._adopt(old_document, kids_list, values, prefix=f"{number}." if number else "")
+        self.kids[slot] = kids_list
+        self._adopt(old_document, kids_list, values, prefix=f"{slot}." if slot else "")
         return True
 
     def _adopt(self, old_document: Object, kids: list[Object], values: list[Object], prefix: str) -> None:
@@ -234,28 +263,33 @@ class _Joiner:
 
     # --- named destinations and outline ------------------------------------------------------
 
-    def _add_dests(self, source: Pdf, stubs: frozenset[str]) -> None:
+    def _add_dests(self, source: Pdf, stubs: frozenset[str], slot: int) -> None:
         """Takes the part's destinations but its stand-ins; a name two parts own keeps the
-        first (as WeasyPrint keeps the first of two elements with the same id)."""
+        first's (as WeasyPrint keeps the first of two elements with the same id)."""
         names = source.Root.get(Name.Names)
         dests = names.get(Name.Dests) if isinstance(names, Dictionary) else None
         if not isinstance(dests, Dictionary):
             return
-        wanted = [(key, value) for key, value in NameTree(dests).items() if key not in stubs and key not in self.dests]
+        wanted = [
+            (key, value)
+            for key, value in NameTree(dests).items()
+            if key not in stubs and self.dests.get(key, (slot + 1,))[0] > slot
+        ]
         if not wanted:
             return
         copied = _copy(self.out, source, Array([value for _, value in wanted]))
         for (key, _), value in zip(wanted, copied, strict=True):
-            self.dests[key] = value
+            self.dests[key] = (slot, value)
 
-    def _add_outline(self, source: Pdf) -> None:
+    def _add_outline(self, source: Pdf, slot: int) -> None:
         outlines = source.Root.get(Name.Outlines)
         if not isinstance(outlines, Dictionary) or Name.First not in outlines:
             return
         copied = _copy(self.out, source, outlines)
         item: Object | None = copied.First
+        items = self.outline_items[slot] = []
         while isinstance(item, Dictionary):
-            self.outline_items.append(item)
+            items.append(item)
             item = item.get(Name.Next)
         count = copied.get(Name.Count)
         self.outline_count += abs(int(count)) if count is not None else 0
@@ -278,17 +312,21 @@ class _Joiner:
             if len(self.class_map):
                 tree.ClassMap = self.class_map
             if self.ids:
-                tree.IDTree = out.make_indirect(Dictionary(Names=Array(_flat(sorted(self.ids, key=_name_key)))))
+                ids = sorted(self.ids, key=lambda item: (_name_key(item[0]), item[1]))
+                tree.IDTree = out.make_indirect(Dictionary(Names=Array(_flat([(name, id_) for name, _, id_ in ids]))))
             catalog.StructTreeRoot = tree
         if self.dests:
-            names = sorted(self.dests.items(), key=lambda item: _name_key(item))
+            names = sorted(
+                ((name, dest) for name, (_, dest) in self.dests.items()), key=lambda item: _name_key(item[0])
+            )
             catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=Array(_flat(names)))))
-        if self.outline_items:
+        outline_items = [item for slot in sorted(self.outline_items) for item in self.outline_items[slot]]
+        if outline_items:
             root = out.make_indirect(
-                Dictionary(First=self.outline_items[0], Last=self.outline_items[-1], Count=self.outline_count)
+                Dictionary(First=outline_items[0], Last=outline_items[-1], Count=self.outline_count)
             )
             previous: Object | None = None
-            for item in self.outline_items:
+            for item in outline_items:
                 item.Parent = root
                 if previous is None:
                     if Name.Prev in item:
@@ -696,9 +734,9 @@ def _flat(items: list[tuple[str, Object]]) -> list[Object]:
     return [entry for key, value in items for entry in (String(key), value)]
 
 
-def _name_key(item: tuple[str, Object]) -> bytes:
+def _name_key(name: str) -> bytes:
     """Name trees are sorted by the keys' bytes (PDFDocEncoding or UTF-16BE with BOM), as written."""
-    return bytes(String(item[0]))
+    return bytes(String(name))
 
 
 def _version_key(version: str) -> tuple[int, ...]:

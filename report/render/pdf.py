@@ -194,6 +194,7 @@ class PdfRun:
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
         self._settled = -1  # how many parts from the start were laid out when last drawn from
+        self._joined: set[int] = set()  # the parts sent to the join
         self._lay_out_missing()
 
     # --- the run's three steps: lay out, fill in, draw ----------------------------------------
@@ -367,7 +368,8 @@ class PdfRun:
         if laid == self._settled:
             return  # no part more is laid out from the start
         self._settled = laid
-        for index, part in enumerate(self._parts[:laid]):
+        for index in self._join_order(laid):
+            part = self._parts[index]
             if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
 
@@ -412,8 +414,8 @@ class PdfRun:
 
     def _draw_missing(self) -> None:
         """Every part drawn with its final page numbers: from the cache, drawn already, or now."""
-        for index, part in enumerate(self._parts):
-            self._draw(index, part)
+        for index in self._join_order():
+            self._draw(index, self._parts[index])
 
     def _draw(self, index: int, part: _Part) -> None:
         numbers = self._numbers_for(part)
@@ -432,33 +434,62 @@ class PdfRun:
 
     def _draw_and_join(self, target: Path) -> set[int]:
         """In a thread, while the main one writes the EPUB: wait for the parts, then have a worker
-        join them. Returns, without joining, the characters drawn as .notdef that a bundled face
-        has (then the PDF is laid out again with them)."""
+        join them (beginning before the last drawn, see :meth:`_join_order`). Returns, without joining, the characters drawn as .notdef that a bundled face has
+        (then the PDF is laid out again with them)."""
+        order = self._join_order()
+        drawn_first = [index for index in order if not self._refers_ahead(index)]
+        if len(drawn_first) < len(order):
+            self._receive_drawn(drawn_first)
+            if not bundled(notdef_codes(self._warnings)):
+                self._join(None)
         self._receive_drawn()
         missing = bundled(notdef_codes(self._warnings))
         if not missing:
             self._join(target)
         return missing
 
-    def _join(self, target: Path) -> None:
-        parts = tuple((part.pdf, part.stubs, part.blank_before) for part in self._parts if part.pdf is not None)
-        marked_blanks = self.assembler.profile == "print"
-        self._session_now().join(JoinJob(parts, self._styles.fonts, target, marked_blanks))
+    def _join_order(self, count: int | None = None) -> list[int]:
+        """The order the parts (the first ``count``) are drawn and joined in, whatever order they
+        are drawn in (the same parts give the same bytes): the parts in order, but those that
+        print the pages of parts after them (the contents) come last: they are drawn last, once
+        every page is known, and the join begins with the others meanwhile."""
+        indices = range(len(self._parts) if count is None else count)
+        return sorted(indices, key=self._refers_ahead)
 
-    def _receive_drawn(self) -> None:
+    def _refers_ahead(self, index: int) -> bool:
+        return any(self._owners.get(ref, -1) > index for ref in self._parts[index].refs)
+
+    def _join(self, target: Path | None) -> None:
+        """Sends to the join the parts it has not yet been sent, in :meth:`_join_order` up to the
+        first not yet drawn (a worker puts each in its place, in the order sent); with the
+        target, the join is then written there."""
+        parts = []
+        for index in self._join_order():
+            part = self._parts[index]
+            if part.pdf is None:
+                assert target is None, f"the PDF joined without its part {part.name}"
+                break
+            if index not in self._joined:
+                self._joined.add(index)
+                parts.append((index, part.pdf, part.stubs, part.blank_before))
+        marked_blanks = self.assembler.profile == "print"
+        self._session_now().join(JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks))
+
+    def _receive_drawn(self, indices: list[int] | None = None) -> None:
+        """Waits until the parts of ``indices`` (all, if None) are drawn, and keeps each drawing
+        received in the cache (a stale one is dropped)."""
         if self._session is None:
             return
-        drawn = dict(self._session.drawn())
-        for part in self._parts:
-            if part.pdf is None and part.target in drawn:
-                messages = drawn.pop(part.target)
-                name = self.cache.put_object(part.target.read_bytes(), ".pdf")
-                part.pdf = self.cache.object_path(name)
+        chosen = range(len(self._parts)) if indices is None else indices
+        waited = [part.target for index in chosen if (part := self._parts[index]).pdf is None and part.target]
+        for target, messages in self._session.drawn(waited if indices is not None else None):
+            owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
+            if owner is not None:
+                name = self.cache.put_object(target.read_bytes(), ".pdf")
+                owner.pdf = self.cache.object_path(name)
                 self._warnings.extend(m for m in messages if m not in self._warnings)
-                self.cache.store("pdf-part", part.pdf_key, {"pdf": name}, deps=self._deps(part), objects=[name])
-        for target in [part.target for part in self._parts] + list(drawn):  # stale drawings too
-            if target is not None:
-                target.unlink(missing_ok=True)
+                self.cache.store("pdf-part", owner.pdf_key, {"pdf": name}, deps=self._deps(owner), objects=[name])
+            target.unlink(missing_ok=True)
 
     # --- the cache -----------------------------------------------------------------------------
 
@@ -537,6 +568,7 @@ class PdfRun:
         for part in self._parts:
             part.key, part.layout, part.pdf, part.drawing = "", None, None, ""
         self._settled = -1
+        self._joined = set()  # the workers drop the join begun when given the new styles
         self._warnings = []
         self._lay_out_missing()
         return True

@@ -28,8 +28,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from report.render.join import Joiner
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 PAGE_NUMBER_CLASS = "page-number"
@@ -93,9 +96,10 @@ class DrawJob:
 
 @dataclass(frozen=True)
 class JoinJob:
-    parts: tuple[tuple[Path, frozenset[str], bool], ...]  # each part's PDF, its stand-in anchors, a blank page before
+    # each part's place in the book, its PDF, its stand-in anchors, a blank page before
+    parts: tuple[tuple[int, Path, frozenset[str], bool], ...]
     fonts: tuple[tuple[str, Path], ...]  # the bundled faces the parts name
-    target: Path
+    target: Path | None  # None: more parts follow
     marked_blanks: bool = False  # blank pages as the stylesheets draw them (printer's marks): print profile
 
 
@@ -114,7 +118,8 @@ def start_worker(fontconfig: Path | None) -> Worker:
 def answer(connection: Connection, worker: Worker) -> None:
     """Answer each message in order, until the build hangs up: ``("styles", Styles)``,
     ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``, ``("draw", DrawJob)`` →
-    ``("drawn", target, warnings)``, ``("join", JoinJob)`` → ``("joined", target)``.
+    ``("drawn", target, warnings)``, ``("join", JoinJob)`` → ``("joined", target)`` (None while
+    more parts are to come).
     A failure answers ``("error", text)``."""
     while True:
         try:
@@ -220,6 +225,7 @@ class Worker:
         self.font_config: Any = None
         self.fetcher: Any = None
         self.laid_out: dict[str, Any] = {}  # part key → WeasyPrint document
+        self.joiner: Joiner | None = None  # a join begun, waiting for more parts
 
     def use(self, styles: Styles) -> None:
         import weasyprint
@@ -237,7 +243,7 @@ class Worker:
                     self.fetched.append(Path(unquote(urlsplit(url).path)).resolve())
                 return response
 
-        self.laid_out.clear()  # a new build: what an earlier one laid out and did not draw is stale
+        self.forget()  # a new build: what an earlier one laid out and did not draw is stale
         if styles == self.styles:
             return
         os.environ["FONTCONFIG_FILE"] = str(styles.fontconfig)
@@ -278,14 +284,34 @@ class Worker:
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
 
-    def join(self, job: JoinJob) -> Path:
-        """The parts joined into the target (in a worker, while the main process writes the EPUB)."""
-        from report.render.join import JoinPart, join_pdfs
+    def join(self, job: JoinJob) -> Path | None:
+        """The parts added to the join (begun now if none is): with the target, the join written
+        there (in a worker, while the main process writes the EPUB)."""
+        from report.render.join import Joiner, JoinPart
 
-        parts = [JoinPart(path.read_bytes(), stubs, blank) for path, stubs, blank in job.parts]
-        blank = self._blank_page() if job.marked_blanks else None
-        job.target.write_bytes(join_pdfs(parts, fonts=dict(job.fonts), blank=blank))
+        if self.joiner is None:
+            self.joiner = Joiner(dict(job.fonts), self._blank_page() if job.marked_blanks else None)
+        try:
+            for slot, path, stubs, blank in job.parts:
+                self.joiner.add(slot, JoinPart(path.read_bytes(), stubs, blank))
+            if job.target is not None:
+                job.target.write_bytes(self.joiner.result())
+        except BaseException:
+            self._drop_join()
+            raise
+        if job.target is not None:
+            self._drop_join()
         return job.target
+
+    def forget(self) -> None:
+        """Drops what the build laid out and did not draw, and a join it did not finish."""
+        self.laid_out.clear()
+        self._drop_join()
+
+    def _drop_join(self) -> None:
+        if self.joiner is not None:
+            self.joiner.close()
+            self.joiner = None
 
     def _blank_page(self) -> bytes:
         """A blank page as WeasyPrint draws one between a page and the next right-hand page

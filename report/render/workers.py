@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -348,7 +348,7 @@ def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_
                 finally:
                     connection.close()
         first = False
-        worker.laid_out.clear()  # what the build did not draw
+        worker.forget()  # what the build did not draw or join
         last_build = time.monotonic()
 
 
@@ -362,20 +362,24 @@ class Session:
     styles: Styles
     on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
+    work: list[deque[int]] = field(default_factory=list)  # by worker, the size of each job awaited
     layouts_due: int = 0  # layouts sent or waiting, not yet answered
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
+    joiner: int | None = None  # the worker that has a join begun
     closed: bool = False
 
     def __post_init__(self) -> None:
         self.workers.busy.acquire()
         self.expected = [0] * len(self.workers.connections)
+        self.work = [deque() for _ in self.workers.connections]
         self.use(self.styles)
 
     def use(self, styles: Styles) -> None:
         self.styles = styles
         self.holder.clear()
+        self.joiner = None  # new styles: the workers drop what they laid out, and a join begun
         self.layouts_due -= len(self.waiting)
         self.waiting.clear()
         for index in range(len(self.workers.connections)):
@@ -393,13 +397,18 @@ class Session:
         """To the worker that laid the part out (it still has it), else the least busy."""
         index = self.holder.pop(job.part.key, None)
         if index is None:
-            index = min(range(len(self.expected)), key=lambda i: self.expected[i])
+            index = self._least_busy()
         self._send(index, ("draw", job))
 
     def join(self, job: JoinJob) -> None:
-        """The parts joined by the least busy worker (waits for it)."""
-        self._send(min(range(len(self.expected)), key=lambda i: self.expected[i]), ("join", job))
-        self._receive(lambda: not any(self.expected))
+        """Parts for the join, to the worker that has it begun, else to the least busy; with the
+        target, the last ones: waits until the join is written."""
+        if self.joiner is None:
+            self.joiner = self._least_busy()
+        self._send(self.joiner, ("join", job))
+        if job.target is not None:
+            self.joiner = None
+            self._receive(lambda: not any(self.expected))
 
     def _send_layouts(self) -> None:
         for index in range(len(self.expected)):
@@ -412,9 +421,14 @@ class Session:
         """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
         self._receive(lambda: self.layouts_due == 0)
 
-    def drawn(self) -> list[tuple[Path, tuple[str, ...]]]:
-        """Every part drawn so far (its target and WeasyPrint's warnings; waits for the rest)."""
-        self._receive(lambda: not any(self.expected))
+    def drawn(self, targets: Collection[Path] | None = None) -> list[tuple[Path, tuple[str, ...]]]:
+        """Every part drawn so far (its target and WeasyPrint's warnings), once those drawn into
+        ``targets`` are (all those asked for, if None)."""
+        if targets is None:
+            self._receive(lambda: not any(self.expected))
+        else:
+            wanted = set(targets)
+            self._receive(lambda: wanted <= {target for target, _ in self._drawn} or not any(self.expected))
         found, self._drawn = self._drawn, []
         return found
 
@@ -426,9 +440,19 @@ class Session:
             self.workers.stop()
         self.workers.busy.release()
 
+    def _least_busy(self) -> int:
+        """The worker with the least to lay out or draw before it is free: parts differ widely
+        in cost (the contents, drawn last, takes many chapters' time), their HTML's length tells."""
+        return min(range(len(self.expected)), key=lambda i: (sum(self.work[i]), self.expected[i]))
+
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
         self.workers.connections[index].send(message)
-        self.expected[index] += answered
+        if answered:
+            self.expected[index] += 1
+            kind, payload = message
+            self.work[index].append(
+                len(payload.html) if kind == "layout" else len(payload.part.html) if kind == "draw" else 0
+            )
 
     def _receive(self, done: Callable[[], bool]) -> None:
         """Answers, until ``done``: each worker answers its messages in order."""
@@ -451,6 +475,7 @@ class Session:
             self.workers.stop()
             raise RuntimeError(f"a PDF worker stopped unexpectedly ({self.workers.ended(index)})") from None
         self.expected[index] -= 1
+        self.work[index].popleft()
         if kind == "error":
             self.workers.stop()
             raise RuntimeError(f"the PDF could not be rendered:\n{payload[0]}")
