@@ -6,18 +6,24 @@ fixture; the page is loaded once and must follow the edits by itself.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import copy_fixture, pdftotext, squeeze
 from playwright.sync_api import sync_playwright
+
+from report.watch import PreviewState
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -66,6 +72,25 @@ def watching(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         log.close()
 
 
+def server_state(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "__report/update?have=0", timeout=10) as response:
+        state: dict[str, Any] = json.loads(response.read())
+        return state
+
+
+def test_only_this_server_is_told_what_a_page_shows(watching: tuple[Path, str]) -> None:
+    _, url = watching
+    port = url.rsplit(":", 1)[1].strip("/")
+    shown = urllib.request.Request(url + "__report/shown?version=99", method="POST")
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        forged = urllib.request.Request(shown.full_url, method="POST", headers={"Host": f"example.com:{port}"})
+        urllib.request.urlopen(forged, timeout=10)
+    assert server_state(url)["shown"] < 99
+    with urllib.request.urlopen(shown, timeout=10) as response:
+        assert response.status == 204
+    assert server_state(url)["shown"] == 99
+
+
 def preview_has(text: str) -> str:
     return f"document.getElementById('report-preview').innerText.includes({text!r})"
 
@@ -82,10 +107,16 @@ def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> N
             assert "実験の設計" in page.inner_text("#report-preview")
             page.evaluate("window.notReloaded = true")  # lost if the page were loaded again
 
-            # An edit shows up in the open page.
+            # An edit shows up in the open page, which tells the server once it is painted (the
+            # PDF and EPUB wait for that, so as not to slow the page down).
             chapter.write_text(original + "\n監視中に書き足した段落。\n", encoding="utf-8")
             page.wait_for_function(preview_has("監視中に書き足した段落"), timeout=30_000)
             assert page.evaluate("window.notReloaded") is True
+            version = int(page.eval_on_selector("#report-preview", "main => main.dataset.version"))
+            deadline = time.monotonic() + 30
+            while server_state(url)["shown"] < version:
+                assert time.monotonic() < deadline, "the page did not say it shows the edit"
+                time.sleep(0.05)
 
             # A broken cross-reference: the page shows path:line: message instead of the report.
             broken = original + "\n監視中に書き足した段落。\n\n壊れた参照は[](#no-such-id)にある。\n"
@@ -110,3 +141,15 @@ def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> N
     while not (pdf.is_file() and "監視中に書き足した段落" in squeeze(pdftotext(pdf))):
         assert time.monotonic() < deadline, "the PDF was not rebuilt"
         time.sleep(0.25)
+
+
+def test_the_pdf_and_epub_wait_for_the_page_to_show_an_edit_but_not_for_ever() -> None:
+    state = PreviewState()
+    assert state.wait_until_shown(1, seconds=0), "no page open: at once"
+    state.page_opened(+1)
+    assert not state.wait_until_shown(1, seconds=0.05), "a page open that has not shown it: up to the limit"
+    threading.Timer(0.05, state.page_shows, args=(1,)).start()
+    assert state.wait_until_shown(1, seconds=30), "until the page shows it"
+    assert not state.wait_until_shown(2, seconds=0)
+    state.page_opened(-1)
+    assert state.wait_until_shown(2, seconds=0), "the page went away"

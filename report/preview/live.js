@@ -38,9 +38,18 @@
       main.dataset.ok = String(state.ok);
       version = state.version;
       if (state.ok && state.changed.length === 1) reveal(state.changed[0]);
+      shown(state.version);
     }
     status.textContent = state.status;
     status.dataset.state = state.status_kind;
+  }
+
+  // Once painted, the page tells the server, which then builds the PDF and EPUB: until
+  // then they would take the processor from the page.
+  function shown(number) {
+    requestAnimationFrame(() =>
+      setTimeout(() => fetch(`/__report/shown?version=${number}`, { method: "POST" }).catch(() => {}), 0),
+    );
   }
 
   function reveal(id) {
