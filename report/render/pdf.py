@@ -434,8 +434,9 @@ class PdfRun:
 
     def _draw_and_join(self, target: Path) -> set[int]:
         """In a thread, while the main one writes the EPUB: wait for the parts, then have a worker
-        join them (beginning before the last drawn, see :meth:`_join_order`). Returns, without joining, the characters drawn as .notdef that a bundled face has
-        (then the PDF is laid out again with them)."""
+        join them, beginning before the last are drawn (see :meth:`_join_order`). Returns,
+        without joining, the characters drawn as .notdef that a bundled face has (then the PDF
+        is laid out again with them)."""
         order = self._join_order()
         drawn_first = [index for index in order if not self._refers_ahead(index)]
         if len(drawn_first) < len(order):
