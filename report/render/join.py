@@ -14,7 +14,7 @@ document-wide structure that a reader needs as one:
 - the outline (bookmarks), and the catalog's and the information dictionary's metadata;
 - the embedded fonts: every part embeds the same font files, which the joined PDF keeps once.
 
-Everything is copied with one object copier per part (``Pdf.copy_foreign`` and page appends share
+Everything is copied with one object copier per part (``Pdf.copy_foreign`` and page inserts share
 it), so references to a part's pages in struct elements, outlines and destinations land on the
 copies. The output depends on the input bytes only.
 """
