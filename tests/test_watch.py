@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,14 @@ def watching(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         log.close()
 
 
+def eventually(condition: Callable[[], bool], seconds: float, failure: str) -> None:
+    """Waits until ``condition`` holds; fails with ``failure`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
+
+
 def server_state(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url + "__report/update?have=0", timeout=10) as response:
         state: dict[str, Any] = json.loads(response.read())
@@ -113,10 +121,7 @@ def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> N
             page.wait_for_function(preview_has("監視中に書き足した段落"), timeout=30_000)
             assert page.evaluate("window.notReloaded") is True
             version = int(page.eval_on_selector("#report-preview", "main => main.dataset.version"))
-            deadline = time.monotonic() + 30
-            while server_state(url)["shown"] < version:
-                assert time.monotonic() < deadline, "the page did not say it shows the edit"
-                time.sleep(0.05)
+            eventually(lambda: server_state(url)["shown"] >= version, 30, "the page did not say it shows the edit")
 
             # A broken cross-reference: the page shows path:line: message instead of the report.
             broken = original + "\n監視中に書き足した段落。\n\n壊れた参照は[](#no-such-id)にある。\n"
@@ -137,10 +142,9 @@ def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> N
 
     # The PDF is rebuilt in the background with the edit.
     pdf = root / "dist" / "ja-basic.pdf"
-    deadline = time.monotonic() + 90
-    while not (pdf.is_file() and "監視中に書き足した段落" in squeeze(pdftotext(pdf))):
-        assert time.monotonic() < deadline, "the PDF was not rebuilt"
-        time.sleep(0.25)
+    eventually(
+        lambda: pdf.is_file() and "監視中に書き足した段落" in squeeze(pdftotext(pdf)), 90, "the PDF was not rebuilt"
+    )
 
 
 def test_the_pdf_and_epub_wait_for_the_page_to_show_an_edit_but_not_for_ever() -> None:
