@@ -58,9 +58,10 @@ from report.cache import (
 )
 from report.config import Config, PdfSettings, load_config
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
+from report.keep import keep_seconds
 from report.model import Book, ParsedChapter, SourceChapter
 from report.render import Output, in_background
-from report.render.workers import KeptWorkers, PdfWorkers, RenderTimeout, keep_seconds, worker_count
+from report.render.workers import KeptWorkers, PdfWorkers, RenderTimeout, worker_count
 
 if TYPE_CHECKING:
     import jinja2

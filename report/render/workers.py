@@ -17,7 +17,6 @@ import os
 import secrets
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from report.cache import code_fingerprint, digest, write_atomic
+from report.keep import CHECK_SECONDS, peer, spawn_detached
 from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, answer, serve, start_worker
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
@@ -143,25 +143,9 @@ class PdfWorkers:
 # had no build for REPORT_KEEP_WORKERS seconds (default 10 minutes), or when its set is no longer
 # the one the cache folder names as current (the folder is gone, or the builder changed).
 
-KEEP_WORKERS_VARIABLE = "REPORT_KEEP_WORKERS"
-DEFAULT_KEEP_SECONDS = 600.0
-_CHECK_SECONDS = 2.0  # how often an idle kept worker looks at its cache folder and the clock
 _GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
 _GREETING = b"report-pdf-worker"
 _SERVE = "import sys; from report.render.workers import keep_serving; keep_serving(*sys.argv[1:])"
-
-
-def keep_seconds() -> float:
-    """How long a build's workers wait for the next: ``REPORT_KEEP_WORKERS`` seconds; by default
-    10 minutes, and none on CI (``CI`` set) or off Linux (no abstract sockets)."""
-    if sys.platform != "linux":
-        return 0.0
-    default = 0.0 if os.environ.get("CI") else DEFAULT_KEEP_SECONDS
-    try:
-        seconds = float(os.environ.get(KEEP_WORKERS_VARIABLE, default))
-    except ValueError:
-        seconds = default
-    return seconds if seconds > 0 else 0.0  # (not NaN either)
 
 
 class KeptWorkers(PdfWorkers):
@@ -264,7 +248,7 @@ def _greeted(address: str) -> tuple[Connection, int] | None:
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(address)
-        pid, uid = _peer(client)
+        pid, uid = peer(client)
     except OSError:
         client.close()
         return None
@@ -287,36 +271,14 @@ def _start(address: str, name: str, fontconfig: Path, keep: float, cache_dir: Pa
         listener.listen(8)
         client.connect(address)
         listener.set_inheritable(True)
-        package_parent = str(Path(__file__).resolve().parents[2])
-        environment = dict(
-            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-        )
         arguments = [str(listener.fileno()), name, str(fontconfig), str(keep), str(cache_dir)]
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            pid = os.posix_spawn(
-                sys.executable,
-                [sys.executable, "-c", _SERVE, *arguments],
-                environment,
-                file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
-                setsid=True,  # not stopped with the build's terminal or process group
-            )
-        finally:
-            os.close(null)
+        pid = spawn_detached(["-c", _SERVE, *arguments])
     except OSError:
         client.close()
         raise
     finally:
         listener.close()
     return Connection(client.detach()), pid
-
-
-def _peer(client: socket.socket) -> tuple[int, int]:
-    """The process id and user id at the other end of a Unix socket."""
-    pid, uid, _gid = struct.unpack(
-        "3i", client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    )
-    return pid, uid
 
 
 def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_dir: str) -> None:
@@ -327,7 +289,7 @@ def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_
     os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
     worker = start_worker(Path(fontconfig))
     current = Path(cache_dir) / "workers" / "current"
-    listener.settimeout(_CHECK_SECONDS)
+    listener.settimeout(CHECK_SECONDS)
     first, last_build = True, time.monotonic()
     while _read_text(current) == name:
         if not first and time.monotonic() - last_build > float(keep):
@@ -337,7 +299,7 @@ def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_
         except TimeoutError:
             continue
         with client:
-            if _peer(client)[1] == os.getuid():
+            if peer(client)[1] == os.getuid():
                 connection = Connection(client.detach())
                 try:
                     if not first:
