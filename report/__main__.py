@@ -1,3 +1,3 @@
-from report.cli import run
+from report.client import run
 
 run()

@@ -21,8 +21,13 @@ from report.check import check_outputs
 from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
 from report.init import InitError, init_report
 
-# soft_wrap: a message stays one line (path:line: message), whatever the terminal width.
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _new_console() -> Console:
+    # soft_wrap: a message stays one line (path:line: message), whatever the terminal width.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+console = _new_console()
 
 
 def _display(path: Path) -> str:
@@ -78,12 +83,16 @@ def _status(enabled: bool) -> Iterator[Callable[[str], None]]:
         yield lambda message: status.update(message)
 
 
-def run() -> None:
-    """The ``report`` command: :func:`main`, then out at once, as mypy does. Tearing the
-    interpreter down would take a tenth of a second, freeing what the process drops anyway;
-    every build, watch and check has closed its files, workers and threads by then."""
+def run(args: list[str] | None = None, prog_name: str | None = None, then: Callable[[], object] | None = None) -> None:
+    """The ``report`` command: :func:`main`, then ``then``, then out at once, as mypy does.
+    Tearing the interpreter down would take a tenth of a second, freeing what the process drops
+    anyway; every build, watch and check has closed its files, workers and threads by then."""
+    global console
+    # As this process's streams and environment are now: in a build server's child
+    # (report.server) they are the command's, not those the server was started with.
+    console = _new_console()
     try:
-        main()
+        main(args=args, prog_name=prog_name)
     except SystemExit as stop:
         code = stop.code
     else:
@@ -91,6 +100,8 @@ def run() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError):  # a reader that went away (report build | head)
             stream.flush()
+    if then is not None:
+        then()
     os._exit(code if isinstance(code, int) else int(code is not None))
 
 

@@ -1,0 +1,187 @@
+"""The build server: the builder imported once, a process forked for each ``report build``
+that :mod:`report.client` hands it.
+
+A build from the command line starts one when none is running, after its own build; it
+listens on a Linux abstract socket named by the user and the builder (its files and Python:
+:func:`report.keep.builder_stamp`), answers only processes of its own user, and exits when it
+has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
+
+Forking is safe here because the server only imports: it never builds, starts no thread and
+never loads WeasyPrint (the PDF workers are spawned, by the forked child). Each child takes
+the command's standard streams, working folder, environment and umask, then runs it as the
+command itself would (:func:`report.cli.run`); the server sends the command its process id
+(to pass Ctrl-C on) and, once the child has ended, its exit status. A command that goes away
+(its terminal closed) has its child interrupted, as Ctrl-C would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from report.client import STATUS, read_exactly, server_address
+from report.errors import ExitCode
+from report.keep import CHECK_SECONDS, builder_stamp, peer
+
+_REQUEST_SECONDS = 2.0  # a command that connects and does not ask within this is dropped
+# What a build imports on its way (most of them lazily, as it needs them: see report.build).
+_PRELOADED = (
+    "report.cli",
+    "report.check",
+    "report.load",
+    "report.resolve",
+    "report.parse",
+    "report.assemble",
+    "report.render.pdf",
+    "report.render.epub",
+    "jinja2",
+    "uharfbuzz",
+    "PIL.Image",
+)
+
+
+def serve(stamp: str, keep: str) -> None:
+    os.chdir("/")  # not keep the folder of the build that started it
+    sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]  # a command's folder is not a source
+    for module in _PRELOADED:
+        importlib.import_module(module)
+    if builder_stamp() != stamp or threading.active_count() > 1:  # changed meanwhile; forking is unsafe
+        return
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(server_address(stamp))
+    except OSError:  # one is already running
+        return
+    listener.listen(16)
+    Server(listener, stamp, float(keep)).run()
+
+
+class Server:
+    def __init__(self, listener: socket.socket, stamp: str, keep: float) -> None:
+        self.listener = listener
+        self.stamp = stamp
+        self.keep = keep
+        self.running: dict[int, socket.socket] = {}  # child process → its command's connection
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(listener, selectors.EVENT_READ)
+        # A child's end wakes the loop: SIGCHLD writes to this pipe.
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+        self.selector.register(self.wake_read, selectors.EVENT_READ)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_write)
+
+    def run(self) -> None:
+        last_build = time.monotonic()
+        while self.running or (time.monotonic() - last_build < self.keep and builder_stamp() == self.stamp):
+            for key, _ in self.selector.select(timeout=CHECK_SECONDS):
+                if key.fileobj is self.listener:
+                    self._accept()
+                elif key.fileobj == self.wake_read:
+                    os.read(self.wake_read, 512)
+                else:
+                    self._gone(key.fileobj, key.data)
+            if self._reap():
+                last_build = time.monotonic()
+
+    def _accept(self) -> None:
+        connection, _ = self.listener.accept()
+        descriptors: list[int] = []
+        try:
+            if peer(connection)[1] != os.getuid():
+                raise PermissionError
+            connection.settimeout(_REQUEST_SECONDS)
+            header, descriptors, _, _ = socket.recv_fds(connection, STATUS.size, 3)
+            if len(header) != STATUS.size or len(descriptors) != 3:
+                raise EOFError
+            request = json.loads(read_exactly(connection, STATUS.unpack(header)[0]))
+            pid = os.fork()
+            if pid == 0:
+                self._child(connection, descriptors, request)
+            connection.sendall(STATUS.pack(pid))
+        except (OSError, EOFError, ValueError):
+            connection.close()
+            return
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+        self.running[pid] = connection
+        self.selector.register(connection, selectors.EVENT_READ, pid)
+
+    def _gone(self, connection: Any, pid: int) -> None:
+        """The command went away (or wrote, which it never does): its build is interrupted."""
+        self.selector.unregister(connection)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
+
+    def _reap(self) -> bool:
+        """Send each ended child's exit status to its command; whether any had ended."""
+        ended = False
+        while self.running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            ended = True
+            connection = self.running.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            with contextlib.suppress(OSError):
+                connection.sendall(STATUS.pack(code if code >= 0 else 128 - code))
+            with contextlib.suppress(KeyError):
+                self.selector.unregister(connection)
+            connection.close()
+        return ended
+
+    def _child(self, connection: socket.socket, descriptors: list[int], request: dict[str, Any]) -> None:
+        """The forked process: becomes the command, runs it, and exits with its status (it
+        never returns to the server's loop, whatever happens)."""
+        try:
+            try:
+                self._become(connection, descriptors, request)
+            except Exception as error:  # e.g. the command's folder was removed meanwhile
+                os.write(2, f"report: the build server could not run the command: {error}\n".encode())
+                raise
+            from report.cli import run
+
+            run(request["arguments"], request["prog_name"])  # exits with the command's status
+        finally:
+            os._exit(ExitCode.INTERNAL)
+
+    def _become(self, connection: socket.socket, descriptors: list[int], request: dict[str, Any]) -> None:
+        """The command's signals, streams, folder, environment, umask and arguments."""
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.selector.close()
+        for open_file in (self.listener, connection, *self.running.values()):
+            open_file.close()
+        os.close(self.wake_read)
+        os.close(self.wake_write)
+        for target, descriptor in enumerate(descriptors):
+            os.dup2(descriptor, target)
+            os.close(descriptor)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["environment"])
+        os.umask(request["umask"])
+        sys.stdin, sys.stdout, sys.stderr = (
+            open(  # noqa: SIM115 (the process's streams, open until it exits)
+                target,
+                "w" if target else "r",
+                buffering=1 if line else -1,
+                encoding=encoding,
+                errors=errors,
+                closefd=False,
+            )
+            for target, (encoding, errors, line) in enumerate(request["streams"])
+        )
+        sys.argv = [request["prog_name"], *request["arguments"]]

@@ -1,0 +1,288 @@
+"""The build server (report/server.py, report/client.py): a ``report build`` from the command
+line leaves one running, the builder imported, and the next ``report build`` runs in a process
+it forks, with the command's streams, folder, environment and exit status.
+
+The suite turns kept processes off (conftest.py); these tests turn them on for their commands,
+stop any server of this builder first (so that the first build is the one that starts it) and
+stop the one they started at the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from helpers import copy_fixture, pdftotext, squeeze
+from test_kept_workers import gone, kept_pids
+
+import report as report_package
+from report.cache import CACHE_DIR_NAME
+from report.client import server_address
+from report.errors import ExitCode
+from report.keep import builder_stamp
+
+STAMP = builder_stamp()
+
+
+def server_pids(stamp: str = STAMP) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"report.server" in a for a in arguments) and stamp.encode() in arguments:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def stop_servers(stamp: str = STAMP) -> None:
+    pids = server_pids(stamp)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    assert gone(pids, 10)
+
+
+def listening(stamp: str = STAMP, seconds: float = 20) -> int:
+    """The server's process id, once it takes commands."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(server_address(stamp))
+        except OSError:
+            time.sleep(0.05)
+            continue
+        finally:
+            probe.close()
+        (pid,) = server_pids(stamp)
+        return pid
+    raise AssertionError("no build server took commands")
+
+
+def children(pid: int) -> set[int]:
+    return {
+        int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
+    }
+
+
+def children_cpu_ticks(pid: int) -> int:
+    """The processor time of the process's children that have ended (cutime + cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[13]) + int(fields[14])
+
+
+def report(*arguments: str | Path, cwd: Path | None = None, keep: str = "60") -> subprocess.CompletedProcess[str]:
+    environment = {name: value for name, value in os.environ.items() if name != "CI"}
+    environment["REPORT_KEEP_WORKERS"] = keep
+    return subprocess.run(
+        [sys.executable, "-m", "report", *map(str, arguments)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    stop_servers()
+    root = copy_fixture("ja-basic", tmp_path)
+    yield root
+    stop_servers()
+    for pid in kept_pids(root):
+        os.kill(pid, signal.SIGTERM)
+
+
+def edit(root: Path, old: str, new: str) -> None:
+    method = root / "chapters" / "02-method.md"
+    text = method.read_text(encoding="utf-8")
+    assert old in text
+    method.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tmp_path: Path) -> None:
+    first = report("build", project)
+    assert first.returncode == 0, first.stderr
+    server = listening()
+    edit(project, "準備する", "点検する")
+    before = children_cpu_ticks(server)
+    second = report("build", project, "--timings")
+    assert second.returncode == 0, second.stderr
+    assert children_cpu_ticks(server) > before  # it ran in a child of the server
+    assert second.stdout.startswith("wrote ") and "rendered afresh: pdf, epub" in second.stdout
+    assert "点検する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
+    # The same bytes as a build from nothing, in the command's own process.
+    fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
+    assert fresh.returncode == 0, fresh.stderr
+    for name in ("ja-basic.pdf", "ja-basic.epub"):
+        assert (project / "dist" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def test_the_command_keeps_its_folder_environment_messages_and_exit_status(project: Path) -> None:
+    assert report("build", project).returncode == 0
+    server = listening()
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("id: method", "id: method\ntitel: x"), "utf-8")
+    here = report("build", ".", "-o", "out", cwd=project, keep="0")
+    before = children_cpu_ticks(server)
+    served = report("build", ".", "-o", "out", cwd=project)
+    assert children_cpu_ticks(server) > before
+    assert here.returncode == served.returncode == ExitCode.REPORT_ERROR
+    assert served.stderr == here.stderr
+    assert 'chapters/02-method.md:3: unknown front matter key "titel"; did you mean "title"?' in served.stderr
+    assert served.stdout == here.stdout == ""
+    assert not (project / "out").exists()
+
+
+@contextmanager
+def held_build(project: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
+    """A served build waiting for the report's build lock (held here): the command, the server
+    and the server's child running it."""
+    assert report("build", project).returncode == 0
+    server = listening()
+    lock = open(project / CACHE_DIR_NAME / "build.lock", "a")  # noqa: SIM115 (held until the end)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    environment = {name: value for name, value in os.environ.items() if name != "CI"}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "report", "build", str(project), "-o", str(project / "out")],
+        env={**environment, "REPORT_KEEP_WORKERS": "60"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not (running := children(server)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(running) == 1
+    try:
+        yield command, server, running.pop()
+    finally:
+        lock.close()
+        command.kill()
+        command.wait()
+
+
+def test_ctrl_c_is_passed_on_to_the_build(project: Path) -> None:
+    with held_build(project) as (command, _server, child):
+        time.sleep(0.3)  # the child has the lock in view
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=20)
+        assert command.returncode == ExitCode.REPORT_ERROR
+        assert "interrupted; previous outputs are unchanged." in stderr
+        assert gone({child}, 5)
+        assert not (project / "out").exists()
+
+
+def test_a_command_that_goes_away_has_its_build_interrupted(project: Path) -> None:
+    with held_build(project) as (command, server, child):
+        command.kill()
+        command.wait()
+        assert gone({child}, 10)
+        assert server_pids() == {server}  # and the server goes on
+        assert not (project / "out").exists()
+
+
+def _serve(stamp: str, keep: str, builder: Path | None = None) -> subprocess.Popen[bytes]:
+    """A server started by hand (of the builder in ``builder``, else this one)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from report.server import serve; serve(*sys.argv[1:])", stamp, keep],
+        env={**os.environ, "PYTHONPATH": str(builder)} if builder else None,
+        cwd=builder,
+    )
+
+
+def test_the_server_exits_when_no_build_comes(project: Path) -> None:
+    server = _serve(STAMP, "1")
+    assert listening() == server.pid
+    assert server.wait(timeout=10) == 0
+
+
+def test_the_server_exits_when_the_builder_changes(tmp_path: Path) -> None:
+    copy = tmp_path / "builder"
+    shutil.copytree(Path(report_package.__file__).parent, copy / "report", ignore=shutil.ignore_patterns("__pycache__"))
+    stamp = subprocess.run(
+        [sys.executable, "-c", "from report.keep import builder_stamp; print(builder_stamp())"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert stamp != STAMP
+    server = _serve(stamp, "60", copy)
+    assert listening(stamp) == server.pid
+    with open(copy / "report" / "keep.py", "a") as module:
+        module.write("# changed\n")
+    assert server.wait(timeout=10) == 0
+
+
+def test_a_server_started_for_another_builder_never_serves() -> None:
+    assert _serve("0" * 32, "60").wait(timeout=20) == 0  # these files are not that builder's
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_only_processes_of_the_servers_own_user_are_answered(project: Path) -> None:
+    assert report("build", project).returncode == 0
+    server = listening()
+    address = server_address(STAMP)  # (named by this user)
+    pid = os.fork()
+    if pid == 0:  # another user asks the server to run a command for it
+        status = 1
+        try:
+            os.setuid(65534)
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.connect(address)
+            status = 2
+            try:
+                socket.send_fds(probe, [b"\0\0\0\2"], [0, 1, 2])
+                probe.sendall(b"{}")
+                answer = probe.recv(4)
+            except OSError:  # hung up on while asking
+                answer = b""
+            status = 0 if answer == b"" else 3  # no process id: no process started
+        finally:
+            os._exit(status)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert children(server) == set()
+    assert server_pids() == {server}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_a_server_of_another_user_is_not_handed_the_command(project: Path) -> None:
+    """Anyone may bind an abstract socket's name: the command checks who listens on it."""
+    address = server_address(STAMP)
+    told_read, told_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # another user takes this user's server name, and waits for a command
+        try:
+            os.setuid(65534)
+            squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            squatter.bind(address)
+            squatter.listen(1)
+            os.write(told_write, b"listening\n")
+            connection, _ = squatter.accept()
+            connection.settimeout(10)
+            message, descriptors, _, _ = socket.recv_fds(connection, 4, 3)
+            os.write(told_write, f"{len(message)} bytes, {len(descriptors)} descriptors\n".encode())
+        finally:
+            os._exit(0)
+    os.close(told_write)
+    with os.fdopen(told_read) as told:
+        assert told.readline() == "listening\n"
+        run = report("build", project)
+        assert run.returncode == 0, run.stderr  # built here
+        assert told.readline() == "0 bytes, 0 descriptors\n"
+    os.waitpid(pid, 0)
