@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -24,7 +25,7 @@ from PIL import Image
 
 from report import fonts
 from report.build import BuildResult, build
-from report.cache import CACHE_DIR_NAME
+from report.cache import CACHE_DIR_NAME, Cache
 from report.render.workers import PdfWorkers
 
 
@@ -500,3 +501,24 @@ def test_a_failure_while_the_pdf_is_drawn_is_reported_as_itself(project: Path, m
     for _ in range(3):
         with PdfWorkers() as workers, pytest.raises(RuntimeError, match="the EPUB failed"):
             build(project, workers=workers)
+
+
+def test_prune_removes_the_least_recently_used_files_beyond_the_budget_never_this_builds(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / CACHE_DIR_NAME)
+    names = [cache.put_object(bytes([number]) * 1000, ".bin") for number in range(6)]
+    cache.store("parsed", "k" * 64, {"value": 1})
+    entry = next((cache.directory / "entries").rglob("*.json"))
+    objects = cache.directory / "objects"
+    for age, name in enumerate(names):  # the first the least recently used
+        os.utime(objects / name, (cache.started - 3600 + age, cache.started - 3600 + age))
+    os.utime(entry, (cache.started - 60, cache.started - 60))
+    size = entry.stat().st_size
+
+    assert cache.prune(budget=4000 + size) == 2
+    assert sorted(path.name for path in objects.iterdir()) == sorted(names[2:])
+    assert entry.exists()
+    # What this build used (touched since it started) stays, over the budget or not.
+    cache.object_path(names[2])
+    assert cache.prune(budget=0) == 4
+    assert [path.name for path in objects.iterdir()] == [names[2]]
+    assert not entry.exists()
