@@ -171,8 +171,8 @@ def build(
 
             # 4. What this build read and wrote, for the next build to compare with.
             _record(config, out_dir, options, book, run, inputs_before, started, outputs, warnings, cache)
-            cache.save()
             cache.prune()
+            cache.save()
     timings.mark("done")
     return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
 

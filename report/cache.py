@@ -42,6 +42,7 @@ CACHE_DIR_NAME = ".report-cache"
 CACHE_FORMAT = "v1"
 MAX_CACHE_BYTES = 768 * 1024 * 1024  # least recently used files go first beyond this
 MEMO_MIN_BYTES = 256 * 1024  # files this large (the fonts) have their hash remembered by stat signature
+_TOUCH_SECONDS = 3600.0  # how finely prune knows when a file was last used
 _RACY_SECONDS = 2.0  # a file modified this recently may change again within its mtime's precision
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Third-party code whose version can change what a build produces.
@@ -193,6 +194,7 @@ class Cache:
         self._memo_changed = False
         self._lock = threading.Lock()
         self._stored: set[Path] = set()  # the entries this build wrote
+        self._used: set[str] = set()  # the entries and objects this build read (never pruned)
 
     # --- file digests ------------------------------------------------------------------
 
@@ -281,7 +283,7 @@ class Cache:
         for name in entry["objects"]:
             if self.object_path(str(name)) is None:
                 return None
-        _touch(path)
+        self._use(path)
         value: dict[str, Any] = entry["value"]
         return value
 
@@ -326,23 +328,29 @@ class Cache:
         return name
 
     def object_path(self, name: str) -> Path | None:
-        """The object's file if its bytes still match its name (a damaged one is removed)."""
-        return self._object(name)[0]
+        """The object's file if its bytes still match its name (a damaged one is removed). A
+        large one is hashed again only when its stat signature changed (see :meth:`file_digest`)."""
+        path = self.directory / "objects" / Path(name).name
+        if self.file_digest(path) != name.split(".", 1)[0]:
+            path.unlink(missing_ok=True)
+            return None
+        self._use(path)
+        return path
 
     def object_bytes(self, name: str) -> bytes | None:
-        return self._object(name)[1]
-
-    def _object(self, name: str) -> tuple[Path | None, bytes | None]:
-        path = self.directory / "objects" / Path(name).name
+        path = self.object_path(name)
         try:
-            data = path.read_bytes()
+            return path.read_bytes() if path is not None else None
         except OSError:
-            return None, None
-        if bytes_digest(data) != name.split(".", 1)[0]:
-            path.unlink(missing_ok=True)
-            return None, None
-        _touch(path)
-        return path, data
+            return None
+
+    def _use(self, path: Path) -> None:
+        """Mark as used by this build, and as recently used for :meth:`prune` (to the hour: a
+        file touched on every build would change its stat signature on every build)."""
+        self._used.add(str(path))
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < self.started - _TOUCH_SECONDS:
+                os.utime(path)
 
     # --- housekeeping ------------------------------------------------------------------
 
@@ -360,11 +368,17 @@ class Cache:
                         files.append((status.st_mtime, status.st_size, path))
         total = sum(size for _, size, _ in files)
         removed = 0
+        memo = self._load_memo()
         for mtime, size, path in sorted(files):
             if total <= budget or mtime >= self.started - 1:
                 break
+            if path in self._used:
+                continue
             with contextlib.suppress(OSError):
                 os.unlink(path)
+            with self._lock:
+                if memo.pop(path, None) is not None:
+                    self._memo_changed = True
             total -= size
             removed += 1
         return removed
@@ -406,12 +420,6 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def read_json(path: Path) -> Any:
     return _read_json(path)
-
-
-def _touch(path: Path) -> None:
-    """Mark as recently used (for :meth:`Cache.prune`)."""
-    with contextlib.suppress(OSError):
-        os.utime(path)
 
 
 # --- plain data <-> the pipeline's frozen dataclasses -------------------------------------------

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from PIL import Image
 
 from report import fonts
 from report.build import BuildResult, build
-from report.cache import CACHE_DIR_NAME, Cache
+from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache
 from report.render.workers import PdfWorkers
 
 
@@ -453,6 +454,37 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(project: Path, worker: P
     assert pdftotext(pdf(project)) == pdf_text
     assert digest(epub(project)) == epub_digest
     assert run(project, worker).up_to_date  # and the cache is whole again
+
+
+def test_a_large_object_damaged_with_its_times_restored_is_found(project: Path, worker: PdfWorkers) -> None:
+    """Large objects (the fonts' subsets) are hashed again only when their stat signature
+    changed: a damaged one is found even when whatever damaged it put its times back."""
+    run(project, worker)
+    cache = project / CACHE_DIR_NAME / "v1"
+    minutes_ago = time.time() - 600  # old enough for their hashes to be remembered, too recent to be touched
+    large = [path for path in (cache / "objects").glob("*.otf") if path.stat().st_size >= MEMO_MIN_BYTES]
+    assert large
+    for path in large:
+        os.utime(path, (minutes_ago, minutes_ago))
+    method = project / "chapters" / "02-method.md"  # edited with characters it has: the same subsets
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "備準する"), encoding="utf-8")
+    assert run(project, worker).stats.misses["subset"] == 0
+    remembered = json.loads((cache / "digests.json").read_text())
+    assert {str(path) for path in large} <= set(remembered)
+
+    for path in large:  # sixteen bytes changed in place: same file, same size, same times
+        status = path.stat()
+        with open(path, "r+b") as handle:
+            handle.seek(status.st_size // 2)
+            changed = bytes(byte ^ 0xFF for byte in handle.read(16))
+            handle.seek(status.st_size // 2)
+            handle.write(changed)
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+        assert (path.stat().st_size, path.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
+    method.write_text(method.read_text(encoding="utf-8").replace("備準する", "準備する"), encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.misses["subset"] >= 1
+    clean_build_matches(project)
 
 
 # --- the builder's own code in the keys ----------------------------------------------------------
