@@ -39,6 +39,21 @@ def copy_fixture(name: str, destination: Path) -> Path:
     return target
 
 
+def processes_with(marker: bytes, argument: str) -> set[int]:
+    """The running processes (not ended zombies) whose command line has an argument containing
+    ``marker`` and the argument ``argument``: the workers and servers builds leave running."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            ended = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            continue
+        if any(marker in a for a in arguments) and argument.encode() in arguments and not ended:
+            found.add(int(entry.name))
+    return found
+
+
 def run_report(
     *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:

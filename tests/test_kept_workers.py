@@ -18,7 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, pdftotext, squeeze
+from helpers import copy_fixture, pdftotext, processes_with, squeeze
 
 from report.build import build
 from report.cache import CACHE_DIR_NAME
@@ -29,16 +29,7 @@ from report.render.workers import KeptWorkers
 
 def kept_pids(root: Path) -> set[int]:
     """The kept workers serving the report in ``root``."""
-    cache = str((root / CACHE_DIR_NAME).resolve())
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"keep_serving" in a for a in arguments) and cache.encode() in arguments:
-            found.add(int(entry.name))
-    return found
+    return processes_with(b"keep_serving", str((root / CACHE_DIR_NAME).resolve()))
 
 
 def gone(pids: set[int], seconds: float) -> bool:

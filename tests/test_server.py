@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, pdftotext, squeeze
-from test_kept_workers import gone, kept_pids
+from helpers import copy_fixture, pdftotext, processes_with, run_report, squeeze
+from test_kept_workers import edit, gone, kept_pids
 
 import report as report_package
 from report.cache import CACHE_DIR_NAME
@@ -35,17 +35,7 @@ STAMP = builder_stamp()
 
 
 def server_pids(stamp: str = STAMP) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"report.server" in a for a in arguments) and stamp.encode() in arguments:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state != "Z":
-                found.add(int(entry.name))
-    return found
+    return processes_with(b"report.server", stamp)
 
 
 def stop_servers(stamp: str = STAMP) -> None:
@@ -84,17 +74,14 @@ def children_cpu_ticks(pid: int) -> int:
     return int(fields[13]) + int(fields[14])
 
 
-def report(*arguments: str | Path, cwd: Path | None = None, keep: str = "60") -> subprocess.CompletedProcess[str]:
+def keeping(seconds: str = "60") -> dict[str, str]:
+    """The environment of a command that keeps processes for ``seconds`` (as off CI)."""
     environment = {name: value for name, value in os.environ.items() if name != "CI"}
-    environment["REPORT_KEEP_WORKERS"] = keep
-    return subprocess.run(
-        [sys.executable, "-m", "report", *map(str, arguments)],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return {**environment, "REPORT_KEEP_WORKERS": seconds}
+
+
+def report(*arguments: str | Path, cwd: Path | None = None, keep: str = "60") -> subprocess.CompletedProcess[str]:
+    return run_report(*arguments, cwd=cwd, env=keeping(keep))
 
 
 @pytest.fixture
@@ -105,13 +92,6 @@ def project(tmp_path: Path) -> Iterator[Path]:
     stop_servers()
     for pid in kept_pids(root):
         os.kill(pid, signal.SIGTERM)
-
-
-def edit(root: Path, old: str, new: str) -> None:
-    method = root / "chapters" / "02-method.md"
-    text = method.read_text(encoding="utf-8")
-    assert old in text
-    method.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tmp_path: Path) -> None:
@@ -156,10 +136,9 @@ def held_build(project: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]
     server = listening()
     lock = open(project / CACHE_DIR_NAME / "build.lock", "a")  # noqa: SIM115 (held until the end)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    environment = {name: value for name, value in os.environ.items() if name != "CI"}
     command = subprocess.Popen(
         [sys.executable, "-m", "report", "build", str(project), "-o", str(project / "out")],
-        env={**environment, "REPORT_KEEP_WORKERS": "60"},
+        env=keeping(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
