@@ -9,8 +9,8 @@ unique (``bench/out/``, git-ignored), then runs every measurement as a separate 
 the way an author runs it, alternating naive and ours so that other load on the machine
 falls on both. Times are medians; what counts are the ratios to the naive pipeline
 measured in the same run. Peak memory is the largest sum of the resident memory of the
-command's processes and of the PDF workers an earlier build left running for it (sampled
-every 20 ms). See bench/README.md for the recorded results.
+command's processes and of those earlier builds left running for it: the PDF workers and
+the build server (sampled every 20 ms). See bench/README.md for the recorded results.
 """
 
 from __future__ import annotations
