@@ -95,27 +95,44 @@ class Server:
 
     def _accept(self) -> None:
         connection, _ = self.listener.accept()
-        descriptors: list[int] = []
         try:
-            if peer(connection)[1] != os.getuid():
-                raise PermissionError
-            connection.settimeout(_REQUEST_SECONDS)
-            header, descriptors, _, _ = socket.recv_fds(connection, STATUS.size, 3)
-            if len(header) != STATUS.size or len(descriptors) != 3:
-                raise EOFError
-            request = json.loads(read_exactly(connection, STATUS.unpack(header)[0]))
-            pid = os.fork()
-            if pid == 0:
-                self._child(connection, descriptors, request)
-            connection.sendall(STATUS.pack(pid))
-        except (OSError, EOFError, ValueError):
+            request, descriptors = self._request(connection)
+        except (OSError, EOFError, ValueError):  # not asked properly, or not by this user
             connection.close()
             return
-        finally:
-            for descriptor in descriptors:
-                os.close(descriptor)
+        try:
+            pid = os.fork()
+        except OSError:  # no process: the command, answered nothing, runs the build itself
+            pid = -1
+        if pid == 0:
+            self._child(connection, descriptors, request)  # never returns
+        for descriptor in descriptors:
+            os.close(descriptor)
+        if pid < 0:
+            connection.close()
+            return
         self.running[pid] = connection
         self.selector.register(connection, selectors.EVENT_READ, pid)
+        try:
+            connection.sendall(STATUS.pack(pid))
+        except OSError:  # the command went away meanwhile
+            self._gone(connection, pid)
+
+    def _request(self, connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+        """What the command asks, and its standard streams: from a process of this user only."""
+        if peer(connection)[1] != os.getuid():
+            raise PermissionError
+        connection.settimeout(_REQUEST_SECONDS)
+        header, descriptors, _, _ = socket.recv_fds(connection, STATUS.size, 3)
+        try:
+            if len(header) != STATUS.size or len(descriptors) != 3:
+                raise EOFError
+            request: dict[str, Any] = json.loads(read_exactly(connection, STATUS.unpack(header)[0]))
+        except BaseException:
+            for descriptor in descriptors:
+                os.close(descriptor)
+            raise
+        return request, descriptors
 
     def _gone(self, connection: Any, pid: int) -> None:
         """The command went away (or wrote, which it never does): its build is interrupted."""
