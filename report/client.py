@@ -27,7 +27,7 @@ from report.keep import builder_stamp, keep_seconds, peer, spawn_detached
 
 _SERVE = "import sys; from report.server import serve; serve(*sys.argv[1:])"
 STATUS = struct.Struct("!i")
-LOST = 3  # the status when the server stopped during the build: ExitCode.INTERNAL (report.errors is not imported here)
+LOST = 3  # the server stopped during the build: ExitCode.INTERNAL (report.errors is not imported here)
 
 
 def server_address(stamp: str) -> str:

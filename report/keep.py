@@ -44,12 +44,12 @@ def peer(connection: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-def spawn_detached(arguments: list[str], environment: dict[str, str] | None = None) -> int:
+def spawn_detached(arguments: list[str]) -> int:
     """Start ``python arguments…`` in a session of its own (not stopped with the build's terminal
     or process group), with no standard streams, and the builder importable from where this
     copy of it is, whatever the working folder."""
     package_parent = os.path.dirname(_PACKAGE)
-    environment = dict(os.environ if environment is None else environment)
+    environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
     null = os.open(os.devnull, os.O_RDWR)
     try:

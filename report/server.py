@@ -46,7 +46,9 @@ _PRELOADED = (
     "jinja2",
     "uharfbuzz",
     "PIL.Image",
+    "ctypes",  # (the server's own: see _die_with_server)
 )
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def serve(stamp: str, keep: str) -> None:
@@ -70,6 +72,7 @@ class Server:
         self.listener = listener
         self.stamp = stamp
         self.keep = keep
+        self.pid = os.getpid()
         self.running: dict[int, socket.socket] = {}  # child process → its command's connection
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ)
@@ -178,6 +181,7 @@ class Server:
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        _die_with_server(self.pid)
         self.selector.close()
         for open_file in (self.listener, connection, *self.running.values()):
             open_file.close()
@@ -202,3 +206,13 @@ class Server:
             for target, (encoding, errors, line) in enumerate(request["streams"])
         )
         sys.argv = [request["prog_name"], *request["arguments"]]
+
+
+def _die_with_server(server: int) -> None:
+    """A child whose server dies is interrupted, as by Ctrl-C: the command, which can no longer
+    learn how its build ended, has said that it failed (and the build writes nothing)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+    if os.getppid() != server:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGINT)

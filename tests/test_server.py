@@ -27,7 +27,7 @@ from test_kept_workers import edit, gone, kept_pids
 
 import report as report_package
 from report.cache import CACHE_DIR_NAME
-from report.client import server_address
+from report.client import LOST, server_address
 from report.errors import ExitCode
 from report.keep import builder_stamp
 
@@ -173,6 +173,16 @@ def test_a_command_that_goes_away_has_its_build_interrupted(project: Path) -> No
         assert gone({child}, 10)
         assert server_pids() == {server}  # and the server goes on
         assert not (project / "out").exists()
+
+
+def test_a_server_that_dies_during_the_build_fails_the_command_and_stops_the_build(project: Path) -> None:
+    with held_build(project) as (command, server, child):
+        os.kill(server, signal.SIGKILL)
+        _, stderr = command.communicate(timeout=20)
+        assert command.returncode == LOST == ExitCode.INTERNAL
+        assert "report: the build server stopped during the build" in stderr
+        assert gone({child}, 10)  # interrupted, not left to write what the command said failed
+    assert not (project / "out").exists()
 
 
 def _serve(stamp: str, keep: str, builder: Path | None = None) -> subprocess.Popen[bytes]:
