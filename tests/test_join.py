@@ -25,6 +25,7 @@ from PIL import Image
 
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
+from report.render.pdf import _Joined, _Part
 from report.render.weasy import JoinJob, Worker, face_name
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
@@ -587,11 +588,7 @@ def test_a_worker_joins_parts_sent_in_several_messages_and_drops_a_join_not_ende
     """A build sends the parts drawn first, then the rest with the target. One that stops
     between (a character found missing: every part is laid out again) leaves the join begun:
     the worker drops it when the next build (or the same one's next try) begins."""
-    parts = []
-    for slot, part in enumerate(rendered.parts):
-        path = tmp_path / f"{slot}.pdf"
-        path.write_bytes(part.pdf)
-        parts.append((slot, path, part.stubs, part.blank_before))
+    parts = _part_files(rendered, tmp_path)
     fonts = tuple(rendered.fonts.items())
     worker = Worker()
     assert worker.join(JoinJob(tuple(parts[:3]), fonts, None)) is None
@@ -601,6 +598,54 @@ def test_a_worker_joins_parts_sent_in_several_messages_and_drops_a_join_not_ende
     assert worker.join(JoinJob(tuple(parts[2:]), fonts, target)) == target
     assert target.read_bytes() == rendered.joined
     assert worker.joiner is None
+
+
+def test_a_fresh_join_drops_the_one_begun(rendered: Rendered, tmp_path: Path) -> None:
+    """A build joins the parts as they are drawn. When one it sent is drawn again (a part
+    before it was laid out again and moved it), it sends them all again, as a fresh join."""
+    parts = _part_files(rendered, tmp_path)
+    fonts = tuple(rendered.fonts.items())
+    worker = Worker()
+    assert worker.join(JoinJob(tuple(parts[:3]), fonts, None)) is None
+    target = tmp_path / "joined.pdf"
+    assert worker.join(JoinJob(tuple(parts[:2]), fonts, None, fresh=True)) is None
+    assert worker.join(JoinJob(tuple(parts[2:]), fonts, target)) == target
+    assert target.read_bytes() == rendered.joined
+
+
+def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_is_drawn_again() -> None:
+    """The build sends the join each part once drawn, in the join order (the contents, which
+    prints the pages of the parts after it, last) up to the first not yet drawn: the same
+    order, so the same bytes, however the workers' drawings come in."""
+    parts = [
+        _Part(name=str(index), source="", stubs=frozenset(), boxes={}, numbers={}, refers_ahead=index == 1)
+        for index in range(4)
+    ]
+    order = [0, 2, 3, 1]
+
+    def drawn(index: int, drawing: str) -> None:
+        parts[index].pdf, parts[index].pdf_key = Path(f"{drawing}.pdf"), drawing
+
+    joined = _Joined()
+    drawn(0, "cover"), drawn(3, "chapter 2")
+    assert joined.next_parts(parts, order) == ([0], False)  # chapter 1 is not drawn: chapter 2 waits
+    drawn(2, "chapter 1")
+    assert joined.next_parts(parts, order) == ([2, 3], False)
+    assert joined.next_parts(parts, order) == ([], False)
+    parts[2].pdf, parts[2].pdf_key = None, "chapter 1 moved"  # to be drawn again
+    assert joined.next_parts(parts, order) == ([0], True)
+    drawn(2, "chapter 1 moved"), drawn(1, "contents")
+    assert joined.next_parts(parts, order) == ([2, 3, 1], False)
+
+
+def _part_files(rendered: Rendered, folder: Path) -> list[tuple[int, Path, frozenset[str], bool]]:
+    """The parts as a build sends them to the join: its slot, its file, its stubs, a blank page before."""
+    parts = []
+    for slot, part in enumerate(rendered.parts):
+        path = folder / f"{slot}.pdf"
+        path.write_bytes(part.pdf)
+        parts.append((slot, path, part.stubs, part.blank_before))
+    return parts
 
 
 def test_first_part_metadata_kept(rendered: Rendered, joined: bytes) -> None:

@@ -32,7 +32,7 @@ import os
 import re
 import weakref
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from report.assemble import Assembler
@@ -141,6 +141,7 @@ class _Part:
     stubs: frozenset[str]  # ids it links to that other parts have
     boxes: dict[str, int]  # ids whose page numbers it prints → the digits their box holds (0: no box)
     numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
+    refers_ahead: bool  # prints the page of an id in a part after it (the contents): joined last
     layout: PartLayout | None = None
     key: str = ""  # its layout key
     start: int = 1  # its first page in the whole PDF
@@ -149,6 +150,7 @@ class _Part:
     drawing: str = ""  # the key of the drawing asked for (the final one, or one gone stale)
     pdf: Path | None = None  # the part drawn, in the cache
     target: Path | None = None  # where a worker draws it
+    drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
 
     @property
     def refs(self) -> frozenset[str]:
@@ -173,6 +175,24 @@ class _Part:
         return PartJob(self.key, filled, cover)
 
 
+@dataclass
+class _Joined:
+    """The parts sent to the join so far, in join order, each with the key of its drawing."""
+
+    sent: list[tuple[int, str]] = field(default_factory=list)
+
+    def next_parts(self, parts: list[_Part], order: list[int]) -> tuple[list[int], bool]:
+        """The parts to send next: in ``order``, after those sent, up to the first not yet drawn;
+        and whether the join is to begin anew, with them from the first: a part sent was drawn
+        again since (a part before it was laid out again and moved it)."""
+        fresh = any(parts[index].pdf_key != drawing for index, drawing in self.sent)
+        if fresh:
+            self.sent = []
+        chosen = list(itertools.takewhile(lambda index: parts[index].pdf is not None, order[len(self.sent) :]))
+        self.sent += [(index, parts[index].pdf_key) for index in chosen]
+        return chosen, fresh
+
+
 class PdfRun:
     """One PDF (or layout only) in progress."""
 
@@ -188,14 +208,16 @@ class PdfRun:
         self._own_workers: PdfWorkers | None = None
         self._session: Session | None = None
         self._layout: PdfLayout | None = None
-        self._warnings: list[str] = []
         self._parts = self._make_parts()
         self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
         self._settled = -1  # how many parts from the start were laid out when last drawn from
-        self._joined: set[int] = set()  # the parts sent to the join
+        self._joined = _Joined()
         self._lay_out_missing()
+        if target is not None:  # the parts the cache has up to the first to lay out: joined meanwhile
+            self._place()
+            self._draw_settled()
 
     # --- the run's three steps: lay out, fill in, draw ----------------------------------------
 
@@ -219,7 +241,6 @@ class PdfRun:
         self._place()
         layouts = [part.layout for part in self._parts if part.layout is not None]
         self.fetched = self._own_files(tuple(path for layout in layouts for path in layout.fetched))
-        self._warnings = list(dict.fromkeys(message for layout in layouts for message in layout.warnings))
         self._layout = PdfLayout(
             self._parts[-1].start + self._pages(self._parts[-1]) - 1, self._starts(), self._cover()
         )
@@ -268,7 +289,7 @@ class PdfRun:
             self.close()
         size = self.target.stat().st_size if self.target is not None else 0
         path = self.target or Path()
-        return Output("pdf", path, size, layout.pages, tuple(self._warnings), layout.page_starts)
+        return Output("pdf", path, size, layout.pages, self._all_warnings(), layout.page_starts)
 
     def close(self) -> None:
         """Stop waiting: unfinished work is abandoned (the workers stopped)."""
@@ -295,13 +316,15 @@ class PdfRun:
         first_pages = list(itertools.accumulate([1, *estimates]))
         everywhere = frozenset().union(*ids)
         known = self._known_numbers()
-        parts = []
+        parts: list[_Part] = []
         for (name, source), own in zip(sources, ids, strict=True):
             boxes: dict[str, int] = {}
             for ref, digits in _PAGE_NUMBER.findall(source):
                 boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
             linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-            part = _Part(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={})
+            ahead = any(owners.get(ref, -1) > len(parts) for ref in boxes)
+            stubs = (linked - own) & everywhere
+            part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, refers_ahead=ahead)
             for ref in boxes:
                 guess = known.get(ref) or str(first_pages[owners.get(ref, 0)])
                 part.numbers[ref] = part.stand_in(ref, guess)
@@ -372,6 +395,7 @@ class PdfRun:
             part = self._parts[index]
             if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
+        self._join_drawn()
 
     def _place(self) -> None:
         """Each part's first page in the whole PDF (with the print profile, chapters start on
@@ -422,7 +446,7 @@ class PdfRun:
         part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
         if part.drawing == part.pdf_key:
             return
-        part.drawing = part.pdf_key
+        part.drawing, part.drawn_warnings = part.pdf_key, ()
         value = self.cache.load("pdf-part", part.pdf_key)
         part.pdf = self.cache.object_path(str(value.get("pdf"))) if value is not None else None
         if part.pdf is None:
@@ -432,19 +456,26 @@ class PdfRun:
             self._session_now().draw(job)
             self.rendered = True
 
+    def _drawn(self, target: Path, messages: tuple[str, ...]) -> None:
+        """A worker's drawing of a part, as it arrives: kept in the cache (a stale one is
+        dropped), and sent to the join when its turn comes."""
+        owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
+        if owner is not None:
+            name = self.cache.put_object(target.read_bytes(), ".pdf")
+            owner.pdf, owner.drawn_warnings = self.cache.object_path(name), messages
+            self.cache.store("pdf-part", owner.pdf_key, {"pdf": name}, deps=self._deps(owner), objects=[name])
+        target.unlink(missing_ok=True)
+        self._join_drawn()
+
     def _draw_and_join(self, target: Path) -> set[int]:
-        """In a thread, while the main one writes the EPUB: wait for the parts, then have a worker
-        join them, beginning before the last are drawn (see :meth:`_join_order`). Returns,
-        without joining, the characters drawn as .notdef that a bundled face has (then the PDF
-        is laid out again with them)."""
-        order = self._join_order()
-        drawn_first = [index for index in order if not self._refers_ahead(index)]
-        if len(drawn_first) < len(order):
-            self._receive_drawn(drawn_first)
-            if not bundled(notdef_codes(self._warnings)):
-                self._join(None)
-        self._receive_drawn()
-        missing = bundled(notdef_codes(self._warnings))
+        """In a thread, while the main one writes the EPUB: wait for the parts still being drawn
+        (each is joined as it comes), then have the join written. Returns, without joining, the
+        characters drawn as .notdef that a bundled face has (then the PDF is laid out again
+        with them)."""
+        self._join_drawn()
+        if self._session is not None:
+            self._session.wait_until(lambda: all(part.pdf is not None for part in self._parts))
+        missing = bundled(notdef_codes(self._all_warnings()))
         if not missing:
             self._join(target)
         return missing
@@ -453,44 +484,35 @@ class PdfRun:
         """The order the parts (the first ``count``) are drawn and joined in, whatever order they
         are drawn in (the same parts give the same bytes): the parts in order, but those that
         print the pages of parts after them (the contents) come last: they are drawn last, once
-        every page is known, and the join begins with the others meanwhile."""
+        every page is known, and the join goes on with the others meanwhile."""
         indices = range(len(self._parts) if count is None else count)
-        return sorted(indices, key=self._refers_ahead)
+        return sorted(indices, key=lambda index: self._parts[index].refers_ahead)
 
-    def _refers_ahead(self, index: int) -> bool:
-        return any(self._owners.get(ref, -1) > index for ref in self._parts[index].refs)
+    def _join_drawn(self) -> None:
+        """While parts are still laid out and drawn: the join is sent those drawn so far, unless
+        a character is missing (every part is then laid out again, see :meth:`_retry`)."""
+        if self.target is not None and not bundled(notdef_codes(self._all_warnings())):
+            self._join(None)
 
     def _join(self, target: Path | None) -> None:
         """Sends to the join the parts it has not yet been sent, in :meth:`_join_order` up to the
         first not yet drawn (a worker puts each in its place, in the order sent); with the
-        target, the join is then written there."""
-        parts = []
-        for index in self._join_order():
-            part = self._parts[index]
-            if part.pdf is None:
-                assert target is None, f"the PDF joined without its part {part.name}"
-                break
-            if index not in self._joined:
-                self._joined.add(index)
-                parts.append((index, part.pdf, part.stubs, part.blank_before))
-        marked_blanks = self.assembler.profile == "print"
-        self._session_now().join(JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks))
+        target, the join is then written there. Should a part it has been sent have been drawn
+        again since (a part before it was laid out again, and moved it), it begins anew."""
+        indices, fresh = self._joined.next_parts(self._parts, self._join_order())
+        assert target is None or len(self._joined.sent) == len(self._parts), "the PDF joined without a part"
+        chosen = [(index, self._parts[index]) for index in indices]
+        parts = [(index, part.pdf, part.stubs, part.blank_before) for index, part in chosen if part.pdf is not None]
+        if parts or fresh or target is not None:
+            marked_blanks = self.assembler.profile == "print"
+            job = JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks, fresh)
+            self._session_now().join(job)
 
-    def _receive_drawn(self, indices: list[int] | None = None) -> None:
-        """Waits until the parts of ``indices`` (all, if None) are drawn, and keeps each drawing
-        received in the cache (a stale one is dropped)."""
-        if self._session is None:
-            return
-        chosen = range(len(self._parts)) if indices is None else indices
-        waited = [part.target for index in chosen if (part := self._parts[index]).pdf is None and part.target]
-        for target, messages in self._session.drawn(waited if indices is not None else None):
-            owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
-            if owner is not None:
-                name = self.cache.put_object(target.read_bytes(), ".pdf")
-                owner.pdf = self.cache.object_path(name)
-                self._warnings.extend(m for m in messages if m not in self._warnings)
-                self.cache.store("pdf-part", owner.pdf_key, {"pdf": name}, deps=self._deps(owner), objects=[name])
-            target.unlink(missing_ok=True)
+    def _all_warnings(self) -> tuple[str, ...]:
+        """WeasyPrint's warnings: when it laid the parts out, then when it drew them."""
+        laid = (message for part in self._parts if part.layout for message in part.layout.warnings)
+        drawn = (message for part in self._parts for message in part.drawn_warnings)
+        return tuple(dict.fromkeys(itertools.chain(laid, drawn)))
 
     # --- the cache -----------------------------------------------------------------------------
 
@@ -567,10 +589,9 @@ class PdfRun:
         if self._session is not None:
             self._session.use(self._styles)
         for part in self._parts:
-            part.key, part.layout, part.pdf, part.drawing = "", None, None, ""
+            part.key, part.layout, part.pdf, part.drawing, part.drawn_warnings = "", None, None, "", ()
         self._settled = -1
-        self._joined = set()  # the workers drop the join begun when given the new styles
-        self._warnings = []
+        self._joined = _Joined()  # the workers drop the join begun when given the new styles
         self._lay_out_missing()
         return True
 
@@ -579,7 +600,7 @@ class PdfRun:
             workers = self._workers
             if workers is None or not workers.alive:
                 workers = self._own_workers = PdfWorkers(self._styles.fontconfig)
-            self._session = Session(workers, self._styles, self._laid_out)
+            self._session = Session(workers, self._styles, self._laid_out, self._drawn)
         return self._session
 
 

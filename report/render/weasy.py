@@ -101,6 +101,7 @@ class JoinJob:
     fonts: tuple[tuple[str, Path], ...]  # the bundled faces the parts name
     target: Path | None  # None: more parts follow
     marked_blanks: bool = False  # blank pages as the stylesheets draw them (printer's marks): print profile
+    fresh: bool = False  # a join begun is dropped first (parts it has were drawn again)
 
 
 def serve(connection: Connection, fontconfig: Path | None) -> None:
@@ -289,6 +290,8 @@ class Worker:
         there (in a worker, while the main process writes the EPUB)."""
         from report.render.join import Joiner, JoinPart
 
+        if job.fresh:
+            self._drop_join()
         if self.joiner is None:
             self.joiner = Joiner(dict(job.fonts), self._blank_page() if job.marked_blanks else None)
         try:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -323,12 +323,12 @@ class Session:
     workers: PdfWorkers
     styles: Styles
     on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
+    on_drawn: Callable[[Path, tuple[str, ...]], None]  # with each part drawn (its target, warnings)
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
     work: list[deque[int]] = field(default_factory=list)  # by worker, the size of each job awaited
     layouts_due: int = 0  # layouts sent or waiting, not yet answered
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
-    _drawn: list[tuple[Path, tuple[str, ...]]] = field(default_factory=list)
     joiner: int | None = None  # the worker that has a join begun
     closed: bool = False
 
@@ -364,7 +364,8 @@ class Session:
 
     def join(self, job: JoinJob) -> None:
         """Parts for the join, to the worker that has it begun, else to the least busy; with the
-        target, the last ones: waits until the join is written."""
+        target, the last ones: waits until the join is written. A ``fresh`` job begins anew
+        (parts joined were drawn again), on the worker that has the join begun."""
         if self.joiner is None:
             self.joiner = self._least_busy()
         self._send(self.joiner, ("join", job))
@@ -383,16 +384,10 @@ class Session:
         """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
         self._receive(lambda: self.layouts_due == 0)
 
-    def drawn(self, targets: Collection[Path] | None = None) -> list[tuple[Path, tuple[str, ...]]]:
-        """Every part drawn so far (its target and WeasyPrint's warnings), once those drawn into
-        ``targets`` are (all those asked for, if None)."""
-        if targets is None:
-            self._receive(lambda: not any(self.expected))
-        else:
-            wanted = set(targets)
-            self._receive(lambda: wanted <= {target for target, _ in self._drawn} or not any(self.expected))
-        found, self._drawn = self._drawn, []
-        return found
+    def wait_until(self, done: Callable[[], bool]) -> None:
+        """Until ``done`` (what it waits for comes with the answers: see ``on_drawn``), or
+        nothing more is to come."""
+        self._receive(lambda: done() or not any(self.expected))
 
     def close(self) -> None:
         if self.closed:
@@ -445,5 +440,5 @@ class Session:
             self.layouts_due -= 1
             self.on_layout(payload[0], payload[1])
         elif kind == "drawn":
-            self._drawn.append((payload[0], tuple(payload[1])))
+            self.on_drawn(payload[0], tuple(payload[1]))
         # "joined": the target is written
