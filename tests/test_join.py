@@ -780,3 +780,22 @@ def test_widths_are_read_in_both_forms_of_a_w_array() -> None:
     widths = Array([1, Array([500, 250.5]), 10, 12, 1000, 20, Array([-3, 0.25])])
     assert _widths(widths) == {1: 500.0, 2: 250.5, 10: 1000.0, 11: 1000.0, 12: 1000.0, 20: -3.0, 21: 0.25}
     assert _widths(Array()) == {}
+
+
+def test_weasyprint_loads_fonttools_subsetter_and_instancer_only_when_it_calls_them() -> None:
+    """A worker imports WeasyPrint without fontTools' subsetter and instancer (a third of the
+    import), which it calls only for fonts a report has none of; called, they work."""
+    script = """
+import sys
+from report.render.weasy import load_weasyprint
+load_weasyprint()
+import weasyprint.pdf.fonts as fonts
+assert "fontTools.subset" not in sys.modules and "fontTools.varLib.instancer" not in sys.modules
+options = fonts.subset.Options(hinting=False)
+assert type(options).__module__ == "fontTools.subset" and options.hinting is False
+import fontTools.subset, fontTools.varLib.instancer
+assert fontTools.subset.Options is type(options) and callable(fontTools.varLib.instancer.instantiateVariableFont)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert done.stdout.strip() == "ok", done.stderr

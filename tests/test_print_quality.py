@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pdfplumber
 import pypdf
@@ -46,6 +48,34 @@ def test_toc_page_numbers_equal_printed_folios(briefing: BuiltProject) -> None:
         assert folio == number, f"page {page} prints folio {folio!r}, the TOC says {number}"
         heading = re.sub(r"^(第\d+章|\d+(\.\d+)*)\s*", "", title).strip()
         assert heading.replace(" ", "") in body.replace(" ", ""), f"TOC entry {title!r} is not on page {page}"
+
+
+def test_contents_leaders_are_evenly_spaced_dots_between_title_and_page_number(briefing: BuiltProject) -> None:
+    """Each leader is laid out as one run of dots (WeasyPrint makes a box per dot): drawn as
+    WeasyPrint would, dot for dot, from after the title to one column (within a dot) before
+    the page numbers' box."""
+    with pdfplumber.open(briefing.pdf) as pdf:
+        toc = next(page for page in pdf.pages if (page.extract_text() or "").lstrip().startswith("目次"))
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for char in toc.chars:
+            lines.setdefault(round(char["top"]), []).append(char)
+    ends, step = [], 0.0
+    for chars in lines.values():
+        chars.sort(key=lambda char: char["x0"])
+        text = "".join(char["text"] for char in chars)
+        entry = re.fullmatch(r"(.+?)(\.{3,})(\d+)", text)
+        if entry is None:
+            continue
+        title_end, number_start = len(entry.group(1)), entry.start(3)
+        dots = chars[title_end:number_start]
+        steps = [after["x0"] - before["x0"] for before, after in itertools.pairwise(dots)]
+        assert max(steps) - min(steps) < 0.01, f"unevenly spaced dots in {text!r}"
+        assert dots[0]["x0"] >= chars[title_end - 1]["x1"] - 0.01, f"dots over the title in {text!r}"
+        assert dots[-1]["x1"] <= chars[number_start]["x0"] + 0.01, f"dots over the page number in {text!r}"
+        ends.append(dots[-1]["x1"])
+        step = max(step, *steps)
+    assert len(ends) >= len(briefing.chapter_titles)
+    assert max(ends) - min(ends) < step, "the leaders end at one column"
 
 
 def test_every_footnote_sits_on_the_page_of_its_call(briefing: BuiltProject) -> None:

@@ -17,11 +17,14 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
 import re
+import sys
 import traceback
+import types
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -151,7 +154,7 @@ def answer(connection: Connection, worker: Worker) -> None:
 
 def load_weasyprint() -> None:
     """Import WeasyPrint quickly, with parts naming their fonts instead of embedding them
-    (see ``stand_in``)."""
+    (see ``stand_in``), and leaders laid out as one box (see ``_join_dots``)."""
     # Our fontconfig knows no font file: every face comes from the job's @font-face rules.
     warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
     # WeasyPrint tries several names for each library it loads; for each name that is not
@@ -165,7 +168,11 @@ def load_weasyprint() -> None:
     find_library = ctypes.util.find_library
     ctypes.util.find_library = not_searched
     try:
-        import weasyprint.pdf.fonts
+        # WeasyPrint calls fontTools' subsetter and instancer only for fonts a report has none
+        # of (variable fonts, faces HarfBuzz cannot cut); importing them was a third of its
+        # import time, in every worker.
+        with _loaded_when_called("fontTools.subset", "fontTools.varLib.instancer"):
+            import weasyprint.pdf.fonts
     finally:
         ctypes.util.find_library = find_library
 
@@ -176,30 +183,71 @@ def load_weasyprint() -> None:
         widths and Unicode mappings for the glyphs it uses: the join puts the font file in
         once, cut to the glyphs of all parts (no part's own cut could be shared, and
         compressing whole files into every part costs more than laying it out)."""
-        if _STAND_INS.enabled:
+        if _EMBEDDING.fonts == "named":
             font.file_content = font_stand_in(font.file_content, face_name(font.family, font.weight))
-        else:
+        elif _EMBEDDING.fonts == "cut":
             original_subset(font, to_unicode, hinting)
 
     weasyprint.pdf.fonts.Font.subset = stand_in
 
+    import weasyprint.layout.inline
+    from weasyprint.layout.leader import leader_index
 
-class _StandIns:
-    enabled = True
+    handle_leader = weasyprint.layout.inline.handle_leader
+
+    def handle_leader_joined(context: Any, line: Any, containing_block: Any) -> None:
+        handle_leader(context, line, containing_block)
+        _join_dots(leader_index(line)[1])  # the leader it filled: a line's first
+
+    weasyprint.layout.inline.handle_leader = handle_leader_joined
 
 
-_STAND_INS = _StandIns()
+class _CalledModule(types.ModuleType):
+    """Stands in for a module not yet imported: each of its functions, when called, imports it."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)  # the import system's questions: a plain module
+        name = self.__name__
+
+        def called(*args: Any, **kwargs: Any) -> Any:
+            return getattr(importlib.import_module(name), attribute)(*args, **kwargs)
+
+        return called
 
 
 @contextmanager
-def real_fonts() -> Iterator[None]:
-    """Within the block, fonts are embedded (cut to the glyphs used) as WeasyPrint does, not
-    named: for a PDF shown on its own, such as the cover drawn as an image."""
-    _STAND_INS.enabled = False
+def _loaded_when_called(*names: str) -> Iterator[None]:
+    """Within the block, importing one of the modules ``names`` (not yet imported) gives a
+    :class:`_CalledModule`; after it, the module imports as usual."""
+    standing_in = {name: _CalledModule(name) for name in names if name not in sys.modules}
+    sys.modules.update(standing_in)
     try:
         yield
     finally:
-        _STAND_INS.enabled = True
+        for name, module in standing_in.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+class _Embedding:
+    fonts = "named"  # or "cut" (as WeasyPrint does) or "whole" (the file as it is)
+
+
+_EMBEDDING = _Embedding()
+
+
+@contextmanager
+def real_fonts(cut: bool = True) -> Iterator[None]:
+    """Within the block, fonts are embedded, not named: for a PDF shown on its own. Cut to the
+    glyphs used, as WeasyPrint does; or, not ``cut``, whole — for a PDF drawn as an image at
+    once, such as the cover: the faces' files are the report's subsets (half a megabyte), and
+    cutting them again cost more than the rest of the cover."""
+    _EMBEDDING.fonts = "cut" if cut else "whole"
+    try:
+        yield
+    finally:
+        _EMBEDDING.fonts = "named"
 
 
 def notdef_codes(messages: Iterable[str]) -> set[int]:
@@ -281,7 +329,6 @@ class Worker:
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.first_folio)
-            _join_leader_dots(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
 
@@ -382,8 +429,8 @@ def _first_page_png(document: Any) -> bytes:
     import pypdfium2
     from PIL import Image
 
-    with real_fonts():
-        pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf())
+    with real_fonts(cut=False):  # nor compressed: read once, at once
+        pdf = pypdfium2.PdfDocument(document.copy(document.pages[:1]).write_pdf(uncompressed_pdf=True))
     page = pdf[0]
     buffer = io.BytesIO()
     image = page.render(scale=COVER_HEIGHT / page.get_height()).to_pil().convert("RGB")
@@ -425,28 +472,21 @@ def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[An
         yield from _text_boxes(child, boxes, margin)
 
 
-def _join_leader_dots(document: Any) -> None:
-    """WeasyPrint lays a leader out as one text box per dot, each then drawn on its own (set
-    up again, shaped again): a contents page of a hundred entries drew ten thousand boxes.
-    The dots of a leader are evenly spaced, so one box of all of them draws the same."""
+def _join_dots(leader: Any) -> None:
+    """WeasyPrint fills a leader with one text box per dot, each then laid out, drawn and
+    tagged on its own: a contents page of a hundred entries had ten thousand boxes, and the
+    contents took as long as five chapters. The dots of a leader are evenly spaced, so one
+    box of all of them is drawn the same."""
     from weasyprint.formatting_structure import boxes
 
-    def leaders(box: Any) -> Iterator[Any]:
-        if getattr(box, "is_leader", False):
-            yield box
-        for child in getattr(box, "children", ()):
-            yield from leaders(child)
-
-    for page in document.pages:
-        for leader in leaders(page._page_box):
-            dots = [child for child in leader.children if isinstance(child, boxes.TextBox)]
-            if len(dots) < 2 or len(dots) != len(leader.children):
-                continue
-            first = min(dots, key=lambda dot: dot.position_x)
-            joined = first.copy()
-            joined.text = joined.pango_layout.text = first.text * len(dots)
-            joined.width = first.width * len(dots)
-            leader.children = (joined,)
+    dots = [child for child in leader.children if isinstance(child, boxes.TextBox)] if leader is not None else []
+    if len(dots) < 2 or len(dots) != len(leader.children):
+        return
+    first = min(dots, key=lambda dot: dot.position_x)
+    joined = first.copy()
+    joined.text = joined.pango_layout.text = first.text * len(dots)
+    joined.width = first.width * len(dots)
+    leader.children = (joined,)
 
 
 def _set_text(box: Any, text: str) -> None:
