@@ -9,8 +9,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pikepdf
@@ -26,7 +28,8 @@ from PIL import Image
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part
-from report.render.weasy import JoinJob, Worker, face_name
+from report.render.weasy import JoinJob, PartJob, Styles, Worker, face_name
+from report.render.workers import Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
 RENDER = """
@@ -799,3 +802,36 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_join_goes_to_another_worker_than_the_one_that_will_draw_the_contents(tmp_path: Path) -> None:
+    """In a first build the contents is laid out early and drawn last, by the worker that laid
+    it out, once every page is known: the join goes to the other worker, even when that one
+    is busier for now, so that the parts drawn meanwhile are joined while the contents is
+    drawn, not after it."""
+
+    class Connection:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, Any]] = []
+            self.answers: list[tuple[Any, ...]] = []
+
+        def send(self, message: tuple[str, Any]) -> None:
+            self.sent.append(message)
+            kind, job = message
+            if kind == "layout":
+                self.answers.append(("laid-out", job.key, None))
+
+        def recv(self) -> tuple[Any, ...]:
+            return self.answers.pop(0)
+
+    connections = [Connection(), Connection()]
+    workers = SimpleNamespace(busy=threading.Lock(), connections=connections)
+    styles = Styles((), "", (), tmp_path, None, "", ())
+    session = Session(workers, styles, on_layout=lambda *_: None, on_drawn=lambda *_: None)  # type: ignore[arg-type]
+    for key, html in (("cover", "表紙"), ("chapter 1", "本文" * 5000), ("contents", "目次" * 4000), ("chapter 2", "")):
+        session.lay_out(PartJob(key, html))
+    assert [job.key for _, job in connections[1].sent[1:]] == ["contents", "chapter 2"]
+    for _ in range(2):
+        session._answer(1, connections[1])  # type: ignore[arg-type]
+    session.join(JoinJob((), (), None), drawn_last=["contents"])  # the second is free, but holds it
+    assert connections[0].sent[-1][0] == "join"

@@ -506,7 +506,7 @@ class PdfRun:
         if parts or fresh or target is not None:
             marked_blanks = self.assembler.profile == "print"
             job = JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks, fresh)
-            self._session_now().join(job)
+            self._session_now().join(job, drawn_last=[part.key for part in self._parts if part.refers_ahead])
 
     def _all_warnings(self) -> tuple[str, ...]:
         """WeasyPrint's warnings: when it laid the parts out, then when it drew them."""
