@@ -27,7 +27,7 @@ from PIL import Image
 
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
-from report.render.pdf import _Joined, _Part
+from report.render.pdf import _Joined, _Part, join_order
 from report.render.weasy import JoinJob, PartJob, Styles, Worker, face_name
 from report.render.workers import Session
 
@@ -617,28 +617,31 @@ def test_a_fresh_join_drops_the_one_begun(rendered: Rendered, tmp_path: Path) ->
 
 
 def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_is_drawn_again() -> None:
-    """The build sends the join each part once drawn, in the join order (the contents, which
-    prints the pages of the parts after it, last) up to the first not yet drawn: the same
-    order, so the same bytes, however the workers' drawings come in."""
+    """The build sends the join each part once drawn, in the join order up to the first not yet
+    drawn: the same order, so the same bytes, however the workers' drawings come in. A part
+    that prints the page of a part after it comes after that part (it is drawn once that part
+    is laid out): chapter 1 after chapter 2, to which it refers; the contents last."""
+    drawn_after = {"cover": 0, "contents": 4, "chapter 1": 3, "chapter 2": 3, "chapter 3": 4}
     parts = [
-        _Part(name=str(index), source="", stubs=frozenset(), boxes={}, numbers={}, refers_ahead=index == 1)
-        for index in range(4)
+        _Part(name=name, source="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=after)
+        for name, after in drawn_after.items()
     ]
-    order = [0, 2, 3, 1]
+    order = join_order(parts)
+    assert [parts[index].name for index in order] == ["cover", "chapter 2", "chapter 1", "chapter 3", "contents"]
 
     def drawn(index: int, drawing: str) -> None:
         parts[index].pdf, parts[index].pdf_key = Path(f"{drawing}.pdf"), drawing
 
     joined = _Joined()
-    drawn(0, "cover"), drawn(3, "chapter 2")
-    assert joined.next_parts(parts, order) == ([0], False)  # chapter 1 is not drawn: chapter 2 waits
-    drawn(2, "chapter 1")
-    assert joined.next_parts(parts, order) == ([2, 3], False)
+    drawn(0, "cover"), drawn(2, "chapter 1"), drawn(4, "chapter 3")
+    assert joined.next_parts(parts, order) == ([0], False)  # chapter 2 is not drawn: the others wait
+    drawn(3, "chapter 2")
+    assert joined.next_parts(parts, order) == ([3, 2, 4], False)
     assert joined.next_parts(parts, order) == ([], False)
-    parts[2].pdf, parts[2].pdf_key = None, "chapter 1 moved"  # to be drawn again
-    assert joined.next_parts(parts, order) == ([0], True)
-    drawn(2, "chapter 1 moved"), drawn(1, "contents")
-    assert joined.next_parts(parts, order) == ([2, 3, 1], False)
+    parts[4].pdf, parts[4].pdf_key = None, "chapter 3 moved"  # to be drawn again
+    assert joined.next_parts(parts, order) == ([0, 3, 2], True)
+    drawn(4, "chapter 3 moved"), drawn(1, "contents")
+    assert joined.next_parts(parts, order) == ([4, 1], False)
 
 
 def _part_files(rendered: Rendered, folder: Path) -> list[tuple[int, Path, frozenset[str], bool]]:
@@ -833,5 +836,5 @@ def test_the_join_goes_to_another_worker_than_the_one_that_will_draw_the_content
     assert [job.key for _, job in connections[1].sent[1:]] == ["contents", "chapter 2"]
     for _ in range(2):
         session._answer(1, connections[1])  # type: ignore[arg-type]
-    session.join(JoinJob((), (), None), drawn_last=["contents"])  # the second is free, but holds it
+    session.join(JoinJob((), (), None), drawn_last="contents")  # the second is free, but holds it
     assert connections[0].sent[-1][0] == "join"

@@ -141,7 +141,9 @@ class _Part:
     stubs: frozenset[str]  # ids it links to that other parts have
     boxes: dict[str, int]  # ids whose page numbers it prints → the digits their box holds (0: no box)
     numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
-    refers_ahead: bool  # prints the page of an id in a part after it (the contents): joined last
+    # The last part to be laid out before it can be drawn: itself, or the furthest part it prints
+    # a page of (for the contents, the last part).
+    drawn_after: int
     layout: PartLayout | None = None
     key: str = ""  # its layout key
     start: int = 1  # its first page in the whole PDF
@@ -173,6 +175,14 @@ class _Part:
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
         return PartJob(self.key, filled, cover)
+
+
+def join_order(parts: list[_Part]) -> list[int]:
+    """The order the parts are drawn and joined in, whatever order they are drawn in (the same
+    parts give the same bytes): the parts in order, but one that prints the page of a part after
+    it comes after that part (the contents after all): it is drawn once that part is laid out,
+    and the join goes on with the others meanwhile."""
+    return sorted(range(len(parts)), key=lambda index: (parts[index].drawn_after, parts[index].drawn_after > index))
 
 
 @dataclass
@@ -322,9 +332,9 @@ class PdfRun:
             for ref, digits in _PAGE_NUMBER.findall(source):
                 boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
             linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-            ahead = any(owners.get(ref, -1) > len(parts) for ref in boxes)
+            after = max([len(parts), *(owners.get(ref, -1) for ref in boxes)])
             stubs = (linked - own) & everywhere
-            part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, refers_ahead=ahead)
+            part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=after)
             for ref in boxes:
                 guess = known.get(ref) or str(first_pages[owners.get(ref, 0)])
                 part.numbers[ref] = part.stand_in(ref, guess)
@@ -391,7 +401,7 @@ class PdfRun:
         if laid == self._settled:
             return  # no part more is laid out from the start
         self._settled = laid
-        for index in self._join_order(laid):
+        for index in join_order(self._parts[:laid]):
             part = self._parts[index]
             if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
@@ -438,7 +448,7 @@ class PdfRun:
 
     def _draw_missing(self) -> None:
         """Every part drawn with its final page numbers: from the cache, drawn already, or now."""
-        for index in self._join_order():
+        for index in join_order(self._parts):
             self._draw(index, self._parts[index])
 
     def _draw(self, index: int, part: _Part) -> None:
@@ -480,14 +490,6 @@ class PdfRun:
             self._join(target)
         return missing
 
-    def _join_order(self, count: int | None = None) -> list[int]:
-        """The order the parts (the first ``count``) are drawn and joined in, whatever order they
-        are drawn in (the same parts give the same bytes): the parts in order, but those that
-        print the pages of parts after them (the contents) come last: they are drawn last, once
-        every page is known, and the join goes on with the others meanwhile."""
-        indices = range(len(self._parts) if count is None else count)
-        return sorted(indices, key=lambda index: self._parts[index].refers_ahead)
-
     def _join_drawn(self) -> None:
         """While parts are still laid out and drawn: the join is sent those drawn so far, unless
         a character is missing (every part is then laid out again, see :meth:`_retry`)."""
@@ -495,18 +497,20 @@ class PdfRun:
             self._join(None)
 
     def _join(self, target: Path | None) -> None:
-        """Sends to the join the parts it has not yet been sent, in :meth:`_join_order` up to the
+        """Sends to the join the parts it has not yet been sent, in :func:`join_order` up to the
         first not yet drawn (a worker puts each in its place, in the order sent); with the
         target, the join is then written there. Should a part it has been sent have been drawn
         again since (a part before it was laid out again, and moved it), it begins anew."""
-        indices, fresh = self._joined.next_parts(self._parts, self._join_order())
+        indices, fresh = self._joined.next_parts(self._parts, join_order(self._parts))
         assert target is None or len(self._joined.sent) == len(self._parts), "the PDF joined without a part"
         chosen = [(index, self._parts[index]) for index in indices]
         parts = [(index, part.pdf, part.stubs, part.blank_before) for index, part in chosen if part.pdf is not None]
         if parts or fresh or target is not None:
             marked_blanks = self.assembler.profile == "print"
             job = JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks, fresh)
-            self._session_now().join(job, drawn_last=[part.key for part in self._parts if part.refers_ahead])
+            ahead = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
+            last = max(ahead, key=lambda part: len(part.source), default=None)  # the contents
+            self._session_now().join(job, drawn_last=last.key if last is not None else "")
 
     def _all_warnings(self) -> tuple[str, ...]:
         """WeasyPrint's warnings: when it laid the parts out, then when it drew them."""

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -362,14 +362,14 @@ class Session:
             index = self._least_busy()
         self._send(index, ("draw", job))
 
-    def join(self, job: JoinJob, drawn_last: Collection[str] = ()) -> None:
-        """Parts for the join, to the worker that has it begun, else to the least busy of those
-        that hold none of the parts ``drawn_last`` (by key: the contents, drawn once every page
-        is known, by the worker that laid it out), so that the join goes on while they are
-        drawn. With the target, the last ones: waits until the join is written. A ``fresh``
-        job begins anew (parts joined were drawn again), on the worker that has the join begun."""
+    def join(self, job: JoinJob, drawn_last: str = "") -> None:
+        """Parts for the join, to the worker that has it begun, else to the least busy but the
+        one that holds the part ``drawn_last`` (by key: the contents, drawn once every page is
+        known, by the worker that laid it out), so that the join goes on while it is drawn.
+        With the target, the last ones: waits until the join is written. A ``fresh`` job
+        begins anew (parts joined were drawn again), on the worker that has the join begun."""
         if self.joiner is None:
-            self.joiner = self._least_busy(avoid={self.holder[key] for key in drawn_last if key in self.holder})
+            self.joiner = self._least_busy(avoid=self.holder.get(drawn_last))
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.joiner = None
@@ -399,11 +399,11 @@ class Session:
             self.workers.stop()
         self.workers.busy.release()
 
-    def _least_busy(self, avoid: Collection[int] = ()) -> int:
+    def _least_busy(self, avoid: int | None = None) -> int:
         """The worker with the least to lay out or draw before it is free: parts differ widely
         in cost (the contents, drawn last, takes many chapters' time), their HTML's length
-        tells. One not in ``avoid``, if any is."""
-        workers = [index for index in range(len(self.expected)) if index not in avoid] or range(len(self.expected))
+        tells. Another than ``avoid``, if there is one."""
+        workers = [index for index in range(len(self.expected)) if index != avoid] or range(len(self.expected))
         return min(workers, key=lambda i: (sum(self.work[i]), self.expected[i]))
 
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
