@@ -219,6 +219,8 @@ class PdfRun:
         self._session: Session | None = None
         self._layout: PdfLayout | None = None
         self._parts = self._make_parts()
+        ahead = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
+        self._drawn_last = max(ahead, key=lambda part: len(part.source), default=None)  # the contents
         self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
@@ -508,9 +510,8 @@ class PdfRun:
         if parts or fresh or target is not None:
             marked_blanks = self.assembler.profile == "print"
             job = JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks, fresh)
-            ahead = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
-            last = max(ahead, key=lambda part: len(part.source), default=None)  # the contents
-            self._session_now().join(job, drawn_last=last.key if last is not None else "")
+            last = self._drawn_last.key if self._drawn_last is not None else ""
+            self._session_now().join(job, drawn_last=last)
 
     def _all_warnings(self) -> tuple[str, ...]:
         """WeasyPrint's warnings: when it laid the parts out, then when it drew them."""
