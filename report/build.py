@@ -107,8 +107,8 @@ def prepare(
     from report.resolve import resolve_book
 
     progress("reading report.toml and chapters")
-    project = load_project(root)
     diagnostics = Diagnostics()
+    project = load_project(root, diagnostics)
     progress(f"parsing {len(project.chapters)} chapters")
     parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache) for chapter in project.chapters)
     book = resolve_book(project.config, parsed, diagnostics)
