@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from report.config import load_config, quoted, suggestion
+from report.config import load_config, quoted
 from report.errors import Diagnostics, SourceError
 from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
@@ -106,7 +107,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceC
             path,
             _front_matter_line(text, key),
             f"front matter key {quoted(key)} is not one the builder knows: kept as the chapter's metadata"
-            f"{suggestion(key, FRONT_MATTER_KEYS)}",
+            f"{_typo_of(key)}",
         )
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
@@ -137,6 +138,12 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceC
         first_line=first_line,
         meta=extra,
     )
+
+
+def _typo_of(key: str) -> str:
+    """``titel`` is most likely ``title`` mistyped; ``author`` is an author, not ``matter``."""
+    close = difflib.get_close_matches(key, FRONT_MATTER_KEYS, n=1, cutoff=0.8)
+    return f'; did you mean "{close[0]}"?' if close else ""
 
 
 def _plain(value: Any) -> Any:
