@@ -68,6 +68,7 @@ class Target:
     line: int
     level: int = 1  # heading level for sections; 1 for the chapter itself
     numbered: bool = True
+    alias: str = ""  # a section without {#id}: the id other Markdown tools give it (a link may use it)
 
 
 @dataclass(frozen=True)

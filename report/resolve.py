@@ -54,10 +54,16 @@ class _Ids:
     local: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → written id → …
     book: dict[str, list[_Definition]] = field(default_factory=dict)  # written id → its definitions
 
+    aliases: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → alias → …
+
+    def in_chapter(self, chapter_id: str, written: str) -> _Definition | None:
+        """A chapter's target by its id, else by the id other tools give a heading (its alias)."""
+        return self.local[chapter_id].get(written) or self.aliases[chapter_id].get(written)
+
     def find(self, chapter: ParsedChapter, written: str) -> list[_Definition]:
         """Where ``[](#written)`` in ``chapter`` leads: its own chapter's target, else every
         chapter's (one, none, or more: ambiguous)."""
-        own = self.local[chapter.id].get(written)
+        own = self.in_chapter(chapter.id, written)
         return [own] if own is not None else self.book.get(written, [])
 
     def where(self, definition: _Definition) -> str:
@@ -103,6 +109,7 @@ def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Dia
     kept: list[tuple[ParsedChapter, Target]] = []
     for chapter in parsed:
         scope = ids.local.setdefault(chapter.id, {})
+        ids.aliases[chapter.id] = {}
         for target in chapter.targets:
             if target.id in scope:
                 where = ids.where(scope[target.id])
@@ -123,6 +130,8 @@ def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Dia
         definition = _Definition(chapter, target, html_id)
         ids.local[chapter.id][target.id] = definition
         ids.book.setdefault(target.id, []).append(definition)
+        if target.alias:
+            ids.aliases[chapter.id].setdefault(target.alias, definition)
     return ids
 
 
@@ -145,7 +154,7 @@ def _link_targets(
             diagnostics.error(chapter.source.path, link.line, f'link "{link.href}": the file does not exist')
         elif not link.fragment:
             html_id = target.id
-        elif (definition := ids.local[target.id].get(link.fragment)) is not None:
+        elif (definition := ids.in_chapter(target.id, link.fragment)) is not None:
             html_id = definition.html_id
         else:
             diagnostics.error(

@@ -245,6 +245,20 @@ def test_links_to_other_files(markdown: str, words: list[str], is_error: bool) -
         assert "<a" not in result.chapters[0].html.split("段落。")[1] and "図" in result.chapters[0].html
 
 
+def test_links_find_headings_by_the_ids_other_tools_give_them() -> None:
+    """Written for GitHub or mdBook: README.md#let-bindings finds "## Let bindings" (no {#id})."""
+    first = "[束縛](b.md#let-bindings)、[二つ目](b.md#まとめ-1)、[ここ](#use-it)\n\n## Use it!\n"
+    second = "## Let bindings\n\n## まとめ\n\n## まとめ\n\n## Explicit {#mine}\n"
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    assert not diagnostics.errors, diagnostics.errors
+    a, b = result.chapters
+    ids = [h.id for h in b.headings]
+    assert f'<a href="#{ids[0]}">束縛</a>' in a.html and f'<a href="#{ids[2]}">二つ目</a>' in a.html
+    assert f'<a href="#{a.headings[0].id}">ここ</a>' in a.html
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "[x](b.md#explicit)\n"), ("b", "B", Matter.BODY, second)])
+    assert 'no id "explicit"' in diagnostics.errors[0].message  # an {#id} is the heading's only id
+
+
 def test_a_file_link_in_a_heading_keeps_its_text() -> None:
     result, _ = book("ja", [("a", "A", Matter.BODY, "## [B](b.md) を読む\n"), ("b", "B", Matter.BODY, "")])
     assert result.chapters[0].headings[0].html == "B を読む"
