@@ -158,6 +158,7 @@ class Chapter:
     images: tuple[Path, ...]
     svgs: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)  # the chapter's other front matter keys
+    linked_files: tuple[Path, ...] = ()  # files of the report it links to that are not chapters
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

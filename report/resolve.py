@@ -281,6 +281,11 @@ def _fill(
         images=chapter.images,
         svgs=chapter.svgs,
         meta=chapter.source.meta,
+        linked_files=tuple(
+            link.path
+            for link, target in zip(chapter.links, link_targets, strict=True)
+            if not target and link.path.is_file()
+        ),
     )
 
 

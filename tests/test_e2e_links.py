@@ -13,7 +13,7 @@ from pathlib import Path
 import pypdf
 import pytest
 from conftest import BuiltProject
-from helpers import BUNDLED_PDF_FAMILIES, diagnostics_of, pdffonts, run_report, squeeze
+from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, diagnostics_of, pdffonts, run_report, squeeze
 from lxml import etree
 
 from report.assemble import Assembler
@@ -129,3 +129,13 @@ def test_other_front_matter_keys_are_the_chapters_metadata_in_templates(book: Bu
         "{{ chapter.meta.tags | default([]) | join('/') }} {% endfor %}"
     )
     assert template.render() == "intro:山田太郎入門/変数 basics:- basic-variables:- advanced:- "
+
+
+def test_a_linked_file_that_goes_away_is_noticed_by_the_next_build(tmp_path: Path) -> None:
+    """The files a chapter links to are inputs of the build: not "up to date" once one is deleted."""
+    root = copy_fixture("book-folders", tmp_path / "src")
+    assert run_report("build", root, "--format", "epub", "-o", tmp_path / "out").returncode == 0
+    (root / "src" / "code" / "example.py").unlink()
+    run = run_report("build", root, "--format", "epub", "-o", tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert 'link "code/example.py": the file does not exist' in run.stderr
