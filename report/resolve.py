@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +49,13 @@ class _Definition:
 
 @dataclass
 class _Ids:
-    """Every target of the book: by chapter (``local``) and by the id as written (``book``)."""
+    """Every target of the book: by chapter (``local``, and ``aliases``: the ids other tools give
+    headings without ``{#id}``) and by the id as written (``book``)."""
 
     root: Path
     local: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → written id → …
-    book: dict[str, list[_Definition]] = field(default_factory=dict)  # written id → its definitions
-
     aliases: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → alias → …
+    book: dict[str, list[_Definition]] = field(default_factory=dict)  # written id → its definitions
 
     def in_chapter(self, chapter_id: str, written: str) -> _Definition | None:
         """A chapter's target by its id, else by the id other tools give a heading (its alias)."""
@@ -115,14 +116,13 @@ def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Dia
                 where = ids.where(scope[target.id])
                 diagnostics.error(chapter.source.path, target.line, f'id "{target.id}" is already defined at {where}')
                 continue
-            scope[target.id] = _Definition(chapter, target, target.id)
+            scope[target.id] = _Definition(chapter, target, target.id)  # its HTML id is settled below
             kept.append((chapter, target))
-    written_ids = {target.id for _, target in kept}
-    shared = {written for written in written_ids if sum(target.id == written for _, target in kept) > 1}
-    taken = set(written_ids)
+    definitions = Counter(target.id for _, target in kept)
+    taken = set(definitions)
     for chapter, target in kept:
         html_id = target.id
-        if target.id in shared and target.kind is not TargetKind.CHAPTER:
+        if definitions[target.id] > 1 and target.kind is not TargetKind.CHAPTER:
             html_id = f"{chapter.id}--{target.id}"
             while html_id in taken:
                 html_id += "-"
