@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -38,7 +39,8 @@ def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
     config = load_config(root)
     own = Diagnostics()
     folder = _common_folder(config.chapters)
-    chapters = [_load_chapter(path, folder, own) for path in config.chapters]
+    derived: set[str] = set()  # ids made of paths so far: a path that slugs the same gets another
+    chapters = [_load_chapter(path, folder, own, derived) for path in config.chapters]
     if diagnostics is not None:
         diagnostics.extend(own.warnings)
     diagnostics = own
@@ -64,7 +66,16 @@ def default_chapter_id(path: Path) -> str:
     slug = "-".join(part for part in slugs if part)
     if slugs[-1] and ID_PATTERN.match(slug):
         return slug
-    return f"chapter-{re.sub(r'[^0-9A-Za-z]+', '', '-'.join(parts)) or 'x'}"
+    ascii_only = re.sub(r"[^0-9A-Za-z]+", "", "-".join(parts))
+    return f"chapter-{ascii_only}" if ascii_only else "chapter"
+
+
+def _unused(chapter_id: str, taken: set[str]) -> str:
+    """``chapter_id``, or ``chapter_id-2``, ``-3`` … when an earlier chapter's path gave it already
+    (``はじめに/README.md`` and ``おわりに/README.md`` both slug to ``chapter``)."""
+    if chapter_id not in taken:
+        return chapter_id
+    return next(f"{chapter_id}-{n}" for n in itertools.count(2) if f"{chapter_id}-{n}" not in taken)
 
 
 def _common_folder(paths: Sequence[Path]) -> Path:
@@ -80,7 +91,7 @@ def title_id(markdown: str) -> tuple[str, int] | None:
     return (match.group(1), markdown.count("\n", 0, match.start())) if match else None
 
 
-def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceChapter | None:
+def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: set[str]) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
             path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
@@ -117,7 +128,8 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceC
     elif written := title_id(body):
         chapter_id, id_line = written[0], first_line + written[1]
     else:
-        chapter_id, id_line = default_chapter_id(path.relative_to(folder)), 1
+        chapter_id, id_line = _unused(default_chapter_id(path.relative_to(folder)), derived), 1
+        derived.add(chapter_id)
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
         diagnostics.error(path, id_line, '"id" must start with a letter and use only letters, digits, "-" or "_"')
     matter = meta.get("matter", "body")
