@@ -167,8 +167,14 @@ def _link_targets(
 
 
 def _chapter_file(path: Path, chapter_of_file: Mapping[Path, ParsedChapter]) -> ParsedChapter | None:
-    """The chapter a link's path names: its file, or a folder whose README or index page it is."""
-    candidates = [path / name for name in _FOLDER_PAGES] if path.is_dir() else [path]
+    """The chapter a link's path names: its file, a folder whose README or index page it is, or
+    the page a book tool makes of it (``ch02.html`` for ``ch02.md``, as mdBook links are written)."""
+    if path.is_dir():
+        candidates = [path / name for name in _FOLDER_PAGES]
+    elif path.suffix == ".html" and not path.exists():
+        candidates = [path.with_suffix(".md")]
+    else:
+        candidates = [path]
     return next((chapter_of_file[c.resolve()] for c in candidates if c.resolve() in chapter_of_file), None)
 
 
