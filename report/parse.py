@@ -545,12 +545,13 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     token = tokens[idx]
     href = str(token.attrGet("href") or "")
     context = _context(env)
+    is_id = href.startswith("#") and len(href) > 1
     is_file = not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
     if is_file:
         _take_file_link(token, context)
-    elif len(href) > 1:
+    elif is_id:
         context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
-    if (is_file or len(href) > 1) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
+    if (is_file or is_id) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))
 

@@ -129,6 +129,12 @@ def test_links_to_files_are_kept_for_the_resolve_stage() -> None:
     assert 'class="xref"' in chapter.html  # an empty link is filled with the chapter's label
 
 
+def test_web_links_are_neither_files_nor_cross_references() -> None:
+    chapter, diagnostics = parse_text("[web](https://example.org/a#b) [](mailto:a@example.org)\n")
+    assert not diagnostics.errors and not chapter.links and not chapter.references
+    assert '<a href="https://example.org/a#b">web</a>' in chapter.html
+
+
 def test_second_h1_is_an_error_with_its_line() -> None:
     _, diagnostics = parse_text("# 題\n\n本文。\n\n# 二つ目\n", title=None)
     ((error),) = diagnostics.errors
