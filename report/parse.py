@@ -112,6 +112,7 @@ class _Context:
     svgs: list[str] = field(default_factory=list)
     links: list[FileLink] = field(default_factory=list)
     tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
+    heading_ids: set[str] = field(default_factory=set)
     figure_count: int = 0
     table_count: int = 0
     section_count: int = 0
@@ -443,6 +444,8 @@ def _render_heading_open(
     if not heading_id:
         slug = _slug(_plain_text(inline))
         heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
+        if heading_id in context.heading_ids:  # "### Example" twice in a chapter: the second is another id
+            heading_id = f"{heading_id}-{context.section_count}"
         token.attrSet("id", heading_id)
         alias = _tool_anchor(_plain_text(inline), context)
     elif not ID_PATTERN.match(heading_id):
@@ -452,6 +455,7 @@ def _render_heading_open(
         )
     text = _plain_text(inline)
     inner = self.renderInline(inline.children or [], options, env)
+    context.heading_ids.add(heading_id)
     context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))
     context.targets.append(
         Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered, alias)
@@ -562,6 +566,13 @@ def _take_file_link(token: Token, context: _Context) -> None:
     line = token.meta.get("line", 0)
     href = str(token.attrGet("href") or "")
     path, _, fragment = href.partition("#")
+    if path.startswith("/") and not path.startswith("//"):
+        # A site's own address (Docusaurus, MkDocs: "/reference/…"): nothing of the report's.
+        context.diagnostics.warn(
+            context.source.path, line, f'link "{unquote(href)}" is an address on a web site: printed as its text'
+        )
+        token.attrSet("href", "")
+        return
     target = _path_in_report(unquote(path.partition("?")[0]), context, line, "link")
     if target is not None:
         context.links.append(FileLink(target, unquote(fragment), unquote(href), line))

@@ -129,6 +129,21 @@ def test_links_to_files_are_kept_for_the_resolve_stage() -> None:
     assert 'class="xref"' in chapter.html  # an empty link is filled with the chapter's label
 
 
+def test_a_link_to_a_sites_own_address_is_a_warning_and_prints_as_text() -> None:
+    chapter, diagnostics = parse_text("段落。\n\n[参照](/reference/types#a)を見る。\n")
+    assert not diagnostics.errors and not chapter.links
+    ((warning),) = diagnostics.warnings
+    assert warning.location.line == 3 and '"/reference/types#a"' in warning.message
+    assert "href" not in chapter.html and "参照" in chapter.html
+
+
+def test_headings_with_the_same_text_get_distinct_ids() -> None:
+    chapter, diagnostics = parse_text("## Example\n\n### Example\n\n## Example\n")
+    assert not diagnostics.errors
+    ids = [heading.id for heading in chapter.headings]
+    assert ids[0] == "ch-example" and len(set(ids)) == 3
+
+
 def test_web_links_are_neither_files_nor_cross_references() -> None:
     chapter, diagnostics = parse_text("[web](https://example.org/a#b) [](mailto:a@example.org)\n")
     assert not diagnostics.errors and not chapter.links and not chapter.references
