@@ -62,6 +62,7 @@ ALLOWED_ATTRIBUTES = {
 }
 # Dropped with their content: fallback text of frames and objects is not the author's prose.
 DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template", "textarea"}
+_STYLE_PROPERTY = re.compile(r"([\w-]+)\s*:")
 _RAW_IMAGE = re.compile(r"""<img\b(?:"[^"]*"|'[^']*'|[^'">])*>""", re.IGNORECASE)
 # The parser's own placeholders (number slots, inline SVG slots) are Private Use Area tokens
 # until the fragment is sanitized: load.py refuses those characters in chapters, so raw HTML
@@ -201,8 +202,8 @@ def _warn_about_dropped_html(fragment: str, context: _Context, line: int) -> Non
     for tag, attributes, offset in _StartTags(fragment).tags:
         where = line + offset - 1
         if tag not in ALLOWED_TAGS:
-            fate = "with its content" if tag in DROPPED_WITH_CONTENT else "(its text stays)"
-            context.warn(where, f"raw HTML <{tag}> is removed {fate}")
+            content = " with its content" if tag in DROPPED_WITH_CONTENT else ""
+            context.warn(where, f"raw HTML <{tag}> is removed{content}")
             continue
         allowed = ALLOWED_ATTRIBUTES["*"] | ALLOWED_ATTRIBUTES.get(tag, set())
         for name, value in attributes:
@@ -210,11 +211,8 @@ def _warn_about_dropped_html(fragment: str, context: _Context, line: int) -> Non
                 context.warn(where, f'attribute "{name}" of raw HTML <{tag}> is removed')
             elif tag == "a" and name == "href" and not _is_kept_href(value or ""):
                 context.warn(where, f'link "{value}" of raw HTML <a> is removed: link to an id (#id) or a web address')
-            elif name == "style" and (others := _STYLE_PROPERTY.findall(value or "")) != ["text-align"] * len(others):
+            elif name == "style" and any(p.lower() != "text-align" for p in _STYLE_PROPERTY.findall(value or "")):
                 context.warn(where, f'style "{value}" of raw HTML <{tag}> keeps only text-align')
-
-
-_STYLE_PROPERTY = re.compile(r"([\w-]+)\s*:")
 
 
 # --- token passes -------------------------------------------------------------------------

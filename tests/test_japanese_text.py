@@ -96,7 +96,8 @@ def test_raw_images_of_the_report_are_kept_and_what_is_dropped_is_named() -> Non
         "<script>alert(1)</script>\n\n"
         '<b onclick="x">太字</b>と<a href="../secret.txt">リンク</a>。\n\n'
         '<img src="/etc/hostname" alt="外">\n'
-        '<img src="assets/missing.png">\n'
+        '<img src="assets/missing.png">\n\n'
+        '<table><tr><td style="text-align: right; color: red">セル</td></tr></table>\n'
     )
     chapter, diagnostics = parse_text(markdown)
     assert not diagnostics.errors
@@ -112,6 +113,7 @@ def test_raw_images_of_the_report_are_kept_and_what_is_dropped_is_named() -> Non
             'raw HTML <img> is removed: image "/etc/hostname" is an absolute path; write it relative to the chapter file',
         ),
         (8, 'raw HTML <img> is removed: image "assets/missing.png" does not exist'),
+        (10, 'style "text-align: right; color: red" of raw HTML <td> keeps only text-align'),
     }
     assert all(d.location.path.name == "chapter.md" for d in diagnostics.warnings)
 
