@@ -33,7 +33,6 @@ _PHRASE_BREAK = re.compile(r"(?=[「『（【〔])|(?<=[」』）】〕、・])"
 _TEXT_NODE = re.compile(r">([^<>]+)<")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9.-]*")
-QUARTER_EM_SPACE = "\u2005"
 _FAR_XREF = re.compile(r'(<a href="#([^"]+)" class="xref xref-far">)(.*?)</a>')
 _LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
@@ -330,14 +329,19 @@ def _ruby_with_room(match: re.Match[str]) -> str:
 
 
 def space_latin_words(text: str) -> str:
-    """A quarter-em space (四分アキ, as JIS X 4051 sets it) between kana or kanji and a
-    Latin word such as "MSMT" or "G7"; plain numbers such as 2024年 stay tight."""
+    """A quarter-em gap (四分アキ, as JIS X 4051 sets it) between kana or kanji and a Latin word
+    such as "MSMT" or "G7": the word is wrapped in a span that the stylesheet gives a margin on
+    its Japanese side, so that the text itself stays as written (「watch中」 is found in the PDF
+    and copied without a space). Plain numbers such as 2024年 stay tight."""
 
     def spaced(match: re.Match[str]) -> str:
         start, end = match.span()
-        before = QUARTER_EM_SPACE if start and re.match(f"[{_CJK}]", text[start - 1]) else ""
-        after = QUARTER_EM_SPACE if end < len(text) and re.match(f"[{_CJK}]", text[end]) else ""
-        return f"{before}{match.group(0)}{after}"
+        sides = [
+            side
+            for side, neighbour in (("aki-before", text[start - 1 : start]), ("aki-after", text[end : end + 1]))
+            if neighbour and re.match(f"[{_CJK}]", neighbour)
+        ]
+        return f'<span class="{" ".join(sides)}">{match.group(0)}</span>' if sides else match.group(0)
 
     return _LATIN_WORD.sub(spaced, text)
 

@@ -43,7 +43,13 @@ FACES = (
     Face("Noto Sans", 400, "NotoSans-Regular.ttf", "sans", False),
     Face("Noto Sans", 700, "NotoSans-Bold.ttf", "sans", False),
     Face("Noto Sans Math", 400, "NotoSansMath-Regular.ttf", "symbols", False),
+    Face("Noto Sans Symbols2", 400, "NotoSansSymbols2-Regular.ttf", "symbols", False),
+    Face("Noto Sans Symbols", 400, "NotoSansSymbols-Regular.ttf", "symbols", False),
+    Face("Noto Emoji", 400, "NotoEmoji-Regular.ttf", "symbols", False),
 )
+# Behind the text faces of every stack, in this order: what neither text face draws
+# (≒ ⦅⦆; dingbats, arrows and other symbols; then emoji, monochrome like the text around them).
+SYMBOL_FAMILIES = ("Noto Sans Math", "Noto Sans Symbols2", "Noto Sans Symbols", "Noto Emoji")
 LICENCE_FILES = ("OFL.txt", "README.md")
 
 
@@ -62,7 +68,7 @@ def font_stack(style: str, language: str) -> tuple[str, ...]:
     cjk = "Noto Serif CJK JP" if style == "serif" else "Noto Sans CJK JP"
     latin = "Noto Serif" if style == "serif" else "Noto Sans"
     first, second = (cjk, latin) if is_cjk(language) else (latin, cjk)
-    return (first, second, "Noto Sans Math")
+    return (first, second, *SYMBOL_FAMILIES)
 
 
 def css_family_list(style: str, language: str) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -70,6 +72,10 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start", "reversed"},
     "li": {"value"},
 }
+# Dropped with their content: fallback text of frames and objects is not the author's prose.
+DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template", "textarea"}
+_STYLE_PROPERTY = re.compile(r"([\w-]+)\s*:")
+_RAW_IMAGE = re.compile(r"""<img\b(?:"[^"]*"|'[^']*'|[^'">])*>""", re.IGNORECASE)
 # The parser's own placeholders (number slots, inline SVG slots) are Private Use Area tokens
 # until the fragment is sanitized: load.py refuses those characters in chapters, so raw HTML
 # can never forge a slot (a forged svg-slot used to crash the EPUB and PDF assembly).
@@ -93,6 +99,7 @@ def markdown_parser() -> MarkdownIt:
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
     md.core.ruler.before("text_join", "line_numbers", _line_numbers_rule)
     md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
+    md.core.ruler.before("text_join", "east_asian_line_breaks", _east_asian_line_breaks_rule)
     for name, rule in _RENDER_RULES.items():
         md.add_render_rule(name, rule)
     return md
@@ -123,6 +130,9 @@ class _Context:
 
     def error(self, line: int | None, message: str) -> None:
         self.diagnostics.error(self.source.path, line, message)
+
+    def warn(self, line: int | None, message: str) -> None:
+        self.diagnostics.warn(self.source.path, line, message)
 
 
 _PARSER: MarkdownIt | None = None
@@ -169,8 +179,7 @@ def _sanitize(fragment: str, context: _Context) -> str:
         if element == "img" and attribute == "src":
             return value if value in checked_images else None
         if element == "a" and attribute == "href":
-            is_kept = value.startswith(("#", FILE_LINK.partition("{")[0]))  # an id, or a file link of the parser's
-            return value if is_kept or re.match(r"^(https?|mailto):", value, re.IGNORECASE) else None
+            return value if _is_kept_href(value) else None
         return value
 
     cleaned = nh3.clean(
@@ -178,8 +187,7 @@ def _sanitize(fragment: str, context: _Context) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         attribute_filter=keep,
-        # Dropped with their content: fallback text of frames and objects is not the author's prose.
-        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template", "textarea"},
+        clean_content_tags=DROPPED_WITH_CONTENT,
         url_schemes={"http", "https", "mailto"},
         link_rel=None,
         filter_style_properties={"text-align"},
@@ -187,6 +195,44 @@ def _sanitize(fragment: str, context: _Context) -> str:
     cleaned = _IMAGE_WITHOUT_SOURCE.sub("", cleaned)  # an image whose source was refused is dropped
     cleaned = _FORGED_SLOT.sub("<span", _NOT_XML.sub("", cleaned))  # an author's span is never a slot
     return _PLACEHOLDER.sub(lambda m: f'<span class="{m.group(1)}" title="{m.group(2)}"></span>', cleaned)
+
+
+def _is_kept_href(href: str) -> bool:
+    """An id, a link to a chapter file as the parser writes it, or a web or mail address."""
+    return href.startswith(("#", FILE_LINK.partition("{")[0])) or bool(
+        re.match(r"^(https?|mailto):", href, re.IGNORECASE)
+    )
+
+
+class _StartTags(HTMLParser):
+    """The start tags of a piece of raw HTML: name, attributes and line (1 = the first)."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]], int]] = []
+        self.feed(fragment)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs, self.getpos()[0]))
+
+
+def _warn_about_dropped_html(fragment: str, context: _Context, line: int) -> None:
+    """Say what :func:`_sanitize` will drop from this raw HTML, at the line it stands on."""
+    for tag, attributes, offset in _StartTags(fragment).tags:
+        where = line + offset - 1
+        if tag not in ALLOWED_TAGS:
+            content = " with its content" if tag in DROPPED_WITH_CONTENT else ""
+            context.warn(where, f"raw HTML <{tag}> is removed{content}")
+            continue
+        allowed = ALLOWED_ATTRIBUTES["*"] | ALLOWED_ATTRIBUTES.get(tag, set())
+        for name, value in attributes:
+            if name not in allowed:
+                context.warn(where, f'attribute "{name}" of raw HTML <{tag}> is removed')
+            elif tag == "a" and name == "href" and not _is_kept_href(value or ""):
+                context.warn(where, f'link "{value}" of raw HTML <a> is removed: link to an id (#id) or a web address')
+            elif name == "style" and any(p.lower() != "text-align" for p in _STYLE_PROPERTY.findall(value or "")):
+                context.warn(where, f'style "{value}" of raw HTML <{tag}> keeps only text-align')
 
 
 # --- token passes -------------------------------------------------------------------------
@@ -223,6 +269,54 @@ def _undefined_footnotes_rule(state: StateCore) -> None:
                     message = f'footnote "[^{undefined.group(1)}]" is not defined'
                     _context(state.env).error(run[0].meta.get("line"), message)
                 run = []
+
+
+# Inline tokens a line break looks through for the character it stands next to.
+_MARKUP_AROUND_TEXT = {
+    "em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close",
+    "link_open", "link_close", "footnote_ref", "html_inline",
+}  # fmt: skip
+_TEXT_TOKENS = {"text", "text_special", "code_inline", "ruby"}
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def _east_asian_line_breaks_rule(state: StateCore) -> None:
+    """A line break inside a paragraph between two East Asian wide characters is removed, as
+    CSS Text 3 removes such a segment break (Pandoc's ``east_asian_line_breaks``): Japanese is
+    commonly written one sentence per line, and a space there would print. Elsewhere it stays
+    a space, Hangul included (Korean separates words with spaces)."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children = block.children
+        block.children = [
+            child
+            for index, child in enumerate(children)
+            if child.type != "softbreak"
+            or not _joined_across_line_break(
+                _edge_character(reversed(children[:index]), -1), _edge_character(children[index + 1 :], 0)
+            )
+        ]
+
+
+def _edge_character(tokens: Iterable[Token], end: int) -> str:
+    """The first (``end`` 0) or last (-1) character of text in ``tokens``, looking through
+    emphasis, links and note calls; "" when something else (an image, a break) comes first."""
+    for token in tokens:
+        if token.type in _TEXT_TOKENS and token.content:
+            return token.content[end]
+        if token.type not in _MARKUP_AROUND_TEXT and token.type not in _TEXT_TOKENS:
+            return ""
+    return ""
+
+
+def _joined_across_line_break(before: str, after: str) -> bool:
+    if _ZERO_WIDTH_SPACE in (before, after):
+        return True
+    return bool(before and after) and all(
+        unicodedata.east_asian_width(c) in ("W", "F", "H") and "HANGUL" not in unicodedata.name(c, "")
+        for c in (before, after)
+    )
 
 
 def _check_limits(tokens: Sequence[Token], context: _Context) -> None:
@@ -499,16 +593,21 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     token = tokens[idx]
     context = _context(env)
     line = token.meta.get("line")
-    src = str(token.attrGet("src") or "")
     alt = self.renderInlineAsText(token.children or [], options, env)
-    path = _resolve_local_path(src, context, line, "image")
+    return _image_html(str(token.attrGet("src") or ""), alt, context, lambda message: context.error(line, message))
+
+
+def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None]) -> str:
+    """An image file of the report, checked (place, format, size) and recorded: an ``<img>``,
+    or a slot for its inlined SVG. On a problem, ``problem`` is told and the image is left out."""
+    path = _resolve_local_path(src, context, None, "image", problem)
     if path is None:
         return ""
     if path.suffix.lower() not in IMAGE_TYPES:
-        context.error(line, f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
+        problem(f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
         return ""
-    if problem := image_problem(path):
-        context.error(line, f'image "{src}" {problem}')
+    if image_error := image_problem(path):
+        problem(f'image "{src}" {image_error}')
         return ""
     context.images.append(path)
     if path.suffix.lower() == ".svg":
@@ -516,33 +615,71 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
             prefix = f"{context.source.id}-svg{len(context.svgs) + 1}-"
             context.svgs.append(sanitize_svg(path.read_bytes(), alt, id_prefix=prefix))
         except SvgError as error:
-            context.error(line, f'image "{src}": {error}')
+            problem(f'image "{src}": {error}')
             return ""
         return SVG_SLOT.format(len(context.svgs) - 1)
     relative = path.relative_to(context.root).as_posix()
     return f'<img src="{html.escape(relative)}" alt="{html.escape(alt)}"/>'
 
 
-def _resolve_local_path(src: str, context: _Context, line: int | None, what: str) -> Path | None:
-    path = _path_in_report(src, context, line, what)
+def _resolve_local_path(
+    src: str, context: _Context, line: int | None, what: str, problem: Callable[[str], None] | None = None
+) -> Path | None:
+    """The file of the report ``src`` names, else None after an error at ``line`` (or after
+    telling ``problem``)."""
+    report = problem or (lambda message: context.error(line, message))
+    path = _path_in_report(src, context, what, report)
     if path is not None and not path.is_file():
-        context.error(line, f'{what} "{src}" does not exist')
+        report(f'{what} "{src}" does not exist')
         return None
     return path
 
 
-def _path_in_report(src: str, context: _Context, line: int | None, what: str) -> Path | None:
+def _path_in_report(src: str, context: _Context, what: str, report: Callable[[str], None]) -> Path | None:
+    """Where ``src`` points inside the report folder (the file need not exist), else None after
+    telling ``report`` why it may not be used."""
     if re.match(r"^[a-zA-Z][\w+.-]*:", src) or src.startswith("//"):
-        context.error(line, f'{what} "{src}" is not a file of the report (remote and absolute URLs are not allowed)')
+        report(f'{what} "{src}" is not a file of the report (remote and absolute URLs are not allowed)')
         return None
     if src.startswith("/"):
-        context.error(line, f'{what} "{src}" is an absolute path; write it relative to the chapter file')
+        report(f'{what} "{src}" is an absolute path; write it relative to the chapter file')
         return None
     path = (context.source.path.parent / src).resolve()
     if not path.is_relative_to(context.root):
-        context.error(line, f'{what} "{src}" is outside the report folder')
+        report(f'{what} "{src}" is outside the report folder')
         return None
     return path
+
+
+def _render_raw_html(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    """Raw HTML as written, but an ``<img>`` of a file of the report is checked and kept as a
+    Markdown image is (any other is dropped); what the sanitiser drops is named in a warning."""
+    token = tokens[idx]
+    context = _context(env)
+    line = token.meta.get("line", context.source.first_line)
+    _warn_about_dropped_html(token.content, context, line)
+
+    def image(match: re.Match[str]) -> str:
+        parsed = _StartTags(match.group(0)).tags
+        if not parsed:
+            return match.group(0)  # not a tag to a browser either: the sanitiser escapes it
+        attributes = {name: value or "" for name, value in parsed[0][1]}
+        tag_line = line + token.content.count("\n", 0, match.start())
+        src, alt = attributes.get("src", ""), attributes.get("alt", "")
+
+        def dropped(message: str) -> None:
+            context.warn(tag_line, f"raw HTML <img> is removed: {message}")
+
+        if not src:
+            dropped("it has no src")
+            return ""
+        kept = _image_html(src, alt, context, dropped)
+        sizes = "".join(
+            f' {name}="{html.escape(attributes[name])}"' for name in ("width", "height") if name in attributes
+        )
+        return kept.replace("<img ", f"<img{sizes} ", 1)
+
+    return _RAW_IMAGE.sub(image, token.content)
 
 
 def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
@@ -573,7 +710,9 @@ def _take_file_link(token: Token, context: _Context) -> None:
         )
         token.attrSet("href", "")
         return
-    target = _path_in_report(unquote(path.partition("?")[0]), context, line, "link")
+    target = _path_in_report(
+        unquote(path.partition("?")[0]), context, "link", lambda message: context.error(line, message)
+    )
     if target is not None:
         context.links.append(FileLink(target, unquote(fragment), unquote(href), line))
     token.attrSet("href", FILE_LINK.format(len(context.links) - 1) if target is not None else "")
@@ -640,5 +779,7 @@ _RENDER_RULES = {
     "ruby": _render_ruby,
     "footnote_ref": _render_footnote_ref,
     "text": _render_text,
+    "html_block": _render_raw_html,
+    "html_inline": _render_raw_html,
     "table_open": _render_table_open,
 }

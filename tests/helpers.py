@@ -26,6 +26,9 @@ BUNDLED_PDF_FAMILIES = {
     "Noto-Serif",
     "Noto-Sans",
     "Noto-Sans-Math",
+    "Noto-Sans-Symbols2",
+    "Noto-Sans-Symbols",
+    "Noto-Emoji",
 }
 DIAGNOSTIC = re.compile(r"^(?P<path>[^:\n]+?):(?P<line>\d+): (?P<message>.+)$")
 SUMMARY = re.compile(r"^\d+ problems?; nothing was written\.$")

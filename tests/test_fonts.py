@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 from pathlib import Path
 
 import pytest
 from fontTools.ttLib import TTFont
 
-from report.fonts import FACES, LICENCE_FILES, bundled, fonts_dir, missing_characters
+from report.fonts import FACES, LICENCE_FILES, SYMBOL_FAMILIES, bundled, font_stack, fonts_dir, missing_characters
 
 
 @cache
@@ -17,10 +18,10 @@ def codepoints(file: str) -> frozenset[int]:
 
 
 def stack(style: str, weight: int) -> frozenset[int]:
-    """What a stack (CJK face + Latin companion + Noto Sans Math) covers at one weight."""
+    """What a stack (CJK face + Latin companion + the symbol faces) covers at one weight."""
     faces = [f for f in FACES if (f.style == style and f.weight == weight) or f.style == "symbols"]
-    families = {f.family for f in faces}
-    assert len(faces) == 3 and len(families) == 3, faces
+    families = [f.family for f in faces]
+    assert families[2:] == list(SYMBOL_FAMILIES) and len(set(families)) == len(families) == 6, faces
     return frozenset().union(*(codepoints(f.file) for f in faces))
 
 
@@ -52,6 +53,11 @@ def ranges(*spans: tuple[int, int]) -> set[str]:
     return {chr(c) for start, end in spans for c in range(start, end + 1)}
 
 
+def assigned(*spans: tuple[int, int]) -> set[str]:
+    """The characters of Unicode blocks that are assigned (as Python's Unicode version knows)."""
+    return {c for c in ranges(*spans) if unicodedata.category(c) != "Cn"}
+
+
 REPERTOIRES = {
     "JIS X 0208": jis_x_0208,
     "JIS X 0213": jis_x_0213,
@@ -60,6 +66,11 @@ REPERTOIRES = {
     "Latin-1 and Latin Extended-A": lambda: ranges((0x20, 0x7E), (0xA1, 0xAC), (0xAE, 0xFF), (0x100, 0x17F)),
     "Greek letters": lambda: ranges((0x391, 0x3A1), (0x3A3, 0x3A9), (0x3B1, 0x3C9)),
     "Cyrillic letters": lambda: ranges((0x410, 0x44F)),
+    "Arrows": lambda: assigned((0x2190, 0x21FF)),
+    "Dingbats": lambda: assigned((0x2700, 0x27BF)),
+    "Miscellaneous Symbols": lambda: assigned((0x2600, 0x26FF)),
+    "Emoticons": lambda: assigned((0x1F600, 0x1F64F)),
+    "Transport and Map Symbols": lambda: assigned((0x1F680, 0x1F6FF)),
 }
 
 
@@ -112,6 +123,15 @@ def test_the_print_parts_have_the_characters_of_the_whole_document(name: str) ->
     stylesheets = assembler.print_stylesheets({})
     parts = "".join(source for _, source in assembler.print_parts)
     assert print_characters(parts, stylesheets) == print_characters(assembler.print_document(), stylesheets)
+
+
+def test_symbols_and_emoji_stand_behind_the_text_faces() -> None:
+    """Text faces lead (their ✓ and → match the text), then the symbol faces, emoji last."""
+    for language in ("ja", "en"):
+        for style in ("serif", "sans"):
+            assert font_stack(style, language)[2:] == SYMBOL_FAMILIES
+    assert SYMBOL_FAMILIES[-1] == "Noto Emoji"
+    assert not missing_characters("✔✖👋→➡")
 
 
 def test_bundled_reads_what_a_face_has() -> None:
