@@ -311,7 +311,7 @@ def _as_date(value: Any) -> dt.date | None:
     """A date key's value, if it is a valid one (TOML dates are dates already; strings are ISO 8601)."""
     if _date(value) is not None:
         return None
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _default_output_name(root: Path) -> str:
