@@ -250,7 +250,7 @@ def test_cutoff_date_on_the_title_page_and_in_the_colophon(all_built: dict[str, 
     briefing = all_built["repository"]
     cutoff = briefing.config["cutoff-date"]
     line = f"情報基準日{cutoff.year}年{cutoff.month}月{cutoff.day}日"
-    pages = [squeeze(page) for page in pdftotext(briefing.pdf, layout=False).split("\f") if page.strip()]
+    pages = [squeeze(page) for page in pdftotext(briefing.pdf).split("\f") if page.strip()]
     assert line in pages[1], pages[1]  # the title page, after the cover
     colophon = pages[-1]
     assert line in colophon and briefing.config["publisher"] in colophon and briefing.config["edition"] in colophon
