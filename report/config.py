@@ -65,6 +65,8 @@ class Config:
     subtitle: str | None = None
     authors: tuple[str, ...] = ()
     date: dt.date | None = None
+    # The information cut-off date (情報基準日): what the report states is true as of this day.
+    cutoff_date: dt.date | None = None
     publisher: str | None = None
     edition: str | None = None
     pdf: PdfSettings = field(default_factory=PdfSettings)
@@ -140,6 +142,7 @@ TOP_LEVEL: Mapping[str, Option] = {
     "subtitle": Option(_text),
     "authors": Option(_text_list),
     "date": Option(_date),
+    "cutoff-date": Option(_date),
     "publisher": Option(_text),
     "edition": Option(_text),
     "identifier": Option(_text),
@@ -280,12 +283,12 @@ def load_config(root: Path) -> Config:
     chapters: tuple[Path, ...] = ()
     if _non_empty_text_list(values.get("chapters")) is None:
         chapters = _chapter_paths(root, values["chapters"], lines, diagnostics)
+    date, cutoff_date = _as_date(values.get("date")), _as_date(values.get("cutoff-date"))
+    if date and cutoff_date and cutoff_date > date:
+        diagnostics.error(path, lines.line("", "cutoff-date"), '"cutoff-date" must not be later than "date"')
     diagnostics.raise_if_errors(ConfigError)
 
     authors = tuple(values.get("authors", ()))
-    date = values.get("date")
-    if isinstance(date, str):
-        date = dt.date.fromisoformat(date)
     return Config(
         root=root,
         title=values["title"],
@@ -296,11 +299,19 @@ def load_config(root: Path) -> Config:
         subtitle=values.get("subtitle"),
         authors=authors,
         date=date,
+        cutoff_date=cutoff_date,
         publisher=values.get("publisher"),
         edition=values.get("edition"),
         pdf=_settings(PdfSettings, values.get("pdf", {})),
         epub=_settings(EpubSettings, values.get("epub", {})),
     )
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A date key's value, if it is a valid one (TOML dates are dates already; strings are ISO 8601)."""
+    if _date(value) is not None:
+        return None
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _default_output_name(root: Path) -> str:

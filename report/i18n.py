@@ -18,6 +18,9 @@ class Words:
     start: str
     page_list: str
     page_reference: str  # a cross-reference to a figure or table elsewhere, in print: {label} on {page}
+    cutoff_date: str  # the information cut-off date (report.toml's cutoff-date): {date}
+    by: str  # the colophon's label before the authors
+    published_by: str  # the colophon's label before the publisher
 
 
 _WORDS = {
@@ -33,6 +36,9 @@ _WORDS = {
         "本文",
         "ページ一覧",
         "{page}ページの{label}",
+        "情報基準日　{date}",
+        "編著",
+        "発行",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -46,6 +52,9 @@ _WORDS = {
         "正文",
         "页码",
         "第{page}页的{label}",
+        "信息截至　{date}",
+        "编著",
+        "出版",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -59,6 +68,9 @@ _WORDS = {
         "正文",
         "頁碼",
         "第{page}頁的{label}",
+        "資訊截至　{date}",
+        "編著",
+        "出版",
     ),
     "ko": Words(
         "제{n}장",
@@ -72,6 +84,9 @@ _WORDS = {
         "본문",
         "쪽 목록",
         "{page}쪽의 {label}",
+        "정보 기준일 {date}",
+        "편저",
+        "발행",
     ),
     "en": Words(
         "Chapter {n}",
@@ -85,6 +100,9 @@ _WORDS = {
         "Start of content",
         "Page list",
         "{label} on page {page}",
+        "Information as of {date}",
+        "By",
+        "Published by",
     ),
 }
 

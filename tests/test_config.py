@@ -257,3 +257,23 @@ def test_pdf_lengths_in_points() -> None:
     assert {length: round(settings.points(length), 6) for length in lengths} == {
         length: round(points, 6) for length, points in lengths.items()
     }
+
+
+def test_cutoff_date(tmp_path: Path) -> None:
+    config = load_config(project(tmp_path / "a", MINIMAL + "date = 2024-12-20\ncutoff-date = 2024-12-13\n"))
+    assert config.cutoff_date == dt.date(2024, 12, 13)
+    assert load_config(project(tmp_path / "b", MINIMAL + 'cutoff-date = "2024-12-13"\n')).cutoff_date == dt.date(
+        2024, 12, 13
+    )
+    assert load_config(project(tmp_path / "c", MINIMAL)).cutoff_date is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('cutoff-date = "13 December"\n', '"cutoff-date" must be an ISO 8601 date such as 2024-12-20'),
+        ("date = 2024-12-20\ncutoff-date = 2024-12-21\n", '"cutoff-date" must not be later than "date"'),
+    ],
+)
+def test_bad_cutoff_date(tmp_path: Path, extra: str, message: str) -> None:
+    assert problems(project(tmp_path, MINIMAL + extra)) == [(len(MINIMAL.splitlines()) + extra.count("\n"), message)]

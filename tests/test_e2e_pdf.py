@@ -9,7 +9,7 @@ import pdfplumber
 import pypdf
 import pytest
 from conftest import BuiltProject
-from helpers import BUNDLED_PDF_FAMILIES, pdffonts, pdftotext, squeeze
+from helpers import BUNDLED_PDF_FAMILIES, epub_names, epub_read, pdffonts, pdftotext, squeeze
 
 # What the fixtures' text must show once built: filled cross-reference labels, ruby bases,
 # footnote texts, SVG labels (inline SVG text is real text), and the script that must be gone.
@@ -248,3 +248,20 @@ def test_numbered_headings_in_text(all_built: dict[str, BuiltProject]) -> None:
     # Unnumbered: the .unnumbered section and back matter sections carry no number.
     assert "補足" in ja and "1.2補足" not in ja
     assert "用語の一覧" in ja and not re.search(r"\d\.\d用語の一覧", ja)
+
+
+def test_cutoff_date_on_the_title_page_and_in_the_colophon(all_built: dict[str, BuiltProject]) -> None:
+    """report.toml's cutoff-date (the briefing has one) is printed by the built-in title page and
+    heads the colophon, with the other particulars, in the PDF and in the EPUB."""
+    briefing = all_built["repository"]
+    cutoff = briefing.config["cutoff-date"]
+    line = f"情報基準日{cutoff.year}年{cutoff.month}月{cutoff.day}日"
+    pages = [squeeze(page) for page in pdftotext(briefing.pdf).split("\f") if page.strip()]
+    assert line in pages[1], pages[1]  # the title page, after the cover
+    colophon = pages[-1]
+    assert line in colophon and briefing.config["publisher"] in colophon and briefing.config["edition"] in colophon
+    assert sum(line in page for page in pages) == 2
+    documents = [name for name in epub_names(briefing.epub) if name.endswith(".xhtml")]
+    assert [name for name in documents if line in squeeze(epub_read(briefing.epub, name).decode())] == [
+        next(name for name in documents if "colophon" in name)
+    ]
