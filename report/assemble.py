@@ -159,7 +159,7 @@ class Assembler:
         theme = (
             f"@page {{ size: {PAGE_SIZES[settings.page_size]}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
-            f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+            f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover, .callout-title {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
         if self.profile == "print":
             # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,9 @@ class Words:
     start: str
     page_list: str
     page_reference: str  # a cross-reference to a figure or table elsewhere, in print: {label} on {page}
+    callouts: Mapping[str, str] = field(default_factory=dict)  # a callout's title by kind (callouts.CALLOUT_KINDS)
+    bibliography: str = ""  # the generated bibliography's title
+    index: str = ""  # the generated index's title
 
 
 _WORDS = {
@@ -33,6 +37,9 @@ _WORDS = {
         "本文",
         "ページ一覧",
         "{page}ページの{label}",
+        callouts={"note": "注", "tip": "ヒント", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="参考文献",
+        index="索引",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -46,6 +53,9 @@ _WORDS = {
         "正文",
         "页码",
         "第{page}页的{label}",
+        callouts={"note": "注", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="参考文献",
+        index="索引",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -59,6 +69,9 @@ _WORDS = {
         "正文",
         "頁碼",
         "第{page}頁的{label}",
+        callouts={"note": "註", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="參考文獻",
+        index="索引",
     ),
     "ko": Words(
         "제{n}장",
@@ -72,6 +85,9 @@ _WORDS = {
         "본문",
         "쪽 목록",
         "{page}쪽의 {label}",
+        callouts={"note": "참고", "tip": "팁", "important": "중요", "warning": "경고", "caution": "주의"},
+        bibliography="참고 문헌",
+        index="찾아보기",
     ),
     "en": Words(
         "Chapter {n}",
@@ -85,6 +101,9 @@ _WORDS = {
         "Start of content",
         "Page list",
         "{label} on page {page}",
+        callouts={"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "caution": "Caution"},
+        bibliography="References",
+        index="Index",
     ),
 }
 

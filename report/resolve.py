@@ -14,6 +14,7 @@ from report.i18n import Words, words_for
 from report.model import Book, Chapter, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
+_WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 
 
@@ -37,7 +38,8 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
                 diagnostics.error(
                     chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
                 )
-    chapters = tuple(_fill(chapter, labels, owner) for chapter in parsed)
+    words = words_for(config.language)
+    chapters = tuple(_fill(chapter, labels, owner, words) for chapter in parsed)
     return Book(
         config=config,
         chapters=chapters,
@@ -88,7 +90,7 @@ def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters
     return Label(None, "", target.text)
 
 
-def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str]) -> Chapter:
+def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str], words: Words) -> Chapter:
     def slot(match: re.Match[str]) -> str:
         label = labels.get(match.group(1))
         if label is None or not label.caption_prefix:
@@ -109,7 +111,10 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
             opening = opening.replace('class="xref', 'class="xref xref-far', 1)
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
-    body = _EMPTY_XREF.sub(xref, _SLOT.sub(slot, chapter.html))
+    def word(match: re.Match[str]) -> str:
+        return html.escape(words.callouts[match.group(1)])
+
+    body = _EMPTY_XREF.sub(xref, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html)))
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
