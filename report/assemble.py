@@ -365,6 +365,8 @@ def _epub_semantics(chapter: Chapter) -> tuple[str, str]:
         return "colophon", "doc-colophon"
     if "glossary" in chapter.classes:
         return "glossary", "doc-glossary"
+    if "bibliography" in chapter.classes:
+        return "bibliography", "doc-bibliography"
     if chapter.matter is Matter.FRONT:
         return "preface", "doc-preface"
     if chapter.matter is Matter.BACK:

@@ -36,6 +36,7 @@ class SourceChapter:
     classes: tuple[str, ...]
     markdown: str
     first_line: int  # line of the file where ``markdown`` starts (after front matter)
+    bibliography: bool = False  # front matter ``bibliography: true``: the reference list goes here
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,28 @@ class CrossReference:
 
 
 @dataclass(frozen=True)
+class CiteItem:
+    """One work cited: ``[see @key, p. 12]`` → prefix "see", locator "12" labelled "page"."""
+
+    key: str
+    prefix: str = ""
+    suffix: str = ""
+    label: str = ""  # a CSL locator label: page, chapter, section …
+    locator: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """``[@a; @b]``, or ``@key`` written in the text (``narrative``): the author's name in the
+    sentence, the year after it."""
+
+    items: tuple[CiteItem, ...]
+    narrative: bool
+    line: int
+    text: str  # as written: printed as it is when the report has no bibliography (``@handle``)
+
+
+@dataclass(frozen=True)
 class ParsedChapter:
     """One chapter after the parse stage.
 
@@ -103,6 +126,7 @@ class ParsedChapter:
     references: tuple[CrossReference, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
+    citations: tuple[Citation, ...] = ()  # in the order of the ``cite-slot`` spans in ``html`` and the notes
 
     @property
     def id(self) -> str:
@@ -135,6 +159,7 @@ class Chapter:
     footnotes: tuple[Footnote, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]
+    bibliography: bool = False  # the reference list is at its end
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

@@ -30,6 +30,7 @@ from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
 from report.callouts import callouts_plugin
+from report.cite import citations_plugin, parsed_citations
 from report.errors import Diagnostics
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
@@ -64,8 +65,8 @@ ALLOWED_ATTRIBUTES = {
 # can never forge a slot (a forged svg-slot used to crash the EPUB and PDF assembly).
 SLOT = "\ue000slot\ue001{}\ue002"
 SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
-_PLACEHOLDER = re.compile("\ue000(slot|svg-slot|word-slot)\ue001([^\ue000-\ue00f]*)\ue002")
-_FORGED_SLOT = re.compile(r'<span class="(?:svg-|word-)?slot"')
+_PLACEHOLDER = re.compile("\ue000(slot|svg-slot|word-slot|cite-slot)\ue001([^\ue000-\ue00f]*)\ue002")
+_FORGED_SLOT = re.compile(r'<span class="(?:svg-|word-|cite-)?slot"')
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
 # entities such as &#7;: they would make the EPUB's XHTML malformed, and they draw nothing.
@@ -76,7 +77,7 @@ def markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin).use(attrs_block_plugin)
-    md.use(callouts_plugin, report=_block_error)
+    md.use(callouts_plugin, report=_block_error).use(citations_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
@@ -142,6 +143,7 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
         references=tuple(context.references),
         images=tuple(context.images),
         svgs=tuple(context.svgs),
+        citations=parsed_citations(env),
     )
 
 

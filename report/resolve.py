@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 
+from report.cite import FILLED_SLOT, Cited, Entry, cite
 from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import Words, words_for
-from report.model import Book, Chapter, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
+from report.model import Book, Chapter, Citation, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
 _WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
@@ -39,7 +42,10 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
                     chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
                 )
     words = words_for(config.language)
-    chapters = tuple(_fill(chapter, labels, owner, words) for chapter in parsed)
+    cited = cite(config, _citations(parsed), diagnostics)
+    chapters = tuple(_fill(chapter, labels, owner, words, cited) for chapter in parsed)
+    if cited.entries:
+        chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
     return Book(
         config=config,
         chapters=chapters,
@@ -90,7 +96,58 @@ def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters
     return Label(None, "", target.text)
 
 
-def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str], words: Words) -> Chapter:
+def _citations(parsed: tuple[ParsedChapter, ...]) -> list[tuple[str, Path, Citation, int]]:
+    return [(c.id, c.source.path, citation, n) for c in parsed for n, citation in enumerate(c.citations)]
+
+
+def _with_bibliography(
+    config: Config,
+    chapters: tuple[Chapter, ...],
+    entries: tuple[Entry, ...],
+    labels: dict[str, Label],
+    owner: dict[str, str],
+) -> tuple[Chapter, ...]:
+    """The reference list at the end of the chapter whose front matter says ``bibliography:
+    true``, else in a chapter of its own at the end of the book."""
+    items = "".join(f'<li id="{entry.id}" class="reference">{entry.html}</li>\n' for entry in entries)
+    listing = f'<ul class="references">\n{items}</ul>\n'
+    place = next((c for c in chapters if c.bibliography), None)
+    if place is None:
+        place = generated_chapter(config, "references", words_for(config.language).bibliography, chapters)
+        labels[place.id] = place.label
+        owner[place.id] = place.id
+        chapters = (*chapters, place)
+    for entry in entries:
+        owner[entry.id] = place.id
+    filled = replace(place, html=place.html + listing, classes=tuple(dict.fromkeys((*place.classes, "bibliography"))))
+    return tuple(filled if c is place else c for c in chapters)
+
+
+def generated_chapter(config: Config, base_id: str, title: str, chapters: tuple[Chapter, ...]) -> Chapter:
+    """A back-matter chapter the builder writes (the references, the index), with an id no
+    chapter of the report uses."""
+    taken = {c.id for c in chapters}
+    chapter_id = next(i for i in (base_id, *(f"{base_id}-{n}" for n in range(2, len(taken) + 3))) if i not in taken)
+    return Chapter(
+        id=chapter_id,
+        source=config.path,
+        matter=Matter.BACK,
+        classes=(),
+        number=None,
+        label=Label(None, "", title),
+        title=title,
+        title_html=html.escape(title),
+        html="",
+        headings=(),
+        footnotes=(),
+        images=(),
+        svgs=(),
+    )
+
+
+def _fill(
+    chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str], words: Words, cited: Cited
+) -> Chapter:
     def slot(match: re.Match[str]) -> str:
         label = labels.get(match.group(1))
         if label is None or not label.caption_prefix:
@@ -114,7 +171,10 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
     def word(match: re.Match[str]) -> str:
         return html.escape(words.callouts[match.group(1)])
 
-    body = _EMPTY_XREF.sub(xref, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html)))
+    def citation(match: re.Match[str]) -> str:
+        return cited.citations.get((chapter.id, int(match.group(1))), "")
+
+    body = _EMPTY_XREF.sub(xref, _WORD_SLOT.sub(word, _SLOT.sub(slot, FILLED_SLOT.sub(citation, chapter.html))))
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
@@ -126,7 +186,11 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
         title_html=chapter.title_html,
         html=body,
         headings=chapter.headings,
-        footnotes=tuple(Footnote(f.id, f.number, _EMPTY_XREF.sub(xref, f.html)) for f in chapter.footnotes),
+        footnotes=tuple(
+            Footnote(f.id, f.number, _EMPTY_XREF.sub(xref, FILLED_SLOT.sub(citation, f.html)))
+            for f in chapter.footnotes
+        ),
+        bibliography=chapter.source.bibliography,
         images=chapter.images,
         svgs=chapter.svgs,
     )

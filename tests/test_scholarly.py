@@ -4,14 +4,25 @@ and Ace."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 
+import pdfplumber
+import pypdf
 import pytest
 from conftest import BuiltProject
-from helpers import pdftotext, squeeze
+from helpers import copy_fixture, diagnostics_of, pdftotext, run_report, squeeze
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from test_epub_quality import NS, AceRun, Epub, ace_available
 from test_parse import parse_text
+
+from report.build import prepare
+from report.errors import ReportError
+from report.model import Book
 
 SCHOLARLY = ("ja-scholarly", "en-scholarly")
 CALLOUT_TITLES = {
@@ -101,3 +112,211 @@ def test_fenced_div_with_broken_attributes_is_an_error_with_its_line() -> None:
 def test_word_slots_cannot_be_forged_in_raw_html() -> None:
     chapter, _ = parse_text('<span class="word-slot" title="callout-note"></span>\n')
     assert 'class="word-slot"' not in chapter.html
+
+
+# --- citations ------------------------------------------------------------------------------
+
+# The reference list of each fixture, in its order: ja by reading then Latin; en by author.
+REFERENCE_ORDER = {
+    "ja-scholarly": ["ref-abe2018", "ref-ito2021", "ref-sato2019", "ref-yamada2020", "ref-brown2017", "ref-smith2022"],
+    "en-scholarly": ["ref-adams2019", "ref-brown2017", "ref-smith2022", "ref-zhou2015"],
+}
+REFERENCE_START = {  # how each entry begins, as printed
+    "ref-abe2018": "阿部三郎『制裁の実効性に関する報告』",
+    "ref-ito2021": "伊藤一郎・加藤次郎「条約の法的性格」『法学論叢』5",
+    "ref-sato2019": "佐藤花子『北東アジアの安全保障』",
+    "ref-yamada2020": "山田太郎「露朝関係の新段階」『国際政治研究』12(3)",
+    "ref-brown2017": "Brown, Alice",
+    "ref-smith2022": "Smith, John",
+    "ref-adams2019": "Adams, Peter. 2019.",
+    "ref-zhou2015": "Zhou, Wei. 2015.",
+}
+CITED = {  # each citation's text, in reading order (body, then notes)
+    "ja-scholarly": [
+        "山田，2020，50ページ", "佐藤，2019", "伊藤・加藤，2021", "阿部，2018", "Smith，2022，101–105ページ",
+        "Brown，2017", "山田（2020，60ページ）", "Smith（2022）", "佐藤，2019，12ページ",
+    ],
+    "en-scholarly": [
+        "Smith and Jones 2022, p. 105", "see Brown 2017, chap. 2", "Adams 2019", "Zhou 2015",
+        "Brown (2017, p. 12)", "Adams (2019)",
+    ],
+}  # fmt: skip
+
+
+def _links(pdf: Path) -> list[tuple[int, str, list[float]]]:
+    """(page number, named destination, rectangle) of every internal link."""
+    reader = pypdf.PdfReader(pdf)
+    found = []
+    for number, page in enumerate(reader.pages, start=1):
+        for annotation in page.get("/Annots") or []:
+            annotation = annotation.get_object()
+            if annotation.get("/Subtype") == "/Link" and isinstance(annotation.get("/Dest"), str):
+                found.append((number, str(annotation["/Dest"]), [float(v) for v in annotation["/Rect"]]))
+    return found
+
+
+def _text_in(page: pdfplumber.page.Page, left: float, top: float, right: float, bottom: float) -> str:
+    """The characters whose centres are in the box (their boxes may stick out of a link's)."""
+    return "".join(
+        char["text"]
+        for char in page.chars
+        if left <= (char["x0"] + char["x1"]) / 2 <= right and top <= (char["top"] + char["bottom"]) / 2 <= bottom
+    )
+
+
+def test_each_citation_links_to_its_entry_in_the_pdf(project: BuiltProject) -> None:
+    reader = pypdf.PdfReader(project.pdf)
+    destinations = reader.named_destinations
+    with pdfplumber.open(project.pdf) as pdf:
+        cited: list[tuple[str, str, float]] = []  # destination, text, bottom of the link
+        for number, name, (x0, ya, x1, yb) in _links(project.pdf):
+            if not name.startswith("ref-"):
+                continue
+            page = pdf.pages[number - 1]
+            y0, y1 = sorted((ya, yb))
+            text = squeeze(_text_in(page, x0, page.height - y1, x1, page.height - y0))
+            if cited and cited[-1][0] == name and page.height - y1 >= cited[-1][2] - 1:
+                text = cited.pop()[1] + text  # a citation broken across lines is two link areas
+            cited.append((name, text, page.height - y0))
+            # The destination is the entry itself: its page shows the entry's first words just below it.
+            target = destinations[name]
+            target_page = pdf.pages[reader.get_destination_page_number(target)]
+            top = target_page.height - float(target.top)
+            below = target_page.crop((0, max(top - 2, 0), target_page.width, min(top + 30, target_page.height)))
+            assert squeeze(REFERENCE_START[name]) in squeeze(below.extract_text()), name
+    assert [text for _, text, _ in cited] == [squeeze(text) for text in CITED[project.name]]
+
+
+def test_bibliography_is_in_the_order_the_style_says(project: BuiltProject) -> None:
+    document = _references_document(project)
+    entries = document.findall(".//x:ul[@class='references']/x:li", NS)
+    assert [entry.get("id") for entry in entries] == REFERENCE_ORDER[project.name]
+    text = squeeze(pdftotext(project.pdf))
+    positions = [text.find(squeeze(REFERENCE_START[key])) for key in REFERENCE_ORDER[project.name]]
+    assert -1 not in positions and positions == sorted(positions)
+    assert "引用されない文献" not in text  # only cited works are listed
+
+
+def _references_document(project: BuiltProject) -> etree._Element:
+    epub = Epub(project.epub)
+    (name,) = [n for n in epub.xhtml() if b'class="references"' in epub.read(n)]
+    return epub.document(name)
+
+
+def test_epub_citations_link_to_entries_across_files(project: BuiltProject) -> None:
+    epub = Epub(project.epub)
+    document = epub.document("citations.xhtml")
+    links = document.findall(".//x:a[@class='citation']", NS)
+    assert [squeeze(text_of(link)) for link in links] == [squeeze(text) for text in CITED[project.name]]
+    references = _references_document(project)
+    ids = {entry.get("id") for entry in references.iter() if entry.get("id")}
+    for link in links:
+        file, _, fragment = link.get("href").partition("#")
+        assert file.endswith(".xhtml") and fragment in ids
+    assert references.find(".//x:section", NS).get("role") == "doc-bibliography"
+
+
+def test_bibliography_chapter_is_where_front_matter_says(projects: dict[str, BuiltProject]) -> None:
+    ja = Epub(projects["ja-scholarly"].epub)
+    assert b'class="references"' in ja.read("references.xhtml")  # the chapter with bibliography: true
+    en = Epub(projects["en-scholarly"].epub)
+    title = en.document("references.xhtml").find(".//x:h1", NS)  # no such chapter: one at the end
+    assert text_of(title) == "References"
+
+
+def _bibliography_book(tmp_path: Path, markdown: str, csl: str | None = None) -> Book:
+    """en-scholarly with another citations chapter (and another CSL style), read up to rendering."""
+    root = copy_fixture("en-scholarly", tmp_path)
+    (root / "chapters" / "02-citations.md").write_text(markdown, encoding="utf-8")
+    if csl is not None:
+        toml = (root / "report.toml").read_text(encoding="utf-8")
+        (root / "report.toml").write_text(toml.replace("[pdf]", f'csl = "{csl}"\n\n[pdf]'), encoding="utf-8")
+    book, _ = prepare(root)
+    return book
+
+
+def test_unknown_key_is_an_error_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ReportError) as caught:
+        _bibliography_book(tmp_path, "---\ntitle: T\nid: citations\n---\n\nText.\n\nA claim [@nobody2020].\n")
+    ((error),) = caught.value.diagnostics
+    assert error.location.path.name == "02-citations.md" and error.location.line == 8
+    assert '"@nobody2020" is not in the bibliography refs.bib' in error.message
+
+
+def test_a_report_chooses_its_csl_style(tmp_path: Path) -> None:
+    markdown = "---\ntitle: T\nid: citations\n---\n\nFirst [@zhou2015], then [@adams2019, p. 4; @zhou2015].\n"
+    book = _bibliography_book(tmp_path, markdown, csl="numeric.csl")
+    chapter = next(c for c in book.chapters if c.id == "citations")
+    assert re.findall(r"\[[^\]]*\]", re.sub(r"<[^>]+>", "", chapter.html)) == ["[1]", "[2, p. 4, 1]"]
+    references = next(c for c in book.chapters if "bibliography" in c.classes)
+    assert re.findall(r"\[(\d)\] \w+ (\w+)", references.html) == [("1", "Zhou"), ("2", "Adams")]
+
+
+def test_csl_json_and_bibtex_readings_sort_japanese_entries(tmp_path: Path) -> None:
+    """The same works as CSL-JSON (``reading``) and as BibTeX (jBibTeX's ``yomi``): Japanese
+    entries in kana order of their readings (katakana or hiragana), before Latin ones."""
+    works = [
+        ("kato", "加藤", "カトウ", "加藤の本"),
+        ("abe", "阿部", "あべ", "阿部の本"),
+        ("ueda", "上田", "うえだ", "上田の本"),
+        ("baker", "Baker", None, "Baker's book"),
+    ]
+    csl = [
+        {"id": key, "type": "book", "author": [{"family": family, "given": "太郎" if reading else "Ann"}],
+         "title": title, "issued": {"date-parts": [[2020]]}, **({"reading": reading} if reading else {})}
+        for key, family, reading, title in works
+    ]  # fmt: skip
+    bibtex = "".join(
+        f"@book{{{key}, author = {{{family}, {'太郎' if reading else 'Ann'}}}, title = {{{title}}}, year = {{2020}}"
+        + (f", yomi = {{{reading}}}" if reading else "")
+        + "}\n"
+        for key, family, reading, title in works
+    )
+    markdown = "---\ntitle: T\nid: citations\n---\n\n本文[@baker; @kato; @ueda; @abe]。\n"
+    for name, text in (("refs.json", json.dumps(csl, ensure_ascii=False)), ("refs.bib", bibtex)):
+        root = copy_fixture("ja-scholarly", tmp_path / name)
+        (root / name).write_text(text, encoding="utf-8")
+        toml = (root / "report.toml").read_text(encoding="utf-8").replace("refs.yaml", name)
+        (root / "report.toml").write_text(toml, encoding="utf-8")
+        (root / "chapters" / "02-citations.md").write_text(markdown, encoding="utf-8")
+        book, _ = prepare(root)
+        references = next(c for c in book.chapters if c.bibliography)
+        assert re.findall(r'id="ref-(\w+)"', references.html) == ["abe", "ueda", "kato", "baker"], name
+        assert "阿部太郎" in references.html  # a Japanese name: family name first, no space
+
+
+def test_citations_without_a_bibliography(tmp_path: Path) -> None:
+    root = copy_fixture("en-basic", tmp_path)
+    chapter = root / "chapters" / sorted(p.name for p in (root / "chapters").glob("*.md"))[0]
+    text = chapter.read_text(encoding="utf-8")
+    chapter.write_text(text + "\nWrite to @press or see [@smith2020].\n", encoding="utf-8")
+    with pytest.raises(ReportError) as caught:
+        prepare(root)
+    ((error),) = caught.value.diagnostics
+    assert error.location.line == text.count("\n") + 2
+    assert "[@smith2020] needs a bibliography" in error.message
+    chapter.write_text(text + "\nWrite to @press.\n", encoding="utf-8")
+    book, _ = prepare(root)
+    assert "Write to @press." in book.chapters[0].html  # a handle, printed as written
+
+
+def test_missing_bibliography_file_is_a_config_error(tmp_path: Path) -> None:
+    root = copy_fixture("en-scholarly", tmp_path)
+    (root / "refs.bib").unlink()
+    run = run_report("build", root)
+    assert run.returncode == 1
+    ((diagnostic),) = diagnostics_of(run.stderr)
+    assert (
+        diagnostic["path"].endswith("report.toml")
+        and 'bibliography file "refs.bib" does not exist' in diagnostic["message"]
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("@[]; -,p.12abcXY_:本文 \n")), max_size=60))
+def test_citation_parsing_never_fails_and_keeps_keys(markdown: str) -> None:
+    chapter, _ = parse_text(markdown)
+    for citation in chapter.citations:
+        assert citation.text in markdown
+        for item in citation.items:
+            assert "@" + item.key in citation.text
