@@ -22,6 +22,7 @@ class Words:
     callouts: Mapping[str, str] = field(default_factory=dict)  # a callout's title by kind (callouts.CALLOUT_KINDS)
     bibliography: str = ""  # the generated bibliography's title
     index: str = ""  # the generated index's title
+    index_other: str = ""  # the index's group of terms neither kana nor Latin
 
 
 _WORDS = {
@@ -40,6 +41,7 @@ _WORDS = {
         callouts={"note": "注", "tip": "ヒント", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
+        index_other="その他",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -56,6 +58,7 @@ _WORDS = {
         callouts={"note": "注", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
+        index_other="其他",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -72,6 +75,7 @@ _WORDS = {
         callouts={"note": "註", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="參考文獻",
         index="索引",
+        index_other="其他",
     ),
     "ko": Words(
         "제{n}장",
@@ -88,6 +92,7 @@ _WORDS = {
         callouts={"note": "참고", "tip": "팁", "important": "중요", "warning": "경고", "caution": "주의"},
         bibliography="참고 문헌",
         index="찾아보기",
+        index_other="기타",
     ),
     "en": Words(
         "Chapter {n}",
@@ -104,6 +109,7 @@ _WORDS = {
         callouts={"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "caution": "Caution"},
         bibliography="References",
         index="Index",
+        index_other="Other",
     ),
 }
 

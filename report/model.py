@@ -109,6 +109,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class IndexMark:
+    """A term marked for the index: ``[条約]{.index reading="じょうやく" sub="…"}``."""
+
+    id: str  # of the marked text, for page numbers and links
+    term: str
+    reading: str  # "" when none was given
+    sub: str  # the sub-entry under ``term``, or ""
+    section: str | None  # the id of the heading it is under
+    line: int
+
+
+@dataclass(frozen=True)
 class ParsedChapter:
     """One chapter after the parse stage.
 
@@ -127,6 +139,7 @@ class ParsedChapter:
     images: tuple[Path, ...]
     svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
     citations: tuple[Citation, ...] = ()  # in the order of the ``cite-slot`` spans in ``html`` and the notes
+    index_marks: tuple[IndexMark, ...] = ()
 
     @property
     def id(self) -> str:

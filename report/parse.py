@@ -32,6 +32,7 @@ from mdit_py_plugins.footnote import footnote_plugin
 from report.callouts import callouts_plugin
 from report.cite import citations_plugin, parsed_citations
 from report.errors import Diagnostics
+from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
 from report.model import CrossReference, Footnote, Heading, Matter, ParsedChapter, SourceChapter, Target, TargetKind
@@ -76,8 +77,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin).use(attrs_block_plugin)
-    md.use(callouts_plugin, report=_block_error).use(citations_plugin)
+    md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin, spans=True).use(attrs_block_plugin)
+    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
@@ -144,6 +145,7 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
         images=tuple(context.images),
         svgs=tuple(context.svgs),
         citations=parsed_citations(env),
+        index_marks=parsed_marks(env),
     )
 
 
@@ -415,6 +417,7 @@ def _render_heading_open(
             f'id "{heading_id}" must start with a letter and use only letters, digits, "-" or "_"',
         )
     text = _plain_text(inline)
+    env["section"] = heading_id  # index marks note the section they are in
     inner = self.renderInline(inline.children or [], options, env)
     context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))
     context.targets.append(Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered))

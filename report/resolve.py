@@ -14,6 +14,7 @@ from report.cite import FILLED_SLOT, Cited, Entry, cite
 from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import Words, words_for
+from report.index import index_html
 from report.model import Book, Chapter, Citation, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
@@ -46,6 +47,15 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
     chapters = tuple(_fill(chapter, labels, owner, words, cited) for chapter in parsed)
     if cited.entries:
         chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
+    if index := index_html(config.language, parsed, labels, diagnostics):
+        index_chapter = replace(
+            generated_chapter(config, "index", words.index, chapters), html=index, classes=("index",)
+        )
+        chapters = (*chapters, index_chapter)
+        labels[index_chapter.id] = index_chapter.label
+        owner[index_chapter.id] = index_chapter.id
+    for parsed_chapter in parsed:
+        owner.update((mark.id, parsed_chapter.id) for mark in parsed_chapter.index_marks)
     return Book(
         config=config,
         chapters=chapters,

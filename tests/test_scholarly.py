@@ -17,12 +17,14 @@ from helpers import copy_fixture, diagnostics_of, pdftotext, run_report, squeeze
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from test_epub_quality import NS, AceRun, Epub, ace_available
+from test_epub_quality import EPUB_TYPE, NS, AceRun, Epub, X, ace_available
 from test_parse import parse_text
 
 from report.build import prepare
-from report.errors import ReportError
+from report.errors import Diagnostics, ReportError
+from report.index import index_html
 from report.model import Book
+from report.render.pdf import page_text
 
 SCHOLARLY = ("ja-scholarly", "en-scholarly")
 CALLOUT_TITLES = {
@@ -320,3 +322,112 @@ def test_citation_parsing_never_fails_and_keeps_keys(markdown: str) -> None:
         assert citation.text in markdown
         for item in citation.items:
             assert "@" + item.key in citation.text
+
+
+# --- the index ------------------------------------------------------------------------------
+
+PRINTED = {"プーチン": "プーチン氏"}  # entries whose marks print other text (term="…")
+KANA_ROWS = ["あ行", "か行", "さ行", "た行", "な行", "は行", "ま行", "や行", "ら行", "わ行"]
+
+
+def _index_entries(project: BuiltProject) -> list[tuple[str, bool, list[str]]]:
+    """The EPUB's index: (term, is a sub-entry, the hrefs it links to), in order."""
+    epub = Epub(project.epub)
+    document = epub.document("index.xhtml")
+    section = document.find(".//x:section[@role='doc-index']", NS)
+    assert section is not None and section.get(EPUB_TYPE) == "index"
+    entries = []
+    for entry in section.iter(f"{X}li"):
+        assert entry.get(EPUB_TYPE) == "index-entry"
+        term = entry.find("x:span[@class='index-term']", NS)
+        links = [a.get("href") for a in entry.findall("x:span[@class='index-places']/x:a", NS)]
+        entries.append((text_of(term), entry.getparent().getparent().tag == f"{X}li", links))
+    return entries
+
+
+def test_index_has_thirty_terms_in_gojuon_order_under_kana_headings(projects: dict[str, BuiltProject]) -> None:
+    project = projects["ja-scholarly"]
+    document = Epub(project.epub).document("index.xhtml")
+    headings = [text_of(h) for h in document.iter(f"{X}h2")]
+    assert headings == [*KANA_ROWS, "G", "I", "K", "N"]  # every kana row, then Latin initials
+    entries = _index_entries(project)
+    terms = [term for term, sub, _ in entries if not sub]
+    assert len(terms) >= 30
+    assert terms[:3] == ["安保条約", "ウクライナ", "外交官"]  # あんぽ, うくらいな, がいこう (が with か)
+    assert terms.index("プーチン") < terms.index("防衛省") < terms.index("包括協定")  # ぷ < ぼう < ほうか
+    assert terms[-4:] == ["G7", "ICBM", "Kursk", "NATO"]
+    subs = [(term, sub) for term, sub, _ in entries]
+    at = subs.index(("包括協定", False))
+    assert subs[at + 1 : at + 3] == [("批准書", True), ("署名式", True)]
+
+
+def test_epub_index_entries_link_to_their_places(projects: dict[str, BuiltProject]) -> None:
+    project = projects["ja-scholarly"]
+    epub = Epub(project.epub)
+    terms = epub.document("terms.xhtml")
+    marks = {
+        element.get("id"): text_of(element) for element in terms.iter() if "index-mark" in (element.get("class") or "")
+    }
+    assert len(marks) >= 40
+    for _, _, links in _index_entries(project):
+        for href in links:
+            file, _, fragment = href.partition("#")
+            assert file == "terms.xhtml" and fragment in marks, href
+    entries = {term: links for term, _, links in _index_entries(project)}
+    places = [text_of(a) for a in epub.document("index.xhtml").iter(f"{X}a") if a.get("href") in entries["包括協定"]]
+    assert places == ["3.1節", "3.2節", "3.3節"]  # each section once
+
+
+def test_pdf_index_pages_are_where_the_terms_are_printed(project: BuiltProject) -> None:
+    """Each entry's pages, as the PDF's index prints them, are the pages its marked text is on
+    (each term is printed only where it is marked). The order is checked on the EPUB: two
+    columns come out of pdftotext in no reliable order."""
+    pages = [squeeze(page) for page in pdftotext(project.pdf, layout=False).split("\f")]
+    title = {"ja-scholarly": "索引", "en-scholarly": "Index"}[project.name]
+    start = next(i for i, page in enumerate(pages) if page.startswith(title))
+    index_text = "".join(pages[start:])
+    checked = 0
+    for term, _, links in _index_entries(project):
+        if not links:  # a heading of sub-entries only
+            continue
+        printed = squeeze(PRINTED.get(term, term))
+        found = [n for n, page in enumerate(pages[:start], start=1) if printed in page]
+        assert found, term
+        assert squeeze(term) + _ranges(found) in index_text, (term, found)
+        checked += 1
+    assert checked >= {"ja-scholarly": 35, "en-scholarly": 7}[project.name]
+
+
+def _ranges(pages: list[int]) -> str:
+    """3, 5, 6, 7 → "3,5–7" (as printed, spaces squeezed)."""
+    runs: list[list[int]] = []
+    for page in pages:
+        if runs and page == runs[-1][-1] + 1:
+            runs[-1].append(page)
+        else:
+            runs.append([page])
+    return ",".join(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
+
+
+def test_index_term_without_reading_is_a_warning_with_its_line() -> None:
+    chapter, _ = parse_text("本文。\n\n[条約]{.index}と[じょうやく]{.index}。\n")
+    assert [mark.term for mark in chapter.index_marks] == ["条約", "じょうやく"]
+    assert chapter.index_marks[0].line == 3
+    diagnostics = Diagnostics()
+    index_html("ja", [chapter], {}, diagnostics)
+    ((warning),) = diagnostics.warnings
+    assert warning.location.line == 3 and 'index term "条約" has no reading' in warning.message
+
+
+def test_index_marks_keep_other_classes_and_drop_their_attributes() -> None:
+    chapter, _ = parse_text('[金正恩]{.index .name reading="きむじょんうん" sub="訪露"}と[普通]{.note}。\n')
+    assert '<span class="index-mark name" id="ch-idx1">金正恩</span>' in chapter.html
+    assert "reading=" not in chapter.html and '<span class="note">普通</span>' in chapter.html
+    (mark,) = chapter.index_marks
+    assert (mark.term, mark.reading, mark.sub) == ("金正恩", "きむじょんうん", "訪露")
+
+
+def test_page_lists_merge_runs_into_ranges() -> None:
+    pages = {"a": "12", "b": "13", "c": "14", "d": "12", "e": "20", "f": "3"}
+    assert page_text("a b c d e f", pages.__getitem__) == "3, 12–14, 20"
+    assert page_text("e", pages.__getitem__) == "20"
