@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import is_cjk
+from report.index import sort_key
 from report.model import Citation, CiteItem
 
 CSL = "{http://purl.org/net/xbiblio/csl}"
@@ -281,17 +281,13 @@ def _order(source: _Source, citations: Sequence[Citation], sorted_by_style: bool
 
 
 def _sort_key(source: _Source, key: str) -> tuple[int, str]:
+    """Japanese entries (a reading, or a name or title in CJK characters) first, as the index
+    sorts its terms."""
     reference = source.for_list[key]
     reading = source.readings.get(key)
-    if reading:
-        return 0, _hiragana(reading)
     text = _plain(reference.get("author") or reference.get("editor") or reference.get("title") or "")
-    return (0 if _CJK_CHARACTER.search(text) else 1), unicodedata.normalize("NFKC", text).casefold()
-
-
-def _hiragana(text: str) -> str:
-    """Katakana as hiragana, so that both sort together in gojūon order."""
-    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in unicodedata.normalize("NFKC", text))
+    _, order, _ = sort_key(reading or text, text)
+    return (0 if reading or _CJK_CHARACTER.search(text) else 1), order
 
 
 def _plain(value: Any) -> str:

@@ -137,10 +137,10 @@ def _entries(marks: Iterable[IndexMark], readings: Mapping[str, str]) -> list[_E
         entries.append(
             _Entry(
                 term,
-                _sort_key(reading, term),
+                sort_key(reading, term),
                 _group(reading),
                 tuple(mark for mark in own if not mark.sub),
-                tuple(sorted(((s, tuple(m)) for s, m in subs.items()), key=lambda item: _sort_key(item[0], item[0]))),
+                tuple(sorted(((s, tuple(m)) for s, m in subs.items()), key=lambda item: sort_key(item[0], item[0]))),
             )
         )
     return sorted(entries, key=lambda entry: entry.sort_key)
@@ -154,11 +154,12 @@ def _sortable(term: str) -> bool:
 
 
 def _hiragana(text: str) -> str:
+    """Katakana as hiragana, so that both sort together in gojūon order."""
     text = unicodedata.normalize("NFKC", text)
     return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
 
 
-def _sort_key(reading: str, term: str) -> tuple[int, str, str]:
+def sort_key(reading: str, term: str) -> tuple[int, str, str]:
     """Kana first, in gojūon order (voiced kana with their plain ones: が after か), then
     Latin and the rest by their letters (accented ones with their plain ones: É with E)."""
     kana = _hiragana(reading)

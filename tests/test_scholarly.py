@@ -17,7 +17,7 @@ from helpers import copy_fixture, diagnostics_of, pdftotext, run_report, squeeze
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from test_epub_quality import EPUB_TYPE, NS, AceRun, Epub, X, ace_available
+from test_epub_quality import EPUB_TYPE, NS, AceRun, Epub, X, built_projects, start_ace
 from test_parse import parse_text
 
 from report.build import prepare
@@ -45,18 +45,12 @@ CALLOUT_BODIES = {
 def projects(
     build_project: Callable[[str], BuiltProject], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, BuiltProject]:
-    built = {name: build_project(name) for name in SCHOLARLY}
-    for project in built.values():
-        assert project.run.returncode == 0, f"{project.name}:\n{project.run.stderr}"
-    return built
+    return built_projects(build_project, SCHOLARLY)
 
 
 @pytest.fixture(scope="module")
 def ace_runs(projects: dict[str, BuiltProject], tmp_path_factory: pytest.TempPathFactory) -> dict[str, AceRun]:
-    if not ace_available():
-        return {}
-    base = tmp_path_factory.mktemp("ace-scholarly")
-    return {name: AceRun(project.epub, base / name).start() for name, project in projects.items()}
+    return start_ace(projects, tmp_path_factory.mktemp("ace-scholarly"))
 
 
 @pytest.fixture(params=SCHOLARLY)
@@ -431,3 +425,23 @@ def test_page_lists_merge_runs_into_ranges() -> None:
     pages = {"a": "12", "b": "13", "c": "14", "d": "12", "e": "20", "f": "3"}
     assert page_text("a b c d e f", pages.__getitem__) == "3, 12–14, 20"
     assert page_text("e", pages.__getitem__) == "20"
+
+
+def test_invalid_bibliography_is_an_error_at_its_line(tmp_path: Path) -> None:
+    root = copy_fixture("ja-scholarly", tmp_path)
+    (root / "refs.yaml").write_text("references:\n  - id: a\n    type: book\n    title: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ReportError) as caught:
+        prepare(root)
+    ((error),) = caught.value.diagnostics
+    assert error.location.path.name == "refs.yaml" and error.location.line >= 4 and "invalid YAML" in error.message
+
+
+def test_an_edited_bibliography_is_built_again(tmp_path: Path) -> None:
+    """The bibliography is an input of the build: the next build is not taken as up to date."""
+    root = copy_fixture("en-scholarly", tmp_path)
+    assert run_report("build", root, "--format", "epub", "-o", tmp_path / "out").returncode == 0
+    bib = root / "refs.bib"
+    bib.write_text(bib.read_text(encoding="utf-8").replace("The Long Border", "The Longer Border"), encoding="utf-8")
+    again = run_report("build", root, "--format", "epub", "-o", tmp_path / "out")
+    assert again.returncode == 0, again.stderr
+    assert b"The Longer Border" in Epub(tmp_path / "out" / "en-scholarly.epub").read("references.xhtml")
