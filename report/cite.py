@@ -81,7 +81,7 @@ def parsed_citations(env: EnvType) -> tuple[Citation, ...]:
 
 def _bracketed_rule(state: StateInline, silent: bool) -> bool:
     """``[@a]``, ``[see @a, p. 3; @b]``, ``[-@a]`` (the year alone)."""
-    if state.src[state.pos] != "[":
+    if state.src[state.pos] != "[" or state.linkLevel:
         return False
     end = state.src.find("]", state.pos + 1)
     if end == -1 or "[" in state.src[state.pos + 1 : end] or state.src[end + 1 : end + 2] in ("(", "["):
@@ -99,8 +99,8 @@ def _bracketed_rule(state: StateInline, silent: bool) -> bool:
 
 def _narrative_rule(state: StateInline, silent: bool) -> bool:
     """``@key`` in the sentence (not in an e-mail address), with an optional ``[p. 3]`` after."""
-    if state.src[state.pos] != "@" or (state.pos > 0 and state.src[state.pos - 1].isalnum()):
-        return False
+    if state.src[state.pos] != "@" or (state.pos > 0 and state.src[state.pos - 1].isalnum()) or state.linkLevel:
+        return False  # an e-mail address, or a link's text (a link may not hold another)
     match = _NARRATIVE.match(state.src, state.pos)
     if not match:
         return False

@@ -445,3 +445,9 @@ def test_an_edited_bibliography_is_built_again(tmp_path: Path) -> None:
     again = run_report("build", root, "--format", "epub", "-o", tmp_path / "out")
     assert again.returncode == 0, again.stderr
     assert b"The Longer Border" in Epub(tmp_path / "out" / "en-scholarly.epub").read("references.xhtml")
+
+
+def test_what_is_not_a_citation() -> None:
+    chapter, _ = parse_text("Mail a@b.org, write \\@press, see [the @a text](#x) or [just text]; then @b [p. 3].\n")
+    assert [(c.text, c.narrative, c.items[0].locator) for c in chapter.citations] == [("@b [p. 3]", True, "3")]
+    assert "a@b.org" in chapter.html and "@press" in chapter.html and '<a href="#x">the @a text</a>' in chapter.html
