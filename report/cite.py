@@ -39,7 +39,7 @@ from markdown_it.utils import EnvType, OptionsDict
 
 from report.config import Config
 from report.errors import Diagnostics
-from report.i18n import is_cjk
+from report.i18n import is_cjk, is_traditional_chinese
 from report.index import sort_key
 from report.model import Citation, CiteItem
 
@@ -267,7 +267,11 @@ def _style(config: Config) -> CitationStylesStyle:
 
 
 def _csl_locale(language: str) -> str:
-    return {"ja": "ja-JP", "zh": "zh-CN", "ko": "ko-KR", "en": "en-US"}.get(language.lower().split("-")[0], "en-US")
+    """The CSL locale (terms such as "and", "p.") of the report's language: those citeproc-py has."""
+    tag = language.lower()
+    if tag.startswith("zh"):
+        return "zh-TW" if is_traditional_chinese(tag) else "zh-CN"
+    return {"ja": "ja-JP", "ko": "ko-KR"}.get(tag.split("-")[0], "en-US")
 
 
 def _order(source: _Source, citations: Sequence[Citation], sorted_by_style: bool) -> list[str]:

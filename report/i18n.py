@@ -119,9 +119,13 @@ CJK_LANGUAGES = ("ja", "zh", "ko")
 def words_for(language: str) -> Words:
     tag = language.lower()
     if tag.startswith("zh"):
-        traditional = any(part in tag for part in ("hant", "-tw", "-hk", "-mo"))
-        return _WORDS["zh-hant" if traditional else "zh-hans"]
+        return _WORDS["zh-hant" if is_traditional_chinese(tag) else "zh-hans"]
     return _WORDS.get(tag.split("-")[0], _WORDS["en"])
+
+
+def is_traditional_chinese(language: str) -> bool:
+    tag = language.lower()
+    return tag.startswith("zh") and any(part in tag for part in ("hant", "-tw", "-hk", "-mo"))
 
 
 def is_cjk(language: str) -> bool:

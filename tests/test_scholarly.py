@@ -451,3 +451,26 @@ def test_what_is_not_a_citation() -> None:
     chapter, _ = parse_text("Mail a@b.org, write \\@press, see [the @a text](#x) or [just text]; then @b [p. 3].\n")
     assert [(c.text, c.narrative, c.items[0].locator) for c in chapter.citations] == [("@b [p. 3]", True, "3")]
     assert "a@b.org" in chapter.html and "@press" in chapter.html and '<a href="#x">the @a text</a>' in chapter.html
+
+
+@pytest.mark.parametrize(
+    ("language", "word"), [("zh-Hant", "等"), ("zh-Hans", "等"), ("ko", "기타"), ("en", "et al."), ("fr", "et al.")]
+)
+def test_citations_use_the_report_languages_csl_terms(tmp_path: Path, language: str, word: str) -> None:
+    """Three authors or more: the first one and the locale's "et al." term."""
+    root = copy_fixture("en-scholarly", tmp_path)
+    toml = (root / "report.toml").read_text(encoding="utf-8")
+    (root / "report.toml").write_text(toml.replace('language = "en"', f'language = "{language}"'), encoding="utf-8")
+    bib = root / "refs.bib"
+    bib.write_text(
+        bib.read_text(encoding="utf-8").replace(
+            "Smith, John and Jones, Mary", "Smith, John and Jones, Mary and Lee, Ann"
+        ),
+        encoding="utf-8",
+    )
+    (root / "chapters" / "02-citations.md").write_text(
+        "---\ntitle: T\nid: citations\n---\n\nA claim [@smith2022].\n", encoding="utf-8"
+    )
+    book, _ = prepare(root)
+    chapter = next(c for c in book.chapters if c.id == "citations")
+    assert f"Smith {word}" in chapter.html or f"Smith{word}" in chapter.html
