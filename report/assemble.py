@@ -24,6 +24,7 @@ from report.config import PAGE_SIZES
 from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
+from report.index import EPUB_ONLY, PRINT_ONLY
 from report.model import Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -158,7 +159,7 @@ class Assembler:
         theme = (
             f"@page {{ size: {PAGE_SIZES[settings.page_size]}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
-            f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+            f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover, .callout-title {{ font-family: {css_family_list('sans', config.language)}; }}\n"
         )
         if self.profile == "print":
             # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.
@@ -180,7 +181,7 @@ class Assembler:
             back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}">{note.number}</a>'
             return f'{match.group(0)}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
-        body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, chapter.html))
+        body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, EPUB_ONLY.sub("", chapter.html)))
         body = _FAR_XREF.sub(self._with_page_number, body)
         if is_cjk(self.book.config.language):
             body = _TEXT_NODE.sub(lambda m: f">{space_latin_words(m.group(1))}<", body)
@@ -223,7 +224,9 @@ class Assembler:
         return EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))
 
     def epub_chapter_page(self, chapter: Chapter, stylesheet: str) -> EpubPage:
-        body = self._epub_fragment(chapter, chapter.html).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
+        body = self._epub_fragment(chapter, PRINT_ONLY.sub("", chapter.html)).replace(
+            _NOTE_REF, f'{_NOTE_REF} epub:type="noteref"'
+        )
         notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
         section_type, section_role = _epub_semantics(chapter)
         xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(
@@ -369,6 +372,10 @@ def _epub_semantics(chapter: Chapter) -> tuple[str, str]:
         return "colophon", "doc-colophon"
     if "glossary" in chapter.classes:
         return "glossary", "doc-glossary"
+    if "bibliography" in chapter.classes:
+        return "bibliography", "doc-bibliography"
+    if "index" in chapter.classes:
+        return "index", "doc-index"
     if chapter.matter is Matter.FRONT:
         return "preface", "doc-preface"
     if chapter.matter is Matter.BACK:

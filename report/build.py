@@ -342,8 +342,10 @@ def _inputs_before(config: Config, out_dir: Path, cache: Cache) -> dict[str, str
 
 
 def _known_inputs(config: Config) -> set[str]:
-    """report.toml, the chapters, the report's templates and styles folders, the fonts."""
+    """report.toml, the chapters, the bibliography and CSL style, the report's templates and
+    styles folders, the fonts."""
     names = {f"file:{config.path}", *(f"file:{chapter}" for chapter in config.chapters)}
+    names |= {f"file:{path}" for path in (config.bibliography, config.csl) if path is not None}
     names |= {f"tree:{config.root / 'templates'}", f"tree:{config.root / 'styles'}"}
     return names | {f"file:{fonts.fonts_dir() / face.file}" for face in fonts.FACES}
 

@@ -32,6 +32,8 @@ _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _LENGTH = re.compile(r"^\d+(\.\d+)?(pt|mm|cm|in|px|em|Q)$")
 _POINTS_PER = {"pt": 1.0, "mm": 72 / 25.4, "cm": 72 / 2.54, "in": 72.0, "px": 0.75, "Q": 72 / 25.4 / 4}
 _OUTPUT_NAME = re.compile(r"^[\w.-]+$")
+BIBLIOGRAPHY_NAME = re.compile(r"^[^\0]+\.(json|ya?ml|bib)$", re.IGNORECASE)
+CSL_NAME = re.compile(r"^[^\0]+\.csl$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Config:
     edition: str | None = None
     pdf: PdfSettings = field(default_factory=PdfSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
+    bibliography: Path | None = None  # CSL-JSON, CSL-YAML or BibTeX
+    csl: Path | None = None  # a CSL style; else the builder's own for the language
 
     @property
     def path(self) -> Path:
@@ -147,6 +151,8 @@ TOP_LEVEL: Mapping[str, Option] = {
     "edition": Option(_text),
     "identifier": Option(_text),
     "output": Option(_pattern(_OUTPUT_NAME, "a file base name of letters, digits, '.', '_' or '-'")),
+    "bibliography": Option(_pattern(BIBLIOGRAPHY_NAME, "a .json, .yaml, .yml or .bib file of the report")),
+    "csl": Option(_pattern(CSL_NAME, "a .csl file of the report")),
 }
 TABLES: Mapping[str, Mapping[str, Option]] = {
     "pdf": {
@@ -286,6 +292,7 @@ def load_config(root: Path) -> Config:
     date, cutoff_date = _as_date(values.get("date")), _as_date(values.get("cutoff-date"))
     if date and cutoff_date and cutoff_date > date:
         diagnostics.error(path, lines.line("", "cutoff-date"), '"cutoff-date" must not be later than "date"')
+    files = {key: _report_file(root, key, values, lines, diagnostics) for key in ("bibliography", "csl")}
     diagnostics.raise_if_errors(ConfigError)
 
     authors = tuple(values.get("authors", ()))
@@ -304,6 +311,8 @@ def load_config(root: Path) -> Config:
         edition=values.get("edition"),
         pdf=_settings(PdfSettings, values.get("pdf", {})),
         epub=_settings(EpubSettings, values.get("epub", {})),
+        bibliography=files["bibliography"],
+        csl=files["csl"],
     )
 
 
@@ -312,6 +321,23 @@ def _as_date(value: Any) -> dt.date | None:
     if _date(value) is not None:
         return None
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _report_file(
+    root: Path, key: str, values: Mapping[str, Any], lines: _KeyLines, diagnostics: Diagnostics
+) -> Path | None:
+    """The file a key names (checked above to be a string of the right kind), inside the report."""
+    name = values.get(key)
+    if not isinstance(name, str) or TOP_LEVEL[key].check(name):
+        return None
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        diagnostics.error(root / CONFIG_NAME, lines.line("", key), f"{key} {quoted(name)} is outside the report folder")
+    elif not path.is_file():
+        diagnostics.error(root / CONFIG_NAME, lines.line("", key), f"{key} file {quoted(name)} does not exist")
+    else:
+        return path
+    return None
 
 
 def _default_output_name(root: Path) -> str:

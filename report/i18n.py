@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class Words:
     cutoff_date: str  # the information cut-off date (report.toml's cutoff-date): {date}
     by: str  # the colophon's label before the authors
     published_by: str  # the colophon's label before the publisher
+    callouts: Mapping[str, str] = field(default_factory=dict)  # a callout's title by kind (callouts.CALLOUT_KINDS)
+    bibliography: str = ""  # the generated bibliography's title
+    index: str = ""  # the generated index's title
+    index_other: str = ""  # the index's group of terms neither kana nor Latin
 
 
 _WORDS = {
@@ -39,6 +44,10 @@ _WORDS = {
         "情報基準日　{date}",
         "編著",
         "発行",
+        callouts={"note": "注", "tip": "ヒント", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="参考文献",
+        index="索引",
+        index_other="その他",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -55,6 +64,10 @@ _WORDS = {
         "信息截至　{date}",
         "编著",
         "出版",
+        callouts={"note": "注", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="参考文献",
+        index="索引",
+        index_other="其他",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -71,6 +84,10 @@ _WORDS = {
         "資訊截至　{date}",
         "編著",
         "出版",
+        callouts={"note": "註", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
+        bibliography="參考文獻",
+        index="索引",
+        index_other="其他",
     ),
     "ko": Words(
         "제{n}장",
@@ -87,6 +104,10 @@ _WORDS = {
         "정보 기준일 {date}",
         "편저",
         "발행",
+        callouts={"note": "참고", "tip": "팁", "important": "중요", "warning": "경고", "caution": "주의"},
+        bibliography="참고 문헌",
+        index="찾아보기",
+        index_other="기타",
     ),
     "en": Words(
         "Chapter {n}",
@@ -103,6 +124,10 @@ _WORDS = {
         "Information as of {date}",
         "By",
         "Published by",
+        callouts={"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "caution": "Caution"},
+        bibliography="References",
+        index="Index",
+        index_other="Other",
     ),
 }
 
@@ -112,9 +137,13 @@ CJK_LANGUAGES = ("ja", "zh", "ko")
 def words_for(language: str) -> Words:
     tag = language.lower()
     if tag.startswith("zh"):
-        traditional = any(part in tag for part in ("hant", "-tw", "-hk", "-mo"))
-        return _WORDS["zh-hant" if traditional else "zh-hans"]
+        return _WORDS["zh-hant" if is_traditional_chinese(tag) else "zh-hans"]
     return _WORDS.get(tag.split("-")[0], _WORDS["en"])
+
+
+def is_traditional_chinese(language: str) -> bool:
+    tag = language.lower()
+    return tag.startswith("zh") and any(part in tag for part in ("hant", "-tw", "-hk", "-mo"))
 
 
 def is_cjk(language: str) -> bool:

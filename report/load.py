@@ -18,7 +18,7 @@ from report.errors import Diagnostics, SourceError
 from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
 
-FRONT_MATTER_KEYS = ("title", "id", "matter", "class")
+FRONT_MATTER_KEYS = ("title", "id", "matter", "class", "bibliography")
 ID_PATTERN = re.compile(r"^[A-Za-z][\w-]*$")
 # Placeholders of the parse stage live in the Private Use Area; authors' text may not use them.
 RESERVED_CHARACTERS = re.compile("[\ue000-\ue00f]")
@@ -138,6 +138,9 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: s
     classes = meta.get("class", "")
     if not isinstance(classes, str) or not all(ID_PATTERN.match(c) for c in classes.split()):
         diagnostics.error(path, _front_matter_line(text, "class"), '"class" must be space-separated class names')
+    bibliography = meta.get("bibliography", False)
+    if not isinstance(bibliography, bool):
+        diagnostics.error(path, _front_matter_line(text, "bibliography"), '"bibliography" must be true or false')
     if len(diagnostics.errors) > problems_before:
         return None
     return SourceChapter(
@@ -149,6 +152,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: s
         markdown=body,
         first_line=first_line,
         meta=extra,
+        bibliography=bibliography,
     )
 
 

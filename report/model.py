@@ -43,6 +43,7 @@ class SourceChapter:
     first_line: int  # line of the file where ``markdown`` starts (after front matter)
     # Front matter keys the builder does not know (author, tags …): for templates, as ``chapter.meta``.
     meta: Mapping[str, Any] = field(default_factory=dict)
+    bibliography: bool = False  # front matter ``bibliography: true``: the reference list goes here
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,40 @@ class FileLink:
 
 
 @dataclass(frozen=True)
+class CiteItem:
+    """One work cited: ``[see @key, p. 12]`` → prefix "see", locator "12" labelled "page"."""
+
+    key: str
+    prefix: str = ""
+    suffix: str = ""
+    label: str = ""  # a CSL locator label: page, chapter, section …
+    locator: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """``[@a; @b]``, or ``@key`` written in the text (``narrative``): the author's name in the
+    sentence, the year after it."""
+
+    items: tuple[CiteItem, ...]
+    narrative: bool
+    line: int
+    text: str  # as written: printed as it is when the report has no bibliography (``@handle``)
+
+
+@dataclass(frozen=True)
+class IndexMark:
+    """A term marked for the index: ``[条約]{.index reading="じょうやく" sub="…"}``."""
+
+    id: str  # of the marked text, for page numbers and links
+    term: str
+    reading: str  # "" when none was given
+    sub: str  # the sub-entry under ``term``, or ""
+    section: str | None  # the id of the heading it is under
+    line: int
+
+
+@dataclass(frozen=True)
 class ParsedChapter:
     """One chapter after the parse stage.
 
@@ -125,6 +160,8 @@ class ParsedChapter:
     images: tuple[Path, ...]
     svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
     links: tuple[FileLink, ...] = ()  # the ``file-link`` placeholders in ``html`` and the notes, by index
+    citations: tuple[Citation, ...] = ()  # in the order of the ``cite-slot`` spans in ``html`` and the notes
+    index_marks: tuple[IndexMark, ...] = ()
 
     @property
     def id(self) -> str:
@@ -159,6 +196,7 @@ class Chapter:
     svgs: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)  # the chapter's other front matter keys
     linked_files: tuple[Path, ...] = ()  # files of the report it links to that are not chapters
+    bibliography: bool = False  # the reference list is at its end
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

@@ -32,7 +32,10 @@ from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
+from report.callouts import callouts_plugin
+from report.cite import citations_plugin, parsed_citations
 from report.errors import Diagnostics
+from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
 from report.model import (
@@ -81,8 +84,8 @@ _RAW_IMAGE = re.compile(r"""<img\b(?:"[^"]*"|'[^']*'|[^'">])*>""", re.IGNORECASE
 # can never forge a slot (a forged svg-slot used to crash the EPUB and PDF assembly).
 SLOT = "\ue000slot\ue001{}\ue002"
 SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
-_PLACEHOLDER = re.compile("\ue000(slot|svg-slot)\ue001([^\ue000-\ue00f]*)\ue002")
-_FORGED_SLOT = re.compile(r'<span class="(?:svg-)?slot"')
+_PLACEHOLDER = re.compile("\ue000(slot|svg-slot|word-slot|cite-slot)\ue001([^\ue000-\ue00f]*)\ue002")
+_FORGED_SLOT = re.compile(r'<span class="(?:svg-|word-|cite-)?slot"')
 _HTML_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
@@ -93,7 +96,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin).use(attrs_block_plugin)
+    md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin, spans=True).use(attrs_block_plugin)
+    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
@@ -167,6 +171,8 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
         images=tuple(context.images),
         svgs=tuple(context.svgs),
         links=tuple(context.links),
+        citations=parsed_citations(env),
+        index_marks=parsed_marks(env),
     )
 
 
@@ -251,6 +257,12 @@ def _line_numbers_rule(state: StateCore) -> None:
                 child.meta["line"] = line
                 if child.type in ("softbreak", "hardbreak"):
                     line += 1
+
+
+def _block_error(env: EnvType, token: Token, message: str) -> None:
+    """An error at a block token's line, before the line numbers pass has run."""
+    context = _context(env)
+    context.error(context.file_line(token.map[0] if token.map else None), message)
 
 
 def _undefined_footnotes_rule(state: StateCore) -> None:
@@ -548,6 +560,7 @@ def _render_heading_open(
             f'id "{heading_id}" must start with a letter and use only letters, digits, "-" or "_"',
         )
     text = _plain_text(inline)
+    env["section"] = heading_id  # index marks note the section they are in
     inner = self.renderInline(inline.children or [], options, env)
     context.heading_ids.add(heading_id)
     context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))

@@ -13,17 +13,20 @@ import html
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from report.cite import FILLED_SLOT, Cited, Entry, cite
 from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import Words, words_for
+from report.index import index_html
 from report.model import (
     FILE_LINK_PATTERN,
     Book,
     Chapter,
+    Citation,
     Footnote,
     Heading,
     Label,
@@ -34,6 +37,7 @@ from report.model import (
 )
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
+_WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 _TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table)\s[^>]*?\bid=")([^"]+)(")')
@@ -91,10 +95,23 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
                     "link to the chapter's file with the id (file.md#id)",
                 )
     chapter_of_file = {c.source.path.resolve(): c for c in parsed}
+    words = words_for(config.language)
+    cited = cite(config, _citations(parsed), diagnostics)
     chapters = tuple(
-        _fill(chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics))
+        _fill(chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics), words, cited)
         for chapter in parsed
     )
+    if cited.entries:
+        chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
+    if index := index_html(config.language, parsed, labels, diagnostics):
+        index_chapter = replace(
+            generated_chapter(config, "index", words.index, chapters), html=index, classes=("index",)
+        )
+        chapters = (*chapters, index_chapter)
+        labels[index_chapter.id] = index_chapter.label
+        owner[index_chapter.id] = index_chapter.id
+    for parsed_chapter in parsed:
+        owner.update((mark.id, parsed_chapter.id) for mark in parsed_chapter.index_marks)
     return Book(
         config=config,
         chapters=chapters,
@@ -225,12 +242,63 @@ def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters
     return Label(None, "", target.text)
 
 
+def _citations(parsed: tuple[ParsedChapter, ...]) -> list[tuple[str, Path, Citation, int]]:
+    return [(c.id, c.source.path, citation, n) for c in parsed for n, citation in enumerate(c.citations)]
+
+
+def _with_bibliography(
+    config: Config,
+    chapters: tuple[Chapter, ...],
+    entries: tuple[Entry, ...],
+    labels: dict[str, Label],
+    owner: dict[str, str],
+) -> tuple[Chapter, ...]:
+    """The reference list at the end of the chapter whose front matter says ``bibliography:
+    true``, else in a chapter of its own at the end of the book."""
+    items = "".join(f'<li id="{entry.id}" class="reference">{entry.html}</li>\n' for entry in entries)
+    listing = f'<ul class="references">\n{items}</ul>\n'
+    place = next((c for c in chapters if c.bibliography), None)
+    if place is None:
+        place = generated_chapter(config, "references", words_for(config.language).bibliography, chapters)
+        labels[place.id] = place.label
+        owner[place.id] = place.id
+        chapters = (*chapters, place)
+    for entry in entries:
+        owner[entry.id] = place.id
+    filled = replace(place, html=place.html + listing, classes=tuple(dict.fromkeys((*place.classes, "bibliography"))))
+    return tuple(filled if c is place else c for c in chapters)
+
+
+def generated_chapter(config: Config, base_id: str, title: str, chapters: tuple[Chapter, ...]) -> Chapter:
+    """A back-matter chapter the builder writes (the references, the index), with an id no
+    chapter of the report uses."""
+    taken = {c.id for c in chapters}
+    chapter_id = next(i for i in (base_id, *(f"{base_id}-{n}" for n in range(2, len(taken) + 3))) if i not in taken)
+    return Chapter(
+        id=chapter_id,
+        source=config.path,
+        matter=Matter.BACK,
+        classes=(),
+        number=None,
+        label=Label(None, "", title),
+        title=title,
+        title_html=html.escape(title),
+        html="",
+        headings=(),
+        footnotes=(),
+        images=(),
+        svgs=(),
+    )
+
+
 def _fill(
     chapter: ParsedChapter,
     labels: Mapping[str, Label],
     owner: Mapping[str, str],
     ids: _Ids,
     link_targets: list[str | None],
+    words: Words,
+    cited: Cited,
 ) -> Chapter:
     scope = ids.local[chapter.id]
 
@@ -254,6 +322,12 @@ def _fill(
             opening = opening.replace('class="xref', 'class="xref xref-far', 1)
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
+    def word(match: re.Match[str]) -> str:
+        return html.escape(words.callouts[match.group(1)])
+
+    def citation(match: re.Match[str]) -> str:
+        return cited.citations.get((chapter.id, int(match.group(1))), "")
+
     def scoped_href(match: re.Match[str]) -> str:
         found = ids.find(chapter, match.group(1))
         return f'href="#{found[0].html_id}"' if len(found) == 1 else match.group(0)
@@ -267,10 +341,11 @@ def _fill(
         return f'<a href="#{target}"{match.group(2)}>{match.group(3)}</a>' if target else match.group(3)
 
     def links(fragment: str) -> str:
-        """References to ids and links to chapter files, leading to the targets' ids in the HTML."""
+        """Citations, references to ids and links to chapter files, leading to the targets' ids."""
+        fragment = FILLED_SLOT.sub(citation, fragment)
         return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
 
-    body = links(_TARGET_ID.sub(html_id, _SLOT.sub(slot, chapter.html)))
+    body = links(_TARGET_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
@@ -286,6 +361,7 @@ def _fill(
             for h in chapter.headings
         ),
         footnotes=tuple(Footnote(f.id, f.number, links(f.html)) for f in chapter.footnotes),
+        bibliography=chapter.source.bibliography,
         images=chapter.images,
         svgs=chapter.svgs,
         meta=chapter.source.meta,

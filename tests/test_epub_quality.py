@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +144,21 @@ def ace_available() -> bool:
     return ACE.is_file() and bool(shutil.which("chromium") or Path("/usr/bin/chromium").exists())
 
 
+def built_projects(build_project: Callable[[str], BuiltProject], names: Iterable[str]) -> dict[str, BuiltProject]:
+    """Projects built once per session, each build checked to have succeeded."""
+    built = {name: build_project(name) for name in names}
+    for project in built.values():
+        assert project.run.returncode == 0, f"{project.name}:\n{project.run.stderr}"
+    return built
+
+
+def start_ace(projects: dict[str, BuiltProject], base: Path) -> dict[str, AceRun]:
+    """Ace started on each project's EPUB (none when Ace is not installed)."""
+    if not ace_available():
+        return {}
+    return {name: AceRun(project.epub, base / name).start() for name, project in projects.items()}
+
+
 # --- fixtures -------------------------------------------------------------------------------
 
 
@@ -152,18 +167,12 @@ def projects(
     build_project: Callable[[str], BuiltProject], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, BuiltProject]:
     """The end-to-end projects (built once per session), with Ace started on each."""
-    built = {name: build_project(name) for name in E2E_PROJECTS}
-    for project in built.values():
-        assert project.run.returncode == 0, f"{project.name}:\n{project.run.stderr}"
-    return built
+    return built_projects(build_project, E2E_PROJECTS)
 
 
 @pytest.fixture(scope="module")
 def ace_runs(projects: dict[str, BuiltProject], tmp_path_factory: pytest.TempPathFactory) -> dict[str, AceRun]:
-    if not ace_available():
-        return {}
-    base = tmp_path_factory.mktemp("ace")
-    return {name: AceRun(project.epub, base / name).start() for name, project in projects.items()}
+    return start_ace(projects, tmp_path_factory.mktemp("ace"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -31,6 +31,7 @@ import itertools
 import os
 import re
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,7 +56,9 @@ ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number
 _STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
 # that many digits wide (the contents' numbers), so up to that many its length changes nothing.
-_PAGE_NUMBER = re.compile(r'<span class="page-number" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
+# A page list (span.page-list, the index's "3, 5–7") names several ids: it is laid out with its
+# whole text, as the last numbers known make it, and laid out again if the real one differs.
+_PAGE_NUMBER = re.compile(r'<span class="page-(?:number|list)" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
 _ID = re.compile(r'\sid="([^"]+)"')
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
@@ -159,7 +162,7 @@ class _Part:
         return frozenset(self.boxes)
 
     def stand_in(self, ref: str, number: str) -> str:
-        return "0" * max(len(number), self.boxes[ref])
+        return number if " " in ref else "0" * max(len(number), self.boxes[ref])
 
     def fits(self, ref: str, number: str) -> bool:
         """Whether the number takes the place its stand-in was laid out with."""
@@ -175,6 +178,14 @@ class _Part:
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
         return PartJob(self.key, filled, cover)
+
+
+def page_text(ref: str, page_of: Callable[[str], str]) -> str:
+    """The page of one id, or of several ids (space-separated) as a list: each page once, runs
+    of pages as ranges, "3, 5–7"."""
+    pages = sorted({int(page_of(name)) for name in ref.split()})
+    runs = [[page for _, page in run] for _, run in itertools.groupby(enumerate(pages), lambda item: item[1] - item[0])]
+    return ", ".join(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def join_order(parts: list[_Part]) -> list[int]:
@@ -334,11 +345,11 @@ class PdfRun:
             for ref, digits in _PAGE_NUMBER.findall(source):
                 boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
             linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-            after = max([len(parts), *(owners.get(ref, -1) for ref in boxes)])
+            after = max([len(parts), *(owners.get(name, -1) for ref in boxes for name in ref.split())])
             stubs = (linked - own) & everywhere
             part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=after)
             for ref in boxes:
-                guess = known.get(ref) or str(first_pages[owners.get(ref, 0)])
+                guess = page_text(ref, lambda name: known.get(name) or str(first_pages[owners.get(name, 0)]))
                 part.numbers[ref] = part.stand_in(ref, guess)
             parts.append(part)
         return parts
@@ -374,7 +385,7 @@ class PdfRun:
 
     def _numbers_known(self, part: _Part, laid: int) -> bool:
         """Whether the page of every id the part refers to is known (after :meth:`_place`)."""
-        return all(self._owners.get(ref, laid) < laid for ref in part.refs)
+        return all(self._owners.get(name, laid) < laid for ref in part.refs for name in ref.split())
 
     def _stand_in_right(self, part: _Part) -> None:
         part.numbers = {ref: part.stand_in(ref, number) for ref, number in self._numbers_for(part).items()}
@@ -430,7 +441,12 @@ class PdfRun:
 
     def _numbers_for(self, part: _Part) -> dict[str, str]:
         pages = self._anchor_pages
-        return {ref: str(pages[ref]) if ref in pages else part.numbers[ref] for ref in part.refs}
+        return {
+            ref: page_text(ref, lambda name: str(pages[name]))
+            if all(n in pages for n in ref.split())
+            else part.numbers[ref]
+            for ref in part.refs
+        }
 
     def _wrong_digits(self, part: _Part) -> bool:
         return not all(part.fits(ref, number) for ref, number in self._numbers_for(part).items())
