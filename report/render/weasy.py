@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from report.faults import fault_point
+
 if TYPE_CHECKING:
     from report.render.join import Joiner
 
@@ -309,6 +311,7 @@ class Worker:
         self._styles_fetched = tuple(self.fetcher.fetched)
 
     def layout(self, job: PartJob) -> PartLayout:
+        fault_point("pdf-layout")
         self.fetcher.fetched = list(self._styles_fetched)
         with _collected() as collector:
             document = self._render(job)
@@ -326,6 +329,7 @@ class Worker:
         """Fill in the page numbers and write the part (laid out again if this worker no
         longer has it: it came from the cache, or was laid out by another worker)."""
         assert self.styles is not None
+        fault_point("pdf-draw")
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.first_folio)
@@ -345,6 +349,7 @@ class Worker:
             for slot, path, stubs, blank in job.parts:
                 self.joiner.add(slot, JoinPart(path.read_bytes(), stubs, blank))
             if job.target is not None:
+                fault_point("pdf-join")
                 job.target.write_bytes(self.joiner.result())
         except BaseException:
             self._drop_join()
