@@ -45,7 +45,7 @@ def default_chapter_id(path: Path) -> str:
 def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
-            path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
+            path, 1, f"chapter is {size:,} bytes; a chapter may be at most {MAX_CHAPTER_BYTES:,} bytes (4 MB): split it"
         )
         return None
     try:
