@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, run_report
+from helpers import copy_fixture, run_report, unavailable
 
 from report.faults import FAULT_VARIABLE, STEPS
 
@@ -163,3 +163,12 @@ def test_a_build_killed_between_the_renames_leaves_each_output_old_or_new(
     assert run_report("build", root, "-o", out, env=_environment()).returncode == 0
     assert (out / "ja-basic.epub").read_bytes() != old["ja-basic.epub"]
     assert _left_behind(root, out) == []
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_check_that_cannot_run_fails_on_ci_and_is_skipped_elsewhere(
+    ci: str, outcome: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="Ace is not installed"):
+        unavailable("Ace is not installed")
