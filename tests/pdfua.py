@@ -142,10 +142,12 @@ def _elements(tree: _Tree, root: Dictionary) -> Iterator[str]:
 
 def _table(table: Dictionary, tree: _Tree, where: str) -> Iterator[str]:
     """7.5: headers are TH, and each data cell is tied to its headers (/Headers, or a /Scope on each TH)."""
-    cells = [e for e in tree.elements if _inside(e, table, tree) and str(e.get(Name.S)) in ("/TH", "/TD")]
+    inside = [e for e in tree.elements if _inside(e, table, tree)]
+    if not any(e.get(Name.S) == Name.TR for e in inside):
+        yield f"7.5: {where} has no rows"
+    cells = [e for e in inside if str(e.get(Name.S)) in ("/TH", "/TD")]
     headers = [cell for cell in cells if cell.S == Name.TH]
-    if not headers:
-        yield f"7.5-1: {where} has no header cells"
+    if not headers:  # a table of data alone: nothing to tie
         return
     scoped = all(Name.Scope in _attributes(cell) for cell in headers)
     ids = {str(cell.ID) for cell in headers if Name.ID in cell}
@@ -244,7 +246,7 @@ def _annotations(pdf: pikepdf.Pdf, root: Dictionary, tree: _Tree) -> Iterator[st
             if subtype != Name.Link:
                 continue
             elements = [e for e in tree.elements if e.objgen in parents]
-            if any(e.S != Name.Link for e in elements):
+            if {str(e.S) for e in elements} != {"/Link"}:
                 yield f"7.18.5-1: {where} is nested in a {str(elements[0].S)[1:]}, not a Link"
             links_with_annotations.update(parents)
             if not str(annotation.get(Name.Contents, "")).strip():

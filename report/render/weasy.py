@@ -218,6 +218,8 @@ def _tag_for_pdf_ua() -> None:
     - running heads and folios were marked content that no element lists: pagination
       artifacts (``/Artifact <</Type /Pagination>>``), out of the structure tree;
     - footnotes were Spans: Notes, with their id as /ID;
+    - a table whose caption is on the page before its rows was two Tables, one of a caption
+      alone: that one is a Div;
     - what is inside a link (its ``::after``) was a Link of its own, with no annotation: a Span;
     - an SVG drawing had no /Alt unless it had a <title>: its ``aria-label``, which the
       builder gives each drawing (see :mod:`report.svg`)."""
@@ -284,14 +286,14 @@ def _tag_for_pdf_ua() -> None:
 
     build_box_tree = weasyprint.pdf.tags._build_box_tree
 
-    def build_accessible_box_tree(box: Any, *rest: Any) -> Iterator[Any]:
+    def build_accessible_box_tree(box: Any, parent: Any, pdf: Any, *rest: Any) -> Iterator[Any]:
         if isinstance(box, boxes.MarginBox):
             return  # drawn as an artifact
         if isinstance(box, boxes.FootnoteAreaBox):  # its children are the notes (floated no longer)
             for child in box.children:
                 child.report_note = True
         element = box.element
-        for tagged in build_box_tree(box, *rest):
+        for tagged in build_box_tree(box, parent, pdf, *rest):
             if element is not None and getattr(box, "report_note", False):
                 tagged["S"] = "/Note"
                 tagged["ID"] = pydyf.String(element.get("id") or f"note-{tagged.number}")
@@ -299,9 +301,16 @@ def _tag_for_pdf_ua() -> None:
                 tagged["S"] = "/Span"
             elif element is not None and tagged["S"] == "/Figure" and "Alt" not in tagged:
                 tagged["Alt"] = pydyf.String(element.get("aria-label") or element.get("alt") or "")
+            elif tagged["S"] == "/Table" and all(_kind(pdf, kid) == "/Caption" for kid in tagged["K"]):
+                tagged["S"] = "/Div"  # the caption, on the page before its table's rows
             yield tagged
 
     weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
+
+
+def _kind(pdf: Any, reference: bytes) -> str:
+    """The structure type of an element WeasyPrint has written, from its reference (b"12 0 R")."""
+    return str(pdf.objects[int(reference.split()[0])]["S"])
 
 
 _NOT_READ = {"rt", "rp"}  # a ruby's reading is read after its base: once is enough in a description
