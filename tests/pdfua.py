@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pikepdf
+from fontTools.cffLib import CFFFontSet
+from fontTools.pens.basePen import NullPen
 from fontTools.ttLib import TTFont
 from pikepdf import Array, Dictionary, Name, NumberTree
 
@@ -279,26 +281,46 @@ def _font(font: Dictionary) -> Iterator[str]:
     if file is None:
         yield f"7.21.4.1-1: font {name} is not embedded"
         return
-    widths = _cid_widths(font.get(Name.W, Array()))
-    if not widths or font.get(Name.CIDToGIDMap, Name.Identity) != Name.Identity:
+    if font.get(Name.Subtype) not in (Name.CIDFontType0, Name.CIDFontType2):
+        return  # the report's fonts are all CID fonts
+    if font.get(Name.CIDToGIDMap, Name.Identity) != Name.Identity:
         return
-    try:
-        program = TTFont(io.BytesIO(file.read_bytes()))
-    except Exception:  # a bare CFF: fontTools reads OpenType and TrueType only
-        return
-    scale = 1000 / program["head"].unitsPerEm
-    advances = program["hmtx"].metrics
-    order = program.getGlyphOrder()
-    # A CID-keyed CFF names its glyphs by CID; otherwise (TrueType, /CIDToGIDMap /Identity) CID = glyph id.
-    by_cid = {int(n[3:]): n for n in order if n.startswith("cid") and n[3:].isdigit()} or dict(enumerate(order))
-    wrong = {cid: advances[by_cid[cid]][0] * scale for cid, width in widths.items() if cid in by_cid}
-    wrong = {cid: actual for cid, actual in wrong.items() if abs(actual - widths[cid]) > 1}
+    written = _cid_widths(font.get(Name.W, Array()))
+    advances = _advances(file)
+    # The glyphs given a width (a cut font keeps every glyph's place, and a composite glyph's parts,
+    # which no text shows).
+    wrong = {cid: advances[cid] for cid in sorted(written) if cid in advances and abs(advances[cid] - written[cid]) > 1}
     if wrong:
         cid, actual = next(iter(wrong.items()))
         yield (
             f"7.21.5-1: font {name}: {len(wrong)} glyph widths disagree with the font program"
-            f" (CID {cid}: {widths[cid]:g}, not {actual:g})"
+            f" (CID {cid}: {written[cid]:g}, not {actual:g})"
         )
+
+
+def _advances(file: pikepdf.Stream) -> dict[int, float]:
+    """The advance of each glyph of an embedded font program, by CID, in thousandths of an em:
+    a bare CFF (/CIDFontType0C) from its charstrings, an OpenType or TrueType font from hmtx.
+    A CID-keyed font names its glyphs by CID; otherwise (/CIDToGIDMap /Identity) CID = glyph id."""
+    data = file.read_bytes()
+    if file.get(Name.Subtype) in (Name.CIDFontType0C, Name.Type1C):
+        fonts = CFFFontSet()
+        fonts.decompile(io.BytesIO(data), None)
+        top = fonts[fonts.fontNames[0]]
+        scale = 1000 * float(top.FontMatrix[0])
+        charstrings = top.CharStrings
+        names = list(charstrings.keys())
+        widths = {}
+        for name in names:
+            charstrings[name].draw(NullPen())  # the width is read with the outline
+            widths[name] = charstrings[name].width * scale
+    else:
+        program = TTFont(io.BytesIO(data))
+        scale = 1000 / program["head"].unitsPerEm
+        names = program.getGlyphOrder()
+        widths = {name: program["hmtx"].metrics[name][0] * scale for name in names}
+    by_cid = {int(n[3:]): n for n in names if n.startswith("cid") and n[3:].isdigit()} or dict(enumerate(names))
+    return {cid: widths[name] for cid, name in by_cid.items()}
 
 
 def _cid_widths(array: Array) -> dict[int, float]:

@@ -158,6 +158,14 @@ def _folio_tagged(pdf: pikepdf.Pdf) -> None:
     page.obj.Contents = pdf.make_stream(pikepdf.unparse_content_stream(changed))
 
 
+def _wrong_width(pdf: pikepdf.Pdf) -> None:
+    """The first width of the first CID font's /W halved."""
+    font = next(f for f in pdf.objects if isinstance(f, Dictionary) and f.get(Name.Subtype) == Name.CIDFontType0)
+    widths = font.W
+    run = widths[1]
+    run[0] = int(run[0]) // 2
+
+
 DAMAGES: dict[str, tuple[Callable[[pikepdf.Pdf], None], str]] = {
     "no Lang": (lambda pdf: pdf.Root.__delattr__("Lang"), "7.2-34"),
     "no DisplayDocTitle": (lambda pdf: pdf.Root.__setattr__("ViewerPreferences", Dictionary()), "7.1-10"),
@@ -171,6 +179,7 @@ DAMAGES: dict[str, tuple[Callable[[pikepdf.Pdf], None], str]] = {
     "link of no height": (_flat_rectangle, "7.18.5:"),
     "folio tagged": (_folio_tagged, "7.1-3"),
     "unknown type": (lambda pdf: _first(pdf, Name.P).__setattr__("S", Name("/Paragraph")), "7.1-5"),
+    "width not the font's": (_wrong_width, "7.21.5-1"),
 }
 
 
