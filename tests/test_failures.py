@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, run_report, unavailable
+from helpers import copy_fixture, run_report, stop, unavailable
 
 from report.faults import FAULT_VARIABLE, STEPS
 
@@ -107,11 +107,14 @@ def _stalled(root: Path, out: Path, step: str) -> subprocess.Popen[str]:
         start_new_session=True,
     )
     assert process.stderr is not None
-    for line in process.stderr:
-        if f"stalled at {step}" in line:
-            return process
-    process.kill()
-    raise AssertionError(f"the build ended without reaching {step}: {process.wait()}")
+    try:
+        for line in process.stderr:
+            if f"stalled at {step}" in line:
+                return process
+        raise AssertionError(f"the build ended without reaching {step}: {process.wait()}")
+    except BaseException:  # (a timeout too) the build and its workers are stopped
+        stop(process)
+        raise
 
 
 def _group_ended(group: int) -> bool:
@@ -134,8 +137,7 @@ def test_ctrl_c_leaves_the_outputs_as_they_were_and_no_process(
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            stop(process)
     assert process.returncode == 1, stdout + stderr
     assert "interrupted; previous outputs are unchanged." in stdout + stderr
     assert "Traceback" not in stdout + stderr

@@ -188,3 +188,13 @@ def test_the_check_finds_each_problem(damage: str, all_built: dict[str, BuiltPro
     change, rule = DAMAGES[damage]
     found = _broken(all_built["ja-basic"].pdf.read_bytes(), change)
     assert any(problem.startswith(rule) for problem in found), found
+
+
+def test_figures_svg_drawings_included_have_their_alt_text(all_built: dict[str, BuiltProject]) -> None:
+    with pikepdf.open(all_built["ja-basic"].pdf) as pdf:
+        alts = sorted(
+            str(obj.get(Name.Alt))
+            for obj in pdf.objects
+            if isinstance(obj, Dictionary) and obj.get(Name.Type) == Name.StructElem and obj.get(Name.S) == Name.Figure
+        )
+    assert alts == ["処理の流れ", "赤い見本の四角"]  # the SVG drawing's and the PNG's alt texts
