@@ -264,7 +264,7 @@ def _tag_for_pdf_ua() -> None:
         add_links(links_and_anchors, matrix, pdf, page, names, tags)
         for *_, box in links_and_anchors[0] if tags is not None else ():
             if box.link_annotation is not None and box.element is not None:
-                box.link_annotation["Contents"] = pydyf.String(link_description(box.element))
+                box.link_annotation["Contents"] = pydyf.String(_link_description(box.element))
 
     weasyprint.pdf.add_links = add_described_links
 
@@ -316,7 +316,7 @@ def _kind(pdf: Any, reference: bytes) -> str:
 _NOT_READ = {"rt", "rp"}  # a ruby's reading is read after its base: once is enough in a description
 
 
-def link_description(element: Any) -> str:
+def _link_description(element: Any) -> str:
     """What a link says: its ``aria-label``, else its text but the page numbers it prints
     (stand-ins when it is drawn) and ruby readings, its white space collapsed."""
     if label := element.get("aria-label"):
