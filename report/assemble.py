@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -175,11 +176,14 @@ class Assembler:
         """Each note floats to the foot of its page right after its call; call and note
         link to each other (WeasyPrint's own ::footnote-call is not a link)."""
         notes = {note.number: note for note in chapter.footnotes}
+        name = words_for(self.book.config.language).note
 
         def float_note(match: re.Match[str]) -> str:
             note = notes[int(match.group(2))]
-            back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}">{note.number}</a>'
-            return f'{match.group(0)}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
+            label = f' aria-label="{name.format(n=note.number)}"'  # what the PDF's link says: 「注1」
+            call = match.group(0).replace(' role="doc-noteref"', f' role="doc-noteref"{label}')
+            back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}"{label}>{note.number}</a>'
+            return f'{call}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
         body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, EPUB_ONLY.sub("", chapter.html)))
         body = _FAR_XREF.sub(self._with_page_number, body)
@@ -196,7 +200,9 @@ class Assembler:
             {"{page}": number, "{label}": xref.group(3)}.get(piece, str(Markup.escape(piece)))
             for piece in re.split(r"(\{page\}|\{label\})", words)
         )
-        return f"{xref.group(1)}{text}</a>"
+        # What the PDF's link says is the label alone: its text has the page number as a stand-in.
+        label = html.escape(html.unescape(re.sub(r"<[^>]*>", "", xref.group(3))))
+        return f'{xref.group(1)[:-1]} aria-label="{label}">{text}</a>'
 
     # --- EPUB -------------------------------------------------------------------
 

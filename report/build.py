@@ -58,6 +58,7 @@ from report.cache import (
 )
 from report.config import Config, PdfSettings, load_config
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
+from report.faults import fault_point, injected
 from report.keep import keep_seconds
 from report.model import Book, ParsedChapter, SourceChapter
 from report.render import Output, in_background
@@ -157,14 +158,13 @@ def build(
         # 3. Render to temporary files; rename them into place only when all have succeeded.
         with _build_lock(cache.root):
             out_dir.mkdir(parents=True, exist_ok=True)
+            _remove_left_behind(out_dir, config.output, cache.directory)
             temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
+            finals = {fmt: out_dir / f"{config.output}.{fmt}" for fmt in formats}
             try:
                 rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_workers, timings)
-                outputs = []
-                for fmt in formats:
-                    final = out_dir / f"{config.output}.{fmt}"
-                    os.replace(temporary[fmt], final)
-                    outputs.append(replace(rendered[fmt], path=final))
+                _rename_all(temporary, finals)
+                outputs = [replace(rendered[fmt], path=finals[fmt]) for fmt in formats]
             finally:
                 for path in temporary.values():
                     path.unlink(missing_ok=True)
@@ -175,6 +175,57 @@ def build(
             cache.save()
     timings.mark("done")
     return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
+
+
+def _remove_left_behind(out_dir: Path, output: str, cache_dir: Path) -> None:
+    """The temporary files of builds killed outright (SIGKILL, a power cut): the outputs'
+    (``.NAME.FORMAT.PID.tmp``, ``.NAME.FORMAT.PID.old``) and the parts' (``parts/KEY.PID.pdf``),
+    each named by its build's process, which has ended."""
+    left = [*out_dir.glob(f".{output}.*.tmp"), *out_dir.glob(f".{output}.*.old"), *(cache_dir / "parts").glob("*.pdf")]
+    for path in left:
+        pid = path.name.split(".")[-2]
+        if pid.isdigit() and not _running(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def _rename_all(temporary: dict[str, Path], finals: dict[str, Path]) -> None:
+    """Each temporary file renamed into place. One rename is atomic, two are not: should a
+    rename fail (or the build be interrupted between two), the outputs already renamed are put
+    back as they were (kept meanwhile as hard links), so that the PDF and the EPUB stay of one
+    build. Only a build killed outright between two renames leaves one old and one new."""
+    previous: dict[str, Path] = {}
+    renamed: list[str] = []
+    try:
+        for fmt, final in finals.items():
+            if final.exists():
+                previous[fmt] = final.with_name(f".{final.name}.{os.getpid()}.old")
+                previous[fmt].unlink(missing_ok=True)
+                os.link(final, previous[fmt])
+        for fmt, final in finals.items():
+            if renamed:
+                fault_point("rename")
+            os.replace(temporary[fmt], final)
+            renamed.append(fmt)
+    except BaseException:
+        for fmt in renamed:
+            if fmt in previous:
+                os.replace(previous[fmt], finals[fmt])
+            else:
+                finals[fmt].unlink(missing_ok=True)
+        raise
+    finally:
+        for path in previous.values():
+            path.unlink(missing_ok=True)
 
 
 def _render(
@@ -279,6 +330,8 @@ def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) 
 def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
     """The EPUB, written afresh or copied from the cache."""
     from report.render.epub import EpubRenderer
+
+    fault_point("epub")
 
     chapters = repr(assembler.book.chapters)
     key = digest(inputs, chapters, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
@@ -445,7 +498,9 @@ def _pdf_workers(given: PdfWorkers | None, cache_dir: Path, pdf: bool) -> Iterat
         return
     fontconfig = fonts.fontconfig_file(cache_dir, bundled_dir=False)
     count = worker_count() if pdf else 1
-    kept = KeptWorkers.reach(cache_dir, fontconfig, count, keep) if (keep := keep_seconds()) else None
+    # A fault injected (see report.faults) must not outlive the build in the workers it would keep.
+    keep = 0.0 if injected() else keep_seconds()
+    kept = KeptWorkers.reach(cache_dir, fontconfig, count, keep) if keep else None
     with kept or PdfWorkers(fontconfig, count) as workers:
         yield workers
 

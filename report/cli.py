@@ -69,7 +69,11 @@ def _handled() -> Iterator[None]:
     except Exception as error:
         with tempfile.NamedTemporaryFile("w", prefix="report-crash-", suffix=".txt", delete=False) as handle:
             traceback.print_exc(file=handle)
-        console.print(f"internal error: {type(error).__name__}: {error}", markup=False, style="red")
+        # One line: a worker's error carries the worker's traceback (saved above), whose last
+        # line is the worker's exception.
+        lines = str(error).strip().splitlines() or [""]
+        summary = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1].strip()}"
+        console.print(f"internal error: {type(error).__name__}: {summary}", markup=False, style="red")
         console.print(f"the traceback is saved in {handle.name}; please report it.", markup=False)
         sys.exit(ExitCode.INTERNAL)
 

@@ -22,6 +22,7 @@ class Words:
     cutoff_date: str  # the information cut-off date (report.toml's cutoff-date): {date}
     by: str  # the colophon's label before the authors
     published_by: str  # the colophon's label before the publisher
+    note: str  # a footnote as a link to it names it (the PDF's link description), format with {n}
     callouts: Mapping[str, str] = field(default_factory=dict)  # a callout's title by kind (callouts.CALLOUT_KINDS)
     bibliography: str = ""  # the generated bibliography's title
     index: str = ""  # the generated index's title
@@ -44,6 +45,7 @@ _WORDS = {
         "情報基準日　{date}",
         "編著",
         "発行",
+        "注{n}",
         callouts={"note": "注", "tip": "ヒント", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
@@ -64,6 +66,7 @@ _WORDS = {
         "信息截至　{date}",
         "编著",
         "出版",
+        "注释{n}",
         callouts={"note": "注", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
@@ -84,6 +87,7 @@ _WORDS = {
         "資訊截至　{date}",
         "編著",
         "出版",
+        "註釋{n}",
         callouts={"note": "註", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="參考文獻",
         index="索引",
@@ -104,6 +108,7 @@ _WORDS = {
         "정보 기준일 {date}",
         "편저",
         "발행",
+        "주 {n}",
         callouts={"note": "참고", "tip": "팁", "important": "중요", "warning": "경고", "caution": "주의"},
         bibliography="참고 문헌",
         index="찾아보기",
@@ -124,6 +129,7 @@ _WORDS = {
         "Information as of {date}",
         "By",
         "Published by",
+        "Note {n}",
         callouts={"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "caution": "Caution"},
         bibliography="References",
         index="Index",

@@ -94,7 +94,7 @@ def title_id(markdown: str) -> tuple[str, int] | None:
 def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: set[str]) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
-            path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
+            path, 1, f"chapter is {size:,} bytes; a chapter may be at most {MAX_CHAPTER_BYTES:,} bytes (4 MB): split it"
         )
         return None
     try:

@@ -94,7 +94,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def markdown_parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    # markdown-it drops, without a word, what is nested deeper than maxNesting token levels (a list
+    # is two: the list and its item): deep enough for one container more than the limit, so that
+    # _check_limits sees it and says so.
+    nesting = 2 * (MAX_NESTING + 1) + 4
+    md = MarkdownIt("commonmark", {"html": True, "typographer": False, "maxNesting": nesting})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin, spans=True).use(attrs_block_plugin)
     md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
@@ -331,13 +335,21 @@ def _joined_across_line_break(before: str, after: str) -> bool:
     )
 
 
+_CONTAINERS = {
+    f"{kind}_{end}" for kind in ("blockquote", "bullet_list", "ordered_list", "dl") for end in ("open", "close")
+}
+
+
 def _check_limits(tokens: Sequence[Token], context: _Context) -> None:
-    """Deep nesting and enormous tables are refused before they reach the layout engine."""
-    cells = 0
+    """Deep nesting and enormous tables are refused before they reach the layout engine. A
+    level is a container: a block quote, a list or a definition list."""
+    cells = depth = 0
     for token in tokens:
-        if token.level > MAX_NESTING:
-            context.error(token.meta.get("line"), f"blocks are nested more than {MAX_NESTING} levels deep")
-            return
+        if token.type in _CONTAINERS:
+            depth += token.nesting
+            if depth > MAX_NESTING:
+                context.error(token.meta.get("line"), f"blocks are nested more than {MAX_NESTING} levels deep")
+                return
         if token.type == "table_open":
             cells, line = 0, token.meta.get("line")
         elif token.type in ("th_open", "td_open"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -13,6 +15,9 @@ import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -55,6 +60,39 @@ def processes_with(marker: bytes, argument: str) -> set[int]:
         if any(marker in a for a in arguments) and argument.encode() in arguments and not ended:
             found.add(int(entry.name))
     return found
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A check that cannot run on this machine: skipped on a developer's, a failure on CI (``CI``
+    set), where a skipped check would let the suite pass in silence."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; on CI a check that cannot run is a failure")
+    pytest.skip(reason)
+
+
+def stop(process: subprocess.Popen[Any], grace: float = 10) -> None:
+    """Stop a process a test started: SIGTERM, then SIGKILL if it has not ended within ``grace``
+    seconds, so that no test leaves a process running, however it fails. One started as the
+    leader of a session of its own (``start_new_session=True``) is stopped with its whole group:
+    what it started too."""
+    group = process.pid if process.poll() is None and os.getpgid(process.pid) == process.pid else None
+    if process.returncode is None:
+        _signal(process, group, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal(process, group, signal.SIGKILL)
+            process.wait()
+    if group is not None:  # what it started, should any have outlived it
+        _signal(process, group, signal.SIGKILL)
+
+
+def _signal(process: subprocess.Popen[Any], group: int | None, number: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group is None:
+            process.send_signal(number)
+        else:
+            os.killpg(group, number)
 
 
 def run_report(

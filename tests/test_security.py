@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from helpers import EpubCheckRun, copy_fixture, diagnostics_of, run_report
+from helpers import EpubCheckRun, copy_fixture, diagnostics_of, run_report, stop
 
 LEAKS = ("root:x:0:0", "/bin/bash", "SCRIPT-RAN", "IFRAME-CONTENT", "OBJECT-CONTENT")
 FORBIDDEN_MARKUP = (
@@ -181,7 +181,13 @@ def test_two_builds_at_once_do_not_corrupt_each_other(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "-m", "report", "build", str(root), "-o", str(out)]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-    assert [p.wait(timeout=300) for p in processes] == [0, 0]
+    try:
+        for process in processes:
+            process.communicate(timeout=300)
+        assert [process.returncode for process in processes] == [0, 0]
+    finally:
+        for process in processes:
+            stop(process)
     reference = tmp_path / "reference"
     assert run_report("build", root, "-o", reference).returncode == 0
     assert _outputs(out) == _outputs(reference)

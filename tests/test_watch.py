@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import copy_fixture, pdftotext, squeeze
+from helpers import copy_fixture, pdftotext, squeeze, stop
 from playwright.sync_api import sync_playwright
 
 from report.watch import PreviewState
@@ -50,7 +50,10 @@ def watching(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     port = free_port()
     log = (tmp_path / "watch.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "report", "watch", str(root), "--port", str(port)], stdout=log, stderr=log
+        [sys.executable, "-m", "report", "watch", str(root), "--port", str(port)],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # stopped with its workers, whatever happens
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -67,8 +70,7 @@ def watching(tmp_path: Path) -> Iterator[tuple[Path, str]]:
             time.sleep(0.1)
         yield root, url
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process, grace=20)
         log.close()
 
 

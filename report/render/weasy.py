@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from report.faults import fault_point
+
 if TYPE_CHECKING:
     from report.render.join import Joiner
 
@@ -200,6 +202,136 @@ def load_weasyprint() -> None:
         _join_dots(leader_index(line)[1])  # the leader it filled: a line's first
 
     weasyprint.layout.inline.handle_leader = handle_leader_joined
+    _tag_for_pdf_ua()
+
+
+def _tag_for_pdf_ua() -> None:
+    """WeasyPrint's tagged PDF, where it falls short of PDF/UA-1:
+
+    - every box inside a link is given an annotation of its own (the link is inherited), whose
+      struct parent is a Span, not the Link: a contents page had 181 annotations for 70
+      entries. Only the outermost box of a link keeps one: its area covers what is inside;
+    - a link's /Contents is its target's id (an English slug): it is what the link says (its
+      ``aria-label``, else its text, the page numbers it prints left out);
+    - a link of ``line-height: 0`` (a note call set as a superscript) had a rectangle of no
+      height: the height of its glyphs;
+    - running heads and folios were marked content that no element lists: pagination
+      artifacts (``/Artifact <</Type /Pagination>>``), out of the structure tree;
+    - footnotes were Spans: Notes, with their id as /ID;
+    - a table whose caption is on the page before its rows was two Tables, one of a caption
+      alone: that one is a Div;
+    - what is inside a link (its ``::after``) was a Link of its own, with no annotation: a Span;
+    - an SVG drawing had no /Alt unless it had a <title>: its ``aria-label``, which the
+      builder gives each drawing (see :mod:`report.svg`)."""
+    import pydyf
+    import weasyprint.document
+    import weasyprint.draw
+    import weasyprint.pdf
+    import weasyprint.pdf.tags
+    from weasyprint.formatting_structure import boxes
+
+    gather_anchors = weasyprint.document.gather_anchors
+
+    def gather_outermost_links(box: Any, anchors: Any, links: list[Any], *rest: Any) -> None:
+        gather_anchors(box, anchors, links, *rest)
+        linked = {id(link[3]) for link in links}
+        inner: set[int] = set()
+        for *_, outer in links:
+            stack = [] if id(outer) in inner else list(outer.all_children())
+            while stack:
+                child = stack.pop()
+                if id(child) in linked:
+                    inner.add(id(child))
+                stack.extend(child.all_children())
+        links[:] = [link for link in links if id(link[3]) not in inner]
+
+    weasyprint.document.gather_anchors = gather_outermost_links
+
+    inline_hit_area = boxes.InlineBox.hit_area
+
+    def hit_area_of_glyphs(box: Any) -> tuple[float, float, float, float]:
+        x, y, width, height = inline_hit_area(box)
+        if height < 1:  # line-height: 0; the glyphs are centred on the line
+            size = box.style["font_size"]
+            return x, y - 0.6 * size, width, 1.2 * size
+        return x, y, width, height
+
+    boxes.InlineBox.hit_area = hit_area_of_glyphs
+
+    add_links = weasyprint.pdf.add_links
+
+    def add_described_links(links_and_anchors: Any, matrix: Any, pdf: Any, page: Any, names: Any, tags: Any) -> None:
+        add_links(links_and_anchors, matrix, pdf, page, names, tags)
+        for *_, box in links_and_anchors[0] if tags is not None else ():
+            if box.link_annotation is not None and box.element is not None:
+                box.link_annotation["Contents"] = pydyf.String(_link_description(box.element))
+
+    weasyprint.pdf.add_links = add_described_links
+
+    draw_stacking_context = weasyprint.draw.draw_stacking_context
+
+    def draw_margins_as_artifacts(stream: Any, stacking_context: Any) -> None:
+        if stream._tags is None or not isinstance(stacking_context.box, boxes.MarginBox):
+            draw_stacking_context(stream, stacking_context)
+            return
+        tags, stream._tags = stream._tags, None  # nothing in it is tagged
+        stream.begin_marked_content("Artifact", pydyf.Dictionary({"Type": "/Pagination"}))
+        try:
+            draw_stacking_context(stream, stacking_context)
+        finally:
+            stream.end_marked_content()
+            stream._tags = tags
+
+    weasyprint.draw.draw_stacking_context = draw_margins_as_artifacts
+
+    build_box_tree = weasyprint.pdf.tags._build_box_tree
+
+    def build_accessible_box_tree(box: Any, parent: Any, pdf: Any, *rest: Any) -> Iterator[Any]:
+        if isinstance(box, boxes.MarginBox):
+            return  # drawn as an artifact
+        if isinstance(box, boxes.FootnoteAreaBox):  # its children are the notes (floated no longer)
+            for child in box.children:
+                child.report_note = True
+        element = box.element
+        for tagged in build_box_tree(box, parent, pdf, *rest):
+            if element is not None and getattr(box, "report_note", False):
+                tagged["S"] = "/Note"
+                tagged["ID"] = pydyf.String(element.get("id") or f"note-{tagged.number}")
+            elif tagged["S"] == "/Link" and box.link_annotation is None:  # in a link, or no link
+                tagged["S"] = "/Span"
+            elif element is not None and tagged["S"] == "/Figure" and "Alt" not in tagged:
+                tagged["Alt"] = pydyf.String(element.get("aria-label") or element.get("alt") or "")
+            elif tagged["S"] == "/Table" and all(_kind(pdf, kid) == "/Caption" for kid in tagged["K"]):
+                tagged["S"] = "/Div"  # the caption, on the page before its table's rows
+            yield tagged
+
+    weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
+
+
+def _kind(pdf: Any, reference: bytes) -> str:
+    """The structure type of an element WeasyPrint has written, from its reference (b"12 0 R")."""
+    return str(pdf.objects[int(reference.split()[0])]["S"])
+
+
+_NOT_READ = {"rt", "rp"}  # a ruby's reading is read after its base: once is enough in a description
+
+
+def _link_description(element: Any) -> str:
+    """What a link says: its ``aria-label``, else its text but the page numbers it prints
+    (stand-ins when it is drawn) and ruby readings, its white space collapsed."""
+    if label := element.get("aria-label"):
+        return str(label)
+
+    def text(node: Any) -> str:
+        parts = [node.text or ""]
+        for child in node:
+            tag = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
+            if tag not in _NOT_READ and PAGE_NUMBER_CLASS not in (child.get("class") or "").split():
+                parts.append(text(child))
+            parts.append(child.tail or "")
+        return "".join(parts)
+
+    return " ".join(text(element).split())
 
 
 class _CalledModule(types.ModuleType):
@@ -309,6 +441,7 @@ class Worker:
         self._styles_fetched = tuple(self.fetcher.fetched)
 
     def layout(self, job: PartJob) -> PartLayout:
+        fault_point("pdf-layout")
         self.fetcher.fetched = list(self._styles_fetched)
         with _collected() as collector:
             document = self._render(job)
@@ -326,6 +459,7 @@ class Worker:
         """Fill in the page numbers and write the part (laid out again if this worker no
         longer has it: it came from the cache, or was laid out by another worker)."""
         assert self.styles is not None
+        fault_point("pdf-draw")
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.first_folio)
@@ -345,6 +479,7 @@ class Worker:
             for slot, path, stubs, blank in job.parts:
                 self.joiner.add(slot, JoinPart(path.read_bytes(), stubs, blank))
             if job.target is not None:
+                fault_point("pdf-join")
                 job.target.write_bytes(self.joiner.result())
         except BaseException:
             self._drop_join()
