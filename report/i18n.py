@@ -18,6 +18,7 @@ class Words:
     start: str
     page_list: str
     page_reference: str  # a cross-reference to a figure or table elsewhere, in print: {label} on {page}
+    listing: str  # a numbered code block
 
 
 _WORDS = {
@@ -33,6 +34,7 @@ _WORDS = {
         "本文",
         "ページ一覧",
         "{page}ページの{label}",
+        listing="リスト{n}",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -46,6 +48,7 @@ _WORDS = {
         "正文",
         "页码",
         "第{page}页的{label}",
+        listing="代码{n}",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -59,6 +62,7 @@ _WORDS = {
         "正文",
         "頁碼",
         "第{page}頁的{label}",
+        listing="程式碼{n}",
     ),
     "ko": Words(
         "제{n}장",
@@ -72,6 +76,7 @@ _WORDS = {
         "본문",
         "쪽 목록",
         "{page}쪽의 {label}",
+        listing="코드 {n}",
     ),
     "en": Words(
         "Chapter {n}",
@@ -85,6 +90,7 @@ _WORDS = {
         "Start of content",
         "Page list",
         "{label} on page {page}",
+        listing="Listing {n}",
     ),
 }
 

@@ -49,6 +49,7 @@ class TargetKind(StrEnum):
     SECTION = "section"
     FIGURE = "figure"
     TABLE = "table"
+    LISTING = "listing"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class ParsedChapter:
     references: tuple[CrossReference, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
+    includes: tuple[Path, ...] = ()  # files of the report whose code the chapter includes
 
     @property
     def id(self) -> str:
@@ -135,6 +137,7 @@ class Chapter:
     footnotes: tuple[Footnote, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]
+    includes: tuple[Path, ...] = ()
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

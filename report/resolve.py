@@ -49,7 +49,7 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
 def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Label]:
     words = words_for(config.language)
     labels: dict[str, Label] = {}
-    chapter_number = figure_number = table_number = 0
+    chapter_number = figure_number = table_number = listing_number = 0
     for chapter in parsed:
         counters = [0, 0]  # sections (##) and subsections (###) within the chapter
         if chapter.source.matter is Matter.BODY:
@@ -65,13 +65,16 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Labe
             elif target.kind is TargetKind.TABLE:
                 table_number += 1
                 labels[target.id] = _counted(words.table, table_number)
+            elif target.kind is TargetKind.LISTING:
+                listing_number += 1
+                labels[target.id] = _counted(words.listing, listing_number)
             else:
                 labels[target.id] = _label(target, chapter, chapter_number, counters, words)
     return labels
 
 
 def _counted(pattern: str, number: int) -> Label:
-    """Chapters, figures and tables print and are referred to by the same label: 第2章, 図1."""
+    """Chapters, figures, tables and listings print and are referred to by the same label: 第2章, 図1."""
     text = pattern.format(n=number)
     return Label(str(number), text, text)
 
@@ -124,4 +127,5 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
         footnotes=tuple(Footnote(f.id, f.number, _EMPTY_XREF.sub(xref, f.html)) for f in chapter.footnotes),
         images=chapter.images,
         svgs=chapter.svgs,
+        includes=chapter.includes,
     )

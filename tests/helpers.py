@@ -26,6 +26,7 @@ BUNDLED_PDF_FAMILIES = {
     "Noto-Serif",
     "Noto-Sans",
     "Noto-Sans-Math",
+    "Noto-Sans-Mono-CJK-JP",
 }
 DIAGNOSTIC = re.compile(r"^(?P<path>[^:\n]+?):(?P<line>\d+): (?P<message>.+)$")
 SUMMARY = re.compile(r"^\d+ problems?; nothing was written\.$")
