@@ -250,6 +250,17 @@ def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
 
 
+_CODE = re.compile(r"<(code|pre|kbd|samp)\b[^>]*>(.*?)</\1>", re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def code_text(document: str) -> str:
+    """The text of the document's code (``code``, ``pre``, ``kbd``, ``samp``): what the
+    monospace faces set. They are cut to it (and the generated characters) alone, so that a
+    report's prose, and an edit of it, never makes them be subset again."""
+    return "".join(_TAG.sub("", match.group(2)) for match in _CODE.finditer(document))
+
+
 def bundled(codes: set[int]) -> set[int]:
     """Those of ``codes`` some bundled face can draw (no cmap is read for none)."""
     found: set[int] = set()

@@ -40,6 +40,7 @@ from report.code import (
     read_fence,
 )
 from report.errors import Diagnostics
+from report.fonts import code_text, print_characters
 from report.model import Matter, SourceChapter
 from report.parse import parse_chapter
 
@@ -387,3 +388,44 @@ def test_a_missing_include_fails_the_build_with_its_line(tmp_path: Path) -> None
     assert found == [("02-include.md", line, 'included file "../src/gone.py" does not exist')]
     assert "Traceback" not in run.stderr and (out / "code.pdf").read_bytes() == b"previous"
     shutil.rmtree(root)
+
+
+def test_the_monospace_faces_are_cut_to_the_code_alone() -> None:
+    document = '<p>本文の漢字<code>x&lt;1</code></p><pre class="code"><code><span class="k">def</span> 関数\n</code></pre>'
+    assert code_text(document) == "x&lt;1def 関数\n"
+    assert "漢" not in print_characters(code_text(document), ()) and "<" in print_characters(code_text(document), ())
+
+
+def _pages_of_lines(pdf: bytes) -> list[int]:
+    """How many lines of the block (each a ``L`` followed by digits) each page holds."""
+    import io
+
+    with pdfplumber.open(io.BytesIO(pdf)) as document:
+        return [len(re.findall(r"L\d\d", page.extract_text() or "")) for page in document.pages]
+
+
+def test_no_page_break_leaves_one_or_two_lines_of_a_block_alone(tmp_path: Path) -> None:
+    """Wherever a twelve-line block starts near the foot of a page, a break leaves three lines
+    or more on either side of it (the print stylesheet's rules, laid out by WeasyPrint)."""
+    from weasyprint import CSS, HTML
+
+    from report.fonts import FACES, font_face_css, subset
+
+    urls = {}
+    for face in FACES:
+        if face.style == "mono":
+            (tmp_path / face.file).write_bytes(subset(face, "L0123456789= "))
+            urls[face.file] = (tmp_path / face.file).as_uri()
+    stylesheets = [
+        CSS(string=font_face_css(urls)),
+        CSS(string=(PACKAGE / "styles" / "print.css").read_text(encoding="utf-8")),
+        CSS(string='@page { size: 100mm 100mm; margin: 10mm; } html { font-family: "Noto Sans Mono CJK JP"; }'),
+    ]
+    block = "".join(f'<span class="line">L{n:02} = {n}\n</span>' for n in range(1, 13))
+    splits = []
+    for filler in range(50, 66, 2):  # the block's first line from mid-page to the very foot
+        page = f'<div style="height: {filler}mm"></div><pre class="code"><code>{block}</code></pre>'
+        counts = [count for count in _pages_of_lines(HTML(string=page).write_pdf(stylesheets=stylesheets)) if count]
+        assert sum(counts) == 12 and all(count >= 3 for count in counts), (filler, counts)
+        splits.append(len(counts) > 1)
+    assert any(splits) and not all(splits)  # the sweep did cross page breaks, at several places
