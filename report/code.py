@@ -27,6 +27,7 @@ from report.limits import MAX_CHAPTER_BYTES
 
 # mdBook's forms: {{#include f}} all, f:5 line 5, f:5: from 5, f::9 to 9, f:5:9 from 5 to 9.
 INCLUDE_LINE = re.compile(r"^[ \t]*\{\{#include[ \t]+([^\s:}]+)(?::(\d*))?(?::(\d*))?[ \t]*\}\}[ \t]*$", re.MULTILINE)
+ANY_INCLUDE = re.compile(r"^[ \t]*\{\{#include\b.*$", re.MULTILINE)
 LINE_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
 RESERVED_CHARACTERS = re.compile("[\ue000-\ue00f]")  # the parse stage's placeholders (see report.load)
 BACKGROUND = "#f4f6f9"  # the code box, in print and EPUB
@@ -130,6 +131,12 @@ def included_text(path: Path, shown_as: str, lines: tuple[int, int | None] | Non
 
 def expand_includes(code: str, read: Callable[[str, tuple[int, int | None] | None], str]) -> str:
     """mdBook's ``{{#include path}}`` lines replaced by what ``read(path, lines)`` gives."""
+    for line in ANY_INCLUDE.finditer(code):
+        if not INCLUDE_LINE.fullmatch(line.group(0)):  # mdBook's anchors, a typo …
+            raise CodeError(
+                f'"{line.group(0).strip()}" is not an include this builder reads: '
+                "write {{#include path}} or {{#include path:10:20}} (line numbers)"
+            )
 
     def include(match: re.Match[str]) -> str:
         start, end = match.group(2), match.group(3)

@@ -221,6 +221,7 @@ def test_include_with_line_ranges(report_with_code: Path, block: str, lines: lis
         ('```python {include="../src/tool.py" lines="b"}\n```', 'lines="b" is not a line range'),
         ('```python {lines="1-2"}\nx\n```', 'lines="1-2" needs include="path"'),
         ('```python {include="../src/tool.py"}\nx\n```', "and code of its own"),
+        ("```rust\n{{#include ../src/tool.py:main}}\n```", "is not an include this builder reads"),
     ],
 )
 def test_include_errors_name_the_chapter_line(report_with_code: Path, block: str, message: str) -> None:
