@@ -24,12 +24,12 @@ from mdit_py_plugins.attrs.parse import ParseError
 from mdit_py_plugins.attrs.parse import parse as parse_attrs
 
 from report.limits import MAX_CHAPTER_BYTES
+from report.load import RESERVED_CHARACTERS
 
 # mdBook's forms: {{#include f}} all, f:5 line 5, f:5: from 5, f::9 to 9, f:5:9 from 5 to 9.
 INCLUDE_LINE = re.compile(r"^[ \t]*\{\{#include[ \t]+([^\s:}]+)(?::(\d*))?(?::(\d*))?[ \t]*\}\}[ \t]*$", re.MULTILINE)
 ANY_INCLUDE = re.compile(r"^[ \t]*\{\{#include\b.*$", re.MULTILINE)
 LINE_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
-RESERVED_CHARACTERS = re.compile("[\ue000-\ue00f]")  # the parse stage's placeholders (see report.load)
 BACKGROUND = "#f4f6f9"  # the code box, in print and EPUB
 TEXT = "#1a1a1a"
 # Pygments token type → colour and weight. Every colour has a contrast of at least 4.5:1 on

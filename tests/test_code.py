@@ -186,6 +186,8 @@ def report_with_code(tmp_path: Path) -> Path:
     (root / "src").mkdir()
     (root / "src" / "tool.py").write_text("".join(f"line{n} = {n}\n" for n in range(1, 11)), encoding="utf-8")
     (tmp_path / "secret.py").write_text("password = 1\n", encoding="utf-8")
+    (root / "src" / "latin1.py").write_bytes("café = 1\n".encode("latin-1"))
+    (root / "src" / "slot.py").write_text("x = '\ue000slot\ue001x\ue002'\n", encoding="utf-8")
     return root
 
 
@@ -222,6 +224,8 @@ def test_include_with_line_ranges(report_with_code: Path, block: str, lines: lis
         ('```python {lines="1-2"}\nx\n```', 'lines="1-2" needs include="path"'),
         ('```python {include="../src/tool.py"}\nx\n```', "and code of its own"),
         ("```rust\n{{#include ../src/tool.py:main}}\n```", "is not an include this builder reads"),
+        ('```python {include="../src/latin1.py"}\n```', 'included file "../src/latin1.py" is not valid UTF-8'),
+        ('```python {include="../src/slot.py"}\n```', "uses the reserved character U+E000"),
     ],
 )
 def test_include_errors_name_the_chapter_line(report_with_code: Path, block: str, message: str) -> None:
