@@ -594,7 +594,9 @@ def _render_code_block(
             context.error(line, str(error))
         return ""
     language = f' class="language-{html.escape(fence.language)}"' if fence.language else ""
-    code_html = "".join(f'<span class="line">{text}\n</span>' for text in highlight(code, fence.language, fence.include))
+    code_html = "".join(
+        f'<span class="line">{text}\n</span>' for text in highlight(code, fence.language, fence.include)
+    )
     block = f'<pre class="code"><code{language}>{code_html}</code></pre>\n'
     if fence.id is None and fence.caption is None:
         return block

@@ -173,7 +173,9 @@ def test_listings_are_numbered_across_the_book_and_cross_referenced(language: st
 
 
 def test_a_listing_id_must_be_an_id_and_unique() -> None:
-    _, diagnostics = book("ja", [("ch", "章", Matter.BODY, "```python {#1bad}\nx\n```\n\n```sh {#dup}\n```\n\n```sh {#dup}\n```\n")])
+    _, diagnostics = book(
+        "ja", [("ch", "章", Matter.BODY, "```python {#1bad}\nx\n```\n\n```sh {#dup}\n```\n\n```sh {#dup}\n```\n")]
+    )
     messages = [d.message for d in diagnostics.errors]
     assert any('id "1bad" must start with a letter' in m for m in messages)
     assert any('id "dup" is already defined' in m for m in messages)
@@ -318,7 +320,12 @@ def test_a_highlighted_block_has_several_colours(pdf_chars: list[list[dict]]) ->
 
 def test_listings_numbered_and_referenced_in_the_pdf(pdf_chars: list[list[dict]]) -> None:
     chars = [c for page in pdf_chars for c in page]
-    for caption in ["リスト1 設定を読み込む", "リスト2 Pandoc形式の属性", "リスト3 ページをまたぐ長いリスト", "リスト4 settings.pyの関数"]:
+    for caption in [
+        "リスト1 設定を読み込む",
+        "リスト2 Pandoc形式の属性",
+        "リスト3 ページをまたぐ長いリスト",
+        "リスト4 settings.pyの関数",
+    ]:
         assert _runs(chars, caption), caption
     assert _runs(chars, "リスト1は設定の読み込み、リスト2はPandocの書き方、リスト3は長いリストである。")
     flat = "".join(c["text"] for c in chars if not c["text"].isspace())
@@ -396,7 +403,9 @@ def test_a_missing_include_fails_the_build_with_its_line(tmp_path: Path) -> None
 
 
 def test_the_monospace_faces_are_cut_to_the_code_alone() -> None:
-    document = '<p>本文の漢字<code>x&lt;1</code></p><pre class="code"><code><span class="k">def</span> 関数\n</code></pre>'
+    document = (
+        '<p>本文の漢字<code>x&lt;1</code></p><pre class="code"><code><span class="k">def</span> 関数\n</code></pre>'
+    )
     assert code_text(document) == "x&lt;1def 関数\n"
     assert "漢" not in print_characters(code_text(document), ()) and "<" in print_characters(code_text(document), ())
 

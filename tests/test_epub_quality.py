@@ -405,7 +405,9 @@ def test_briefing_is_small_and_its_faces_hold_what_they_set(briefing: BuiltProje
         for heading in document.xpath(f"(//x:h1 | //x:h2 | //x:h3 | //x:th | //x:caption){shown}", namespaces=NS):
             missing["sans bold"] |= {c for c in text_of(heading) if not c.isspace() and ord(c) not in sans_bold}
         for paragraph in document.xpath("//x:section[not(@epub:type='cover')]//x:p", namespaces=NS):
-            prose = "".join(paragraph.xpath(".//text()[not(ancestor::x:code or ancestor::x:rt or ancestor::x:rp)]", namespaces=NS))
+            prose = "".join(
+                paragraph.xpath(".//text()[not(ancestor::x:code or ancestor::x:rt or ancestor::x:rp)]", namespaces=NS)
+            )
             missing["serif"] |= {c for c in prose if not c.isspace() and ord(c) not in serif}
         for code in document.xpath("//x:p//x:code", namespaces=NS):
             missing["mono"] |= {c for c in text_of(code) if not c.isspace() and ord(c) not in mono}
