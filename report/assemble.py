@@ -21,6 +21,7 @@ from lxml import html as lxml_html
 from markupsafe import Markup
 
 from report import __version__
+from report.code import highlight_css
 from report.config import PAGE_SIZES
 from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
@@ -44,6 +45,9 @@ _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 # subsetting (render/epub.py) both follow these, so each face holds the characters set in it.
 EPUB_SANS_ELEMENTS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "nav", "svg"})
 EPUB_SANS_SELECTORS = ("h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "nav", "svg")
+# Code, in the monospace face (print and EPUB).
+MONO_SELECTORS = ("code", "kbd", "samp", "pre")
+EPUB_MONO_ELEMENTS = frozenset(MONO_SELECTORS)
 EPUB_BOLD_ELEMENTS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "dt", "strong", "b"})
 # 縦中横: one or two digits standing alone (not part of 3.1, 2024, 10% or A4).
 _TATE_CHU_YOKO = re.compile(r"(?<![0-9A-Za-z.,:/%+\-])([0-9]{1,2})(?![0-9A-Za-z.,:/%+\-])")
@@ -161,6 +165,7 @@ class Assembler:
             f"@page {{ size: {PAGE_SIZES[settings.page_size]}; margin: {settings.margin}; @top-left {{ content: {css_string(config.title)}; }} }}\n"
             f"html {{ font-family: {css_family_list(settings.font, config.language)}; font-size: {settings.font_size}; }}\n"
             f"h1, h2, h3, h4, caption, figcaption, th, nav.toc, .cover, .callout-title {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+            f"{', '.join(MONO_SELECTORS)} {{ font-family: {css_family_list('mono', config.language)}; }}\n"
         )
         if self.profile == "print":
             # For a print shop: 3 mm bleed, crop and registration marks, chapters on right-hand pages.
@@ -169,6 +174,7 @@ class Assembler:
             font_face_css(font_urls),
             (PACKAGE_DIR / "styles" / "print.css").read_text(encoding="utf-8"),
             theme,
+            highlight_css(),
             *_report_stylesheet(config.root, "print.css"),
         ]
 
@@ -211,8 +217,14 @@ class Assembler:
         theme = (
             f"html {{ font-family: {css_family_list(config.epub.font, config.language)}; }}\n"
             f"{', '.join(EPUB_SANS_SELECTORS)} {{ font-family: {css_family_list('sans', config.language)}; }}\n"
+            f"{', '.join(MONO_SELECTORS)} {{ font-family: {css_family_list('mono', config.language)}; }}\n"
         )
-        styles = [font_face_css(font_urls), (PACKAGE_DIR / "styles" / "epub.css").read_text(encoding="utf-8"), theme]
+        styles = [
+            font_face_css(font_urls),
+            (PACKAGE_DIR / "styles" / "epub.css").read_text(encoding="utf-8"),
+            theme,
+            highlight_css(),
+        ]
         if config.epub.writing_mode == "vertical-rl":
             styles.append((PACKAGE_DIR / "styles" / "epub-vertical.css").read_text(encoding="utf-8"))
         return "".join([*styles, *_report_stylesheet(config.root, "epub.css")])

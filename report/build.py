@@ -315,7 +315,7 @@ def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: C
     if not own.errors:
         chapter = {name: plain for name, plain in to_plain(parsed, root).items() if name != "source"}
         notes = [[d.location.path.relative_to(root).as_posix(), d.location.line, d.message] for d in own.warnings]
-        deps = {f"file:{image}": cache.file_digest(image) for image in parsed.images}
+        deps = {f"file:{path}": cache.file_digest(path) for path in (*parsed.images, *parsed.includes)}
         cache.store("parsed", key, {"chapter": chapter, "warnings": notes}, deps=deps)
     return parsed
 
@@ -450,7 +450,11 @@ def _record(
     build must not take these outputs as up to date)."""
     known = _known_inputs(config)
     used = set(known)
-    used |= {f"file:{path}" for chapter in book.chapters for path in (*chapter.images, *chapter.linked_files)}
+    used |= {
+        f"file:{path}"
+        for chapter in book.chapters
+        for path in (*chapter.images, *chapter.linked_files, *chapter.includes)
+    }
     used |= {f"file:{path}" for path in run.fetched}
     inputs: dict[str, str | None] = {}
     for name in sorted(used):

@@ -29,7 +29,7 @@ class Face:
     family: str
     weight: int
     file: str
-    style: str  # "serif", "sans" or "symbols"
+    style: str  # "serif", "sans", "mono" or "symbols"
     cjk: bool
 
 
@@ -42,6 +42,8 @@ FACES = (
     Face("Noto Serif", 700, "NotoSerif-Bold.ttf", "serif", False),
     Face("Noto Sans", 400, "NotoSans-Regular.ttf", "sans", False),
     Face("Noto Sans", 700, "NotoSans-Bold.ttf", "sans", False),
+    Face("Noto Sans Mono CJK JP", 400, "NotoSansMonoCJKjp-Regular.otf", "mono", True),
+    Face("Noto Sans Mono CJK JP", 700, "NotoSansMonoCJKjp-Bold.otf", "mono", True),
     Face("Noto Sans Math", 400, "NotoSansMath-Regular.ttf", "symbols", False),
     Face("Noto Sans Symbols2", 400, "NotoSansSymbols2-Regular.ttf", "symbols", False),
     Face("Noto Sans Symbols", 400, "NotoSansSymbols-Regular.ttf", "symbols", False),
@@ -64,7 +66,11 @@ def fonts_dir() -> Path:
 
 def font_stack(style: str, language: str) -> tuple[str, ...]:
     """Families in fallback order: the CJK face leads for CJK text (its punctuation and
-    spacing are right there), the Latin companion leads for other languages."""
+    spacing are right there), the Latin companion leads for other languages. Code (``mono``)
+    is set in the monospace CJK face whatever the language: it has Latin, kana and kanji
+    at fixed widths, so columns line up; the sans faces stand in for what it lacks."""
+    if style == "mono":
+        return ("Noto Sans Mono CJK JP", *font_stack("sans", language))
     cjk = "Noto Serif CJK JP" if style == "serif" else "Noto Sans CJK JP"
     latin = "Noto Serif" if style == "serif" else "Noto Sans"
     first, second = (cjk, latin) if is_cjk(language) else (latin, cjk)
@@ -250,6 +256,17 @@ def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
 
 
+_CODE = re.compile(r"<(code|pre|kbd|samp)\b[^>]*>(.*?)</\1>", re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def code_text(document: str) -> str:
+    """The text of the document's code (``code``, ``pre``, ``kbd``, ``samp``): what the
+    monospace faces set. They are cut to it (and the generated characters) alone, so that a
+    report's prose, and an edit of it, never makes them be subset again."""
+    return "".join(_TAG.sub("", match.group(2)) for match in _CODE.finditer(document))
+
+
 def bundled(codes: set[int]) -> set[int]:
     """Those of ``codes`` some bundled face can draw (no cmap is read for none)."""
     found: set[int] = set()
@@ -268,7 +285,7 @@ def fontconfig_file(cache_dir: Path, bundled_dir: bool = True) -> Path:
         f"<alias><family>{generic}</family><prefer>"
         + "".join(f"<family>{family}</family>" for family in font_stack(style, "ja"))
         + "</prefer></alias>"
-        for generic, style in (("serif", "serif"), ("sans-serif", "sans"), ("monospace", "sans"))
+        for generic, style in (("serif", "serif"), ("sans-serif", "sans"), ("monospace", "mono"))
     )
     text = (
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>'

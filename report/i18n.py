@@ -23,6 +23,7 @@ class Words:
     by: str  # the colophon's label before the authors
     published_by: str  # the colophon's label before the publisher
     note: str  # a footnote as a link to it names it (the PDF's link description), format with {n}
+    listing: str  # a numbered code block
     callouts: Mapping[str, str] = field(default_factory=dict)  # a callout's title by kind (callouts.CALLOUT_KINDS)
     bibliography: str = ""  # the generated bibliography's title
     index: str = ""  # the generated index's title
@@ -46,6 +47,7 @@ _WORDS = {
         "編著",
         "発行",
         "注{n}",
+        listing="リスト{n}",
         callouts={"note": "注", "tip": "ヒント", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
@@ -67,6 +69,7 @@ _WORDS = {
         "编著",
         "出版",
         "注释{n}",
+        listing="代码{n}",
         callouts={"note": "注", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="参考文献",
         index="索引",
@@ -88,6 +91,7 @@ _WORDS = {
         "編著",
         "出版",
         "註釋{n}",
+        listing="程式碼{n}",
         callouts={"note": "註", "tip": "提示", "important": "重要", "warning": "警告", "caution": "注意"},
         bibliography="參考文獻",
         index="索引",
@@ -109,6 +113,7 @@ _WORDS = {
         "편저",
         "발행",
         "주 {n}",
+        listing="코드 {n}",
         callouts={"note": "참고", "tip": "팁", "important": "중요", "warning": "경고", "caution": "주의"},
         bibliography="참고 문헌",
         index="찾아보기",
@@ -130,6 +135,7 @@ _WORDS = {
         "By",
         "Published by",
         "Note {n}",
+        listing="Listing {n}",
         callouts={"note": "Note", "tip": "Tip", "important": "Important", "warning": "Warning", "caution": "Caution"},
         bibliography="References",
         index="Index",

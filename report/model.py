@@ -57,6 +57,7 @@ class TargetKind(StrEnum):
     SECTION = "section"
     FIGURE = "figure"
     TABLE = "table"
+    LISTING = "listing"
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class ParsedChapter:
     links: tuple[FileLink, ...] = ()  # the ``file-link`` placeholders in ``html`` and the notes, by index
     citations: tuple[Citation, ...] = ()  # in the order of the ``cite-slot`` spans in ``html`` and the notes
     index_marks: tuple[IndexMark, ...] = ()
+    includes: tuple[Path, ...] = ()  # files of the report whose code the chapter includes
 
     @property
     def id(self) -> str:
@@ -197,6 +199,7 @@ class Chapter:
     meta: Mapping[str, Any] = field(default_factory=dict)  # the chapter's other front matter keys
     linked_files: tuple[Path, ...] = ()  # files of the report it links to that are not chapters
     bibliography: bool = False  # the reference list is at its end
+    includes: tuple[Path, ...] = ()
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

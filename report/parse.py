@@ -34,6 +34,7 @@ from mdit_py_plugins.footnote import footnote_plugin
 
 from report.callouts import callouts_plugin
 from report.cite import citations_plugin, parsed_citations
+from report.code import CodeError, expand_includes, highlight, included_text, line_range, read_fence
 from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
@@ -130,6 +131,8 @@ class _Context:
     heading_ids: set[str] = field(default_factory=set)
     figure_count: int = 0
     table_count: int = 0
+    listing_count: int = 0
+    includes: list[Path] = field(default_factory=list)  # files whose code the chapter includes
     section_count: int = 0
     paragraph_count: int = 0
 
@@ -177,6 +180,7 @@ def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -
         links=tuple(context.links),
         citations=parsed_citations(env),
         index_marks=parsed_marks(env),
+        includes=tuple(context.includes),
     )
 
 
@@ -795,7 +799,60 @@ def _render_table_open(
     return f"{opening}<caption>{SLOT.format(table_id)}{caption}</caption>\n"
 
 
+class _Reported(CodeError):
+    """A problem already reported where it was found."""
+
+
+def _render_code_block(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """A fenced or indented code block: highlighted lines in a box (see report.code), and a
+    numbered listing (リスト1) when it has a caption or an id."""
+    token = tokens[idx]
+    context = _context(env)
+    line = token.meta.get("line")
+
+    def read(src: str, lines: tuple[int, int | None] | None) -> str:
+        path = _resolve_local_path(src, context, line, "included file")
+        if path is None:
+            raise _Reported()
+        context.includes.append(path)
+        return included_text(path, src, lines)
+
+    try:
+        fence = read_fence(token.info, dict(token.attrs))
+        code = expand_includes(token.content, read)
+        if fence.include is not None:
+            if code.strip():
+                raise CodeError(f'code block has include="{fence.include}" and code of its own: keep one')
+            code = read(fence.include, line_range(fence.lines) if fence.lines else None)
+        elif fence.lines is not None:
+            raise CodeError(f'lines="{fence.lines}" needs include="path" on the same code block')
+    except CodeError as error:
+        if not isinstance(error, _Reported):
+            context.error(line, str(error))
+        return ""
+    language = f' class="language-{html.escape(fence.language)}"' if fence.language else ""
+    code_html = "".join(
+        f'<span class="line">{text}\n</span>' for text in highlight(code, fence.language, fence.include)
+    )
+    block = f'<pre class="code"><code{language}>{code_html}</code></pre>\n'
+    if fence.id is None and fence.caption is None:
+        return block
+    context.listing_count += 1
+    listing_id = fence.id or f"{context.source.id}-lst{context.listing_count}"
+    if not ID_PATTERN.match(listing_id):
+        context.error(line, f'id "{listing_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    caption = fence.caption or ""
+    context.targets.append(Target(listing_id, TargetKind.LISTING, caption, line or 0))
+    classes = " ".join(["listing", *fence.classes])
+    figcaption = f"<figcaption>{SLOT.format(listing_id)}{html.escape(caption)}</figcaption>"
+    return f'<figure id="{html.escape(listing_id)}" class="{html.escape(classes)}">{figcaption}\n{block}</figure>\n'
+
+
 _RENDER_RULES = {
+    "fence": _render_code_block,
+    "code_block": _render_code_block,
     "heading_open": _render_heading_open,
     "paragraph_open": _render_paragraph_open,
     "paragraph_close": _render_paragraph_close,

@@ -205,7 +205,7 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
     """Labels by HTML id (a target defined twice in a chapter, an error, is numbered once)."""
     words = words_for(config.language)
     labels: dict[str, Label] = {}
-    chapter_number = figure_number = table_number = 0
+    chapter_number = figure_number = table_number = listing_number = 0
     for chapter in parsed:
         counters = [0, 0]  # sections (##) and subsections (###) within the chapter
         if chapter.source.matter is Matter.BODY:
@@ -218,6 +218,9 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
             elif target.kind is TargetKind.TABLE:
                 table_number += 1
                 label = _counted(words.table, table_number)
+            elif target.kind is TargetKind.LISTING:
+                listing_number += 1
+                label = _counted(words.listing, listing_number)
             else:
                 label = _label(target, chapter, chapter_number, counters, words)
             labels[definition.html_id] = label
@@ -225,7 +228,7 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
 
 
 def _counted(pattern: str, number: int) -> Label:
-    """Chapters, figures and tables print and are referred to by the same label: 第2章, 図1."""
+    """Chapters, figures, tables and listings print and are referred to by the same label: 第2章, 図1."""
     text = pattern.format(n=number)
     return Label(str(number), text, text)
 
@@ -370,6 +373,7 @@ def _fill(
             for link, target in zip(chapter.links, link_targets, strict=True)
             if not target and link.path.is_file()
         ),
+        includes=chapter.includes,
     )
 
 

@@ -34,6 +34,7 @@ BUNDLED_PDF_FAMILIES = {
     "Noto-Sans-Symbols2",
     "Noto-Sans-Symbols",
     "Noto-Emoji",
+    "Noto-Sans-Mono-CJK-JP",
 }
 DIAGNOSTIC = re.compile(r"^(?P<path>[^:\n]+?):(?P<line>\d+): (?P<message>.+)$")
 SUMMARY = re.compile(r"^\d+ problems?; nothing was written\.$")

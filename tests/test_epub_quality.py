@@ -421,15 +421,21 @@ def test_briefing_is_small_and_its_faces_hold_what_they_set(briefing: BuiltProje
     cmaps = {name: set(font.getBestCmap()) for name, font in fonts.items()}  # type: ignore[attr-defined]
     serif, sans_bold = cmaps["NotoSerifCJKjp-Regular.otf"], cmaps["NotoSansCJKjp-Bold.otf"]
     assert len(cmaps["NotoSansCJKjp-Regular.otf"]) < len(serif) / 2, "sans faces are cut to what is set in sans"
-    missing: dict[str, set[str]] = {"serif": set(), "sans bold": set()}
+    mono = cmaps["NotoSansMonoCJKjp-Regular.otf"]  # the colophon's file names are code
+    missing: dict[str, set[str]] = {"serif": set(), "sans bold": set(), "mono": set()}
     for name in epub.xhtml():
         document = epub.document(name)
         shown = "[not(ancestor-or-self::*[@hidden])]"
         for heading in document.xpath(f"(//x:h1 | //x:h2 | //x:h3 | //x:th | //x:caption){shown}", namespaces=NS):
             missing["sans bold"] |= {c for c in text_of(heading) if not c.isspace() and ord(c) not in sans_bold}
         for paragraph in document.xpath("//x:section[not(@epub:type='cover')]//x:p", namespaces=NS):
-            missing["serif"] |= {c for c in text_of(paragraph) if not c.isspace() and ord(c) not in serif}
-    assert missing == {"serif": set(), "sans bold": set()}
+            prose = "".join(
+                paragraph.xpath(".//text()[not(ancestor::x:code or ancestor::x:rt or ancestor::x:rp)]", namespaces=NS)
+            )
+            missing["serif"] |= {c for c in prose if not c.isspace() and ord(c) not in serif}
+        for code in document.xpath("//x:p//x:code", namespaces=NS):
+            missing["mono"] |= {c for c in text_of(code) if not c.isspace() and ord(c) not in mono}
+    assert missing == {"serif": set(), "sans bold": set(), "mono": set()}
 
 
 KEPT_FEATURES = {"GSUB": ("vert", "vrt2", "locl", "ruby"), "GPOS": ("palt",)}

@@ -18,14 +18,14 @@ def codepoints(file: str) -> frozenset[int]:
 
 
 def stack(style: str, weight: int) -> frozenset[int]:
-    """What a stack (CJK face + Latin companion + the symbol faces) covers at one weight."""
-    faces = [f for f in FACES if (f.style == style and f.weight == weight) or f.style == "symbols"]
-    families = [f.family for f in faces]
-    assert families[2:] == list(SYMBOL_FAMILIES) and len(set(families)) == len(families) == 6, faces
+    """What a stack (report.fonts.font_stack: its faces at one weight, and Noto Sans Math) covers."""
+    families = font_stack(style, "ja")
+    faces = [f for f in FACES if f.family in families and (f.weight == weight or f.style == "symbols")]
+    assert len(faces) == len(families) and {f.family for f in faces} == set(families), faces
     return frozenset().union(*(codepoints(f.file) for f in faces))
 
 
-STACKS = [(style, weight) for style in ("serif", "sans") for weight in (400, 700)]
+STACKS = [(style, weight) for style in ("serif", "sans", "mono") for weight in (400, 700)]
 
 
 def _decoded(codec: str, sequences) -> set[str]:  # type: ignore[no-untyped-def]
@@ -88,6 +88,15 @@ def test_stack_covers(repertoire: str, style: str, weight: int) -> None:
     characters = REPERTOIRES[repertoire]()
     missing = sorted(c for c in characters if ord(c) not in covered and not c.isspace())
     assert not missing, f"{len(missing)} missing, e.g. " + " ".join(f"U+{ord(c):04X}" for c in missing[:30])
+
+
+@pytest.mark.parametrize("weight", [400, 700])
+def test_the_monospace_face_sets_japanese_code_itself(weight: int) -> None:
+    """Code is set in the monospace face, not in a fallback: it has ASCII and JIS X 0208 but
+    ≒ (which Noto Sans Math draws, as for the other stacks)."""
+    mono = next(f for f in FACES if f.style == "mono" and f.weight == weight)
+    characters = jis_x_0208() | ranges((0x21, 0x7E))
+    assert {c for c in characters if ord(c) not in codepoints(mono.file)} == {"≒"}
 
 
 def test_files_are_single_faces_with_licence() -> None:

@@ -39,8 +39,9 @@ from ebooklib import epub
 from lxml import etree
 
 from report import __version__
-from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
+from report.assemble import EPUB_BOLD_ELEMENTS, EPUB_MONO_ELEMENTS, EPUB_SANS_ELEMENTS, Assembler, EpubPage, NavEntry
 from report.cache import Cache, digest
+from report.code import bold_classes
 from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.render import Output, PageStart
@@ -75,6 +76,7 @@ _NO_PHRASING_CHILD = frozenset(
 )
 _NOT_FIRST = frozenset({"caption", "figcaption", "legend", "summary"})
 _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
+_BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
 _ID = re.compile(r'\sid="([^"]+)"')
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
@@ -410,7 +412,8 @@ def _summary(language: str) -> str:
 def font_usage(documents: Iterable[str], body_style: str) -> Usage:
     """The characters set in each (style, weight) of the book, read from its XHTML: body
     text in ``body_style``; headings, captions, table headers, the table of contents and
-    figure drawings in sans; headings, captions, headers, terms and strong text bold.
+    figure drawings in sans; code in mono; headings, captions, headers, terms, strong text
+    and highlighted keywords bold.
     Text that is never shown (``head``, hidden navigation, SVG titles) is left out."""
     usage: dict[tuple[str, int], set[str]] = defaultdict(set)
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -435,7 +438,9 @@ def _collect(element: etree._Element, style: str, weight: int, usage: dict[tuple
     else:
         if name in EPUB_SANS_ELEMENTS:
             style = "sans"
-        if name in EPUB_BOLD_ELEMENTS:
+        elif name in EPUB_MONO_ELEMENTS:
+            style = "mono"
+        if name in EPUB_BOLD_ELEMENTS or (style == "mono" and set((element.get("class") or "").split()) & _BOLD_CODE):
             weight = 700
         parent = element.getparent()
         if name == "li" and parent is not None and etree.QName(parent).localname == "ol":

@@ -42,6 +42,7 @@ from report.config import PAGE_MILLIMETRES, PdfSettings
 from report.fonts import (
     FACES,
     bundled,
+    code_text,
     font_digest,
     fontconfig_file,
     fonts_dir,
@@ -114,7 +115,10 @@ class PdfRenderer:
         characters = print_characters(document, assembler.print_stylesheets({}))
         extra = _extra_characters(cache)
         characters |= extra
-        font_urls = {face.file: subset_file(face, characters, cache).as_uri() for face in FACES}
+        code = print_characters(code_text(document), ()) | extra
+        font_urls = {
+            face.file: subset_file(face, code if face.style == "mono" else characters, cache).as_uri() for face in FACES
+        }
         base_url = config.root.as_uri() + "/"
         variant = None if config.pdf.variant == "none" else config.pdf.variant
         # A part laid out with one subset is laid out the same with any other that has its
