@@ -152,7 +152,7 @@ def _kept(root: Path) -> list[int]:
 
 
 def _build_servers() -> list[int]:
-    from report.keep import builder_stamp  # (the bench runs in the builder's environment: see the end)
+    from report.daemon.settings import builder_stamp  # (the bench runs in the builder's environment: see the end)
 
     return _processes_with(b"report.server", builder_stamp().encode())
 
@@ -177,8 +177,8 @@ def _alive(pid: int) -> bool:
 def _server_listening(seconds: float = 10) -> None:
     """Until the build server a build started takes commands (it imports the builder first), as
     it does long before an author's next save."""
-    from report.client import server_address
-    from report.keep import builder_stamp
+    from report.daemon.client import server_address
+    from report.daemon.settings import builder_stamp
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -254,14 +254,14 @@ def naive(root: Path, out: Path, *options: str) -> tuple[Run, dict[str, float]]:
 
 def stage(run: Run, name: str) -> float:
     """When a stage ended, from ``report build --timings``, in seconds since the build started."""
-    found = re.search(rf"\b{name} ([\d.]+) s", run.stdout)
+    found = re.search(rf"^{name} +([\d.]+) s", run.stdout, re.MULTILINE)
     return float(found.group(1)) if found else math.nan
 
 
 def written_again(run: Run) -> bool:
     """Whether the build wrote EPUB pages of more than the edited chapter: the layout the EPUB
     was written ahead from (the last build's) was wrong, and it was written again."""
-    found = re.search(r"epub-page: \d+ hit/(\d+) miss", run.stdout)
+    found = re.search(r"^epub-page +\d+ +(\d+)$", run.stdout, re.MULTILINE)
     return found is not None and int(found.group(1)) > 1
 
 

@@ -11,12 +11,13 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.console import Console
 
 from report import __version__
-from report.build import FORMATS, PROFILES, build, prepare
+from report.build import FORMATS, PROFILES, BuildResult, build, prepare
 from report.check import check_outputs
 from report.daemon.settings import SERVER_KIND, KeptProcess
 from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
@@ -166,9 +167,23 @@ def build_command(
     else:
         click.echo(f"wrote {', '.join(parts)} in {elapsed:.1f} s")
     if timings:
-        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
-        click.echo(f"timings: {stages}; rendered afresh: {', '.join(result.rendered) or 'nothing'}")
-        click.echo(f"cache: {result.stats}")
+        click.echo(_timings_table(result))
+
+
+def _timings_table(result: BuildResult) -> str:
+    """When each stage ended and how long it took; what was rendered; the cache's hits and misses."""
+    rows = [f"{'stage':<16}{'ended':>9}{'took':>9}"]
+    previous = 0.0
+    for stage, seconds in result.timings.items():
+        rows.append(f"{stage:<16}{seconds:>7.2f} s{seconds - previous:>7.2f} s")
+        previous = seconds
+    rows.append(f"rendered afresh: {', '.join(result.rendered) or 'nothing'}")
+    stats = result.stats
+    kinds = sorted(set(stats.hits) | set(stats.misses))
+    if kinds:
+        rows.append(f"{'cache entries':<16}{'hits':>9}{'misses':>9}")
+        rows += [f"{kind:<16}{stats.hits[kind]:>9}{stats.misses[kind]:>9}" for kind in kinds]
+    return "\n".join(rows)
 
 
 @main.command("check")
@@ -223,7 +238,9 @@ def init_command(folder: Path, title: str | None, language: str) -> None:
     except InitError as error:
         console.print(str(error), style="red", markup=False)
         sys.exit(ExitCode.REPORT_ERROR)
-    click.echo(f"created {_display(folder)} ({len(written)} files); build it with: report build {_display(folder)}")
+    click.echo(
+        f"created {_display(folder)} ({len(written)} files); build it with: report build {quote(_display(folder))}"
+    )
 
 
 @main.command("stop")
