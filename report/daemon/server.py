@@ -2,7 +2,7 @@
 that :mod:`report.daemon.client` hands it.
 
 A build from the command line starts one when none is running, after its own build; it
-listens on a Linux abstract socket named by the user and the builder (its files and Python:
+listens on a Linux abstract socket named by the user, the pool and the builder (its files and Python:
 :func:`report.daemon.settings.builder_stamp`), answers only processes of its own user, and exits when it
 has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 
