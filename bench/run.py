@@ -142,12 +142,6 @@ def _kept() -> list[int]:
     return [process.pid for process in kept_processes(BENCH_POOL)]
 
 
-def _build_servers() -> list[int]:
-    from report.daemon.settings import SERVER_KIND, kept_processes
-
-    return [process.pid for process in kept_processes(BENCH_POOL) if process.kind == SERVER_KIND]
-
-
 def _stop(pids: list[int]) -> None:
     """Stop the processes, and wait until they have."""
     for pid in pids:
@@ -304,11 +298,11 @@ def written_again(run: Run) -> bool:
 
 
 def cold(root: Path, out: Path) -> Run:
-    """A build from nothing: no cache, no outputs, no build server (the server is the builder's,
-    not the report's: an author's first build of the day has none)."""
+    """A build from nothing: no cache, no outputs, no kept workers nor build server (they are the
+    user's, shared by every report: an author's first build of the day has none)."""
     shutil.rmtree(root / ".report-cache", ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
-    _stop(_build_servers())
+    _stop(_kept())
     run = ours(root, out)
     _server_listening()
     return run
