@@ -261,7 +261,10 @@ def status_command() -> None:
     kept = kept_processes(chosen_pool())
     now = time.time()
     for process in kept:
-        idle = "busy" if process.idle_since is None else f"idle {_duration(now - process.idle_since)}"
+        if process.starting or process.idle_since is None:
+            idle = "starting" if process.starting else "busy"
+        else:
+            idle = f"idle {_duration(now - process.idle_since)}"
         click.echo(f"{process.pid:>8}  {process.kind:<13} {process.pool:<10} {_size(process.memory):>9}  {idle}")
     click.echo(f"{_counted(kept)}, {_size(sum(p.memory for p in kept))} in all")
 

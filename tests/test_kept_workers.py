@@ -91,7 +91,9 @@ def edit(root: Path, old: str, new: str) -> None:
     method.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_the_next_build_of_any_report_uses_the_kept_workers(project: Path, own_pool: str, tmp_path: Path) -> None:
+def test_the_next_build_of_any_report_uses_the_kept_workers(
+    project: Path, own_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     build(project)
     first = kept_pids(own_pool)
     assert first, "the build left no workers running"
@@ -103,7 +105,11 @@ def test_the_next_build_of_any_report_uses_the_kept_workers(project: Path, own_p
     other = copy_fixture("en-basic", tmp_path / "other")  # another report: the same workers
     build(other)
     assert kept_pids(own_pool) == first
-    assert (other / "dist" / "en-basic.pdf").exists()
+    # What the workers kept of the first report changes nothing in the second's PDF.
+    monkeypatch.setenv("REPORT_KEEP_WORKERS", "0")
+    build(other, out_dir=tmp_path / "alone", use_cache=False)
+    monkeypatch.setenv("REPORT_KEEP_WORKERS", "60")
+    assert (other / "dist" / "en-basic.pdf").read_bytes() == (tmp_path / "alone" / "en-basic.pdf").read_bytes()
     build(project, formats=("epub",), out_dir=project / "epub-only")
     assert kept_pids(own_pool) == first
 

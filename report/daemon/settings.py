@@ -151,6 +151,7 @@ class KeptProcess:
     pool: str
     idle_since: float | None  # None: building, or starting
     memory: int  # resident, in bytes
+    starting: bool = False  # (it has no title yet)
 
 
 def kept_processes(pool: str | None = None) -> list[KeptProcess]:
@@ -169,13 +170,14 @@ def kept_processes(pool: str | None = None) -> list[KeptProcess]:
             continue
         if title := _TITLE.match(arguments[0]):
             since = title["since"]
-            process = (title["kind"], title["pool"], float(since) if since else None)
+            process = (title["kind"], title["pool"], float(since) if since else None, False)
         elif len(arguments) > 3 and arguments[1] == "-c" and arguments[2] in (SERVER_CODE, WORKER_CODE):
-            process = (SERVER_KIND if arguments[2] == SERVER_CODE else WORKER_KIND, arguments[3], None)
+            process = (SERVER_KIND if arguments[2] == SERVER_CODE else WORKER_KIND, arguments[3], None, True)
         else:
             continue
         if pool is None or process[1] == pool:
-            found.append(KeptProcess(int(entry), *process, memory=resident_bytes(int(entry))))
+            kind, name, idle_since, starting = process
+            found.append(KeptProcess(int(entry), kind, name, idle_since, resident_bytes(int(entry)), starting))
     return sorted(found, key=lambda p: (p.kind, p.pid))
 
 
