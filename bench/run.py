@@ -3,6 +3,7 @@
     python bench/run.py              # 60-page report (3 runs each) and a ~500-page one
     python bench/run.py --quick      # 60-page report, 1 run each, no 500-page report
     python bench/run.py --repeat 5 --skip-big
+    python bench/run.py --only-many  # only 40 small reports built one after another (--many N)
 
 It generates Japanese reports from the briefing's chapters, repeated with their ids made
 unique (``bench/out/``, git-ignored), then runs every measurement as a separate process,
@@ -39,6 +40,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 OUT = BENCH / "out"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+BENCH_POOL = f"bench-{os.getpid()}"  # the bench's kept processes: never the author's own (REPORT_POOL)
 BODY_PAGES_PER_COPY = 25  # the briefing without its cover, title page, contents and colophon
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -130,31 +132,14 @@ def _cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
 
 
-def _processes_with(marker: bytes, argument: bytes) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(marker in a for a in arguments) and argument in arguments:
-            found.append(int(entry.name))
-    return found
-
-
-def _kept(root: Path) -> list[int]:
-    """The processes earlier builds left running that a build of ``root`` uses: the report's PDF
-    workers (report/render/workers.py) and the build server (report/server.py), which forks the
+def _kept() -> list[int]:
+    """The processes earlier builds left running that a build uses: the PDF workers of the bench's
+    pool (report/daemon/pool.py) and its build server (report/daemon/server.py), which forks the
     process that runs the build. A build that uses them is charged their memory, and the
     processor time they (and the server's children) used meanwhile."""
-    cache = str((root / ".report-cache").resolve()).encode()
-    return _processes_with(b"keep_serving", cache) + _build_servers()
+    from report.daemon.settings import kept_processes  # (the bench runs in the builder's environment: see the end)
 
-
-def _build_servers() -> list[int]:
-    from report.keep import builder_stamp  # (the bench runs in the builder's environment: see the end)
-
-    return _processes_with(b"report.server", builder_stamp().encode())
+    return [process.pid for process in kept_processes(BENCH_POOL)]
 
 
 def _stop(pids: list[int]) -> None:
@@ -177,21 +162,21 @@ def _alive(pid: int) -> bool:
 def _server_listening(seconds: float = 10) -> None:
     """Until the build server a build started takes commands (it imports the builder first), as
     it does long before an author's next save."""
-    from report.client import server_address
-    from report.keep import builder_stamp
+    from report.daemon.client import server_address
+    from report.daemon.settings import builder_stamp
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
-                probe.connect(server_address(builder_stamp()))
+                probe.connect(server_address(BENCH_POOL, builder_stamp()))
                 return
             except OSError:
                 time.sleep(0.05)
 
 
 def measure(command: list[str], root: Path | None = None) -> Run:
-    kept = _kept(root) if root is not None else []
+    kept = _kept() if root is not None else []
     kept_cpu = {pid: _cpu_seconds(pid) for pid in kept}
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -215,7 +200,7 @@ def measure(command: list[str], root: Path | None = None) -> Run:
     # gone since, e.g. of a cache folder a cold build deleted, did nothing for it).
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
-    left = _kept(root) if root is not None else []
+    left = _kept() if root is not None else []
     cpu += sum(max(0.0, _cpu_seconds(pid) - kept_cpu.get(pid, 0.0)) for pid in {*kept, *left})
     return Run(seconds, peak[0] / 1024, stdout, cpu)
 
@@ -241,10 +226,57 @@ def ours_unkept(root: Path, out: Path, *options: str) -> Run:
 
 
 def stop_kept_processes() -> None:
-    """The bench's reports' kept workers and the build server, stopped (they would otherwise wait
-    10 minutes)."""
-    for root in OUT.iterdir() if OUT.is_dir() else ():
-        _stop(_kept(root))
+    """The bench's kept workers and build server, stopped (they would otherwise wait 10 minutes)."""
+    _stop(_kept())
+
+
+def small_reports(count: int) -> list[Path]:
+    """``count`` small reports as ``report init`` makes them, each in its folder, with its title."""
+    base = OUT / "many"
+    shutil.rmtree(base, ignore_errors=True)
+    roots = [base / f"report-{number:02d}" for number in range(count)]
+    for number, root in enumerate(roots):
+        command = [python(), "-m", "report", "init", str(root), "--title", f"報告 {number}"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return roots
+
+
+def many_reports(count: int) -> tuple[list[Run], list[Run], list[tuple[str, int]]]:
+    """``count`` small reports built one after another, each from nothing: with no workers kept,
+    then with the pool kept; the kind and memory of each process kept after the second loop."""
+    from report.daemon.settings import kept_processes
+
+    roots = small_reports(count)
+    stop_kept_processes()
+    unkept = [ours_unkept(root, root / "dist") for root in roots]
+    for root in roots:
+        shutil.rmtree(root / ".report-cache")
+        shutil.rmtree(root / "dist")
+    kept = [ours(root, root / "dist") for root in roots]
+    left = [(process.kind, process.memory) for process in kept_processes(BENCH_POOL)]
+    return unkept, kept, left
+
+
+def add_many_reports(results: Results, count: int) -> None:
+    from report.daemon.settings import SERVER_KIND, pool_size
+
+    unkept, kept, left = many_reports(count)
+    total_unkept, total_kept = sum(r.seconds for r in unkept), sum(r.seconds for r in kept)
+    print(
+        f"{count} small reports one after another: {total_kept:.1f} s, no workers kept {total_unkept:.1f} s", flush=True
+    )
+    results.note(f"{count} small reports one after another, each from nothing:", "no workers kept", "the pool kept")
+    results.add("  their time in all", total_unkept, total_kept, "s", "≤ 1×")
+    results.add("  peak memory", max(r.peak_mb for r in unkept), max(r.peak_mb for r in kept), "MB")
+    servers = sum(kind == SERVER_KIND for kind, _ in left)
+    memory_left = sum(size for _, size in left) / 2**20
+    results.note(
+        "  kept processes left after them",
+        "none",
+        f"{len(left) - servers} workers + {servers} server, {memory_left:.0f} MB",
+        f"≤ {pool_size()} + 1, ≤ 1,024 MB",
+        "yes" if len(left) - servers <= pool_size() and servers <= 1 and memory_left <= 1024 else "NO",
+    )
 
 
 def naive(root: Path, out: Path, *options: str) -> tuple[Run, dict[str, float]]:
@@ -254,23 +286,23 @@ def naive(root: Path, out: Path, *options: str) -> tuple[Run, dict[str, float]]:
 
 def stage(run: Run, name: str) -> float:
     """When a stage ended, from ``report build --timings``, in seconds since the build started."""
-    found = re.search(rf"\b{name} ([\d.]+) s", run.stdout)
+    found = re.search(rf"^{name} +([\d.]+) s", run.stdout, re.MULTILINE)
     return float(found.group(1)) if found else math.nan
 
 
 def written_again(run: Run) -> bool:
     """Whether the build wrote EPUB pages of more than the edited chapter: the layout the EPUB
     was written ahead from (the last build's) was wrong, and it was written again."""
-    found = re.search(r"epub-page: \d+ hit/(\d+) miss", run.stdout)
+    found = re.search(r"^epub-page +\d+ +(\d+)$", run.stdout, re.MULTILINE)
     return found is not None and int(found.group(1)) > 1
 
 
 def cold(root: Path, out: Path) -> Run:
-    """A build from nothing: no cache, no outputs, no build server (the server is the builder's,
-    not the report's: an author's first build of the day has none)."""
+    """A build from nothing: no cache, no outputs, no kept workers nor build server (they are the
+    user's, shared by every report: an author's first build of the day has none)."""
     shutil.rmtree(root / ".report-cache", ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
-    _stop(_build_servers())
+    _stop(_kept())
     run = ours(root, out)
     _server_listening()
     return run
@@ -466,10 +498,20 @@ def main() -> None:
     parser.add_argument("--big-pages", type=int, default=500, help="pages of the large report")
     parser.add_argument("--skip-big", action="store_true", help="no 500-page report")
     parser.add_argument("--skip-big-naive", action="store_true", help="500-page report: ours only")
+    parser.add_argument("--many", type=int, default=40, help="small reports built one after another (0: none)")
+    parser.add_argument("--only-many", action="store_true", help="only the small reports built one after another")
     options = parser.parse_args()
     repeat = 1 if options.quick else options.repeat
+    os.environ["REPORT_POOL"] = BENCH_POOL
+    os.environ.pop("CI", None)  # (the bench measures what an author's machine does)
 
     OUT.mkdir(parents=True, exist_ok=True)
+    if options.only_many:
+        results = Results()
+        add_many_reports(results, options.many)
+        stop_kept_processes()
+        _report(results)
+        return
     # The builder's modules compiled, as Python keeps them on an author's machine (where
     # PYTHONDONTWRITEBYTECODE is set, each command would compile them again: 0.1 s a process).
     subprocess.run([python(), "-m", "compileall", "-q", str(REPO / "report")], check=True, stdout=subprocess.DEVNULL)
@@ -604,7 +646,13 @@ def main() -> None:
             big_cold.peak_mb < 1536,
         )
 
+    if options.many:
+        add_many_reports(results, options.many)
     stop_kept_processes()
+    _report(results)
+
+
+def _report(results: Results) -> None:
     _judge(results)
     table = results.table()
     print()

@@ -1,3 +1,3 @@
-from report.client import run
+from report.daemon.client import run
 
 run()

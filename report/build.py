@@ -17,8 +17,8 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
   numbers changed (:mod:`report.render.pdf`); the EPUB is written only when what
   it is made of (including the PDF's page starts and cover) changed.
 
-The PDF's parts are laid out by worker processes that the last build of the report left
-running (WeasyPrint loaded, the stylesheets and fonts parsed), or else started at the
+The PDF's parts are laid out by worker processes that an earlier build (of this report or
+another) left running (WeasyPrint loaded), or else started at the
 beginning of the build, so that WeasyPrint loads while the chapters are parsed. The EPUB
 is written while the PDF is laid out, from the layout the last build found (kept if the
 layout comes out the same), else as soon as the layout is known, while the parts are
@@ -57,12 +57,13 @@ from report.cache import (
     write_atomic,
 )
 from report.config import Config, PdfSettings, load_config
+from report.daemon.pool import KeptWorkers
+from report.daemon.settings import keep_seconds
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
 from report.faults import fault_point, injected
-from report.keep import keep_seconds
 from report.model import Book, ParsedChapter, SourceChapter
 from report.render import Output, in_background
-from report.render.workers import KeptWorkers, PdfWorkers, RenderTimeout, worker_count
+from report.render.workers import PdfWorkers, RenderTimeout, worker_count
 
 if TYPE_CHECKING:
     import jinja2
@@ -494,7 +495,7 @@ def _record(
 @contextmanager
 def _pdf_workers(given: PdfWorkers | None, cache_dir: Path, pdf: bool) -> Iterator[PdfWorkers | None]:
     """The caller's workers (``report watch`` keeps them warm), else the ones an earlier build
-    left running (see :mod:`report.render.workers`), else ones started now, before they are
+    left running (see :mod:`report.daemon.pool`), else ones started now, before they are
     known to be needed, so that WeasyPrint loads while the chapters are parsed. An EPUB built
     alone needs a layout only of what changed: one worker."""
     if given is not None:
@@ -504,7 +505,7 @@ def _pdf_workers(given: PdfWorkers | None, cache_dir: Path, pdf: bool) -> Iterat
     count = worker_count() if pdf else 1
     # A fault injected (see report.faults) must not outlive the build in the workers it would keep.
     keep = 0.0 if injected() else keep_seconds()
-    kept = KeptWorkers.reach(cache_dir, fontconfig, count, keep) if keep else None
+    kept = KeptWorkers.reach(fontconfig, count, keep) if keep else None
     with kept or PdfWorkers(fontconfig, count) as workers:
         yield workers
 

@@ -11,20 +11,23 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from shlex import quote
 
 import click
 from rich.console import Console
 
 from report import __version__
-from report.build import FORMATS, PROFILES, build, prepare
+from report.build import FORMATS, PROFILES, BuildResult, build, prepare
 from report.check import check_outputs
+from report.daemon.settings import SERVER_KIND, KeptProcess
 from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
 from report.init import InitError, init_report
 
 
 def _new_console() -> Console:
-    # soft_wrap: a message stays one line (path:line: message), whatever the terminal width.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    # soft_wrap: a message stays one line (path:line: message), whatever the terminal width;
+    # no markup or emoji codes: "chapters/a.md:100: …" must not print ":100:" as an emoji.
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 console = _new_console()
@@ -52,7 +55,7 @@ def _size(size: int) -> str:
 
 
 @contextmanager
-def _handled() -> Iterator[None]:
+def _handled(writes: bool = True) -> Iterator[None]:
     """Author errors become one line each and exit 1; a bug becomes a short message
     and a saved traceback, never a wall of Python."""
     try:
@@ -61,7 +64,8 @@ def _handled() -> Iterator[None]:
         for diagnostic in error.diagnostics:
             _print_diagnostic(diagnostic)
         count = len(error.diagnostics)
-        console.print(f"{count} problem{'s' if count != 1 else ''}; nothing was written.", style="red")
+        written = "; nothing was written" if writes else ""
+        console.print(f"{count} problem{'s' if count != 1 else ''}{written}.", style="red")
         sys.exit(ExitCode.REPORT_ERROR)
     except KeyboardInterrupt:
         console.print("interrupted; previous outputs are unchanged.", style="red")
@@ -93,7 +97,7 @@ def run(args: list[str] | None = None, prog_name: str | None = None, then: Calla
     anyway; every build, watch and check has closed its files, workers and threads by then."""
     global console
     # As this process's streams and environment are now: in a build server's child
-    # (report.server) they are the command's, not those the server was started with.
+    # (report.daemon.server) they are the command's, not those the server was started with.
     console = _new_console()
     try:
         main(args=args, prog_name=prog_name)
@@ -167,9 +171,23 @@ def build_command(
     else:
         click.echo(f"wrote {', '.join(parts)} in {elapsed:.1f} s")
     if timings:
-        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
-        click.echo(f"timings: {stages}; rendered afresh: {', '.join(result.rendered) or 'nothing'}")
-        click.echo(f"cache: {result.stats}")
+        click.echo(_timings_table(result))
+
+
+def _timings_table(result: BuildResult) -> str:
+    """When each stage ended and how long it took; what was rendered; the cache's hits and misses."""
+    rows = [f"{'stage':<16}{'ended':>9}{'took':>9}"]
+    previous = 0.0
+    for stage, seconds in result.timings.items():
+        rows.append(f"{stage:<16}{seconds:>7.2f} s{seconds - previous:>7.2f} s")
+        previous = seconds
+    rows.append(f"rendered afresh: {', '.join(result.rendered) or 'nothing'}")
+    stats = result.stats
+    kinds = sorted(set(stats.hits) | set(stats.misses))
+    if kinds:
+        rows.append(f"{'cache entries':<16}{'hits':>9}{'misses':>9}")
+        rows += [f"{kind:<16}{stats.hits[kind]:>9}{stats.misses[kind]:>9}" for kind in kinds]
+    return "\n".join(rows)
 
 
 @main.command("check")
@@ -178,7 +196,7 @@ def build_command(
 @_strict
 def check_command(path: Path, out_dir: Path | None, strict: bool) -> None:
     """Validate the report in PATH without writing anything; check built outputs where they exist."""
-    with _handled():
+    with _handled(writes=False):
         book, warnings = prepare(path, strict)
         config = book.config
         out = out_dir or config.root / "dist"
@@ -224,4 +242,45 @@ def init_command(folder: Path, title: str | None, language: str) -> None:
     except InitError as error:
         console.print(str(error), style="red", markup=False)
         sys.exit(ExitCode.REPORT_ERROR)
-    click.echo(f"created {_display(folder)} ({len(written)} files); build it with: report build {_display(folder)}")
+    click.echo(
+        f"created {_display(folder)} ({len(written)} files); build it with: report build {quote(_display(folder))}"
+    )
+
+
+@main.command("stop")
+def stop_command() -> None:
+    """End every kept background process of yours (build server, PDF workers)."""
+    from report.daemon.settings import chosen_pool, kept_processes, stop_kept
+
+    kept = kept_processes(chosen_pool())
+    stop_kept(kept)
+    click.echo(f"stopped {_counted(kept)}")
+
+
+@main.command("status")
+def status_command() -> None:
+    """List your kept background processes, with their memory and idle time."""
+    from report.daemon.settings import chosen_pool, kept_processes
+
+    kept = kept_processes(chosen_pool())
+    now = time.time()
+    for process in kept:
+        if process.starting or process.idle_since is None:
+            idle = "starting" if process.starting else "busy"
+        else:
+            idle = f"idle {_duration(now - process.idle_since)}"
+        click.echo(f"{process.pid:>8}  {process.kind:<13} {process.pool:<10} {_size(process.memory):>9}  {idle}")
+    click.echo(f"{_counted(kept)}, {_size(sum(p.memory for p in kept))} in all")
+
+
+def _counted(kept: list[KeptProcess]) -> str:
+    servers = sum(p.kind == SERVER_KIND for p in kept)
+    workers = len(kept) - servers
+    return (
+        f"{len(kept)} kept process{'es' if len(kept) != 1 else ''} "
+        f"({servers} build server{'s' if servers != 1 else ''}, {workers} PDF worker{'s' if workers != 1 else ''})"
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"

@@ -197,11 +197,33 @@ class _KeyLines:
                     dotted_table, _, dotted_key = name.rpartition(".")
                     self._lines.setdefault(("", dotted_table), number)
                     self._lines.setdefault((dotted_table, dotted_key), number)
+        self.table = table  # the table the text ends in
+
+    def first(self, table: str, key: str) -> int | None:
+        return self._lines.get((table, key))
 
     def line(self, table: str, key: str) -> int:
         """The key's line, else its table's line (inline tables), else the first line: never none,
         so that every message reads ``path:line: message``."""
         return self._lines.get((table, key)) or self._lines.get(("", table)) or 1
+
+
+def _duplicate(text: str, line: int) -> str | None:
+    """What a line that TOML rejects sets again (tomllib's message does not name it): the key or
+    table, and the line that first set it; None if the line sets nothing set before."""
+    lines = text.splitlines()
+    raw = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    before = _KeyLines("\n".join(lines[: line - 1]))
+    if header := re.match(r"^\[\s*([\w.-]+)\s*\]", raw):
+        table, key, kind = "", header.group(1), "table"
+    elif assignment := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", raw):
+        table, key, kind = before.table, assignment.group(1).strip('"'), "key"
+    else:
+        return None
+    if (first := before.first(table, key)) is None:
+        return None
+    name = f"{table}.{key}" if table else key
+    return f'{kind} "{name}" is set twice (first on line {first})'
 
 
 def _validate_table(
@@ -275,7 +297,7 @@ def load_config(root: Path) -> Config:
         # ``lineno`` exists from Python 3.14 on; before, the line is only in the message.
         at = re.search(r" \(at (?:line (\d+), column \d+|end of document)\)$", str(error))
         line = getattr(error, "lineno", None) or (int(at.group(1)) if at and at.group(1) else len(text.splitlines()))
-        message = str(error)[: at.start()] if at else str(error)
+        message = _duplicate(text, line) or (str(error)[: at.start()] if at else str(error))
         raise ConfigError([_single(path, f"invalid TOML: {message}", line)]) from None
 
     lines = _KeyLines(text)

@@ -54,7 +54,12 @@ PAGE_WIDTHS = {"A4": "210mm", "A5": "148mm", "B5": "182mm", "B6": "128mm", "lett
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 PREVIEW_FIRST_SECONDS = 1.0  # at most, the PDF and EPUB wait for the page to show an edit
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
-_EDITOR_FILES = re.compile(r"(~|\.sw[a-p]|\.tmp|\.part|\.crdownload)$|^4913$|^\.?#")
+# What editors and tools write beside a file they save (vim's swap files and 4913, Emacs' #autosave#,
+# JetBrains' ___jb_tmp___, backups, sed -i's sedXXXXXX …): never a change to the report.
+_EDITOR_FILES = re.compile(
+    r"(~|\.sw[a-px]|\.tmp(\.\d+)?|\.part|\.crdownload|\.bak|\.orig|\.rej|\.kate-swp|___jb_(tmp|old)___)$"
+    r"|^4913$|^\.?#|^sed[A-Za-z0-9]{6}$"
+)
 
 Echo = Callable[[str, bool], None]  # a line, and whether it reports a problem
 

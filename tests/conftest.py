@@ -16,6 +16,8 @@ from helpers import REPO_ROOT, EpubCheckRun, copy_fixture, report_toml, run_repo
 # Builds in the suite don't leave workers running for the next build (hundreds of fixture
 # folders would each keep a few); tests/test_kept_workers.py turns them on where it tests them.
 os.environ["REPORT_KEEP_WORKERS"] = "0"
+# A test that keeps them uses a pool of its own, never the developer's (see test_kept_workers.py).
+os.environ["REPORT_POOL"] = f"tests-{os.getpid()}"
 
 E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
 

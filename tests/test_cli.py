@@ -6,11 +6,17 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pypdf
 import pytest
 from conftest import BuiltProject
 from helpers import copy_fixture, diagnostics_of, pdffonts, run_report
+
+from report.build import BuildResult, Timings
+from report.cache import Stats
+from report.cli import _timings_table
+from report.watch import Watcher
 
 
 def _digest(path: Path) -> str:
@@ -125,3 +131,38 @@ def test_pdf_is_the_same_without_system_fonts(tmp_path: Path, build_project: Cal
 
     assert fonts(isolated) == fonts(normal.pdf)
     assert len(pypdf.PdfReader(isolated).pages) == len(pypdf.PdfReader(normal.pdf).pages)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["01.md~", "01.md.swp", "01.md.swx", "4913", "#01.md#", ".#01.md", "01.md___jb_tmp___", "01.md___jb_old___",
+     "01.md.bak", "01.md.orig", "01.md.tmp", "01.md.tmp.1234", "sedAb12Cd", ".01.md.kate-swp"],
+)  # fmt: skip
+def test_editor_temporary_files_are_not_changes(tmp_path: Path, name: str) -> None:
+    watcher = SimpleNamespace(root=tmp_path, out_dir=tmp_path / "dist", cache_dir=tmp_path / ".report-cache")
+    assert not Watcher._watched(watcher, None, str(tmp_path / "chapters" / name))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["01-intro.md", "report.toml", "flows.svg", "print.css", "page.html.j2"])
+def test_the_report_s_own_files_are_changes(tmp_path: Path, name: str) -> None:
+    watcher = SimpleNamespace(root=tmp_path, out_dir=tmp_path / "dist", cache_dir=tmp_path / ".report-cache")
+    assert Watcher._watched(watcher, None, str(tmp_path / "chapters" / name))  # type: ignore[arg-type]
+
+
+def test_timings_are_a_readable_table() -> None:
+    timings = Timings()
+    timings.update({"prepared": 0.5, "laid out": 1.25, "done": 1.5})
+    stats = Stats()
+    for kind, hit in [("pdf-part", True), ("pdf-part", False), ("pdf-part", False), ("subset", True)]:
+        stats.count(kind, hit)
+    table = _timings_table(BuildResult((), (), rendered=("pdf",), stats=stats, timings=timings))
+    assert table.splitlines() == [
+        "stage               ended     took",
+        "prepared           0.50 s   0.50 s",
+        "laid out           1.25 s   0.75 s",
+        "done               1.50 s   0.25 s",
+        "rendered afresh: pdf",
+        "cache entries        hits   misses",
+        "pdf-part                1        2",
+        "subset                  1        0",
+    ]

@@ -190,6 +190,23 @@ def test_invalid_toml_has_a_line(tmp_path: Path, toml: str, expected_line: int) 
     assert line == expected_line
 
 
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('title = "T"\nlanguage = "ja"\ntitle = "again"\n', (3, 'key "title" is set twice (first on line 1)')),
+        (
+            'title = "T"\n[pdf]\nfont = "serif"\n\n font = "sans"\n',
+            (5, 'key "pdf.font" is set twice (first on line 3)'),
+        ),
+        ('title = "T"\n[epub]\n[pdf]\n[epub]\n', (4, 'table "epub" is set twice (first on line 2)')),
+    ],
+    ids=["key", "key-in-table", "table"],
+)
+def test_a_duplicate_key_is_named_with_its_lines(tmp_path: Path, toml: str, expected: tuple[int, str]) -> None:
+    ((line, message),) = problems(project(tmp_path, toml))
+    assert (line, message) == (expected[0], f"invalid TOML: {expected[1]}")
+
+
 def test_invalid_utf8_config(tmp_path: Path) -> None:
     project(tmp_path, MINIMAL)
     (tmp_path / "report.toml").write_bytes(b'title = "\xff"\nlanguage = "ja"\nchapters = ["chapters/a.md"]\n')

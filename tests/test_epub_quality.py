@@ -438,6 +438,18 @@ def test_briefing_is_small_and_its_faces_hold_what_they_set(briefing: BuiltProje
     assert missing == {"serif": set(), "sans bold": set(), "mono": set()}
 
 
+@each_project
+def test_the_fonts_hold_every_character_of_the_navigation_and_the_cover(project: BuiltProject) -> None:
+    """Reading systems show the navigation's lists (its hidden landmarks and page list too) and
+    the cover page's text (its title, the cover's alternative text) in the book's fonts."""
+    epub = Epub(project.epub)
+    held = set().union(*(font.getBestCmap() for font in _fonts(epub).values()))  # type: ignore[attr-defined]
+    for document in (epub.nav(), epub.document(epub.spine[0].get("href"))):
+        text = "".join(document.itertext()) + "".join(document.xpath("//@alt"))
+        assert text.strip()
+        assert {c for c in text if c.isprintable() and not c.isspace() and ord(c) not in held} == set()
+
+
 KEPT_FEATURES = {"GSUB": ("vert", "vrt2", "locl", "ruby"), "GPOS": ("palt",)}
 
 

@@ -1,35 +1,49 @@
-"""Workers kept between builds (report/render/workers.py): a build of a report leaves its PDF
-workers running for the next build of the same report, and they go away on their own.
+"""Workers kept between builds (report/daemon/pool.py): a build leaves its PDF workers running
+in the user's pool for the next build of any report, no more than the pool's places, and they go
+away on their own; ``report stop`` and ``report status``.
 
-The suite turns kept workers off (conftest.py); these tests turn them on for their builds, find
-the kept processes by their command line, and stop them at the end.
+The suite turns kept workers off (conftest.py); these tests turn them on for their builds, each
+in a pool of its own (``REPORT_POOL``), find the kept processes by their titles, and stop those
+of their pool only: a developer's own kept processes survive the suite.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
+import secrets
 import signal
+import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, pdftotext, processes_with, squeeze
+from helpers import copy_fixture, pdftotext, run_report, squeeze
 
+from report import fonts
 from report.build import build
-from report.cache import CACHE_DIR_NAME
-from report.keep import DEFAULT_KEEP_SECONDS, keep_seconds
-from report.render import workers
-from report.render.workers import KeptWorkers
+from report.daemon import pool
+from report.daemon.settings import (
+    DEFAULT_KEEP_SECONDS,
+    SERVER_KIND,
+    WORKER_KIND,
+    builder_stamp,
+    keep_seconds,
+    kept_processes,
+    pool_size,
+    stop_kept,
+)
+from report.render.weasy import STYLES_KEPT, Styles, Worker, start_worker
 
 
-def kept_pids(root: Path) -> set[int]:
-    """The kept workers serving the report in ``root``."""
-    return processes_with(b"keep_serving", str((root / CACHE_DIR_NAME).resolve()))
+def new_pool() -> str:
+    return f"test-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def kept_pids(pool_name: str, kind: str = WORKER_KIND) -> set[int]:
+    """The kept processes of ``kind`` in the pool."""
+    return {process.pid for process in kept_processes(pool_name) if process.kind == kind}
 
 
 def gone(pids: set[int], seconds: float) -> bool:
@@ -55,13 +69,19 @@ def _running(pid: int) -> bool:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def own_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Builds here keep processes, in a pool of this test's own, stopped at the end."""
+    name = new_pool()
     monkeypatch.setenv("REPORT_KEEP_WORKERS", "60")
+    monkeypatch.setenv("REPORT_POOL", name)
     monkeypatch.delenv("CI", raising=False)
-    root = copy_fixture("ja-basic", tmp_path)
-    yield root
-    for pid in kept_pids(root):
-        os.kill(pid, signal.SIGTERM)
+    yield name
+    stop_kept(kept_processes(name))
+
+
+@pytest.fixture
+def project(tmp_path: Path, own_pool: str) -> Path:
+    return copy_fixture("ja-basic", tmp_path)
 
 
 def edit(root: Path, old: str, new: str) -> None:
@@ -71,69 +91,82 @@ def edit(root: Path, old: str, new: str) -> None:
     method.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_the_next_build_of_the_report_uses_the_kept_workers(project: Path) -> None:
+def test_the_next_build_of_any_report_uses_the_kept_workers(
+    project: Path, own_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     build(project)
-    first = kept_pids(project)
+    first = kept_pids(own_pool)
     assert first, "the build left no workers running"
     edit(project, "準備する", "測定する")
     result = build(project)
-    assert kept_pids(project) == first  # the same processes, none started
+    assert kept_pids(own_pool) == first  # the same processes, none started
     assert result.rendered == ("pdf", "epub")
     assert "測定する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
+    other = copy_fixture("en-basic", tmp_path / "other")  # another report: the same workers
+    build(other)
+    assert kept_pids(own_pool) == first
+    # What the workers kept of the first report changes nothing in the second's PDF.
+    monkeypatch.setenv("REPORT_KEEP_WORKERS", "0")
+    build(other, out_dir=tmp_path / "alone", use_cache=False)
+    monkeypatch.setenv("REPORT_KEEP_WORKERS", "60")
+    assert (other / "dist" / "en-basic.pdf").read_bytes() == (tmp_path / "alone" / "en-basic.pdf").read_bytes()
     build(project, formats=("epub",), out_dir=project / "epub-only")
-    assert kept_pids(project) == first
+    assert kept_pids(own_pool) == first
 
 
-def test_kept_workers_exit_when_no_build_comes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kept_workers_exit_when_no_build_comes(project: Path, own_pool: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPORT_KEEP_WORKERS", "1")
     build(project, formats=("epub",))
-    pids = kept_pids(project)
+    pids = kept_pids(own_pool)
     assert pids
     assert gone(pids, 10)
 
 
-def test_kept_workers_exit_when_the_cache_is_removed_and_are_not_reused(project: Path) -> None:
+def test_a_kept_worker_exits_once_the_builder_changed(own_pool: str, tmp_path: Path) -> None:
+    """A worker of another builder (its files changed since it started) serves no more builds."""
+    address = pool._address(own_pool, "0" * 32, 0)
+    connection, pid = pool._start(address, own_pool, "0" * 32, fonts.fontconfig_file(tmp_path), 60)
+    connection.close()  # the build that started it is done
+    assert gone({pid}, 30)
+
+
+def test_a_kept_worker_that_grew_past_the_ceiling_exits_after_its_build(
+    project: Path, own_pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPORT_WORKER_MEMORY", "1")  # megabytes: every worker is over it
     build(project, formats=("epub",))
-    pids = kept_pids(project)
-    assert pids
-    shutil.rmtree(project / CACHE_DIR_NAME)
-    build(project, formats=("epub",))  # a new cache folder: a new set of workers
-    assert gone(pids, 10)
-    assert kept_pids(project) and not kept_pids(project) & pids
+    assert gone(kept_pids(own_pool), 10)
+    monkeypatch.delenv("REPORT_WORKER_MEMORY")
+    build(project, formats=("epub",), out_dir=project / "again")
+    assert kept_pids(own_pool)  # (the default ceiling keeps them)
 
 
-def test_kept_workers_exit_when_a_build_of_changed_code_starts_its_own(project: Path) -> None:
-    """One set per report: a build by another version of the builder names its own set as the
-    cache folder's current one, and the old set exits instead of idling next to it."""
+def test_a_build_does_not_wait_for_workers_another_build_is_using(project: Path, own_pool: str) -> None:
     build(project, formats=("epub",))
-    pids = kept_pids(project)
-    current = project / CACHE_DIR_NAME / "workers" / "current"
-    assert current.read_text() == workers._set_name((project / CACHE_DIR_NAME).resolve())
-    current.write_text("report-pdf-of-another-version")
-    assert gone(pids, 10)
-
-
-def test_a_build_does_not_wait_for_workers_another_build_is_using(project: Path) -> None:
-    build(project, formats=("epub",))
-    pids = kept_pids(project)
-    cache = (project / CACHE_DIR_NAME).resolve()
-    with open(cache / "workers" / f"{workers._set_name(cache)}.lock", "wb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # as a build using them holds it
-        assert KeptWorkers.reach(cache, cache / "fonts.conf", 1, 60) is None
+    pids = kept_pids(own_pool)
+    claims = []
+    for place in range(pool_size()):  # as builds using every place hold them
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        claim.bind(pool._address(own_pool, builder_stamp(), place) + "-claim")
+        claims.append(claim)
+    try:
         edit(project, "準備する", "測定する")
-        build(project)  # with workers of its own
-        assert kept_pids(project) == pids
+        build(project)  # with workers of its own, ended with it
+        assert kept_pids(own_pool) == pids
+    finally:
+        for claim in claims:
+            claim.close()
     assert "測定する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
 
 
-def test_a_kept_worker_that_died_is_replaced(project: Path) -> None:
+def test_a_kept_worker_that_died_is_replaced(project: Path, own_pool: str) -> None:
     build(project, formats=("epub",))
-    (pid,) = kept_pids(project)
+    (pid,) = kept_pids(own_pool)
     os.kill(pid, signal.SIGKILL)
     assert gone({pid}, 10)
     edit(project, "準備する", "測定する")
     build(project, formats=("epub",))
-    assert len(kept_pids(project) - {pid}) == 1
+    assert len(kept_pids(own_pool) - {pid}) == 1
 
 
 def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,13 +184,72 @@ def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     assert keep_seconds() == DEFAULT_KEEP_SECONDS
 
 
-def test_builds_at_once_give_a_new_cache_folder_one_token(tmp_path: Path) -> None:
-    """The token names the set of workers: builds starting together on a new cache folder must
-    all read the same one, never a file still empty."""
-    for attempt in range(20):
-        cache = tmp_path / str(attempt)
-        (cache / "workers").mkdir(parents=True)
-        with ThreadPoolExecutor(8) as pool:
-            tokens = set(pool.map(workers._cache_token, [cache] * 8))
-        assert len(tokens) == 1 and len(tokens.pop()) == 32
-        assert [p.name for p in (cache / "workers").iterdir()] == ["token"]
+def test_a_worker_keeps_the_stylesheets_of_the_last_few_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept workers serve every report: each report's parsed stylesheets are kept, a few at most."""
+    monkeypatch.setenv("FONTCONFIG_FILE", "")  # (the worker sets it: restored at the end)
+    fontconfig = fonts.fontconfig_file(tmp_path)
+    worker: Worker = start_worker(None)
+
+    def styles(number: int) -> Styles:
+        css = f"p {{ margin: {number}px }}"
+        return Styles((css,), tmp_path.as_uri() + "/", (tmp_path,), fontconfig, None, str(number), ())
+
+    worker.use(styles(0))
+    parsed_first = worker.css
+    for number in range(1, STYLES_KEPT):
+        worker.use(styles(number))
+    worker.use(styles(0))
+    assert worker.css is parsed_first  # kept: not parsed again
+    for number in range(STYLES_KEPT, 2 * STYLES_KEPT):
+        worker.use(styles(number))
+    assert len(worker._parsed) == STYLES_KEPT
+    worker.use(styles(0))
+    assert worker.css is not parsed_first  # the least recently used was dropped
+
+
+def test_report_status_lists_and_report_stop_ends_the_kept_processes_of_the_pool(
+    project: Path, own_pool: str, tmp_path: Path
+) -> None:
+    environment = {name: value for name, value in os.environ.items() if name != "CI"}
+    assert run_report("build", project, "--format", "epub", env=environment).returncode == 0
+    other_pool = new_pool()  # another pool's processes (as a developer's own): never stopped here
+    other = copy_fixture("en-basic", tmp_path / "other")
+    try:
+        assert (
+            run_report("build", other, "--format", "epub", env={**environment, "REPORT_POOL": other_pool}).returncode
+            == 0
+        )
+        deadline = time.monotonic() + 20
+        while not kept_pids(own_pool, SERVER_KIND) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers, servers = kept_pids(own_pool), kept_pids(own_pool, SERVER_KIND)
+        assert len(workers) == 1 and len(servers) == 1
+        status = run_report("status", env=environment)
+        assert status.returncode == 0
+        for pid, kind in [(pid, WORKER_KIND) for pid in workers] + [(pid, SERVER_KIND) for pid in servers]:
+            line = next(line for line in status.stdout.splitlines() if line.split()[0] == str(pid))
+            assert kind in line and own_pool in line and " MB" in line
+        assert status.stdout.splitlines()[-1].startswith("2 kept processes (1 build server, 1 PDF worker), ")
+        stop = run_report("stop", env=environment)
+        assert stop.returncode == 0
+        assert stop.stdout == "stopped 2 kept processes (1 build server, 1 PDF worker)\n"
+        assert gone(workers | servers, 1)
+        assert kept_pids(other_pool)  # the other pool's are still there
+    finally:
+        stop_kept(kept_processes(other_pool))
+
+
+def test_diagnostics_print_as_written_without_emoji_codes(tmp_path: Path) -> None:
+    """``path:100:`` holds ``:100:``, an emoji code: printed as it is."""
+    root = copy_fixture("ja-basic", tmp_path)
+    method = root / "chapters" / "02-method.md"
+    lines = method.read_text(encoding="utf-8").splitlines()
+    lines += [""] * (99 - len(lines)) + ["[](#no-such-target) :smile: [bold]x[/bold]"]
+    method.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = run_report("check", root)
+    assert run.returncode == 1
+    assert "chapters/02-method.md:100: " in run.stderr
+    assert "💯" not in run.stderr and "😄" not in run.stderr
+    assert run.stderr.endswith("1 problem.\n")  # a check writes nothing: it does not say so

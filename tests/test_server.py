@@ -1,10 +1,10 @@
-"""The build server (report/server.py, report/client.py): a ``report build`` from the command
-line leaves one running, the builder imported, and the next ``report build`` runs in a process
-it forks, with the command's streams, folder, environment and exit status.
+"""The build server (report/daemon/server.py, report/daemon/client.py): a ``report build`` from
+the command line leaves one running, the builder imported, and the next ``report build`` runs in
+a process it forks, with the command's streams, folder, environment and exit status.
 
 The suite turns kept processes off (conftest.py); these tests turn them on for their commands,
-stop any server of this builder first (so that the first build is the one that starts it) and
-stop the one they started at the end.
+in a pool of this module's own (so that the first build is the one that starts its server), and
+stop what that pool kept at the end of each test: never a server they did not start.
 """
 
 from __future__ import annotations
@@ -22,27 +22,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import copy_fixture, pdftotext, processes_with, run_report, squeeze
-from test_kept_workers import edit, gone, kept_pids
+from helpers import copy_fixture, pdftotext, run_report, squeeze
+from test_kept_workers import edit, gone, kept_pids, new_pool
 
 import report as report_package
 from report.cache import CACHE_DIR_NAME
-from report.client import LOST, server_address
+from report.daemon.client import LOST, server_address
+from report.daemon.settings import SERVER_CODE, SERVER_KIND, builder_stamp, kept_processes, stop_kept
 from report.errors import ExitCode
-from report.keep import builder_stamp
 
 STAMP = builder_stamp()
+POOL = new_pool()  # this module's: its tests' servers only
 
 
-def server_pids(stamp: str = STAMP) -> set[int]:
-    return processes_with(b"report.server", stamp)
-
-
-def stop_servers(stamp: str = STAMP) -> None:
-    pids = server_pids(stamp)
-    for pid in pids:
-        os.kill(pid, signal.SIGTERM)
-    assert gone(pids, 10)
+def server_pids() -> set[int]:
+    return kept_pids(POOL, SERVER_KIND)
 
 
 def listening(stamp: str = STAMP, seconds: float = 20) -> int:
@@ -51,13 +45,13 @@ def listening(stamp: str = STAMP, seconds: float = 20) -> int:
     while time.monotonic() < deadline:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            probe.connect(server_address(stamp))
+            probe.connect(server_address(POOL, stamp))
         except OSError:
             time.sleep(0.05)
             continue
         finally:
             probe.close()
-        (pid,) = server_pids(stamp)
+        (pid,) = server_pids()
         return pid
     raise AssertionError("no build server took commands")
 
@@ -77,21 +71,23 @@ def children_cpu_ticks(pid: int) -> int:
 def keeping(seconds: str = "60") -> dict[str, str]:
     """The environment of a command that keeps processes for ``seconds`` (as off CI)."""
     environment = {name: value for name, value in os.environ.items() if name != "CI"}
-    return {**environment, "REPORT_KEEP_WORKERS": seconds}
+    return {**environment, "REPORT_KEEP_WORKERS": seconds, "REPORT_POOL": POOL}
 
 
 def report(*arguments: str | Path, cwd: Path | None = None, keep: str = "60") -> subprocess.CompletedProcess[str]:
     return run_report(*arguments, cwd=cwd, env=keeping(keep))
 
 
+@pytest.fixture(autouse=True)
+def stopped_at_the_end() -> Iterator[None]:
+    """What the test kept (this module's pool), stopped: the next test starts with none."""
+    yield
+    stop_kept(kept_processes(POOL))
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    stop_servers()
-    root = copy_fixture("ja-basic", tmp_path)
-    yield root
-    stop_servers()
-    for pid in kept_pids(root):
-        os.kill(pid, signal.SIGTERM)
+def project(tmp_path: Path) -> Path:
+    return copy_fixture("ja-basic", tmp_path)
 
 
 def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tmp_path: Path) -> None:
@@ -188,7 +184,7 @@ def test_a_server_that_dies_during_the_build_fails_the_command_and_stops_the_bui
 def _serve(stamp: str, keep: str, builder: Path | None = None) -> subprocess.Popen[bytes]:
     """A server started by hand (of the builder in ``builder``, else this one)."""
     return subprocess.Popen(
-        [sys.executable, "-c", "import sys; from report.server import serve; serve(*sys.argv[1:])", stamp, keep],
+        [sys.executable, "-c", SERVER_CODE, POOL, stamp, keep],
         env={**os.environ, "PYTHONPATH": str(builder)} if builder else None,
         cwd=builder,
     )
@@ -204,7 +200,7 @@ def test_the_server_exits_when_the_builder_changes(tmp_path: Path) -> None:
     copy = tmp_path / "builder"
     shutil.copytree(Path(report_package.__file__).parent, copy / "report", ignore=shutil.ignore_patterns("__pycache__"))
     stamp = subprocess.run(
-        [sys.executable, "-c", "from report.keep import builder_stamp; print(builder_stamp())"],
+        [sys.executable, "-c", "from report.daemon.settings import builder_stamp; print(builder_stamp())"],
         cwd=copy,
         capture_output=True,
         text=True,
@@ -213,7 +209,7 @@ def test_the_server_exits_when_the_builder_changes(tmp_path: Path) -> None:
     assert stamp != STAMP
     server = _serve(stamp, "60", copy)
     assert listening(stamp) == server.pid
-    with open(copy / "report" / "keep.py", "a") as module:
+    with open(copy / "report" / "daemon" / "settings.py", "a") as module:
         module.write("# changed\n")
     assert server.wait(timeout=10) == 0
 
@@ -242,7 +238,7 @@ another_user = pytest.mark.skipif(not _can_act_as_another_user(), reason="needs 
 def test_only_processes_of_the_servers_own_user_are_answered(project: Path) -> None:
     assert report("build", project).returncode == 0
     server = listening()
-    address = server_address(STAMP)  # (named by this user)
+    address = server_address(POOL, STAMP)  # (named by this user)
     pid = os.fork()
     if pid == 0:  # another user asks the server to run a command for it
         status = 1
@@ -268,7 +264,7 @@ def test_only_processes_of_the_servers_own_user_are_answered(project: Path) -> N
 @another_user
 def test_a_server_of_another_user_is_not_handed_the_command(project: Path) -> None:
     """Anyone may bind an abstract socket's name: the command checks who listens on it."""
-    address = server_address(STAMP)
+    address = server_address(POOL, STAMP)
     told_read, told_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # another user takes this user's server name, and waits for a command

@@ -132,7 +132,8 @@ class EpubRenderer:
         pages, page_list, usage = self._pages(assembler, cover_name)
         nav = assembler.epub_nav(STYLESHEET, page_list)
         documents = [page.xhtml for page in pages] + [nav]
-        fonts = _font_subsets(_merged([usage, font_usage([nav], config.epub.font)]), config.language)
+        # Every character of the navigation, its hidden lists too: reading systems show them.
+        fonts = _font_subsets(_merged([usage, font_usage([nav], config.epub.font, hidden=True)]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -222,7 +223,9 @@ class EpubRenderer:
         in_chapters = set().union(*anchors)
         body_font = assembler.book.config.epub.font
         cover = assembler.epub_cover_page(STYLESHEET, cover_image)
-        made = [_finished(cover, [start for start in self.print_pages if start.anchor not in in_chapters], body_font)]
+        made = [
+            _finished(cover, [start for start in self.print_pages if start.anchor not in in_chapters], body_font, True)
+        ]
         for chapter, own in zip(chapters, anchors, strict=True):
             starts = [start for start in self.print_pages if start.anchor in own]
             key = digest(self.key, repr(chapter), repr(starts))
@@ -272,10 +275,11 @@ def _merged(usages: Iterable[Usage]) -> Usage:
     return merged
 
 
-def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str) -> _FinishedPage:
-    """The page with its page-break markers, its entries in the page list, the characters it sets."""
+def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str, hidden: bool = False) -> _FinishedPage:
+    """The page with its page-break markers, its entries in the page list, the characters it sets
+    (``hidden``: its hidden text too)."""
     pages, page_list = insert_page_breaks([page], starts)
-    return pages[0], page_list, font_usage([pages[0].xhtml], body_font)
+    return pages[0], page_list, font_usage([pages[0].xhtml], body_font, hidden)
 
 
 def print_source(identifier: str) -> str:
@@ -409,23 +413,30 @@ def _summary(language: str) -> str:
 # --- fonts --------------------------------------------------------------------------------
 
 
-def font_usage(documents: Iterable[str], body_style: str) -> Usage:
+def font_usage(documents: Iterable[str], body_style: str, hidden: bool = False) -> Usage:
     """The characters set in each (style, weight) of the book, read from its XHTML: body
     text in ``body_style``; headings, captions, table headers, the table of contents and
     figure drawings in sans; code in mono; headings, captions, headers, terms, strong text
     and highlighted keywords bold.
-    Text that is never shown (``head``, hidden navigation, SVG titles) is left out."""
+    Text that is never shown (``head``, SVG titles, hidden elements) is left out; with
+    ``hidden``, what a reading system may show of the navigation and the cover is kept too:
+    hidden lists, the document's title, images' alternative text."""
     usage: dict[tuple[str, int], set[str]] = defaultdict(set)
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     for document in documents:
-        body = etree.fromstring(document.encode(), parser).find(f"{{{XHTML_NS}}}body")
-        if body is not None:
-            _collect(body, body_style, 400, usage)
+        root = etree.fromstring(document.encode(), parser)
+        if (body := root.find(f"{{{XHTML_NS}}}body")) is not None:
+            _collect(body, body_style, 400, usage, hidden)
+        if hidden:
+            usage[(body_style, 400)].update(root.findtext(f".//{{{XHTML_NS}}}title") or "")
+            usage[(body_style, 400)].update("".join(root.xpath("//@alt")))
     return {key: {c for c in chars if c.isprintable() or c == "\u3000"} for key, chars in usage.items()}
 
 
-def _collect(element: etree._Element, style: str, weight: int, usage: dict[tuple[str, int], set[str]]) -> None:
-    if element.get("hidden") is not None:
+def _collect(
+    element: etree._Element, style: str, weight: int, usage: dict[tuple[str, int], set[str]], hidden: bool
+) -> None:
+    if element.get("hidden") is not None and not hidden:
         return
     namespace, _, name = str(element.tag).partition("}")
     if namespace == "{" + SVG_NS:
@@ -448,7 +459,7 @@ def _collect(element: etree._Element, style: str, weight: int, usage: dict[tuple
     usage[(style, weight)].update(element.text or "")
     for child in element:
         if isinstance(child.tag, str):
-            _collect(child, style, weight, usage)
+            _collect(child, style, weight, usage, hidden)
         usage[(style, weight)].update(child.tail or "")
 
 

@@ -397,14 +397,19 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+STYLES_KEPT = 3  # reports whose parsed stylesheets and fonts a worker keeps (kept workers serve any report)
+
+
 class Worker:
-    """Keeps the parsed stylesheets of the current PDF and the parts laid out but not yet drawn."""
+    """Keeps the parsed stylesheets of the last few PDFs (the least recently used dropped) and
+    the parts laid out but not yet drawn."""
 
     def __init__(self) -> None:
         self.styles: Styles | None = None
         self.css: list[Any] = []
         self.font_config: Any = None
         self.fetcher: Any = None
+        self._parsed: dict[Styles, tuple[list[Any], Any, Any, tuple[Path, ...]]] = {}  # oldest use first
         self.laid_out: dict[str, Any] = {}  # part key → WeasyPrint document
         self.joiner: Joiner | None = None  # a join begun, waiting for more parts
 
@@ -425,20 +430,21 @@ class Worker:
                 return response
 
         self.forget()  # a new build: what an earlier one laid out and did not draw is stale
-        if styles == self.styles:
-            return
-        os.environ["FONTCONFIG_FILE"] = str(styles.fontconfig)
         self.styles = styles
-        self.fetcher = RecordingFetcher(styles.allowed_roots)
-        self.font_config = weasyprint.text.fonts.FontConfiguration()
-        with _collected():
-            self.css = [
-                weasyprint.CSS(
-                    string=css, base_url=styles.base_url, url_fetcher=self.fetcher, font_config=self.font_config
-                )
-                for css in styles.stylesheets
-            ]
-        self._styles_fetched = tuple(self.fetcher.fetched)
+        if (parsed := self._parsed.pop(styles, None)) is None:
+            os.environ["FONTCONFIG_FILE"] = str(styles.fontconfig)
+            fetcher = RecordingFetcher(styles.allowed_roots)
+            font_config = weasyprint.text.fonts.FontConfiguration()
+            with _collected():
+                css = [
+                    weasyprint.CSS(string=css, base_url=styles.base_url, url_fetcher=fetcher, font_config=font_config)
+                    for css in styles.stylesheets
+                ]
+            parsed = (css, font_config, fetcher, tuple(fetcher.fetched))
+        self._parsed[styles] = parsed  # the most recently used, last
+        while len(self._parsed) > STYLES_KEPT:
+            del self._parsed[next(iter(self._parsed))]
+        self.css, self.font_config, self.fetcher, self._styles_fetched = parsed
 
     def layout(self, job: PartJob) -> PartLayout:
         fault_point("pdf-layout")

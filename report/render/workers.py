@@ -2,8 +2,8 @@
 core up to four, they load WeasyPrint as soon as they start and then lay out, draw and join
 the parts :mod:`report.render.pdf` sends them (the worker side is :mod:`report.render.weasy`).
 
-A build from the command line leaves its workers running for the next build of the same
-report (:class:`KeptWorkers`); ``report watch`` keeps its own for the session.
+A build from the command line leaves its workers running for the next build, of this report or
+another (:mod:`report.daemon.pool`); ``report watch`` keeps its own for the session.
 
 This module imports little, so that a build can start the workers before it imports the
 rest of the builder: WeasyPrint loads while the builder does.
@@ -11,26 +11,19 @@ rest of the builder: WeasyPrint loads while the builder does.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import os
-import secrets
-import signal
-import socket
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from report.cache import code_fingerprint, digest, write_atomic
-from report.keep import CHECK_SECONDS, peer, spawn_detached
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, answer, serve, start_worker
+from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, serve
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 
@@ -131,187 +124,6 @@ class PdfWorkers:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-# --- workers kept between builds -----------------------------------------------------------------
-#
-# A build of one report from the command line leaves its workers running, WeasyPrint loaded and the
-# report's stylesheets and fonts parsed, for the next build of the same report (as Gradle's daemon
-# and dmypy do): they save the next build 0.5-1 s. Each listens on a Linux abstract socket named by
-# the cache folder (its path and a token it is given: a new cache is a new set), the builder's code
-# and Python; it answers only processes of its own user, one build at a time, and exits when it has
-# had no build for REPORT_KEEP_WORKERS seconds (default 10 minutes), or when its set is no longer
-# the one the cache folder names as current (the folder is gone, or the builder changed).
-
-_GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
-_GREETING = b"report-pdf-worker"
-_SERVE = "import sys; from report.render.workers import keep_serving; keep_serving(*sys.argv[1:])"
-
-
-class KeptWorkers(PdfWorkers):
-    """Workers left running by an earlier build of this report (or started now, to be left
-    running): :meth:`close` hangs up and leaves them for the next build."""
-
-    def __init__(self, connections: list[Connection], pids: list[int], lock: IO[bytes]) -> None:
-        self._attach(connections)
-        self.pids = pids
-        self._lock = lock  # held while this build uses them
-
-    @classmethod
-    def reach(cls, cache_dir: Path, fontconfig: Path, count: int, keep: float) -> KeptWorkers | None:
-        """The report's kept workers (started if there are none), or None when another build
-        is using them."""
-        try:
-            (cache_dir / "workers").mkdir(parents=True, exist_ok=True)
-            name = _set_name(cache_dir)
-            lock = open(cache_dir / "workers" / f"{name}.lock", "wb")  # noqa: SIM115 (held until close)
-            # The set in use: a set of other code (the builder was changed) exits when idle.
-            write_atomic(cache_dir / "workers" / "current", name.encode())
-        except OSError:  # a cache folder this build may not write to: workers of its own
-            return None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            return None
-        connections: list[Connection] = []
-        pids: list[int] = []
-        try:
-            for index in range(count):
-                address = f"\0{name}-{index}"
-                found = _greeted(address)
-                connection, pid = found or _start(address, name, fontconfig, keep, cache_dir)
-                connections.append(connection)
-                pids.append(pid)
-        except OSError:
-            for connection in connections:
-                connection.close()
-            lock.close()
-            return None
-        return cls(connections, pids, lock)
-
-    @property
-    def alive(self) -> bool:
-        return not any(c.closed for c in self.connections)
-
-    def close(self) -> None:
-        with self._closing:
-            self._hang_up()
-            self._lock.close()
-
-    def stop(self) -> None:
-        with self._closing:
-            for pid in self.pids:
-                with suppress(OSError):
-                    os.kill(pid, signal.SIGTERM)
-            self._hang_up()
-            self._lock.close()
-
-    def ended(self, index: int) -> str:
-        return f"process {self.pids[index]}"
-
-
-def _set_name(cache_dir: Path) -> str:
-    code = code_fingerprint("report.render.workers", "report.render.weasy", "report.render.join")
-    return "report-pdf-" + digest(str(cache_dir), _cache_token(cache_dir), code, sys.executable)[:32]
-
-
-def _cache_token(cache_dir: Path) -> str:
-    """A random name the cache folder is given once: a cache folder made again (its inode may be
-    the same) is another set of workers."""
-    path = cache_dir / "workers" / "token"
-    if (token := _read_text(path)) is not None:
-        return token
-    # Written whole, then linked into place: a build that finds the file finds the token in it,
-    # and of two builds at once, one token wins.
-    candidate = path.with_name(f".token-{os.getpid()}-{secrets.token_hex(4)}")
-    candidate.write_text(secrets.token_hex(16))
-    try:
-        os.link(candidate, path)
-    except FileExistsError:
-        pass
-    finally:
-        candidate.unlink(missing_ok=True)
-    return _read_text(path) or ""
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _greeted(address: str) -> tuple[Connection, int] | None:
-    """A connection to the kept worker at ``address``, once it has greeted: None if there is
-    none, it is another user's, or it does not answer (it may be about to exit)."""
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        client.connect(address)
-        pid, uid = peer(client)
-    except OSError:
-        client.close()
-        return None
-    connection = Connection(client.detach())
-    if uid == os.getuid() and connection.poll(_GREETING_SECONDS):
-        with suppress(EOFError, OSError):
-            if connection.recv_bytes(64) == _GREETING:
-                return connection, pid
-    connection.close()
-    return None
-
-
-def _start(address: str, name: str, fontconfig: Path, keep: float, cache_dir: Path) -> tuple[Connection, int]:
-    """A new kept worker, already connected to: the socket is bound and this build queued on it
-    before the process starts (it greets every later build, not this one)."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        listener.bind(address)
-        listener.listen(8)
-        client.connect(address)
-        listener.set_inheritable(True)
-        arguments = [str(listener.fileno()), name, str(fontconfig), str(keep), str(cache_dir)]
-        pid = spawn_detached(["-c", _SERVE, *arguments])
-    except OSError:
-        client.close()
-        raise
-    finally:
-        listener.close()
-    return Connection(client.detach()), pid
-
-
-def keep_serving(listener_fd: str, name: str, fontconfig: str, keep: str, cache_dir: str) -> None:
-    """A kept worker's life: answer the build that started it, then each later build of the
-    report, until none came for ``keep`` seconds, or its set is no longer the cache folder's
-    current one (the folder is gone, or the builder changed)."""
-    listener = socket.socket(fileno=int(listener_fd))
-    os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
-    worker = start_worker(Path(fontconfig))
-    current = Path(cache_dir) / "workers" / "current"
-    listener.settimeout(CHECK_SECONDS)
-    first, last_build = True, time.monotonic()
-    while _read_text(current) == name:
-        if not first and time.monotonic() - last_build > float(keep):
-            return
-        try:
-            client, _ = listener.accept()
-        except TimeoutError:
-            continue
-        with client:
-            if peer(client)[1] == os.getuid():
-                connection = Connection(client.detach())
-                try:
-                    if not first:
-                        connection.send_bytes(_GREETING)
-                    answer(connection, worker)
-                except OSError:
-                    pass
-                finally:
-                    connection.close()
-        first = False
-        worker.forget()  # what the build did not draw or join
-        last_build = time.monotonic()
 
 
 @dataclass

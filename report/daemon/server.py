@@ -1,9 +1,9 @@
 """The build server: the builder imported once, a process forked for each ``report build``
-that :mod:`report.client` hands it.
+that :mod:`report.daemon.client` hands it.
 
 A build from the command line starts one when none is running, after its own build; it
-listens on a Linux abstract socket named by the user and the builder (its files and Python:
-:func:`report.keep.builder_stamp`), answers only processes of its own user, and exits when it
+listens on a Linux abstract socket named by the user, the pool and the builder (its files and Python:
+:func:`report.daemon.settings.builder_stamp`), answers only processes of its own user, and exits when it
 has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 
 Forking is safe here because the server only imports: it never builds, starts no thread and
@@ -28,9 +28,11 @@ import threading
 import time
 from typing import Any
 
-from report.client import STATUS, read_exactly, server_address
+from setproctitle import setproctitle
+
+from report.daemon.client import STATUS, read_exactly, server_address
+from report.daemon.settings import CHECK_SECONDS, SERVER_KIND, builder_stamp, peer, set_title
 from report.errors import ExitCode
-from report.keep import CHECK_SECONDS, builder_stamp, peer
 
 _REQUEST_SECONDS = 2.0  # a command that connects and does not ask within this is dropped
 # What a build imports on its way (most of them lazily, as it needs them: see report.build).
@@ -47,11 +49,12 @@ _PRELOADED = (
     "uharfbuzz",
     "PIL.Image",
     "ctypes",  # (the server's own: see _die_with_server)
+    "report.daemon.pool",
 )
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def serve(stamp: str, keep: str) -> None:
+def serve(pool: str, stamp: str, keep: str) -> None:
     os.chdir("/")  # not keep the folder of the build that started it
     sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]  # a command's folder is not a source
     for module in _PRELOADED:
@@ -60,16 +63,17 @@ def serve(stamp: str, keep: str) -> None:
         return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(server_address(stamp))
+        listener.bind(server_address(pool, stamp))
     except OSError:  # one is already running
         return
     listener.listen(16)
-    Server(listener, stamp, float(keep)).run()
+    Server(listener, pool, stamp, float(keep)).run()
 
 
 class Server:
-    def __init__(self, listener: socket.socket, stamp: str, keep: float) -> None:
+    def __init__(self, listener: socket.socket, pool: str, stamp: str, keep: float) -> None:
         self.listener = listener
+        self.pool = pool
         self.stamp = stamp
         self.keep = keep
         self.pid = os.getpid()
@@ -85,16 +89,21 @@ class Server:
 
     def run(self) -> None:
         last_build = time.monotonic()
+        set_title(SERVER_KIND, self.pool, time.time())
         while self.running or (time.monotonic() - last_build < self.keep and builder_stamp() == self.stamp):
             for key, _ in self.selector.select(timeout=CHECK_SECONDS):
                 if key.fileobj is self.listener:
                     self._accept()
+                    if self.running:
+                        set_title(SERVER_KIND, self.pool, None)
                 elif key.fileobj == self.wake_read:
                     os.read(self.wake_read, 512)
                 else:
                     self._gone(key.fileobj, key.data)
             if self._reap():
                 last_build = time.monotonic()
+                if not self.running:
+                    set_title(SERVER_KIND, self.pool, time.time())
 
     def _accept(self) -> None:
         connection, _ = self.listener.accept()
@@ -178,6 +187,7 @@ class Server:
     def _become(self, connection: socket.socket, descriptors: list[int], request: dict[str, Any]) -> None:
         """The command's signals, streams, folder, environment, umask and arguments."""
         signal.set_wakeup_fd(-1)
+        setproctitle(" ".join([request["prog_name"], *request["arguments"]]))  # a build, no longer the server
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)

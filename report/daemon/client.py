@@ -1,5 +1,5 @@
 """The ``report`` command's front: a build goes to the build server when one is running
-(:mod:`report.server`), else it runs here, and leaves a server for the next build.
+(:mod:`report.daemon.server`), else it runs here, and leaves a server for the next build.
 
 Starting Python and importing the builder (Markdown, Jinja, ebooklib, click, rich…) takes a
 fifth of a second or more: a third of an EPUB built after an edit. As Mercurial's chg does, the
@@ -9,8 +9,8 @@ server forks a process that runs the command in their place: the same command, w
 same terminal, with the same exit status. Ctrl-C (SIGINT, SIGTERM, SIGHUP) is passed on.
 
 Only ``report build`` is handed over, and only when builds keep processes between them
-(:func:`report.keep.keep_seconds`: by default on Linux, not on CI). This module imports only
-the standard library and :mod:`report.keep`.
+(:func:`report.daemon.settings.keep_seconds`: by default on Linux, not on CI). This module imports only
+the standard library and :mod:`report.daemon.settings`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,15 @@ import socket
 import struct
 import sys
 
-from report.keep import builder_stamp, keep_seconds, peer, spawn_detached
+from report.daemon.settings import SERVER_CODE, builder_stamp, keep_seconds, peer, pool_name, spawn_detached
 
-_SERVE = "import sys; from report.server import serve; serve(*sys.argv[1:])"
 STATUS = struct.Struct("!i")
 LOST = 3  # the server stopped during the build: ExitCode.INTERNAL (report.errors is not imported here)
 
 
-def server_address(stamp: str) -> str:
-    """The build server's socket (Linux's abstract namespace), by user and builder."""
-    return f"\0report-build-{os.getuid()}-{stamp}"
+def server_address(pool: str, stamp: str) -> str:
+    """The build server's socket (Linux's abstract namespace), by user, pool and builder."""
+    return f"\0report-build-{os.getuid()}-{pool}-{stamp}"
 
 
 def run() -> None:
@@ -51,7 +50,7 @@ def run() -> None:
 def start_server(stamp: str) -> None:
     """A build server for the next builds (it exits at once if one is already running)."""
     with contextlib.suppress(OSError):  # the next build runs here too
-        spawn_detached(["-c", _SERVE, stamp, str(keep_seconds())])
+        spawn_detached(["-c", SERVER_CODE, pool_name(), stamp, str(keep_seconds())])
 
 
 def _built_by_server(stamp: str, arguments: list[str], prog_name: str) -> int | None:
@@ -59,7 +58,7 @@ def _built_by_server(stamp: str, arguments: list[str], prog_name: str) -> int | 
     did not run: run it here)."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        connection.connect(server_address(stamp))
+        connection.connect(server_address(pool_name(), stamp))
         if peer(connection)[1] != os.getuid():  # anyone can bind an abstract name
             connection.close()
             return None
