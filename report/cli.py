@@ -19,7 +19,7 @@ from report import __version__
 from report.build import FORMATS, PROFILES, build, prepare
 from report.check import check_outputs
 from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
-from report.init import InitError, init_report
+from report.init import InitError, init_from_layout, init_report
 
 
 def _new_console() -> Console:
@@ -208,12 +208,28 @@ def watch_command(path: Path, port: int, out_dir: Path | None) -> None:
 
 
 @main.command("init")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--title", default=None, help="The report's title.")
 @click.option("--language", default="ja", show_default=True, help="BCP 47 language tag (ja, en, zh-Hans, ko …).")
-def init_command(folder: Path, title: str | None, language: str) -> None:
-    """Create a new report in FOLDER that builds as it is."""
+@click.option(
+    "--from",
+    "from_book",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Write the report.toml of the mdBook, MkDocs, GitBook or Quarto book in this folder.",
+)
+def init_command(folder: Path | None, title: str | None, language: str, from_book: Path | None) -> None:
+    """Create a new report in FOLDER that builds as it is (or, --from, take a book over)."""
+    if (folder is None) == (from_book is None):
+        raise click.UsageError("give a FOLDER to create, or --from a book's folder")
     try:
+        if from_book is not None:
+            with _handled():
+                tool, written_toml = init_from_layout(from_book)
+            click.echo(
+                f"wrote {_display(written_toml)} from the {tool} book; build it with: report build {_display(from_book)}"
+            )
+            return
+        assert folder is not None
         written = init_report(
             folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language
         )

@@ -32,6 +32,9 @@ _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _LENGTH = re.compile(r"^\d+(\.\d+)?(pt|mm|cm|in|px|em|Q)$")
 _POINTS_PER = {"pt": 1.0, "mm": 72 / 25.4, "cm": 72 / 2.54, "in": 72.0, "px": 0.75, "Q": 72 / 25.4 / 4}
 _OUTPUT_NAME = re.compile(r"^[\w.-]+$")
+# The host ends at a "/": "https://example.org" would also allow https://example.org.evil.net/.
+_URL_PREFIX = re.compile(r"^https?://[^/?#@\s]+/\S*$")
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".qmd")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,14 @@ class EpubSettings:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A part of the book: a title over a run of chapters (a part title page in the PDF)."""
+
+    title: str
+    chapters: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     title: str
@@ -69,10 +80,17 @@ class Config:
     edition: str | None = None
     pdf: PdfSettings = field(default_factory=PdfSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
+    parts: tuple[Part, ...] = ()
+    fetch_allow: tuple[str, ...] = ()  # URL prefixes remote images may be downloaded from
+    sources: tuple[Path, ...] = ()  # the files the settings were read from, when not report.toml
 
     @property
     def path(self) -> Path:
-        return self.root / CONFIG_NAME
+        """The file the settings come from: report.toml, else the book layout's own file."""
+        return self.sources[0] if self.sources else self.root / CONFIG_NAME
+
+    def part_starting_at(self, chapter: Path) -> Part | None:
+        return next((part for part in self.parts if part.chapters[0] == chapter), None)
 
 
 Check = Callable[[Any], str | None]
@@ -100,6 +118,28 @@ def _text_list(value: Any) -> str | None:
 
 def _non_empty_text_list(value: Any) -> str | None:
     return _text_list(value) or (None if value else "must list at least one file")
+
+
+def _chapter_list(value: Any) -> str | None:
+    """Chapter files, or parts: ``{ part = "Title", chapters = [files] }``."""
+    expected = 'must be a list of chapter files and parts ({ part = "Title", chapters = ["file.md"] })'
+    if not isinstance(value, list):
+        return expected
+    if not value:
+        return "must list at least one file"
+    for item in value:
+        if isinstance(item, dict):
+            if set(item) != {"part", "chapters"} or _text(item["part"]) or _non_empty_text_list(item["chapters"]):
+                return expected
+        elif _text(item):
+            return expected
+    return None
+
+
+def _url_prefixes(value: Any) -> str | None:
+    if _text_list(value) is None and all(_URL_PREFIX.match(v) for v in value):
+        return None
+    return 'must be a list of URL prefixes such as "https://example.org/images/" (scheme, host and "/")'
 
 
 def _date(value: Any) -> str | None:
@@ -136,7 +176,7 @@ def _one_of(choices: tuple[str, ...]) -> Check:
 TOP_LEVEL: Mapping[str, Option] = {
     "title": Option(_text, required=True),
     "language": Option(_pattern(_LANGUAGE_TAG, "a BCP 47 language tag such as ja, en, zh-Hans"), required=True),
-    "chapters": Option(_non_empty_text_list, required=True),
+    "chapters": Option(_chapter_list, required=True),
     "subtitle": Option(_text),
     "authors": Option(_text_list),
     "date": Option(_date),
@@ -157,6 +197,9 @@ TABLES: Mapping[str, Mapping[str, Option]] = {
         "writing-mode": Option(_one_of(WRITING_MODES)),
         "font": Option(_one_of(FONT_STYLES)),
     },
+    "fetch": {
+        "allow": Option(_url_prefixes),
+    },
 }
 
 
@@ -170,36 +213,54 @@ def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
-class _KeyLines:
-    """Finds the line of a key in the TOML text, so that messages can point at it."""
+class KeyLines:
+    """Where each key (and each chapter file) is written in the settings' source, so that
+    messages can point at it: report.toml's text, or a book layout's own files."""
 
-    def __init__(self, text: str) -> None:
-        self._lines: dict[tuple[str, str], int] = {}
+    def __init__(
+        self,
+        keys: dict[tuple[str, str], int] | None = None,
+        chapters: dict[str, int] | None = None,
+        chapters_file: Path | None = None,
+    ):
+        self._lines = dict(keys or {})
+        self._chapters = dict(chapters or {})
+        self.chapters_file = chapters_file  # where the chapters are listed, if not with the other keys
+
+    @classmethod
+    def of_toml(cls, text: str) -> KeyLines:
+        lines = cls()
         table = ""
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if header := re.match(r"^\[\s*([\w.-]+)\s*\]", line):
                 table = header.group(1)
-                self._lines.setdefault(("", table), number)
+                lines._lines.setdefault(("", table), number)
             elif key := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", line):
                 name = key.group(1).strip('"')
-                self._lines.setdefault((table, name), number)
+                lines._lines.setdefault((table, name), number)
                 if "." in name and not key.group(1).startswith('"'):  # a dotted key: pdf.page-size = …
                     dotted_table, _, dotted_key = name.rpartition(".")
-                    self._lines.setdefault(("", dotted_table), number)
-                    self._lines.setdefault((dotted_table, dotted_key), number)
+                    lines._lines.setdefault(("", dotted_table), number)
+                    lines._lines.setdefault((dotted_table, dotted_key), number)
+            for string in re.findall(r'"([^"\\]*)"', line):
+                lines._chapters.setdefault(string, number)
+        return lines
 
     def line(self, table: str, key: str) -> int:
         """The key's line, else its table's line (inline tables), else the first line: never none,
         so that every message reads ``path:line: message``."""
         return self._lines.get((table, key)) or self._lines.get(("", table)) or 1
 
+    def chapter(self, name: str) -> int:
+        return self._chapters.get(name) or self.line("", "chapters")
+
 
 def _validate_table(
     values: Mapping[str, Any],
     schema: Mapping[str, Option],
     table: str,
-    lines: _KeyLines,
+    lines: KeyLines,
     path: Path,
     diagnostics: Diagnostics,
 ) -> None:
@@ -226,23 +287,41 @@ def _derived_identifier(title: str, authors: tuple[str, ...], edition: str | Non
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'report:' + seed)}"
 
 
-def _chapter_paths(root: Path, names: list[str], lines: _KeyLines, diagnostics: Diagnostics) -> tuple[Path, ...]:
-    config_path = root / CONFIG_NAME
-    line = lines.line("", "chapters")
+def _chapter_paths(
+    root: Path, source: Path, names: list[str], lines: KeyLines, diagnostics: Diagnostics, seen: list[Path]
+) -> tuple[Path, ...]:
     paths: list[Path] = []
+    source = lines.chapters_file or source
     for name in names:
         path = (root / name).resolve()
+        line = lines.chapter(name)
         if not path.is_relative_to(root):
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is outside the report folder")
-        elif path.suffix != ".md":
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is not a Markdown (.md) file")
+            diagnostics.error(source, line, f"chapter {quoted(name)} is outside the report folder")
+        elif path.suffix.lower() not in MARKDOWN_SUFFIXES:
+            diagnostics.error(source, line, f"chapter {quoted(name)} is not a Markdown (.md) file")
         elif not path.is_file():
-            diagnostics.error(config_path, line, f"chapter file {quoted(name)} does not exist")
-        elif path in paths:
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is listed twice")
+            diagnostics.error(source, line, f"chapter file {quoted(name)} does not exist")
+        elif path in seen:
+            diagnostics.error(source, line, f"chapter {quoted(name)} is listed twice")
         else:
+            seen.append(path)
             paths.append(path)
     return tuple(paths)
+
+
+def _chapters_and_parts(
+    root: Path, source: Path, entries: list[Any], lines: KeyLines, diagnostics: Diagnostics
+) -> tuple[tuple[Path, ...], tuple[Part, ...]]:
+    seen: list[Path] = []
+    parts = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            chapters = _chapter_paths(root, source, entry["chapters"], lines, diagnostics, seen)
+            if chapters:
+                parts.append(Part(entry["part"].strip(), chapters))
+        else:
+            _chapter_paths(root, source, [entry], lines, diagnostics, seen)
+    return tuple(seen), tuple(parts)
 
 
 def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -250,10 +329,14 @@ def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
 
 
 def load_config(root: Path) -> Config:
-    """Read and validate ``root/report.toml``; raise ConfigError listing every problem."""
+    """Read and validate ``root/report.toml`` (else the book layout the folder has, see
+    :mod:`report.layouts`); raise ConfigError listing every problem."""
+    from report.layouts import read_layout  # the layouts give values for this one schema
+
     root = root.resolve()
     path = root / CONFIG_NAME
-    diagnostics = Diagnostics()
+    if not path.is_file() and (layout := read_layout(root)) is not None:
+        return config_from_values(root, layout.values, layout.lines, layout.sources)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -268,8 +351,16 @@ def load_config(root: Path) -> Config:
         line = getattr(error, "lineno", None) or (int(at.group(1)) if at and at.group(1) else len(text.splitlines()))
         message = str(error)[: at.start()] if at else str(error)
         raise ConfigError([_single(path, f"invalid TOML: {message}", line)]) from None
+    return config_from_values(root, values, KeyLines.of_toml(text))
 
-    lines = _KeyLines(text)
+
+def config_from_values(
+    root: Path, values: Mapping[str, Any], lines: KeyLines, sources: tuple[Path, ...] = ()
+) -> Config:
+    """The validated Config of settings read from report.toml or from a book layout's files
+    (``sources``, where messages point)."""
+    path = sources[0] if sources else root / CONFIG_NAME
+    diagnostics = Diagnostics()
     _validate_table(values, TOP_LEVEL, "", lines, path, diagnostics)
     for table, schema in TABLES.items():
         if table in values:
@@ -278,8 +369,9 @@ def load_config(root: Path) -> Config:
             else:
                 diagnostics.error(path, lines.line("", table), f'"{table}" must be a table ([{table}])')
     chapters: tuple[Path, ...] = ()
-    if _non_empty_text_list(values.get("chapters")) is None:
-        chapters = _chapter_paths(root, values["chapters"], lines, diagnostics)
+    parts: tuple[Part, ...] = ()
+    if _chapter_list(values.get("chapters")) is None:
+        chapters, parts = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
     diagnostics.raise_if_errors(ConfigError)
 
     authors = tuple(values.get("authors", ()))
@@ -300,6 +392,9 @@ def load_config(root: Path) -> Config:
         edition=values.get("edition"),
         pdf=_settings(PdfSettings, values.get("pdf", {})),
         epub=_settings(EpubSettings, values.get("epub", {})),
+        parts=parts,
+        fetch_allow=tuple(values.get("fetch", {}).get("allow", ())),
+        sources=sources,
     )
 
 

@@ -1,0 +1,390 @@
+"""Books written for other tools, read as they are: a folder without ``report.toml`` but
+with an mdBook (``book.toml`` + ``SUMMARY.md``), an MkDocs site (``mkdocs.yml``), a GitBook
+or HonKit book (``book.json`` and/or ``SUMMARY.md``) or a Quarto book (``_quarto.yml``).
+
+Each reader turns the tool's files into the values ``report.toml`` would hold (chapter
+order, parts, title, language, authors), which :func:`report.config.config_from_values`
+validates like any report.toml: there is one schema. What a reader does not understand in
+those files (themes, plugins, HTML outputs) is ignored: they configure the other tool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+
+from report.config import MARKDOWN_SUFFIXES, KeyLines
+from report.errors import ConfigError, Diagnostic, Location
+
+_APPENDICES = {"ja": "付録", "zh": "附录", "ko": "부록"}
+_KANA = re.compile("[\u3041-\u30ff]")
+_INDEX_NAMES = ("index.md", "README.md", "readme.md")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A book layout's settings as report.toml values, with where each was read."""
+
+    tool: str
+    values: dict[str, Any]
+    lines: KeyLines
+    sources: tuple[Path, ...]
+
+
+@dataclass
+class _Entries:
+    """Chapter files (relative to the report folder) and parts, as report.toml's ``chapters``."""
+
+    items: list[Any] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+    _part: list[str] | None = None
+    _seen: set[str] = field(default_factory=set)
+
+    def chapter(self, name: str, line: int) -> None:
+        if name in self._seen:  # the same file linked again (at another anchor) is one chapter
+            return
+        self._seen.add(name)
+        self.lines.setdefault(name, line)
+        (self._part if self._part is not None else self.items).append(name)
+
+    def start_part(self, title: str) -> None:
+        self._part = []
+        self.items.append({"part": title, "chapters": self._part})
+
+    def end_part(self) -> None:
+        self._part = None
+
+    def finished(self) -> list[Any]:
+        """Parts that got no chapter (a heading over nothing, drafts only) are dropped."""
+        return [item for item in self.items if not isinstance(item, dict) or item["chapters"]]
+
+
+def read_layout(root: Path) -> Layout | None:
+    """The first layout ``root`` has, in the order below; None when it has none."""
+    readers: tuple[tuple[tuple[str, ...], Callable[[Path, Path], Layout]], ...] = (
+        (("book.toml",), _mdbook),
+        (("mkdocs.yml", "mkdocs.yaml"), _mkdocs),
+        (("book.json", "SUMMARY.md"), _gitbook),
+        (("_quarto.yml", "_quarto.yaml"), _quarto),
+    )
+    for names, reader in readers:
+        for name in names:
+            if (root / name).is_file():
+                return reader(root, root / name)
+    return None
+
+
+# --- mdBook -------------------------------------------------------------------
+
+
+def _mdbook(root: Path, path: Path) -> Layout:
+    text = _read_text(path)
+    try:
+        settings = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([Diagnostic(Location(path, 1), f"invalid TOML: {error}")]) from None
+    book = _mapping(settings.get("book"))
+    source = root / _string(book.get("src")) if _string(book.get("src")) else root / "src"
+    summary = source / "SUMMARY.md"
+    entries = _summary_entries(root, source, summary)
+    values = _values(
+        title=book.get("title"),
+        language=book.get("language") or _guess_language(root, entries),
+        authors=book.get("authors"),
+        subtitle=book.get("description"),
+        chapters=entries.finished(),
+    )
+    keys = {("", "title"): _line_of(text, "title"), ("", "language"): _line_of(text, "language")}
+    return _layout("mdBook", values, path, keys, entries, summary)
+
+
+# --- GitBook / HonKit ---------------------------------------------------------
+
+
+def _gitbook(root: Path, path: Path) -> Layout:
+    settings: dict[str, Any] = {}
+    text = ""
+    if path.name == "book.json":
+        text = _read_text(path)
+        try:
+            settings = _mapping(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise ConfigError([Diagnostic(Location(path, error.lineno), f"invalid JSON: {error.msg}")]) from None
+    source = (root / _string(settings.get("root"))).resolve() if _string(settings.get("root")) else root
+    structure = _mapping(settings.get("structure"))
+    summary = source / (_string(structure.get("summary")) or "SUMMARY.md")
+    readme = _string(structure.get("readme")) or "README.md"
+    entries = _summary_entries(root, source, summary)
+    if (source / readme).is_file():
+        # GitBook's first page is the readme, listed in the summary or not.
+        name = _relative(root, source / readme)
+        if name not in entries.lines:
+            entries.items.insert(0, name)
+            entries.lines[name] = 1
+    values = _values(
+        title=settings.get("title") or _first_title(source / readme) or root.name,
+        language=settings.get("language") or _guess_language(root, entries),
+        authors=settings.get("author"),
+        subtitle=settings.get("description"),
+        chapters=entries.finished(),
+    )
+    keys = {("", "title"): _line_of(text, '"title"'), ("", "language"): _line_of(text, '"language"')}
+    return _layout("GitBook", values, path, keys, entries, summary)
+
+
+# --- SUMMARY.md (mdBook, GitBook) -----------------------------------------------
+
+
+def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
+    """The chapters a SUMMARY.md links to, in order. A heading after the first block (``# Part``
+    in mdBook, ``## Part`` in GitBook) starts a part; a link outside the lists after them
+    (mdBook's suffix chapters) or a ``---`` separator ends it. Draft chapters (``[Title]()``)
+    and links to the web are skipped."""
+    entries = _Entries()
+    if not summary.is_file():
+        raise ConfigError([Diagnostic(Location(summary, None), "the book has no SUMMARY.md listing its chapters")])
+    tokens = MarkdownIt("commonmark").parse(_read_text(summary))
+    list_depth = 0
+    for index, token in enumerate(tokens):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            list_depth += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            list_depth -= 1
+        elif token.type == "heading_open" and index > 0 and token.tag in ("h1", "h2"):
+            entries.start_part(_inline_text(tokens[index + 1]))
+        elif token.type == "hr":
+            entries.end_part()
+        elif token.type == "inline" and tokens[index - 1].type != "heading_open":
+            line = token.map[0] + 1 if token.map else 1
+            for href in _link_targets(token):
+                if list_depth == 0 and entries.lines:  # a suffix chapter stands outside the parts
+                    entries.end_part()
+                if (name := _chapter_name(root, summary.parent, href)) is not None:
+                    entries.chapter(name, line)
+    return entries
+
+
+def _link_targets(inline: Any) -> Iterator[str]:
+    for child in inline.children or ():
+        if child.type == "link_open":
+            yield str(child.attrGet("href") or "")
+
+
+def _inline_text(inline: Any) -> str:
+    return "".join(child.content for child in inline.children or () if child.type in ("text", "code_inline")).strip()
+
+
+# --- MkDocs -------------------------------------------------------------------
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """Plain data only, like safe_load; a tag it does not know (``!!python/name:…``,
+    ``!ENV``, which mkdocs.yml files use for plugins) reads as nothing instead of failing."""
+
+
+_TolerantLoader.add_constructor(None, lambda _loader, _node: None)
+
+
+def _mkdocs(root: Path, path: Path) -> Layout:
+    text = _read_text(path)
+    settings = _yaml(path, text)
+    docs = root / (_string(settings.get("docs_dir")) or "docs")
+    theme = _mapping(settings.get("theme"))
+    entries = _Entries()
+    nav = settings.get("nav")
+    if isinstance(nav, list) and nav:
+        _nav_entries(root, docs, nav, entries, text, top=True)
+    else:
+        for file in _markdown_files(docs):
+            entries.chapter(_relative(root, file), 1)
+    values = _values(
+        title=settings.get("site_name"),
+        language=theme.get("language") or theme.get("locale") or _guess_language(root, entries),
+        authors=settings.get("site_author"),
+        subtitle=settings.get("site_description"),
+        chapters=entries.finished(),
+    )
+    keys = {("", "title"): _line_of(text, "site_name"), ("", "language"): _line_of(text, "language")}
+    return _layout("MkDocs", values, path, keys, entries)
+
+
+def _nav_entries(root: Path, docs: Path, items: list[Any], entries: _Entries, text: str, top: bool) -> None:
+    """MkDocs' ``nav``: a file, ``Title: file``, or ``Section: [items]``. A top-level section
+    is a part; deeper sections are only their chapters, in order (a book has one level of parts)."""
+    for item in items:
+        pairs = list(item.items()) if isinstance(item, dict) else [(None, item)]
+        for title, value in pairs:
+            if isinstance(value, list):
+                if top and title is not None:
+                    entries.start_part(str(title))
+                _nav_entries(root, docs, value, entries, text, top=False)
+                if top:
+                    entries.end_part()
+            elif isinstance(value, str) and (name := _chapter_name(root, docs, value)) is not None:
+                entries.chapter(name, _line_of(text, value))
+
+
+def _markdown_files(folder: Path) -> list[Path]:
+    """Every Markdown file under ``folder`` as MkDocs orders them without a nav: by path,
+    a folder's index page first."""
+
+    def order(file: Path) -> tuple[tuple[int, str], ...]:
+        parts = file.relative_to(folder).parts
+        return (*((1, part) for part in parts[:-1]), (0 if parts[-1] in _INDEX_NAMES else 1, parts[-1]))
+
+    files = [
+        file
+        for file in folder.rglob("*")
+        if file.suffix in MARKDOWN_SUFFIXES
+        and file.is_file()
+        and not any(part.startswith((".", "_")) for part in file.relative_to(folder).parts)
+    ]
+    return sorted(files, key=order)
+
+
+# --- Quarto -------------------------------------------------------------------
+
+
+def _quarto(root: Path, path: Path) -> Layout:
+    text = _read_text(path)
+    settings = _yaml(path, text)
+    book = _mapping(settings.get("book"))
+    language = _string(settings.get("lang"))
+    entries = _Entries()
+    chapters = book.get("chapters")
+    for item in chapters if isinstance(chapters, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("chapters"), list):
+            entries.start_part(_quarto_part_title(root, str(item.get("part") or "")))
+            for name in item["chapters"]:
+                _quarto_chapter(root, name, entries, text)
+            entries.end_part()
+        else:
+            _quarto_chapter(root, item, entries, text)
+    appendices = book.get("appendices")
+    if isinstance(appendices, list) and appendices:
+        entries.start_part(_APPENDICES.get((language or "en").split("-")[0], "Appendices"))
+        for name in appendices:
+            _quarto_chapter(root, name, entries, text)
+        entries.end_part()
+    date = book.get("date") or settings.get("date")
+    values = _values(
+        title=book.get("title") or settings.get("title"),
+        language=language or _guess_language(root, entries),
+        authors=book.get("author") or settings.get("author"),
+        subtitle=book.get("subtitle"),
+        chapters=entries.finished(),
+    )
+    if date is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(date)):  # not "today", "last-modified"
+        values["date"] = str(date)
+    keys = {("", "title"): _line_of(text, "title"), ("", "language"): _line_of(text, "lang")}
+    return _layout("Quarto", values, path, keys, entries)
+
+
+def _quarto_chapter(root: Path, item: Any, entries: _Entries, text: str) -> None:
+    if isinstance(item, str) and (name := _chapter_name(root, root, item)) is not None:
+        entries.chapter(name, _line_of(text, item))
+
+
+def _quarto_part_title(root: Path, part: str) -> str:
+    """A part is a title, or a file whose ``#`` title is the part's."""
+    if Path(part).suffix in MARKDOWN_SUFFIXES and (root / part).is_file():
+        return _first_title(root / part) or Path(part).stem
+    return part or "—"
+
+
+# --- shared -------------------------------------------------------------------
+
+
+def _layout(
+    tool: str, values: dict[str, Any], path: Path, keys: dict[tuple[str, str], int], entries: _Entries, *more: Path
+) -> Layout:
+    if not values["chapters"]:
+        raise ConfigError([Diagnostic(Location(more[0] if more else path, 1), f"the {tool} book lists no chapters")])
+    keys.setdefault(("", "chapters"), 1)
+    # Chapter messages point at the file that lists them (SUMMARY.md), the others at book.toml.
+    lines = KeyLines({key: line for key, line in keys.items() if line}, entries.lines, more[0] if more else None)
+    return Layout(tool, values, lines, (path, *more))
+
+
+def _values(title: Any, language: Any, authors: Any, subtitle: Any, chapters: list[Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {"title": _string(title) or "", "language": _language(language), "chapters": chapters}
+    names = [authors] if isinstance(authors, str | dict) else authors if isinstance(authors, list) else []
+    # Quarto writes authors as names or as {name: …, affiliation: …}.
+    names = [_string(n.get("name")) if isinstance(n, dict) else _string(n) for n in names]
+    if names := [name for name in names if name]:
+        values["authors"] = names
+    if _string(subtitle):
+        values["subtitle"] = _string(subtitle)
+    return values
+
+
+def _language(value: Any) -> str:
+    """``ja_JP`` (MkDocs themes, GitBook) is BCP 47's ``ja-JP``."""
+    return str(value).strip().replace("_", "-") if value else "en"
+
+
+def _guess_language(root: Path, entries: _Entries) -> str:
+    """A layout that does not say: Japanese if its first chapter has kana, else English."""
+    first = next(iter(entries.lines), None)
+    if first is None or not (root / first).is_file():
+        return "en"
+    return "ja" if _KANA.search((root / first).read_text(encoding="utf-8", errors="replace")[:20000]) else "en"
+
+
+def _chapter_name(root: Path, base: Path, href: str) -> str | None:
+    """A link or nav entry as a chapter path relative to the report folder; None for drafts
+    (empty links), web addresses and what is not Markdown (config reports missing files)."""
+    href = urllib.parse.unquote(href.split("#", 1)[0].strip())
+    if not href or re.match(r"^[a-z][a-z0-9+.-]*:", href, re.IGNORECASE) or Path(href).suffix not in MARKDOWN_SUFFIXES:
+        return None
+    return _relative(root, base / href)
+
+
+def _relative(root: Path, path: Path) -> str:
+    resolved = path.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else path.as_posix()
+
+
+def _first_title(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    title = re.search(r"^#[ \t]+(.+?)[ \t#]*$", path.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
+    return re.sub(r"\s*\{[^}]*\}$", "", title.group(1)) if title else None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise ConfigError([Diagnostic(Location(path, None), f"not valid UTF-8 ({error.reason})")]) from None
+
+
+def _yaml(path: Path, text: str) -> dict[str, Any]:
+    try:
+        return _mapping(yaml.load(text, Loader=_TolerantLoader))  # a SafeLoader: plain data only
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError([Diagnostic(Location(path, mark.line + 1 if mark else 1), problem)]) from None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _line_of(text: str, word: str) -> int:
+    """The first line of ``text`` that has ``word`` (0: none)."""
+    return next((number for number, line in enumerate(text.splitlines(), start=1) if word in line), 0)
