@@ -33,6 +33,7 @@ from report.errors import Diagnostics
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
 from report.model import CrossReference, Footnote, Heading, Matter, ParsedChapter, SourceChapter, Target, TargetKind
+from report.remote import RemoteImageError, is_remote, remote_image
 from report.svg import SvgError, sanitize_svg
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
@@ -92,6 +93,7 @@ class _Context:
     source: SourceChapter
     root: Path
     diagnostics: Diagnostics
+    fetch_allow: tuple[str, ...] = ()  # report.toml's [fetch] allow
     headings: list[Heading] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     references: list[CrossReference] = field(default_factory=list)
@@ -112,12 +114,14 @@ class _Context:
 _PARSER: MarkdownIt | None = None
 
 
-def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -> ParsedChapter:
+def parse_chapter(
+    source: SourceChapter, root: Path, diagnostics: Diagnostics, fetch_allow: tuple[str, ...] = ()
+) -> ParsedChapter:
     global _PARSER
     if _PARSER is None:
         _PARSER = markdown_parser()
     md = _PARSER
-    context = _Context(source=source, root=root, diagnostics=diagnostics)
+    context = _Context(source=source, root=root, diagnostics=diagnostics, fetch_allow=fetch_allow)
     env: dict[str, Any] = {"context": context}
     tokens = md.parse(source.markdown, env)
     _check_limits(tokens, context)
@@ -449,7 +453,7 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     line = token.meta.get("line")
     src = str(token.attrGet("src") or "")
     alt = self.renderInlineAsText(token.children or [], options, env)
-    path = _resolve_local_path(src, context, line, "image")
+    path = _remote_image(src, context, line) if is_remote(src) else _resolve_local_path(src, context, line, "image")
     if path is None:
         return ""
     if path.suffix.lower() not in IMAGE_TYPES:
@@ -469,6 +473,16 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
         return SVG_SLOT.format(len(context.svgs) - 1)
     relative = path.relative_to(context.root).as_posix()
     return f'<img src="{html.escape(relative)}" alt="{html.escape(alt)}"/>'
+
+
+def _remote_image(url: str, context: _Context, line: int | None) -> Path | None:
+    """A remote image's copy in the cache (downloaded if [fetch] allows it), checked below as
+    a local image is."""
+    try:
+        return remote_image(url, context.root, context.fetch_allow)
+    except RemoteImageError as error:
+        context.error(line, str(error))
+        return None
 
 
 def _resolve_local_path(src: str, context: _Context, line: int | None, what: str) -> Path | None:
