@@ -107,8 +107,8 @@ def prepare(
     from report.resolve import resolve_book
 
     progress("reading report.toml and chapters")
-    project = load_project(root)
     diagnostics = Diagnostics()
+    project = load_project(root, diagnostics)
     progress(f"parsing {len(project.chapters)} chapters")
     allow = project.config.fetch_allow
     parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +21,26 @@ ID_PATTERN = re.compile(r"^[A-Za-z][\w-]*$")
 # Placeholders of the parse stage live in the Private Use Area; authors' text may not use them.
 RESERVED_CHARACTERS = re.compile("[\ue000-\ue00f]")
 _FENCE = re.compile(r"^---[ \t]*$")
+# What may stand before a chapter's "# Title" and prints nothing: blank lines, HTML comments
+# (linter directives), link reference definitions.
+_SILENT_PREAMBLE = re.compile(
+    r"(?:[ \t]*\n|[ \t]*<!--.*?-->[ \t]*(?:\n|$)|[ \t]{0,3}\[[^\]\n]+\]:[^\n]*(?:\n|$))*", re.DOTALL
+)
+_TITLE_ID = re.compile(r"[ \t]{0,3}#[ \t]+[^\n]*?\{[^{}\n]*?#([^\s{}.#]+)[^{}\n]*\}[ \t]*(?:\n|$)")
+# A folder's own page: dropped from the chapter's path when its id is made of it.
+_FOLDER_PAGES = {"readme", "index", "_index"}
 
 
-def load_project(root: Path) -> Project:
+def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
+    """The config and the chapters' front matter. Errors are raised; warnings (unknown front
+    matter keys) go to ``diagnostics`` when given."""
     config = load_config(root)
-    diagnostics = Diagnostics()
-    chapters = [_load_chapter(path, diagnostics) for path in config.chapters]
+    own = Diagnostics()
+    folder = _common_folder(config.chapters)
+    chapters = [_load_chapter(path, folder, own) for path in config.chapters]
+    if diagnostics is not None:
+        diagnostics.extend(own.warnings)
+    diagnostics = own
     seen: dict[str, Path] = {}
     for chapter in chapters:
         if chapter is None:
@@ -36,13 +53,33 @@ def load_project(root: Path) -> Project:
 
 
 def default_chapter_id(path: Path) -> str:
-    """``01-background.md`` → ``background``: ordering digits are not part of the id."""
-    stem = re.sub(r"^[\d_.-]+", "", path.stem)
-    slug = re.sub(r"[^\w-]+", "-", stem).strip("-")
-    return slug if slug and ID_PATTERN.match(slug) else f"chapter-{re.sub(r'[^0-9A-Za-z]+', '', path.stem) or 'x'}"
+    """A chapter's path inside the folder of all chapters, slugged: ``01-background.md`` →
+    ``background`` (ordering digits are not part of the id), ``basic/variables/README.md`` →
+    ``basic-variables`` (a folder's README or index page is the folder)."""
+    parts = [*path.parent.parts, path.stem]
+    if len(parts) > 1 and parts[-1].lower() in _FOLDER_PAGES:
+        parts.pop()
+    slugs = [re.sub(r"[^\w-]+", "-", re.sub(r"^[\d_.-]+", "", part)).strip("-") for part in parts]
+    slug = "-".join(part for part in slugs if part)
+    if slugs[-1] and ID_PATTERN.match(slug):
+        return slug
+    return f"chapter-{re.sub(r'[^0-9A-Za-z]+', '', '-'.join(parts)) or 'x'}"
 
 
-def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
+def _common_folder(paths: Sequence[Path]) -> Path:
+    """The folder holding every chapter: chapter ids are made of paths inside it."""
+    return Path(os.path.commonpath([path.parent for path in paths])) if paths else Path()
+
+
+def title_id(markdown: str) -> tuple[str, int] | None:
+    """The ``{#id}`` on the chapter's ``# Title`` line, when the title is the chapter's first
+    text, and the line it is on (0 for the first line of ``markdown``)."""
+    preamble = _SILENT_PREAMBLE.match(markdown)
+    match = _TITLE_ID.match(markdown, preamble.end() if preamble else 0)
+    return (match.group(1), markdown.count("\n", 0, match.start())) if match else None
+
+
+def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
             path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
@@ -63,23 +100,25 @@ def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
     if meta is None:
         return None
     problems_before = len(diagnostics.errors)
-    for key in meta:
-        if key not in FRONT_MATTER_KEYS:
-            diagnostics.error(
-                path,
-                _front_matter_line(text, key),
-                f"unknown front matter key {quoted(key)}{suggestion(str(key), FRONT_MATTER_KEYS)}",
-            )
+    extra = {str(key): _plain(value) for key, value in meta.items() if key not in FRONT_MATTER_KEYS}
+    for key in extra:
+        diagnostics.warn(
+            path,
+            _front_matter_line(text, key),
+            f"front matter key {quoted(key)} is not one the builder knows: kept as the chapter's metadata"
+            f"{suggestion(key, FRONT_MATTER_KEYS)}",
+        )
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
         diagnostics.error(path, _front_matter_line(text, "title"), '"title" must be a non-empty string')
-    chapter_id = meta.get("id", default_chapter_id(path))
+    if "id" in meta:
+        chapter_id, id_line = meta["id"], _front_matter_line(text, "id")
+    elif written := title_id(body):
+        chapter_id, id_line = written[0], first_line + written[1]
+    else:
+        chapter_id, id_line = default_chapter_id(path.relative_to(folder)), 1
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
-        diagnostics.error(
-            path,
-            _front_matter_line(text, "id"),
-            '"id" must start with a letter and use only letters, digits, "-" or "_"',
-        )
+        diagnostics.error(path, id_line, '"id" must start with a letter and use only letters, digits, "-" or "_"')
     matter = meta.get("matter", "body")
     if not isinstance(matter, str) or matter not in {m.value for m in Matter}:
         diagnostics.error(path, _front_matter_line(text, "matter"), '"matter" must be one of "front", "body", "back"')
@@ -96,7 +135,21 @@ def _load_chapter(path: Path, diagnostics: Diagnostics) -> SourceChapter | None:
         classes=tuple(classes.split()),
         markdown=body,
         first_line=first_line,
+        meta=extra,
     )
+
+
+def _plain(value: Any) -> Any:
+    """Front matter data as plain JSON values (dates as ISO 8601 text), to keep and to cache."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _split_front_matter(path: Path, text: str, diagnostics: Diagnostics) -> tuple[dict[str, Any] | None, str, int]:

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from report.config import Config
 
 # The slot survives HTML and XML serialization alike (``<span …></span>`` or ``<span …/>``).
 SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"(?:></span>|\s*/>)')
+# A link to a file of the report, in a parsed chapter's HTML until resolve replaces it: its
+# index in ``ParsedChapter.links``, between Private Use Area characters that authors may not use.
+FILE_LINK = "\ue000file-link\ue001{}\ue002"
+FILE_LINK_PATTERN = re.compile('<a href="\ue000file-link\ue001(\\d+)\ue002"([^>]*)>(.*?)</a>', re.DOTALL)
 
 
 class Matter(StrEnum):
@@ -36,6 +41,8 @@ class SourceChapter:
     classes: tuple[str, ...]
     markdown: str
     first_line: int  # line of the file where ``markdown`` starts (after front matter)
+    # Front matter keys the builder does not know (author, tags …): for templates, as ``chapter.meta``.
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,19 @@ class CrossReference:
 
 
 @dataclass(frozen=True)
+class FileLink:
+    """A link to a file of the report (``../variables/README.md#let``), found by the parse stage.
+
+    The link's ``href`` in the chapter's HTML is a placeholder (:data:`FILE_LINK`) that
+    :mod:`report.resolve` turns into a link to a chapter, or into the link's text."""
+
+    path: Path
+    fragment: str
+    href: str  # as written, for messages
+    line: int
+
+
+@dataclass(frozen=True)
 class ParsedChapter:
     """One chapter after the parse stage.
 
@@ -103,6 +123,7 @@ class ParsedChapter:
     references: tuple[CrossReference, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
+    links: tuple[FileLink, ...] = ()  # the ``file-link`` placeholders in ``html`` and the notes, by index
 
     @property
     def id(self) -> str:
@@ -135,6 +156,7 @@ class Chapter:
     footnotes: tuple[Footnote, ...]
     images: tuple[Path, ...]
     svgs: tuple[str, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)  # the chapter's other front matter keys
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""
@@ -146,6 +168,8 @@ class Book:
     config: Config
     chapters: tuple[Chapter, ...]
     labels: Mapping[str, Label]
+    # Both keyed by a target's id in the HTML: the id as written, or, for an id that more than
+    # one chapter defines, the id qualified by its chapter (see report.resolve).
     owner: Mapping[str, str]  # target id → id of the chapter that defines it
 
     def chapter_of(self, target_id: str) -> Chapter:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import nh3
 from markdown_it import MarkdownIt
@@ -32,7 +33,18 @@ from mdit_py_plugins.footnote import footnote_plugin
 from report.errors import Diagnostics
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
-from report.model import CrossReference, Footnote, Heading, Matter, ParsedChapter, SourceChapter, Target, TargetKind
+from report.model import (
+    FILE_LINK,
+    CrossReference,
+    FileLink,
+    Footnote,
+    Heading,
+    Matter,
+    ParsedChapter,
+    SourceChapter,
+    Target,
+    TargetKind,
+)
 from report.remote import RemoteImageError, is_remote, remote_image
 from report.svg import SvgError, sanitize_svg
 
@@ -66,6 +78,7 @@ SLOT = "\ue000slot\ue001{}\ue002"
 SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
 _PLACEHOLDER = re.compile("\ue000(slot|svg-slot)\ue001([^\ue000-\ue00f]*)\ue002")
 _FORGED_SLOT = re.compile(r'<span class="(?:svg-)?slot"')
+_HTML_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
 # entities such as &#7;: they would make the EPUB's XHTML malformed, and they draw nothing.
@@ -99,6 +112,7 @@ class _Context:
     references: list[CrossReference] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
     svgs: list[str] = field(default_factory=list)
+    links: list[FileLink] = field(default_factory=list)
     figure_count: int = 0
     table_count: int = 0
     section_count: int = 0
@@ -144,6 +158,7 @@ def parse_chapter(
         references=tuple(context.references),
         images=tuple(context.images),
         svgs=tuple(context.svgs),
+        links=tuple(context.links),
     )
 
 
@@ -156,7 +171,8 @@ def _sanitize(fragment: str, context: _Context) -> str:
         if element == "img" and attribute == "src":
             return value if value in checked_images else None
         if element == "a" and attribute == "href":
-            return value if value.startswith("#") or re.match(r"^(https?|mailto):", value, re.IGNORECASE) else None
+            is_kept = value.startswith(("#", FILE_LINK.partition("{")[0]))  # an id, or a file link of the parser's
+            return value if is_kept or re.match(r"^(https?|mailto):", value, re.IGNORECASE) else None
         return value
 
     cleaned = nh3.clean(
@@ -284,17 +300,34 @@ def _ruby_rule(state: StateInline, silent: bool) -> bool:
 def _take_title(
     tokens: list[Token], md: MarkdownIt, context: _Context, env: dict[str, Any]
 ) -> tuple[str, str, list[Token]]:
-    """The front matter's title, else the first ``#`` heading (then removed from the body)."""
+    """The chapter's first ``#`` heading (then removed from the body), else the front matter's title."""
     source = context.source
-    first = tokens[0] if tokens else None
-    if source.title is None and first is not None and first.type == "heading_open" and first.tag == "h1":
-        inline = tokens[1]
-        title_html = md.renderer.render(inline.children or [], md.options, env)
-        return _plain_text(inline), _sanitize(title_html, context), tokens[3:]
+    start = _title_index(tokens)
+    if start is not None:
+        inline = tokens[start + 1]
+        title, title_html = _plain_text(inline), md.renderer.render(inline.children or [], md.options, env)
+        if source.title is not None and source.title != title:
+            context.diagnostics.warn(
+                source.path,
+                tokens[start].meta.get("line"),
+                f'the "# {title}" title is used; the front matter\'s title "{source.title}" differs',
+            )
+        return title, _sanitize(title_html, context), tokens[:start] + tokens[start + 3 :]
     if source.title is None:
         context.error(1, 'chapter has no title: add "title:" to its front matter or start it with a "# Title" line')
         return source.id, html.escape(source.id), tokens
     return source.title, html.escape(source.title), tokens
+
+
+def _title_index(tokens: Sequence[Token]) -> int | None:
+    """Where the chapter's ``#`` title opens, if the chapter starts with it: only what prints
+    nothing (HTML comments; blank lines and link definitions leave no tokens) may come before."""
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h1":
+            return index
+        if token.type != "html_block" or not _HTML_COMMENTS.fullmatch(token.content):
+            return None
+    return None
 
 
 def _split_footnotes(tokens: list[Token]) -> tuple[list[Token], list[Token]]:
@@ -486,6 +519,14 @@ def _remote_image(url: str, context: _Context, line: int | None) -> Path | None:
 
 
 def _resolve_local_path(src: str, context: _Context, line: int | None, what: str) -> Path | None:
+    path = _path_in_report(src, context, line, what)
+    if path is not None and not path.is_file():
+        context.error(line, f'{what} "{src}" does not exist')
+        return None
+    return path
+
+
+def _path_in_report(src: str, context: _Context, line: int | None, what: str) -> Path | None:
     if re.match(r"^[a-zA-Z][\w+.-]*:", src) or src.startswith("//"):
         context.error(line, f'{what} "{src}" is not a file of the report (remote and absolute URLs are not allowed)')
         return None
@@ -496,9 +537,6 @@ def _resolve_local_path(src: str, context: _Context, line: int | None, what: str
     if not path.is_relative_to(context.root):
         context.error(line, f'{what} "{src}" is outside the report folder')
         return None
-    if not path.is_file():
-        context.error(line, f'{what} "{src}" does not exist')
-        return None
     return path
 
 
@@ -506,16 +544,26 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     token = tokens[idx]
     href = str(token.attrGet("href") or "")
     context = _context(env)
-    if not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href):
-        context.error(
-            token.meta.get("line"),
-            f'link "{href}" points at a file; link to an id instead ([text](#id)) or to a web address',
-        )
-    if href.startswith("#") and len(href) > 1:
+    is_file = not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
+    if is_file:
+        _take_file_link(token, context)
+    elif len(href) > 1:
         context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
-        if idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
-            token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
+    if (is_file or len(href) > 1) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
+        token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))
+
+
+def _take_file_link(token: Token, context: _Context) -> None:
+    """A link to a file of the report (``../variables/README.md#let``): kept for the resolve
+    stage, which knows which files are chapters, behind a placeholder ``href``."""
+    line = token.meta.get("line", 0)
+    href = str(token.attrGet("href") or "")
+    path, _, fragment = href.partition("#")
+    target = _path_in_report(unquote(path.partition("?")[0]), context, line, "link")
+    if target is not None:
+        context.links.append(FileLink(target, unquote(fragment), unquote(href), line))
+    token.attrSet("href", FILE_LINK.format(len(context.links) - 1) if target is not None else "")
 
 
 def _render_ruby(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:

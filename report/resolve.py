@@ -1,43 +1,93 @@
 """Stage 3 — resolve: number chapters, sections, figures and tables across the whole
-book, check every cross-reference, and fill the slots the parse stage left."""
+book, check every cross-reference and link between chapter files, and fill the slots
+the parse stage left.
+
+Ids are scoped per chapter: two chapters may each have a section ``{#summary}``. In
+the HTML (one print document) such an id is qualified by its chapter, ``ch--summary``;
+an id that only one chapter defines keeps its name. ``[](#id)`` looks in its own
+chapter first, then in the whole book."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import Words, words_for
-from report.model import Book, Chapter, Footnote, Label, Matter, ParsedChapter, Target, TargetKind
+from report.model import (
+    FILE_LINK_PATTERN,
+    Book,
+    Chapter,
+    Footnote,
+    Heading,
+    Label,
+    Matter,
+    ParsedChapter,
+    Target,
+    TargetKind,
+)
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
+_ID_HREF = re.compile(r'href="#([^"]+)"')
+_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table)\s[^>]*?\bid=")([^"]+)(")')
+_FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
+
+
+@dataclass(frozen=True)
+class _Definition:
+    chapter: ParsedChapter
+    target: Target
+    html_id: str
+
+
+@dataclass
+class _Ids:
+    """Every target of the book: by chapter (``local``) and by the id as written (``book``)."""
+
+    root: Path
+    local: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → written id → …
+    book: dict[str, list[_Definition]] = field(default_factory=dict)  # written id → its definitions
+
+    def find(self, chapter: ParsedChapter, written: str) -> list[_Definition]:
+        """Where ``[](#written)`` in ``chapter`` leads: its own chapter's target, else every
+        chapter's (one, none, or more: ambiguous)."""
+        own = self.local[chapter.id].get(written)
+        return [own] if own is not None else self.book.get(written, [])
+
+    def where(self, definition: _Definition) -> str:
+        return f"{_relative(definition.chapter.source.path, self.root)}:{definition.target.line}"
 
 
 def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics: Diagnostics) -> Book:
-    owner: dict[str, str] = {}
-    defined_at: dict[str, str] = {}
-    for chapter in parsed:
-        for target in chapter.targets:
-            where = f"{chapter.source.path.name}:{target.line}"
-            if target.id in owner:
-                diagnostics.error(
-                    chapter.source.path, target.line, f'id "{target.id}" is already defined at {defined_at[target.id]}'
-                )
-                continue
-            owner[target.id] = chapter.id
-            defined_at[target.id] = where
-    labels = _number(config, parsed)
+    ids = _collect_ids(config.root, parsed, diagnostics)
+    owner = {d.html_id: chapter_id for chapter_id, scope in ids.local.items() for d in scope.values()}
+    labels = _number(config, parsed, ids)
     for chapter in parsed:
         for reference in chapter.references:
-            if reference.target not in owner:
+            found = ids.find(chapter, reference.target)
+            if not found:
                 diagnostics.error(
                     chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
                 )
-    chapters = tuple(_fill(chapter, labels, owner) for chapter in parsed)
+            elif len(found) > 1:
+                candidates = " and ".join(ids.where(d) for d in found)
+                diagnostics.error(
+                    chapter.source.path,
+                    reference.line,
+                    f'cross-reference "#{reference.target}" is ambiguous: it is defined at {candidates}; '
+                    "link to the chapter's file with the id (file.md#id)",
+                )
+    chapter_of_file = {c.source.path.resolve(): c for c in parsed}
+    chapters = tuple(
+        _fill(chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics))
+        for chapter in parsed
+    )
     return Book(
         config=config,
         chapters=chapters,
@@ -46,7 +96,79 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
     )
 
 
-def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Label]:
+def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Diagnostics) -> _Ids:
+    """Each chapter's targets (an id twice in one chapter is an error), and the id each has in
+    the HTML: its own, unless another chapter defines it too (chapter ids are unique)."""
+    ids = _Ids(root)
+    kept: list[tuple[ParsedChapter, Target]] = []
+    for chapter in parsed:
+        scope = ids.local.setdefault(chapter.id, {})
+        for target in chapter.targets:
+            if target.id in scope:
+                where = ids.where(scope[target.id])
+                diagnostics.error(chapter.source.path, target.line, f'id "{target.id}" is already defined at {where}')
+                continue
+            scope[target.id] = _Definition(chapter, target, target.id)
+            kept.append((chapter, target))
+    written_ids = {target.id for _, target in kept}
+    shared = {written for written in written_ids if sum(target.id == written for _, target in kept) > 1}
+    taken = set(written_ids)
+    for chapter, target in kept:
+        html_id = target.id
+        if target.id in shared and target.kind is not TargetKind.CHAPTER:
+            html_id = f"{chapter.id}--{target.id}"
+            while html_id in taken:
+                html_id += "-"
+            taken.add(html_id)
+        definition = _Definition(chapter, target, html_id)
+        ids.local[chapter.id][target.id] = definition
+        ids.book.setdefault(target.id, []).append(definition)
+    return ids
+
+
+def _link_targets(
+    chapter: ParsedChapter, chapter_of_file: Mapping[Path, ParsedChapter], ids: _Ids, diagnostics: Diagnostics
+) -> list[str | None]:
+    """The HTML id each link of ``chapter`` to a file leads to: a chapter, or a target in it;
+    ``None`` for a file that is not a chapter (a warning: the link prints as its text)."""
+    found: list[str | None] = []
+    for link in chapter.links:
+        target = _chapter_file(link.path, chapter_of_file)
+        html_id = None
+        if target is None and link.path.exists():
+            diagnostics.warn(
+                chapter.source.path,
+                link.line,
+                f'link "{link.href}" is to a file that is not a chapter: printed as its text',
+            )
+        elif target is None:
+            diagnostics.error(chapter.source.path, link.line, f'link "{link.href}": the file does not exist')
+        elif not link.fragment:
+            html_id = target.id
+        elif (definition := ids.local[target.id].get(link.fragment)) is not None:
+            html_id = definition.html_id
+        else:
+            diagnostics.error(
+                chapter.source.path,
+                link.line,
+                f'link "{link.href}": no id "{link.fragment}" in {_relative(target.source.path, ids.root)}',
+            )
+        found.append(html_id)
+    return found
+
+
+def _chapter_file(path: Path, chapter_of_file: Mapping[Path, ParsedChapter]) -> ParsedChapter | None:
+    """The chapter a link's path names: its file, or a folder whose README or index page it is."""
+    candidates = [path / name for name in _FOLDER_PAGES] if path.is_dir() else [path]
+    return next((chapter_of_file[c.resolve()] for c in candidates if c.resolve() in chapter_of_file), None)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
+def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dict[str, Label]:
+    """Labels by HTML id (a target defined twice in a chapter, an error, is numbered once)."""
     words = words_for(config.language)
     labels: dict[str, Label] = {}
     chapter_number = figure_number = table_number = 0
@@ -54,19 +176,17 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...]) -> dict[str, Labe
         counters = [0, 0]  # sections (##) and subsections (###) within the chapter
         if chapter.source.matter is Matter.BODY:
             chapter_number += 1
-        for target in chapter.targets:
-            # A duplicate id is an error reported above; a chapter still keeps its own label
-            # (a section of an earlier chapter with the same id must not crash the numbering).
-            if target.id in labels and target.kind is not TargetKind.CHAPTER:
-                continue
+        for definition in ids.local[chapter.id].values():
+            target = definition.target
             if target.kind is TargetKind.FIGURE:
                 figure_number += 1
-                labels[target.id] = _counted(words.figure, figure_number)
+                label = _counted(words.figure, figure_number)
             elif target.kind is TargetKind.TABLE:
                 table_number += 1
-                labels[target.id] = _counted(words.table, table_number)
+                label = _counted(words.table, table_number)
             else:
-                labels[target.id] = _label(target, chapter, chapter_number, counters, words)
+                label = _label(target, chapter, chapter_number, counters, words)
+            labels[definition.html_id] = label
     return labels
 
 
@@ -88,9 +208,17 @@ def _label(target: Target, chapter: ParsedChapter, chapter_number: int, counters
     return Label(None, "", target.text)
 
 
-def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str]) -> Chapter:
+def _fill(
+    chapter: ParsedChapter,
+    labels: Mapping[str, Label],
+    owner: Mapping[str, str],
+    ids: _Ids,
+    link_targets: list[str | None],
+) -> Chapter:
+    scope = ids.local[chapter.id]
+
     def slot(match: re.Match[str]) -> str:
-        label = labels.get(match.group(1))
+        label = labels.get(scope[match.group(1)].html_id) if match.group(1) in scope else None
         if label is None or not label.caption_prefix:
             return ""
         css = "number" if label.caption_prefix == label.number else "label"
@@ -109,7 +237,23 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
             opening = opening.replace('class="xref', 'class="xref xref-far', 1)
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
-    body = _EMPTY_XREF.sub(xref, _SLOT.sub(slot, chapter.html))
+    def scoped_href(match: re.Match[str]) -> str:
+        found = ids.find(chapter, match.group(1))
+        return f'href="#{found[0].html_id}"' if len(found) == 1 else match.group(0)
+
+    def html_id(match: re.Match[str]) -> str:
+        written = match.group(2)
+        return match.group(1) + (scope[written].html_id if written in scope else written) + match.group(3)
+
+    def file_link(match: re.Match[str]) -> str:
+        target = link_targets[int(match.group(1))]
+        return f'<a href="#{target}"{match.group(2)}>{match.group(3)}</a>' if target else match.group(3)
+
+    def links(fragment: str) -> str:
+        """References to ids and links to chapter files, leading to the targets' ids in the HTML."""
+        return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
+
+    body = links(_TARGET_ID.sub(html_id, _SLOT.sub(slot, chapter.html)))
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
@@ -118,10 +262,19 @@ def _fill(chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[st
         number=int(n) if (n := labels[chapter.id].number) else None,
         label=labels[chapter.id],
         title=chapter.title,
-        title_html=chapter.title_html,
+        title_html=_link_texts(chapter.title_html),
         html=body,
-        headings=chapter.headings,
-        footnotes=tuple(Footnote(f.id, f.number, _EMPTY_XREF.sub(xref, f.html)) for f in chapter.footnotes),
+        headings=tuple(
+            Heading(scope[h.id].html_id if h.id in scope else h.id, h.level, _link_texts(h.html), h.text, h.numbered)
+            for h in chapter.headings
+        ),
+        footnotes=tuple(Footnote(f.id, f.number, links(f.html)) for f in chapter.footnotes),
         images=chapter.images,
         svgs=chapter.svgs,
+        meta=chapter.source.meta,
     )
+
+
+def _link_texts(fragment: str) -> str:
+    """A title or heading (also printed in the contents, itself a link) keeps a file link's text only."""
+    return FILE_LINK_PATTERN.sub(lambda match: match.group(3), fragment)

@@ -90,6 +90,45 @@ def test_title_missing_is_an_error() -> None:
     assert chapter.title == "ch"
 
 
+@pytest.mark.parametrize(
+    ("markdown", "front_title", "warned"),
+    [
+        ("# 題 {#t}\n\n本文。\n", "題", False),  # front matter and # title agree
+        ("\n# 題\n\n本文。\n", "別の題", True),  # the # title wins, with a warning on its line
+        ("<!-- markdownlint-disable MD041 -->\n# 題\n\n本文。\n", None, False),
+        ("<!-- a -->\n\n<!--\nb\n-->\n[ref]: https://example.org\n\n# 題\n\n本文。\n", None, False),
+    ],
+)
+def test_title_after_what_prints_nothing(markdown: str, front_title: str | None, warned: bool) -> None:
+    chapter, diagnostics = parse_text(markdown, title=front_title)
+    assert not diagnostics.errors, diagnostics.errors
+    assert chapter.title == "題" and "<h1" not in chapter.html and "本文" in chapter.html
+    if warned:
+        ((warning),) = diagnostics.warnings
+        assert warning.location.line == 2 and '"別の題"' in warning.message and '"# 題"' in warning.message
+    else:
+        assert not diagnostics.warnings
+
+
+def test_text_before_the_title_leaves_it_a_second_title() -> None:
+    _, diagnostics = parse_text("本文。\n\n# 題\n", title=None)
+    assert [error.location.line for error in diagnostics.errors] == [1, 3]  # no title; then a second one
+
+
+def test_links_to_files_are_kept_for_the_resolve_stage() -> None:
+    markdown = "[変数](../basic/variables/README.md#let) と [](intro.md) と [%E6%97%A5](%E6%97%A5%E6%9C%AC.md)\n"
+    chapter, diagnostics = parse_text(markdown, name="part/chapter.md")
+    assert not diagnostics.errors
+    assert [(link.path, link.fragment, link.line) for link in chapter.links] == [
+        (GOLDEN / "basic/variables/README.md", "let", 1),
+        (GOLDEN / "part/intro.md", "", 1),
+        (GOLDEN / "part/日本.md", "", 1),
+    ]
+    assert chapter.links[0].href == "../basic/variables/README.md#let"
+    assert chapter.html.count('href="\ue000file-link') == 3
+    assert 'class="xref"' in chapter.html  # an empty link is filled with the chapter's label
+
+
 def test_second_h1_is_an_error_with_its_line() -> None:
     _, diagnostics = parse_text("# 題\n\n本文。\n\n# 二つ目\n", title=None)
     ((error),) = diagnostics.errors

@@ -174,19 +174,80 @@ def test_unknown_reference_is_an_error_with_its_line() -> None:
     assert '"#nowhere"' in error.message
 
 
+def test_ids_are_scoped_per_chapter() -> None:
+    """The same section id in two chapters is fine: each chapter's [](#id) finds its own, and
+    the print document (all chapters in one) still has each id once."""
+    first = "## まとめ {#summary}\n\n[](#summary)\n\n![f](assets/sample.png){#fig}\n"
+    second = "段落。\n\n## まとめ {#summary}\n\n[](#summary)、[](#fig)、[](#only-a)\n\n## 唯一 {#only-b}\n"
+    third = "## A {#only-a}\n\n[](#only-b)\n"
+    result, diagnostics = book(
+        "ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second), ("c", "C", Matter.BODY, third)]
+    )
+    assert not diagnostics.errors, diagnostics.errors
+    a, b, c = result.chapters
+    assert xref_texts(a.html) == {"a--summary": "1.1節"}
+    assert xref_texts(b.html) == {"b--summary": "2.1節", "fig": "図1", "only-a": "3.1節"}
+    assert xref_texts(c.html) == {"only-b": "2.2節"}  # an id only one chapter has keeps its name
+    assert '<h2 id="a--summary">' in a.html and '<h2 id="b--summary">' in b.html
+    assert [h.id for h in b.headings] == ["b--summary", "only-b"]
+    assert result.owner["a--summary"] == "a" and result.owner["b--summary"] == "b"
+    everything = "".join(chapter.html for chapter in result.chapters)
+    all_ids = re.findall(r'\sid="([^"]+)"', everything)
+    assert len(all_ids) == len(set(all_ids))
+
+
+def test_an_ambiguous_reference_names_the_candidates() -> None:
+    chapters = [
+        ("a", "A", Matter.BODY, "## X {#same}\n"),
+        ("b", "B", Matter.BODY, "段落。\n\n## Y {#same}\n"),
+        ("c", "C", Matter.BODY, "段落。\n\n[](#same)\n"),
+    ]
+    _, diagnostics = book("ja", chapters)
+    ((error),) = diagnostics.errors
+    assert (error.location.path.name, error.location.line) == ("c.md", 3)
+    assert '"#same" is ambiguous' in error.message and "a.md:1" in error.message and "b.md:3" in error.message
+
+
+def test_a_section_may_share_another_chapters_id() -> None:
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, "## X {#b}\n\n[](#b)\n"), ("b", "B", Matter.BODY, "")])
+    assert not diagnostics.errors
+    assert xref_texts(result.chapters[0].html) == {"a--b": "1.1節"}  # its own chapter first
+    assert result.owner["b"] == "b"
+
+
+def test_links_to_chapter_files() -> None:
+    """A link to another chapter's file, with or without #anchor, leads to that chapter or section."""
+    first = "[](b.md) と [その節](./b.md#sec) と [](b.md#same)。\n\n## 同じ {#same}\n"
+    second = "## 節 {#sec}\n\n## 同じ {#same}\n\n[戻る](a.md)\n"
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    assert not diagnostics.errors and not diagnostics.warnings, diagnostics.errors
+    a, b = result.chapters
+    assert xref_texts(a.html) == {"b": "第2章", "b--same": "2.2節"}
+    assert '<a href="#sec">その節</a>' in a.html
+    assert '<a href="#a">戻る</a>' in b.html
+
+
 @pytest.mark.parametrize(
-    ("first", "second", "where"),
+    ("markdown", "words", "is_error"),
     [
-        ("## X {#same}\n", "段落。\n\n## Y {#same}\n", ("b.md", 3)),
-        ("## X {#b}\n", "段落。\n", ("b.md", 1)),  # a section id that is another chapter's id
-        ("![f](assets/sample.png){#dup}\n", "Table: t {#dup}\n\n| a |\n|---|\n| 1 |\n", ("b.md", 1)),
+        ("[図](assets/sample.png) を見る。\n", ['"assets/sample.png"', "not a chapter"], False),
+        ("[x](nowhere.md#a)\n", ['"nowhere.md#a"', "does not exist"], True),
+        ("[x](b.md#nope)\n", ['"b.md#nope"', 'no id "nope"', "b.md"], True),
     ],
 )
-def test_duplicate_ids(first: str, second: str, where: tuple[str, int]) -> None:
-    _, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
-    ((error),) = diagnostics.errors
-    assert (error.location.path.name, error.location.line) == where
-    assert "already defined at a.md:" in error.message
+def test_links_to_other_files(markdown: str, words: list[str], is_error: bool) -> None:
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, "段落。\n\n" + markdown), ("b", "B", Matter.BODY, "")])
+    ((problem),) = diagnostics.errors if is_error else diagnostics.warnings
+    assert (problem.location.path.name, problem.location.line) == ("a.md", 3)
+    for word in words:
+        assert word in problem.message
+    if not is_error:
+        assert "<a" not in result.chapters[0].html.split("段落。")[1] and "図" in result.chapters[0].html
+
+
+def test_a_file_link_in_a_heading_keeps_its_text() -> None:
+    result, _ = book("ja", [("a", "A", Matter.BODY, "## [B](b.md) を読む\n"), ("b", "B", Matter.BODY, "")])
+    assert result.chapters[0].headings[0].html == "B を読む"
 
 
 def test_duplicate_within_a_chapter() -> None:

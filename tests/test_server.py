@@ -116,14 +116,14 @@ def test_the_command_keeps_its_folder_environment_messages_and_exit_status(proje
     assert report("build", project).returncode == 0
     server = listening()
     method = project / "chapters" / "02-method.md"
-    method.write_text(method.read_text(encoding="utf-8").replace("id: method", "id: method\ntitel: x"), "utf-8")
+    method.write_text(method.read_text(encoding="utf-8").replace("id: method", "id: method\nmatter: x"), "utf-8")
     here = report("build", ".", "-o", "out", cwd=project, keep="0")
     before = children_cpu_ticks(server)
     served = report("build", ".", "-o", "out", cwd=project)
     assert children_cpu_ticks(server) > before
     assert here.returncode == served.returncode == ExitCode.REPORT_ERROR
     assert served.stderr == here.stderr
-    assert 'chapters/02-method.md:3: unknown front matter key "titel"; did you mean "title"?' in served.stderr
+    assert 'chapters/02-method.md:3: "matter" must be one of "front", "body", "back"' in served.stderr
     assert served.stdout == here.stdout == ""
     assert not (project / "out").exists()
 
