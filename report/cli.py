@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -221,19 +222,26 @@ def init_command(folder: Path | None, title: str | None, language: str, from_boo
     """Create a new report in FOLDER that builds as it is (or, --from, take a book over)."""
     if (folder is None) == (from_book is None):
         raise click.UsageError("give a FOLDER to create, or --from a book's folder")
-    try:
-        if from_book is not None:
-            with _handled():
+    if from_book is not None:
+        with _handled():  # the book's own problems are printed as a build prints them
+            try:
                 tool, written_toml = init_from_layout(from_book)
-            click.echo(
-                f"wrote {_display(written_toml)} from the {tool} book; build it with: report build {_display(from_book)}"
-            )
-            return
-        assert folder is not None
+            except InitError as error:
+                _init_failed(error)
+        click.echo(
+            f"wrote {_display(written_toml)} from the {tool} book; build it with: report build {_display(from_book)}"
+        )
+        return
+    assert folder is not None
+    try:
         written = init_report(
             folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language
         )
     except InitError as error:
-        console.print(str(error), style="red", markup=False)
-        sys.exit(ExitCode.REPORT_ERROR)
+        _init_failed(error)
     click.echo(f"created {_display(folder)} ({len(written)} files); build it with: report build {_display(folder)}")
+
+
+def _init_failed(error: InitError) -> NoReturn:
+    console.print(str(error), style="red", markup=False)
+    sys.exit(ExitCode.REPORT_ERROR)

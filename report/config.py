@@ -35,6 +35,7 @@ _OUTPUT_NAME = re.compile(r"^[\w.-]+$")
 # The host ends at a "/": "https://example.org" would also allow https://example.org.evil.net/.
 _URL_PREFIX = re.compile(r"^https?://[^/?#@\s]+/\S*$")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".qmd")
+MATTERS = ("front", "body", "back")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Config:
     pdf: PdfSettings = field(default_factory=PdfSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
     parts: tuple[Part, ...] = ()
+    matters: tuple[tuple[Path, str], ...] = ()  # chapters whose place the chapter list gives
     fetch_allow: tuple[str, ...] = ()  # URL prefixes remote images may be downloaded from
     sources: tuple[Path, ...] = ()  # the files the settings were read from, when not report.toml
 
@@ -88,6 +90,10 @@ class Config:
     def path(self) -> Path:
         """The file the settings come from: report.toml, else the book layout's own file."""
         return self.sources[0] if self.sources else self.root / CONFIG_NAME
+
+    def matter_of(self, chapter: Path) -> str:
+        """front, body or back, as the chapter list says (the front matter may say otherwise)."""
+        return dict(self.matters).get(chapter, "body")
 
     def part_starting_at(self, chapter: Path) -> Part | None:
         return next((part for part in self.parts if part.chapters[0] == chapter), None)
@@ -120,18 +126,29 @@ def _non_empty_text_list(value: Any) -> str | None:
     return _text_list(value) or (None if value else "must list at least one file")
 
 
+def _chapter_entry(item: Any) -> bool:
+    """A chapter file, or ``{ file = "intro.md", matter = "front" }`` (a chapter's place in the
+    book, when its front matter does not say: layouts know which chapters stand apart)."""
+    if isinstance(item, dict):
+        return set(item) == {"file", "matter"} and not _text(item["file"]) and item["matter"] in MATTERS
+    return not _text(item)
+
+
 def _chapter_list(value: Any) -> str | None:
-    """Chapter files, or parts: ``{ part = "Title", chapters = [files] }``."""
+    """Chapters, or parts: ``{ part = "Title", chapters = [chapters] }``."""
     expected = 'must be a list of chapter files and parts ({ part = "Title", chapters = ["file.md"] })'
     if not isinstance(value, list):
         return expected
     if not value:
         return "must list at least one file"
     for item in value:
-        if isinstance(item, dict):
-            if set(item) != {"part", "chapters"} or _text(item["part"]) or _non_empty_text_list(item["chapters"]):
+        if isinstance(item, dict) and "part" in item:
+            chapters = item.get("chapters")
+            if set(item) != {"part", "chapters"} or _text(item["part"]) or not isinstance(chapters, list):
                 return expected
-        elif _text(item):
+            if not chapters or not all(_chapter_entry(chapter) for chapter in chapters):
+                return expected
+        elif not _chapter_entry(item):
             return expected
     return None
 
@@ -288,11 +305,18 @@ def _derived_identifier(title: str, authors: tuple[str, ...], edition: str | Non
 
 
 def _chapter_paths(
-    root: Path, source: Path, names: list[str], lines: KeyLines, diagnostics: Diagnostics, seen: list[Path]
+    root: Path,
+    source: Path,
+    entries: list[Any],
+    lines: KeyLines,
+    diagnostics: Diagnostics,
+    seen: dict[Path, str],
 ) -> tuple[Path, ...]:
+    """The chapters' paths, checked; ``seen`` gets each one with its matter."""
     paths: list[Path] = []
     source = lines.chapters_file or source
-    for name in names:
+    for entry in entries:
+        name, matter = (entry["file"], entry["matter"]) if isinstance(entry, dict) else (entry, "")
         path = (root / name).resolve()
         line = lines.chapter(name)
         if not path.is_relative_to(root):
@@ -304,24 +328,25 @@ def _chapter_paths(
         elif path in seen:
             diagnostics.error(source, line, f"chapter {quoted(name)} is listed twice")
         else:
-            seen.append(path)
+            seen[path] = matter
             paths.append(path)
     return tuple(paths)
 
 
 def _chapters_and_parts(
     root: Path, source: Path, entries: list[Any], lines: KeyLines, diagnostics: Diagnostics
-) -> tuple[tuple[Path, ...], tuple[Part, ...]]:
-    seen: list[Path] = []
+) -> tuple[tuple[Path, ...], tuple[Part, ...], tuple[tuple[Path, str], ...]]:
+    """The chapters in order, the parts, and the matter of the chapters that have one."""
+    seen: dict[Path, str] = {}
     parts = []
     for entry in entries:
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and "part" in entry:
             chapters = _chapter_paths(root, source, entry["chapters"], lines, diagnostics, seen)
             if chapters:
                 parts.append(Part(entry["part"].strip(), chapters))
         else:
             _chapter_paths(root, source, [entry], lines, diagnostics, seen)
-    return tuple(seen), tuple(parts)
+    return tuple(seen), tuple(parts), tuple((path, matter) for path, matter in seen.items() if matter)
 
 
 def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -370,8 +395,9 @@ def config_from_values(
                 diagnostics.error(path, lines.line("", table), f'"{table}" must be a table ([{table}])')
     chapters: tuple[Path, ...] = ()
     parts: tuple[Part, ...] = ()
+    matters: tuple[tuple[Path, str], ...] = ()
     if _chapter_list(values.get("chapters")) is None:
-        chapters, parts = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
+        chapters, parts, matters = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
     diagnostics.raise_if_errors(ConfigError)
 
     authors = tuple(values.get("authors", ()))
@@ -393,6 +419,7 @@ def config_from_values(
         pdf=_settings(PdfSettings, values.get("pdf", {})),
         epub=_settings(EpubSettings, values.get("epub", {})),
         parts=parts,
+        matters=matters,
         fetch_allow=tuple(values.get("fetch", {}).get("allow", ())),
         sources=sources,
     )

@@ -11,6 +11,7 @@ those files (themes, plugins, HTML outputs) is ignored: they configure the other
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 import urllib.parse
@@ -46,15 +47,17 @@ class _Entries:
 
     items: list[Any] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
-    _part: list[str] | None = None
+    _part: list[Any] | None = None
     _seen: set[str] = field(default_factory=set)
 
-    def chapter(self, name: str, line: int) -> None:
+    def chapter(self, name: str, line: int, matter: str = "") -> None:
+        """A chapter file; ``matter`` front or back for those the book sets apart (unnumbered)."""
         if name in self._seen:  # the same file linked again (at another anchor) is one chapter
             return
         self._seen.add(name)
         self.lines.setdefault(name, line)
-        (self._part if self._part is not None else self.items).append(name)
+        entry = {"file": name, "matter": matter} if matter else name
+        (self._part if self._part is not None else self.items).append(entry)
 
     def start_part(self, title: str) -> None:
         self._part = []
@@ -65,7 +68,7 @@ class _Entries:
 
     def finished(self) -> list[Any]:
         """Parts that got no chapter (a heading over nothing, drafts only) are dropped."""
-        return [item for item in self.items if not isinstance(item, dict) or item["chapters"]]
+        return [item for item in self.items if not isinstance(item, dict) or item.get("chapters", True)]
 
 
 def read_layout(root: Path) -> Layout | None:
@@ -147,16 +150,19 @@ def _gitbook(root: Path, path: Path) -> Layout:
 def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
     """The chapters a SUMMARY.md links to, in order. A heading after the first block (``# Part``
     in mdBook, ``## Part`` in GitBook) starts a part; a link outside the lists after them
-    (mdBook's suffix chapters) or a ``---`` separator ends it. Draft chapters (``[Title]()``)
-    and links to the web are skipped."""
+    (mdBook's suffix chapters) or a ``---`` separator ends it. Links outside the lists are
+    unnumbered, as mdBook has them: front matter before the lists, back matter after them.
+    Draft chapters (``[Title]()``) and links to the web are skipped."""
     entries = _Entries()
     if not summary.is_file():
         raise ConfigError([Diagnostic(Location(summary, None), "the book has no SUMMARY.md listing its chapters")])
     tokens = MarkdownIt("commonmark").parse(_read_text(summary))
     list_depth = 0
+    lists_seen = False
     for index, token in enumerate(tokens):
         if token.type in ("bullet_list_open", "ordered_list_open"):
             list_depth += 1
+            lists_seen = True
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             list_depth -= 1
         elif token.type == "heading_open" and index > 0 and token.tag in ("h1", "h2"):
@@ -165,11 +171,12 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
             entries.end_part()
         elif token.type == "inline" and tokens[index - 1].type != "heading_open":
             line = token.map[0] + 1 if token.map else 1
+            matter = "" if list_depth else "back" if lists_seen else "front"
             for href in _link_targets(token):
-                if list_depth == 0 and entries.lines:  # a suffix chapter stands outside the parts
+                if matter == "back":  # a suffix chapter stands outside the parts
                     entries.end_part()
                 if (name := _chapter_name(root, summary.parent, href)) is not None:
-                    entries.chapter(name, line)
+                    entries.chapter(name, line, matter)
     return entries
 
 
@@ -234,12 +241,12 @@ def _nav_entries(root: Path, docs: Path, items: list[Any], entries: _Entries, te
 
 
 def _markdown_files(folder: Path) -> list[Path]:
-    """Every Markdown file under ``folder`` as MkDocs orders them without a nav: by path,
-    a folder's index page first."""
+    """Every Markdown file under ``folder`` as MkDocs orders them without a nav: a folder's
+    index page, its other files, then its subfolders."""
 
-    def order(file: Path) -> tuple[tuple[int, str], ...]:
+    def order(file: Path) -> tuple[tuple[str, ...], bool, str]:
         parts = file.relative_to(folder).parts
-        return (*((1, part) for part in parts[:-1]), (0 if parts[-1] in _INDEX_NAMES else 1, parts[-1]))
+        return (parts[:-1], parts[-1] not in _INDEX_NAMES, parts[-1])
 
     files = [
         file
@@ -268,12 +275,14 @@ def _quarto(root: Path, path: Path) -> Layout:
                 _quarto_chapter(root, name, entries, text)
             entries.end_part()
         else:
-            _quarto_chapter(root, item, entries, text)
+            # Quarto's index page is the preface, unnumbered.
+            front = isinstance(item, str) and Path(item).stem == "index"
+            _quarto_chapter(root, item, entries, text, "front" if front else "")
     appendices = book.get("appendices")
     if isinstance(appendices, list) and appendices:
         entries.start_part(_APPENDICES.get((language or "en").split("-")[0], "Appendices"))
         for name in appendices:
-            _quarto_chapter(root, name, entries, text)
+            _quarto_chapter(root, name, entries, text, "back")
         entries.end_part()
     date = book.get("date") or settings.get("date")
     values = _values(
@@ -289,9 +298,9 @@ def _quarto(root: Path, path: Path) -> Layout:
     return _layout("Quarto", values, path, keys, entries)
 
 
-def _quarto_chapter(root: Path, item: Any, entries: _Entries, text: str) -> None:
+def _quarto_chapter(root: Path, item: Any, entries: _Entries, text: str, matter: str = "") -> None:
     if isinstance(item, str) and (name := _chapter_name(root, root, item)) is not None:
-        entries.chapter(name, _line_of(text, item))
+        entries.chapter(name, _line_of(text, item), matter)
 
 
 def _quarto_part_title(root: Path, part: str) -> str:
@@ -350,8 +359,7 @@ def _chapter_name(root: Path, base: Path, href: str) -> str | None:
 
 
 def _relative(root: Path, path: Path) -> str:
-    resolved = path.resolve()
-    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else path.as_posix()
+    return Path(os.path.relpath(path.resolve(), root)).as_posix()
 
 
 def _first_title(path: Path) -> str | None:

@@ -37,7 +37,7 @@ def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
     config = load_config(root)
     own = Diagnostics()
     folder = _common_folder(config.chapters)
-    chapters = [_load_chapter(path, folder, own) for path in config.chapters]
+    chapters = [_load_chapter(path, folder, own, config.matter_of(path)) for path in config.chapters]
     if diagnostics is not None:
         diagnostics.extend(own.warnings)
     diagnostics = own
@@ -79,7 +79,7 @@ def title_id(markdown: str) -> tuple[str, int] | None:
     return (match.group(1), markdown.count("\n", 0, match.start())) if match else None
 
 
-def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceChapter | None:
+def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, matter_listed: str) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
             path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
@@ -119,7 +119,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics) -> SourceC
         chapter_id, id_line = default_chapter_id(path.relative_to(folder)), 1
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
         diagnostics.error(path, id_line, '"id" must start with a letter and use only letters, digits, "-" or "_"')
-    matter = meta.get("matter", "body")
+    matter = meta.get("matter", matter_listed)
     if not isinstance(matter, str) or matter not in {m.value for m in Matter}:
         diagnostics.error(path, _front_matter_line(text, "matter"), '"matter" must be one of "front", "body", "back"')
     classes = meta.get("class", "")
