@@ -102,7 +102,7 @@ def _mdbook(root: Path, path: Path) -> Layout:
     values = _values(
         title=book.get("title"),
         language=book.get("language") or _guess_language(root, entries),
-        authors=book.get("authors"),
+        authors=book.get("authors") or book.get("author"),  # some books write "author", which mdBook ignores
         subtitle=book.get("description"),
         chapters=entries.finished(),
     )
