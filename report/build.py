@@ -399,7 +399,7 @@ def _record(
     build must not take these outputs as up to date)."""
     known = _known_inputs(config)
     used = set(known)
-    used |= {f"file:{image}" for chapter in book.chapters for image in chapter.images}
+    used |= {f"file:{path}" for chapter in book.chapters for path in (*chapter.images, *chapter.linked_files)}
     used |= {f"file:{path}" for path in run.fetched}
     inputs: dict[str, str | None] = {}
     for name in sorted(used):

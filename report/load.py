@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -11,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from report.config import load_config, quoted, suggestion
+from report.config import load_config, quoted
 from report.errors import Diagnostics, SourceError
 from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
@@ -37,7 +39,8 @@ def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
     config = load_config(root)
     own = Diagnostics()
     folder = _common_folder(config.chapters)
-    chapters = [_load_chapter(path, folder, own, config.matter_of(path)) for path in config.chapters]
+    derived: set[str] = set()  # ids made of paths so far: a path that slugs the same gets another
+    chapters = [_load_chapter(path, folder, own, derived, config.matter_of(path)) for path in config.chapters]
     if diagnostics is not None:
         diagnostics.extend(own.warnings)
     diagnostics = own
@@ -63,7 +66,16 @@ def default_chapter_id(path: Path) -> str:
     slug = "-".join(part for part in slugs if part)
     if slugs[-1] and ID_PATTERN.match(slug):
         return slug
-    return f"chapter-{re.sub(r'[^0-9A-Za-z]+', '', '-'.join(parts)) or 'x'}"
+    ascii_only = re.sub(r"[^0-9A-Za-z]+", "", "-".join(parts))
+    return f"chapter-{ascii_only}" if ascii_only else "chapter"
+
+
+def _unused(chapter_id: str, taken: set[str]) -> str:
+    """``chapter_id``, or ``chapter_id-2``, ``-3`` … when an earlier chapter's path gave it already
+    (``はじめに/README.md`` and ``おわりに/README.md`` both slug to ``chapter``)."""
+    if chapter_id not in taken:
+        return chapter_id
+    return next(f"{chapter_id}-{n}" for n in itertools.count(2) if f"{chapter_id}-{n}" not in taken)
 
 
 def _common_folder(paths: Sequence[Path]) -> Path:
@@ -79,7 +91,9 @@ def title_id(markdown: str) -> tuple[str, int] | None:
     return (match.group(1), markdown.count("\n", 0, match.start())) if match else None
 
 
-def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, matter_listed: str) -> SourceChapter | None:
+def _load_chapter(
+    path: Path, folder: Path, diagnostics: Diagnostics, derived: set[str], matter_listed: str
+) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
             path, None, f"chapter is {size / 1024 / 1024:.1f} MB; a chapter may be at most 4 MB: split it"
@@ -106,7 +120,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, matter_lis
             path,
             _front_matter_line(text, key),
             f"front matter key {quoted(key)} is not one the builder knows: kept as the chapter's metadata"
-            f"{suggestion(key, FRONT_MATTER_KEYS)}",
+            f"{_typo_of(key)}",
         )
     title = meta.get("title")
     if title is not None and (not isinstance(title, str) or not title.strip()):
@@ -116,7 +130,8 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, matter_lis
     elif written := title_id(body):
         chapter_id, id_line = written[0], first_line + written[1]
     else:
-        chapter_id, id_line = default_chapter_id(path.relative_to(folder)), 1
+        chapter_id, id_line = _unused(default_chapter_id(path.relative_to(folder)), derived), 1
+        derived.add(chapter_id)
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
         diagnostics.error(path, id_line, '"id" must start with a letter and use only letters, digits, "-" or "_"')
     matter = meta.get("matter", matter_listed)
@@ -137,6 +152,12 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, matter_lis
         first_line=first_line,
         meta=extra,
     )
+
+
+def _typo_of(key: str) -> str:
+    """``titel`` is most likely ``title`` mistyped; ``author`` is an author, not ``matter``."""
+    close = difflib.get_close_matches(key, FRONT_MATTER_KEYS, n=1, cutoff=0.8)
+    return f'; did you mean "{close[0]}"?' if close else ""
 
 
 def _plain(value: Any) -> Any:

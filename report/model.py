@@ -68,6 +68,7 @@ class Target:
     line: int
     level: int = 1  # heading level for sections; 1 for the chapter itself
     numbered: bool = True
+    alias: str = ""  # a section without {#id}: the id other Markdown tools give it (a link may use it)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class Chapter:
     images: tuple[Path, ...]
     svgs: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)  # the chapter's other front matter keys
+    linked_files: tuple[Path, ...] = ()  # files of the report it links to that are not chapters
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

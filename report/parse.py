@@ -113,6 +113,7 @@ class _Context:
     images: list[Path] = field(default_factory=list)
     svgs: list[str] = field(default_factory=list)
     links: list[FileLink] = field(default_factory=list)
+    tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
     figure_count: int = 0
     table_count: int = 0
     section_count: int = 0
@@ -422,6 +423,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _tool_anchor(text: str, context: _Context) -> str:
+    """The id GitHub, mdBook and most Markdown tools give a heading (``## Let bindings`` →
+    ``let-bindings``, ``## まとめ`` → ``まとめ``; ``-1``, ``-2`` … for repeats in a file), so
+    that links written for them (``README.md#let-bindings``) find it."""
+    slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+    repeats = context.tool_anchors.get(slug, 0)
+    context.tool_anchors[slug] = repeats + 1
+    return f"{slug}-{repeats}" if repeats else slug
+
+
 def _render_heading_open(
     self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
@@ -432,10 +443,12 @@ def _render_heading_open(
     numbered = "unnumbered" not in classes and context.source.matter is Matter.BODY and level <= 3
     context.section_count += 1
     heading_id = str(token.attrGet("id") or "")
+    alias = ""
     if not heading_id:
         slug = _slug(_plain_text(inline))
         heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
         token.attrSet("id", heading_id)
+        alias = _tool_anchor(_plain_text(inline), context)
     elif not ID_PATTERN.match(heading_id):
         context.error(
             token.meta.get("line"),
@@ -444,7 +457,9 @@ def _render_heading_open(
     text = _plain_text(inline)
     inner = self.renderInline(inline.children or [], options, env)
     context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))
-    context.targets.append(Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered))
+    context.targets.append(
+        Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered, alias)
+    )
     slot = SLOT.format(heading_id) if numbered else ""
     return f"<{token.tag}{self.renderAttrs(token)}>{slot}"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +49,22 @@ class _Definition:
 
 @dataclass
 class _Ids:
-    """Every target of the book: by chapter (``local``) and by the id as written (``book``)."""
+    """Every target of the book: by chapter (``local``, and ``aliases``: the ids other tools give
+    headings without ``{#id}``) and by the id as written (``book``)."""
 
     root: Path
     local: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → written id → …
+    aliases: dict[str, dict[str, _Definition]] = field(default_factory=dict)  # chapter id → alias → …
     book: dict[str, list[_Definition]] = field(default_factory=dict)  # written id → its definitions
+
+    def in_chapter(self, chapter_id: str, written: str) -> _Definition | None:
+        """A chapter's target by its id, else by the id other tools give a heading (its alias)."""
+        return self.local[chapter_id].get(written) or self.aliases[chapter_id].get(written)
 
     def find(self, chapter: ParsedChapter, written: str) -> list[_Definition]:
         """Where ``[](#written)`` in ``chapter`` leads: its own chapter's target, else every
         chapter's (one, none, or more: ambiguous)."""
-        own = self.local[chapter.id].get(written)
+        own = self.in_chapter(chapter.id, written)
         return [own] if own is not None else self.book.get(written, [])
 
     def where(self, definition: _Definition) -> str:
@@ -103,19 +110,19 @@ def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Dia
     kept: list[tuple[ParsedChapter, Target]] = []
     for chapter in parsed:
         scope = ids.local.setdefault(chapter.id, {})
+        ids.aliases[chapter.id] = {}
         for target in chapter.targets:
             if target.id in scope:
                 where = ids.where(scope[target.id])
                 diagnostics.error(chapter.source.path, target.line, f'id "{target.id}" is already defined at {where}')
                 continue
-            scope[target.id] = _Definition(chapter, target, target.id)
+            scope[target.id] = _Definition(chapter, target, target.id)  # its HTML id is settled below
             kept.append((chapter, target))
-    written_ids = {target.id for _, target in kept}
-    shared = {written for written in written_ids if sum(target.id == written for _, target in kept) > 1}
-    taken = set(written_ids)
+    definitions = Counter(target.id for _, target in kept)
+    taken = set(definitions)
     for chapter, target in kept:
         html_id = target.id
-        if target.id in shared and target.kind is not TargetKind.CHAPTER:
+        if definitions[target.id] > 1 and target.kind is not TargetKind.CHAPTER:
             html_id = f"{chapter.id}--{target.id}"
             while html_id in taken:
                 html_id += "-"
@@ -123,6 +130,8 @@ def _collect_ids(root: Path, parsed: tuple[ParsedChapter, ...], diagnostics: Dia
         definition = _Definition(chapter, target, html_id)
         ids.local[chapter.id][target.id] = definition
         ids.book.setdefault(target.id, []).append(definition)
+        if target.alias:
+            ids.aliases[chapter.id].setdefault(target.alias, definition)
     return ids
 
 
@@ -145,7 +154,7 @@ def _link_targets(
             diagnostics.error(chapter.source.path, link.line, f'link "{link.href}": the file does not exist')
         elif not link.fragment:
             html_id = target.id
-        elif (definition := ids.local[target.id].get(link.fragment)) is not None:
+        elif (definition := ids.in_chapter(target.id, link.fragment)) is not None:
             html_id = definition.html_id
         else:
             diagnostics.error(
@@ -158,8 +167,14 @@ def _link_targets(
 
 
 def _chapter_file(path: Path, chapter_of_file: Mapping[Path, ParsedChapter]) -> ParsedChapter | None:
-    """The chapter a link's path names: its file, or a folder whose README or index page it is."""
-    candidates = [path / name for name in _FOLDER_PAGES] if path.is_dir() else [path]
+    """The chapter a link's path names: its file, a folder whose README or index page it is, or
+    the page a book tool makes of it (``ch02.html`` for ``ch02.md``, as mdBook links are written)."""
+    if path.is_dir():
+        candidates = [path / name for name in _FOLDER_PAGES]
+    elif path.suffix == ".html" and not path.exists():
+        candidates = [path.with_suffix(".md")]
+    else:
+        candidates = [path]
     return next((chapter_of_file[c.resolve()] for c in candidates if c.resolve() in chapter_of_file), None)
 
 
@@ -272,6 +287,11 @@ def _fill(
         images=chapter.images,
         svgs=chapter.svgs,
         meta=chapter.source.meta,
+        linked_files=tuple(
+            link.path
+            for link, target in zip(chapter.links, link_targets, strict=True)
+            if not target and link.path.is_file()
+        ),
     )
 
 

@@ -209,6 +209,11 @@ def test_key_line_is_looked_up_in_the_front_matter_only(tmp_path: Path) -> None:
         ({"basic/variables/README.md": "# V\n", "basic/intro.md": "# I\n"}, ["variables", "intro"]),
         ({"a/README.md": "# A\n", "b/index.md": "# B\n", "01-c/02-d.md": "# D\n"}, ["a", "b", "c-d"]),
         ({"01-a.md": "# A\n", "02-b.md": "# B\n"}, ["a", "b"]),  # as before: chapters/ is that folder
+        # paths that slug the same (no ASCII letters in them) still give distinct ids
+        (
+            {"はじめに/README.md": "# は\n", "本編/README.md": "# 本\n", "おわりに.md": "# お\n"},
+            ["chapter", "chapter-2", "chapter-3"],
+        ),
         # else the {#id} on the # title, when only what prints nothing comes before it
         ({"a.md": "<!-- lint: off -->\n\n[x]: https://x.org\n# A {#first .x}\n"}, ["first"]),
         ({"a.md": "text\n\n# A {#first}\n"}, ["a"]),

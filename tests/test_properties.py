@@ -3,6 +3,7 @@ that parses, or fails with ReportError diagnostics that have a location — neve
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ FRAGMENTS = [
     ":", "!", "\\", "<", ">", "&", "&amp;", "&#x3C;", '"', "'", "-", "---", "1.", "> ", ": ", "\t",
     "{漢字|かんじ}", "{漢字|かん|じ}", "{|}", "{a|}", "{#id}", "{.cls}", "{#sec .unnumbered}", "{.lead}\n",
     "[^1]", "[^1]: 注。\n", "[^x]", "^[", "^[インライン注]", "[](#sec)", "[](#nowhere)", "[text](#sec)", "[](#fig)", "[](https://e.x)",
+    "[](02-b.md)", "[b](./02-b.md#a)", "[x](02-b.md#none)", "[](assets/sample.png)", "[](gone.md)", "\n## 節 {#a}\n",
     "![alt](assets/sample.png)", "![a](assets/label.svg \"t\"){#fig}", "![x](missing.png)", "![x](../../../x.png)",
     "\n| a | b |\n|---|---|\n| 1 | 2 |\n", "Table: 表 {#tbl}\n", "\n## 節 {#sec}\n", "\n# 二つ目\n",
     "<span>", "</span>", "<script>alert(1)</script>", "<div>", "</div>", "<b onclick='x'>", "<!--", "-->",
@@ -52,7 +54,7 @@ def workspace() -> Iterator[Path]:
     (root / "report.toml").write_text(
         'title = "P"\nlanguage = "ja"\nchapters = ["chapters/01-a.md", "chapters/02-b.md"]\n', encoding="utf-8"
     )
-    (root / "chapters" / "02-b.md").write_text("# B\n\n[](#a)\n", encoding="utf-8")
+    (root / "chapters" / "02-b.md").write_text("# B\n\n[](#a)\n\n## 節 {#sec}\n", encoding="utf-8")
     yield root
     shutil.rmtree(root)
 
@@ -73,6 +75,8 @@ def run_pipeline(root: Path) -> None:
             assert diagnostic.location.line is not None and diagnostic.location.line >= 1, str(diagnostic)
             assert diagnostic.message and "\n" not in diagnostic.message
         return
+    first, second = ({*re.findall(r'\sid="([^"]+)"', chapter.html)} for chapter in book.chapters)
+    assert not first & second  # ids scoped per chapter are still unique in the print document
     for chapter in book.chapters:
         for fragment in (chapter.html, chapter.title_html, *(note.html for note in chapter.footnotes)):
             if fragment.strip():

@@ -216,8 +216,9 @@ def test_a_section_may_share_another_chapters_id() -> None:
 
 
 def test_links_to_chapter_files() -> None:
-    """A link to another chapter's file, with or without #anchor, leads to that chapter or section."""
-    first = "[](b.md) と [その節](./b.md#sec) と [](b.md#same)。\n\n## 同じ {#same}\n"
+    """A link to another chapter's file, with or without #anchor, leads to that chapter or section
+    (also by the name of the page a book tool makes of it: b.html for b.md)."""
+    first = "[](b.md) と [その節](./b.md#sec) と [](b.html#same)。\n\n## 同じ {#same}\n"
     second = "## 節 {#sec}\n\n## 同じ {#same}\n\n[戻る](a.md)\n"
     result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
     assert not diagnostics.errors and not diagnostics.warnings, diagnostics.errors
@@ -243,6 +244,20 @@ def test_links_to_other_files(markdown: str, words: list[str], is_error: bool) -
         assert word in problem.message
     if not is_error:
         assert "<a" not in result.chapters[0].html.split("段落。")[1] and "図" in result.chapters[0].html
+
+
+def test_links_find_headings_by_the_ids_other_tools_give_them() -> None:
+    """Written for GitHub or mdBook: README.md#let-bindings finds "## Let bindings" (no {#id})."""
+    first = "[束縛](b.md#let-bindings)、[二つ目](b.md#まとめ-1)、[ここ](#use-it)\n\n## Use it!\n"
+    second = "## Let bindings\n\n## まとめ\n\n## まとめ\n\n## Explicit {#mine}\n"
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    assert not diagnostics.errors, diagnostics.errors
+    a, b = result.chapters
+    ids = [h.id for h in b.headings]
+    assert f'<a href="#{ids[0]}">束縛</a>' in a.html and f'<a href="#{ids[2]}">二つ目</a>' in a.html
+    assert f'<a href="#{a.headings[0].id}">ここ</a>' in a.html
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "[x](b.md#explicit)\n"), ("b", "B", Matter.BODY, second)])
+    assert 'no id "explicit"' in diagnostics.errors[0].message  # an {#id} is the heading's only id
 
 
 def test_a_file_link_in_a_heading_keeps_its_text() -> None:
