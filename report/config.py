@@ -82,7 +82,8 @@ class Config:
     pdf: PdfSettings = field(default_factory=PdfSettings)
     epub: EpubSettings = field(default_factory=EpubSettings)
     parts: tuple[Part, ...] = ()
-    matters: tuple[tuple[Path, str], ...] = ()  # chapters whose place the chapter list gives
+    # What the chapter list says of chapters listed as tables: (path, "matter" or "title", value).
+    listed: tuple[tuple[Path, str, str], ...] = ()
     fetch_allow: tuple[str, ...] = ()  # URL prefixes remote images may be downloaded from
     sources: tuple[Path, ...] = ()  # the files the settings were read from, when not report.toml
 
@@ -93,7 +94,14 @@ class Config:
 
     def matter_of(self, chapter: Path) -> str:
         """front, body or back, as the chapter list says (the front matter may say otherwise)."""
-        return dict(self.matters).get(chapter, "body")
+        return self._listed(chapter, "matter") or "body"
+
+    def listed_title(self, chapter: Path) -> str | None:
+        """The chapter's title as the chapter list gives it, for a chapter with no title of its own."""
+        return self._listed(chapter, "title")
+
+    def _listed(self, chapter: Path, key: str) -> str | None:
+        return next((value for path, name, value in self.listed if path == chapter and name == key), None)
 
     def part_starting_at(self, chapter: Path) -> Part | None:
         return next((part for part in self.parts if part.chapters[0] == chapter), None)
@@ -127,10 +135,17 @@ def _non_empty_text_list(value: Any) -> str | None:
 
 
 def _chapter_entry(item: Any) -> bool:
-    """A chapter file, or ``{ file = "intro.md", matter = "front" }`` (a chapter's place in the
-    book, when its front matter does not say: layouts know which chapters stand apart)."""
+    """A chapter file, or ``{ file = "intro.md", matter = "front", title = "Introduction" }``:
+    the chapter's place in the book and its title, when the chapter does not give them (a
+    layout knows which chapters stand apart, and what its table of contents calls them)."""
     if isinstance(item, dict):
-        return set(item) == {"file", "matter"} and not _text(item["file"]) and item["matter"] in MATTERS
+        return (
+            "file" in item
+            and set(item) <= {"file", "matter", "title"}
+            and not _text(item["file"])
+            and item.get("matter", "body") in MATTERS
+            and not ("title" in item and _text(item["title"]))
+        )
     return not _text(item)
 
 
@@ -310,13 +325,13 @@ def _chapter_paths(
     entries: list[Any],
     lines: KeyLines,
     diagnostics: Diagnostics,
-    seen: dict[Path, str],
+    seen: dict[Path, dict[str, str]],
 ) -> tuple[Path, ...]:
-    """The chapters' paths, checked; ``seen`` gets each one with its matter."""
+    """The chapters' paths, checked; ``seen`` gets each one with what the list says of it."""
     paths: list[Path] = []
     source = lines.chapters_file or source
     for entry in entries:
-        name, matter = (entry["file"], entry["matter"]) if isinstance(entry, dict) else (entry, "")
+        name, listed = (entry["file"], entry) if isinstance(entry, dict) else (entry, {})
         path = (root / name).resolve()
         line = lines.chapter(name)
         if not path.is_relative_to(root):
@@ -328,16 +343,16 @@ def _chapter_paths(
         elif path in seen:
             diagnostics.error(source, line, f"chapter {quoted(name)} is listed twice")
         else:
-            seen[path] = matter
+            seen[path] = {key: value.strip() for key, value in listed.items() if key != "file"}
             paths.append(path)
     return tuple(paths)
 
 
 def _chapters_and_parts(
     root: Path, source: Path, entries: list[Any], lines: KeyLines, diagnostics: Diagnostics
-) -> tuple[tuple[Path, ...], tuple[Part, ...], tuple[tuple[Path, str], ...]]:
-    """The chapters in order, the parts, and the matter of the chapters that have one."""
-    seen: dict[Path, str] = {}
+) -> tuple[tuple[Path, ...], tuple[Part, ...], tuple[tuple[Path, str, str], ...]]:
+    """The chapters in order, the parts, and what the list says of chapters (matter, title)."""
+    seen: dict[Path, dict[str, str]] = {}
     parts = []
     for entry in entries:
         if isinstance(entry, dict) and "part" in entry:
@@ -346,7 +361,8 @@ def _chapters_and_parts(
                 parts.append(Part(entry["part"].strip(), chapters))
         else:
             _chapter_paths(root, source, [entry], lines, diagnostics, seen)
-    return tuple(seen), tuple(parts), tuple((path, matter) for path, matter in seen.items() if matter)
+    listed = tuple((path, key, value) for path, values in seen.items() for key, value in values.items())
+    return tuple(seen), tuple(parts), listed
 
 
 def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -395,9 +411,9 @@ def config_from_values(
                 diagnostics.error(path, lines.line("", table), f'"{table}" must be a table ([{table}])')
     chapters: tuple[Path, ...] = ()
     parts: tuple[Part, ...] = ()
-    matters: tuple[tuple[Path, str], ...] = ()
+    listed: tuple[tuple[Path, str, str], ...] = ()
     if _chapter_list(values.get("chapters")) is None:
-        chapters, parts, matters = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
+        chapters, parts, listed = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
     diagnostics.raise_if_errors(ConfigError)
 
     authors = tuple(values.get("authors", ()))
@@ -419,7 +435,7 @@ def config_from_values(
         pdf=_settings(PdfSettings, values.get("pdf", {})),
         epub=_settings(EpubSettings, values.get("epub", {})),
         parts=parts,
-        matters=matters,
+        listed=listed,
         fetch_allow=tuple(values.get("fetch", {}).get("allow", ())),
         sources=sources,
     )

@@ -29,6 +29,8 @@ from report.errors import ConfigError, Diagnostic, Location
 _APPENDICES = {"ja": "付録", "zh": "附录", "ko": "부록"}
 _KANA = re.compile("[\u3041-\u30ff]")
 _INDEX_NAMES = ("index.md", "README.md", "readme.md")
+_TITLE_WITHIN = 8192  # characters: a chapter's title comes first (after comments)
+_COMMONMARK = MarkdownIt("commonmark")
 
 
 @dataclass(frozen=True)
@@ -45,18 +47,23 @@ class Layout:
 class _Entries:
     """Chapter files (relative to the report folder) and parts, as report.toml's ``chapters``."""
 
+    root: Path
     items: list[Any] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
     _part: list[Any] | None = None
     _seen: set[str] = field(default_factory=set)
 
-    def chapter(self, name: str, line: int, matter: str = "") -> None:
-        """A chapter file; ``matter`` front or back for those the book sets apart (unnumbered)."""
+    def chapter(self, name: str, line: int, matter: str = "", title: str = "") -> None:
+        """A chapter file; ``matter`` front or back for those the book sets apart (unnumbered);
+        ``title`` what the table of contents calls it, kept for a chapter without a ``#`` title."""
         if name in self._seen:  # the same file linked again (at another anchor) is one chapter
             return
         self._seen.add(name)
         self.lines.setdefault(name, line)
-        entry = {"file": name, "matter": matter} if matter else name
+        listed = {"matter": matter} if matter else {}
+        if title and _first_title(self.root / name) is None:
+            listed["title"] = title
+        entry = {"file": name, **listed} if listed else name
         (self._part if self._part is not None else self.items).append(entry)
 
     def start_part(self, title: str) -> None:
@@ -153,10 +160,10 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
     (mdBook's suffix chapters) or a ``---`` separator ends it. Links outside the lists are
     unnumbered, as mdBook has them: front matter before the lists, back matter after them.
     Draft chapters (``[Title]()``) and links to the web are skipped."""
-    entries = _Entries()
+    entries = _Entries(root)
     if not summary.is_file():
         raise ConfigError([Diagnostic(Location(summary, None), "the book has no SUMMARY.md listing its chapters")])
-    tokens = MarkdownIt("commonmark").parse(_read_text(summary))
+    tokens = _COMMONMARK.parse(_read_text(summary))
     list_depth = 0
     lists_seen = False
     for index, token in enumerate(tokens):
@@ -172,18 +179,25 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
         elif token.type == "inline" and tokens[index - 1].type != "heading_open":
             line = token.map[0] + 1 if token.map else 1
             matter = "" if list_depth else "back" if lists_seen else "front"
-            for href in _link_targets(token):
+            for href, title in _links(token):
                 if matter == "back":  # a suffix chapter stands outside the parts
                     entries.end_part()
                 if (name := _chapter_name(root, summary.parent, href)) is not None:
-                    entries.chapter(name, line, matter)
+                    entries.chapter(name, line, matter, title)
     return entries
 
 
-def _link_targets(inline: Any) -> Iterator[str]:
+def _links(inline: Any) -> Iterator[tuple[str, str]]:
+    """Each link's target and text."""
+    target, text = None, ""
     for child in inline.children or ():
         if child.type == "link_open":
-            yield str(child.attrGet("href") or "")
+            target, text = str(child.attrGet("href") or ""), ""
+        elif child.type == "link_close" and target is not None:
+            yield target, text.strip()
+            target = None
+        elif child.type in ("text", "code_inline"):
+            text += child.content
 
 
 def _inline_text(inline: Any) -> str:
@@ -206,7 +220,7 @@ def _mkdocs(root: Path, path: Path) -> Layout:
     settings = _yaml(path, text)
     docs = root / (_string(settings.get("docs_dir")) or "docs")
     theme = _mapping(settings.get("theme"))
-    entries = _Entries()
+    entries = _Entries(root)
     nav = settings.get("nav")
     if isinstance(nav, list) and nav:
         _nav_entries(root, docs, nav, entries, text, top=True)
@@ -237,7 +251,7 @@ def _nav_entries(root: Path, docs: Path, items: list[Any], entries: _Entries, te
                 if top:
                     entries.end_part()
             elif isinstance(value, str) and (name := _chapter_name(root, docs, value)) is not None:
-                entries.chapter(name, _line_of(text, value))
+                entries.chapter(name, _line_of(text, value), title=str(title or ""))
 
 
 def _markdown_files(folder: Path) -> list[Path]:
@@ -266,7 +280,7 @@ def _quarto(root: Path, path: Path) -> Layout:
     settings = _yaml(path, text)
     book = _mapping(settings.get("book"))
     language = _string(settings.get("lang"))
-    entries = _Entries()
+    entries = _Entries(root)
     chapters = book.get("chapters")
     for item in chapters if isinstance(chapters, list) else ():
         if isinstance(item, dict) and isinstance(item.get("chapters"), list):
@@ -363,10 +377,20 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def _first_title(path: Path) -> str | None:
+    """The ``#`` title a chapter starts with (after its front matter and comments), as the
+    parse stage takes it; None when it starts otherwise. Only its beginning is read."""
     if not path.is_file():
         return None
-    title = re.search(r"^#[ \t]+(.+?)[ \t#]*$", path.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
-    return re.sub(r"\s*\{[^}]*\}$", "", title.group(1)) if title else None
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.read(_TITLE_WITHIN)
+    head = re.sub(r"\A---[ \t]*\n.*?\n---[ \t]*\n", "", head, flags=re.DOTALL)
+    tokens = _COMMONMARK.parse(head)
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h1":
+            return re.sub(r"\s*\{[^}]*\}$", "", _inline_text(tokens[index + 1])) or None
+        if token.type != "html_block" or not token.content.lstrip().startswith("<!--"):
+            return None
+    return None
 
 
 def _read_text(path: Path) -> str:

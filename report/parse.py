@@ -10,6 +10,7 @@ book, so this stage leaves empty slots that :mod:`report.resolve` fills.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -447,6 +448,10 @@ def _render_heading_open(
     if not heading_id:
         slug = _slug(_plain_text(inline))
         heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
+        # Headings whose ASCII letters are the same ("## Rustの…", "## Rustで…") are told apart.
+        taken = {heading.id for heading in context.headings}
+        candidates = itertools.chain([heading_id], (f"{heading_id}-{n}" for n in itertools.count(2)))
+        heading_id = next(candidate for candidate in candidates if candidate not in taken)
         token.attrSet("id", heading_id)
         alias = _tool_anchor(_plain_text(inline), context)
     elif not ID_PATTERN.match(heading_id):
@@ -562,8 +567,8 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     is_file = not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
     if is_file:
         _take_file_link(token, context)
-    elif len(href) > 1:
-        context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
+    elif href.startswith("#") and len(href) > 1:
+        context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0)))
     if (is_file or len(href) > 1) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))

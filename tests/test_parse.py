@@ -258,3 +258,20 @@ def test_inline_footnote() -> None:
         (2, "普通の注。"),
     ]
     assert chapter.html.count('role="doc-noteref"') == 2
+
+
+def test_a_web_link_is_no_cross_reference() -> None:
+    parsed, diagnostics = parse_text("[https://a.example/](https://a.example/) and [x](http://b.example/#frag)\n")
+    assert not diagnostics.errors and parsed.references == ()
+
+
+def test_a_percent_encoded_reference_is_read_decoded() -> None:
+    """mdBook books link to a Japanese heading with its id percent-encoded."""
+    parsed, _ = parse_text("[節](#%E3%81%BE%E3%81%A8%E3%82%81)\n")
+    assert [r.target for r in parsed.references] == ["まとめ"]
+
+
+def test_headings_with_the_same_ascii_letters_get_distinct_ids() -> None:
+    parsed, diagnostics = parse_text("## Rustの型\n\n## Rustで書く\n\n## Rustと私\n")
+    ids = [h.id for h in parsed.headings]
+    assert not diagnostics.errors and len(set(ids)) == 3 and ids[1] == ids[0] + "-2" and ids[2] == ids[0] + "-3"
