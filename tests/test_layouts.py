@@ -148,6 +148,7 @@ def test_a_layout_gives_the_same_config_as_its_report_toml(tmp_path: Path) -> No
         "chapters": [
             "src/basic/variables/README.md",
             "src/basic/variables/constants.md",
+            {"file": "src/basic/variables/shadowing.md", "title": "シャドーイング"},
             "src/basic/functions/README.md",
         ],
     }
