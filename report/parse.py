@@ -10,7 +10,6 @@ book, so this stage leaves empty slots that :mod:`report.resolve` fills.
 from __future__ import annotations
 
 import html
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,6 +114,7 @@ class _Context:
     svgs: list[str] = field(default_factory=list)
     links: list[FileLink] = field(default_factory=list)
     tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
+    heading_ids: set[str] = field(default_factory=set)
     figure_count: int = 0
     table_count: int = 0
     section_count: int = 0
@@ -448,10 +448,8 @@ def _render_heading_open(
     if not heading_id:
         slug = _slug(_plain_text(inline))
         heading_id = f"{context.source.id}-{slug or f's{context.section_count}'}"
-        # Headings whose ASCII letters are the same ("## Rustの…", "## Rustで…") are told apart.
-        taken = {heading.id for heading in context.headings}
-        candidates = itertools.chain([heading_id], (f"{heading_id}-{n}" for n in itertools.count(2)))
-        heading_id = next(candidate for candidate in candidates if candidate not in taken)
+        if heading_id in context.heading_ids:  # "### Example" twice in a chapter: the second is another id
+            heading_id = f"{heading_id}-{context.section_count}"
         token.attrSet("id", heading_id)
         alias = _tool_anchor(_plain_text(inline), context)
     elif not ID_PATTERN.match(heading_id):
@@ -461,6 +459,7 @@ def _render_heading_open(
         )
     text = _plain_text(inline)
     inner = self.renderInline(inline.children or [], options, env)
+    context.heading_ids.add(heading_id)
     context.headings.append(Heading(heading_id, level, _sanitize(inner, context), text, numbered))
     context.targets.append(
         Target(heading_id, TargetKind.SECTION, text, token.meta.get("line", 0), level, numbered, alias)
@@ -564,12 +563,13 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     token = tokens[idx]
     href = str(token.attrGet("href") or "")
     context = _context(env)
+    is_id = href.startswith("#") and len(href) > 1
     is_file = not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
     if is_file:
         _take_file_link(token, context)
-    elif href.startswith("#") and len(href) > 1:
+    elif is_id:
         context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0)))
-    if (is_file or len(href) > 1) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
+    if (is_file or is_id) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))
 
@@ -580,6 +580,13 @@ def _take_file_link(token: Token, context: _Context) -> None:
     line = token.meta.get("line", 0)
     href = str(token.attrGet("href") or "")
     path, _, fragment = href.partition("#")
+    if path.startswith("/") and not path.startswith("//"):
+        # A site's own address (Docusaurus, MkDocs: "/reference/…"): nothing of the report's.
+        context.diagnostics.warn(
+            context.source.path, line, f'link "{unquote(href)}" is an address on a web site: printed as its text'
+        )
+        token.attrSet("href", "")
+        return
     target = _path_in_report(unquote(path.partition("?")[0]), context, line, "link")
     if target is not None:
         context.links.append(FileLink(target, unquote(fragment), unquote(href), line))

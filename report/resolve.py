@@ -168,13 +168,15 @@ def _link_targets(
 
 def _chapter_file(path: Path, chapter_of_file: Mapping[Path, ParsedChapter]) -> ParsedChapter | None:
     """The chapter a link's path names: its file, a folder whose README or index page it is, or
-    the page a book tool makes of it (``ch02.html`` for ``ch02.md``, as mdBook links are written)."""
+    its page's address on a site a book tool makes (``ch02.html`` or ``ch02`` for ``ch02.md``,
+    ``cli/index.html`` for ``cli/README.md``)."""
     if path.is_dir():
         candidates = [path / name for name in _FOLDER_PAGES]
-    elif path.suffix == ".html" and not path.exists():
-        candidates = [path.with_suffix(".md")]
-    else:
+    elif path.exists() or path.suffix not in (".html", ""):
         candidates = [path]
+    else:  # a page's address: "ch02.html", "./hello-sui" (Docusaurus), "cli/index.html"
+        folder_pages = [path.parent / name for name in _FOLDER_PAGES] if path.stem == "index" else []
+        candidates = [path.with_name(f"{path.stem}.md"), *folder_pages]
     return next((chapter_of_file[c.resolve()] for c in candidates if c.resolve() in chapter_of_file), None)
 
 

@@ -129,6 +129,27 @@ def test_links_to_files_are_kept_for_the_resolve_stage() -> None:
     assert 'class="xref"' in chapter.html  # an empty link is filled with the chapter's label
 
 
+def test_a_link_to_a_sites_own_address_is_a_warning_and_prints_as_text() -> None:
+    chapter, diagnostics = parse_text("段落。\n\n[参照](/reference/types#a)を見る。\n")
+    assert not diagnostics.errors and not chapter.links
+    ((warning),) = diagnostics.warnings
+    assert warning.location.line == 3 and '"/reference/types#a"' in warning.message
+    assert "href" not in chapter.html and "参照" in chapter.html
+
+
+def test_headings_with_the_same_text_get_distinct_ids() -> None:
+    chapter, diagnostics = parse_text("## Example\n\n### Example\n\n## Example\n")
+    assert not diagnostics.errors
+    ids = [heading.id for heading in chapter.headings]
+    assert ids[0] == "ch-example" and len(set(ids)) == 3
+
+
+def test_web_links_are_neither_files_nor_cross_references() -> None:
+    chapter, diagnostics = parse_text("[web](https://example.org/a#b) [](mailto:a@example.org)\n")
+    assert not diagnostics.errors and not chapter.links and not chapter.references
+    assert '<a href="https://example.org/a#b">web</a>' in chapter.html
+
+
 def test_second_h1_is_an_error_with_its_line() -> None:
     _, diagnostics = parse_text("# 題\n\n本文。\n\n# 二つ目\n", title=None)
     ((error),) = diagnostics.errors
@@ -260,18 +281,7 @@ def test_inline_footnote() -> None:
     assert chapter.html.count('role="doc-noteref"') == 2
 
 
-def test_a_web_link_is_no_cross_reference() -> None:
-    parsed, diagnostics = parse_text("[https://a.example/](https://a.example/) and [x](http://b.example/#frag)\n")
-    assert not diagnostics.errors and parsed.references == ()
-
-
 def test_a_percent_encoded_reference_is_read_decoded() -> None:
     """mdBook books link to a Japanese heading with its id percent-encoded."""
     parsed, _ = parse_text("[節](#%E3%81%BE%E3%81%A8%E3%82%81)\n")
     assert [r.target for r in parsed.references] == ["まとめ"]
-
-
-def test_headings_with_the_same_ascii_letters_get_distinct_ids() -> None:
-    parsed, diagnostics = parse_text("## Rustの型\n\n## Rustで書く\n\n## Rustと私\n")
-    ids = [h.id for h in parsed.headings]
-    assert not diagnostics.errors and len(set(ids)) == 3 and ids[1] == ids[0] + "-2" and ids[2] == ids[0] + "-3"

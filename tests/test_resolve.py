@@ -217,13 +217,14 @@ def test_a_section_may_share_another_chapters_id() -> None:
 
 def test_links_to_chapter_files() -> None:
     """A link to another chapter's file, with or without #anchor, leads to that chapter or section
-    (also by the name of the page a book tool makes of it: b.html for b.md)."""
-    first = "[](b.md) と [その節](./b.md#sec) と [](b.html#same)。\n\n## 同じ {#same}\n"
+    (also by the address of its page on a site a book tool makes: b.html or b for b.md)."""
+    first = "[](b.md) と [その節](./b#sec) と [](b.html#same)。[](./index.html)\n\n## 同じ {#same}\n"
     second = "## 節 {#sec}\n\n## 同じ {#same}\n\n[戻る](a.md)\n"
-    result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    chapters = [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second), ("README", "R", Matter.BODY, "")]
+    result, diagnostics = book("ja", chapters)
     assert not diagnostics.errors and not diagnostics.warnings, diagnostics.errors
-    a, b = result.chapters
-    assert xref_texts(a.html) == {"b": "第2章", "b--same": "2.2節"}
+    a, b, _ = result.chapters
+    assert xref_texts(a.html) == {"b": "第2章", "b--same": "2.2節", "README": "第3章"}
     assert '<a href="#sec">その節</a>' in a.html
     assert '<a href="#a">戻る</a>' in b.html
 
