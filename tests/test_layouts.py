@@ -282,11 +282,15 @@ def test_links_between_chapter_files_land_in_the_right_document(built_books: dic
     assert 'href="basic-variables.xhtml#let"' in page
 
 
-def test_a_part_starts_on_a_right_hand_page(built_books: dict) -> None:
-    root, _, _ = built_books["mdbook"]
-    pages = pdftotext(root / "dist" / "mdbook.pdf", layout=False).split("\f")
-    numbers = [n for n, page in enumerate(pages, start=1) if squeeze(page) in ("基礎編", "応用編")]
-    assert numbers and all(n % 2 == 1 for n in numbers)
+def test_in_print_a_part_starts_on_a_right_hand_page_and_its_first_chapter_too(tmp_path: Path) -> None:
+    root = copy_fixture("layouts/mdbook", tmp_path)
+    run = run_report("build", root, "--profile", "print", "--format", "pdf", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    pages = [squeeze(page) for page in pdftotext(root / "dist" / "mdbook.pdf", layout=False).split("\f")]
+    parts = [n for n, page in enumerate(pages, start=1) if page in ("基礎編", "応用編")]
+    assert len(parts) == 2 and all(n % 2 == 1 for n in parts), parts
+    for n in parts:  # a blank back, then the part's first chapter
+        assert pages[n] == "" and pages[n + 1].startswith("第"), pages[n : n + 2]
 
 
 def test_fixture_books_have_no_report_toml() -> None:
