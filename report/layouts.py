@@ -79,18 +79,14 @@ class _Entries:
 
 
 def read_layout(root: Path) -> Layout | None:
-    """The first layout ``root`` has, in the order below; None when it has none."""
-    readers: tuple[tuple[tuple[str, ...], Callable[[Path, Path], Layout]], ...] = (
-        (("book.toml",), _mdbook),
-        (("mkdocs.yml", "mkdocs.yaml"), _mkdocs),
-        (("book.json", "SUMMARY.md"), _gitbook),
-        (("_quarto.yml", "_quarto.yaml"), _quarto),
-    )
-    for names, reader in readers:
-        for name in names:
-            if (root / name).is_file():
-                return reader(root, root / name)
-    return None
+    """The settings of the first layout ``root`` has (see :func:`layout_file`); None when it has none."""
+    found = layout_file(root)
+    return _READERS[found.name](root, found) if found is not None else None
+
+
+def layout_file(root: Path) -> Path | None:
+    """The file that makes ``root`` a book of another tool, by the order of ``_READERS``."""
+    return next((root / name for name in _READERS if (root / name).is_file()), None)
 
 
 # --- mdBook -------------------------------------------------------------------
@@ -420,3 +416,14 @@ def _string(value: Any) -> str:
 def _line_of(text: str, word: str) -> int:
     """The first line of ``text`` that has ``word`` (0: none)."""
     return next((number for number, line in enumerate(text.splitlines(), start=1) if word in line), 0)
+
+
+_READERS: dict[str, Callable[[Path, Path], Layout]] = {
+    "book.toml": _mdbook,
+    "mkdocs.yml": _mkdocs,
+    "mkdocs.yaml": _mkdocs,
+    "book.json": _gitbook,
+    "SUMMARY.md": _gitbook,
+    "_quarto.yml": _quarto,
+    "_quarto.yaml": _quarto,
+}

@@ -322,3 +322,12 @@ def test_the_chapter_list_may_give_a_chapter_its_matter(tmp_path: Path) -> None:
     toml.write_text(toml.read_text(encoding="utf-8").replace('matter = "front"', 'matter = "middle"'))
     with pytest.raises(ConfigError, match="list of chapter files and parts"):
         load_config(root)
+
+
+def test_watch_takes_a_book_layout_too(tmp_path: Path) -> None:
+    from report.watch import Watcher, WatchError
+
+    watcher = Watcher(LAYOUTS / "mkdocs", port=0)
+    watcher.server.server_close()
+    with pytest.raises(WatchError, match=r"no report\.toml"):
+        Watcher(tmp_path, port=0)
