@@ -168,8 +168,9 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
             lists_seen = True
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             list_depth -= 1
-        elif token.type == "heading_open" and index > 0 and token.tag in ("h1", "h2"):
-            entries.start_part(_inline_text(tokens[index + 1]))
+        elif token.type == "heading_open" and token.tag in ("h1", "h2"):
+            if any(not _is_comment(earlier) for earlier in tokens[:index]):  # else the summary's own title
+                entries.start_part(_inline_text(tokens[index + 1]))
         elif token.type == "hr":
             entries.end_part()
         elif token.type == "inline" and tokens[index - 1].type != "heading_open":
@@ -384,9 +385,14 @@ def _first_title(path: Path) -> str | None:
     for index, token in enumerate(tokens):
         if token.type == "heading_open" and token.tag == "h1":
             return re.sub(r"\s*\{[^}]*\}$", "", _inline_text(tokens[index + 1])) or None
-        if token.type != "html_block" or not token.content.lstrip().startswith("<!--"):
+        if not _is_comment(token):
             return None
     return None
+
+
+def _is_comment(token: Any) -> bool:
+    """An HTML comment block (a translation's original text, a linter directive): prints nothing."""
+    return bool(token.type == "html_block" and token.content.lstrip().startswith("<!--"))
 
 
 def _read_text(path: Path) -> str:

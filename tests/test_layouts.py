@@ -171,7 +171,7 @@ def test_init_from_a_folder_that_is_no_book(tmp_path: Path) -> None:
     ("book", "edit", "where", "words"),
     [
         ("mdbook", ("src/SUMMARY.md", "[所有権](advanced/ownership.md)", "[所有権](advanced/gone.md)"),
-         "src/SUMMARY.md:14", ['"src/advanced/gone.md" does not exist']),
+         "src/SUMMARY.md:15", ['"src/advanced/gone.md" does not exist']),
         ("mdbook", ("book.toml", 'language = "ja"', 'language = "日本語"'), "book.toml:4", ['"language"']),
         ("mkdocs", ("mkdocs.yml", "nav:", "nav: [\n"), "mkdocs.yml:", ["expected"]),
         ("quarto", ("_quarto.yml", "- methods.md", "- ../outside.md"), "_quarto.yml:16",
