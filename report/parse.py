@@ -568,6 +568,8 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     if is_file:
         _take_file_link(token, context)
     elif is_id:
+        # markdown-it percent-encodes what is not ASCII (#まとめ → #%E3%81%BE…): ids are text.
+        token.attrSet("href", "#" + unquote(href[1:]))
         context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0)))
     if (is_file or is_id) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))

@@ -283,5 +283,7 @@ def test_inline_footnote() -> None:
 
 def test_a_percent_encoded_reference_is_read_decoded() -> None:
     """mdBook books link to a Japanese heading with its id percent-encoded."""
-    parsed, _ = parse_text("[節](#%E3%81%BE%E3%81%A8%E3%82%81)\n")
-    assert [r.target for r in parsed.references] == ["まとめ"]
+    for written in ("#%E3%81%BE%E3%81%A8%E3%82%81", "#まとめ"):
+        parsed, _ = parse_text(f"[節]({written})\n")
+        assert [r.target for r in parsed.references] == ["まとめ"]
+        assert 'href="#まとめ"' in parsed.html
