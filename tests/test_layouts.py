@@ -25,6 +25,16 @@ from report.layouts import read_layout
 
 LAYOUTS = FIXTURES / "layouts"
 BOOKS = ("mdbook", "mkdocs", "gitbook", "quarto", "pandoc")
+MDBOOK_FIRST_PART = {
+    "part": "基礎編",
+    "chapters": [
+        "src/basic/variables/README.md",
+        "src/basic/variables/constants.md",
+        # No "#" title of its own: the summary's is kept for it.
+        {"file": "src/basic/variables/shadowing.md", "title": "シャドーイング"},
+        "src/basic/functions/README.md",
+    ],
+}
 
 
 def _chapters(root: Path) -> list[object]:
@@ -43,16 +53,7 @@ def test_mdbook_summary_prefix_parts_nesting_drafts_and_suffix() -> None:
     assert layout.values["language"] == "ja" and layout.values["authors"] == ["山田太郎"]
     assert layout.values["chapters"] == [
         {"file": "src/README.md", "matter": "front"},  # before the lists: unnumbered
-        {
-            "part": "基礎編",
-            "chapters": [
-                "src/basic/variables/README.md",
-                "src/basic/variables/constants.md",
-                # No "#" title of its own: the summary's is kept for it.
-                {"file": "src/basic/variables/shadowing.md", "title": "シャドーイング"},
-                "src/basic/functions/README.md",
-            ],
-        },
+        MDBOOK_FIRST_PART,
         {"part": "応用編", "chapters": ["src/advanced/ownership.md"]},  # the draft chapter is left out
         {"file": "src/afterword.md", "matter": "back"},  # after "---": outside the parts, unnumbered
     ]
@@ -143,15 +144,7 @@ def test_a_layout_gives_the_same_config_as_its_report_toml(tmp_path: Path) -> No
     text = (root / "report.toml").read_text(encoding="utf-8")
     assert text.startswith("# Written by `report init --from` from the mdBook book's book.toml, src/SUMMARY.md")
     written = tomllib.loads(text)
-    assert written["chapters"][1] == {
-        "part": "基礎編",
-        "chapters": [
-            "src/basic/variables/README.md",
-            "src/basic/variables/constants.md",
-            {"file": "src/basic/variables/shadowing.md", "title": "シャドーイング"},
-            "src/basic/functions/README.md",
-        ],
-    }
+    assert written["chapters"][1] == MDBOOK_FIRST_PART
     from_toml = load_config(root)
     assert from_toml.path == root.resolve() / "report.toml"
     same = ("title", "language", "authors", "chapters", "parts", "identifier", "output")
