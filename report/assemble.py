@@ -12,7 +12,7 @@ import functools
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -269,7 +269,11 @@ class Assembler:
         return ("　" if cjk else ". ").join(part for part in parts if part)
 
     def epub_toc(self) -> list[NavEntry]:
-        entries = []
+        """Chapters with their sections; the chapters of a part of the book under the part's
+        title, which leads to its first chapter."""
+        config = self.book.config
+        entries: list[NavEntry] = []
+        part_of = {path: part for part in config.parts for path in part.chapters}
         for chapter in self.book.chapters:
             children = tuple(
                 NavEntry(f"{self.epub_file(chapter.id)}#{h.id}", _numbered(self.book.labels[h.id].number, h.text))
@@ -277,7 +281,13 @@ class Assembler:
                 if h.level == 2
             )
             title = _numbered(chapter.label.caption_prefix or None, chapter.title)
-            entries.append(NavEntry(self.epub_file(chapter.id), title, children))
+            entry = NavEntry(self.epub_file(chapter.id), title, children)
+            if (part := config.part_starting_at(chapter.source)) is not None:
+                entries.append(NavEntry(entry.href, part.title, (entry,)))
+            elif chapter.source in part_of:
+                entries[-1] = replace(entries[-1], children=(*entries[-1].children, entry))
+            else:
+                entries.append(entry)
         return entries
 
     def epub_nav(self, stylesheet: str, page_list: Sequence[tuple[str, str]] = ()) -> str:

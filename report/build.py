@@ -112,7 +112,8 @@ def prepare(
     diagnostics = Diagnostics()
     project = load_project(root, diagnostics)
     progress(f"parsing {len(project.chapters)} chapters")
-    parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache) for chapter in project.chapters)
+    allow = project.config.fetch_allow
+    parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)
     book = resolve_book(project.config, parsed, diagnostics)
     with fonts.cached(cache):
         check_glyphs(project, diagnostics)
@@ -292,14 +293,17 @@ def _render(
 # --- caching hooks -----------------------------------------------------------------------------
 
 
-def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None) -> ParsedChapter:
+def _parse(
+    source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None, fetch_allow: tuple[str, ...]
+) -> ParsedChapter:
     """A chapter parsed, or taken from the cache: keyed by the chapter (its bytes as loaded and
-    its place in the report) and the parser's code; the images it uses are checked by hash."""
+    its place in the report), the addresses images may come from and the parser's code; the
+    images it uses are checked by hash."""
     from report.parse import parse_chapter
 
     if cache is None or not source.path.is_relative_to(root):
-        return parse_chapter(source, root, diagnostics)
-    key = json_digest([code_fingerprint("report.parse"), to_plain(source, root)])
+        return parse_chapter(source, root, diagnostics, fetch_allow)
+    key = json_digest([code_fingerprint("report.parse"), to_plain(source, root), list(fetch_allow)])
     value = cache.load("parsed", key)
     if value is not None:
         try:
@@ -311,7 +315,7 @@ def _parse(source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: C
             diagnostics.extend(found)
             return parsed
     own = Diagnostics()
-    parsed = parse_chapter(source, root, own)
+    parsed = parse_chapter(source, root, own, fetch_allow)
     diagnostics.extend(own.errors + own.warnings)
     if not own.errors:
         chapter = {name: plain for name, plain in to_plain(parsed, root).items() if name != "source"}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from shlex import quote
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -21,7 +22,7 @@ from report.build import FORMATS, PROFILES, BuildResult, build, prepare
 from report.check import check_outputs
 from report.daemon.settings import SERVER_KIND, KeptProcess
 from report.errors import Diagnostic, Diagnostics, ExitCode, ReportError
-from report.init import InitError, init_report
+from report.init import InitError, init_from_layout, init_report
 
 
 def _new_console() -> Console:
@@ -230,18 +231,36 @@ def watch_command(path: Path, port: int, out_dir: Path | None) -> None:
 
 
 @main.command("init")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--title", default=None, help="The report's title.")
 @click.option("--language", default="ja", show_default=True, help="BCP 47 language tag (ja, en, zh-Hans, ko …).")
-def init_command(folder: Path, title: str | None, language: str) -> None:
-    """Create a new report in FOLDER that builds as it is."""
+@click.option(
+    "--from",
+    "from_book",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Write the report.toml of the mdBook, MkDocs, GitBook or Quarto book in this folder.",
+)
+def init_command(folder: Path | None, title: str | None, language: str, from_book: Path | None) -> None:
+    """Create a new report in FOLDER that builds as it is (or, --from, take a book over)."""
+    if (folder is None) == (from_book is None):
+        raise click.UsageError("give a FOLDER to create, or --from a book's folder")
+    if from_book is not None:
+        with _handled():  # the book's own problems are printed as a build prints them
+            try:
+                tool, written_toml = init_from_layout(from_book)
+            except InitError as error:
+                _init_failed(error)
+        click.echo(
+            f"wrote {_display(written_toml)} from the {tool} book; build it with: report build {quote(_display(from_book))}"
+        )
+        return
+    assert folder is not None
     try:
         written = init_report(
             folder, title or ("新しいレポート" if language.startswith("ja") else "New report"), language
         )
     except InitError as error:
-        console.print(str(error), style="red", markup=False)
-        sys.exit(ExitCode.REPORT_ERROR)
+        _init_failed(error)
     click.echo(
         f"created {_display(folder)} ({len(written)} files); build it with: report build {quote(_display(folder))}"
     )
@@ -284,3 +303,8 @@ def _counted(kept: list[KeptProcess]) -> str:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+
+
+def _init_failed(error: InitError) -> NoReturn:
+    console.print(str(error), style="red", markup=False)
+    sys.exit(ExitCode.REPORT_ERROR)

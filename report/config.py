@@ -34,6 +34,10 @@ _POINTS_PER = {"pt": 1.0, "mm": 72 / 25.4, "cm": 72 / 2.54, "in": 72.0, "px": 0.
 _OUTPUT_NAME = re.compile(r"^[\w.-]+$")
 BIBLIOGRAPHY_NAME = re.compile(r"^[^\0]+\.(json|ya?ml|bib)$", re.IGNORECASE)
 CSL_NAME = re.compile(r"^[^\0]+\.csl$", re.IGNORECASE)
+# The host ends at a "/": "https://example.org" would also allow https://example.org.evil.net/.
+_URL_PREFIX = re.compile(r"^https?://[^/?#@\s]+/\S*$")
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".qmd")
+MATTERS = ("front", "body", "back")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,14 @@ class EpubSettings:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A part of the book: a title over a run of chapters (a part title page in the PDF)."""
+
+    title: str
+    chapters: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     title: str
@@ -75,10 +87,30 @@ class Config:
     epub: EpubSettings = field(default_factory=EpubSettings)
     bibliography: Path | None = None  # CSL-JSON, CSL-YAML or BibTeX
     csl: Path | None = None  # a CSL style; else the builder's own for the language
+    parts: tuple[Part, ...] = ()
+    # What the chapter list says of chapters listed as tables: (path, "matter" or "title", value).
+    listed: tuple[tuple[Path, str, str], ...] = ()
+    fetch_allow: tuple[str, ...] = ()  # URL prefixes remote images may be downloaded from
+    sources: tuple[Path, ...] = ()  # the files the settings were read from, when not report.toml
 
     @property
     def path(self) -> Path:
-        return self.root / CONFIG_NAME
+        """The file the settings come from: report.toml, else the book layout's own file."""
+        return self.sources[0] if self.sources else self.root / CONFIG_NAME
+
+    def matter_of(self, chapter: Path) -> str:
+        """front, body or back, as the chapter list says (the front matter may say otherwise)."""
+        return self._listed(chapter, "matter") or "body"
+
+    def listed_title(self, chapter: Path) -> str | None:
+        """The chapter's title as the chapter list gives it, for a chapter with no title of its own."""
+        return self._listed(chapter, "title")
+
+    def _listed(self, chapter: Path, key: str) -> str | None:
+        return next((value for path, name, value in self.listed if path == chapter and name == key), None)
+
+    def part_starting_at(self, chapter: Path) -> Part | None:
+        return next((part for part in self.parts if part.chapters[0] == chapter), None)
 
 
 Check = Callable[[Any], str | None]
@@ -104,8 +136,44 @@ def _text_list(value: Any) -> str | None:
     return None
 
 
-def _non_empty_text_list(value: Any) -> str | None:
-    return _text_list(value) or (None if value else "must list at least one file")
+def _chapter_entry(item: Any) -> bool:
+    """A chapter file, or ``{ file = "intro.md", matter = "front", title = "Introduction" }``:
+    the chapter's place in the book and its title, when the chapter does not give them (a
+    layout knows which chapters stand apart, and what its table of contents calls them)."""
+    if isinstance(item, dict):
+        return (
+            "file" in item
+            and set(item) <= {"file", "matter", "title"}
+            and not _text(item["file"])
+            and item.get("matter", "body") in MATTERS
+            and not ("title" in item and _text(item["title"]))
+        )
+    return not _text(item)
+
+
+def _chapter_list(value: Any) -> str | None:
+    """Chapters, or parts: ``{ part = "Title", chapters = [chapters] }``."""
+    expected = 'must be a list of chapter files and parts ({ part = "Title", chapters = ["file.md"] })'
+    if not isinstance(value, list):
+        return expected
+    if not value:
+        return "must list at least one file"
+    for item in value:
+        if isinstance(item, dict) and "part" in item:
+            chapters = item.get("chapters")
+            if set(item) != {"part", "chapters"} or _text(item["part"]) or not isinstance(chapters, list):
+                return expected
+            if not chapters or not all(_chapter_entry(chapter) for chapter in chapters):
+                return expected
+        elif not _chapter_entry(item):
+            return expected
+    return None
+
+
+def _url_prefixes(value: Any) -> str | None:
+    if _text_list(value) is None and all(_URL_PREFIX.match(v) for v in value):
+        return None
+    return 'must be a list of URL prefixes such as "https://example.org/images/" (scheme, host and "/")'
 
 
 def _date(value: Any) -> str | None:
@@ -142,7 +210,7 @@ def _one_of(choices: tuple[str, ...]) -> Check:
 TOP_LEVEL: Mapping[str, Option] = {
     "title": Option(_text, required=True),
     "language": Option(_pattern(_LANGUAGE_TAG, "a BCP 47 language tag such as ja, en, zh-Hans"), required=True),
-    "chapters": Option(_non_empty_text_list, required=True),
+    "chapters": Option(_chapter_list, required=True),
     "subtitle": Option(_text),
     "authors": Option(_text_list),
     "date": Option(_date),
@@ -166,6 +234,9 @@ TABLES: Mapping[str, Mapping[str, Option]] = {
         "writing-mode": Option(_one_of(WRITING_MODES)),
         "font": Option(_one_of(FONT_STYLES)),
     },
+    "fetch": {
+        "allow": Option(_url_prefixes),
+    },
 }
 
 
@@ -179,25 +250,41 @@ def suggestion(name: str, known: list[str] | tuple[str, ...]) -> str:
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
-class _KeyLines:
-    """Finds the line of a key in the TOML text, so that messages can point at it."""
+class KeyLines:
+    """Where each key (and each chapter file) is written in the settings' source, so that
+    messages can point at it: report.toml's text, or a book layout's own files."""
 
-    def __init__(self, text: str) -> None:
-        self._lines: dict[tuple[str, str], int] = {}
+    def __init__(
+        self,
+        keys: dict[tuple[str, str], int] | None = None,
+        chapters: dict[str, int] | None = None,
+        chapters_file: Path | None = None,
+    ):
+        self._lines = dict(keys or {})
+        self._chapters = dict(chapters or {})
+        self.chapters_file = chapters_file  # where the chapters are listed, if not with the other keys
+        self.table = ""  # in TOML text, the table the text ends in
+
+    @classmethod
+    def of_toml(cls, text: str) -> KeyLines:
+        lines = cls()
         table = ""
         for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if header := re.match(r"^\[\s*([\w.-]+)\s*\]", line):
                 table = header.group(1)
-                self._lines.setdefault(("", table), number)
+                lines._lines.setdefault(("", table), number)
             elif key := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", line):
                 name = key.group(1).strip('"')
-                self._lines.setdefault((table, name), number)
+                lines._lines.setdefault((table, name), number)
                 if "." in name and not key.group(1).startswith('"'):  # a dotted key: pdf.page-size = …
                     dotted_table, _, dotted_key = name.rpartition(".")
-                    self._lines.setdefault(("", dotted_table), number)
-                    self._lines.setdefault((dotted_table, dotted_key), number)
-        self.table = table  # the table the text ends in
+                    lines._lines.setdefault(("", dotted_table), number)
+                    lines._lines.setdefault((dotted_table, dotted_key), number)
+            for string in re.findall(r'"([^"\\]*)"', line):
+                lines._chapters.setdefault(string, number)
+        lines.table = table  # the table the text ends in
+        return lines
 
     def first(self, table: str, key: str) -> int | None:
         return self._lines.get((table, key))
@@ -207,13 +294,16 @@ class _KeyLines:
         so that every message reads ``path:line: message``."""
         return self._lines.get((table, key)) or self._lines.get(("", table)) or 1
 
+    def chapter(self, name: str) -> int:
+        return self._chapters.get(name) or self.line("", "chapters")
+
 
 def _duplicate(text: str, line: int) -> str | None:
     """What a line that TOML rejects sets again (tomllib's message does not name it): the key or
     table, and the line that first set it; None if the line sets nothing set before."""
     lines = text.splitlines()
     raw = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-    before = _KeyLines("\n".join(lines[: line - 1]))
+    before = KeyLines.of_toml("\n".join(lines[: line - 1]))
     if header := re.match(r"^\[\s*([\w.-]+)\s*\]", raw):
         table, key, kind = "", header.group(1), "table"
     elif assignment := re.match(r"^([\w.-]+|\"[^\"]+\")\s*=", raw):
@@ -230,7 +320,7 @@ def _validate_table(
     values: Mapping[str, Any],
     schema: Mapping[str, Option],
     table: str,
-    lines: _KeyLines,
+    lines: KeyLines,
     path: Path,
     diagnostics: Diagnostics,
 ) -> None:
@@ -257,23 +347,50 @@ def _derived_identifier(title: str, authors: tuple[str, ...], edition: str | Non
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'report:' + seed)}"
 
 
-def _chapter_paths(root: Path, names: list[str], lines: _KeyLines, diagnostics: Diagnostics) -> tuple[Path, ...]:
-    config_path = root / CONFIG_NAME
-    line = lines.line("", "chapters")
+def _chapter_paths(
+    root: Path,
+    source: Path,
+    entries: list[Any],
+    lines: KeyLines,
+    diagnostics: Diagnostics,
+    seen: dict[Path, dict[str, str]],
+) -> tuple[Path, ...]:
+    """The chapters' paths, checked; ``seen`` gets each one with what the list says of it."""
     paths: list[Path] = []
-    for name in names:
+    source = lines.chapters_file or source
+    for entry in entries:
+        name, listed = (entry["file"], entry) if isinstance(entry, dict) else (entry, {})
         path = (root / name).resolve()
+        line = lines.chapter(name)
         if not path.is_relative_to(root):
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is outside the report folder")
-        elif path.suffix != ".md":
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is not a Markdown (.md) file")
+            diagnostics.error(source, line, f"chapter {quoted(name)} is outside the report folder")
+        elif path.suffix.lower() not in MARKDOWN_SUFFIXES:
+            diagnostics.error(source, line, f"chapter {quoted(name)} is not a Markdown (.md) file")
         elif not path.is_file():
-            diagnostics.error(config_path, line, f"chapter file {quoted(name)} does not exist")
-        elif path in paths:
-            diagnostics.error(config_path, line, f"chapter {quoted(name)} is listed twice")
+            diagnostics.error(source, line, f"chapter file {quoted(name)} does not exist")
+        elif path in seen:
+            diagnostics.error(source, line, f"chapter {quoted(name)} is listed twice")
         else:
+            seen[path] = {key: value.strip() for key, value in listed.items() if key != "file"}
             paths.append(path)
     return tuple(paths)
+
+
+def _chapters_and_parts(
+    root: Path, source: Path, entries: list[Any], lines: KeyLines, diagnostics: Diagnostics
+) -> tuple[tuple[Path, ...], tuple[Part, ...], tuple[tuple[Path, str, str], ...]]:
+    """The chapters in order, the parts, and what the list says of chapters (matter, title)."""
+    seen: dict[Path, dict[str, str]] = {}
+    parts = []
+    for entry in entries:
+        if isinstance(entry, dict) and "part" in entry:
+            chapters = _chapter_paths(root, source, entry["chapters"], lines, diagnostics, seen)
+            if chapters:
+                parts.append(Part(entry["part"].strip(), chapters))
+        else:
+            _chapter_paths(root, source, [entry], lines, diagnostics, seen)
+    listed = tuple((path, key, value) for path, values in seen.items() for key, value in values.items())
+    return tuple(seen), tuple(parts), listed
 
 
 def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
@@ -281,10 +398,14 @@ def _settings(cls: type[Any], values: Mapping[str, Any]) -> Any:
 
 
 def load_config(root: Path) -> Config:
-    """Read and validate ``root/report.toml``; raise ConfigError listing every problem."""
+    """Read and validate ``root/report.toml`` (else the book layout the folder has, see
+    :mod:`report.layouts`); raise ConfigError listing every problem."""
+    from report.layouts import read_layout  # the layouts give values for this one schema
+
     root = root.resolve()
     path = root / CONFIG_NAME
-    diagnostics = Diagnostics()
+    if not path.is_file() and (layout := read_layout(root)) is not None:
+        return config_from_values(root, layout.values, layout.lines, layout.sources)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -299,8 +420,16 @@ def load_config(root: Path) -> Config:
         line = getattr(error, "lineno", None) or (int(at.group(1)) if at and at.group(1) else len(text.splitlines()))
         message = _duplicate(text, line) or (str(error)[: at.start()] if at else str(error))
         raise ConfigError([_single(path, f"invalid TOML: {message}", line)]) from None
+    return config_from_values(root, values, KeyLines.of_toml(text))
 
-    lines = _KeyLines(text)
+
+def config_from_values(
+    root: Path, values: Mapping[str, Any], lines: KeyLines, sources: tuple[Path, ...] = ()
+) -> Config:
+    """The validated Config of settings read from report.toml or from a book layout's files
+    (``sources``, where messages point)."""
+    path = sources[0] if sources else root / CONFIG_NAME
+    diagnostics = Diagnostics()
     _validate_table(values, TOP_LEVEL, "", lines, path, diagnostics)
     for table, schema in TABLES.items():
         if table in values:
@@ -309,8 +438,10 @@ def load_config(root: Path) -> Config:
             else:
                 diagnostics.error(path, lines.line("", table), f'"{table}" must be a table ([{table}])')
     chapters: tuple[Path, ...] = ()
-    if _non_empty_text_list(values.get("chapters")) is None:
-        chapters = _chapter_paths(root, values["chapters"], lines, diagnostics)
+    parts: tuple[Part, ...] = ()
+    listed: tuple[tuple[Path, str, str], ...] = ()
+    if _chapter_list(values.get("chapters")) is None:
+        chapters, parts, listed = _chapters_and_parts(root, path, values["chapters"], lines, diagnostics)
     date, cutoff_date = _as_date(values.get("date")), _as_date(values.get("cutoff-date"))
     if date and cutoff_date and cutoff_date > date:
         diagnostics.error(path, lines.line("", "cutoff-date"), '"cutoff-date" must not be later than "date"')
@@ -335,6 +466,10 @@ def load_config(root: Path) -> Config:
         epub=_settings(EpubSettings, values.get("epub", {})),
         bibliography=files["bibliography"],
         csl=files["csl"],
+        parts=parts,
+        listed=listed,
+        fetch_allow=tuple(values.get("fetch", {}).get("allow", ())),
+        sources=sources,
     )
 
 
@@ -346,7 +481,7 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def _report_file(
-    root: Path, key: str, values: Mapping[str, Any], lines: _KeyLines, diagnostics: Diagnostics
+    root: Path, key: str, values: Mapping[str, Any], lines: KeyLines, diagnostics: Diagnostics
 ) -> Path | None:
     """The file a key names (checked above to be a string of the right kind), inside the report."""
     name = values.get(key)

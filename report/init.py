@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import tomli_w
+
+from report.config import CONFIG_NAME, config_from_values
+from report.layouts import read_layout
+
 _CHAPTER_JA = """---
 title: はじめに
 id: introduction
@@ -84,3 +89,20 @@ def init_report(folder: Path, title: str, language: str) -> list[Path]:
 
 def _toml_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def init_from_layout(folder: Path) -> tuple[str, Path]:
+    """Write the report.toml equivalent to the book layout ``folder`` has (mdBook, MkDocs,
+    GitBook, Quarto), so that the author can take its settings over; (the tool, the file)."""
+    root = folder.resolve()
+    target = root / CONFIG_NAME
+    if target.exists():
+        raise InitError(f"{target} already exists; not overwriting it")
+    layout = read_layout(root)
+    if layout is None:
+        raise InitError(f"{folder} has no book.toml, mkdocs.yml, book.json, SUMMARY.md or _quarto.yml to read")
+    config_from_values(root, layout.values, layout.lines, layout.sources)  # what would not build is not written
+    read = ", ".join(path.relative_to(root).as_posix() for path in layout.sources)
+    header = f"# Written by `report init --from` from the {layout.tool} book's {read}.\n"
+    target.write_text(header + tomli_w.dumps(layout.values, indent=2), encoding="utf-8")
+    return layout.tool, target

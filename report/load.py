@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from report.config import load_config, quoted
+from report.config import Config, load_config, quoted
 from report.errors import Diagnostics, SourceError
 from report.limits import MAX_CHAPTER_BYTES
 from report.model import Matter, Project, SourceChapter
@@ -40,7 +40,7 @@ def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
     own = Diagnostics()
     folder = _common_folder(config.chapters)
     derived: set[str] = set()  # ids made of paths so far: a path that slugs the same gets another
-    chapters = [_load_chapter(path, folder, own, derived) for path in config.chapters]
+    chapters = [_load_chapter(path, folder, own, derived, config) for path in config.chapters]
     if diagnostics is not None:
         diagnostics.extend(own.warnings)
     diagnostics = own
@@ -91,7 +91,9 @@ def title_id(markdown: str) -> tuple[str, int] | None:
     return (match.group(1), markdown.count("\n", 0, match.start())) if match else None
 
 
-def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: set[str]) -> SourceChapter | None:
+def _load_chapter(
+    path: Path, folder: Path, diagnostics: Diagnostics, derived: set[str], config: Config
+) -> SourceChapter | None:
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         diagnostics.error(
             path, 1, f"chapter is {size:,} bytes; a chapter may be at most {MAX_CHAPTER_BYTES:,} bytes (4 MB): split it"
@@ -120,7 +122,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: s
             f"front matter key {quoted(key)} is not one the builder knows: kept as the chapter's metadata"
             f"{_typo_of(key)}",
         )
-    title = meta.get("title")
+    title = meta.get("title", config.listed_title(path))  # a layout's table of contents names it
     if title is not None and (not isinstance(title, str) or not title.strip()):
         diagnostics.error(path, _front_matter_line(text, "title"), '"title" must be a non-empty string')
     if "id" in meta:
@@ -132,7 +134,7 @@ def _load_chapter(path: Path, folder: Path, diagnostics: Diagnostics, derived: s
         derived.add(chapter_id)
     if not isinstance(chapter_id, str) or not ID_PATTERN.match(chapter_id):
         diagnostics.error(path, id_line, '"id" must start with a letter and use only letters, digits, "-" or "_"')
-    matter = meta.get("matter", "body")
+    matter = meta.get("matter", config.matter_of(path))
     if not isinstance(matter, str) or matter not in {m.value for m in Matter}:
         diagnostics.error(path, _front_matter_line(text, "matter"), '"matter" must be one of "front", "body", "back"')
     classes = meta.get("class", "")

@@ -51,6 +51,7 @@ from report.model import (
     Target,
     TargetKind,
 )
+from report.remote import RemoteImageError, is_remote, remote_image
 from report.svg import SvgError, sanitize_svg
 
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
@@ -121,6 +122,7 @@ class _Context:
     source: SourceChapter
     root: Path
     diagnostics: Diagnostics
+    fetch_allow: tuple[str, ...] = ()  # report.toml's [fetch] allow
     headings: list[Heading] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     references: list[CrossReference] = field(default_factory=list)
@@ -149,12 +151,14 @@ class _Context:
 _PARSER: MarkdownIt | None = None
 
 
-def parse_chapter(source: SourceChapter, root: Path, diagnostics: Diagnostics) -> ParsedChapter:
+def parse_chapter(
+    source: SourceChapter, root: Path, diagnostics: Diagnostics, fetch_allow: tuple[str, ...] = ()
+) -> ParsedChapter:
     global _PARSER
     if _PARSER is None:
         _PARSER = markdown_parser()
     md = _PARSER
-    context = _Context(source=source, root=root, diagnostics=diagnostics)
+    context = _Context(source=source, root=root, diagnostics=diagnostics, fetch_allow=fetch_allow)
     env: dict[str, Any] = {"context": context}
     tokens = md.parse(source.markdown, env)
     _check_limits(tokens, context)
@@ -627,9 +631,13 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
 
 
 def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None]) -> str:
-    """An image file of the report, checked (place, format, size) and recorded: an ``<img>``,
-    or a slot for its inlined SVG. On a problem, ``problem`` is told and the image is left out."""
-    path = _resolve_local_path(src, context, None, "image", problem)
+    """An image file of the report (or a remote image's copy in the cache), checked (place,
+    format, size) and recorded: an ``<img>``, or a slot for its inlined SVG. On a problem,
+    ``problem`` is told and the image is left out."""
+    if is_remote(src):
+        path = _remote_image(src, context, problem)
+    else:
+        path = _resolve_local_path(src, context, None, "image", problem)
     if path is None:
         return ""
     if path.suffix.lower() not in IMAGE_TYPES:
@@ -649,6 +657,16 @@ def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], 
         return SVG_SLOT.format(len(context.svgs) - 1)
     relative = path.relative_to(context.root).as_posix()
     return f'<img src="{html.escape(relative)}" alt="{html.escape(alt)}"/>'
+
+
+def _remote_image(url: str, context: _Context, problem: Callable[[str], None]) -> Path | None:
+    """A remote image's copy in the cache (downloaded if [fetch] allows it), checked as a local
+    image is."""
+    try:
+        return remote_image(url, context.root, context.fetch_allow)
+    except RemoteImageError as error:
+        problem(str(error))
+        return None
 
 
 def _resolve_local_path(
@@ -720,7 +738,9 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     if is_file:
         _take_file_link(token, context)
     elif is_id:
-        context.references.append(CrossReference(href[1:], token.meta.get("line", 0)))
+        # markdown-it percent-encodes what is not ASCII (#まとめ → #%E3%81%BE…): ids are text.
+        token.attrSet("href", "#" + unquote(href[1:]))
+        context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0)))
     if (is_file or is_id) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))

@@ -47,6 +47,7 @@ from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, Cache, digest
 from report.config import Config
 from report.errors import Diagnostic, ReportError
+from report.layouts import layout_file
 from report.render.workers import PdfWorkers
 
 PREVIEW_DIR = Path(__file__).resolve().parent / "preview"
@@ -146,8 +147,10 @@ class PreviewState:
 class Watcher:
     def __init__(self, root: Path, port: int = 8000, out_dir: Path | None = None, echo: Echo | None = None) -> None:
         self.root = root.resolve()
-        if not (self.root / "report.toml").is_file():
-            raise WatchError(f"{root}: no report.toml here; watch a report folder")
+        if not (self.root / "report.toml").is_file() and layout_file(self.root) is None:
+            raise WatchError(
+                f"{root}: no report.toml (nor a book.toml, mkdocs.yml, book.json…) here; watch a report folder"
+            )
         self.out_dir = (out_dir or self.root / "dist").resolve()
         self.cache_dir = self.root / CACHE_DIR_NAME
         self.echo: Echo = echo or (lambda line, _problem: print(line))

@@ -279,3 +279,11 @@ def test_inline_footnote() -> None:
         (2, "普通の注。"),
     ]
     assert chapter.html.count('role="doc-noteref"') == 2
+
+
+def test_a_percent_encoded_reference_is_read_decoded() -> None:
+    """mdBook books link to a Japanese heading with its id percent-encoded."""
+    for written in ("#%E3%81%BE%E3%81%A8%E3%82%81", "#まとめ"):
+        parsed, _ = parse_text(f"[節]({written})\n")
+        assert [r.target for r in parsed.references] == ["まとめ"]
+        assert 'href="#まとめ"' in parsed.html

@@ -550,11 +550,9 @@ def _normalised_zip(data: bytes, modified: dt.datetime) -> bytes:
     return out.getvalue()
 
 
-def _ncx_entry(entry: NavEntry, index: int) -> object:
+def _ncx_entry(entry: NavEntry, index: int | str) -> object:
+    """An entry of the NCX (parts hold chapters, chapters hold sections)."""
     link = epub.Link(entry.href, entry.title, f"nav-{index}")
     if entry.children:
-        return (
-            link,
-            [epub.Link(child.href, child.title, f"nav-{index}-{n}") for n, child in enumerate(entry.children)],
-        )
+        return (link, [_ncx_entry(child, f"{index}-{n}") for n, child in enumerate(entry.children)])
     return link
