@@ -734,7 +734,10 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     href = str(token.attrGet("href") or "")
     context = _context(env)
     is_id = href.startswith("#") and len(href) > 1
-    is_file = not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
+    # A link in a heading is rendered twice (the heading, the contents): the second time its
+    # file link is already taken.
+    is_taken = href.startswith(FILE_LINK.partition("{")[0])
+    is_file = not is_taken and not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
     if is_file:
         _take_file_link(token, context)
     elif is_id:

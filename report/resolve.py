@@ -156,28 +156,29 @@ def _link_targets(
     chapter: ParsedChapter, chapter_of_file: Mapping[Path, ParsedChapter], ids: _Ids, diagnostics: Diagnostics
 ) -> list[str | None]:
     """The HTML id each link of ``chapter`` to a file leads to: a chapter, or a target in it;
-    ``None`` for a file that is not a chapter (a warning: the link prints as its text)."""
+    ``None`` for a file that is not a chapter, or none at all: the link prints as its text.
+
+    A link that leads nowhere is a warning, not an error (``--strict`` makes it one), as in
+    MkDocs: books written for other tools link to pages of their web site that are not in
+    the book (``../std/index.html``), and they must still build."""
     found: list[str | None] = []
     for link in chapter.links:
         target = _chapter_file(link.path, chapter_of_file)
         html_id = None
-        if target is None and link.path.exists():
-            diagnostics.warn(
-                chapter.source.path,
-                link.line,
-                f'link "{link.href}" is to a file that is not a chapter: printed as its text',
-            )
-        elif target is None:
-            diagnostics.error(chapter.source.path, link.line, f'link "{link.href}": the file does not exist')
+        if target is None:
+            problem = "is to a file that is not a chapter" if link.path.exists() else "is to a file that does not exist"
+            diagnostics.warn(chapter.source.path, link.line, f'link "{link.href}" {problem}: printed as its text')
         elif not link.fragment:
             html_id = target.id
         elif (definition := ids.in_chapter(target.id, link.fragment)) is not None:
             html_id = definition.html_id
         else:
-            diagnostics.error(
+            html_id = target.id
+            diagnostics.warn(
                 chapter.source.path,
                 link.line,
-                f'link "{link.href}": no id "{link.fragment}" in {_relative(target.source.path, ids.root)}',
+                f'link "{link.href}": no id "{link.fragment}" in {_relative(target.source.path, ids.root)}; '
+                "it leads to the chapter",
             )
         found.append(html_id)
     return found
