@@ -3,8 +3,9 @@ and syntax highlighting with Pygments.
 
 A fence takes attributes after its language, ```` ```python {#lst-setup caption="…"} ````, or
 in Pandoc's form ```` ```{.python #lst-setup caption="…"} ````. Code kept in a file of the
-report is included with ``include="path" lines="10-20"`` or, as in mdBook, with a
-``{{#include path:10:20}}`` line in the block. Highlighted code is HTML spans with Pygments'
+report is included with ``include="path" lines="10-20"``, as in mdBook with a
+``{{#include path:10:20}}`` line in the block, or as GitBook's include-codeblock plugin does
+with a paragraph that is only ``[import, title](path)`` (``[import:10-20](path)``). Highlighted code is HTML spans with Pygments'
 short class names, one ``<span class="line">`` per source line; :func:`highlight_css` colours
 them, in colours that pass WCAG AA on the box and keep their contrast in grey print
 (keywords are bold as well, so they still stand out without colour).
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 from mdit_py_plugins.attrs.parse import ParseError
 from mdit_py_plugins.attrs.parse import parse as parse_attrs
 
@@ -29,6 +33,8 @@ from report.load import RESERVED_CHARACTERS
 # mdBook's forms: {{#include f}} all, f:5 line 5, f:5: from 5, f::9 to 9, f:5:9 from 5 to 9.
 INCLUDE_LINE = re.compile(r"^[ \t]*\{\{#include[ \t]+([^\s:}]+)(?::(\d*))?(?::(\d*))?[ \t]*\}\}[ \t]*$", re.MULTILINE)
 ANY_INCLUDE = re.compile(r"^[ \t]*\{\{#include\b.*$", re.MULTILINE)
+# GitBook's include-codeblock: [import](f), [import, title](f), [import title](f), [import:5-9, title](f).
+GITBOOK_IMPORT = re.compile(r"^\[import(?::(\d*-\d*|\d+))?(?:[,\s]\s*([^\]]*?))?\s*\]\(([^()\s]+)\)$")
 LINE_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
 BACKGROUND = "#f4f6f9"  # the code box, in print and EPUB
 TEXT = "#1a1a1a"
@@ -95,6 +101,25 @@ def read_fence(info: str, block_attributes: dict[str, object]) -> Fence:
         return str(value) if value is not None else None
 
     return Fence(language, text("id"), text("caption"), tuple(classes), text("include"), text("lines"))
+
+
+def gitbook_import_rule(state: StateCore) -> None:
+    """A paragraph that is only GitBook's ``[import, title](path)`` becomes a code block that
+    includes the file (a listing captioned with the title, if there is one)."""
+    tokens = state.tokens
+    for index in range(len(tokens) - 2, 0, -1):
+        opening, inline = tokens[index - 1], tokens[index]
+        if opening.type != "paragraph_open" or inline.type != "inline":
+            continue
+        if not (found := GITBOOK_IMPORT.match(inline.content.strip())):
+            continue
+        lines, title, path = found.groups()
+        fence = Token("fence", "code", 0, map=opening.map, block=True, info="")
+        fence.attrs = {"include": unquote(path), **({"lines": lines} if lines else {})}
+        if title:
+            fence.attrs["caption"] = title
+            fence.meta["alias"] = title  # the plugin's anchor: [title](#title) finds the listing
+        tokens[index - 1 : index + 2] = [fence]
 
 
 def line_range(spec: str) -> tuple[int, int | None]:

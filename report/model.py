@@ -93,6 +93,7 @@ class Footnote:
 class CrossReference:
     target: str
     line: int
+    has_text: bool = False  # [text](#id), not [](#id): the label is not its text
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,15 @@ from mdit_py_plugins.footnote import footnote_plugin
 
 from report.callouts import callouts_plugin
 from report.cite import citations_plugin, parsed_citations
-from report.code import CodeError, expand_includes, highlight, included_text, line_range, read_fence
+from report.code import (
+    CodeError,
+    expand_includes,
+    gitbook_import_rule,
+    highlight,
+    included_text,
+    line_range,
+    read_fence,
+)
 from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
@@ -106,6 +114,7 @@ def markdown_parser() -> MarkdownIt:
     md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
+    md.core.ruler.before("inline", "gitbook_import", gitbook_import_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
     md.core.ruler.before("text_join", "line_numbers", _line_numbers_rule)
     md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
@@ -738,13 +747,14 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     # file link is already taken.
     is_taken = href.startswith(FILE_LINK.partition("{")[0])
     is_file = not is_taken and not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
+    is_empty = idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close"
     if is_file:
         _take_file_link(token, context)
     elif is_id:
         # markdown-it percent-encodes what is not ASCII (#まとめ → #%E3%81%BE…): ids are text.
         token.attrSet("href", "#" + unquote(href[1:]))
-        context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0)))
-    if (is_file or is_id) and idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close":
+        context.references.append(CrossReference(unquote(href[1:]), token.meta.get("line", 0), not is_empty))
+    if (is_file or is_id) and is_empty:
         token.attrSet("class", " ".join(filter(None, ["xref", str(token.attrGet("class") or "")])))
     return str(self.renderToken(tokens, idx, options, env))
 
@@ -867,7 +877,9 @@ def _render_code_block(
     if not ID_PATTERN.match(listing_id):
         context.error(line, f'id "{listing_id}" must start with a letter and use only letters, digits, "-" or "_"')
     caption = fence.caption or ""
-    context.targets.append(Target(listing_id, TargetKind.LISTING, caption, line or 0))
+    context.targets.append(
+        Target(listing_id, TargetKind.LISTING, caption, line or 0, alias=token.meta.get("alias", ""))
+    )
     classes = " ".join(["listing", *fence.classes])
     figcaption = f"<figcaption>{SLOT.format(listing_id)}{html.escape(caption)}</figcaption>"
     return f'<figure id="{html.escape(listing_id)}" class="{html.escape(classes)}">{figcaption}\n{block}</figure>\n'

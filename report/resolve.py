@@ -40,6 +40,8 @@ _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
 _WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
+# A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
+_ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
 _TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table)\s[^>]*?\bid=")([^"]+)(")')
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
@@ -82,7 +84,15 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
     for chapter in parsed:
         for reference in chapter.references:
             found = ids.find(chapter, reference.target)
-            if not found:
+            if not found and reference.has_text:
+                # Books made with other tools link to anchors their plugins make (GitBook's code
+                # includes): the text stays, the link goes (see _fill).
+                diagnostics.warn(
+                    chapter.source.path,
+                    reference.line,
+                    f'link "#{reference.target}" leads to no id of the book: printed as its text',
+                )
+            elif not found:
                 diagnostics.error(
                     chapter.source.path, reference.line, f'cross-reference to unknown id "#{reference.target}"'
                 )
@@ -332,6 +342,10 @@ def _fill(
     def citation(match: re.Match[str]) -> str:
         return cited.citations.get((chapter.id, int(match.group(1))), "")
 
+    def link_or_text(match: re.Match[str]) -> str:
+        """A link written ``[text](#id)`` to an id no chapter has (a warning) keeps its text only."""
+        return match.group(0) if ids.find(chapter, match.group(1)) else match.group(2)
+
     def scoped_href(match: re.Match[str]) -> str:
         found = ids.find(chapter, match.group(1))
         return f'href="#{found[0].html_id}"' if len(found) == 1 else match.group(0)
@@ -346,7 +360,7 @@ def _fill(
 
     def links(fragment: str) -> str:
         """Citations, references to ids and links to chapter files, leading to the targets' ids."""
-        fragment = FILLED_SLOT.sub(citation, fragment)
+        fragment = _ID_LINK_WITH_TEXT.sub(link_or_text, FILLED_SLOT.sub(citation, fragment))
         return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
 
     body = links(_TARGET_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))

@@ -443,3 +443,40 @@ def test_no_page_break_leaves_one_or_two_lines_of_a_block_alone(tmp_path: Path) 
         assert sum(counts) == 12 and all(count >= 3 for count in counts), (filler, counts)
         splits.append(len(counts) > 1)
     assert any(splits) and not all(splits)  # the sweep did cross page breaks, at several places
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "lines", "caption"),
+    [
+        ("[import](../src/tool.py)", list(range(1, 11)), None),
+        ("[import, tool.py](../src/tool.py)", list(range(1, 11)), "tool.py"),
+        ("[import tool.py](../src/tool.py)", list(range(1, 11)), "tool.py"),
+        ("[import:3-5, tool.py](../src/tool.py)", [3, 4, 5], "tool.py"),
+    ],
+)
+def test_gitbook_imports_include_code(
+    report_with_code: Path, paragraph: str, lines: list[int], caption: str | None
+) -> None:
+    """GitBook's include-codeblock plugin: a paragraph that is only [import, title](path)."""
+    source = SourceChapter(
+        report_with_code / "chapters/ch.md", "ch", "章", Matter.BODY, (), f"前文。\n\n{paragraph}\n", 1
+    )
+    diagnostics = Diagnostics()
+    parsed = parse_chapter(source, report_with_code, diagnostics)
+    assert not diagnostics.errors and not diagnostics.warnings, diagnostics.errors + diagnostics.warnings
+    shown = [_text_of(line) for line in re.findall(r'<span class="line">(.*?)\n</span>', parsed.html)]
+    assert shown == [f"line{n} = {n}" for n in lines]
+    assert "<a " not in parsed.html and "import" not in parsed.html
+    listings = [t for t in parsed.targets if t.kind.value == "listing"]
+    if caption is None:
+        assert not listings
+    else:  # the plugin's anchor is the title: [tool.py](#tool.py) finds the listing
+        ((listing),) = listings
+        assert (listing.text, listing.alias) == (caption, caption)
+
+
+def test_a_gitbook_import_keeps_to_the_report_folder(report_with_code: Path) -> None:
+    body, diagnostics, includes = parse_in(report_with_code, "[import](../../secret.py)\n")
+    ((error),) = diagnostics.errors
+    assert "outside the report folder" in error.message and error.location.line == 1
+    assert "password" not in body and not includes

@@ -294,3 +294,15 @@ def test_footnote_cross_references_are_filled() -> None:
     assert not diagnostics.errors
     (note,) = result.chapters[0].footnotes
     assert xref_texts(note.html) == {"b": "Chapter 2"}
+
+
+def test_a_link_with_text_to_no_id_is_a_warning_and_prints_its_text() -> None:
+    """Books made with other tools link to anchors their plugins make; an empty [](#id) still
+    prints nothing, so it stays an error."""
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, "[この図](#nowhere)を見る。\n")])
+    assert not diagnostics.errors
+    ((warning),) = diagnostics.warnings
+    assert '"#nowhere"' in warning.message and warning.location.line == 1
+    assert "<a" not in result.chapters[0].html and "この図を見る。" in result.chapters[0].html
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "[](#nowhere)を見る。\n")])
+    assert 'unknown id "#nowhere"' in diagnostics.errors[0].message
