@@ -14,7 +14,7 @@ from helpers import BAD_FIXTURES, SUMMARY, copy_fixture, diagnostics_of, run_rep
 SINGLE_PROBLEM = {
     "unknown-key": ("report.toml", 3, ['unknown key "autors"', 'did you mean "authors"']),
     "missing-key": ("report.toml", 1, ['missing required key "language"']),
-    "chapter-missing": ("report.toml", 3, ['"chapters/02-gone.md"', "does not exist"]),
+    "chapter-missing": ("report.toml", 5, ['"chapters/02-gone.md"', "does not exist"]),  # the file's own line
     "front-matter-key": ("chapters/01-body.md", 3, ['"matter" must be one of']),
     "front-matter-yaml": ("chapters/01-body.md", 3, ["front matter"]),
     "unknown-xref": ("chapters/01-body.md", 7, ['unknown id "#nowhere"']),
