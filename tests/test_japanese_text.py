@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
+import pikepdf
 import pytest
 from conftest import BuiltProject
 from helpers import epub_names, epub_read, pdffonts, pdftotext
@@ -155,8 +157,49 @@ def test_japanese_latin_spacing_leaves_the_text_as_written(ja_text: BuiltProject
     assert "使えばwatch中の変更" in epub and "MSMTとG7は" in epub
     pdf = pdftotext(ja_text.pdf, layout=False)
     assert "\u2005" not in pdf and "\u2005" not in epub
-    # The quarter-em gap is drawn (poppler reads any gap wider than 0.1 em as a word break).
-    assert re.search("使えばwatch中の変更", pdf), pdf
+    # poppler reads any gap wider than a tenth of an em as a word break: the quarter-em gaps
+    # beside "watch" and "G7" are read as no space (see test_the_gap_is_drawn_in_the_words_run).
+    assert "使えばwatch中の変更" in pdf and "とG7は" in pdf, pdf
+
+
+def word_runs(pdf_path: Path, word: str) -> list[list[tuple[float, int, float]]]:
+    """For each marked-content sequence whose /ActualText is ``word``: each text object in it,
+    as its x, its text rendering mode and its font size."""
+    runs = []
+    with pikepdf.open(pdf_path) as pdf:
+        for page in pdf.pages:
+            run: list[tuple[float, int, float]] | None = None
+            mode, size = 0, 0.0
+            for operands, operator in pikepdf.parse_content_stream(page):
+                name = str(operator)
+                if name == "BDC" and isinstance(operands[1], pikepdf.Dictionary):
+                    if str(operands[1].get("/ActualText", "")) == word:
+                        run = []
+                elif name == "EMC" and run is not None:
+                    runs.append(run)
+                    run = None
+                elif name == "Tr":
+                    mode = int(operands[0])
+                elif name == "Q":
+                    mode = 0  # the fillers set their mode inside q … Q
+                elif name == "Tf":
+                    size = float(operands[1])
+                elif name == "Tm" and run is not None:
+                    run.append((float(operands[4]), mode, size))
+    return runs
+
+
+def test_the_gap_is_drawn_in_the_words_run(ja_text: BuiltProject) -> None:
+    """The word's marked content begins a quarter em before its visible glyphs, with its first
+    glyph drawn invisibly (the gap is seen, and read as part of the word), and ends with its
+    last glyph drawn invisibly after them (「使えばwatch中」: a gap on both sides)."""
+    (run,) = word_runs(ja_text.pdf, "watch")
+    (before_x, before_mode, size), (word_x, word_mode, _), (after_x, after_mode, _) = run
+    assert (before_mode, word_mode, after_mode) == (3, 0, 3)
+    assert word_x - before_x == pytest.approx(0.25 * size, rel=0.01)
+    assert after_x > word_x
+    (msmt,) = word_runs(ja_text.pdf, "MSMT")  # at a line's start: a gap after it only
+    assert [mode for _, mode, _ in msmt] == [0, 3]
 
 
 def test_symbols_and_emoji_are_drawn_with_the_bundled_faces(ja_text: BuiltProject) -> None:
