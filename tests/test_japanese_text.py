@@ -158,8 +158,9 @@ def test_japanese_latin_spacing_leaves_the_text_as_written(ja_text: BuiltProject
     pdf = pdftotext(ja_text.pdf, layout=False)
     assert "\u2005" not in pdf and "\u2005" not in epub
     # poppler reads any gap wider than a tenth of an em as a word break: the quarter-em gaps
-    # beside "watch" and "G7" are read as no space (see test_the_gap_is_drawn_in_the_words_run).
-    assert "使えばwatch中の変更" in pdf and "とG7は" in pdf, pdf
+    # beside "watch" and "G7", and inline code's padding, are read as no space (see
+    # test_the_gap_is_drawn_in_the_words_run).
+    assert "report watchを使えばwatch中の変更" in pdf and "とG7は" in pdf, pdf
 
 
 def word_runs(pdf_path: Path, word: str) -> list[list[tuple[float, int, float]]]:

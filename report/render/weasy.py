@@ -226,10 +226,10 @@ def _tag_for_pdf_ua() -> None:
     - what is inside a link (its ``::after``) was a Link of its own, with no annotation: a Span;
     - an SVG drawing had no /Alt unless it had a <title>: its ``aria-label``, which the
       builder gives each drawing (see :mod:`report.svg`);
-    - the quarter-em gap beside a Latin word (a margin) read as a space: text extraction
-      (poppler, viewers' search) starts a word at any gap over a tenth of an em. The gap is
-      drawn inside the word's marked content, whose /ActualText is the word (see
-      :func:`_draw_gap`): 「使えばwatch中」 reads as written."""
+    - the quarter-em gap beside a Latin word (a margin), and the padding of inline code, read
+      as a space: text extraction (poppler, viewers' search) starts a word at any gap over a
+      tenth of an em. The gap is drawn inside the word's marked content, whose /ActualText is
+      the word (see :func:`_draw_gap`): 「使えばwatch中」 reads as written."""
     import pydyf
     import weasyprint.document
     import weasyprint.draw
@@ -670,17 +670,20 @@ def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[An
 
 
 def _mark_gaps(document: Any) -> None:
-    """Give the text boxes beside a gap of :data:`GAP_CLASSES` (an inline box's margin) the gap
-    before and after them, for the drawing to read them as one with their neighbours (see
-    ``marked_with_gaps``). A word split over two lines has its margins on each side's piece."""
+    """Give the text boxes at the edges of an inline box that is set apart by style — a span of
+    :data:`GAP_CLASSES` (its margin) or inline code (its padding) — the gap before and after
+    them, for the drawing to read them as one with the text beside them (see
+    ``marked_with_gaps``): no space is read that the author did not write. A box split over two
+    lines has its gaps on each line's piece."""
     from weasyprint.formatting_structure import boxes
 
     def visit(box: Any) -> None:
         classes = (box.element.get("class") or "").split() if box.element is not None else ()
-        if isinstance(box, boxes.InlineBox) and box.children and GAP_CLASSES.intersection(classes):
+        spaced = GAP_CLASSES.intersection(classes) or box.element_tag == "code"
+        if isinstance(box, boxes.InlineBox) and box.children and spaced:
             first, last = box.children[0], box.children[-1]
-            sides = {id(first): [box.margin_left, 0.0]}
-            sides.setdefault(id(last), [0.0, 0.0])[1] = box.margin_right
+            sides = {id(first): [box.margin_left + box.border_left_width + box.padding_left, 0.0]}
+            sides.setdefault(id(last), [0.0, 0.0])[1] = box.margin_right + box.border_right_width + box.padding_right
             for text in (first, last) if first is not last else (first,):
                 if isinstance(text, boxes.TextBox) and any(sides[id(text)]):
                     text.report_gaps = tuple(sides[id(text)])
