@@ -315,6 +315,12 @@ def _tag_for_pdf_ua() -> None:
 
     weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
 
+    from weasyprint.text.ffi import ffi, harfbuzz
+
+    if not hasattr(harfbuzz, "hb_font_get_nominal_glyph"):  # a font's glyph for a character (see _draw_gap)
+        ffi.cdef(
+            "hb_bool_t hb_font_get_nominal_glyph (hb_font_t *font, hb_codepoint_t unicode, hb_codepoint_t *glyph);"
+        )
     marked = weasyprint.pdf.stream.Stream.marked
 
     @contextmanager
@@ -334,39 +340,42 @@ def _tag_for_pdf_ua() -> None:
 
 
 def _draw_gap(stream: Any, textbox: Any, gap: float, first: bool) -> None:
-    """The ``gap`` before (``first``) or after a text box, drawn as its first or last glyph again,
-    invisible (text rendering mode 3) and scaled to the gap's width: the text box's marked
-    content then spans the gap, and its /ActualText, the box's text, is read over all of it
-    (ISO 32000-1 14.9.4), with no break between the word and the Japanese beside it. Nothing
-    is drawn for a glyph that is not plain outlines (missing, empty, bitmap or colour)."""
-    from weasyprint.text.ffi import FROM_UNITS, ffi, pango
+    """The ``gap`` before (``first``) or after a text box, drawn as a space of the box's font
+    scaled to the gap's width: the box's marked content then spans the gap, and its
+    /ActualText, the box's text, is read over all of it (ISO 32000-1 14.9.4), with no break
+    between the word and the Japanese beside it. A reader that ignores /ActualText reads a
+    space there, as it read the gap. Nothing is drawn if the font has no space."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
 
     if gap <= 0:
         return
     layout = textbox.pango_layout
     layout.reactivate(textbox.style)
-    line, _ = layout.get_first_line()
-    items, run = [], line.runs[0]
-    while run != ffi.NULL:
-        items.append(run.data)
-        run = run.next
-    item = items[0 if first else -1]
-    glyphs = item.glyphs
-    info = glyphs.glyphs[0 if first else glyphs.num_glyphs - 1]
-    glyph, advance = info.glyph, info.geometry.width * FROM_UNITS
-    font, font_size = stream.add_font(item.item.analysis.font)
-    layout.deactivate()
-    unusable = glyph == pango.PANGO_GLYPH_EMPTY or glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG
-    if unusable or advance <= 0 or font.bitmap or font.png or font.svg or font.colr:
+    try:
+        line, _ = layout.get_first_line()
+        run = line.runs[0]
+        while not first and run.next != ffi.NULL:
+            run = run.next
+        pango_font = run.data.item.analysis.font
+        space = ffi.new("hb_codepoint_t *")
+        if not harfbuzz.hb_font_get_nominal_glyph(pango.pango_font_get_hb_font(pango_font), ord(" "), space):
+            return
+        glyph = space[0]
+        font, font_size = stream.add_font(pango_font)
+        pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect, stream.logical_rect)
+        advance = stream.logical_rect.width * FROM_UNITS
+    finally:
+        layout.deactivate()
+    if advance <= 0 or font.bitmap:
         return
+    font.widths.setdefault(glyph, round(advance * 1000 / font_size))
+    font.to_unicode.setdefault(glyph, " ")
     x = textbox.position_x - gap if first else textbox.position_x + textbox.width
-    with stream.stacked():
-        stream.set_text_rendering(3)
-        stream.begin_text()
-        stream.set_font_size(font.hash, font_size)
-        stream.set_text_matrix(gap / advance, 0, 0, -1, x, textbox.position_y + textbox.baseline)
-        stream.show_text(f"<{glyph:04x}>")
-        stream.end_text()
+    stream.begin_text()
+    stream.set_font_size(font.hash, font_size)
+    stream.set_text_matrix(gap / advance, 0, 0, -1, x, textbox.position_y + textbox.baseline)
+    stream.show_text(f"<{glyph:04x}>")
+    stream.end_text()
 
 
 def _kind(pdf: Any, reference: bytes) -> str:
