@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
+import pdfplumber
+import pikepdf
 import pytest
 from conftest import BuiltProject
 from helpers import epub_names, epub_read, pdffonts, pdftotext
@@ -155,8 +158,50 @@ def test_japanese_latin_spacing_leaves_the_text_as_written(ja_text: BuiltProject
     assert "使えばwatch中の変更" in epub and "MSMTとG7は" in epub
     pdf = pdftotext(ja_text.pdf, layout=False)
     assert "\u2005" not in pdf and "\u2005" not in epub
-    # The quarter-em gap is drawn (poppler reads any gap wider than 0.1 em as a word break).
-    assert re.search("使えば watch 中の変更", pdf), pdf
+    # poppler reads any gap wider than a tenth of an em as a word break: the quarter-em gaps
+    # beside "watch" and "G7", and inline code's padding, are read as no space (see
+    # test_the_gap_is_drawn_in_the_words_run).
+    assert "report watchを使えばwatch中の変更" in pdf and "とG7は" in pdf, pdf
+
+
+def word_runs(pdf_path: Path, word: str) -> list[list[tuple[float, float, float]]]:
+    """For each marked-content sequence whose /ActualText is ``word``: each text object in it,
+    as its x, its horizontal scale and its font size."""
+    runs = []
+    with pikepdf.open(pdf_path) as pdf:
+        for page in pdf.pages:
+            run: list[tuple[float, float, float]] | None = None
+            size = 0.0
+            for operands, operator in pikepdf.parse_content_stream(page):
+                name = str(operator)
+                if name == "BDC" and isinstance(operands[1], pikepdf.Dictionary):
+                    if str(operands[1].get("/ActualText", "")) == word:
+                        run = []
+                elif name == "EMC" and run is not None:
+                    runs.append(run)
+                    run = None
+                elif name == "Tf":
+                    size = float(operands[1])
+                elif name == "Tm" and run is not None:
+                    run.append((float(operands[4]), float(operands[0]), size))
+    return runs
+
+
+def test_the_gap_is_drawn_in_the_words_run(ja_text: BuiltProject) -> None:
+    """The word's marked content begins with a space scaled to the quarter-em gap, before its
+    glyphs (the gap is seen, and read as part of the word), and ends with another after them
+    (「使えばwatch中」: a gap on both sides)."""
+    (run,) = word_runs(ja_text.pdf, "watch")
+    (before_x, before_scale, size), (word_x, word_scale, _), (after_x, after_scale, _) = run
+    assert word_scale == 1 and before_scale < 1 and after_scale < 1
+    assert word_x - before_x == pytest.approx(0.25 * size, rel=0.01)
+    assert after_x > word_x
+    (msmt,) = word_runs(ja_text.pdf, "MSMT")  # at a line's start: a gap after it only
+    assert [scale < 1 for _, scale, _ in msmt] == [False, True]
+    # Text extraction that ignores /ActualText (pdfminer's) reads a space in each gap, as it did.
+    with pdfplumber.open(ja_text.pdf) as pdf:
+        glyphs = "".join(char["text"] for page in pdf.pages for char in page.chars)
+    assert "使えば watch 中の変更" in glyphs, glyphs
 
 
 def test_symbols_and_emoji_are_drawn_with_the_bundled_faces(ja_text: BuiltProject) -> None:

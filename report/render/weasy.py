@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 PAGE_NUMBER_CLASS = "page-number"
+# The inline boxes whose margin is the quarter-em gap between Japanese and a Latin word
+# (四分アキ, see report.assemble.space_latin_words): a gap in the text, not a word break.
+GAP_CLASSES = frozenset({"aki-before", "aki-after"})
 _NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: .*\(U\+([0-9A-Fa-f]+)\)")
 
 
@@ -222,11 +225,16 @@ def _tag_for_pdf_ua() -> None:
       alone: that one is a Div;
     - what is inside a link (its ``::after``) was a Link of its own, with no annotation: a Span;
     - an SVG drawing had no /Alt unless it had a <title>: its ``aria-label``, which the
-      builder gives each drawing (see :mod:`report.svg`)."""
+      builder gives each drawing (see :mod:`report.svg`);
+    - the quarter-em gap beside a Latin word (a margin), and the padding of inline code, read
+      as a space: text extraction (poppler, viewers' search) starts a word at any gap over a
+      tenth of an em. The gap is drawn inside the word's marked content, whose /ActualText is
+      the word (see :func:`_draw_gap`): 「使えばwatch中」 reads as written."""
     import pydyf
     import weasyprint.document
     import weasyprint.draw
     import weasyprint.pdf
+    import weasyprint.pdf.stream
     import weasyprint.pdf.tags
     from weasyprint.formatting_structure import boxes
 
@@ -306,6 +314,68 @@ def _tag_for_pdf_ua() -> None:
             yield tagged
 
     weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
+
+    from weasyprint.text.ffi import ffi, harfbuzz
+
+    if not hasattr(harfbuzz, "hb_font_get_nominal_glyph"):  # a font's glyph for a character (see _draw_gap)
+        ffi.cdef(
+            "hb_bool_t hb_font_get_nominal_glyph (hb_font_t *font, hb_codepoint_t unicode, hb_codepoint_t *glyph);"
+        )
+    marked = weasyprint.pdf.stream.Stream.marked
+
+    @contextmanager
+    def marked_with_gaps(stream: Any, box: Any, tag: str) -> Iterator[None]:
+        gaps = getattr(box, "report_gaps", None)
+        with marked(stream, box, tag):
+            if gaps is None or stream._tags is None:
+                yield
+                return
+            stream.stream[-2]["ActualText"] = pydyf.String(box.text)  # the sequence's property list
+            before, after = gaps
+            _draw_gap(stream, box, before, first=True)
+            yield
+            _draw_gap(stream, box, after, first=False)
+
+    weasyprint.pdf.stream.Stream.marked = marked_with_gaps
+
+
+def _draw_gap(stream: Any, textbox: Any, gap: float, first: bool) -> None:
+    """The ``gap`` before (``first``) or after a text box, drawn as a space of the box's font
+    scaled to the gap's width: the box's marked content then spans the gap, and its
+    /ActualText, the box's text, is read over all of it (ISO 32000-1 14.9.4), with no break
+    between the word and the Japanese beside it. A reader that ignores /ActualText reads a
+    space there, as it read the gap. Nothing is drawn if the font has no space."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
+
+    if gap <= 0:
+        return
+    layout = textbox.pango_layout
+    layout.reactivate(textbox.style)
+    try:
+        line, _ = layout.get_first_line()
+        run = line.runs[0]
+        while not first and run.next != ffi.NULL:
+            run = run.next
+        pango_font = run.data.item.analysis.font
+        space = ffi.new("hb_codepoint_t *")
+        if not harfbuzz.hb_font_get_nominal_glyph(pango.pango_font_get_hb_font(pango_font), ord(" "), space):
+            return
+        glyph = space[0]
+        font, font_size = stream.add_font(pango_font)
+        pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect, stream.logical_rect)
+        advance = stream.logical_rect.width * FROM_UNITS
+    finally:
+        layout.deactivate()
+    if advance <= 0 or font.bitmap:
+        return
+    font.widths.setdefault(glyph, round(advance * 1000 / font_size))
+    font.to_unicode.setdefault(glyph, " ")
+    x = textbox.position_x - gap if first else textbox.position_x + textbox.width
+    stream.begin_text()
+    stream.set_font_size(font.hash, font_size)
+    stream.set_text_matrix(gap / advance, 0, 0, -1, x, textbox.position_y + textbox.baseline)
+    stream.show_text(f"<{glyph:04x}>")
+    stream.end_text()
 
 
 def _kind(pdf: Any, reference: bytes) -> str:
@@ -469,6 +539,7 @@ class Worker:
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _fill_page_numbers(document, dict(job.numbers), job.first_folio)
+            _mark_gaps(document)
             document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
         return tuple(collector.messages)
 
@@ -611,6 +682,31 @@ def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[An
     margin = margin or isinstance(box, boxes.MarginBox)
     for child in getattr(box, "children", ()):
         yield from _text_boxes(child, boxes, margin)
+
+
+def _mark_gaps(document: Any) -> None:
+    """Give the text boxes at the edges of an inline box that is set apart by style — a span of
+    :data:`GAP_CLASSES` (its margin) or inline code (its padding) — the gap before and after
+    them, for the drawing to read them as one with the text beside them (see
+    ``marked_with_gaps``): no space is read that the author did not write. A box split over two
+    lines has its gaps on each line's piece."""
+    from weasyprint.formatting_structure import boxes
+
+    def visit(box: Any) -> None:
+        classes = (box.element.get("class") or "").split() if box.element is not None else ()
+        spaced = GAP_CLASSES.intersection(classes) or box.element_tag == "code"
+        if isinstance(box, boxes.InlineBox) and box.children and spaced:
+            first, last = box.children[0], box.children[-1]
+            sides = {id(first): [box.margin_left + box.border_left_width + box.padding_left, 0.0]}
+            sides.setdefault(id(last), [0.0, 0.0])[1] = box.margin_right + box.border_right_width + box.padding_right
+            for text in (first, last) if first is not last else (first,):
+                if isinstance(text, boxes.TextBox) and any(sides[id(text)]):
+                    text.report_gaps = tuple(sides[id(text)])
+        for child in getattr(box, "children", ()):
+            visit(child)
+
+    for page in document.pages:
+        visit(page._page_box)
 
 
 def _join_dots(leader: Any) -> None:
