@@ -39,6 +39,7 @@ from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
+from report.math import MathError, formula, math_plugin
 from report.model import (
     FILE_LINK,
     CrossReference,
@@ -102,7 +103,7 @@ def markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False, "maxNesting": nesting})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin, spans=True).use(attrs_block_plugin)
-    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
+    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin).use(math_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
@@ -130,6 +131,7 @@ class _Context:
     tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
     heading_ids: set[str] = field(default_factory=set)
     figure_count: int = 0
+    equation_count: int = 0
     table_count: int = 0
     listing_count: int = 0
     includes: list[Path] = field(default_factory=list)  # files whose code the chapter includes
@@ -850,7 +852,60 @@ def _render_code_block(
     return f'<figure id="{html.escape(listing_id)}" class="{html.escape(classes)}">{figcaption}\n{block}</figure>\n'
 
 
+def _alternatives(print_markup: str, epub_markup: str, context: _Context) -> str:
+    """Markup made by the builder, one for print and one for the EPUB, behind slots that
+    sanitising leaves alone (each format drops the other's: see model.PRINT_ONLY_SLOT)."""
+    context.svgs.extend((print_markup, epub_markup))
+    count = len(context.svgs)
+    return (
+        f'<span class="print-only">{SVG_SLOT.format(count - 2)}</span>'
+        f'<span class="epub-only">{SVG_SLOT.format(count - 1)}</span>'
+    )
+
+
+def _math_html(tex: str, display: bool, line: int | None, context: _Context) -> str:
+    """A formula for both formats, or nothing after an error at ``line``."""
+    try:
+        made = formula(tex, display)
+        prefix = f"{context.source.id}-math{len(context.svgs) + 1}-"
+        drawn = sanitize_svg(made.svg.encode(), tex, id_prefix=prefix)
+    except (MathError, SvgError) as error:
+        context.error(line, f"math {error}")
+        return ""
+    return _alternatives(drawn, made.mathml, context)
+
+
+def _render_math_inline(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    display = token.type == "math_inline_double"
+    formula_html = _math_html(token.content.strip(), display, token.meta.get("line"), _context(env))
+    return f'<span class="math {"display" if display else "inline"}">{formula_html}</span>'
+
+
+def _render_math_block(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """Display math; with an id (``$$ {#eq-growth}``) a numbered equation, 式1 / Equation 1."""
+    token = tokens[idx]
+    context = _context(env)
+    line = token.meta.get("line")
+    formula_html = f'<div class="math display">{_math_html(token.content, True, line, context)}</div>'
+    equation_id = str(token.attrGet("id") or "")
+    if not equation_id:
+        return formula_html + "\n"
+    if not ID_PATTERN.match(equation_id):
+        context.error(line, f'id "{equation_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    context.targets.append(Target(equation_id, TargetKind.EQUATION, token.content, line or 0))
+    number = f'<span class="equation-number">{SLOT.format(equation_id)}</span>'
+    return f'<div id="{html.escape(equation_id)}" class="equation">{formula_html}{number}</div>\n'
+
+
 _RENDER_RULES = {
+    "math_inline": _render_math_inline,
+    "math_inline_double": _render_math_inline,
+    "math_block": _render_math_block,
     "fence": _render_code_block,
     "code_block": _render_code_block,
     "heading_open": _render_heading_open,

@@ -40,7 +40,7 @@ _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
 _WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
-_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table)\s[^>]*?\bid=")([^"]+)(")')
+_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table|div)\s[^>]*?\bid=")([^"]+)(")')
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -205,7 +205,7 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
     """Labels by HTML id (a target defined twice in a chapter, an error, is numbered once)."""
     words = words_for(config.language)
     labels: dict[str, Label] = {}
-    chapter_number = figure_number = table_number = listing_number = 0
+    chapter_number = figure_number = table_number = listing_number = equation_number = 0
     for chapter in parsed:
         counters = [0, 0]  # sections (##) and subsections (###) within the chapter
         if chapter.source.matter is Matter.BODY:
@@ -221,6 +221,9 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
             elif target.kind is TargetKind.LISTING:
                 listing_number += 1
                 label = _counted(words.listing, listing_number)
+            elif target.kind is TargetKind.EQUATION:
+                equation_number += 1  # printed "(1)" beside the equation, referred to as 式1
+                label = Label(str(equation_number), f"({equation_number})", words.equation.format(n=equation_number))
             else:
                 label = _label(target, chapter, chapter_number, counters, words)
             labels[definition.html_id] = label
