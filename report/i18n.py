@@ -29,6 +29,7 @@ class Words:
     index: str = ""  # the generated index's title
     index_other: str = ""  # the index's group of terms neither kana nor Latin
     equation: str = "({n})"  # a numbered display equation, as a cross-reference names it
+    chart_data: str = "Data"  # the EPUB's table of a chart's data, behind <details>
 
 
 _WORDS = {
@@ -54,6 +55,7 @@ _WORDS = {
         index="索引",
         index_other="その他",
         equation="式{n}",
+        chart_data="データ",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -77,6 +79,7 @@ _WORDS = {
         index="索引",
         index_other="其他",
         equation="式{n}",
+        chart_data="数据",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -100,6 +103,7 @@ _WORDS = {
         index="索引",
         index_other="其他",
         equation="式{n}",
+        chart_data="數據",
     ),
     "ko": Words(
         "제{n}장",
@@ -123,6 +127,7 @@ _WORDS = {
         index="찾아보기",
         index_other="기타",
         equation="식 {n}",
+        chart_data="데이터",
     ),
     "en": Words(
         "Chapter {n}",

@@ -32,9 +32,10 @@ from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
-from report.callouts import callouts_plugin
+from report.callouts import WORD_SLOT, callouts_plugin
+from report.charts import ChartError, chart
 from report.cite import citations_plugin, parsed_citations
-from report.code import CodeError, expand_includes, highlight, included_text, line_range, read_fence
+from report.code import CodeError, Fence, expand_includes, highlight, included_text, line_range, read_fence
 from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
@@ -64,9 +65,9 @@ UNDEFINED_FOOTNOTE = re.compile(r"\[\^([^\]\s]+)\]")
 # frames, forms, styles or event handlers.
 ALLOWED_TAGS = {
     "a", "abbr", "aside", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
-    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
     "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section", "small", "span",
-    "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "*": {"id", "class", "lang", "dir", "title", "role", "aria-label"},
@@ -823,6 +824,8 @@ def _render_code_block(
 
     try:
         fence = read_fence(token.info, dict(token.attrs))
+        if fence.language == "vega-lite":
+            return _chart_figure(token.content, fence, line, context)
         code = expand_includes(token.content, read)
         if fence.include is not None:
             if code.strip():
@@ -850,6 +853,46 @@ def _render_code_block(
     classes = " ".join(["listing", *fence.classes])
     figcaption = f"<figcaption>{SLOT.format(listing_id)}{html.escape(caption)}</figcaption>"
     return f'<figure id="{html.escape(listing_id)}" class="{html.escape(classes)}">{figcaption}\n{block}</figure>\n'
+
+
+def _chart_figure(spec: str, fence: Fence, line: int | None, context: _Context) -> str:
+    """A ``vega-lite`` block: a numbered figure of the chart, inlined as SVG figures are, with
+    its data as a table the EPUB shows behind ``<details>`` (print hides it)."""
+
+    def read_data(url: str) -> str:
+        path = _resolve_local_path(url, context, line, "chart data")
+        if path is None:
+            raise _ChartReported()
+        context.includes.append(path)  # the parse cache and the build record watch it
+        try:
+            return included_text(path, url, None)
+        except CodeError as error:
+            raise ChartError(str(error).replace("included file", "chart data")) from None
+
+    context.figure_count += 1
+    figure_id = fence.id or f"{context.source.id}-fig{context.figure_count}"
+    caption = fence.caption or ""
+    try:
+        drawn = chart(spec, read_data)
+        prefix = f"{context.source.id}-svg{len(context.svgs) + 1}-"
+        context.svgs.append(sanitize_svg(drawn.svg.encode(), fence.alt or caption, id_prefix=prefix))
+    except (ChartError, SvgError) as error:
+        if not isinstance(error, _ChartReported):
+            context.error(line, f"chart: {error}")
+        return ""
+    if not ID_PATTERN.match(figure_id):
+        context.error(line, f'id "{figure_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, line or 0))
+    classes = " ".join(["figure", "chart", *fence.classes])
+    data = f'<div class="chart-data"><details><summary>{WORD_SLOT.format("chart-data")}</summary>{drawn.table_html()}</details></div>'
+    return (
+        f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">{SVG_SLOT.format(len(context.svgs) - 1)}'
+        f"{data if drawn.rows else ''}<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption></figure>\n"
+    )
+
+
+class _ChartReported(ChartError):
+    """A problem with a chart's data file, already reported where it was found."""
 
 
 def _alternatives(print_markup: str, epub_markup: str, context: _Context) -> str:

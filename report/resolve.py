@@ -37,7 +37,7 @@ from report.model import (
 )
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
-_WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
+_WORD_SLOT = re.compile(r'<span class="word-slot" title="(callout-[a-z]+|chart-data)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 _TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table|div)\s[^>]*?\bid=")([^"]+)(")')
@@ -329,7 +329,8 @@ def _fill(
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
     def word(match: re.Match[str]) -> str:
-        return html.escape(words.callouts[match.group(1)])
+        name = match.group(1)
+        return html.escape(words.chart_data if name == "chart-data" else words.callouts[name.removeprefix("callout-")])
 
     def citation(match: re.Match[str]) -> str:
         return cited.citations.get((chapter.id, int(match.group(1))), "")
