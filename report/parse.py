@@ -55,6 +55,7 @@ from report.model import (
 )
 from report.svg import SvgError, sanitize_svg
 
+CHART_SUFFIX = ".vl.json"  # a Vega-Lite spec referenced like an image: a chart
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 TABLE_CAPTION = re.compile(r"^Table:\s*(.+?)\s*$", re.DOTALL)
 TRAILING_ATTRIBUTES = re.compile(r"\s*(\{[^{}\n]*\})\s*$")
@@ -626,15 +627,26 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     context = _context(env)
     line = token.meta.get("line")
     alt = self.renderInlineAsText(token.children or [], options, env)
-    return _image_html(str(token.attrGet("src") or ""), alt, context, lambda message: context.error(line, message))
+    src = str(token.attrGet("src") or "")
+    # A figure's image (the paragraph opened it as one) may bring a block: a chart's data table.
+    return _image_html(src, alt, context, lambda message: context.error(line, message), "caption" in token.meta)
 
 
-def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None]) -> str:
+def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None], figure: bool = False) -> str:
     """An image file of the report, checked (place, format, size) and recorded: an ``<img>``,
-    or a slot for its inlined SVG. On a problem, ``problem`` is told and the image is left out."""
+    or a slot for its inlined SVG; a Vega-Lite spec (``.vl.json``) is a chart, with its data
+    table when it is a ``figure``. On a problem, ``problem`` is told and the image is left out."""
     path = _resolve_local_path(src, context, None, "image", problem)
     if path is None:
         return ""
+    if path.name.lower().endswith(CHART_SUFFIX):
+        context.includes.append(path)
+        try:
+            spec = included_text(path, src, None)
+        except CodeError as error:
+            problem(str(error).replace("included file", "chart"))
+            return ""
+        return _chart_html(spec, alt, context, problem, with_data=figure)
     if path.suffix.lower() not in IMAGE_TYPES:
         problem(f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
         return ""
@@ -856,11 +868,28 @@ def _render_code_block(
 
 
 def _chart_figure(spec: str, fence: Fence, line: int | None, context: _Context) -> str:
-    """A ``vega-lite`` block: a numbered figure of the chart, inlined as SVG figures are, with
-    its data as a table the EPUB shows behind ``<details>`` (print hides it)."""
+    """A ``vega-lite`` block: a numbered figure of the chart (see :func:`_chart_html`)."""
+    context.figure_count += 1
+    figure_id = fence.id or f"{context.source.id}-fig{context.figure_count}"
+    caption = fence.caption or ""
+    drawn = _chart_html(spec, fence.alt or caption, context, lambda message: context.error(line, message))
+    if not drawn:
+        return ""
+    if not ID_PATTERN.match(figure_id):
+        context.error(line, f'id "{figure_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, line or 0))
+    classes = " ".join(["figure", "chart", *fence.classes])
+    figcaption = f"<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption>"
+    return f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">{drawn}{figcaption}</figure>\n'
+
+
+def _chart_html(spec: str, alt: str, context: _Context, problem: Callable[[str], None], with_data: bool = True) -> str:
+    """A Vega-Lite chart inlined as SVG figures are, with its data as a table the EPUB shows
+    behind ``<details>`` (print hides it); data files are paths relative to the chapter, as in
+    a web page that embeds the spec. On a problem, ``problem`` is told and "" returned."""
 
     def read_data(url: str) -> str:
-        path = _resolve_local_path(url, context, line, "chart data")
+        path = _resolve_local_path(url, context, None, "chart data", problem)
         if path is None:
             raise _ChartReported()
         context.includes.append(path)  # the parse cache and the build record watch it
@@ -869,26 +898,18 @@ def _chart_figure(spec: str, fence: Fence, line: int | None, context: _Context) 
         except CodeError as error:
             raise ChartError(str(error).replace("included file", "chart data")) from None
 
-    context.figure_count += 1
-    figure_id = fence.id or f"{context.source.id}-fig{context.figure_count}"
-    caption = fence.caption or ""
     try:
         drawn = chart(spec, read_data)
         prefix = f"{context.source.id}-svg{len(context.svgs) + 1}-"
-        context.svgs.append(sanitize_svg(drawn.svg.encode(), fence.alt or caption, id_prefix=prefix))
+        context.svgs.append(sanitize_svg(drawn.svg.encode(), alt, id_prefix=prefix))
     except (ChartError, SvgError) as error:
         if not isinstance(error, _ChartReported):
-            context.error(line, f"chart: {error}")
+            problem(f"chart: {error}")
         return ""
-    if not ID_PATTERN.match(figure_id):
-        context.error(line, f'id "{figure_id}" must start with a letter and use only letters, digits, "-" or "_"')
-    context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, line or 0))
-    classes = " ".join(["figure", "chart", *fence.classes])
-    data = f'<div class="chart-data"><details><summary>{WORD_SLOT.format("chart-data")}</summary>{drawn.table_html()}</details></div>'
-    return (
-        f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">{SVG_SLOT.format(len(context.svgs) - 1)}'
-        f"{data if drawn.rows else ''}<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption></figure>\n"
-    )
+    summary = f"<summary>{WORD_SLOT.format('chart-data')}</summary>"
+    table = drawn.table_html()
+    data = f'<div class="chart-data"><details>{summary}{table}</details></div>' if drawn.rows and with_data else ""
+    return SVG_SLOT.format(len(context.svgs) - 1) + data
 
 
 class _ChartReported(ChartError):

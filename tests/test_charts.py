@@ -62,6 +62,18 @@ def test_chart_data_from_a_file_of_the_report(tmp_path: Path, name: str, text: s
     assert ">2021</text>" in parsed.svgs[0]
 
 
+def test_a_spec_file_referenced_like_an_image_is_a_chart(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "c.vl.json").write_text(BAR, encoding="utf-8")
+    figure, diagnostics = parse('# 章\n\n![乙が多い](../assets/c.vl.json "区分別"){#fig-c}\n', tmp_path)
+    assert not diagnostics.errors
+    assert '<figure id="fig-c" class="figure">' in figure.html and "<td>乙</td><td>5</td>" in figure.html
+    assert 'aria-label="乙が多い"' in figure.svgs[0] and ">区分</text>" in figure.svgs[0]
+    assert figure.includes == (tmp_path / "assets" / "c.vl.json",)
+    inline, _ = parse("# 章\n\n文中の![図](../assets/c.vl.json)です。\n", tmp_path)
+    assert len(inline.svgs) == 1 and "<details>" not in inline.html  # no block inside a paragraph
+
+
 @pytest.mark.parametrize(
     ("block", "message"),
     [
@@ -93,10 +105,12 @@ def test_built_charts_in_pdf_and_epub(figures: BuiltProject) -> None:
     text = squeeze(pdftotext(figures.pdf))
     for label in ("推定人数", "派遣地域", "暦年", "貿易額（百万ドル）") if ja else ("Estimatedtroops", "Calendaryear"):
         assert label in text  # the axis titles are text in the PDF, not paths
+    if not ja:
+        assert "Goodsshipped" in text  # the .vl.json figure
     assert "11,000" in text and "11000" not in text  # the data table is the EPUB's alone
     chapter = next(n for n in epub_names(figures.epub) if n.endswith("charts.xhtml"))
     xhtml = epub_read(figures.epub, chapter).decode()
-    assert xhtml.count("<svg") == 3 and xhtml.count("<details>") == 3
+    assert xhtml.count("<svg") == xhtml.count("<details>") == (3 if ja else 4)
     assert f"<summary>{'データ' if ja else 'Data'}</summary>" in xhtml
     assert re.search(r"<td>2023</td>\s*<td>70</td>", xhtml)
     opf = epub_read(figures.epub, "EPUB/content.opf").decode()
