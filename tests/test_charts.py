@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,13 +90,6 @@ def test_bad_charts_are_errors_at_their_line(tmp_path: Path, block: str, message
     parsed, diagnostics = parse(f"# 章\n\n本文\n\n```vega-lite\n{block}\n```\n", tmp_path)
     assert [(d.location.line, message in d.message) for d in diagnostics.errors] == [(7, True)], diagnostics.errors
     assert "<figure" not in parsed.html
-
-
-@pytest.fixture(scope="module", params=["ja-figures", "en-figures"])
-def figures(request: pytest.FixtureRequest, build_project: Callable[[str], BuiltProject]) -> BuiltProject:
-    project = build_project(request.param)
-    assert project.run.returncode == 0, project.run.stdout + project.run.stderr
-    return project
 
 
 def test_built_charts_in_pdf_and_epub(figures: BuiltProject) -> None:

@@ -4,7 +4,6 @@ numbered display equations referred to as 式1 / Equation 1, bad TeX an error at
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,13 +78,6 @@ def test_bad_tex_is_an_error_at_its_line(tmp_path: Path, markdown: str, line: in
 def test_formula_refuses_empty_tex() -> None:
     with pytest.raises(MathError):
         formula("  ", display=False)
-
-
-@pytest.fixture(scope="module", params=["ja-figures", "en-figures"])
-def figures(request: pytest.FixtureRequest, build_project: Callable[[str], BuiltProject]) -> BuiltProject:
-    project = build_project(request.param)
-    assert project.run.returncode == 0, project.run.stdout + project.run.stderr
-    return project
 
 
 def test_built_math_in_pdf_and_epub(figures: BuiltProject) -> None:
