@@ -92,6 +92,7 @@ def test_built_math_in_pdf_and_epub(figures: BuiltProject) -> None:
     assert "<svg" not in xhtml and xhtml.count("<math ") >= 3
     opf = epub_read(figures.epub, "EPUB/content.opf").decode()
     assert re.search(r'<item [^>]*href="math.xhtml"[^>]*properties="mathml"', opf)
+    assert '<meta property="schema:accessibilityFeature">MathML</meta>' in opf
     assert figures.epubcheck is not None
     problems = [m for m in figures.epubcheck.result() if m["severity"] in ("FATAL", "ERROR", "WARNING")]
     assert problems == []
