@@ -58,6 +58,8 @@ def _display_math_rule(state: StateBlock, start_line: int, end_line: int, silent
     if not first.startswith("$$"):
         return False
     lines = [first[2:]]
+    if "$$" in lines[0] and not _DISPLAY_END.search(lines[0]):
+        return False  # "$$a$$ and more": display math in a paragraph, not a block
     line = start_line
     while True:
         if end := _DISPLAY_END.search(lines[-1]):

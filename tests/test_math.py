@@ -51,6 +51,13 @@ def test_display_math_block_and_numbered_equation(tmp_path: Path) -> None:
     assert 'display="block"' in svgs[1] and 'display="block"' in svgs[3]
 
 
+def test_display_math_inside_a_paragraph_does_not_swallow_what_follows(tmp_path: Path) -> None:
+    body, svgs, diagnostics = parse("# 章\n\n$$a$$ と続く\n$$b$$\n", tmp_path)
+    assert not diagnostics.errors
+    assert body.count('<span class="math display">') == 2 and '<div class="math' not in body
+    assert "と続く" in body and len(svgs) == 4
+
+
 def test_equations_are_numbered_and_referred_to() -> None:
     markdown = "# 章\n\n$$a$$ {#eq-a}\n\n$$b$$ {#eq-b}\n\n[](#eq-b)と[](#eq-a)\n"
     for language, words in (("ja", ("式2", "式1")), ("en", ("Equation 2", "Equation 1"))):
