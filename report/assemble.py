@@ -27,7 +27,7 @@ from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
 from report.index import EPUB_ONLY, PRINT_ONLY
-from report.model import Book, Chapter, Matter
+from report.model import EPUB_ONLY_SLOT, PRINT_ONLY_SLOT, Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
@@ -191,7 +191,8 @@ class Assembler:
             back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}"{label}>{note.number}</a>'
             return f'{call}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
-        body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, EPUB_ONLY.sub("", chapter.html)))
+        body = EPUB_ONLY_SLOT.sub("", EPUB_ONLY.sub("", chapter.html))
+        body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, body))
         body = _FAR_XREF.sub(self._with_page_number, body)
         if is_cjk(self.book.config.language):
             body = _TEXT_NODE.sub(lambda m: f">{space_latin_words(m.group(1))}<", body)
@@ -242,7 +243,7 @@ class Assembler:
         return EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))
 
     def epub_chapter_page(self, chapter: Chapter, stylesheet: str) -> EpubPage:
-        body = self._epub_fragment(chapter, PRINT_ONLY.sub("", chapter.html)).replace(
+        body = self._epub_fragment(chapter, PRINT_ONLY_SLOT.sub("", PRINT_ONLY.sub("", chapter.html))).replace(
             _NOTE_REF, f'{_NOTE_REF} epub:type="noteref"'
         )
         notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
@@ -257,8 +258,9 @@ class Assembler:
             section_type=section_type,
             section_role=section_role,
         )
-        properties = ("svg",) if chapter.svgs else ()
-        return EpubPage(self.epub_file(chapter.id), chapter.title, self._epub_finish(xhtml), properties)
+        page = self._epub_finish(xhtml)
+        properties = tuple(name for name, tag in (("mathml", "<math"), ("svg", "<svg")) if tag in page)
+        return EpubPage(self.epub_file(chapter.id), chapter.title, page, properties)
 
     def epub_cover_text(self) -> str:
         """What the printed cover says, as one line: the cover image's text alternative."""

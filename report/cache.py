@@ -49,7 +49,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DISTRIBUTIONS = (
     "weasyprint", "pydyf", "tinycss2", "cssselect2", "fonttools", "uharfbuzz", "ebooklib", "lxml", "jinja2",
     "markupsafe", "markdown-it-py", "mdit-py-plugins", "nh3", "pyyaml", "pillow", "pypdfium2", "pikepdf",
-    "pygments",
+    "pygments", "latex2mathml", "ziamath", "ziafont", "vl-convert-python",
 )  # fmt: skip
 
 

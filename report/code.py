@@ -77,6 +77,7 @@ class Fence:
     classes: tuple[str, ...] = ()
     include: str | None = None
     lines: str | None = None
+    alt: str | None = None  # a chart's text alternative (``vega-lite`` blocks)
 
 
 def read_fence(info: str, block_attributes: dict[str, object]) -> Fence:
@@ -100,7 +101,7 @@ def read_fence(info: str, block_attributes: dict[str, object]) -> Fence:
         value = attributes.get(name)
         return str(value) if value is not None else None
 
-    return Fence(language, text("id"), text("caption"), tuple(classes), text("include"), text("lines"))
+    return Fence(language, text("id"), text("caption"), tuple(classes), text("include"), text("lines"), text("alt"))
 
 
 def gitbook_import_rule(state: StateCore) -> None:

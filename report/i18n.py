@@ -28,6 +28,8 @@ class Words:
     bibliography: str = ""  # the generated bibliography's title
     index: str = ""  # the generated index's title
     index_other: str = ""  # the index's group of terms neither kana nor Latin
+    equation: str = "({n})"  # a numbered display equation, as a cross-reference names it
+    chart_data: str = "Data"  # the EPUB's table of a chart's data, behind <details>
 
 
 _WORDS = {
@@ -52,6 +54,8 @@ _WORDS = {
         bibliography="参考文献",
         index="索引",
         index_other="その他",
+        equation="式{n}",
+        chart_data="データ",
     ),
     "zh-hans": Words(
         "第{n}章",
@@ -74,6 +78,8 @@ _WORDS = {
         bibliography="参考文献",
         index="索引",
         index_other="其他",
+        equation="式{n}",
+        chart_data="数据",
     ),
     "zh-hant": Words(
         "第{n}章",
@@ -96,6 +102,8 @@ _WORDS = {
         bibliography="參考文獻",
         index="索引",
         index_other="其他",
+        equation="式{n}",
+        chart_data="數據",
     ),
     "ko": Words(
         "제{n}장",
@@ -118,6 +126,8 @@ _WORDS = {
         bibliography="참고 문헌",
         index="찾아보기",
         index_other="기타",
+        equation="식 {n}",
+        chart_data="데이터",
     ),
     "en": Words(
         "Chapter {n}",
@@ -140,6 +150,7 @@ _WORDS = {
         bibliography="References",
         index="Index",
         index_other="Other",
+        equation="Equation {n}",
     ),
 }
 

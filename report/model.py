@@ -16,6 +16,10 @@ from report.config import Config
 
 # The slot survives HTML and XML serialization alike (``<span …></span>`` or ``<span …/>``).
 SVG_SLOT = re.compile(r'<span class="svg-slot" title="(\d+)"(?:></span>|\s*/>)')
+# Slots whose markup is for one format only (a formula's SVG for print, its MathML for the
+# EPUB): each renderer drops the other format's before the slots are filled.
+PRINT_ONLY_SLOT = re.compile(r'<span class="print-only"><span class="svg-slot" title="\d+"></span></span>')
+EPUB_ONLY_SLOT = re.compile(r'<span class="epub-only"><span class="svg-slot" title="\d+"></span></span>')
 # A link to a file of the report, in a parsed chapter's HTML until resolve replaces it: its
 # index in ``ParsedChapter.links``, between Private Use Area characters that authors may not use.
 FILE_LINK = "\ue000file-link\ue001{}\ue002"
@@ -58,6 +62,7 @@ class TargetKind(StrEnum):
     FIGURE = "figure"
     TABLE = "table"
     LISTING = "listing"
+    EQUATION = "equation"
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ class ParsedChapter:
     targets: tuple[Target, ...]
     references: tuple[CrossReference, ...]
     images: tuple[Path, ...]
-    svgs: tuple[str, ...]  # cleaned SVG markup for the ``svg-slot`` spans in ``html``
+    svgs: tuple[str, ...]  # cleaned SVG (or the builder's MathML) markup for the ``svg-slot`` spans in ``html``
     links: tuple[FileLink, ...] = ()  # the ``file-link`` placeholders in ``html`` and the notes, by index
     citations: tuple[Citation, ...] = ()  # in the order of the ``cite-slot`` spans in ``html`` and the notes
     index_marks: tuple[IndexMark, ...] = ()

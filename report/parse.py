@@ -32,10 +32,12 @@ from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
-from report.callouts import callouts_plugin
+from report.callouts import WORD_SLOT, callouts_plugin
+from report.charts import ChartError, chart
 from report.cite import citations_plugin, parsed_citations
 from report.code import (
     CodeError,
+    Fence,
     expand_includes,
     gitbook_import_rule,
     highlight,
@@ -47,6 +49,7 @@ from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
 from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
+from report.math import MathError, formula, math_plugin
 from report.model import (
     FILE_LINK,
     CrossReference,
@@ -62,6 +65,7 @@ from report.model import (
 from report.remote import RemoteImageError, is_remote, remote_image
 from report.svg import SvgError, sanitize_svg
 
+CHART_SUFFIX = ".vl.json"  # a Vega-Lite spec referenced like an image: a chart
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 TABLE_CAPTION = re.compile(r"^Table:\s*(.+?)\s*$", re.DOTALL)
 TRAILING_ATTRIBUTES = re.compile(r"\s*(\{[^{}\n]*\})\s*$")
@@ -72,9 +76,9 @@ UNDEFINED_FOOTNOTE = re.compile(r"\[\^([^\]\s]+)\]")
 # frames, forms, styles or event handlers.
 ALLOWED_TAGS = {
     "a", "abbr", "aside", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del",
-    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
     "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section", "small", "span",
-    "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "wbr",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "*": {"id", "class", "lang", "dir", "title", "role", "aria-label"},
@@ -111,7 +115,7 @@ def markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False, "maxNesting": nesting})
     md.enable(["table", "strikethrough"])
     md.use(footnote_plugin).use(deflist_plugin).use(attrs_plugin, spans=True).use(attrs_block_plugin)
-    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin)
+    md.use(callouts_plugin, report=_block_error).use(citations_plugin).use(index_plugin).use(math_plugin)
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.before("inline", "gitbook_import", gitbook_import_rule)
@@ -141,6 +145,7 @@ class _Context:
     tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
     heading_ids: set[str] = field(default_factory=set)
     figure_count: int = 0
+    equation_count: int = 0
     table_count: int = 0
     listing_count: int = 0
     includes: list[Path] = field(default_factory=list)  # files whose code the chapter includes
@@ -636,12 +641,15 @@ def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     context = _context(env)
     line = token.meta.get("line")
     alt = self.renderInlineAsText(token.children or [], options, env)
-    return _image_html(str(token.attrGet("src") or ""), alt, context, lambda message: context.error(line, message))
+    src = str(token.attrGet("src") or "")
+    # A figure's image (the paragraph opened it as one) may bring a block: a chart's data table.
+    return _image_html(src, alt, context, lambda message: context.error(line, message), "caption" in token.meta)
 
 
-def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None]) -> str:
+def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], None], figure: bool = False) -> str:
     """An image file of the report (or a remote image's copy in the cache), checked (place,
-    format, size) and recorded: an ``<img>``, or a slot for its inlined SVG. On a problem,
+    format, size) and recorded: an ``<img>``, or a slot for its inlined SVG; a Vega-Lite spec
+    (``.vl.json``) is a chart, with its data table when it is a ``figure``. On a problem,
     ``problem`` is told and the image is left out."""
     if is_remote(src):
         path = _remote_image(src, context, problem)
@@ -649,6 +657,14 @@ def _image_html(src: str, alt: str, context: _Context, problem: Callable[[str], 
         path = _resolve_local_path(src, context, None, "image", problem)
     if path is None:
         return ""
+    if path.name.lower().endswith(CHART_SUFFIX):
+        context.includes.append(path)
+        try:
+            spec = included_text(path, src, None)
+        except CodeError as error:
+            problem(str(error).replace("included file", "chart"))
+            return ""
+        return _chart_html(spec, alt, context, problem, with_data=figure)
     if path.suffix.lower() not in IMAGE_TYPES:
         problem(f'image "{src}" has an unsupported format (use {", ".join(sorted(IMAGE_TYPES))})')
         return ""
@@ -854,6 +870,8 @@ def _render_code_block(
 
     try:
         fence = read_fence(token.info, dict(token.attrs))
+        if fence.language == "vega-lite":
+            return _chart_figure(token.content, fence, line, context)
         code = expand_includes(token.content, read)
         if fence.include is not None:
             if code.strip():
@@ -885,7 +903,109 @@ def _render_code_block(
     return f'<figure id="{html.escape(listing_id)}" class="{html.escape(classes)}">{figcaption}\n{block}</figure>\n'
 
 
+def _chart_figure(spec: str, fence: Fence, line: int | None, context: _Context) -> str:
+    """A ``vega-lite`` block: a numbered figure of the chart (see :func:`_chart_html`)."""
+    context.figure_count += 1
+    figure_id = fence.id or f"{context.source.id}-fig{context.figure_count}"
+    caption = fence.caption or ""
+    drawn = _chart_html(spec, fence.alt or caption, context, lambda message: context.error(line, message))
+    if not drawn:
+        return ""
+    if not ID_PATTERN.match(figure_id):
+        context.error(line, f'id "{figure_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    context.targets.append(Target(figure_id, TargetKind.FIGURE, caption, line or 0))
+    classes = " ".join(["figure", "chart", *fence.classes])
+    figcaption = f"<figcaption>{SLOT.format(figure_id)}{html.escape(caption)}</figcaption>"
+    return f'<figure id="{html.escape(figure_id)}" class="{html.escape(classes)}">{drawn}{figcaption}</figure>\n'
+
+
+def _chart_html(spec: str, alt: str, context: _Context, problem: Callable[[str], None], with_data: bool = True) -> str:
+    """A Vega-Lite chart inlined as SVG figures are, with its data as a table the EPUB shows
+    behind ``<details>`` (print hides it); data files are paths relative to the chapter, as in
+    a web page that embeds the spec. On a problem, ``problem`` is told and "" returned."""
+
+    def read_data(url: str) -> str:
+        path = _resolve_local_path(url, context, None, "chart data", problem)
+        if path is None:
+            raise _ChartReported()
+        context.includes.append(path)  # the parse cache and the build record watch it
+        try:
+            return included_text(path, url, None)
+        except CodeError as error:
+            raise ChartError(str(error).replace("included file", "chart data")) from None
+
+    try:
+        drawn = chart(spec, read_data)
+        prefix = f"{context.source.id}-svg{len(context.svgs) + 1}-"
+        context.svgs.append(sanitize_svg(drawn.svg.encode(), alt, id_prefix=prefix))
+    except (ChartError, SvgError) as error:
+        if not isinstance(error, _ChartReported):
+            problem(f"chart: {error}")
+        return ""
+    summary = f"<summary>{WORD_SLOT.format('chart-data')}</summary>"
+    table = drawn.table_html()
+    data = f'<div class="chart-data"><details>{summary}{table}</details></div>' if drawn.rows and with_data else ""
+    return SVG_SLOT.format(len(context.svgs) - 1) + data
+
+
+class _ChartReported(ChartError):
+    """A problem with a chart's data file, already reported where it was found."""
+
+
+def _alternatives(print_markup: str, epub_markup: str, context: _Context) -> str:
+    """Markup made by the builder, one for print and one for the EPUB, behind slots that
+    sanitising leaves alone (each format drops the other's: see model.PRINT_ONLY_SLOT)."""
+    context.svgs.extend((print_markup, epub_markup))
+    count = len(context.svgs)
+    return (
+        f'<span class="print-only">{SVG_SLOT.format(count - 2)}</span>'
+        f'<span class="epub-only">{SVG_SLOT.format(count - 1)}</span>'
+    )
+
+
+def _math_html(tex: str, display: bool, line: int | None, context: _Context) -> str:
+    """A formula for both formats, or nothing after an error at ``line``."""
+    try:
+        made = formula(tex, display)
+        prefix = f"{context.source.id}-math{len(context.svgs) + 1}-"
+        drawn = sanitize_svg(made.svg.encode(), tex, id_prefix=prefix)
+    except (MathError, SvgError) as error:
+        context.error(line, f"math {error}")
+        return ""
+    return _alternatives(drawn, made.mathml, context)
+
+
+def _render_math_inline(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    display = token.type == "math_inline_double"
+    formula_html = _math_html(token.content.strip(), display, token.meta.get("line"), _context(env))
+    return f'<span class="math {"display" if display else "inline"}">{formula_html}</span>'
+
+
+def _render_math_block(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """Display math; with an id (``$$ {#eq-growth}``) a numbered equation, 式1 / Equation 1."""
+    token = tokens[idx]
+    context = _context(env)
+    line = token.meta.get("line")
+    formula_html = f'<div class="math display">{_math_html(token.content, True, line, context)}</div>'
+    equation_id = str(token.attrGet("id") or "")
+    if not equation_id:
+        return formula_html + "\n"
+    if not ID_PATTERN.match(equation_id):
+        context.error(line, f'id "{equation_id}" must start with a letter and use only letters, digits, "-" or "_"')
+    context.targets.append(Target(equation_id, TargetKind.EQUATION, token.content, line or 0))
+    number = f'<span class="equation-number">{SLOT.format(equation_id)}</span>'
+    return f'<div id="{html.escape(equation_id)}" class="equation">{formula_html}{number}</div>\n'
+
+
 _RENDER_RULES = {
+    "math_inline": _render_math_inline,
+    "math_inline_double": _render_math_inline,
+    "math_block": _render_math_block,
     "fence": _render_code_block,
     "code_block": _render_code_block,
     "heading_open": _render_heading_open,

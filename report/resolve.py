@@ -37,12 +37,12 @@ from report.model import (
 )
 
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
-_WORD_SLOT = re.compile(r'<span class="word-slot" title="callout-([a-z]+)"></span>')
+_WORD_SLOT = re.compile(r'<span class="word-slot" title="(callout-[a-z]+|chart-data)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
-_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table)\s[^>]*?\bid=")([^"]+)(")')
+_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table|div)\s[^>]*?\bid=")([^"]+)(")')
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -216,7 +216,7 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
     """Labels by HTML id (a target defined twice in a chapter, an error, is numbered once)."""
     words = words_for(config.language)
     labels: dict[str, Label] = {}
-    chapter_number = figure_number = table_number = listing_number = 0
+    chapter_number = figure_number = table_number = listing_number = equation_number = 0
     for chapter in parsed:
         counters = [0, 0]  # sections (##) and subsections (###) within the chapter
         if chapter.source.matter is Matter.BODY:
@@ -232,6 +232,9 @@ def _number(config: Config, parsed: tuple[ParsedChapter, ...], ids: _Ids) -> dic
             elif target.kind is TargetKind.LISTING:
                 listing_number += 1
                 label = _counted(words.listing, listing_number)
+            elif target.kind is TargetKind.EQUATION:
+                equation_number += 1  # printed "(1)" beside the equation, referred to as 式1
+                label = Label(str(equation_number), f"({equation_number})", words.equation.format(n=equation_number))
             else:
                 label = _label(target, chapter, chapter_number, counters, words)
             labels[definition.html_id] = label
@@ -337,7 +340,8 @@ def _fill(
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
 
     def word(match: re.Match[str]) -> str:
-        return html.escape(words.callouts[match.group(1)])
+        name = match.group(1)
+        return html.escape(words.chart_data if name == "chart-data" else words.callouts[name.removeprefix("callout-")])
 
     def citation(match: re.Match[str]) -> str:
         return cited.citations.get((chapter.id, int(match.group(1))), "")

@@ -113,3 +113,11 @@ def built(request: pytest.FixtureRequest, all_built: dict[str, BuiltProject]) ->
     project = all_built[request.param]
     assert project.run.returncode == 0, f"build of {project.name} failed:\n{project.run.stdout}\n{project.run.stderr}"
     return project
+
+
+@pytest.fixture(scope="module", params=["ja-figures", "en-figures"])
+def figures(request: pytest.FixtureRequest, build_project: Callable[[str], BuiltProject]) -> BuiltProject:
+    """The reports with formulas and charts (tests/test_math.py, tests/test_charts.py), built."""
+    project = build_project(request.param)
+    assert project.run.returncode == 0, project.run.stdout + project.run.stderr
+    return project

@@ -50,6 +50,7 @@ XHTML = "application/xhtml+xml"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
 SVG_NS = "http://www.w3.org/2000/svg"
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 NCX_NS = "http://www.daisy.org/z3986/2005/ncx/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 STYLESHEET = "css/book.css"
@@ -380,6 +381,7 @@ def accessibility_metadata(documents: Sequence[str], page_list: bool, language: 
     images = [e for root in roots for e in root.iter(f"{{{XHTML_NS}}}img", f"{{{SVG_NS}}}svg")]
     described = all((e.get("alt") or e.get("aria-label") or "").strip() for e in images)
     ruby = any(True for root in roots for _ in root.iter(f"{{{XHTML_NS}}}ruby"))
+    mathml = any(True for root in roots for _ in root.iter(f"{{{MATHML_NS}}}math"))
     features = ["structuralNavigation", "tableOfContents", "readingOrder", "displayTransformability"]
     if page_list:
         features += ["pageBreakMarkers", "pageNavigation", "printPageNumbers"]
@@ -387,6 +389,8 @@ def accessibility_metadata(documents: Sequence[str], page_list: bool, language: 
         features.append("alternativeText")
     if ruby:
         features.append("rubyAnnotations")
+    if mathml:
+        features.append("MathML")
     metadata = [("schema:accessMode", "textual")]
     if images:
         metadata.append(("schema:accessMode", "visual"))
