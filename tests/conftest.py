@@ -13,11 +13,16 @@ import pytest
 import yaml
 from helpers import REPO_ROOT, EpubCheckRun, copy_fixture, report_toml, run_report
 
+from report.i18n import words_for
+
 # Builds in the suite don't leave workers running for the next build (hundreds of fixture
 # folders would each keep a few); tests/test_kept_workers.py turns them on where it tests them.
 os.environ["REPORT_KEEP_WORKERS"] = "0"
 
 E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
+
+# An index mark, [term]{.index …}: a report with one gets a generated 索引 / Index chapter at the end.
+INDEX_MARK = re.compile(r"\]\{[^}]*\.index\b")
 
 
 @dataclass
@@ -86,6 +91,9 @@ def build_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], B
             chapter_titles=[chapter_title(path) for path in chapters],
             chapter_matters=[chapter_front_matter(path)[0].get("matter", "body") for path in chapters],
         )
+        if any(INDEX_MARK.search(path.read_text(encoding="utf-8")) for path in chapters):
+            project.chapter_titles.append(words_for(config["language"]).index)
+            project.chapter_matters.append("back")
         if run.returncode == 0 and project.epub.is_file():
             project.epubcheck = EpubCheckRun(project.epub).start()
         cache[name] = project
