@@ -92,8 +92,12 @@ def build_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], B
             chapter_matters=[chapter_front_matter(path)[0].get("matter", "body") for path in chapters],
         )
         if any(INDEX_MARK.search(path.read_text(encoding="utf-8")) for path in chapters):
-            project.chapter_titles.append(words_for(config["language"]).index)
-            project.chapter_matters.append("back")
+            # At the end of the book, but before a closing colophon (奥付), as the builder puts it.
+            end = len(chapters)
+            while end and "colophon" in str(chapter_front_matter(chapters[end - 1])[0].get("class", "")).split():
+                end -= 1
+            project.chapter_titles.insert(end, words_for(config["language"]).index)
+            project.chapter_matters.insert(end, "back")
         if run.returncode == 0 and project.epub.is_file():
             project.epubcheck = EpubCheckRun(project.epub).start()
         cache[name] = project
