@@ -217,8 +217,10 @@ def _entry_html(
             f'<a href="#{mark_id}" epub:type="index-locator">{html.escape(place)}</a>'
             for place, mark_id in sorted(first.items(), key=lambda item: [m.id for m in marks].index(item[1]))
         )
+        # The page numbers are filled in when drawn: the link says the term (PDF/UA's /Contents).
         locators = (
-            f'<a class="index-pages" href="#{marks[0].id}"><span class="{kind}" data-page-of="{ids}"></span></a>'
+            f'<a class="index-pages" href="#{marks[0].id}" aria-label="{html.escape(term)}">'
+            f'<span class="{kind}" data-page-of="{ids}"></span></a>'
             f'<span class="index-places">{links}</span>'
         )
     children = ""

@@ -117,7 +117,7 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
         index_chapter = replace(
             generated_chapter(config, "index", words.index, chapters), html=index, classes=("index",)
         )
-        chapters = (*chapters, index_chapter)
+        chapters = _at_the_end(chapters, index_chapter)
         labels[index_chapter.id] = index_chapter.label
         owner[index_chapter.id] = index_chapter.id
     for parsed_chapter in parsed:
@@ -279,11 +279,20 @@ def _with_bibliography(
         place = generated_chapter(config, "references", words_for(config.language).bibliography, chapters)
         labels[place.id] = place.label
         owner[place.id] = place.id
-        chapters = (*chapters, place)
+        chapters = _at_the_end(chapters, place)
     for entry in entries:
         owner[entry.id] = place.id
     filled = replace(place, html=place.html + listing, classes=tuple(dict.fromkeys((*place.classes, "bibliography"))))
     return tuple(filled if c is place else c for c in chapters)
+
+
+def _at_the_end(chapters: tuple[Chapter, ...], generated: Chapter) -> tuple[Chapter, ...]:
+    """A generated chapter goes at the end of the book, but before a closing colophon (奥付),
+    which a Japanese book ends with."""
+    end = len(chapters)
+    while end and "colophon" in chapters[end - 1].classes:
+        end -= 1
+    return (*chapters[:end], generated, *chapters[end:])
 
 
 def generated_chapter(config: Config, base_id: str, title: str, chapters: tuple[Chapter, ...]) -> Chapter:

@@ -19,6 +19,8 @@ from hypothesis import settings
 settings.register_profile("report", deadline=None)
 settings.load_profile("report")
 
+from report.i18n import words_for
+
 # Builds in the suite don't leave workers running for the next build (hundreds of fixture
 # folders would each keep a few); tests/test_kept_workers.py turns them on where it tests them.
 os.environ["REPORT_KEEP_WORKERS"] = "0"
@@ -26,6 +28,9 @@ os.environ["REPORT_KEEP_WORKERS"] = "0"
 os.environ["REPORT_POOL"] = f"tests-{os.getpid()}"
 
 E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
+
+# An index mark, [term]{.index …}: a report with one gets a generated 索引 / Index chapter at the end.
+INDEX_MARK = re.compile(r"\]\{[^}]*\.index\b")
 
 
 @dataclass
@@ -94,6 +99,13 @@ def build_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], B
             chapter_titles=[chapter_title(path) for path in chapters],
             chapter_matters=[chapter_front_matter(path)[0].get("matter", "body") for path in chapters],
         )
+        if any(INDEX_MARK.search(path.read_text(encoding="utf-8")) for path in chapters):
+            # At the end of the book, but before a closing colophon (奥付), as the builder puts it.
+            end = len(chapters)
+            while end and "colophon" in str(chapter_front_matter(chapters[end - 1])[0].get("class", "")).split():
+                end -= 1
+            project.chapter_titles.insert(end, words_for(config["language"]).index)
+            project.chapter_matters.insert(end, "back")
         if run.returncode == 0 and project.epub.is_file():
             project.epubcheck = EpubCheckRun(project.epub).start()
         cache[name] = project
