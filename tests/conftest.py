@@ -14,12 +14,12 @@ import yaml
 from helpers import REPO_ROOT, EpubCheckRun, copy_fixture, report_toml, run_report
 from hypothesis import settings
 
+from report.i18n import words_for
+
 # No wall-clock limits in unit tests: hypothesis's per-example deadline fails a correct test on
 # a busy machine (one that reads files took 303 ms against its 200 ms under load).
 settings.register_profile("report", deadline=None)
 settings.load_profile("report")
-
-from report.i18n import words_for
 
 # Builds in the suite don't leave workers running for the next build (hundreds of fixture
 # folders would each keep a few); tests/test_kept_workers.py turns them on where it tests them.
