@@ -74,8 +74,11 @@ def _bracketed_rule(state: StateInline, silent: bool) -> bool:
 
 
 def _narrative_rule(state: StateInline, silent: bool) -> bool:
-    """``@key`` in the sentence (not in an e-mail address), with an optional ``[p. 3]`` after."""
-    if state.src[state.pos] != "@" or (state.pos > 0 and state.src[state.pos - 1].isalnum()) or state.linkLevel:
+    """``@key`` in the sentence (not in an e-mail address), with an optional ``[p. 3]`` after.
+    Japanese writes no space before it (「は@key」): only an ASCII letter or digit before the
+    ``@`` makes an address."""
+    before = state.src[state.pos - 1] if state.pos > 0 else " "
+    if state.src[state.pos] != "@" or (before.isascii() and before.isalnum()) or state.linkLevel:
         return False  # an e-mail address, or a link's text (a link may not hold another)
     match = _NARRATIVE.match(state.src, state.pos)
     if not match:

@@ -447,6 +447,11 @@ def test_an_edited_bibliography_is_built_again(tmp_path: Path) -> None:
     assert b"The Longer Border" in Epub(tmp_path / "out" / "en-scholarly.epub").read("references.xhtml")
 
 
+def test_a_citation_in_the_text_needs_no_space_before_it_in_japanese() -> None:
+    chapter, _ = parse_text("山田は@b [p. 3]で、佐藤は@aでそう述べた。\n")
+    assert [(c.text, c.narrative) for c in chapter.citations] == [("@b [p. 3]", True), ("@a", True)]
+
+
 def test_what_is_not_a_citation() -> None:
     chapter, _ = parse_text("Mail a@b.org, write \\@press, see [the @a text](#x) or [just text]; then @b [p. 3].\n")
     assert [(c.text, c.narrative, c.items[0].locator) for c in chapter.citations] == [("@b [p. 3]", True, "3")]
