@@ -119,6 +119,7 @@ def markdown_parser() -> MarkdownIt:
     md.inline.ruler.before("text", "ruby", _ruby_rule)
     md.core.ruler.before("inline", "trailing_attributes", _trailing_attributes_rule)
     md.core.ruler.before("inline", "gitbook_import", gitbook_import_rule)
+    md.core.ruler.before("inline", "heading_levels", _heading_levels_rule)
     md.core.ruler.after("inline", "drop_non_xml_characters", _drop_non_xml_characters)
     md.core.ruler.before("text_join", "line_numbers", _line_numbers_rule)
     md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
@@ -568,6 +569,20 @@ def _tool_anchor(text: str, context: _Context) -> str:
     repeats = context.tool_anchors.get(slug, 0)
     context.tool_anchors[slug] = repeats + 1
     return f"{slug}-{repeats}" if repeats else slug
+
+
+def _heading_levels_rule(state: StateCore) -> None:
+    """A heading is at most one level below the heading before it (the chapter's title is level
+    1): ``####`` straight after the title is a section, ``##``. Books written for other tools skip
+    levels for the size of the type, which leaves a tagged PDF's structure with holes (PDF/UA-1,
+    Matterhorn 14-003) and the contents with entries under nothing."""
+    previous, tag = 1, "h1"
+    for token in state.tokens:
+        if token.type == "heading_open":
+            previous = min(int(token.tag[1]), previous + 1)
+            tag = token.tag = f"h{previous}"
+        elif token.type == "heading_close":
+            token.tag = tag
 
 
 def _render_heading_open(

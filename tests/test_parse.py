@@ -287,3 +287,10 @@ def test_a_percent_encoded_reference_is_read_decoded() -> None:
         parsed, _ = parse_text(f"[節]({written})\n")
         assert [r.target for r in parsed.references] == ["まとめ"]
         assert 'href="#まとめ"' in parsed.html
+
+
+def test_headings_skip_no_level() -> None:
+    """Written for looks (``####`` under the title), a heading takes the level below the one before it."""
+    chapter, _ = parse_text("## A\n\n#### B\n\n###### C\n\n## D\n\n#### E\n")
+    assert [(h.text, h.level) for h in chapter.headings] == [("A", 2), ("B", 3), ("C", 4), ("D", 2), ("E", 3)]
+    assert "<h3" in chapter.html and "<h6" not in chapter.html and "</h4>" in chapter.html
