@@ -100,6 +100,7 @@ SLOT = "\ue000slot\ue001{}\ue002"
 SVG_SLOT = "\ue000svg-slot\ue001{}\ue002"
 _PLACEHOLDER = re.compile("\ue000(slot|svg-slot|word-slot|cite-slot)\ue001([^\ue000-\ue00f]*)\ue002")
 _FORGED_SLOT = re.compile(r'<span class="(?:svg-|word-|cite-)?slot"')
+_FILE_LINK_START = FILE_LINK.partition("{")[0]  # how a file link's placeholder href begins
 _HTML_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
@@ -232,9 +233,7 @@ def _sanitize(fragment: str, context: _Context) -> str:
 
 def _is_kept_href(href: str) -> bool:
     """An id, a link to a chapter file as the parser writes it, or a web or mail address."""
-    return href.startswith(("#", FILE_LINK.partition("{")[0])) or bool(
-        re.match(r"^(https?|mailto):", href, re.IGNORECASE)
-    )
+    return href.startswith(("#", _FILE_LINK_START)) or bool(re.match(r"^(https?|mailto):", href, re.IGNORECASE))
 
 
 class _StartTags(HTMLParser):
@@ -776,7 +775,7 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     is_id = href.startswith("#") and len(href) > 1
     # A link in a heading is rendered twice (the heading, the contents): the second time its
     # file link is already taken.
-    is_taken = href.startswith(FILE_LINK.partition("{")[0])
+    is_taken = href.startswith(_FILE_LINK_START)
     is_file = not is_taken and not href.startswith("#") and not re.match(r"^[a-zA-Z][\w+.-]*:", href)
     is_empty = idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close"
     if is_file:
