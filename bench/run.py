@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -75,20 +76,31 @@ def generate(name: str, copies: int) -> Path:
             target = root / "chapters" / f"r{copy:03d}-{path.name}"
             target.write_text(_unique_ids(path.read_text(encoding="utf-8"), f"r{copy}"), encoding="utf-8")
             chapters.append(target.relative_to(root).as_posix())
+    for extra in (config.get("bibliography"), config.get("csl")):  # the files the report names
+        if extra:
+            (root / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / extra, root / extra)
     lines = [
-        f"{key} = {json.dumps(value, ensure_ascii=False)}"
+        f"{key} = {_toml_value(value)}"
         for key, value in config.items()
-        if key not in ("chapters", "output", "date", "pdf", "epub", "identifier")
+        if key not in ("chapters", "output", "pdf", "epub", "identifier")
     ]
-    lines += ['output = "bench"', f"date = {config['date']}" if "date" in config else ""]
+    lines += ['output = "bench"']
     lines += ["chapters = [", *(f'  "{chapter}",' for chapter in chapters), "]"]
     for table in ("pdf", "epub"):
         if table in config:
-            lines += [f"[{table}]", *(f"{k} = {json.dumps(v)}" for k, v in config[table].items())]
+            lines += [f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in config[table].items())]
     (root / "report.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     middle = _middle_chapter(root)  # the sentence edit() rewrites in place
     middle.write_text(middle.read_text(encoding="utf-8") + f"\n{_REVISION.format(0)}\n", encoding="utf-8")
     return root
+
+
+def _toml_value(value: object) -> str:
+    """A value of report.toml written back: dates as TOML dates, the rest as JSON (TOML's syntax for them)."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _unique_ids(text: str, suffix: str) -> str:

@@ -114,7 +114,7 @@ def prepare(
     progress(f"parsing {len(project.chapters)} chapters")
     allow = project.config.fetch_allow
     parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)
-    book = resolve_book(project.config, parsed, diagnostics)
+    book = resolve_book(project.config, parsed, diagnostics, cache)
     with fonts.cached(cache):
         check_glyphs(project, diagnostics)
     check_stylesheets(project, diagnostics)

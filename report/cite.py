@@ -19,6 +19,7 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from report.cache import Cache
 from report.config import Config
 from report.errors import Diagnostics
 from report.model import Citation, CiteItem
@@ -133,9 +134,15 @@ class Cited:
     entries: tuple[Entry, ...]
 
 
-def cite(config: Config, citations: Iterable[tuple[str, Path, Citation, int]], diagnostics: Diagnostics) -> Cited:
-    """Format ``(chapter id, chapter file, citation, slot)`` in reading order; unknown keys
-    are errors at the citation's line. citeproc-py is loaded only for a report with a bibliography."""
+def cite(
+    config: Config,
+    citations: Iterable[tuple[str, Path, Citation, int]],
+    diagnostics: Diagnostics,
+    cache: Cache | None = None,
+) -> Cited:
+    """Format ``(chapter id, chapter file, citation, slot)`` in reading order (with a ``cache``,
+    what earlier builds formatted is taken from it); unknown keys are errors at the citation's
+    line. citeproc-py is loaded only for a report with a bibliography."""
     citations = list(citations)
     if config.bibliography is None:
         for _, path, citation, _ in citations:
@@ -146,4 +153,4 @@ def cite(config: Config, citations: Iterable[tuple[str, Path, Citation, int]], d
         return Cited({(chapter, slot): html.escape(c.text) for chapter, _, c, slot in citations if c.narrative}, ())
     from report.bibliography import format_citations
 
-    return format_citations(config, config.bibliography, citations, diagnostics)
+    return format_citations(config, config.bibliography, citations, diagnostics, cache)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from report.cache import Cache
 from report.cite import FILLED_SLOT, Cited, Entry, cite
 from report.config import Config
 from report.errors import Diagnostics
@@ -77,7 +78,11 @@ class _Ids:
         return f"{_relative(definition.chapter.source.path, self.root)}:{definition.target.line}"
 
 
-def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics: Diagnostics) -> Book:
+def resolve_book(
+    config: Config, parsed: tuple[ParsedChapter, ...], diagnostics: Diagnostics, cache: Cache | None = None
+) -> Book:
+    """The chapters numbered, their references and citations filled in (the citations formatted
+    by earlier builds taken from ``cache``)."""
     ids = _collect_ids(config.root, parsed, diagnostics)
     owner = {d.html_id: chapter_id for chapter_id, scope in ids.local.items() for d in scope.values()}
     labels = _number(config, parsed, ids)
@@ -106,7 +111,7 @@ def resolve_book(config: Config, parsed: tuple[ParsedChapter, ...], diagnostics:
                 )
     chapter_of_file = {c.source.path.resolve(): c for c in parsed}
     words = words_for(config.language)
-    cited = cite(config, _citations(parsed), diagnostics)
+    cited = cite(config, _citations(parsed), diagnostics, cache)
     chapters = tuple(
         _fill(chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics), words, cited)
         for chapter in parsed

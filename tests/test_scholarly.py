@@ -248,6 +248,44 @@ def test_a_report_chooses_its_csl_style(tmp_path: Path) -> None:
     assert re.findall(r"\[(\d)\] \w+ (\w+)", references.html) == [("1", "Zhou"), ("2", "Adams")]
 
 
+def test_citations_formatted_once_are_taken_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild formats only the citations it has not formatted before, with the same text as a
+    build without the cache; a style that formats by position (ibid.) is formatted afresh."""
+    from report import bibliography
+    from report.cache import Cache
+
+    root = copy_fixture("en-scholarly", tmp_path)
+    chapter = root / "chapters" / "02-citations.md"
+    fresh, _ = prepare(root)
+    formatted: list[str] = []
+    cite_one = bibliography._CslBibliography.cite_one
+
+    def counted(self: bibliography._CslBibliography, item: bibliography.CiteItem) -> str:
+        formatted.append(item.key)
+        return cite_one(self, item)
+
+    monkeypatch.setattr(bibliography._CslBibliography, "cite_one", counted)
+    first, _ = prepare(root, cache=Cache(root / ".report-cache"))
+    assert first.chapters == fresh.chapters and formatted
+    formatted.clear()
+    again, _ = prepare(root, cache=Cache(root / ".report-cache"))
+    assert again.chapters == fresh.chapters and formatted == []
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\nAgain [@zhou2015, p. 99].\n", encoding="utf-8")
+    edited, _ = prepare(root, cache=Cache(root / ".report-cache"))
+    assert formatted == ["zhou2015"] and edited.chapters == prepare(root)[0].chapters
+    layout = '<layout prefix="(" suffix=")" delimiter="; ">'
+    style = (bibliography.CSL_DIR / "en.csl").read_text(encoding="utf-8")
+    assert layout in style
+    positional = layout + '<choose><if position="subsequent"><text value=""/></if></choose>'
+    (root / "positional.csl").write_text(style.replace(layout, positional), encoding="utf-8")
+    toml = (root / "report.toml").read_text(encoding="utf-8")
+    (root / "report.toml").write_text(toml.replace("[pdf]", 'csl = "positional.csl"\n\n[pdf]'), encoding="utf-8")
+    for _ in range(2):
+        formatted.clear()
+        prepare(root, cache=Cache(root / ".report-cache"))
+        assert "zhou2015" in formatted
+
+
 def test_csl_json_and_bibtex_readings_sort_japanese_entries(tmp_path: Path) -> None:
     """The same works as CSL-JSON (``reading``) and as BibTeX (jBibTeX's ``yomi``): Japanese
     entries in kana order of their readings (katakana or hiragana), before Latin ones."""
