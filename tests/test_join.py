@@ -28,7 +28,7 @@ from PIL import Image
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
-from report.render.weasy import JoinJob, PartJob, Styles, Worker, face_name
+from report.render.weasy import JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
 from report.render.workers import Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
@@ -616,7 +616,7 @@ def test_a_fresh_join_drops_the_one_begun(rendered: Rendered, tmp_path: Path) ->
     assert target.read_bytes() == rendered.joined
 
 
-def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_is_drawn_again() -> None:
+def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_changes() -> None:
     """The build sends the join each part once drawn, in the join order up to the first not yet
     drawn: the same order, so the same bytes, however the workers' drawings come in. A part
     that prints the page of a part after it comes after that part (it is drawn once that part
@@ -629,28 +629,33 @@ def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_is_drawn_again() 
     order = join_order(parts)
     assert [parts[index].name for index in order] == ["cover", "chapter 2", "chapter 1", "chapter 3", "contents"]
 
+    sent_as = dict.fromkeys(range(len(parts)), "")  # what the join is sent of each: its drawing, its numbers
+
     def drawn(index: int, drawing: str) -> None:
-        parts[index].pdf, parts[index].pdf_key = Path(f"{drawing}.pdf"), drawing
+        parts[index].pdf, sent_as[index] = Path(f"{drawing}.pdf"), drawing
 
     joined = _Joined()
     drawn(0, "cover"), drawn(2, "chapter 1"), drawn(4, "chapter 3")
-    assert joined.next_parts(parts, order) == ([0], False)  # chapter 2 is not drawn: the others wait
+    assert joined.next_parts(parts, order, sent_as.get) == ([0], False)  # chapter 2 is not drawn: the others wait
     drawn(3, "chapter 2")
-    assert joined.next_parts(parts, order) == ([3, 2, 4], False)
-    assert joined.next_parts(parts, order) == ([], False)
-    parts[4].pdf, parts[4].pdf_key = None, "chapter 3 moved"  # to be drawn again
-    assert joined.next_parts(parts, order) == ([0, 3, 2], True)
-    drawn(4, "chapter 3 moved"), drawn(1, "contents")
-    assert joined.next_parts(parts, order) == ([4, 1], False)
+    assert joined.next_parts(parts, order, sent_as.get) == ([3, 2, 4], False)
+    assert joined.next_parts(parts, order, sent_as.get) == ([], False)
+    sent_as[4] = "chapter 3 with new page numbers"  # a part before it grew
+    assert joined.next_parts(parts, order, sent_as.get) == ([0, 3, 2, 4], True)
+    parts[4].pdf, sent_as[4] = None, "chapter 3 laid out again"  # to be drawn again
+    assert joined.next_parts(parts, order, sent_as.get) == ([0, 3, 2], True)
+    drawn(4, "chapter 3 laid out again"), drawn(1, "contents")
+    assert joined.next_parts(parts, order, sent_as.get) == ([4, 1], False)
 
 
-def _part_files(rendered: Rendered, folder: Path) -> list[tuple[int, Path, frozenset[str], bool]]:
-    """The parts as a build sends them to the join: its slot, its file, its stubs, a blank page before."""
+def _part_files(rendered: Rendered, folder: Path) -> list[JoinedPart]:
+    """The parts as a build sends them to the join: its slot, its file, its stubs, a blank page
+    before (and no page numbers to set)."""
     parts = []
     for slot, part in enumerate(rendered.parts):
         path = folder / f"{slot}.pdf"
         path.write_bytes(part.pdf)
-        parts.append((slot, path, part.stubs, part.blank_before))
+        parts.append(JoinedPart(slot, path, part.stubs, part.blank_before, (), (), 1))
     return parts
 
 

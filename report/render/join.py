@@ -12,7 +12,10 @@ document-wide structure that a reader needs as one:
   stand-in element for the target (so that WeasyPrint keeps the link), whose destination must
   give way to the real one;
 - the outline (bookmarks), and the catalog's and the information dictionary's metadata;
-- the embedded fonts: every part embeds the same font files, which the joined PDF keeps once.
+- the embedded fonts: every part embeds the same font files, which the joined PDF keeps once;
+- the page numbers: a part is drawn with stand-ins for them (it is laid out alone, and drawn
+  once wherever it lands in the book), whose places in its content streams it records: the
+  join writes each number there (see :func:`set_numbers`).
 
 Everything is copied with one object copier per part (``Pdf.copy_foreign`` and page inserts share
 it), so references to a part's pages in struct elements, outlines and destinations land on the
@@ -23,15 +26,16 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
-from report.render.weasy import STAND_IN
+from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 _FONT_STREAMS = (Name.ToUnicode, Name.Encoding, Name.CIDToGIDMap)  # in a font dictionary
@@ -54,6 +58,9 @@ class JoinPart:
     # One blank page (the size of the part's first page) before the part, e.g. so that a
     # chapter starts on a right-hand page.
     blank_before: bool = False
+    numbers: tuple[DrawnNumber, ...] = ()  # the page numbers drawn as stand-ins
+    pages: Mapping[str, str] = field(default_factory=dict)  # id → its page number, for them
+    first_folio: int = 1
 
 
 def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}, blank: bytes | None = None) -> bytes:
@@ -142,6 +149,7 @@ class Joiner:
             out.pages.insert(position + offset, page)  # one by one: extend warns about forms we have none of
         self.page_counts[slot] = count
         copies = [out.pages[index].obj for index in range(position, position + len(source.pages))]
+        set_numbers(copies, part.numbers, part.pages, part.first_folio)
         self._share_streams(copies)
         self.has_tree |= self._add_structure(source, copies, slot)
         self._add_dests(source, part.stubs, slot)
@@ -501,6 +509,40 @@ class Joiner:
                 return kept
         candidates.append((data, stream))
         return stream
+
+
+# --- page numbers ------------------------------------------------------------------------------
+
+
+def set_numbers(pages: Sequence[Object], numbers: Sequence[DrawnNumber], of: Mapping[str, str], first: int) -> None:
+    """Writes each page number where its stand-in was drawn: the page of its id in ``of``, or
+    the folio (``first`` on the first page). Its glyphs are the digits' of the stand-in's
+    font; its text matrix moves it as far as its alignment says (a folio of another length is
+    centred again)."""
+    by_page: dict[int, list[DrawnNumber]] = {}
+    for number in numbers:
+        by_page.setdefault(number.page, []).append(number)
+    for index, drawn in by_page.items():
+        contents = pages[index].get(Name.Contents)
+        if not isinstance(contents, pikepdf.Stream):
+            raise ValueError(f"page {index + 1} of a part has not one content stream: its page numbers cannot be set")
+        data = bytearray(contents.read_bytes())
+        edits = []
+        for number in drawn:
+            text = str(first + number.page) if not number.ref else of[number.ref]
+            a, b, c, d, e, f = number.matrix
+            e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
+            matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
+            glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
+            edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
+        for (start, end), replacement in sorted(edits, reverse=True):
+            data[start:end] = replacement
+        contents.write(zlib.compress(bytes(data)), filter=Name.FlateDecode)
+
+
+def _number_text(value: float) -> str:
+    """A number as a content stream writes it (as pydyf does: no exponent)."""
+    return str(int(value)) if value == int(value) else f"{value:f}".rstrip("0")
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -15,8 +15,11 @@ is laid out. A stand-in has as many digits as the number had in the last build (
 first build, as the page estimated from the length of the text before it), or as its
 box holds: the contents' numbers are set in boxes three digits wide, so that the
 contents is laid out once. A part whose stand-in turns out to have the wrong number of
-digits is laid out again as soon as that is known (at most :data:`ROUNDS` times). A link to another part points at a
-stand-in anchor that the join replaces by the real one.
+digits is laid out again as soon as that is known (at most :data:`ROUNDS` times). A part is
+drawn with its stand-ins, and the join writes the numbers in their place (see
+:mod:`report.render.weasy`): a part that moves, because a chapter before it grew, is
+neither laid out nor drawn again. A link to another part points at a stand-in anchor that
+the join replaces by the real one.
 
 WeasyPrint never sees the 16–25 MB bundled faces: each job's ``@font-face`` rules point
 at subsets of them, cut to the characters the document can draw and kept in the
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from report.assemble import Assembler
-from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, json_digest
+from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, from_plain, json_digest, to_plain
 from report.config import PAGE_MILLIMETRES, PdfSettings
 from report.fonts import (
     FACES,
@@ -50,7 +53,18 @@ from report.fonts import (
     subset_file,
 )
 from report.render import Output, PageStart, in_background
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, face_name, notdef_codes
+from report.render.weasy import (
+    DrawJob,
+    Drawn,
+    DrawnNumber,
+    JoinedPart,
+    JoinJob,
+    PartJob,
+    PartLayout,
+    Styles,
+    face_name,
+    notdef_codes,
+)
 from report.render.workers import PdfWorkers, Session
 
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
@@ -155,9 +169,13 @@ class _Part:
     key: str = ""  # its layout key
     start: int = 1  # its first page in the whole PDF
     blank_before: bool = False
-    pdf_key: str = ""  # its drawn PDF's key: its layout key, page numbers and first folio
-    drawing: str = ""  # the key of the drawing asked for (the final one, or one gone stale)
+    drawing: str = ""  # the layout key of the drawing asked for (the final one, or one gone stale)
     pdf: Path | None = None  # the part drawn, in the cache
+    drawn_numbers: tuple[DrawnNumber, ...] = ()  # its page numbers, for the join to set
+    # The numbers (see _numbered) a drawing asked for was to show, and those the drawing shows
+    # drawn in as text: "" when the join sets them (see report.render.weasy.Drawn).
+    asked_numbers: str = ""
+    drawn_in: str = ""
     target: Path | None = None  # where a worker draws it
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
 
@@ -206,15 +224,16 @@ class _Joined:
 
     sent: list[tuple[int, str]] = field(default_factory=list)
 
-    def next_parts(self, parts: list[_Part], order: list[int]) -> tuple[list[int], bool]:
+    def next_parts(self, parts: list[_Part], order: list[int], sent_as: Callable[[int], str]) -> tuple[list[int], bool]:
         """The parts to send next: in ``order``, after those sent, up to the first not yet drawn;
-        and whether the join is to begin anew, with them from the first: a part sent was drawn
-        again since (a part before it was laid out again and moved it)."""
-        fresh = any(parts[index].pdf_key != drawing for index, drawing in self.sent)
+        and whether the join is to begin anew, with them from the first: a part sent is no
+        longer as it was sent (``sent_as``: its drawing and numbers; a part before it was laid
+        out again and moved it)."""
+        fresh = any(sent_as(index) != sent for index, sent in self.sent)
         if fresh:
             self.sent = []
         chosen = list(itertools.takewhile(lambda index: parts[index].pdf is not None, order[len(self.sent) :]))
-        self.sent += [(index, parts[index].pdf_key) for index in chosen]
+        self.sent += [(index, sent_as(index)) for index in chosen]
         return chosen, fresh
 
 
@@ -474,28 +493,57 @@ class PdfRun:
             self._draw(index, self._parts[index])
 
     def _draw(self, index: int, part: _Part) -> None:
-        numbers = self._numbers_for(part)
-        part.pdf_key = json_digest([part.key, sorted(numbers.items()), part.start])
-        if part.drawing == part.pdf_key:
+        """The part's drawing: from the cache, or asked of a worker (once per layout). A drawing
+        with its numbers drawn in serves only where they are the same (see :meth:`_redraw_moved`)."""
+        if part.drawing == part.key:
             return
-        part.drawing, part.drawn_warnings = part.pdf_key, ()
-        value = self.cache.load("pdf-part", part.pdf_key)
-        part.pdf = self.cache.object_path(str(value.get("pdf"))) if value is not None else None
+        part.drawing, part.drawn_warnings = part.key, ()
+        part.pdf, part.drawn_numbers, part.drawn_in = None, (), ""
+        value = self.cache.load("pdf-part", part.key)
+        if value is not None and value.get("drawn-in"):  # kept by its numbers too
+            part.drawn_in = self._numbered(part)
+            value = self.cache.load("pdf-part", digest(part.key, part.drawn_in))
+        if value is not None:
+            try:
+                part.drawn_numbers = from_plain(tuple[DrawnNumber, ...], value["numbers"], Path())
+                part.pdf = self.cache.object_path(str(value["pdf"]))
+            except (KeyError, TypeError, ValueError):
+                part.pdf = None
         if part.pdf is None:
-            part.target = self.cache.directory / "parts" / f"{part.pdf_key}.{os.getpid()}.pdf"
+            part.target = self.cache.directory / "parts" / f"{part.key}.{os.getpid()}.pdf"
             part.target.parent.mkdir(parents=True, exist_ok=True)
-            job = DrawJob(part.job(cover=index == 0), tuple(sorted(numbers.items())), part.start, part.target)
-            self._session_now().draw(job)
+            part.asked_numbers = self._numbered(part)
+            numbers = tuple(sorted(self._numbers_for(part).items()))
+            self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
             self.rendered = True
 
-    def _drawn(self, target: Path, messages: tuple[str, ...]) -> None:
+    def _numbered(self, part: _Part) -> str:
+        """The page numbers the part shows, as they are now known: its ids' and its folios'."""
+        return json_digest([sorted(self._numbers_for(part).items()), part.start])
+
+    def _redraw_moved(self) -> None:
+        """Each part drawn with its numbers drawn in, which have changed since (it was drawn
+        early, and a part before it grew), is drawn again."""
+        for index, part in enumerate(self._parts):
+            if part.pdf is not None and part.drawn_in and part.drawn_in != self._numbered(part):
+                part.drawing = ""
+                self._draw(index, part)
+
+    def _drawn(self, target: Path, drawn: Drawn) -> None:
         """A worker's drawing of a part, as it arrives: kept in the cache (a stale one is
         dropped), and sent to the join when its turn comes."""
         owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
         if owner is not None:
             name = self.cache.put_object(target.read_bytes(), ".pdf")
-            owner.pdf, owner.drawn_warnings = self.cache.object_path(name), messages
-            self.cache.store("pdf-part", owner.pdf_key, {"pdf": name}, deps=self._deps(owner), objects=[name])
+            owner.pdf, owner.drawn_warnings = self.cache.object_path(name), drawn.warnings
+            owner.drawn_numbers = drawn.numbers or ()
+            owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
+            value = {"pdf": name, "numbers": to_plain(owner.drawn_numbers, Path())}
+            key = owner.key
+            if owner.drawn_in:  # this drawing serves these numbers only
+                self.cache.store("pdf-part", key, {"drawn-in": True})
+                key = digest(key, owner.drawn_in)
+            self.cache.store("pdf-part", key, value, deps=self._deps(owner), objects=[name])
         target.unlink(missing_ok=True)
         self._join_drawn()
 
@@ -523,13 +571,28 @@ class PdfRun:
         first not yet drawn (a worker puts each in its place, in the order sent); with the
         target, the join is then written there. Should a part it has been sent have been drawn
         again since (a part before it was laid out again, and moved it), it begins anew."""
-        indices, fresh = self._joined.next_parts(self._parts, join_order(self._parts))
+        self._redraw_moved()
+        parts = self._parts
+        indices, fresh = self._joined.next_parts(
+            parts, join_order(parts), lambda index: digest(parts[index].key, self._numbered(parts[index]))
+        )
         assert target is None or len(self._joined.sent) == len(self._parts), "the PDF joined without a part"
-        chosen = [(index, self._parts[index]) for index in indices]
-        parts = [(index, part.pdf, part.stubs, part.blank_before) for index, part in chosen if part.pdf is not None]
-        if parts or fresh or target is not None:
+        joined = [
+            JoinedPart(
+                index,
+                part.pdf,
+                part.stubs,
+                part.blank_before,
+                part.drawn_numbers,
+                tuple(sorted(self._numbers_for(part).items())),
+                part.start,
+            )
+            for index, part in ((index, parts[index]) for index in indices)
+            if part.pdf is not None
+        ]
+        if joined or fresh or target is not None:
             marked_blanks = self.assembler.profile == "print"
-            job = JoinJob(tuple(parts), self._styles.fonts, target, marked_blanks, fresh)
+            job = JoinJob(tuple(joined), self._styles.fonts, target, marked_blanks, fresh)
             last = self._drawn_last.key if self._drawn_last is not None else ""
             self._session_now().join(job, drawn_last=last)
 

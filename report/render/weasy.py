@@ -5,11 +5,16 @@ A part (the cover, the contents, or one chapter) is laid out on its own, so the 
 numbers that point into other parts — the folios, the contents' page numbers,
 「14ページの図1」 — are not known while it is laid out. Its folios are laid out as if the
 part were alone (from 1), and every other page number as a stand-in of zeros, as many as
-the number has digits (as it had in the last build, when there was one). Once every part
-is laid out, the real numbers replace the stand-ins' text in the laid-out boxes, before
-the part is drawn: digits are of one width in the fonts page numbers are set in, so
-nothing else on the line moves (a folio is centred again). A stand-in with the wrong
-number of digits is laid out again instead (see :mod:`report.render.pdf`).
+the number has digits (as it had in the last build, when there was one). A stand-in with
+the wrong number of digits is laid out again (see :mod:`report.render.pdf`).
+
+The part is drawn with its stand-ins, and where each is drawn is recorded
+(:class:`DrawnNumber`): the join writes the real numbers in their place (see
+:mod:`report.render.join`), centred where the stand-in was (or flush right, if it is set
+so): nothing else on the line moves. A part's drawing thus never depends on where it
+lands in the book: when a chapter before it grows by a page, it is neither laid out nor
+drawn again. A number drawn where the join cannot reach it (in a transparency group, say)
+is filled in before the part is drawn instead, as its text.
 
 This module imports WeasyPrint lazily: it runs in spawned processes whose fontconfig
 knows only the job's fonts (set before WeasyPrint loads Pango).
@@ -97,15 +102,53 @@ class PartLayout:
 @dataclass(frozen=True)
 class DrawJob:
     part: PartJob
-    numbers: tuple[tuple[str, str], ...]  # id → its page number, for each span.page-number
-    first_folio: int  # the part's first page's folio (it is laid out as 1: a part alone)
+    # id → its page number, for each span.page-number, and the part's first page's folio (it is
+    # laid out as 1: a part alone): filled in only where the join could not set them
+    numbers: tuple[tuple[str, str], ...]
+    first_folio: int
     target: Path
 
 
 @dataclass(frozen=True)
+class DrawnNumber:
+    """A page number drawn as its stand-in, for the join to set: where its text matrix and its
+    glyphs are in its page's content stream (byte ranges of the decoded stream), and what it
+    takes to draw another number in their place."""
+
+    page: int  # the part's page, from 0
+    ref: str  # the id whose page it shows; "" for the page's folio
+    matrix_at: tuple[int, int]  # the range of its "a b c d e f Tm"
+    glyphs_at: tuple[int, int]  # the range of its "[<…>] TJ"
+    matrix: tuple[float, float, float, float, float, float]  # a b c d e f as drawn
+    width: float  # of the stand-in's text, in the matrix's units
+    digit_widths: tuple[float, ...]  # of each of 0–9 (in some fonts, of different widths)
+    align: float  # how far the text moves when its width changes: 0.5 centred, 1 flush right
+    digits: tuple[str, ...]  # the glyph id of each of 0–9 in its font, as the TJ writes it (hex)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A part drawn: WeasyPrint's warnings, and its page numbers for the join to set (None:
+    they are drawn in as text, see :class:`DrawJob`)."""
+
+    warnings: tuple[str, ...]
+    numbers: tuple[DrawnNumber, ...] | None
+
+
+@dataclass(frozen=True)
+class JoinedPart:
+    slot: int  # its place in the book
+    pdf: Path
+    stubs: frozenset[str]  # its stand-in anchors
+    blank_before: bool
+    numbers: tuple[DrawnNumber, ...]  # to set: the page of each id, and the folios
+    pages: tuple[tuple[str, str], ...]  # id → its page number
+    first_folio: int
+
+
+@dataclass(frozen=True)
 class JoinJob:
-    # each part's place in the book, its PDF, its stand-in anchors, a blank page before
-    parts: tuple[tuple[int, Path, frozenset[str], bool], ...]
+    parts: tuple[JoinedPart, ...]
     fonts: tuple[tuple[str, Path], ...]  # the bundled faces the parts name
     target: Path | None  # None: more parts follow
     marked_blanks: bool = False  # blank pages as the stylesheets draw them (printer's marks): print profile
@@ -127,7 +170,7 @@ def start_worker(fontconfig: Path | None) -> Worker:
 def answer(connection: Connection, worker: Worker) -> None:
     """Answer each message in order, until the build hangs up: ``("styles", Styles)``,
     ``("layout", PartJob)`` → ``("laid-out", key, PartLayout)``, ``("draw", DrawJob)`` →
-    ``("drawn", target, warnings)``, ``("join", JoinJob)`` → ``("joined", target)`` (None while
+    ``("drawn", target, Drawn)``, ``("join", JoinJob)`` → ``("joined", target)`` (None while
     more parts are to come).
     A failure answers ``("error", text)``."""
     while True:
@@ -206,6 +249,7 @@ def load_weasyprint() -> None:
 
     weasyprint.layout.inline.handle_leader = handle_leader_joined
     _tag_for_pdf_ua()
+    _record_page_numbers()
 
 
 def _tag_for_pdf_ua() -> None:
@@ -378,6 +422,81 @@ def _draw_gap(stream: Any, textbox: Any, gap: float, first: bool) -> None:
     stream.end_text()
 
 
+_Recorded = tuple[Any, Any, int, int, Any, tuple[str, ...], tuple[float, ...]]  # see _record_page_numbers
+
+
+class _Recording:
+    """The page being drawn, and each page number drawn so far (see :func:`_record_page_numbers`)."""
+
+    def __init__(self) -> None:
+        self.page: Any = None
+        self.stream: Any = None
+        self.found: list[_Recorded] = []
+
+
+_RECORDING = _Recording()
+
+
+def _record_page_numbers() -> None:
+    """Each text box marked as a page number (``report_number``, see :func:`_mark_numbers`),
+    when drawn straight into its page's content stream, is recorded: its page and stream, the
+    stream's operators it drew, and the glyphs of the ten digits in its font (added to the
+    font's widths and Unicode map, for the join to draw any number with)."""
+    import weasyprint.document
+    import weasyprint.draw
+
+    paint = weasyprint.document.Page.paint
+
+    def paint_recorded(page: Any, stream: Any, scale: float = 1) -> None:
+        _RECORDING.page, _RECORDING.stream = page, stream
+        try:
+            paint(page, stream, scale)
+        finally:
+            _RECORDING.page = _RECORDING.stream = None
+
+    weasyprint.document.Page.paint = paint_recorded
+    draw_text = weasyprint.draw.draw_text
+
+    def draw_text_recorded(stream: Any, textbox: Any, *rest: Any) -> None:
+        if getattr(textbox, "report_number", None) is None or stream is not _RECORDING.stream:
+            draw_text(stream, textbox, *rest)
+            return
+        first = len(stream.stream)
+        draw_text(stream, textbox, *rest)
+        digits, widths = _digit_glyphs(stream, textbox)
+        _RECORDING.found.append((_RECORDING.page, stream, first, len(stream.stream), textbox, digits, widths))
+
+    weasyprint.draw.draw_text = draw_text_recorded
+
+
+def _digit_glyphs(stream: Any, textbox: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The glyphs of 0–9 in the font the box is drawn in (hex, as a TJ writes them), and their
+    widths: none if the font has not all ten."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
+
+    layout = textbox.pango_layout
+    layout.reactivate(textbox.style)
+    try:
+        line, _ = layout.get_first_line()
+        pango_font = line.runs[0].data.item.analysis.font
+        font, font_size = stream.add_font(pango_font)
+        glyph = ffi.new("hb_codepoint_t *")
+        found: list[tuple[int, float]] = []
+        for digit in "0123456789":
+            if font.bitmap or not harfbuzz.hb_font_get_nominal_glyph(
+                pango.pango_font_get_hb_font(pango_font), ord(digit), glyph
+            ):
+                return (), ()
+            pango.pango_font_get_glyph_extents(pango_font, glyph[0], stream.ink_rect, stream.logical_rect)
+            found.append((glyph[0], stream.logical_rect.width * FROM_UNITS))
+    finally:
+        layout.deactivate()
+    for (glyph_id, width), digit in zip(found, "0123456789", strict=True):
+        font.widths.setdefault(glyph_id, round(width * 1000 / font_size))
+        font.to_unicode.setdefault(glyph_id, digit)
+    return tuple(f"{glyph_id:04x}" for glyph_id, _ in found), tuple(width for _, width in found)
+
+
 def _kind(pdf: Any, reference: bytes) -> str:
     """The structure type of an element WeasyPrint has written, from its reference (b"12 0 R")."""
     return str(pdf.objects[int(reference.split()[0])]["S"])
@@ -531,17 +650,31 @@ class Worker:
             fetched=tuple(dict.fromkeys(self.fetcher.fetched)),
         )
 
-    def draw(self, job: DrawJob) -> tuple[str, ...]:
-        """Fill in the page numbers and write the part (laid out again if this worker no
-        longer has it: it came from the cache, or was laid out by another worker)."""
+    def draw(self, job: DrawJob) -> Drawn:
+        """Write the part with its page numbers' stand-ins, and where they are, for the join to
+        set; or, should one be out of the join's reach, with the page numbers filled in (laid
+        out again if this worker no longer has it: it came from the cache, or was laid out by
+        another worker)."""
         assert self.styles is not None
         fault_point("pdf-draw")
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
-            _fill_page_numbers(document, dict(job.numbers), job.first_folio)
             _mark_gaps(document)
-            document.write_pdf(job.target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
-        return tuple(collector.messages)
+            marked = _mark_numbers(document)
+            try:
+                self._write(document, job.target)
+                numbers: tuple[DrawnNumber, ...] | None = _drawn_numbers(document, _RECORDING.found)
+                if numbers is not None and len(numbers) != marked:
+                    numbers = None
+                    _fill_page_numbers(document, dict(job.numbers), job.first_folio)
+                    self._write(document, job.target)
+            finally:
+                _RECORDING.found = []
+        return Drawn(tuple(dict.fromkeys(collector.messages)), numbers)
+
+    def _write(self, document: Any, target: Path) -> None:
+        assert self.styles is not None
+        document.write_pdf(target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
 
     def join(self, job: JoinJob) -> Path | None:
         """The parts added to the join (begun now if none is): with the target, the join written
@@ -553,8 +686,10 @@ class Worker:
         if self.joiner is None:
             self.joiner = Joiner(dict(job.fonts), self._blank_page() if job.marked_blanks else None)
         try:
-            for slot, path, stubs, blank in job.parts:
-                self.joiner.add(slot, JoinPart(path.read_bytes(), stubs, blank))
+            for part in job.parts:
+                pdf = part.pdf.read_bytes()
+                numbers = JoinPart(pdf, part.stubs, part.blank_before, part.numbers, dict(part.pages), part.first_folio)
+                self.joiner.add(part.slot, numbers)
             if job.target is not None:
                 fault_point("pdf-join")
                 job.target.write_bytes(self.joiner.result())
@@ -655,23 +790,83 @@ def _first_page_png(document: Any) -> bytes:
 
 
 def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int) -> None:
-    """Replace, in the laid-out boxes, each span.page-number's stand-in by its number and each
-    folio (a margin box's text that is the page counter as laid out) by the real one."""
+    """Replace, in the laid-out boxes, each page number's stand-in (see :func:`_number_boxes`)
+    by the real number."""
+    for index, box, ref in list(_number_boxes(document)):
+        number = str(first_folio + index) if not ref else numbers.get(ref)
+        if number is not None and box.text != number:
+            _set_text(box, number)
+
+
+def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str]]:
+    """Each page number as laid out: its page (from 0), its text box, and the id whose page it
+    shows (a span.page-number's; "" for a folio: a margin box's text that is the page counter,
+    the part laid out alone from 1)."""
     from weasyprint.formatting_structure import boxes
 
     for index, page in enumerate(document.pages):
-        laid, real = str(1 + index), str(first_folio + index)
+        folio = str(1 + index)
         for box, margin in _text_boxes(page._page_box, boxes):
             if margin:
-                if box.text == laid and laid != real:
-                    _set_text(box, real)
+                if box.text == folio:
+                    yield index, box, ""
                 continue
             element = box.element
             if element is None or box.element_tag != "span" or PAGE_NUMBER_CLASS not in element.get("class", ""):
                 continue
-            number = numbers.get(element.get("data-page-of", ""))
-            if number is not None and box.text != number and box.text.isdigit():
-                _set_text(box, number)
+            if box.text.isdigit():
+                yield index, box, element.get("data-page-of", "")
+
+
+def _mark_numbers(document: Any) -> int:
+    """Marks each page number's text box for the drawing to record (see
+    :func:`_record_page_numbers`); returns how many there are."""
+    count = 0
+    for index, box, ref in _number_boxes(document):
+        box.report_number = (index, ref)
+        count += 1
+    return count
+
+
+def _drawn_numbers(document: Any, found: list[_Recorded]) -> tuple[DrawnNumber, ...]:
+    """Where each page number recorded while the part was written is in its page's content
+    stream, as written (its operators joined by newlines, as pydyf writes them): a number
+    drawn as one text matrix and one glyph string, in a font that has the ten digits."""
+    from pydyf import _to_bytes
+
+    pages = {id(page): index for index, page in enumerate(document.pages)}
+    offsets: dict[int, list[int]] = {}
+    numbers = []
+    for page, stream, first, last, box, digits, digit_widths in found:
+        if id(stream) not in offsets:
+            starts = [0]
+            for operator in stream.stream:
+                starts.append(starts[-1] + len(_to_bytes(operator)) + 1)
+            offsets[id(stream)] = starts
+        starts = offsets[id(stream)]
+        drawn = [(at, _to_bytes(stream.stream[at])) for at in range(first, last)]
+        matrices = [(at, operator) for at, operator in drawn if operator.endswith(b" Tm")]
+        texts = [(at, operator) for at, operator in drawn if operator.endswith(b" TJ")]
+        if len(matrices) != 1 or len(texts) != 1 or not digits or id(page) not in pages:
+            continue
+        (matrix_at, matrix), (text_at, _) = matrices[0], texts[0]
+        values = tuple(float(value) for value in matrix.split()[:6])
+        index, ref = box.report_number
+        flush_right = box.style["text_align_all"] in ("right", "end")
+        numbers.append(
+            DrawnNumber(
+                page=index,
+                ref=ref,
+                matrix_at=(starts[matrix_at], starts[matrix_at + 1] - 1),
+                glyphs_at=(starts[text_at], starts[text_at + 1] - 1),
+                matrix=values,  # type: ignore[arg-type]
+                width=box.width,
+                digit_widths=digit_widths,
+                align=1.0 if flush_right else 0.5,
+                digits=digits,
+            )
+        )
+    return tuple(numbers)
 
 
 def _text_boxes(box: Any, boxes: Any, margin: bool = False) -> Iterator[tuple[Any, bool]]:

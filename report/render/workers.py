@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from report.render.weasy import DrawJob, JoinJob, PartJob, PartLayout, Styles, serve
+from report.render.weasy import DrawJob, Drawn, JoinJob, PartJob, PartLayout, Styles, serve
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 
@@ -135,7 +135,7 @@ class Session:
     workers: PdfWorkers
     styles: Styles
     on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
-    on_drawn: Callable[[Path, tuple[str, ...]], None]  # with each part drawn (its target, warnings)
+    on_drawn: Callable[[Path, Drawn], None]  # with each part drawn (its target, what drawing it tells)
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
     work: list[deque[int]] = field(default_factory=list)  # by worker, the size of each job awaited
     layouts_due: int = 0  # layouts sent or waiting, not yet answered
@@ -256,5 +256,5 @@ class Session:
             self.layouts_due -= 1
             self.on_layout(payload[0], payload[1])
         elif kind == "drawn":
-            self.on_drawn(payload[0], tuple(payload[1]))
+            self.on_drawn(payload[0], payload[1])
         # "joined": the target is written
