@@ -81,20 +81,54 @@ def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}, blank: 
         joiner.close()
 
 
+@dataclass
+class _Slot:
+    """What one part brought to the join, kept so that a later join can take the part out again
+    (the chapter was edited) or keep it, and the document-wide structures be made anew from the
+    parts there are."""
+
+    part: JoinPart
+    source: Pdf  # open while joined: stream data is read lazily
+    drawn: list[Object]  # its pages as drawn (their page numbers stand-ins)
+    pages: list[Object]  # its pages in the joined PDF, a blank one first if asked for
+    copies: list[Object]  # the copies of the part's own pages
+    declared: bool = True  # sent in the join in progress (one not sent by its end is taken out)
+    has_tree: bool = False
+    # Its pages' /StructParents and annotations' /StructParent as the part numbers them, its
+    # ParentTree under those keys, and how many keys it takes (see Joiner._number_structure).
+    keys: list[tuple[Object, Name, int]] = field(default_factory=list)
+    nums: list[tuple[int, Object]] = field(default_factory=list)
+    key_count: int = 0
+    next_key_used: bool = False
+    kids: list[Object] = field(default_factory=list)  # its Document's kids
+    role_map: list[tuple[str, Object]] = field(default_factory=list)
+    class_map: list[tuple[str, Object]] = field(default_factory=list)
+    ids: list[tuple[str, Object]] = field(default_factory=list)
+    dests: dict[str, Object] = field(default_factory=dict)  # every destination it owns (but stand-ins)
+    outline: list[Object] = field(default_factory=list)  # its top-level outline items
+    outline_count: int = 0
+    fonts: dict[tuple[int, int], Object] = field(default_factory=dict)  # the fonts kept that it names
+    font_uses: list[tuple[Dictionary, Name, Object]] = field(default_factory=list)  # resources, key, font kept
+    glyphs: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # font file kept → the glyphs it draws
+
+
 class Joiner:
     """The joined PDF as it grows part by part, each part put in its place (its slot: its
     index in the book) whatever the order they come in, so that the join can begin before the
-    last part is drawn (the contents, drawn once every page is known). The same parts added in
-    the same order give the same bytes; in another order, the same document.
+    last part is drawn (the contents, drawn once every page is known). The same parts give the
+    same bytes, in whatever order they are added.
 
-    What is document-wide (structure tree root, ParentTree entries, destinations, outline
-    items, streams kept) is gathered here and written into the catalog in :meth:`result`."""
+    A joiner can be kept for the next build of the book (see :meth:`begin`): a part sent again
+    as it was is kept as it is (its page numbers set anew if they moved), another is put in its
+    slot's place; so the join's cost follows the parts that changed, and the writing of the file.
+    What is document-wide (structure tree, destinations, outline, fonts) is made from the parts
+    in :meth:`result`."""
 
     def __init__(self, fonts: Mapping[str, Path], blank: bytes | None = None) -> None:
         self.faces = fonts
         self.out = Pdf.new()
         out = self.out
-        self.sources: dict[int, Pdf] = {}  # by slot; open until saved (stream data is read lazily)
+        self.slots: dict[int, _Slot] = {}
         self.blank = Pdf.open(io.BytesIO(blank)) if blank is not None else None
         self.blank_model = (
             _marked_blank_page(out, self.blank) if self.blank is not None and len(self.blank.pages) else None
@@ -104,70 +138,88 @@ class Joiner:
             Dictionary(Type=Name.StructElem, S=Name.Document, K=Array(), P=self.tree_root)
         )
         self.tree_root.K = Array([self.document])
-        self.has_tree = False
-        self.page_counts: dict[int, int] = {}  # by slot, its blank page included
-        self.kids: dict[int, list[Object]] = {}  # by slot, its Document kids
-        self.nums: list[Object | int] = []  # the joined ParentTree's /Nums
-        self.next_key = 0
-        self.next_key_used = False  # some part had /ParentTreeNextKey
-        self.role_map = Dictionary()
-        self.class_map = Dictionary()
-        self.ids: list[tuple[str, int, Object]] = []  # the joined IDTree: name, slot, element
-        self.dests: dict[str, tuple[int, Object]] = {}  # name → the slot that owns it, its destination
-        self.outline_items: dict[int, list[Object]] = {}  # by slot, the part's top-level items
-        self.outline_count = 0
+        self.namespaces_taken = False
         self.streams: dict[tuple[bytes, int], list[tuple[bytes, Object]]] = {}
         self.dictionaries: dict[bytes, Object] = {}
         self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
-        self.font_uses: list[tuple[Dictionary, Name]] = []  # resources' /Font dictionaries and keys
-        # font file kept → the glyphs the parts draw with it, and the descriptors naming it
-        self.glyphs: dict[tuple[int, int], tuple[pikepdf.Stream, set[int], list[Dictionary]]] = {}
+        # font file kept → its bytes as the parts embed them (the join writes cut ones) and the
+        # descriptors naming it
+        self.font_files: dict[tuple[int, int], tuple[pikepdf.Stream, bytes, list[Dictionary]]] = {}
+        self.cuts: dict[tuple[int, int], frozenset[int]] = {}  # font file kept → the glyphs it was last cut to
         self.widths: dict[tuple[int, int], dict[int, float]] = {}  # CID font → its /W, read once
+        self.texts: dict[tuple[int, int], dict[int, bytes] | None] = {}  # Type 0 font → its ToUnicode, read once
         self.seen_resources: set[tuple[int, int]] = set()
+        self.adding: _Slot | None = None
+
+    def begin(self) -> None:
+        """A new join of the same book: every part is to be sent again (the same, or changed)."""
+        for slot in self.slots.values():
+            slot.declared = False
 
     def add(self, slot: int, part: JoinPart) -> None:
-        """The part's pages put after those of the parts of lower slots added so far (and before
-        those of higher ones); then what refers to them: the part's copier maps its page
-        references onto the copies."""
-        if slot in self.sources:
+        """The part's pages put after those of the parts of lower slots (and before those of
+        higher ones); then what refers to them: the part's copier maps its page references
+        onto the copies. A part sent again as it was in an earlier join is kept."""
+        kept = self.slots.get(slot)
+        if kept is not None and kept.declared:
             raise ValueError(f"a part is already joined in slot {slot}")
-        source = self.sources[slot] = Pdf.open(io.BytesIO(part.pdf))
-        if len(self.sources) == 1:
+        if kept is not None:
+            if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
+                kept.declared = True
+                numbers = (part.numbers, dict(part.pages), part.first_folio)
+                if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
+                    set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+                kept.part = part
+                return
+            self._take_out(slot)
+        source = Pdf.open(io.BytesIO(part.pdf))
+        if not self.namespaces_taken:
             self._take_namespaces(source)
+            self.namespaces_taken = True
         out = self.out
-        position = sum(count for other, count in self.page_counts.items() if other < slot)
-        count = len(source.pages)
-        if part.blank_before and count:
+        position = sum(len(other.pages) for index, other in self.slots.items() if index < slot)
+        pages: list[Object] = []  # a blank one first, if asked for
+        if part.blank_before and len(source.pages):
             if self.blank_model is None:
                 blank_page = _blank_page(out, source.pages[0].obj)
             else:  # a page of its own, drawn by the model's content stream
                 blank_page = out.make_indirect(Dictionary({str(key): value for key, value in self.blank_model.items()}))
             out.pages.insert(position, pikepdf.Page(blank_page))
+            pages.append(out.pages[position].obj)
             position += 1
-            count += 1
         for offset, page in enumerate(source.pages):
             out.pages.insert(position + offset, page)  # one by one: extend warns about forms we have none of
-        self.page_counts[slot] = count
-        copies = [out.pages[index].obj for index in range(position, position + len(source.pages))]
-        set_numbers(copies, part.numbers, part.pages, part.first_folio)
-        self._share_streams(copies)
-        self.has_tree |= self._add_structure(source, copies, slot)
-        self._add_dests(source, part.stubs, slot)
-        self._add_outline(source, slot)
+        copies: list[Object] = [out.pages[index].obj for index in range(position, position + len(source.pages))]
+        drawn: list[Object] = [page.obj for page in source.pages]
+        added = self.adding = self.slots[slot] = _Slot(part, source, drawn, pages + copies, copies)
+        try:
+            set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio)
+            self._share_streams(copies)
+            self._add_structure(added, slot)
+            self._add_dests(added)
+            self._add_outline(added)
+        finally:
+            self.adding = None
 
     def result(self) -> bytes:
-        """The joined PDF, of the parts added (the catalog's metadata from the lowest slot's)."""
-        if not self.sources:
+        """The joined PDF, of the parts added (the catalog's metadata from the lowest slot's);
+        the parts of an earlier join not sent again are taken out first."""
+        for index in [index for index, slot in self.slots.items() if not slot.declared]:
+            self._take_out(index)
+        if not self.slots:
             raise ValueError("nothing to join")
+        slots = [self.slots[index] for index in sorted(self.slots)]
         out = self.out
-        self.document.K = Array([kid for slot in sorted(self.kids) for kid in self.kids[slot]])
-        self._merge_fonts()
-        self._cut_fonts()
-        first = self.sources[min(self.sources)]
-        self._finish_catalog(first, self.has_tree)
+        self.document.K = Array([kid for slot in slots for kid in slot.kids])
+        self._merge_fonts(slots)
+        self._cut_fonts(slots)
+        first = slots[0].source
+        self._finish_catalog(first, slots)
         if Name.Info in first.trailer:
             out.trailer.Info = _copy(out, first, first.trailer.Info)
-        version = max((source.pdf_version for source in self.sources.values()), key=_version_key)
+        elif Name.Info in out.trailer:
+            del out.trailer.Info
+        version = max((slot.source.pdf_version for slot in slots), key=_version_key)
         buffer = io.BytesIO()
         out.save(
             buffer,
@@ -181,8 +233,16 @@ class Joiner:
 
     def close(self) -> None:
         self.out.close()
-        for source in [*self.sources.values(), *([self.blank] if self.blank is not None else [])]:
+        for source in [*(slot.source for slot in self.slots.values()), *([self.blank] if self.blank else [])]:
             source.close()
+
+    def _take_out(self, index: int) -> None:
+        """The part in slot ``index`` taken out: its pages (what only they refer to is not written)."""
+        slot = self.slots.pop(index)
+        position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
+        for _ in slot.pages:
+            del self.out.pages[position]
+        slot.source.close()
 
     def _take_namespaces(self, first: Pdf) -> None:
         """PDF 2.0: the namespace of the standard structure types, as the parts name it."""
@@ -196,50 +256,60 @@ class Joiner:
 
     # --- the structure tree -----------------------------------------------------------------
 
-    def _add_structure(self, source: Pdf, copies: Sequence[Object], slot: int) -> bool:
-        """Adds the part's Document kids to the joined Document, and its ParentTree under keys
-        shifted past the parts before (the pages' and annotations' keys shifted alike)."""
+    def _add_structure(self, added: _Slot, index: int) -> None:
+        """Takes the part's Document kids for the joined Document, and its ParentTree with the
+        keys the pages and annotations have (shifted past the parts before in :meth:`result`)."""
+        source = added.source
         root = source.Root.get(Name.StructTreeRoot)
         if not isinstance(root, Dictionary):
-            return False
+            return
+        added.has_tree = True
         out = self.out
         copied = _copy(out, source, root)  # with the same copier as the pages: /Pg lands on the copies
         old_document = _struct_document(copied)
-        offset = self.next_key
         highest = -1
         tree = copied.get(Name.ParentTree)
         values: list[Object] = []
         if isinstance(tree, Dictionary):
             for key, value in NumberTree(tree).items():
-                self.nums += [key + offset, value]
+                added.nums.append((int(key), value))
                 values.append(value)
                 highest = max(highest, key)
         next_key = copied.get(Name.ParentTreeNextKey)
         if next_key is not None:
-            self.next_key_used = True
+            added.next_key_used = True
             highest = max(highest, int(next_key) - 1)
-        self.next_key = offset + highest + 1
-        if offset:
-            for page in copies:
-                _shift(page, Name.StructParents, offset)
-                for annotation in page.get(Name.Annots, Array()):
-                    _shift(annotation, Name.StructParent, offset)
-        for source_map, joined in ((Name.RoleMap, self.role_map), (Name.ClassMap, self.class_map)):
+        added.key_count = highest + 1
+        for page in added.copies:
+            _note_key(added.keys, page, Name.StructParents)
+            for annotation in page.get(Name.Annots, Array()):
+                _note_key(added.keys, annotation, Name.StructParent)
+        for source_map, joined in ((Name.RoleMap, added.role_map), (Name.ClassMap, added.class_map)):
             mapping = copied.get(source_map)
             if isinstance(mapping, Dictionary):
-                for role, value in mapping.items():
-                    if role not in joined:
-                        joined[role] = value
+                joined += [(str(role), value) for role, value in mapping.items()]
         ids = copied.get(Name.IDTree)
         if isinstance(ids, Dictionary):
-            self.ids += [(str(key), slot, value) for key, value in NameTree(ids).items()]
+            added.ids += [(str(key), value) for key, value in NameTree(ids).items()]
         if old_document is None:
-            return True
+            return
         kids = old_document.get(Name.K)
-        kids_list = list(kids) if isinstance(kids, Array) else [kids] if kids is not None else []
-        self.kids[slot] = kids_list
-        self._adopt(old_document, kids_list, values, prefix=f"{slot}." if slot else "")
-        return True
+        added.kids = list(kids) if isinstance(kids, Array) else [kids] if kids is not None else []
+        self._adopt(old_document, added.kids, values, prefix=f"{index}." if index else "")
+
+    def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object | int], int, bool]:
+        """The parts' ParentTree keys one after the other, in the order of their slots: the
+        pages' and annotations' keys shifted alike. Returns the joined /Nums, the next key, and
+        whether a part had /ParentTreeNextKey."""
+        nums: list[Object | int] = []
+        offset = 0
+        for slot in slots:
+            for obj, name, number in slot.keys:
+                obj[name] = number + offset
+            for key, value in slot.nums:
+                nums += [key + offset, value]
+            offset += slot.key_count
+        return nums, offset, any(slot.next_key_used for slot in slots)
 
     def _adopt(self, old_document: Object, kids: list[Object], values: list[Object], prefix: str) -> None:
         """Points at the joined Document every element that pointed at the part's own: its kids,
@@ -271,68 +341,83 @@ class Joiner:
 
     # --- named destinations and outline ------------------------------------------------------
 
-    def _add_dests(self, source: Pdf, stubs: frozenset[str], slot: int) -> None:
-        """Takes the part's destinations but its stand-ins; a name two parts own keeps the
-        first's (as WeasyPrint keeps the first of two elements with the same id)."""
+    def _add_dests(self, added: _Slot) -> None:
+        """Takes the part's destinations but its stand-ins (a name two parts own leads where the
+        first one's does, as WeasyPrint keeps the first of two elements with the same id: see
+        :meth:`_finish_catalog`)."""
+        source = added.source
         names = source.Root.get(Name.Names)
         dests = names.get(Name.Dests) if isinstance(names, Dictionary) else None
         if not isinstance(dests, Dictionary):
             return
-        wanted = [
-            (key, value)
-            for key, value in NameTree(dests).items()
-            if key not in stubs and self.dests.get(key, (slot + 1,))[0] > slot
-        ]
+        wanted = [(key, value) for key, value in NameTree(dests).items() if key not in added.part.stubs]
         if not wanted:
             return
         copied = _copy(self.out, source, Array([value for _, value in wanted]))
-        for (key, _), value in zip(wanted, copied, strict=True):
-            self.dests[key] = (slot, value)
+        added.dests = {key: value for (key, _), value in zip(wanted, copied, strict=True)}
 
-    def _add_outline(self, source: Pdf, slot: int) -> None:
-        outlines = source.Root.get(Name.Outlines)
+    def _add_outline(self, added: _Slot) -> None:
+        outlines = added.source.Root.get(Name.Outlines)
         if not isinstance(outlines, Dictionary) or Name.First not in outlines:
             return
-        copied = _copy(self.out, source, outlines)
+        copied = _copy(self.out, added.source, outlines)
         item: Object | None = copied.First
-        items = self.outline_items[slot] = []
         while isinstance(item, Dictionary):
-            items.append(item)
+            added.outline.append(item)
             item = item.get(Name.Next)
         count = copied.get(Name.Count)
-        self.outline_count += abs(int(count)) if count is not None else 0
+        added.outline_count = abs(int(count)) if count is not None else 0
 
     # --- catalog ---------------------------------------------------------------------------------
 
-    def _finish_catalog(self, first: Pdf, has_tree: bool) -> None:
+    def _finish_catalog(self, first: Pdf, slots: Sequence[_Slot]) -> None:
         out = self.out
         catalog = out.Root
         for key in _FROM_FIRST:
             if key in first.Root:
                 catalog[key] = _copy(out, first, first.Root[key])
-        if has_tree:
+            elif key in catalog:
+                del catalog[key]
+        for key in (Name.StructTreeRoot, Name.Names, Name.Outlines, Name.PageMode):
+            if key in catalog:
+                del catalog[key]
+        if any(slot.has_tree for slot in slots):
             tree = self.tree_root
-            tree.ParentTree = out.make_indirect(Dictionary(Nums=Array(self.nums)))
-            if self.next_key_used:
-                tree.ParentTreeNextKey = self.next_key
-            if len(self.role_map):
-                tree.RoleMap = self.role_map
-            if len(self.class_map):
-                tree.ClassMap = self.class_map
-            if self.ids:
-                ids = sorted(self.ids, key=lambda item: (_name_key(item[0]), item[1]))
+            nums, next_key, next_key_used = self._number_structure(slots)
+            tree.ParentTree = out.make_indirect(Dictionary(Nums=Array(nums)))
+            for key in (Name.ParentTreeNextKey, Name.RoleMap, Name.ClassMap, Name.IDTree):
+                if key in tree:
+                    del tree[key]
+            if next_key_used:
+                tree.ParentTreeNextKey = next_key
+            for key, mappings in (
+                (Name.RoleMap, [s.role_map for s in slots]),
+                (Name.ClassMap, [s.class_map for s in slots]),
+            ):
+                joined = Dictionary()
+                for role, value in (item for mapping in mappings for item in mapping):
+                    if role not in joined:
+                        joined[role] = value
+                if len(joined):
+                    tree[key] = joined
+            ids = sorted(
+                ((name, index, element) for index, slot in enumerate(slots) for name, element in slot.ids),
+                key=lambda item: (_name_key(item[0]), item[1]),
+            )
+            if ids:
                 tree.IDTree = out.make_indirect(Dictionary(Names=Array(_flat([(name, id_) for name, _, id_ in ids]))))
             catalog.StructTreeRoot = tree
-        if self.dests:
-            names = sorted(
-                ((name, dest) for name, (_, dest) in self.dests.items()), key=lambda item: _name_key(item[0])
-            )
+        dests: dict[str, Object] = {}
+        for slot in slots:
+            for name, dest in slot.dests.items():
+                dests.setdefault(name, dest)
+        if dests:
+            names = sorted(dests.items(), key=lambda item: _name_key(item[0]))
             catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=Array(_flat(names)))))
-        outline_items = [item for slot in sorted(self.outline_items) for item in self.outline_items[slot]]
+        outline_items = [item for slot in slots for item in slot.outline]
         if outline_items:
-            root = out.make_indirect(
-                Dictionary(First=outline_items[0], Last=outline_items[-1], Count=self.outline_count)
-            )
+            count = sum(slot.outline_count for slot in slots)
+            root = out.make_indirect(Dictionary(First=outline_items[0], Last=outline_items[-1], Count=count))
             previous: Object | None = None
             for item in outline_items:
                 item.Parent = root
@@ -360,6 +445,8 @@ class Joiner:
                 self._share_in(resources)
 
     def _share_in(self, resources: Dictionary) -> None:
+        added = self.adding
+        assert added is not None
         if resources.is_indirect:
             if resources.objgen in self.seen_resources:
                 return
@@ -367,8 +454,10 @@ class Joiner:
         fonts = resources.get(Name.Font)
         if isinstance(fonts, Dictionary):
             for key, font in list(fonts.items()):
-                fonts[key] = self._kept_font(font)
-                self.font_uses.append((fonts, Name(key)))
+                kept = fonts[key] = self._kept_font(font)
+                added.font_uses.append((fonts, Name(key), kept))
+                if kept.is_indirect:
+                    added.fonts[kept.objgen] = kept
         xobjects = resources.get(Name.XObject)
         if isinstance(xobjects, Dictionary):
             for key, xobject in list(xobjects.items()):
@@ -415,6 +504,7 @@ class Joiner:
                 font.DescendantFonts = Array([self._kept_font(descendant) for descendant in font.DescendantFonts])
             self._note_glyphs(font)
             kept = self._kept_dictionary(font)
+            self._texts_of(kept)  # read before any join writes a merged one into it
         self.fonts[font.objgen] = kept
         return kept
 
@@ -423,23 +513,33 @@ class Joiner:
             self.widths[cid_font.objgen] = _widths(cid_font.W)
         return self.widths[cid_font.objgen]
 
+    def _texts_of(self, font: Object) -> dict[int, bytes] | None:
+        if font.objgen not in self.texts:
+            self.texts[font.objgen] = _to_unicode(font.get(Name.ToUnicode))
+        return self.texts[font.objgen]
+
     def _note_glyphs(self, font: Dictionary) -> None:
-        """The glyphs a CID font draws (those it gives widths for) with its font file."""
+        """The glyphs a CID font draws (those it gives widths for) with its font file, for the
+        part being added."""
+        added = self.adding
         widths = font.get(Name.W)
         descriptor = font.get(Name.FontDescriptor)
-        if not isinstance(widths, Array) or not isinstance(descriptor, Dictionary):
+        if added is None or not isinstance(widths, Array) or not isinstance(descriptor, Dictionary):
             return
         for key in _FONT_FILES:
             if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
-                _, glyphs, descriptors = self.glyphs.setdefault(stream.objgen, (stream, set(), []))
-                glyphs.update(self._widths_of(font))
-                descriptors.append(descriptor)
+                if stream.objgen not in self.font_files:
+                    self.font_files[stream.objgen] = (stream, stream.read_bytes(), [])
+                descriptors = self.font_files[stream.objgen][2]
+                if not any(descriptor.objgen == known.objgen for known in descriptors):
+                    descriptors.append(descriptor)
+                added.glyphs.setdefault(stream.objgen, set()).update(self._widths_of(font))
 
-    def _merge_fonts(self) -> None:
+    def _merge_fonts(self, slots: Sequence[_Slot]) -> None:
         """One font dictionary per font file and name: each part's gives widths and Unicode
         mappings for its own glyphs only, the merged one for the glyphs of all parts."""
         groups: dict[tuple[str, tuple[int, int]], list[Dictionary]] = {}
-        for font in {kept.objgen: kept for kept in self.fonts.values()}.values():
+        for font in {objgen: kept for slot in slots for objgen, kept in slot.fonts.items()}.values():
             file = _cid_font_file(font)
             if file is not None and isinstance(font, Dictionary):
                 groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
@@ -448,7 +548,7 @@ class Joiner:
             widths: dict[int, float] = {}
             texts: dict[int, bytes] = {}
             for font in fonts:
-                mapping = _to_unicode(font.get(Name.ToUnicode))
+                mapping = self._texts_of(font)
                 if mapping is None:
                     break  # not as WeasyPrint writes it: the fonts stay apart
                 texts |= mapping
@@ -457,17 +557,24 @@ class Joiner:
                 merged = fonts[0]
                 merged.DescendantFonts[0].W = _widths_array(widths)
                 merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
-                merged_into |= {font.objgen: merged for font in fonts[1:]}
-        for resources, key in self.font_uses:
-            font = resources[key]
-            if font.is_indirect and font.objgen in merged_into:
-                resources[key] = merged_into[font.objgen]
+                merged_into |= {font.objgen: merged for font in fonts}
+        for slot in slots:
+            for resources, key, font in slot.font_uses:
+                resources[key] = merged_into.get(font.objgen, font) if font.is_indirect else font
 
-    def _cut_fonts(self) -> None:
+    def _cut_fonts(self, slots: Sequence[_Slot]) -> None:
         """Each font file cut to the glyphs all parts draw with it (see :func:`_cut_font`): the
-        file a part embedded, or the face a part named instead (see report.render.weasy)."""
-        for stream, glyphs, descriptors in self.glyphs.values():
-            data = stream.read_bytes()
+        file a part embedded, or the face a part named instead (see report.render.weasy); cut
+        again only when those glyphs changed."""
+        used: dict[tuple[int, int], set[int]] = {}
+        for slot in slots:
+            for objgen, glyphs in slot.glyphs.items():
+                used.setdefault(objgen, set()).update(glyphs)
+        for objgen, glyphs in used.items():
+            stream, data, descriptors = self.font_files[objgen]
+            if self.cuts.get(objgen) == frozenset(glyphs):
+                continue
+            self.cuts[objgen] = frozenset(glyphs)
             if data[4 : 4 + len(STAND_IN)] == STAND_IN:
                 named = data[4 + len(STAND_IN) :].decode()
                 if named not in self.faces:
@@ -514,21 +621,28 @@ class Joiner:
 # --- page numbers ------------------------------------------------------------------------------
 
 
-def set_numbers(pages: Sequence[Object], numbers: Sequence[DrawnNumber], of: Mapping[str, str], first: int) -> None:
+def set_numbers(
+    pages: Sequence[Object],
+    drawn: Sequence[Object],
+    numbers: Sequence[DrawnNumber],
+    of: Mapping[str, str],
+    first: int,
+) -> None:
     """Writes each page number where its stand-in was drawn: the page of its id in ``of``, or
-    the folio (``first`` on the first page). Its glyphs are the digits' of the stand-in's
-    font; its text matrix moves it as far as its alignment says (a folio of another length is
-    centred again)."""
+    the folio (``first`` on the first page), into the content streams of ``pages`` from those
+    of the pages as drawn (``drawn``). Its glyphs are the digits' of the stand-in's font; its
+    text matrix moves it as far as its alignment says (a folio of another length is centred
+    again)."""
     by_page: dict[int, list[DrawnNumber]] = {}
     for number in numbers:
         by_page.setdefault(number.page, []).append(number)
-    for index, drawn in by_page.items():
-        contents = pages[index].get(Name.Contents)
-        if not isinstance(contents, pikepdf.Stream):
+    for index, on_page in by_page.items():
+        contents, original = pages[index].get(Name.Contents), drawn[index].get(Name.Contents)
+        if not isinstance(contents, pikepdf.Stream) or not isinstance(original, pikepdf.Stream):
             raise ValueError(f"page {index + 1} of a part has not one content stream: its page numbers cannot be set")
-        data = bytearray(contents.read_bytes())
+        data = bytearray(original.read_bytes())
         edits = []
-        for number in drawn:
+        for number in on_page:
             text = str(first + number.page) if not number.ref else of[number.ref]
             a, b, c, d, e, f = number.matrix
             e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
@@ -743,10 +857,10 @@ def _prefix_element_ids(element: Object, prefix: str) -> None:
                 attribute[_HEADERS] = Array([String(prefix + str(header)) for header in headers])
 
 
-def _shift(obj: Object, key: Name, offset: int) -> None:
+def _note_key(keys: list[tuple[Object, Name, int]], obj: Object, key: Name) -> None:
     value = obj.get(key)
     if value is not None:
-        obj[key] = int(value) + offset
+        keys.append((obj, key, int(value)))
 
 
 def _blank_page(out: Pdf, model: Object) -> Dictionary:

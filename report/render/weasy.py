@@ -27,6 +27,7 @@ import io
 import logging
 import os
 import re
+import signal
 import sys
 import traceback
 import types
@@ -156,7 +157,10 @@ class JoinJob:
 
 
 def serve(connection: Connection, fontconfig: Path | None) -> None:
-    """A spawned worker: load WeasyPrint at once, then :func:`answer` the build."""
+    """A spawned worker: load WeasyPrint at once, then :func:`answer` the build. Ctrl-C is the
+    build's to handle (it stops its workers): a worker interrupted while still loading printed
+    a traceback over the build's own message."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answer(connection, start_worker(fontconfig))
 
 
@@ -601,6 +605,9 @@ class Worker:
         self._parsed: dict[Styles, tuple[list[Any], Any, Any, tuple[Path, ...]]] = {}  # oldest use first
         self.laid_out: dict[str, Any] = {}  # part key → WeasyPrint document
         self.joiner: Joiner | None = None  # a join begun, waiting for more parts
+        # The last join written, and the book it joined (its styles, faces, blank pages): kept
+        # for the book's next build, which sends most of its parts again as they were.
+        self.kept_join: tuple[tuple[str, tuple[tuple[str, Path], ...], bool], Joiner] | None = None
 
     def use(self, styles: Styles) -> None:
         import weasyprint
@@ -677,19 +684,29 @@ class Worker:
         document.write_pdf(target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
 
     def join(self, job: JoinJob) -> Path | None:
-        """The parts added to the join (begun now if none is): with the target, the join written
-        there (in a worker, while the main process writes the EPUB)."""
+        """The parts added to the join (begun now if none is: the one this worker wrote last for
+        the same book, if any, whose parts sent again as they were are kept): with the target,
+        the join written there (in a worker, while the main process writes the EPUB), and kept
+        for the book's next build."""
         from report.render.join import Joiner, JoinPart
 
-        if job.fresh:
-            self._drop_join()
+        book = (self.styles.key if self.styles is not None else "", job.fonts, job.marked_blanks)
         if self.joiner is None:
-            self.joiner = Joiner(dict(job.fonts), self._blank_page() if job.marked_blanks else None)
+            kept, self.kept_join = self.kept_join, None
+            if kept is not None and kept[0] == book:
+                self.joiner = kept[1]
+                self.joiner.begin()
+            else:
+                if kept is not None:
+                    kept[1].close()
+                self.joiner = Joiner(dict(job.fonts), self._blank_page() if job.marked_blanks else None)
+        elif job.fresh:
+            self.joiner.begin()  # every part is sent again: those drawn again since replace theirs
         try:
             for part in job.parts:
                 pdf = part.pdf.read_bytes()
-                numbers = JoinPart(pdf, part.stubs, part.blank_before, part.numbers, dict(part.pages), part.first_folio)
-                self.joiner.add(part.slot, numbers)
+                joined = JoinPart(pdf, part.stubs, part.blank_before, part.numbers, dict(part.pages), part.first_folio)
+                self.joiner.add(part.slot, joined)
             if job.target is not None:
                 fault_point("pdf-join")
                 job.target.write_bytes(self.joiner.result())
@@ -697,7 +714,7 @@ class Worker:
             self._drop_join()
             raise
         if job.target is not None:
-            self._drop_join()
+            self.kept_join, self.joiner = (book, self.joiner), None
         return job.target
 
     def forget(self) -> None:

@@ -175,13 +175,17 @@ class Session:
         self._send(index, ("draw", job))
 
     def join(self, job: JoinJob, drawn_last: str = "") -> None:
-        """Parts for the join, to the worker that has it begun, else to the least busy but the
+        """Parts for the join, to the worker that has it begun, else to the last worker but the
         one that holds the part ``drawn_last`` (by key: the contents, drawn once every page is
         known, by the worker that laid it out), so that the join goes on while it is drawn.
-        With the target, the last ones: waits until the join is written. A ``fresh`` job
-        begins anew (parts joined were drawn again), on the worker that has the join begun."""
+        The last: the same from one build to the next, so that the join the worker kept of the
+        last build is taken up again (see report.render.weasy.Worker.join); layouts are sent to
+        the first workers first. With the target, the last parts: waits until the join is
+        written. A ``fresh`` job begins anew (parts joined were drawn again), on the worker
+        that has the join begun."""
         if self.joiner is None:
-            self.joiner = self._least_busy(avoid=self.holder.get(drawn_last))
+            avoid = self.holder.get(drawn_last)
+            self.joiner = max(index for index in range(len(self.expected)) if index != avoid or len(self.expected) == 1)
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.joiner = None
@@ -211,12 +215,11 @@ class Session:
             self.workers.stop()
         self.workers.busy.release()
 
-    def _least_busy(self, avoid: int | None = None) -> int:
+    def _least_busy(self) -> int:
         """The worker with the least to lay out or draw before it is free: parts differ widely
         in cost (the contents, drawn last, takes many chapters' time), their HTML's length
-        tells. Another than ``avoid``, if there is one."""
-        workers = [index for index in range(len(self.expected)) if index != avoid] or range(len(self.expected))
-        return min(workers, key=lambda i: (sum(self.work[i]), self.expected[i]))
+        tells."""
+        return min(range(len(self.expected)), key=lambda i: (sum(self.work[i]), self.expected[i]))
 
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
         self.workers.connections[index].send(message)
