@@ -566,6 +566,43 @@ def _joined_in(rendered: Rendered, order: tuple[int, ...]) -> bytes:
         joiner.close()
 
 
+def test_a_join_kept_for_the_next_build_gives_the_bytes_of_a_join_from_nothing(rendered: Rendered) -> None:
+    """A joiner taken up by the next build (begin): the parts sent again as they were, in the
+    order they were added, are kept; from the first that differs (or comes out of order) they
+    are added anew, and a part not sent again is taken out. The PDF is byte for byte the one a
+    new joiner makes of the same parts added in the same order, build after build."""
+    one, two, three, four = rendered.parts
+    builds = [
+        [(0, one), (1, two), (3, four), (2, three)],
+        [(0, one), (1, two), (3, four), (2, two)],  # the last part changed
+        [(0, one), (1, three), (3, four), (2, two)],  # one in the middle
+        [(0, one), (1, three), (2, two)],  # the last gone
+        [(0, one), (1, three), (2, two), (3, four)],  # back, in another order
+        [(0, one), (1, two), (3, four), (2, three)],
+    ]
+
+    def joined(parts: list[tuple[int, JoinPart]], joiner: Joiner) -> bytes:
+        for slot, part in parts:
+            joiner.add(slot, part)
+        return joiner.result()
+
+    kept = Joiner(rendered.fonts)
+    try:
+        for number, parts in enumerate(builds):
+            kept.begin()
+            fresh = Joiner(rendered.fonts)
+            try:
+                assert joined(parts, kept) == joined(parts, fresh), f"build {number + 1}"
+            finally:
+                fresh.close()
+        kept.begin()
+        kept.add(0, one)
+        with pytest.raises(ValueError, match="already joined"):
+            kept.add(0, one)
+    finally:
+        kept.close()
+
+
 def test_a_name_two_parts_own_leads_to_the_first_whatever_the_order(rendered: Rendered) -> None:
     part = rendered.parts[1]  # chapter one, twice: every name it owns is owned by both
     joiner = Joiner(rendered.fonts)

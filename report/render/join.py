@@ -110,6 +110,10 @@ class _Slot:
     fonts: dict[tuple[int, int], Object] = field(default_factory=dict)  # the fonts kept that it names
     font_uses: list[tuple[Dictionary, Name, Object]] = field(default_factory=list)  # resources, key, font kept
     glyphs: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # font file kept → the glyphs it draws
+    # What it was the first to bring, that parts after it share (forgotten when it is taken out)
+    dictionaries: list[bytes] = field(default_factory=list)
+    streams: list[tuple[bytes, int]] = field(default_factory=list)
+    font_files: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Joiner:
@@ -118,17 +122,21 @@ class Joiner:
     last part is drawn (the contents, drawn once every page is known). The same parts give the
     same bytes, in whatever order they are added.
 
-    A joiner can be kept for the next build of the book (see :meth:`begin`): a part sent again
-    as it was is kept as it is (its page numbers set anew if they moved), another is put in its
-    slot's place; so the join's cost follows the parts that changed, and the writing of the file.
-    What is document-wide (structure tree, destinations, outline, fonts) is made from the parts
-    in :meth:`result`."""
+    A joiner can be kept for the next build of the book (see :meth:`begin`). The parts it was
+    sent, as long as they are sent again as they were and in the same order, are kept as they
+    are (their page numbers set anew if they moved); from the first that is not, the parts are
+    taken out and added again. The joined PDF's objects are then numbered as a new joiner
+    numbers them, part after part (qpdf writes them into object streams in that order): the
+    same bytes. What is document-wide (structure tree, destinations, outline, fonts) is made
+    from the parts in :meth:`result`."""
 
     def __init__(self, fonts: Mapping[str, Path], blank: bytes | None = None) -> None:
         self.faces = fonts
         self.out = Pdf.new()
         out = self.out
         self.slots: dict[int, _Slot] = {}
+        self.order: list[int] = []  # the slots in the order their parts were added
+        self.matched = 0  # how many of them the join in progress has sent again as they were
         self.blank = Pdf.open(io.BytesIO(blank)) if blank is not None else None
         self.blank_model = (
             _marked_blank_page(out, self.blank) if self.blank is not None and len(self.blank.pages) else None
@@ -153,6 +161,7 @@ class Joiner:
 
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
+        self.matched = 0
         for slot in self.slots.values():
             slot.declared = False
 
@@ -163,15 +172,17 @@ class Joiner:
         kept = self.slots.get(slot)
         if kept is not None and kept.declared:
             raise ValueError(f"a part is already joined in slot {slot}")
-        if kept is not None:
-            if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
-                kept.declared = True
-                numbers = (part.numbers, dict(part.pages), part.first_folio)
-                if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
-                    set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
-                kept.part = part
-                return
-            self._take_out(slot)
+        same = (kept.part.pdf, kept.part.stubs, kept.part.blank_before) if kept is not None else None
+        if self.order[self.matched : self.matched + 1] == [slot] and same == (part.pdf, part.stubs, part.blank_before):
+            assert kept is not None
+            kept.declared = True
+            self.matched += 1
+            numbers = (part.numbers, dict(part.pages), part.first_folio)
+            if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
+                set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+            kept.part = part
+            return
+        self._take_out_unmatched()
         source = Pdf.open(io.BytesIO(part.pdf))
         if not self.namespaces_taken:
             self._take_namespaces(source)
@@ -192,6 +203,8 @@ class Joiner:
         copies: list[Object] = [out.pages[index].obj for index in range(position, position + len(source.pages))]
         drawn: list[Object] = [page.obj for page in source.pages]
         added = self.adding = self.slots[slot] = _Slot(part, source, drawn, pages + copies, copies)
+        self.order.append(slot)
+        self.matched = len(self.order)
         try:
             set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio)
             self._share_streams(copies)
@@ -204,8 +217,7 @@ class Joiner:
     def result(self) -> bytes:
         """The joined PDF, of the parts added (the catalog's metadata from the lowest slot's);
         the parts of an earlier join not sent again are taken out first."""
-        for index in [index for index, slot in self.slots.items() if not slot.declared]:
-            self._take_out(index)
+        self._take_out_unmatched()
         if not self.slots:
             raise ValueError("nothing to join")
         slots = [self.slots[index] for index in sorted(self.slots)]
@@ -213,22 +225,27 @@ class Joiner:
         self.document.K = Array([kid for slot in slots for kid in slot.kids])
         self._merge_fonts(slots)
         self._cut_fonts(slots)
-        first = slots[0].source
-        self._finish_catalog(first, slots)
-        if Name.Info in first.trailer:
-            out.trailer.Info = _copy(out, first, first.trailer.Info)
-        elif Name.Info in out.trailer:
-            del out.trailer.Info
-        version = max((slot.source.pdf_version for slot in slots), key=_version_key)
-        buffer = io.BytesIO()
-        out.save(
-            buffer,
-            min_version=version,
-            fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
-            stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
-            object_stream_mode=pikepdf.ObjectStreamMode.generate,
-            deterministic_id=True,  # the /ID from the content: same parts, same bytes
-        )
+        # The metadata is copied from the first part opened anew: new objects, numbered after
+        # the parts' as in a new joiner (the part's own copier would give those of a last join).
+        first = Pdf.open(io.BytesIO(slots[0].part.pdf))
+        try:
+            self._finish_catalog(first, slots)
+            if Name.Info in first.trailer:
+                out.trailer.Info = _copy(out, first, first.trailer.Info)
+            elif Name.Info in out.trailer:
+                del out.trailer.Info
+            version = max((slot.source.pdf_version for slot in slots), key=_version_key)
+            buffer = io.BytesIO()
+            out.save(
+                buffer,
+                min_version=version,
+                fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
+                stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
+                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                deterministic_id=True,  # the /ID from the content: same parts, same bytes
+            )
+        finally:
+            first.close()
         return buffer.getvalue()
 
     def close(self) -> None:
@@ -236,13 +253,24 @@ class Joiner:
         for source in [*(slot.source for slot in self.slots.values()), *([self.blank] if self.blank else [])]:
             source.close()
 
-    def _take_out(self, index: int) -> None:
-        """The part in slot ``index`` taken out: its pages (what only they refer to is not written)."""
-        slot = self.slots.pop(index)
-        position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
-        for _ in slot.pages:
-            del self.out.pages[position]
-        slot.source.close()
+    def _take_out_unmatched(self) -> None:
+        """The parts added after the last one the join in progress sent again as it was, taken
+        out, the last added first: their pages (what only they refer to is not written), and
+        what they were the first to bring."""
+        while len(self.order) > self.matched:
+            index = self.order.pop()
+            slot = self.slots.pop(index)
+            position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
+            for _ in slot.pages:
+                del self.out.pages[position]
+            for key in slot.dictionaries:
+                del self.dictionaries[key]
+            for group in slot.streams:
+                self.streams[group].pop()
+            for objgen in slot.font_files:
+                del self.font_files[objgen]
+                self.cuts.pop(objgen, None)
+            slot.source.close()
 
     def _take_namespaces(self, first: Pdf) -> None:
         """PDF 2.0: the namespace of the standard structure types, as the parts name it."""
@@ -378,6 +406,11 @@ class Joiner:
                 catalog[key] = _copy(out, first, first.Root[key])
             elif key in catalog:
                 del catalog[key]
+        for intent in catalog.get(Name.OutputIntents, Array()):  # its profile, kept already with the pages'
+            if isinstance(intent, Dictionary) and isinstance(
+                profile := intent.get(Name.DestOutputProfile), pikepdf.Stream
+            ):
+                intent.DestOutputProfile = self._kept(profile, remember=False)
         for key in (Name.StructTreeRoot, Name.Names, Name.Outlines, Name.PageMode):
             if key in catalog:
                 del catalog[key]
@@ -530,6 +563,7 @@ class Joiner:
             if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
                 if stream.objgen not in self.font_files:
                     self.font_files[stream.objgen] = (stream, stream.read_bytes(), [])
+                    added.font_files.append(stream.objgen)
                 descriptors = self.font_files[stream.objgen][2]
                 if not any(descriptor.objgen == known.objgen for known in descriptors):
                     descriptors.append(descriptor)
@@ -598,7 +632,12 @@ class Joiner:
         """The first kept indirect dictionary written the same (references included)."""
         if not dictionary.is_indirect:
             return dictionary
-        return self.dictionaries.setdefault(dictionary.unparse(resolved=True), dictionary)
+        key = dictionary.unparse(resolved=True)
+        if key not in self.dictionaries:
+            self.dictionaries[key] = dictionary
+            if self.adding is not None:
+                self.adding.dictionaries.append(key)
+        return self.dictionaries[key]
 
     def _kept_image(self, image: pikepdf.Stream) -> Object:
         mask = image.get(Name.SMask)
@@ -606,15 +645,19 @@ class Joiner:
             image.SMask = self._kept(mask)  # first, so that equal images name the same mask
         return self._kept(image)
 
-    def _kept(self, stream: pikepdf.Stream) -> Object:
-        """The first kept stream equal to ``stream``, else ``stream`` (now kept)."""
+    def _kept(self, stream: pikepdf.Stream, remember: bool = True) -> Object:
+        """The first kept stream equal to ``stream``, else ``stream`` (now kept, if to ``remember``)."""
         data = stream.read_raw_bytes()
         header = stream.stream_dict.unparse(resolved=False)
         candidates = self.streams.setdefault((header, len(data)), [])
         for kept_data, kept in candidates:
             if kept_data == data:
                 return kept
+        if not remember:
+            return stream
         candidates.append((data, stream))
+        if self.adding is not None:
+            self.adding.streams.append((header, len(data)))
         return stream
 
 

@@ -340,7 +340,10 @@ class PdfRun:
     def close(self) -> None:
         """Stop waiting: unfinished work is abandoned (the workers stopped)."""
         if self._session is not None:
-            self._session.close()
+            self._session.close()  # the workers stopped, if they had work left
+        for part in self._parts:  # drawings asked for and never received: part-written files
+            if part.pdf is None and part.target is not None:
+                part.target.unlink(missing_ok=True)
         if self._joining is not None:
             self._joining.exception()  # the thread has stopped (the workers it waited for are gone)
             self._joining = None
