@@ -2,11 +2,10 @@
 numbered display equations ``$$…$$ {#eq-growth}`` (式1 / Equation 1).
 
 Each formula is made twice: MathML for the EPUB (latex2mathml), and, since WeasyPrint lays out
-no MathML, an SVG for the PDF drawn by ziamath, its glyphs as paths (so no font is embedded for
-it), sized in em and lowered by its depth below the baseline so that it sits on the line of the
-text around it. The bundled Noto Sans Math has no OpenType MATH table, which ziamath needs to
-place fractions, scripts and radicals: the SVG is drawn with the STIX Two Math that ziamath
-ships (SIL Open Font License 1.1).
+no MathML, an SVG for the PDF drawn by ziamath with the bundled Noto Sans Math (whose OpenType
+MATH table places fractions, scripts and radicals), its glyphs as paths (so no font is embedded
+for it), sized in em and lowered by its depth below the baseline so that it sits on the line of
+the text around it.
 """
 
 from __future__ import annotations
@@ -21,6 +20,10 @@ from mdit_py_plugins.attrs.parse import ParseError
 from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from report.fonts import FACES, fonts_dir
+
+# The face the PDF's formulas are drawn in (its MATH table is what ziamath lays them out by).
+MATH_FACE = next(face for face in FACES if face.family == "Noto Sans Math")
 # Units per em the SVG is drawn at: its sizes are written in em, so the number only sets precision.
 _DRAWN_AT = 20.0
 # The closing line of display math: ``$$``, or ``$$ {#eq-id}`` for a numbered equation.
@@ -112,7 +115,7 @@ def _svg(tex: str, display: bool) -> str:
 
     config.svg2 = False  # xlink:href, which every SVG reader follows
     try:
-        drawn = Latex(tex, size=_DRAWN_AT, inline=not display, margin=0).svg()
+        drawn = Latex(tex, size=_DRAWN_AT, font=str(fonts_dir() / MATH_FACE.file), inline=not display, margin=0).svg()
     except Exception as error:  # ziamath raises whatever its parser meets: any of it is bad TeX
         raise MathError(f'"{tex}" is not TeX that can be set ({error})') from None
     box = _VIEW_BOX.search(drawn)

@@ -27,7 +27,7 @@ os.environ["REPORT_KEEP_WORKERS"] = "0"
 # A test that keeps them uses a pool of its own, never the developer's (see test_kept_workers.py).
 os.environ["REPORT_POOL"] = f"tests-{os.getpid()}"
 
-E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "repository")
+E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "ja-figures", "en-figures", "repository")
 
 # An index mark, [term]{.index …}: a report with one gets a generated 索引 / Index chapter at the end.
 INDEX_MARK = re.compile(r"\]\{[^}]*\.index\b")
@@ -70,7 +70,7 @@ def chapter_title(path: Path) -> str:
     meta, body = chapter_front_matter(path)
     if meta.get("title"):
         return str(meta["title"])
-    heading = re.search(r"^# (.+?)\s*$", body, flags=re.MULTILINE)
+    heading = re.search(r"^# (.+?)(?:\s+\{[^{}]*\})?\s*$", body, flags=re.MULTILINE)  # without {#id .class}
     assert heading, f"{path} has no title"
     return heading.group(1)
 

@@ -4,6 +4,7 @@ boxes are callouts. Read back from the repository's own build (shared with the o
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -87,3 +88,25 @@ def test_index_lists_key_terms_at_the_pages_of_their_marks(briefing: BuiltProjec
         assert squeeze(term) + _ranges(sorted(numbers)) in index_text, (term, sorted(numbers))
     headings = [text_of(h) for h in Epub(briefing.epub).document("index.xhtml").iter(f"{X}h2")]
     assert headings[0] == "あ行" and "索引" not in headings
+
+
+def test_the_timeline_chart_is_drawn_from_the_briefings_data_file(briefing: BuiltProject) -> None:
+    """図1 (issue 22, item 4): a chart from assets/data/timeline.csv, cited from the text, its
+    events those of the 年表 on the same dates, its labels text in the PDF, its data a table in the EPUB."""
+    with (REPO_ROOT / "assets" / "data" / "timeline.csv").open(encoding="utf-8", newline="") as data:
+        rows = [tuple(row.values()) for row in csv.DictReader(data)]
+    assert len(rows) >= 10
+    epub = Epub(briefing.epub)
+    background = epub.document("background.xhtml")
+    (figure,) = background.findall(".//x:figure[@id='fig-timeline']", NS)
+    assert background.findall(".//x:a[@href='#fig-timeline']", NS), "the text refers to the chart"
+    table = [tuple(text_of(cell) for cell in row.findall("x:td", NS)) for row in figure.findall(".//x:tbody/x:tr", NS)]
+    assert table == rows
+    # Every event is one of the chronology's, on its date, so the chart adds no fact of its own.
+    chronology = squeeze(text_of(epub.document("chronology.xhtml").find(".//x:table", NS)))
+    for day, *_ in rows:
+        year, month, date = (int(part) for part in day.split("-"))
+        assert f"{year}年{month}月{date}日" in chronology, day
+    # In print the labels are text (not paths), on the page of the chart's caption.
+    (page,) = [page for page in pdftotext(briefing.pdf).split("\f") if "首脳会談から条約発効までの主な出来事" in page]
+    assert all(squeeze(event) in squeeze(page) for _, event, *_ in rows)

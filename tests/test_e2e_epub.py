@@ -220,7 +220,8 @@ def test_ruby_is_markup(built: BuiltProject, epub: Epub) -> None:
         return
     if built.name == "repository":
         return
-    assert rubies
+    if built.name in ("ja-basic", "cjk-mixed"):  # the fixtures that write ruby
+        assert rubies
     pairs = [pair for ruby in rubies for pair in ruby_pairs(ruby)]
     assert all(base and reading for base, reading in pairs), pairs
     if built.name == "ja-basic":

@@ -68,6 +68,17 @@ EXPECTED = {
         ],
         "absent": [],
     },
+    # Charts' axis labels are text; formulas are paths (tests/test_math.py), their numbers text.
+    "ja-figures": {
+        "labels": ["第1章", "第2章", "式1", "式2", "図1", "図2", "図3"],
+        "text": ["(1)", "(2)", "派遣地域", "推定人数", "報道件数", "貿易額（百万ドル）"],
+        "absent": ["[](#", "$$", "\\frac"],
+    },
+    "en-figures": {
+        "labels": ["Chapter 1", "Chapter 2", "Equation 1", "Figure 1", "Figure 2", "Figure 3"],
+        "text": ["(1)", "Region deployed", "Estimated troops", "Press reports", "Trade (million USD)"],
+        "absent": ["[](#", "$$", "\\frac"],
+    },
     "repository": {"labels": [], "text": [], "absent": ["[](#", "<script"]},
 }
 

@@ -111,6 +111,14 @@ def test_files_are_single_faces_with_licence() -> None:
     assert "SIL OPEN FONT LICENSE" in licence.upper()
 
 
+def test_noto_sans_math_has_the_math_table_formulas_are_laid_out_by() -> None:
+    """ziamath places fractions, scripts and radicals by the OpenType MATH table (report/math.py)."""
+    font = TTFont(fonts_dir() / "NotoSansMath-Regular.ttf", lazy=True)
+    assert "MATH" in font
+    constants = font["MATH"].table.MathConstants
+    assert constants.FractionRuleThickness.Value > 0 and constants.AxisHeight.Value > 0
+
+
 @pytest.mark.parametrize("face", FACES, ids=[f.file for f in FACES])
 def test_face_names_and_weights(face) -> None:  # type: ignore[no-untyped-def]
     font = TTFont(fonts_dir() / face.file, lazy=True)

@@ -12,7 +12,8 @@ from helpers import BUNDLED_PDF_FAMILIES, epub_names, epub_read, pdffonts, pdfto
 from test_resolve import book
 
 from report.errors import Diagnostics
-from report.math import MathError, formula
+from report.fonts import fonts_dir
+from report.math import MATH_FACE, MathError, formula
 from report.model import Matter, SourceChapter
 from report.parse import parse_chapter
 
@@ -80,6 +81,20 @@ def test_equations_are_numbered_and_referred_to() -> None:
 def test_bad_tex_is_an_error_at_its_line(tmp_path: Path, markdown: str, line: int, message: str) -> None:
     _, _, diagnostics = parse(markdown, tmp_path)
     assert [(d.location.line, message in d.message) for d in diagnostics.errors] == [(line, True)]
+
+
+@pytest.mark.parametrize("tex", ["\\frac{a+b}{c}", "\\sum_{i=1}^{n} x_i^2", "\\sqrt{x^2+y^2}"])
+def test_formulas_are_drawn_with_the_bundled_noto_sans_math(tex: str) -> None:
+    """The PDF's formulas are Noto Sans Math's glyphs, laid out by its MATH table, not the STIX
+    Two Math that ziamath falls back on."""
+    from ziamath.zmath import Latex
+
+    def glyphs(svg: str) -> list[str]:
+        return re.findall(r'<path d="([^"]+)"', svg)
+
+    drawn = glyphs(formula(tex, display=True).svg)
+    assert drawn == glyphs(Latex(tex, size=20, font=str(fonts_dir() / MATH_FACE.file), margin=0).svg())
+    assert drawn != glyphs(Latex(tex, size=20, margin=0).svg())
 
 
 def test_formula_refuses_empty_tex() -> None:
