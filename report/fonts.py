@@ -114,6 +114,11 @@ def cached(cache: Cache | None) -> Iterator[None]:
         _CACHE.reset(token)
 
 
+def active_cache() -> Cache | None:
+    """The cache :func:`cached` gives the block, if any (the parse stage's memos use it too)."""
+    return _CACHE.get()
+
+
 def font_digest(file: str, cache: Cache | None = None) -> str:
     """SHA-256 of a bundled font file (remembered by stat signature in the cache)."""
     cache = cache or _CACHE.get()

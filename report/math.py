@@ -10,6 +10,7 @@ the text around it.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from mdit_py_plugins.attrs.parse import ParseError
 from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from report.fonts import FACES, fonts_dir
+from report.cache import code_fingerprint, digest
+from report.fonts import FACES, active_cache, font_digest, fonts_dir
 
 # The face the PDF's formulas are drawn in (its MATH table is what ziamath lays them out by).
 MATH_FACE = next(face for face in FACES if face.family == "Noto Sans Math")
@@ -106,7 +108,28 @@ def formula(tex: str, display: bool) -> Formula:
         raise MathError(f'"{tex}": unknown TeX command {unknown.group(1)}')
     alt = html.escape(tex, quote=True)
     mathml = mathml.replace("<math ", f'<math alttext="{alt}" ', 1)
-    return Formula(_svg(tex, display), mathml)
+    return Formula(_cached_svg(tex, display), mathml)
+
+
+def _cached_svg(tex: str, display: bool) -> str:
+    """:func:`_svg`, kept in the build's cache: a chapter parsed again after an edit of its text
+    draws none of its formulas again (ziamath reads the math face's layout tables first: a
+    second, whatever the formula)."""
+    cache = active_cache()
+    if cache is None:
+        return _svg(tex, display)
+    key = digest(_code(), font_digest(MATH_FACE.file, cache), tex, str(display))
+    value = cache.load("formula", key)
+    if value is not None and isinstance(drawn := value.get("svg"), str):
+        return drawn
+    drawn = _svg(tex, display)
+    cache.store("formula", key, {"svg": drawn})
+    return drawn
+
+
+@functools.cache
+def _code() -> str:
+    return code_fingerprint("report.math")
 
 
 def _svg(tex: str, display: bool) -> str:

@@ -97,6 +97,32 @@ def test_formulas_are_drawn_with_the_bundled_noto_sans_math(tex: str) -> None:
     assert drawn != glyphs(Latex(tex, size=20, margin=0).svg())
 
 
+def test_a_formula_drawn_once_is_taken_from_the_builds_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a build (the cache the fonts use), a formula drawn before is not drawn again: the
+    same SVG, and ziamath not called; another formula, or the same one as display math, is."""
+    from report import fonts, math
+    from report.cache import Cache
+
+    drawn: list[str] = []
+    draw = math._svg
+
+    def counted(tex: str, display: bool) -> str:
+        drawn.append(tex)
+        return draw(tex, display)
+
+    monkeypatch.setattr(math, "_svg", counted)
+    with fonts.cached(Cache(tmp_path / "cache")):
+        first = formula(r"\frac{a}{b}", False)
+        assert formula(r"\frac{a}{b}", False) == first and drawn == [r"\frac{a}{b}"]
+    with fonts.cached(Cache(tmp_path / "cache")):  # the next build
+        assert formula(r"\frac{a}{b}", False) == first and len(drawn) == 1
+        assert formula(r"\frac{a}{b}", True).svg != first.svg and len(drawn) == 2
+        formula(r"\sqrt{x}", False)
+        assert drawn[-1] == r"\sqrt{x}"
+    formula(r"\frac{a}{b}", False)  # no build: drawn
+    assert len(drawn) == 4
+
+
 def test_formula_refuses_empty_tex() -> None:
     with pytest.raises(MathError):
         formula("  ", display=False)
