@@ -345,14 +345,18 @@ def revise(root: Path) -> Path:
 
 
 def grow(root: Path) -> Path:
-    """Add a page of text to the same chapter (its own paragraphs again): every page after it
-    moves, so every later chapter gets new folios and is laid out and drawn again."""
+    """Add a page of text and more to the same chapter (its own paragraphs again, at least 3,000
+    characters: a page holds fewer): every page after it moves, so every later chapter gets new
+    folios (which the join writes: they are not drawn again)."""
     chapter = _middle_chapter(root)
     text = chapter.read_text(encoding="utf-8")
     paragraphs = [
         p for p in text.split("\n\n") if len(p) > 150 and not p.lstrip().startswith(("#", "|", "-", "!", ":"))
     ]
-    chapter.write_text(text + "\n\n" + "\n\n".join(paragraphs[:6]) + "\n", encoding="utf-8")
+    added: list[str] = []
+    while sum(map(len, added)) < 3000:
+        added.append(paragraphs[len(added) % len(paragraphs)])
+    chapter.write_text(text + "\n\n" + "\n\n".join(added) + "\n", encoding="utf-8")
     return chapter
 
 
