@@ -92,7 +92,6 @@ class _Slot:
     drawn: list[Object]  # its pages as drawn (their page numbers stand-ins)
     pages: list[Object]  # its pages in the joined PDF, a blank one first if asked for
     copies: list[Object]  # the copies of the part's own pages
-    declared: bool = True  # sent in the join in progress (one not sent by its end is taken out)
     has_tree: bool = False
     # Its pages' /StructParents and annotations' /StructParent as the part numbers them, its
     # ParentTree under those keys, and how many keys it takes (see Joiner._number_structure).
@@ -162,20 +161,17 @@ class Joiner:
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
         self.matched = 0
-        for slot in self.slots.values():
-            slot.declared = False
 
     def add(self, slot: int, part: JoinPart) -> None:
         """The part's pages put after those of the parts of lower slots (and before those of
         higher ones); then what refers to them: the part's copier maps its page references
         onto the copies. A part sent again as it was in an earlier join is kept."""
         kept = self.slots.get(slot)
-        if kept is not None and kept.declared:
+        if slot in self.order[: self.matched]:  # sent in the join in progress
             raise ValueError(f"a part is already joined in slot {slot}")
         same = (kept.part.pdf, kept.part.stubs, kept.part.blank_before) if kept is not None else None
         if self.order[self.matched : self.matched + 1] == [slot] and same == (part.pdf, part.stubs, part.blank_before):
             assert kept is not None
-            kept.declared = True
             self.matched += 1
             numbers = (part.numbers, dict(part.pages), part.first_folio)
             if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):

@@ -258,6 +258,7 @@ class PdfRun:
         self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
+        self._numbered_now: dict[tuple[str, str], str] = {}  # since the last _place (see _numbered)
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
         self._lay_out_missing()
@@ -451,7 +452,7 @@ class PdfRun:
         a right-hand, odd, page, after a blank page if need be), and the page and part each id
         is on (a part not yet laid out counts no pages)."""
         page = 1
-        self._anchor_pages, self._owners = {}, {}
+        self._anchor_pages, self._owners, self._numbered_now = {}, {}, {}
         for index, part in enumerate(self._parts):
             part.blank_before = self.assembler.profile == "print" and index > 0 and page % 2 == 0
             page += part.blank_before
@@ -521,8 +522,12 @@ class PdfRun:
             self.rendered = True
 
     def _numbered(self, part: _Part) -> str:
-        """The page numbers the part shows, as they are now known: its ids' and its folios'."""
-        return json_digest([sorted(self._numbers_for(part).items()), part.start])
+        """The page numbers the part shows, as they are now known: its ids' and its folios'
+        (worked out once per placing: every join message asks it of every part sent)."""
+        known = (part.name, part.key)  # its layout key names its stand-ins
+        if known not in self._numbered_now:
+            self._numbered_now[known] = json_digest([sorted(self._numbers_for(part).items()), part.start])
+        return self._numbered_now[known]
 
     def _redraw_moved(self) -> None:
         """Each part drawn with its numbers drawn in, which have changed since (it was drawn
