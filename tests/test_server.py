@@ -30,6 +30,7 @@ from report.cache import CACHE_DIR_NAME
 from report.daemon.client import LOST, server_address
 from report.daemon.settings import SERVER_CODE, SERVER_KIND, builder_stamp, kept_processes, stop_kept
 from report.errors import ExitCode
+from report.faults import FAULT_VARIABLE
 
 STAMP = builder_stamp()
 POOL = new_pool()  # this module's: its tests' servers only
@@ -62,10 +63,11 @@ def children(pid: int) -> set[int]:
     }
 
 
-def children_cpu_ticks(pid: int) -> int:
-    """The processor time of the process's children that have ended (cutime + cstime)."""
+def children_page_faults(pid: int) -> int:
+    """The minor page faults of the process's children that have ended (cminflt): any forked
+    child has some, copying what it writes to, where its processor time may round to no tick."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return int(fields[13]) + int(fields[14])
+    return int(fields[8])
 
 
 def keeping(seconds: str = "60") -> dict[str, str]:
@@ -95,10 +97,10 @@ def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tm
     assert first.returncode == 0, first.stderr
     server = listening()
     edit(project, "準備する", "点検する")
-    before = children_cpu_ticks(server)
+    before = children_page_faults(server)
     second = report("build", project, "--timings")
     assert second.returncode == 0, second.stderr
-    assert children_cpu_ticks(server) > before  # it ran in a child of the server
+    assert children_page_faults(server) > before  # it ran in a child of the server
     assert second.stdout.startswith("wrote ") and "rendered afresh: pdf, epub" in second.stdout
     assert "点検する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
     # The same bytes as a build from nothing, in the command's own process.
@@ -114,9 +116,9 @@ def test_the_command_keeps_its_folder_environment_messages_and_exit_status(proje
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("id: method", "id: method\nmatter: x"), "utf-8")
     here = report("build", ".", "-o", "out", cwd=project, keep="0")
-    before = children_cpu_ticks(server)
+    before = children_page_faults(server)
     served = report("build", ".", "-o", "out", cwd=project)
-    assert children_cpu_ticks(server) > before
+    assert children_page_faults(server) > before
     assert here.returncode == served.returncode == ExitCode.REPORT_ERROR
     assert served.stderr == here.stderr
     assert 'chapters/02-method.md:3: "matter" must be one of "front", "body", "back"' in served.stderr
@@ -168,6 +170,21 @@ def test_a_command_that_goes_away_has_its_build_interrupted(project: Path) -> No
         command.wait()
         assert gone({child}, 10)
         assert server_pids() == {server}  # and the server goes on
+        assert not (project / "out").exists()
+
+
+def test_a_command_gone_before_its_child_has_its_handler_still_has_its_build_interrupted(project: Path) -> None:
+    """Even from a server that inherited SIGINT ignored (a background job of a shell without job
+    control, as CI runs the tests), whose child is slow to become the command: the SIGINT waits."""
+    ignoring = f"import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); {SERVER_CODE}"
+    server = subprocess.Popen(
+        [sys.executable, "-c", ignoring, POOL, STAMP, "60"], env={**os.environ, FAULT_VARIABLE: "fork:delay"}
+    )
+    assert listening() == server.pid
+    with held_build(project) as (command, _server, child):
+        command.kill()
+        command.wait()
+        assert gone({child}, 10)
         assert not (project / "out").exists()
 
 

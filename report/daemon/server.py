@@ -33,6 +33,7 @@ from setproctitle import setproctitle
 from report.daemon.client import STATUS, read_exactly, server_address
 from report.daemon.settings import CHECK_SECONDS, SERVER_KIND, builder_stamp, peer, set_title
 from report.errors import ExitCode
+from report.faults import fault_point
 
 _REQUEST_SECONDS = 2.0  # a command that connects and does not ask within this is dropped
 # What a build imports on its way (most of them lazily, as it needs them: see report.build).
@@ -112,12 +113,17 @@ class Server:
         except (OSError, EOFError, ValueError):  # not asked properly, or not by this user
             connection.close()
             return
+        # A SIGINT meant for the child (its command gone) that comes before the child has set
+        # its handler waits for it, blocked, instead of being lost: the server may have
+        # inherited SIGINT ignored (a background job of a shell without job control, as on CI).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             pid = os.fork()
         except OSError:  # no process: the command, answered nothing, runs the build itself
             pid = -1
         if pid == 0:
             self._child(connection, descriptors, request)  # never returns
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         for descriptor in descriptors:
             os.close(descriptor)
         if pid < 0:
@@ -174,6 +180,7 @@ class Server:
         never returns to the server's loop, whatever happens)."""
         try:
             try:
+                fault_point("fork")
                 self._become(connection, descriptors, request)
             except Exception as error:  # e.g. the command's folder was removed meanwhile
                 os.write(2, f"report: the build server could not run the command: {error}\n".encode())
@@ -191,6 +198,7 @@ class Server:
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (blocked since the fork)
         _die_with_server(self.pid)
         self.selector.close()
         for open_file in (self.listener, connection, *self.running.values()):
