@@ -35,6 +35,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
+from report.render.pack import pack_object_streams
 from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
@@ -109,33 +110,30 @@ class _Slot:
     fonts: dict[tuple[int, int], Object] = field(default_factory=dict)  # the fonts kept that it names
     font_uses: list[tuple[Dictionary, Name, Object]] = field(default_factory=list)  # resources, key, font kept
     glyphs: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # font file kept → the glyphs it draws
-    # What it was the first to bring, that parts after it share (forgotten when it is taken out)
-    dictionaries: list[bytes] = field(default_factory=list)
-    streams: list[tuple[bytes, int]] = field(default_factory=list)
-    font_files: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Joiner:
     """The joined PDF as it grows part by part, each part put in its place (its slot: its
     index in the book) whatever the order they come in, so that the join can begin before the
-    last part is drawn (the contents, drawn once every page is known). The same parts give the
-    same bytes, in whatever order they are added.
+    last part is drawn (the contents, drawn once every page is known). The same parts in the
+    same slots give the same bytes, in whatever order they are added.
 
-    A joiner can be kept for the next build of the book (see :meth:`begin`). The parts it was
-    sent, as long as they are sent again as they were and in the same order, are kept as they
-    are (their page numbers set anew if they moved); from the first that is not, the parts are
-    taken out and added again. The joined PDF's objects are then numbered as a new joiner
-    numbers them, part after part (qpdf writes them into object streams in that order): the
-    same bytes. What is document-wide (structure tree, destinations, outline, fonts) is made
-    from the parts in :meth:`result`."""
+    A joiner can be kept for the next build of the book (see :meth:`begin`). A part sent again
+    as it was is kept as it is (its page numbers set anew if they moved); one that changed
+    replaces the slot's, and a slot not sent again is taken out: what a join costs follows the
+    parts that changed, and the writing of the file. The bytes are those of a new joiner: qpdf
+    writes the file numbered in the order its objects are reached, not made, and
+    :func:`report.render.pack.pack_object_streams` puts them into object streams. What is
+    document-wide (structure tree, destinations, outline, fonts) is made from the parts in
+    :meth:`result`; the streams and dictionaries the parts share are kept once for the
+    joiner's life (a part added again finds those it brought before)."""
 
     def __init__(self, fonts: Mapping[str, Path], blank: bytes | None = None) -> None:
         self.faces = fonts
         self.out = Pdf.new()
         out = self.out
         self.slots: dict[int, _Slot] = {}
-        self.order: list[int] = []  # the slots in the order their parts were added
-        self.matched = 0  # how many of them the join in progress has sent again as they were
+        self.sent: set[int] = set()  # the slots the join in progress has been sent
         self.blank = Pdf.open(io.BytesIO(blank)) if blank is not None else None
         self.blank_model = (
             _marked_blank_page(out, self.blank) if self.blank is not None and len(self.blank.pages) else None
@@ -160,25 +158,24 @@ class Joiner:
 
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
-        self.matched = 0
+        self.sent = set()
 
     def add(self, slot: int, part: JoinPart) -> None:
         """The part's pages put after those of the parts of lower slots (and before those of
         higher ones); then what refers to them: the part's copier maps its page references
         onto the copies. A part sent again as it was in an earlier join is kept."""
-        kept = self.slots.get(slot)
-        if slot in self.order[: self.matched]:  # sent in the join in progress
+        if slot in self.sent:
             raise ValueError(f"a part is already joined in slot {slot}")
-        same = (kept.part.pdf, kept.part.stubs, kept.part.blank_before) if kept is not None else None
-        if self.order[self.matched : self.matched + 1] == [slot] and same == (part.pdf, part.stubs, part.blank_before):
-            assert kept is not None
-            self.matched += 1
-            numbers = (part.numbers, dict(part.pages), part.first_folio)
-            if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
-                set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
-            kept.part = part
-            return
-        self._take_out_unmatched()
+        self.sent.add(slot)
+        kept = self.slots.get(slot)
+        if kept is not None:
+            if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
+                numbers = (part.numbers, dict(part.pages), part.first_folio)
+                if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
+                    set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+                kept.part = part
+                return
+            self._take_out(slot)
         source = Pdf.open(io.BytesIO(part.pdf))
         if not self.namespaces_taken:
             self._take_namespaces(source)
@@ -199,8 +196,6 @@ class Joiner:
         copies: list[Object] = [out.pages[index].obj for index in range(position, position + len(source.pages))]
         drawn: list[Object] = [page.obj for page in source.pages]
         added = self.adding = self.slots[slot] = _Slot(part, source, drawn, pages + copies, copies)
-        self.order.append(slot)
-        self.matched = len(self.order)
         try:
             set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio)
             self._share_streams(copies)
@@ -213,7 +208,8 @@ class Joiner:
     def result(self) -> bytes:
         """The joined PDF, of the parts added (the catalog's metadata from the lowest slot's);
         the parts of an earlier join not sent again are taken out first."""
-        self._take_out_unmatched()
+        for index in [index for index in self.slots if index not in self.sent]:
+            self._take_out(index)
         if not self.slots:
             raise ValueError("nothing to join")
         slots = [self.slots[index] for index in sorted(self.slots)]
@@ -237,36 +233,26 @@ class Joiner:
                 min_version=version,
                 fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
                 stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
-                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+                object_stream_mode=pikepdf.ObjectStreamMode.disable,  # numbered as reached (see the class)
                 deterministic_id=True,  # the /ID from the content: same parts, same bytes
             )
         finally:
             first.close()
-        return buffer.getvalue()
+        return pack_object_streams(buffer.getvalue())
 
     def close(self) -> None:
         self.out.close()
         for source in [*(slot.source for slot in self.slots.values()), *([self.blank] if self.blank else [])]:
             source.close()
 
-    def _take_out_unmatched(self) -> None:
-        """The parts added after the last one the join in progress sent again as it was, taken
-        out, the last added first: their pages (what only they refer to is not written), and
-        what they were the first to bring."""
-        while len(self.order) > self.matched:
-            index = self.order.pop()
-            slot = self.slots.pop(index)
-            position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
-            for _ in slot.pages:
-                del self.out.pages[position]
-            for key in slot.dictionaries:
-                del self.dictionaries[key]
-            for group in slot.streams:
-                self.streams[group].pop()
-            for objgen in slot.font_files:
-                del self.font_files[objgen]
-                self.cuts.pop(objgen, None)
-            slot.source.close()
+    def _take_out(self, index: int) -> None:
+        """The slot's part taken out: its pages (what only they refer to is not written). What
+        it was the first to bring stays kept, for the parts that share it."""
+        slot = self.slots.pop(index)
+        position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
+        for _ in slot.pages:
+            del self.out.pages[position]
+        slot.source.close()
 
     def _take_namespaces(self, first: Pdf) -> None:
         """PDF 2.0: the namespace of the standard structure types, as the parts name it."""
@@ -559,7 +545,6 @@ class Joiner:
             if key in descriptor and isinstance(stream := descriptor[key], pikepdf.Stream):
                 if stream.objgen not in self.font_files:
                     self.font_files[stream.objgen] = (stream, stream.read_bytes(), [])
-                    added.font_files.append(stream.objgen)
                 descriptors = self.font_files[stream.objgen][2]
                 if not any(descriptor.objgen == known.objgen for known in descriptors):
                     descriptors.append(descriptor)
@@ -595,34 +580,37 @@ class Joiner:
     def _cut_fonts(self, slots: Sequence[_Slot]) -> None:
         """Each font file cut to the glyphs all parts draw with it (see :func:`_cut_font`): the
         file a part embedded, or the face a part named instead (see report.render.weasy); cut
-        again only when those glyphs changed."""
+        again only when those glyphs changed. A descriptor's CID set (PDF/A-1) is written each
+        time: a part added again may bring a descriptor of its own."""
         used: dict[tuple[int, int], set[int]] = {}
         for slot in slots:
             for objgen, glyphs in slot.glyphs.items():
                 used.setdefault(objgen, set()).update(glyphs)
         for objgen, glyphs in used.items():
             stream, data, descriptors = self.font_files[objgen]
-            if self.cuts.get(objgen) == frozenset(glyphs):
-                continue
-            self.cuts[objgen] = frozenset(glyphs)
-            if data[4 : 4 + len(STAND_IN)] == STAND_IN:
-                named = data[4 + len(STAND_IN) :].decode()
-                if named not in self.faces:
-                    raise ValueError(f"a part names a font file not given: {named}")
-                face: bytes | Path = self.faces[named]
-            else:
-                face = data
-            cut, bare_cff = _cut_font(face, glyphs)
-            if cut is None:  # HarfBuzz could not cut it: kept whole
-                cut = face.read_bytes() if isinstance(face, Path) else face
-            elif bare_cff:
-                stream.Subtype = Name.CIDFontType0C
-            stream.write(cut)  # compressed when saved
-            if Name.Length1 in stream:
-                stream.Length1 = len(cut)
+            if self.cuts.get(objgen) != frozenset(glyphs):
+                self.cuts[objgen] = frozenset(glyphs)
+                self._cut_file(stream, data, glyphs)
             for descriptor in descriptors:
                 if Name.CIDSet in descriptor:  # PDF/A-1: the CIDs the font file has
                     descriptor.CIDSet = self.out.make_stream(_bit_set(glyphs | {0}))
+
+    def _cut_file(self, stream: pikepdf.Stream, data: bytes, glyphs: set[int]) -> None:
+        if data[4 : 4 + len(STAND_IN)] == STAND_IN:
+            named = data[4 + len(STAND_IN) :].decode()
+            if named not in self.faces:
+                raise ValueError(f"a part names a font file not given: {named}")
+            face: bytes | Path = self.faces[named]
+        else:
+            face = data
+        cut, bare_cff = _cut_font(face, glyphs)
+        if cut is None:  # HarfBuzz could not cut it: kept whole
+            cut = face.read_bytes() if isinstance(face, Path) else face
+        elif bare_cff:
+            stream.Subtype = Name.CIDFontType0C
+        stream.write(cut)  # compressed when saved
+        if Name.Length1 in stream:
+            stream.Length1 = len(cut)
 
     def _kept_dictionary(self, dictionary: Object) -> Object:
         """The first kept indirect dictionary written the same (references included)."""
@@ -631,8 +619,6 @@ class Joiner:
         key = dictionary.unparse(resolved=True)
         if key not in self.dictionaries:
             self.dictionaries[key] = dictionary
-            if self.adding is not None:
-                self.adding.dictionaries.append(key)
         return self.dictionaries[key]
 
     def _kept_image(self, image: pikepdf.Stream) -> Object:
@@ -652,8 +638,6 @@ class Joiner:
         if not remember:
             return stream
         candidates.append((data, stream))
-        if self.adding is not None:
-            self.adding.streams.append((header, len(data)))
         return stream
 
 

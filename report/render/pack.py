@@ -1,0 +1,109 @@
+"""Object streams for a PDF that qpdf wrote without them: the joined PDF's own last step.
+
+qpdf writes object streams (``object_stream_mode=generate``) numbering the objects of each by
+their numbers in memory, so the bytes it writes depend on the order the objects were made in:
+a join that kept most parts from the last build and added one again would not give the bytes of
+a join from nothing. Written without object streams, the file is numbered in the order its
+objects are reached from the trailer, whatever their numbers in memory; this module then puts
+its objects that may be in an object stream (all but streams) into compressed object streams,
+as qpdf would, and ends the file with a cross-reference stream. Nothing is parsed but the
+cross-reference table: each object is the bytes between its offset and the next one's.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+_PER_STREAM = 100  # objects in an object stream at most, as qpdf puts them
+_TABLE_ENTRY = 20  # bytes of an entry of a classic cross-reference table: "0000000015 00000 n \n"
+_SIZE = re.compile(rb"/Size \d+\s*")
+
+
+def pack_object_streams(pdf: bytes) -> bytes:
+    """``pdf`` (written by qpdf without object streams, a classic cross-reference table and
+    objects numbered 1 to N in the order written) with its objects but streams in object
+    streams, and a cross-reference stream; the trailer's entries (``/Root``, ``/Info``, ``/ID``)
+    are kept."""
+    start = pdf.rindex(b"startxref")
+    table = int(pdf[start + len(b"startxref") :].split(None, 1)[0])
+    if not pdf.startswith(b"xref", table):
+        raise ValueError("not a PDF with a cross-reference table")
+    subsection_end = pdf.index(b"\n", table + len(b"xref\n"))
+    first, count = (int(field) for field in pdf[table + len(b"xref\n") : subsection_end].split())
+    entries = subsection_end + 1
+    if first != 0 or pdf[entries + _TABLE_ENTRY * count : entries + _TABLE_ENTRY * count + 7] != b"trailer":
+        raise ValueError("not a cross-reference table of one subsection")
+    table_rows = range(entries + _TABLE_ENTRY, entries + _TABLE_ENTRY * count, _TABLE_ENTRY)
+    if any(pdf[at + 17 : at + 18] != b"n" for at in table_rows):
+        raise ValueError("a cross-reference table with free objects")
+    offsets = [int(pdf[at : at + 10]) for at in table_rows]
+    trailer = pdf[entries + _TABLE_ENTRY * count + len(b"trailer") : start].strip()
+    if not (trailer.startswith(b"<<") and trailer.endswith(b">>")):
+        raise ValueError("a trailer that is not a dictionary")
+    ends = [*offsets[1:], table]
+
+    out = bytearray(pdf[: offsets[0]])  # the header and its binary comment
+    if out.startswith(b"%PDF-1.") and out[7:8] in b"01234":  # object streams are PDF 1.5
+        out[5:8] = b"1.5"
+    located: list[tuple[int, int, int]] = [(0, 0, 0xFFFF)]  # per object: type, field 2, field 3
+    packable: list[tuple[int, bytes]] = []
+    for number, (begin, end) in enumerate(zip(offsets, ends, strict=True), start=1):
+        body = _body(pdf, begin, end, number)
+        if body.endswith(b"\nendstream"):  # a stream: stays as it is
+            located.append((1, len(out), 0))
+            out += pdf[begin:end]
+        else:
+            located.append((2, 0, len(packable) % _PER_STREAM))  # its object stream, set below
+            packable.append((number, body))
+    next_number = count
+    streams = -(-len(packable) // _PER_STREAM)
+    for index in range(streams):
+        group = packable[index * _PER_STREAM : (index + 1) * _PER_STREAM]
+        header, bodies, at = [], [], 0
+        for number, body in group:
+            located[number] = (2, next_number, located[number][2])
+            header.append(b"%d %d" % (number, at))
+            bodies.append(body)
+            at += len(body) + 1
+        head = b" ".join(header) + b"\n"
+        data = zlib.compress(head + b"\n".join(bodies))
+        located.append((1, len(out), 0))
+        out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
+            next_number,
+            len(group),
+            len(head),
+            len(data),
+        )
+        out += data + b"\nendstream\nendobj\n"
+        next_number += 1
+
+    xref_number, xref_at = next_number, len(out)
+    located.append((1, xref_at, 0))
+    width = max(1, (max(max(field for _, field, _ in located), xref_at).bit_length() + 7) // 8)
+    rows = b"".join(
+        kind.to_bytes(1, "big") + field.to_bytes(width, "big") + third.to_bytes(2, "big")
+        for kind, field, third in located
+    )
+    data = zlib.compress(rows)
+    entries_kept = _SIZE.sub(b"", trailer[2:-2]).strip()
+    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Filter /FlateDecode /Length %d %s >>\nstream\n" % (
+        xref_number,
+        xref_number + 1,
+        width,
+        len(data),
+        entries_kept,
+    )
+    out += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def _body(pdf: bytes, begin: int, end: int, number: int) -> bytes:
+    """Object ``number``'s value: between its ``N 0 obj`` line and its ``endobj``."""
+    opening = b"%d 0 obj\n" % number
+    if not pdf.startswith(opening, begin):
+        raise ValueError(f"object {number} is not where the cross-reference table says")
+    body = pdf[begin + len(opening) : end].rstrip()
+    if not body.endswith(b"endobj"):
+        raise ValueError(f"object {number} does not end with endobj")
+    return body[: -len(b"endobj")].rstrip()
