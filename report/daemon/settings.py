@@ -30,7 +30,8 @@ CHECK_SECONDS = 2.0  # how often an idle kept process looks at the clock and at 
 POOL_VARIABLE = "REPORT_POOL"  # a pool of kept processes of its own (the tests' own, not the user's)
 DEFAULT_POOL = "main"
 MEMORY_VARIABLE = "REPORT_WORKER_MEMORY"  # megabytes
-DEFAULT_MEMORY_MB = 400.0
+LEAST_MEMORY_MB = 400.0
+MEMORY_SHARE = 16  # of the machine's memory, a kept worker may hold this fraction
 SERVER_KIND, WORKER_KIND = "build server", "PDF worker"
 # What kept processes run (``python -c CODE POOL …``): how they are known while they start.
 SERVER_CODE = "import sys; from report.daemon.server import serve; serve(*sys.argv[1:])"
@@ -118,12 +119,18 @@ def pool_size() -> int:
 
 def memory_ceiling() -> int:
     """The resident memory, in bytes, past which a kept worker exits after its build:
-    ``REPORT_WORKER_MEMORY`` megabytes, 400 by default."""
+    ``REPORT_WORKER_MEMORY`` megabytes, else a sixteenth of the machine's memory and at least
+    400 MB. The worker that joins a book keeps the joined PDF for the next build, about a
+    megabyte a page (550 MB at 586 pages): a book that fits keeps the join, one that does not
+    pays a join from nothing at its next build."""
     try:
-        megabytes = float(os.environ.get(MEMORY_VARIABLE, DEFAULT_MEMORY_MB))
+        megabytes = float(os.environ.get(MEMORY_VARIABLE, 0))
     except ValueError:
-        megabytes = DEFAULT_MEMORY_MB
-    return int(megabytes * 2**20) if megabytes > 0 else int(DEFAULT_MEMORY_MB * 2**20)
+        megabytes = 0
+    if megabytes > 0:
+        return int(megabytes * 2**20)
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(int(LEAST_MEMORY_MB * 2**20), machine // MEMORY_SHARE)
 
 
 def resident_bytes(pid: int) -> int:
