@@ -393,31 +393,12 @@ def _draw_gap(stream: Any, textbox: Any, gap: float, first: bool) -> None:
     /ActualText, the box's text, is read over all of it (ISO 32000-1 14.9.4), with no break
     between the word and the Japanese beside it. A reader that ignores /ActualText reads a
     space there, as it read the gap. Nothing is drawn if the font has no space."""
-    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
-
     if gap <= 0:
         return
-    layout = textbox.pango_layout
-    layout.reactivate(textbox.style)
-    try:
-        line, _ = layout.get_first_line()
-        run = line.runs[0]
-        while not first and run.next != ffi.NULL:
-            run = run.next
-        pango_font = run.data.item.analysis.font
-        space = ffi.new("hb_codepoint_t *")
-        if not harfbuzz.hb_font_get_nominal_glyph(pango.pango_font_get_hb_font(pango_font), ord(" "), space):
-            return
-        glyph = space[0]
-        font, font_size = stream.add_font(pango_font)
-        pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect, stream.logical_rect)
-        advance = stream.logical_rect.width * FROM_UNITS
-    finally:
-        layout.deactivate()
-    if advance <= 0 or font.bitmap:
+    found = _glyphs_in_box_font(stream, textbox, " ", last_run=not first)
+    if found is None:
         return
-    font.widths.setdefault(glyph, round(advance * 1000 / font_size))
-    font.to_unicode.setdefault(glyph, " ")
+    font, font_size, ((glyph, advance),) = found
     x = textbox.position_x - gap if first else textbox.position_x + textbox.width
     stream.begin_text()
     stream.set_font_size(font.hash, font_size)
@@ -476,29 +457,50 @@ def _record_page_numbers() -> None:
 def _digit_glyphs(stream: Any, textbox: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """The glyphs of 0–9 in the font the box is drawn in (hex, as a TJ writes them), and their
     widths: none if the font has not all ten."""
+    found = _glyphs_in_box_font(stream, textbox, "0123456789")
+    if found is None:
+        return (), ()
+    glyphs = found[2]
+    return tuple(f"{glyph:04x}" for glyph, _ in glyphs), tuple(width for _, width in glyphs)
+
+
+def _glyphs_in_box_font(
+    stream: Any, textbox: Any, characters: str, last_run: bool = False
+) -> tuple[Any, float, list[tuple[int, float]]] | None:
+    """The font of the box's first (or last) run as the stream embeds it, its size, and the
+    glyph and advance of each of ``characters`` there, noted in the font's widths and Unicode
+    mapping (the stream writes a glyph only where they name it): None for a bitmap font, or
+    one that lacks a character or has a glyph of no width."""
     from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
 
     layout = textbox.pango_layout
     layout.reactivate(textbox.style)
     try:
         line, _ = layout.get_first_line()
-        pango_font = line.runs[0].data.item.analysis.font
-        font, font_size = stream.add_font(pango_font)
+        run = line.runs[0]
+        while last_run and run.next != ffi.NULL:
+            run = run.next
+        pango_font = run.data.item.analysis.font
+        hb_font = pango.pango_font_get_hb_font(pango_font)
         glyph = ffi.new("hb_codepoint_t *")
+        glyphs: list[int] = []
+        for character in characters:
+            if not harfbuzz.hb_font_get_nominal_glyph(hb_font, ord(character), glyph):
+                return None
+            glyphs.append(glyph[0])
+        font, font_size = stream.add_font(pango_font)
         found: list[tuple[int, float]] = []
-        for digit in "0123456789":
-            if font.bitmap or not harfbuzz.hb_font_get_nominal_glyph(
-                pango.pango_font_get_hb_font(pango_font), ord(digit), glyph
-            ):
-                return (), ()
-            pango.pango_font_get_glyph_extents(pango_font, glyph[0], stream.ink_rect, stream.logical_rect)
-            found.append((glyph[0], stream.logical_rect.width * FROM_UNITS))
+        for glyph_id in glyphs:
+            pango.pango_font_get_glyph_extents(pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
+            found.append((glyph_id, stream.logical_rect.width * FROM_UNITS))
     finally:
         layout.deactivate()
-    for (glyph_id, width), digit in zip(found, "0123456789", strict=True):
+    if font.bitmap or any(width <= 0 for _, width in found):
+        return None
+    for (glyph_id, width), character in zip(found, characters, strict=True):
         font.widths.setdefault(glyph_id, round(width * 1000 / font_size))
-        font.to_unicode.setdefault(glyph_id, digit)
-    return tuple(f"{glyph_id:04x}" for glyph_id, _ in found), tuple(width for _, width in found)
+        font.to_unicode.setdefault(glyph_id, character)
+    return font, font_size, found
 
 
 def _kind(pdf: Any, reference: bytes) -> str:
