@@ -54,6 +54,8 @@ PREVIEW_DIR = Path(__file__).resolve().parent / "preview"
 PAGE_WIDTHS = {"A4": "210mm", "A5": "148mm", "B5": "182mm", "B6": "128mm", "letter": "8.5in"}
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 PREVIEW_FIRST_SECONDS = 1.0  # at most, the PDF and EPUB wait for the page to show an edit
+VERSIONS_REMEMBERED = 8  # a page further behind than this is sent the whole report again
+BLOCK_MARK = "report-block:"  # an HTML comment before each block of the preview: <!--report-block:KEY-->
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
 # What editors and tools write beside a file they save (vim's swap files and 4913, Emacs' #autosave#,
 # JetBrains' ___jb_tmp___, backups, sed -i's sedXXXXXX …): never a change to the report.
@@ -81,6 +83,14 @@ class Snapshot:
     seconds: float = 0.0  # how long the preview took to build
     lang: str = "en"
     title: str = "report"
+    # The report's blocks, as ``html`` holds them (each after its mark): the warnings, the
+    # cover, the contents, each chapter. A page that shows an earlier version is sent only the
+    # blocks that changed since (see PreviewState.changes_since); none for a page of errors.
+    blocks: tuple[tuple[str, str], ...] = ()
+
+
+def preview_html(blocks: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"<!--{BLOCK_MARK}{key}-->{html}" for key, html in blocks)
 
 
 class _CompiledTemplates(jinja2.BytecodeCache):
@@ -110,17 +120,33 @@ class PreviewState:
         self.events = 0  # bumped on every change of snapshot or status
         self.pages = 0  # pages open (their event streams)
         self.shown = 0  # the newest version a page said it shows
+        self.block_digests: dict[int, tuple[tuple[str, str], ...]] = {}  # version → its blocks' keys and digests
 
     def publish(self, snapshot: Snapshot | None = None, stylesheet: str | None = None, status: str = "") -> None:
         with self.changed:
             if snapshot is not None:
                 self.snapshot = snapshot
+                if snapshot.blocks:
+                    self.block_digests[snapshot.version] = tuple((key, digest(html)) for key, html in snapshot.blocks)
+                    for version in sorted(self.block_digests)[:-VERSIONS_REMEMBERED]:
+                        del self.block_digests[version]
             if stylesheet is not None:
                 self.stylesheet = stylesheet
             if status:
                 self.status = status
             self.events += 1
             self.changed.notify_all()
+
+    def changes_since(self, snapshot: Snapshot, version: str) -> list[tuple[str, str]] | None:
+        """The blocks of ``snapshot`` that differ from those of ``version`` (a page that shows
+        it replaces only them): None when that is not known, or the blocks are not the same
+        ones in the same order (a chapter added, the report's errors), and the page needs all."""
+        with self.changed:
+            new = self.block_digests.get(snapshot.version) if snapshot.blocks else None
+            old = self.block_digests.get(int(version)) if version.isdigit() else None
+        if new is None or old is None or [key for key, _ in new] != [key for key, _ in old]:
+            return None
+        return [block for block, now, then in zip(snapshot.blocks, new, old, strict=True) if now != then]
 
     def set_status(self, status: str, kind: str) -> None:
         with self.changed:
@@ -229,7 +255,10 @@ class Watcher:
                 book, warnings = prepare(self.root, cache=cache)
                 assembler = Assembler(book)
                 assembler.env.bytecode_cache = self._templates
-                document = assembler.print_document()
+                blocks = [("warnings", self._warnings(warnings))] + [
+                    (key, body.group(1) if (body := _BODY.search(document)) else document)
+                    for key, document in assembler.print_parts
+                ]
                 stylesheet = self._stylesheet(assembler, book.config, cache)
             cache.save()
         except ReportError as error:
@@ -243,16 +272,16 @@ class Watcher:
                 c.id for c in book.chapters if c.source in saved and digests[c.id] != self._chapters.get(c.id)
             )
             self._chapters = digests
-            body = _BODY.search(document)
             snapshot = Snapshot(
                 version,
-                self._warnings(warnings) + (body.group(1) if body else document),
+                preview_html(blocks),
                 True,
                 f"/__report.css?v={digest(stylesheet)[:16]}",
                 edited,
                 time.perf_counter() - started,
                 book.config.language,
                 book.config.title,
+                tuple(blocks),
             )
         self.state.publish(snapshot, stylesheet)
         what = ", ".join(sorted(self._display(path) for path in saved)) or "first build"
@@ -292,7 +321,7 @@ class Watcher:
         )
         previous = self.state.snapshot
         return replace(
-            previous, version=version, html=page, ok=False, changed=(), seconds=time.perf_counter() - started
+            previous, version=version, html=page, ok=False, changed=(), seconds=time.perf_counter() - started, blocks=()
         )
 
     def _line(self, diagnostic: Diagnostic) -> str:
@@ -421,10 +450,12 @@ def _handler(watcher: Watcher) -> type[BaseHTTPRequestHandler]:
             with state.changed:
                 snapshot, status, kind, shown = state.snapshot, state.status, state.status_kind, state.shown
             fresh = have != str(snapshot.version)
+            blocks = state.changes_since(snapshot, have) if fresh else None
             body = {
                 "version": snapshot.version,
                 "ok": snapshot.ok,
-                "html": snapshot.html if fresh else None,
+                "html": snapshot.html if fresh and blocks is None else None,
+                "blocks": blocks,
                 "css": snapshot.css,
                 "changed": list(snapshot.changed),
                 "seconds": snapshot.seconds,

@@ -116,12 +116,19 @@ def test_preview_follows_edits_and_shows_errors(watching: tuple[Path, str]) -> N
             page.goto(url)
             assert "実験の設計" in page.inner_text("#report-preview")
             page.evaluate("window.notReloaded = true")  # lost if the page were loaded again
+            page.evaluate("document.getElementById('intro').dataset.kept = 'yes'")  # lost if replaced
 
             # An edit shows up in the open page, which tells the server once it is painted (the
-            # PDF and EPUB wait for that, so as not to slow the page down).
+            # PDF and EPUB wait for that, so as not to slow the page down). Only the edited
+            # chapter is replaced, and the page then shows what a page loaded anew shows.
             chapter.write_text(original + "\n監視中に書き足した段落。\n", encoding="utf-8")
             page.wait_for_function(preview_has("監視中に書き足した段落"), timeout=30_000)
             assert page.evaluate("window.notReloaded") is True
+            assert page.evaluate("document.getElementById('intro').dataset.kept") == "yes"
+            anew = browser.new_page()
+            anew.goto(url)
+            assert anew.inner_text("#report-preview") == page.inner_text("#report-preview")
+            anew.close()
             version = int(page.eval_on_selector("#report-preview", "main => main.dataset.version"))
             eventually(lambda: server_state(url)["shown"] >= version, 30, "the page did not say it shows the edit")
 

@@ -1,6 +1,9 @@
 // `report watch`: the page follows the report as it is saved. The server says when
 // something changed (server-sent events); the page then fetches the new content and
-// swaps it in place, keeping its scroll position and its fonts.
+// swaps it in place, keeping its scroll position and its fonts. The content is a series of
+// blocks (the cover, the contents, each chapter), each after a comment <!--report-block:KEY-->;
+// the server sends only the blocks that changed since the version the page shows, so that
+// a save in a long book makes the browser parse and lay out one chapter, not the book.
 (() => {
   "use strict";
   const main = document.getElementById("report-preview");
@@ -9,6 +12,7 @@
   let version = Number(main.dataset.version);
   let running = false;
   let again = false;
+  const MARK = "report-block:";
 
   async function update() {
     if (running) {
@@ -31,9 +35,14 @@
   }
 
   function apply(state) {
-    if (state.html !== null && state.version !== version) {
+    if ((state.html !== null || state.blocks !== null) && state.version !== version) {
       if (css.getAttribute("href") !== state.css) css.setAttribute("href", state.css);
-      main.innerHTML = state.html;
+      if (state.html !== null) main.innerHTML = state.html;
+      else if (!state.blocks.every(([key, html]) => replaceBlock(key, html))) {
+        version = -1; // a block not found: ask for the whole report
+        again = true;
+        return;
+      }
       main.dataset.version = String(state.version);
       main.dataset.ok = String(state.ok);
       version = state.version;
@@ -42,6 +51,21 @@
     }
     status.textContent = state.status;
     status.dataset.state = state.status_kind;
+  }
+
+  function isMark(node) {
+    return node.nodeType === Node.COMMENT_NODE && node.data.startsWith(MARK);
+  }
+
+  // The nodes after the block's mark, up to the next mark, replaced by the block's new HTML.
+  function replaceBlock(key, html) {
+    const mark = Array.prototype.find.call(main.childNodes, (node) => isMark(node) && node.data === MARK + key);
+    if (!mark) return false;
+    while (mark.nextSibling && !isMark(mark.nextSibling)) mark.nextSibling.remove();
+    const range = document.createRange();
+    range.selectNodeContents(main);
+    mark.after(range.createContextualFragment(html));
+    return true;
   }
 
   // Once painted, the page tells the server, which then builds the PDF and EPUB: until
