@@ -31,6 +31,7 @@ from report.daemon.settings import (
     builder_stamp,
     keep_seconds,
     kept_processes,
+    memory_ceiling,
     pool_size,
     stop_kept,
 )
@@ -182,6 +183,21 @@ def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPORT_KEEP_WORKERS", "soon")
     monkeypatch.delenv("CI")
     assert keep_seconds() == DEFAULT_KEEP_SECONDS
+
+
+def test_how_much_memory_a_kept_worker_may_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sixteenth of the machine's memory, at least 400 MB, unless REPORT_WORKER_MEMORY says."""
+    monkeypatch.delenv("REPORT_WORKER_MEMORY", raising=False)
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert memory_ceiling() == max(400 * 2**20, machine // 16)
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**19}[name])  # 2 GB
+    assert memory_ceiling() == 400 * 2**20
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**23}[name])  # 32 GB
+    assert memory_ceiling() == 2 * 2**30
+    monkeypatch.setenv("REPORT_WORKER_MEMORY", "250")
+    assert memory_ceiling() == 250 * 2**20
+    monkeypatch.setenv("REPORT_WORKER_MEMORY", "lots")
+    assert memory_ceiling() == 2 * 2**30
 
 
 def test_a_worker_keeps_the_stylesheets_of_the_last_few_reports(
