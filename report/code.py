@@ -30,9 +30,16 @@ from mdit_py_plugins.attrs.parse import parse as parse_attrs
 from report.limits import MAX_CHAPTER_BYTES
 from report.load import RESERVED_CHARACTERS
 
-# mdBook's forms: {{#include f}} all, f:5 line 5, f:5: from 5, f::9 to 9, f:5:9 from 5 to 9.
-INCLUDE_LINE = re.compile(r"^[ \t]*\{\{#include[ \t]+([^\s:}]+)(?::(\d*))?(?::(\d*))?[ \t]*\}\}[ \t]*$", re.MULTILINE)
-ANY_INCLUDE = re.compile(r"^[ \t]*\{\{#include\b.*$", re.MULTILINE)
+# mdBook's forms: {{#include f}} all, f:5 line 5, f:5: from 5, f::9 to 9, f:5:9 from 5 to 9, f:name
+# the lines between "ANCHOR: name" and "ANCHOR_END: name"; {{#rustdoc_include …}} alike (the lines
+# it hides on the web, outside those asked for, a printed page does not show).
+INCLUDE_LINE = re.compile(
+    r"^[ \t]*\{\{#(?:rustdoc_)?include[ \t]+([^\s:}]+)(?::(\d*)(?::(\d*))?|:([\w-]+))?[ \t]*\}\}[ \t]*$", re.MULTILINE
+)
+ANY_INCLUDE = re.compile(r"^[ \t]*\{\{#(?:rustdoc_)?include\b.*$", re.MULTILINE)
+ANCHOR_START = re.compile(r"ANCHOR:\s*([\w-]+)")
+ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w-]+)")
+Selection = tuple[int, int | None] | str | None  # lines (1-based, inclusive), an anchor's name, or all
 # GitBook's include-codeblock: [import](f), [import, title](f), [import title](f), [import:5-9, title](f).
 GITBOOK_IMPORT = re.compile(r"^\[import(?::(\d*-\d*|\d+))?(?:[,\s]\s*([^\]]*?))?\s*\]\(([^()\s]+)\)$")
 LINE_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
@@ -135,8 +142,9 @@ def line_range(spec: str) -> tuple[int, int | None]:
     return start, end
 
 
-def included_text(path: Path, shown_as: str, lines: tuple[int, int | None] | None) -> str:
-    """The file's text (UTF-8), cut to ``lines`` (1-based, inclusive) when given."""
+def included_text(path: Path, shown_as: str, lines: Selection) -> str:
+    """The file's text (UTF-8), cut to ``lines`` (1-based, inclusive) or to an mdBook anchor
+    when given (see :func:`anchored_lines`)."""
     if (size := path.stat().st_size) > MAX_CHAPTER_BYTES:
         raise CodeError(f'included file "{shown_as}" is {size / 1024 / 1024:.1f} MB; it may be at most 4 MB')
     try:
@@ -147,6 +155,8 @@ def included_text(path: Path, shown_as: str, lines: tuple[int, int | None] | Non
         raise CodeError(f'included file "{shown_as}" uses the reserved character U+{ord(reserved.group()):04X}')
     if lines is None:
         return text
+    if isinstance(lines, str):
+        return anchored_lines(text, lines, shown_as)
     all_lines = text.splitlines(keepends=True)
     start, end = lines
     if start > len(all_lines):
@@ -155,25 +165,45 @@ def included_text(path: Path, shown_as: str, lines: tuple[int, int | None] | Non
     return chosen if chosen.endswith("\n") else chosen + "\n"
 
 
-def expand_includes(code: str, read: Callable[[str, tuple[int, int | None] | None], str]) -> str:
+def anchored_lines(text: str, anchor: str, shown_as: str) -> str:
+    """The lines between ``ANCHOR: anchor`` and ``ANCHOR_END: anchor`` (to the end if it has
+    none), without the lines that mark anchors, as mdBook takes them."""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines(keepends=True):
+        if not inside:
+            inside = any(found.group(1) == anchor for found in ANCHOR_START.finditer(line))
+        elif any(found.group(1) == anchor for found in ANCHOR_END.finditer(line)):
+            break
+        elif not ANCHOR_START.search(line) and not ANCHOR_END.search(line):
+            kept.append(line)
+    if not inside:
+        raise CodeError(f'included file "{shown_as}" has no anchor "{anchor}" (a line with ANCHOR: {anchor})')
+    chosen = "".join(kept)
+    return chosen if chosen.endswith("\n") or not chosen else chosen + "\n"
+
+
+def expand_includes(code: str, read: Callable[[str, Selection], str]) -> str:
     """mdBook's ``{{#include path}}`` lines replaced by what ``read(path, lines)`` gives."""
     for line in ANY_INCLUDE.finditer(code):
-        if not INCLUDE_LINE.fullmatch(line.group(0)):  # mdBook's anchors, a typo …
+        if not INCLUDE_LINE.fullmatch(line.group(0)):  # a typo …
             raise CodeError(
-                f'"{line.group(0).strip()}" is not an include this builder reads: '
-                "write {{#include path}} or {{#include path:10:20}} (line numbers)"
+                f'"{line.group(0).strip()}" is not an include this builder reads: write {{{{#include path}}}}, '
+                "{{#include path:10:20}} (line numbers) or {{#include path:name}} (an anchor)"
             )
 
     def include(match: re.Match[str]) -> str:
-        start, end = match.group(2), match.group(3)
-        lines: tuple[int, int | None] | None
-        if start is None:
+        start, end, anchor = match.group(2), match.group(3), match.group(4)
+        lines: Selection
+        if anchor is not None:
+            lines = anchor
+        elif start is None:
             lines = None
         elif end is None:  # path:5 is line 5 alone
             lines = (int(start), int(start)) if start else None
         else:
             lines = (int(start) if start else 1, int(end) if end else None)
-        if lines is not None and (lines[0] < 1 or (lines[1] is not None and lines[1] < lines[0])):
+        if isinstance(lines, tuple) and (lines[0] < 1 or (lines[1] is not None and lines[1] < lines[0])):
             raise CodeError(f'"{match.group(0).strip()}" is not a line range: lines count from 1')
         return read(match.group(1), lines).removesuffix("\n")
 

@@ -38,6 +38,7 @@ from report.cite import citations_plugin, parsed_citations
 from report.code import (
     CodeError,
     Fence,
+    Selection,
     expand_includes,
     gitbook_import_rule,
     highlight,
@@ -875,7 +876,7 @@ def _render_code_block(
     context = _context(env)
     line = token.meta.get("line")
 
-    def read(src: str, lines: tuple[int, int | None] | None) -> str:
+    def read(src: str, lines: Selection) -> str:
         path = _resolve_local_path(src, context, line, "included file")
         if path is None:
             raise _Reported()

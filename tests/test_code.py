@@ -190,6 +190,9 @@ def report_with_code(tmp_path: Path) -> Path:
     (tmp_path / "secret.py").write_text("password = 1\n", encoding="utf-8")
     (root / "src" / "latin1.py").write_bytes("café = 1\n".encode("latin-1"))
     (root / "src" / "slot.py").write_text("x = '\ue000slot\ue001x\ue002'\n", encoding="utf-8")
+    anchored = ["line1 = 1", "# ANCHOR: all", "# ANCHOR: setup", "line2 = 2", "line3 = 3", "# ANCHOR_END: setup"]
+    anchored += ["line4 = 4", "# ANCHOR: rest", "line5 = 5", "# ANCHOR_END: all", "line6 = 6"]
+    (root / "src" / "anchored.py").write_text("\n".join(anchored) + "\n", encoding="utf-8")
     return root
 
 
@@ -216,6 +219,24 @@ def test_include_with_line_ranges(report_with_code: Path, block: str, lines: lis
 
 
 @pytest.mark.parametrize(
+    ("block", "lines"),
+    [
+        ("```python\n{{#include ../src/anchored.py:setup}}\n```", [2, 3]),
+        # the lines that mark other anchors are left out; an anchor with no end runs to the end
+        ("```python\n{{#include ../src/anchored.py:all}}\n```", [2, 3, 4, 5]),
+        ("```python\n{{#rustdoc_include ../src/anchored.py:rest}}\n```", [5, 6]),
+        ("```python\n{{#rustdoc_include ../src/anchored.py:4:5}}\n```", [2, 3]),  # lines as they are
+    ],
+)
+def test_include_an_mdbook_anchor(report_with_code: Path, block: str, lines: list[int]) -> None:
+    body, diagnostics, includes = parse_in(report_with_code, f"前文。\n\n{block}\n")
+    assert not diagnostics.errors, diagnostics.errors
+    shown = [_text_of(line) for line in re.findall(r'<span class="line">(.*?)\n</span>', body)]
+    assert shown == [f"line{n} = {n}" for n in lines]
+    assert includes == [report_with_code / "src" / "anchored.py"]
+
+
+@pytest.mark.parametrize(
     ("block", "message"),
     [
         ("```python\n{{#include ../src/missing.py}}\n```", 'included file "../src/missing.py" does not exist'),
@@ -225,7 +246,8 @@ def test_include_with_line_ranges(report_with_code: Path, block: str, lines: lis
         ('```python {include="../src/tool.py" lines="b"}\n```', 'lines="b" is not a line range'),
         ('```python {lines="1-2"}\nx\n```', 'lines="1-2" needs include="path"'),
         ('```python {include="../src/tool.py"}\nx\n```', "and code of its own"),
-        ("```rust\n{{#include ../src/tool.py:main}}\n```", "is not an include this builder reads"),
+        ("```rust\n{{#include ../src/tool.py:main}}\n```", 'included file "../src/tool.py" has no anchor "main"'),
+        ("```rust\n{{#include ../src/tool.py:a b}}\n```", "is not an include this builder reads"),
         ('```python {include="../src/latin1.py"}\n```', 'included file "../src/latin1.py" is not valid UTF-8'),
         ('```python {include="../src/slot.py"}\n```', "uses the reserved character U+E000"),
     ],
