@@ -325,6 +325,13 @@ class Assembler:
     def epub_file(chapter_id: str) -> str:
         return f"{chapter_id}.xhtml"
 
+    def epub_link_owners(self, chapter: Chapter) -> tuple[tuple[str, str | None], ...]:
+        """The ids the chapter links to, each with the chapter that owns it: all that its EPUB
+        page takes of the rest of the book (see :meth:`_epub_fragment`)."""
+        fragments = [chapter.html, *(note.html for note in chapter.footnotes)]
+        targets = {target for fragment in fragments for target in _LOCAL_HREF.findall(fragment)}
+        return tuple(sorted((target, self.book.owner.get(target)) for target in targets))
+
     def _epub_fragment(self, chapter: Chapter, fragment: str) -> str:
         """XHTML for the EPUB, with links to other chapters pointing at their files."""
 

@@ -338,8 +338,10 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
 
     fault_point("epub")
 
-    chapters = repr(assembler.book.chapters)
-    key = digest(inputs, chapters, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
+    book = assembler.book
+    chapters = repr(book.chapters)
+    everything = (repr(sorted(book.labels.items())), repr(sorted(book.owner.items())), chapters)  # the nav's too
+    key = digest(inputs, *everything, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
     value = cache.load("epub", key)
     data = cache.object_bytes(str(value.get("epub"))) if value is not None else None
     if value is not None and data is not None:
@@ -355,18 +357,18 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
 
 
 def _epub_inputs(assembler: Assembler, cache: Cache) -> str:
-    """What an EPUB is made of, but its chapters and the PDF's layout (its page starts and
-    cover; both added by :func:`_epub`): the book's labels, report.toml but its [pdf] table,
-    the report's templates and styles but the print-only ones, the images, the fonts,
-    SOURCE_DATE_EPOCH, and the builder's code, templates and styles."""
+    """What each page of an EPUB is made of, but its chapter and what the chapter takes of the
+    others (the owners of the ids it links to: see report.render.epub) and the PDF's layout
+    (its page starts and cover; :func:`_epub` adds the book's labels and chapters for the
+    whole): report.toml but its [pdf] table, the report's templates and styles but the
+    print-only ones, the images, the fonts, SOURCE_DATE_EPOCH, and the builder's code,
+    templates and styles. An edit that adds an id (an index term) changes no other page."""
     book = assembler.book
     config = book.config
     images = sorted({image for chapter in book.chapters for image in chapter.images})
     return digest(
         code_fingerprint("report.render.epub", "report.render.pdf", data=True),
         repr(replace(config, pdf=PdfSettings())),
-        repr(sorted(book.labels.items())),
-        repr(sorted(book.owner.items())),
         *(f"{image}={cache.file_digest(image)}" for image in images),
         cache.tree_digest(config.root / "templates", exclude=PRINT_ONLY) or "",
         cache.tree_digest(config.root / "styles", exclude=PRINT_ONLY) or "",

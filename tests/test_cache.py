@@ -233,6 +233,19 @@ def test_a_chapter_a_page_longer_moves_the_folios_and_page_numbers_after_it(proj
         result.stats.misses["pdf-part"] == 2
     )  # those two: the method chapter only moved, the contents kept its digits
     assert result.stats.hits["pdf-part"] >= 3  # the cover, the contents, the method chapter
+    # The EPUB: a chapter that only moved gets new page-break markers, not a page made again.
+    assert result.stats.misses["epub-chapter"] == 1 and result.stats.hits["epub-chapter"] >= 1
+    clean_build_matches(project)
+
+
+def test_an_id_added_to_a_chapter_changes_no_other_epub_page(project: Path, worker: PdfWorkers) -> None:
+    """A new section (a new id of the book, that no other chapter links to): only its chapter's
+    EPUB page is made again (the pages take of the others only the owners of the ids they link to)."""
+    run(project, worker)
+    append(project / "chapters" / "02-method.md", "\n## 追加の節 {#sec-added}\n\n追加した節の本文。\n")
+    result = run(project, worker)
+    assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2
+    assert "追加した節の本文" in epub_text(epub(project))
     clean_build_matches(project)
 
 

@@ -44,6 +44,7 @@ from report.cache import Cache, digest
 from report.code import bold_classes
 from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
+from report.model import Chapter
 from report.render import Output, PageStart
 
 XHTML = "application/xhtml+xml"
@@ -229,17 +230,33 @@ class EpubRenderer:
         ]
         for chapter, own in zip(chapters, anchors, strict=True):
             starts = [start for start in self.print_pages if start.anchor in own]
-            key = digest(self.key, repr(chapter), repr(starts))
+            written = repr((chapter, assembler.epub_link_owners(chapter)))
+            key = digest(self.key, written, repr(starts))
             page = self._cached_page(key)
             if page is None:
-                page = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), starts, body_font)
+                page = self._marked(assembler, chapter, written, starts, body_font)
                 self._store_page(key, page)
             made.append(page)
         usage = _merged([characters for _, _, characters in made])
         return [page for page, _, _ in made], [entry for _, entries, _ in made for entry in entries], usage
 
-    def _cached_page(self, key: str) -> _FinishedPage | None:
-        value = self.cache.load("epub-page", key) if self.cache is not None and self.key else None
+    def _marked(
+        self, assembler: Assembler, chapter: Chapter, written: str, starts: list[PageStart], body_font: str
+    ) -> _FinishedPage:
+        """The chapter's page with the markers of the printed pages that begin in it: the page
+        without them from the cache if it was kept (pages that only moved, after an edit that
+        made an earlier chapter longer, get new markers, not a new page)."""
+        key = digest(self.key, written)
+        unmarked = self._cached_page(key, "epub-chapter")
+        if unmarked is None:
+            unmarked = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), (), body_font)
+            self._store_page(key, unmarked, "epub-chapter")
+        page, _, usage = unmarked
+        pages, page_list = insert_page_breaks([page], starts)
+        return pages[0], page_list, usage  # (a marker sets no character)
+
+    def _cached_page(self, key: str, kind: str = "epub-page") -> _FinishedPage | None:
+        value = self.cache.load(kind, key) if self.cache is not None and self.key else None
         if value is None:
             return None
         try:
@@ -250,7 +267,7 @@ class EpubRenderer:
             return None
         return page, entries, usage
 
-    def _store_page(self, key: str, made: _FinishedPage) -> None:
+    def _store_page(self, key: str, made: _FinishedPage, kind: str = "epub-page") -> None:
         if self.cache is None or not self.key:
             return
         page, entries, usage = made
@@ -262,7 +279,7 @@ class EpubRenderer:
             "page_list": [list(entry) for entry in entries],
             "usage": [[style, weight, "".join(sorted(found))] for (style, weight), found in sorted(usage.items())],
         }
-        self.cache.store("epub-page", key, value)
+        self.cache.store(kind, key, value)
 
 
 _FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage]
