@@ -124,24 +124,34 @@ class AceRun:
 
     def start(self) -> AceRun:
         env = dict(os.environ, PUPPETEER_EXECUTABLE_PATH=shutil.which("chromium") or "/usr/bin/chromium")
-        self.process = subprocess.Popen(
-            [str(ACE), "-s", "-o", str(self.out), "--force", str(self.epub)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # stopped with its Chromium, whatever happens
-        )
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        with self._log.open("wb") as log:  # what Ace says of a failure, it says on standard output
+            self.process = subprocess.Popen(
+                [str(ACE), "-o", str(self.out), "--force", str(self.epub)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped with its Chromium, whatever happens
+            )
         return self
+
+    @property
+    def _log(self) -> Path:
+        return self.out.parent / f"{self.out.name}.ace.log"
 
     def report(self) -> dict:
         if self._report is None:
             assert self.process is not None
             try:
-                _, stderr = self.process.communicate(timeout=300)
+                self.process.wait(timeout=300)
             finally:
                 stop(self.process)
             report = self.out / "report.json"
-            assert report.is_file(), f"Ace wrote no report for {self.epub.name}:\n{stderr.decode()}"
+            said = self._log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            assert report.is_file(), (
+                f"Ace wrote no report for {self.epub.name} (exit status {self.process.returncode}; "
+                f"the EPUB {'is there' if self.epub.is_file() else 'is missing'}):\n{said}"
+            )
             self._report = json.loads(report.read_text(encoding="utf-8"))
         return self._report
 
