@@ -42,6 +42,7 @@ ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w-]+)")
 Selection = tuple[int, int | None] | str | None  # lines (1-based, inclusive), an anchor's name, or all
 # GitBook's include-codeblock: [import](f), [import, title](f), [import title](f), [import:5-9, title](f).
 GITBOOK_IMPORT = re.compile(r"^\[import(?::(\d*-\d*|\d+))?(?:[,\s]\s*([^\]]*?))?\s*\]\(([^()\s]+)\)$")
+_RUSTDOC_HIDDEN = re.compile(r"^(\s*)#(.?)(.*)$")
 LINE_RANGE = re.compile(r"^\s*(\d*)\s*(-?)\s*(\d*)\s*$")
 BACKGROUND = "#f4f6f9"  # the code box, in print and EPUB
 TEXT = "#1a1a1a"
@@ -89,7 +90,8 @@ class Fence:
 
 def read_fence(info: str, block_attributes: dict[str, object]) -> Fence:
     """``python {#id caption="…"}``, ``{.python #id}`` or ``python``; attributes given on the
-    line before the block (``{#id caption="…"}``) count as well."""
+    line before the block (``{#id caption="…"}``) count as well. The language is the first word
+    before a comma: mdBook's ``rust,ignore`` is Rust (the rest says how rustdoc tests it)."""
     info = info.strip()
     head, brace, rest = info.partition("{")
     attributes: dict[str, object] = dict(block_attributes)
@@ -102,7 +104,7 @@ def read_fence(info: str, block_attributes: dict[str, object]) -> Fence:
             raise CodeError(f'unexpected text after the code block attributes: "{trailing}"')
         attributes.update(found)
     classes = str(attributes.get("class") or "").split()
-    language = head.split()[0] if head.split() else (classes.pop(0) if classes else "")
+    language = (head.split()[0] if head.split() else (classes.pop(0) if classes else "")).split(",")[0]
 
     def text(name: str) -> str | None:
         value = attributes.get(name)
@@ -208,6 +210,20 @@ def expand_includes(code: str, read: Callable[[str, Selection], str]) -> str:
         return read(match.group(1), lines).removesuffix("\n")
 
     return INCLUDE_LINE.sub(include, code)
+
+
+def rustdoc_shown(code: str) -> str:
+    """Rust code as mdBook shows it, as rustdoc does: a line that is ``#`` and anything but ``!``,
+    ``[`` or ``#`` after it (``# fn main() {``, set up for the example to compile) is hidden,
+    ``##`` stands for ``#``; attributes (``#[derive]``, ``#![allow]``) stay."""
+    shown: list[str] = []
+    for line in code.split("\n"):
+        found = _RUSTDOC_HIDDEN.match(line)
+        if found is None or found.group(2) in ("!", "["):
+            shown.append(line)
+        elif found.group(2) == "#":
+            shown.append(found.group(1) + "#" + found.group(3))
+    return "\n".join(shown)
 
 
 def highlight(code: str, language: str, file_name: str | None = None) -> list[str]:

@@ -45,6 +45,7 @@ from report.code import (
     included_text,
     line_range,
     read_fence,
+    rustdoc_shown,
 )
 from report.errors import Diagnostics
 from report.index import index_plugin, parsed_marks
@@ -894,6 +895,8 @@ def _render_code_block(
             code = read(fence.include, line_range(fence.lines) if fence.lines else None)
         elif fence.lines is not None:
             raise CodeError(f'lines="{fence.lines}" needs include="path" on the same code block')
+        if fence.language == "rust":
+            code = rustdoc_shown(code)
     except CodeError as error:
         if not isinstance(error, _Reported):
             context.error(line, str(error))

@@ -144,6 +144,24 @@ def parse_in(root: Path, markdown: str, name: str = "chapters/ch.md") -> tuple[s
     return parsed.html, diagnostics, list(parsed.includes)
 
 
+@pytest.mark.parametrize("info", ["rust", "rust,ignore", "rust,no_run"])
+def test_rust_blocks_hide_rustdocs_hidden_lines_as_mdbook_does(tmp_path: Path, info: str) -> None:
+    code = "# fn main() {\n#\n    let x = 1;\n    ## not hidden\n#[derive(Debug)]\n#![allow(unused)]\n# }"
+    body, diagnostics, _ = parse_in(tmp_path, f"```{info}\n{code}\n```\n")
+    assert not diagnostics.errors
+    shown = [_text_of(line) for line in re.findall(r'<span class="line">(.*?)\n</span>', body)]
+    assert shown == ["    let x = 1;", "    # not hidden", "#[derive(Debug)]", "#![allow(unused)]"]
+    assert 'class="language-rust"' in body and '<span class="kd">let</span>' in body  # Rust, highlighted
+
+
+def test_other_blocks_keep_lines_that_start_with_a_hash(tmp_path: Path) -> None:
+    body, _, _ = parse_in(tmp_path, "```python\n# a comment\nx = 1\n```\n")
+    assert [_text_of(line) for line in re.findall(r'<span class="line">(.*?)\n</span>', body)] == [
+        "# a comment",
+        "x = 1",
+    ]
+
+
 def test_listing_markup_and_target() -> None:
     chapter, diagnostics = book("ja", [("ch", "章", Matter.BODY, '```python {#lst-a caption="設定"}\nx = 1\n```\n')])
     assert not diagnostics.errors
