@@ -217,27 +217,25 @@ class Joiner:
         self.document.K = Array([kid for slot in slots for kid in slot.kids])
         self._merge_fonts(slots)
         self._cut_fonts(slots)
-        # The metadata is copied from the first part opened anew: new objects, numbered after
-        # the parts' as in a new joiner (the part's own copier would give those of a last join).
-        first = Pdf.open(io.BytesIO(slots[0].part.pdf))
-        try:
-            self._finish_catalog(first, slots)
-            if Name.Info in first.trailer:
-                out.trailer.Info = _copy(out, first, first.trailer.Info)
-            elif Name.Info in out.trailer:
-                del out.trailer.Info
-            version = max((slot.source.pdf_version for slot in slots), key=_version_key)
-            buffer = io.BytesIO()
-            out.save(
-                buffer,
-                min_version=version,
-                fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
-                stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
-                object_stream_mode=pikepdf.ObjectStreamMode.disable,  # numbered as reached (see the class)
-                deterministic_id=True,  # the /ID from the content: same parts, same bytes
-            )
-        finally:
-            first.close()
+        # The catalog's metadata and the information dictionary: the first part's. A copy made
+        # by a join kept from the last build is taken again as it is (the file is numbered as its
+        # objects are reached, not made).
+        first = slots[0].source
+        self._finish_catalog(first, slots)
+        if Name.Info in first.trailer:
+            out.trailer.Info = _copy(out, first, first.trailer.Info)
+        elif Name.Info in out.trailer:
+            del out.trailer.Info
+        version = max((slot.source.pdf_version for slot in slots), key=_version_key)
+        buffer = io.BytesIO()
+        out.save(
+            buffer,
+            min_version=version,
+            fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
+            stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
+            object_stream_mode=pikepdf.ObjectStreamMode.disable,  # numbered as reached (see the class)
+            deterministic_id=True,  # the /ID from the content: same parts, same bytes
+        )
         return pack_object_streams(buffer.getvalue())
 
     def close(self) -> None:

@@ -54,15 +54,14 @@ def pack_object_streams(pdf: bytes) -> bytes:
             located.append((1, len(out), 0))
             out += pdf[begin:end]
         else:
-            located.append((2, 0, len(packable) % _PER_STREAM))  # its object stream, set below
+            located.append((2, 0, 0))  # in an object stream: which one, and where, set below
             packable.append((number, body))
     next_number = count
-    streams = -(-len(packable) // _PER_STREAM)
-    for index in range(streams):
-        group = packable[index * _PER_STREAM : (index + 1) * _PER_STREAM]
+    for first in range(0, len(packable), _PER_STREAM):
+        group = packable[first : first + _PER_STREAM]
         header, bodies, at = [], [], 0
-        for number, body in group:
-            located[number] = (2, next_number, located[number][2])
+        for place, (number, body) in enumerate(group):
+            located[number] = (2, next_number, place)
             header.append(b"%d %d" % (number, at))
             bodies.append(body)
             at += len(body) + 1
