@@ -4,7 +4,7 @@ Layout of the cache folder (``v1`` is the cache format; another version is ignor
 
     v1/objects/<sha256>.<ext>        bytes (font subsets, PDFs, EPUBs, PNGs), named by their own hash
     v1/entries/<kind>/<key>.json     {"key", "deps", "objects", "value"}: a cached result
-    v1/digests.json                  stat signature → sha256 of large files (the bundled fonts)
+    v1/digests.json                  stat signature → sha256 of large files (the bundled fonts) and objects
 
 An entry's ``key`` is a hash of everything the result was computed from that is
 known before computing it; ``deps`` are files found while computing it (the
@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -199,16 +200,17 @@ class Cache:
 
     # --- file digests ------------------------------------------------------------------
 
-    def file_digest(self, path: Path) -> str | None:
-        """SHA-256 of a file's bytes; None when it is not a file. Large files (the fonts) are
-        hashed once per stat signature; a file changed within the last seconds never is trusted."""
+    def file_digest(self, path: Path, remember: bool = False) -> str | None:
+        """SHA-256 of a file's bytes; None when it is not a file. Large files (the fonts), and
+        any the caller asks to ``remember``, are hashed once per stat signature; a file changed
+        within the last seconds never is trusted."""
         try:
             status = path.stat()
         except OSError:
             return None
-        if not path.is_file():
+        if not stat.S_ISREG(status.st_mode):
             return None
-        if status.st_size < MEMO_MIN_BYTES:
+        if status.st_size < MEMO_MIN_BYTES and not remember:
             return _hash_file(path)
         signature = [status.st_size, status.st_mtime_ns, status.st_ino, status.st_ctime_ns]
         memo = self._load_memo()
@@ -329,10 +331,11 @@ class Cache:
         return name
 
     def object_path(self, name: str) -> Path | None:
-        """The object's file if its bytes still match its name (a damaged one is removed). A
-        large one is hashed again only when its stat signature changed (see :meth:`file_digest`)."""
+        """The object's file if its bytes still match its name (a damaged one is removed). It
+        is hashed again only when its stat signature changed (see :meth:`file_digest`): a
+        build reads hundreds, the parts of the PDF above all."""
         path = self.directory / "objects" / Path(name).name
-        if self.file_digest(path) != name.split(".", 1)[0]:
+        if self.file_digest(path, remember=True) != name.split(".", 1)[0]:
             path.unlink(missing_ok=True)
             return None
         self._use(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import zlib
 from pathlib import Path
 
 import pikepdf
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, Pdf, String
 
-from report.render.pack import pack_object_streams
+from report.render.pack import Packer, pack_object_streams
 
 
 def _written(pdf: Pdf, mode: pikepdf.ObjectStreamMode = pikepdf.ObjectStreamMode.disable) -> bytes:
@@ -124,3 +125,24 @@ def test_any_objects_come_back_the_same(values: list[object]) -> None:
             item.unparse(resolved=True) for item in before.Root.Extra
         ]
         assert after.check_pdf_syntax() == []
+
+
+def test_a_packer_kept_from_the_last_version_gives_the_bytes_of_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the join kept from build to build remembers: the object streams of the last version
+    only, taken again only where their objects are the same and numbered alike."""
+    first = list(range(250))
+    edited = [*first[:150], -1, *first[151:]]  # in the second object stream
+    grown = [-2, *first]  # every object renumbered
+    versions = [_written(_document([Dictionary(Index=i) for i in indices])) for indices in (first, edited, grown, first)]
+    calls: list[int] = []
+    real = zlib.compress
+    monkeypatch.setattr(zlib, "compress", lambda data: calls.append(len(data)) or real(data))
+    packer, counts = Packer(), []
+    for version in versions:
+        calls.clear()
+        packed = packer.pack(version)
+        counts.append(len(calls))
+        assert packed == pack_object_streams(version)
+    # first: its 3 object streams and its cross-reference stream; edited: the object stream
+    # that changed and the cross-reference stream; grown, then first again: everything.
+    assert counts == [4, 2, 4, 4]

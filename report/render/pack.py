@@ -12,12 +12,14 @@ cross-reference table: each object is the bytes between its offset and the next 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 
 _PER_STREAM = 100  # objects in an object stream at most, as qpdf puts them
 _TABLE_ENTRY = 20  # bytes of an entry of a classic cross-reference table: "0000000015 00000 n \n"
 _SIZE = re.compile(rb"/Size \d+\s*")
+_CLOSING = b"\nendobj\n"
 
 
 def pack_object_streams(pdf: bytes) -> bytes:
@@ -25,6 +27,78 @@ def pack_object_streams(pdf: bytes) -> bytes:
     objects numbered 1 to N in the order written) with its objects but streams in object
     streams, and a cross-reference stream; the trailer's entries (``/Root``, ``/Info``, ``/ID``)
     are kept."""
+    return Packer().pack(pdf)
+
+
+class Packer:
+    """:func:`pack_object_streams` for successive versions of one file (the join kept from
+    build to build): an object stream whose objects are those of the last version, numbered
+    alike (an edit that leaves the objects before them as many), is not compressed again."""
+
+    def __init__(self) -> None:
+        self._compressed: dict[bytes, bytes] = {}  # an object stream's content's digest → it compressed
+
+    def pack(self, pdf: bytes) -> bytes:
+        offsets, table, trailer = _cross_references(pdf)
+        ends = [*offsets[1:], table]
+        out = bytearray(pdf[: offsets[0]])  # the header and its binary comment
+        if out.startswith(b"%PDF-1.") and out[7:8] in b"01234":  # object streams are PDF 1.5
+            out[5:8] = b"1.5"
+        located: list[tuple[int, int, int]] = [(0, 0, 0xFFFF)]  # per object: type, field 2, field 3
+        packable: list[tuple[int, bytes]] = []
+        for number, (begin, end) in enumerate(zip(offsets, ends, strict=True), start=1):
+            if pdf.endswith(b"\nendstream" + _CLOSING, begin, end):  # a stream: stays as it is
+                located.append((1, len(out), 0))
+                out += pdf[begin:end]
+            else:
+                located.append((2, 0, 0))  # in an object stream: which one, and where, set below
+                packable.append((number, _body(pdf, begin, end, number)))
+        next_number = len(offsets) + 1
+        compressed: dict[bytes, bytes] = {}
+        for first in range(0, len(packable), _PER_STREAM):
+            group = packable[first : first + _PER_STREAM]
+            header, at = [], 0
+            for place, (number, body) in enumerate(group):
+                located[number] = (2, next_number, place)
+                header.append(b"%d %d" % (number, at))
+                at += len(body) + 1
+            head = b" ".join(header) + b"\n"
+            content = head + b"\n".join(body for _, body in group)
+            name = hashlib.blake2b(content, digest_size=16).digest()
+            data = compressed[name] = self._compressed.get(name) or zlib.compress(content)
+            located.append((1, len(out), 0))
+            out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
+                next_number,
+                len(group),
+                len(head),
+                len(data),
+            )
+            out += data + b"\nendstream\nendobj\n"
+            next_number += 1
+        self._compressed = compressed  # the last version's only
+
+        xref_number, xref_at = next_number, len(out)
+        located.append((1, xref_at, 0))
+        width = max(1, (max(max(field for _, field, _ in located), xref_at).bit_length() + 7) // 8)
+        rows = b"".join(
+            kind.to_bytes(1, "big") + field.to_bytes(width, "big") + third.to_bytes(2, "big")
+            for kind, field, third in located
+        )
+        data = zlib.compress(rows)
+        entries_kept = _SIZE.sub(b"", trailer[2:-2]).strip()
+        out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Filter /FlateDecode /Length %d %s >>\nstream\n" % (
+            xref_number,
+            xref_number + 1,
+            width,
+            len(data),
+            entries_kept,
+        )
+        out += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_at
+        return bytes(out)
+
+
+def _cross_references(pdf: bytes) -> tuple[list[int], int, bytes]:
+    """The offsets of objects 1 to N, where the table starts, and the trailer dictionary."""
     start = pdf.rindex(b"startxref")
     table = int(pdf[start + len(b"startxref") :].split(None, 1)[0])
     if not pdf.startswith(b"xref", table):
@@ -41,68 +115,15 @@ def pack_object_streams(pdf: bytes) -> bytes:
     trailer = pdf[entries + _TABLE_ENTRY * count + len(b"trailer") : start].strip()
     if not (trailer.startswith(b"<<") and trailer.endswith(b">>")):
         raise ValueError("a trailer that is not a dictionary")
-    ends = [*offsets[1:], table]
-
-    out = bytearray(pdf[: offsets[0]])  # the header and its binary comment
-    if out.startswith(b"%PDF-1.") and out[7:8] in b"01234":  # object streams are PDF 1.5
-        out[5:8] = b"1.5"
-    located: list[tuple[int, int, int]] = [(0, 0, 0xFFFF)]  # per object: type, field 2, field 3
-    packable: list[tuple[int, bytes]] = []
-    for number, (begin, end) in enumerate(zip(offsets, ends, strict=True), start=1):
-        body = _body(pdf, begin, end, number)
-        if body.endswith(b"\nendstream"):  # a stream: stays as it is
-            located.append((1, len(out), 0))
-            out += pdf[begin:end]
-        else:
-            located.append((2, 0, 0))  # in an object stream: which one, and where, set below
-            packable.append((number, body))
-    next_number = count
-    for first in range(0, len(packable), _PER_STREAM):
-        group = packable[first : first + _PER_STREAM]
-        header, bodies, at = [], [], 0
-        for place, (number, body) in enumerate(group):
-            located[number] = (2, next_number, place)
-            header.append(b"%d %d" % (number, at))
-            bodies.append(body)
-            at += len(body) + 1
-        head = b" ".join(header) + b"\n"
-        data = zlib.compress(head + b"\n".join(bodies))
-        located.append((1, len(out), 0))
-        out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
-            next_number,
-            len(group),
-            len(head),
-            len(data),
-        )
-        out += data + b"\nendstream\nendobj\n"
-        next_number += 1
-
-    xref_number, xref_at = next_number, len(out)
-    located.append((1, xref_at, 0))
-    width = max(1, (max(max(field for _, field, _ in located), xref_at).bit_length() + 7) // 8)
-    rows = b"".join(
-        kind.to_bytes(1, "big") + field.to_bytes(width, "big") + third.to_bytes(2, "big")
-        for kind, field, third in located
-    )
-    data = zlib.compress(rows)
-    entries_kept = _SIZE.sub(b"", trailer[2:-2]).strip()
-    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Filter /FlateDecode /Length %d %s >>\nstream\n" % (
-        xref_number,
-        xref_number + 1,
-        width,
-        len(data),
-        entries_kept,
-    )
-    out += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_at
-    return bytes(out)
+    return offsets, table, trailer
 
 
 def _body(pdf: bytes, begin: int, end: int, number: int) -> bytes:
-    """Object ``number``'s value: between its ``N 0 obj`` line and its ``endobj``."""
+    """Object ``number``'s value: between its ``N 0 obj`` line and its ``endobj`` line (qpdf
+    writes each on a line of its own)."""
     opening = b"%d 0 obj\n" % number
     if not pdf.startswith(opening, begin):
         raise ValueError(f"object {number} is not where the cross-reference table says")
-    body = pdf[begin + len(opening) : end].rstrip()
-    if not body.endswith(b"endobj"):
-        raise ValueError(f"object {number} does not end with endobj")
-    return body[: -len(b"endobj")].rstrip()
+    if not pdf.endswith(_CLOSING, begin, end):
+        raise ValueError(f"object {number} does not end with an endobj line")
+    return pdf[begin + len(opening) : end - len(_CLOSING)]
