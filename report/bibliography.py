@@ -36,6 +36,7 @@ from report.config import Config
 from report.errors import Diagnostics
 from report.i18n import is_cjk, is_traditional_chinese
 from report.index import sort_key
+from report.load import YAML_LOADER
 from report.model import Citation, CiteItem
 
 CSL = "{http://purl.org/net/xbiblio/csl}"
@@ -256,7 +257,7 @@ def _read_source(path: Path, diagnostics: Diagnostics) -> _Source | None:
 def _read_csl(path: Path, diagnostics: Diagnostics) -> _Source | None:
     text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=YAML_LOADER)
     except json.JSONDecodeError as error:
         diagnostics.error(path, error.lineno, f"invalid JSON: {error.msg}")
         return None

@@ -31,7 +31,7 @@ import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +131,11 @@ class EpubRenderer:
         cover_name = next(n for n in (COVER_IMAGE, *(f"cover-{i}.png" for i in range(1, 99))) if n not in image_names)
         cover = self.cover if self.cover is not None else PdfRenderer().cover_png(assembler)
 
-        pages, page_list, usage = self._pages(assembler, cover_name)
+        pages, page_list, usage, features = self._pages(assembler, cover_name)
         nav = assembler.epub_nav(STYLESHEET, page_list)
-        documents = [page.xhtml for page in pages] + [nav]
         # Every character of the navigation, its hidden lists too: reading systems show them.
-        fonts = _font_subsets(_merged([usage, font_usage([nav], config.epub.font, hidden=True)]), config.language)
+        nav_root = _parsed(nav)
+        fonts = _font_subsets(_merged([usage, _usage(nav_root, config.epub.font, True)]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -155,7 +155,7 @@ class EpubRenderer:
             ebook.add_metadata("DC", "source", print_source(config.identifier), {"id": "print-source"})
             _meta(ebook, "source-of", "pagination", refines="#print-source")
             _meta(ebook, "pageBreakSource", print_source(config.identifier))
-        for prop, value in accessibility_metadata(documents, bool(page_list), config.language):
+        for prop, value in accessibility_metadata([*features, _features(nav_root)], bool(page_list), config.language):
             _meta(ebook, prop, value)
         # Who stands behind the conformance claim (checked by EPUBCheck and Ace on every build in CI).
         certifier = config.publisher or ("、" if is_cjk(config.language) else ", ").join(config.authors)
@@ -217,9 +217,12 @@ class EpubRenderer:
         target.write_bytes(_normalised_zip(buffer.getvalue(), modified))
         return Output(self.format, target, target.stat().st_size, len(pages))
 
-    def _pages(self, assembler: Assembler, cover_image: str) -> tuple[list[EpubPage], list[tuple[str, str]], Usage]:
+    def _pages(
+        self, assembler: Assembler, cover_image: str
+    ) -> tuple[list[EpubPage], list[tuple[str, str]], Usage, list[Features]]:
         """The cover and one page per chapter, each with its print page-break markers, the page
-        list, and the characters the pages set (a chapter's page from the cache, if it was kept)."""
+        list, the characters the pages set and what they hold (a chapter's page from the cache,
+        if it was kept)."""
         chapters = assembler.book.chapters
         anchors = [{chapter.id, *_ID.findall(chapter.html), *(n.id for n in chapter.footnotes)} for chapter in chapters]
         in_chapters = set().union(*anchors)
@@ -237,8 +240,9 @@ class EpubRenderer:
                 page = self._marked(assembler, chapter, written, starts, body_font)
                 self._store_page(key, page)
             made.append(page)
-        usage = _merged([characters for _, _, characters in made])
-        return [page for page, _, _ in made], [entry for _, entries, _ in made for entry in entries], usage
+        usage = _merged([characters for _, _, characters, _ in made])
+        page_list = [entry for _, entries, _, _ in made for entry in entries]
+        return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
 
     def _marked(
         self, assembler: Assembler, chapter: Chapter, written: str, starts: list[PageStart], body_font: str
@@ -251,9 +255,9 @@ class EpubRenderer:
         if unmarked is None:
             unmarked = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), (), body_font)
             self._store_page(key, unmarked, "epub-chapter")
-        page, _, usage = unmarked
+        page, _, usage, features = unmarked
         pages, page_list = insert_page_breaks([page], starts)
-        return pages[0], page_list, usage  # (a marker sets no character)
+        return pages[0], page_list, usage, features  # (a marker sets no character, holds nothing)
 
     def _cached_page(self, key: str, kind: str = "epub-page") -> _FinishedPage | None:
         value = self.cache.load(kind, key) if self.cache is not None and self.key else None
@@ -263,14 +267,16 @@ class EpubRenderer:
             page = EpubPage(str(value["file"]), str(value["title"]), str(value["xhtml"]), tuple(value["properties"]))
             entries = [(str(label), str(href)) for label, href in value["page_list"]]
             usage = {(str(style), int(weight)): set(str(found)) for style, weight, found in value["usage"]}
+            images, described, ruby, mathml = value["features"]
+            features = Features(int(images), int(described), bool(ruby), bool(mathml))
         except (KeyError, TypeError, ValueError):
             return None
-        return page, entries, usage
+        return page, entries, usage, features
 
     def _store_page(self, key: str, made: _FinishedPage, kind: str = "epub-page") -> None:
         if self.cache is None or not self.key:
             return
-        page, entries, usage = made
+        page, entries, usage, features = made
         value = {
             "file": page.file_name,
             "title": page.title,
@@ -278,11 +284,22 @@ class EpubRenderer:
             "properties": list(page.properties),
             "page_list": [list(entry) for entry in entries],
             "usage": [[style, weight, "".join(sorted(found))] for (style, weight), found in sorted(usage.items())],
+            "features": [features.images, features.described, features.ruby, features.mathml],
         }
         self.cache.store(kind, key, value)
 
 
-_FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage]
+@dataclass(frozen=True)
+class Features:
+    """What a page holds that the book's accessibility metadata tells of."""
+
+    images: int  # images and SVG drawings
+    described: int  # of them, those with text alternatives
+    ruby: bool
+    mathml: bool
+
+
+_FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage, Features]
 
 
 def _merged(usages: Iterable[Usage]) -> Usage:
@@ -295,9 +312,22 @@ def _merged(usages: Iterable[Usage]) -> Usage:
 
 def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str, hidden: bool = False) -> _FinishedPage:
     """The page with its page-break markers, its entries in the page list, the characters it sets
-    (``hidden``: its hidden text too)."""
+    (``hidden``: its hidden text too) and what it holds."""
     pages, page_list = insert_page_breaks([page], starts)
-    return pages[0], page_list, font_usage([pages[0].xhtml], body_font, hidden)
+    root = _parsed(pages[0].xhtml)
+    return pages[0], page_list, _usage(root, body_font, hidden), _features(root)
+
+
+def _parsed(document: str) -> etree._Element:
+    return etree.fromstring(document.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+
+
+def _features(root: etree._Element) -> Features:
+    images = list(root.iter(f"{{{XHTML_NS}}}img", f"{{{SVG_NS}}}svg"))
+    described = sum(1 for e in images if (e.get("alt") or e.get("aria-label") or "").strip())
+    ruby = any(True for _ in root.iter(f"{{{XHTML_NS}}}ruby"))
+    mathml = any(True for _ in root.iter(f"{{{MATHML_NS}}}math"))
+    return Features(len(images), described, ruby, mathml)
 
 
 def print_source(identifier: str) -> str:
@@ -391,14 +421,13 @@ def _meta(ebook: Any, prop: str, value: str, refines: str | None = None) -> None
     ebook.add_metadata(None, "meta", value, attributes)
 
 
-def accessibility_metadata(documents: Sequence[str], page_list: bool, language: str) -> list[tuple[str, str]]:
-    """schema.org accessibility properties and the conformance claim, from what the book holds."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    roots = [etree.fromstring(document.encode(), parser) for document in documents]
-    images = [e for root in roots for e in root.iter(f"{{{XHTML_NS}}}img", f"{{{SVG_NS}}}svg")]
-    described = all((e.get("alt") or e.get("aria-label") or "").strip() for e in images)
-    ruby = any(True for root in roots for _ in root.iter(f"{{{XHTML_NS}}}ruby"))
-    mathml = any(True for root in roots for _ in root.iter(f"{{{MATHML_NS}}}math"))
+def accessibility_metadata(pages: Sequence[Features], page_list: bool, language: str) -> list[tuple[str, str]]:
+    """schema.org accessibility properties and the conformance claim, from what the book's
+    pages hold (each found once, when the page was made)."""
+    images = sum(page.images for page in pages)
+    described = sum(page.described for page in pages) == images
+    ruby = any(page.ruby for page in pages)
+    mathml = any(page.mathml for page in pages)
     features = ["structuralNavigation", "tableOfContents", "readingOrder", "displayTransformability"]
     if page_list:
         features += ["pageBreakMarkers", "pageNavigation", "printPageNumbers"]
@@ -442,15 +471,16 @@ def font_usage(documents: Iterable[str], body_style: str, hidden: bool = False) 
     Text that is never shown (``head``, SVG titles, hidden elements) is left out; with
     ``hidden``, what a reading system may show of the navigation and the cover is kept too:
     hidden lists, the document's title, images' alternative text."""
+    return _merged(_usage(_parsed(document), body_style, hidden) for document in documents)
+
+
+def _usage(root: etree._Element, body_style: str, hidden: bool) -> Usage:
     usage: dict[tuple[str, int], set[str]] = defaultdict(set)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    for document in documents:
-        root = etree.fromstring(document.encode(), parser)
-        if (body := root.find(f"{{{XHTML_NS}}}body")) is not None:
-            _collect(body, body_style, 400, usage, hidden)
-        if hidden:
-            usage[(body_style, 400)].update(root.findtext(f".//{{{XHTML_NS}}}title") or "")
-            usage[(body_style, 400)].update("".join(root.xpath("//@alt")))
+    if (body := root.find(f"{{{XHTML_NS}}}body")) is not None:
+        _collect(body, body_style, 400, usage, hidden)
+    if hidden:
+        usage[(body_style, 400)].update(root.findtext(f".//{{{XHTML_NS}}}title") or "")
+        usage[(body_style, 400)].update("".join(root.xpath("//@alt")))
     return {key: {c for c in chars if c.isprintable() or c == "\u3000"} for key, chars in usage.items()}
 
 

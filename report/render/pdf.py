@@ -360,10 +360,17 @@ class PdfRun:
         ids = [frozenset(_ID.findall(source)) for _, source in sources]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         # Each part's first page, for numbers the last build did not know: estimated from the
-        # length of the text before it (a wrong estimate costs the part a second layout).
-        capacity = _characters_per_page(self.assembler.book.config.pdf)
-        estimates = [max(1, round(_text_length(source) / capacity)) for _, source in sources]
-        first_pages = list(itertools.accumulate([1, *estimates]))
+        # length of the text before it (a wrong estimate costs the part a second layout), once
+        # a number is not known (it reads the whole text).
+        first_pages: list[int] = []
+
+        def first_page(name: str) -> str:
+            if not first_pages:
+                capacity = _characters_per_page(self.assembler.book.config.pdf)
+                estimates = [max(1, round(_text_length(source) / capacity)) for _, source in sources]
+                first_pages.extend(itertools.accumulate([1, *estimates]))
+            return str(first_pages[owners.get(name, 0)])
+
         everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts: list[_Part] = []
@@ -376,7 +383,7 @@ class PdfRun:
             stubs = (linked - own) & everywhere
             part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=after)
             for ref in boxes:
-                guess = page_text(ref, lambda name: known.get(name) or str(first_pages[owners.get(name, 0)]))
+                guess = page_text(ref, lambda name: known.get(name) or first_page(name))
                 part.numbers[ref] = part.stand_in(ref, guess)
             parts.append(part)
         return parts
