@@ -104,7 +104,7 @@ def prepare(
     root: Path, strict: bool = False, progress: Progress = lambda _: None, cache: Cache | None = None
 ) -> tuple[Book, tuple[Diagnostic, ...]]:
     """Everything short of rendering: the checked, numbered book and its warnings."""
-    from report.check import check_glyphs, check_stylesheets
+    from report.check import check_stylesheets
     from report.load import load_project
     from report.resolve import resolve_book
 
@@ -113,10 +113,9 @@ def prepare(
     project = load_project(root, diagnostics)
     progress(f"parsing {len(project.chapters)} chapters")
     allow = project.config.fetch_allow
-    parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)
-    book = resolve_book(project.config, parsed, diagnostics, cache)
     with fonts.cached(cache):
-        check_glyphs(project, diagnostics)
+        parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)
+    book = resolve_book(project.config, parsed, diagnostics, cache)
     check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
     if strict and diagnostics.warnings:
@@ -296,14 +295,15 @@ def _render(
 def _parse(
     source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None, fetch_allow: tuple[str, ...]
 ) -> ParsedChapter:
-    """A chapter parsed, or taken from the cache: keyed by the chapter (its bytes as loaded and
-    its place in the report), the addresses images may come from and the parser's code; the
-    images it uses are checked by hash."""
-    from report.parse import parse_chapter
-
+    """A chapter parsed, and its characters no bundled font has warned of; or both taken from
+    the cache: keyed by the chapter (its bytes as loaded and its place in the report), the
+    addresses images may come from, the parser's code and the fonts; the images it uses are
+    checked by hash."""
     if cache is None or not source.path.is_relative_to(root):
-        return parse_chapter(source, root, diagnostics, fetch_allow)
-    key = json_digest([code_fingerprint("report.parse"), to_plain(source, root), list(fetch_allow)])
+        return _parse_and_check(source, root, diagnostics, fetch_allow)
+    faces = [fonts.font_digest(face.file, cache) for face in fonts.FACES]
+    code = code_fingerprint("report.parse", "report.check")
+    key = json_digest([code, to_plain(source, root), list(fetch_allow), faces])
     value = cache.load("parsed", key)
     if value is not None:
         try:
@@ -315,13 +315,24 @@ def _parse(
             diagnostics.extend(found)
             return parsed
     own = Diagnostics()
-    parsed = parse_chapter(source, root, own, fetch_allow)
+    parsed = _parse_and_check(source, root, own, fetch_allow)
     diagnostics.extend(own.errors + own.warnings)
     if not own.errors:
         chapter = {name: plain for name, plain in to_plain(parsed, root).items() if name != "source"}
         notes = [[d.location.path.relative_to(root).as_posix(), d.location.line, d.message] for d in own.warnings]
         deps = {f"file:{path}": cache.file_digest(path) for path in (*parsed.images, *parsed.includes)}
         cache.store("parsed", key, {"chapter": chapter, "warnings": notes}, deps=deps)
+    return parsed
+
+
+def _parse_and_check(
+    source: SourceChapter, root: Path, diagnostics: Diagnostics, fetch_allow: tuple[str, ...]
+) -> ParsedChapter:
+    from report.check import check_glyphs
+    from report.parse import parse_chapter
+
+    parsed = parse_chapter(source, root, diagnostics, fetch_allow)
+    check_glyphs(source, diagnostics)
     return parsed
 
 

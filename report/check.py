@@ -1,4 +1,4 @@
-"""Checks over the whole project that no single stage owns: glyph coverage."""
+"""Checks that no single stage owns: glyph coverage, stylesheets, the outputs."""
 
 from __future__ import annotations
 
@@ -11,24 +11,24 @@ from pathlib import Path
 from report.css import clean_stylesheet
 from report.errors import Diagnostics
 from report.fonts import missing_characters
-from report.model import Project
+from report.model import Project, SourceChapter
 
 
-def check_glyphs(project: Project, diagnostics: Diagnostics) -> None:
+def check_glyphs(chapter: SourceChapter, diagnostics: Diagnostics) -> None:
     """Warn, with file, line and code point, for every character no bundled font can draw:
-    without this a reader would see an empty box (tofu) and the author nothing."""
-    for chapter in project.chapters:
-        missing = missing_characters(chapter.markdown)
-        if not missing:
-            continue
-        for offset, line in enumerate(chapter.markdown.split("\n")):
-            for character in sorted(missing & set(line)):
-                name = unicodedata.name(character, "unnamed character")
-                diagnostics.warn(
-                    chapter.path,
-                    chapter.first_line + offset,
-                    f"no bundled font has {character!r} (U+{ord(character):04X} {name}); it would print as an empty box",
-                )
+    without this a reader would see an empty box (tofu) and the author nothing. (Run with the
+    parsing of the chapter, and kept with it: see report.build.)"""
+    missing = missing_characters(chapter.markdown)
+    if not missing:
+        return
+    for offset, line in enumerate(chapter.markdown.split("\n")):
+        for character in sorted(missing & set(line)):
+            name = unicodedata.name(character, "unnamed character")
+            diagnostics.warn(
+                chapter.path,
+                chapter.first_line + offset,
+                f"no bundled font has {character!r} (U+{ord(character):04X} {name}); it would print as an empty box",
+            )
 
 
 def check_stylesheets(project: Project, diagnostics: Diagnostics) -> None:

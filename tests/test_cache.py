@@ -25,8 +25,8 @@ from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run
 from PIL import Image
 
 from report import fonts
-from report.build import BuildResult, build
-from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache
+from report.build import BuildResult, build, prepare
+from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
 from report.render.workers import PdfWorkers
 
 
@@ -612,3 +612,22 @@ def test_prune_removes_the_least_recently_used_files_beyond_the_budget_never_thi
     assert cache.prune(budget=0) == 4
     assert [path.name for path in objects.iterdir()] == [names[2]]
     assert not entry.exists()
+
+
+def test_a_character_no_font_has_is_warned_of_from_the_cache_too(project: Path) -> None:
+    """The glyph check runs with the parsing of a chapter and is kept with it: a build that
+    takes the chapter from the cache still names the file and line."""
+    intro = project / "chapters" / "01-intro.md"
+    lines = intro.read_text(encoding="utf-8").count("\n")
+    append(intro, "\nヒエログリフ \U00013000 の段落。\n")
+
+    def glyph_warnings() -> tuple[list[tuple[str, int | None]], Stats]:
+        cache = Cache(project / CACHE_DIR_NAME)
+        _, warnings = prepare(project, cache=cache)
+        found = [(w.location.path.name, w.location.line) for w in warnings if "U+13000" in w.message]
+        return found, cache.stats
+
+    first, parsed = glyph_warnings()
+    assert first == [("01-intro.md", lines + 2)] and parsed.misses["parsed"] == 1
+    again, cached = glyph_warnings()
+    assert again == first and cached.misses["parsed"] == 0 and cached.hits["parsed"] == 3
