@@ -359,10 +359,15 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
         target.write_bytes(data)
         return Output("epub", target, len(data), int(value.get("documents", 0)))
     # Everything handed to the renderer must be part of the key (the page starts and cover are;
-    # the renderer keys each chapter's page by ``inputs``, the chapter and its page starts).
-    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs).render(assembler, target)
+    # the renderer keys each chapter's page by ``inputs``, the chapter and its page starts; the
+    # last EPUB only spares compressing again what is the same).
+    last_key = digest("epub-last", str(book.config.root), assembler.profile)
+    last = cache.load("epub-last", last_key)
+    earlier = cache.object_bytes(str(last.get("epub"))) if last is not None else None
+    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, earlier).render(assembler, target)
     name = cache.put_object(target.read_bytes(), ".epub")
     cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
+    cache.store("epub-last", last_key, {"epub": name}, objects=[name])
     fresh.add("epub")
     return output
 

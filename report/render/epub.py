@@ -46,6 +46,7 @@ from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.model import Chapter
 from report.render import Output, PageStart
+from report.render.zipped import STORED_FIRST, write_zip
 
 XHTML = "application/xhtml+xml"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -109,15 +110,18 @@ class EpubRenderer:
         cover: bytes | None = None,
         cache: Cache | None = None,
         key: str = "",
+        earlier: bytes | None = None,
     ) -> None:
         """``print_pages``: the PDF's page starts, for the page list; ``cover``: its first page
         as PNG (else laid out now). With a ``cache`` and a ``key`` (a digest of everything the
         book is made of but its chapters and the PDF's layout), each chapter's page is kept in
-        the cache and made again only when the chapter or its printed pages changed."""
+        the cache and made again only when the chapter or its printed pages changed. ``earlier``:
+        the last EPUB of the report, whose compressed members are taken where they are the same."""
         self.print_pages = print_pages
         self.cover = cover
         self.cache = cache
         self.key = key
+        self.earlier = earlier
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         from report.render.pdf import PdfRenderer
@@ -214,7 +218,7 @@ class EpubRenderer:
         writer.page_list_title = words_for(config.language).page_list
         writer.process()
         writer.write()
-        target.write_bytes(_normalised_zip(buffer.getvalue(), modified))
+        target.write_bytes(_normalised_zip(buffer.getvalue(), modified, self.earlier))
         return Output(self.format, target, target.stat().st_size, len(pages))
 
     def _pages(
@@ -584,21 +588,13 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
         return bytes(etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True))
 
 
-def _normalised_zip(data: bytes, modified: dt.datetime) -> bytes:
-    """Same entries, fixed timestamps: ``mimetype`` first and stored, the rest deflated."""
-    stamp = (max(modified.year, 1980), modified.month, modified.day, modified.hour, modified.minute, modified.second)
-    source = zipfile.ZipFile(io.BytesIO(data))
-    names = [info.filename for info in source.infolist()]
-    order = ["mimetype", *(name for name in names if name != "mimetype")]
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for name in order:
-            entry = zipfile.ZipInfo(name, date_time=stamp)
-            entry.external_attr = 0o644 << 16
-            entry.create_system = 3  # Unix, whatever system builds it
-            entry.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
-            target.writestr(entry, source.read(name), compresslevel=9)
-    return out.getvalue()
+def _normalised_zip(data: bytes, modified: dt.datetime, earlier: bytes | None) -> bytes:
+    """Same entries, fixed timestamps: ``mimetype`` first and stored, the rest deflated (as in
+    ``earlier``, the report's last EPUB, where they are the same)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        names = [info.filename for info in source.infolist()]
+        order = [STORED_FIRST, *(name for name in names if name != STORED_FIRST)]
+        return write_zip([(name, source.read(name)) for name in order], modified, earlier)
 
 
 def _ncx_entry(entry: NavEntry, index: int | str) -> object:
