@@ -114,7 +114,10 @@ def prepare(
     progress(f"parsing {len(project.chapters)} chapters")
     allow = project.config.fetch_allow
     with fonts.cached(cache):
-        parsed = tuple(_parse(chapter, project.config.root, diagnostics, cache, allow) for chapter in project.chapters)
+        faces = tuple(fonts.font_digest(face.file, cache) for face in fonts.FACES)  # the glyph check's
+        parsed = tuple(
+            _parse(chapter, project.config.root, diagnostics, cache, (allow, faces)) for chapter in project.chapters
+        )
     book = resolve_book(project.config, parsed, diagnostics, cache)
     check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
@@ -293,17 +296,21 @@ def _render(
 
 
 def _parse(
-    source: SourceChapter, root: Path, diagnostics: Diagnostics, cache: Cache | None, fetch_allow: tuple[str, ...]
+    source: SourceChapter,
+    root: Path,
+    diagnostics: Diagnostics,
+    cache: Cache | None,
+    settings: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> ParsedChapter:
     """A chapter parsed, and its characters no bundled font has warned of; or both taken from
     the cache: keyed by the chapter (its bytes as loaded and its place in the report), the
-    addresses images may come from, the parser's code and the fonts; the images it uses are
-    checked by hash."""
+    addresses images may come from and the fonts' digests (``settings``), and the parser's code;
+    the images it uses are checked by hash."""
+    fetch_allow, faces = settings
     if cache is None or not source.path.is_relative_to(root):
         return _parse_and_check(source, root, diagnostics, fetch_allow)
-    faces = [fonts.font_digest(face.file, cache) for face in fonts.FACES]
     code = code_fingerprint("report.parse", "report.check")
-    key = json_digest([code, to_plain(source, root), list(fetch_allow), faces])
+    key = json_digest([code, to_plain(source, root), list(fetch_allow), list(faces)])
     value = cache.load("parsed", key)
     if value is not None:
         try:

@@ -238,10 +238,10 @@ class Cache:
                 parts += [path.relative_to(folder).as_posix(), self.file_digest(path) or ""]
         return digest(*parts) if parts else None
 
-    def input_digest(self, name: str) -> str | None:
+    def input_digest(self, name: str, remember: bool = False) -> str | None:
         """The digest of a recorded input: ``file:/abs/path`` or ``tree:/abs/folder``."""
         kind, _, path = name.partition(":")
-        return self.tree_digest(Path(path)) if kind == "tree" else self.file_digest(Path(path))
+        return self.tree_digest(Path(path)) if kind == "tree" else self.file_digest(Path(path), remember)
 
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
@@ -280,8 +280,8 @@ class Cache:
         ):
             path.unlink(missing_ok=True)  # damaged: never written like this
             return None
-        for name, expected in entry["deps"].items():
-            if self.input_digest(self._local(name)) != expected:
+        for name, expected in entry["deps"].items():  # every build checks them: remembered
+            if self.input_digest(self._local(name), remember=True) != expected:
                 return None
         for name in entry["objects"]:
             if self.object_path(str(name)) is None:

@@ -157,6 +157,7 @@ class Joiner:
         self.seen_resources: set[tuple[int, int]] = set()
         self.adding: _Slot | None = None
         self.packer = Packer()  # kept with the joiner: what did not change is not compressed again
+        self.names: dict[str, tuple[bytes, String]] = {}  # see _name
 
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
@@ -229,8 +230,8 @@ class Joiner:
         elif Name.Info in out.trailer:
             del out.trailer.Info
         version = max((slot.source.pdf_version for slot in slots), key=_version_key)
-        # Written to a file by qpdf itself: three times as fast as through a Python stream,
-        # which qpdf hands every token it writes.
+        # Written to a file by qpdf itself: through a Python stream it took three times as long
+        # (0.45 s against 0.16 s at 586 pages).
         with tempfile.TemporaryDirectory(prefix="report-join-") as folder:
             written = Path(folder) / "joined.pdf"
             out.save(
@@ -420,18 +421,18 @@ class Joiner:
                     tree[key] = joined
             ids = sorted(
                 ((name, index, element) for index, slot in enumerate(slots) for name, element in slot.ids),
-                key=lambda item: (_name_key(item[0]), item[1]),
+                key=lambda item: (self._name(item[0])[0], item[1]),
             )
             if ids:
-                tree.IDTree = out.make_indirect(Dictionary(Names=Array(_flat([(name, id_) for name, _, id_ in ids]))))
+                tree.IDTree = out.make_indirect(Dictionary(Names=self._flat([(name, id_) for name, _, id_ in ids])))
             catalog.StructTreeRoot = tree
         dests: dict[str, Object] = {}
         for slot in slots:
             for name, dest in slot.dests.items():
                 dests.setdefault(name, dest)
         if dests:
-            names = sorted(dests.items(), key=lambda item: _name_key(item[0]))
-            catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=Array(_flat(names)))))
+            names = sorted(dests.items(), key=lambda item: self._name(item[0])[0])
+            catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=self._flat(names))))
         outline_items = [item for slot in slots for item in slot.outline]
         if outline_items:
             count = sum(slot.outline_count for slot in slots)
@@ -451,6 +452,19 @@ class Joiner:
             catalog.Outlines = root
         if Name.PageMode in first.Root:
             catalog.PageMode = first.Root.PageMode
+
+    def _name(self, name: str) -> tuple[bytes, String]:
+        """A name tree's key: its bytes as written (PDFDocEncoding or UTF-16BE with BOM), by which
+        the tree is sorted, and the string (made once for the joiner's life: every join lists
+        every id and destination of the book, tens of thousands)."""
+        known = self.names.get(name)
+        if known is None:
+            string = String(name)
+            known = self.names[name] = (bytes(string), string)
+        return known
+
+    def _flat(self, items: list[tuple[str, Object]]) -> Array:
+        return Array([entry for key, value in items for entry in (self._name(key)[1], value)])
 
     # --- shared streams --------------------------------------------------------------------------
 
@@ -910,15 +924,6 @@ def _marked_blank_page(out: Pdf, blank: Pdf) -> Dictionary:
         if key in model:
             page[key] = _copy(out, blank, model[key])
     return page
-
-
-def _flat(items: list[tuple[str, Object]]) -> list[Object]:
-    return [entry for key, value in items for entry in (String(key), value)]
-
-
-def _name_key(name: str) -> bytes:
-    """Name trees are sorted by the keys' bytes (PDFDocEncoding or UTF-16BE with BOM), as written."""
-    return bytes(String(name))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
