@@ -133,7 +133,9 @@ def test_a_packer_kept_from_the_last_version_gives_the_bytes_of_a_new_one(monkey
     first = list(range(250))
     edited = [*first[:150], -1, *first[151:]]  # in the second object stream
     grown = [-2, *first]  # every object renumbered
-    versions = [_written(_document([Dictionary(Index=i) for i in indices])) for indices in (first, edited, grown, first)]
+    versions = [
+        _written(_document([Dictionary(Index=i) for i in indices])) for indices in (first, edited, grown, first)
+    ]
     calls: list[int] = []
     real = zlib.compress
     monkeypatch.setattr(zlib, "compress", lambda data: calls.append(len(data)) or real(data))
