@@ -21,7 +21,8 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from report.fonts import fonts_dir
+from report.cache import code_fingerprint, digest
+from report.fonts import FACES, active_cache, font_digest, fonts_dir
 
 # Latin first and the CJK face behind it, per character, as the text around the chart is set.
 CHART_FONT = '"Noto Sans", "Noto Sans CJK JP"'
@@ -63,7 +64,7 @@ def chart(spec_text: str, read_data: Callable[[str], str]) -> Chart:
         spec["data"], values = _inline(data, read_data)
     columns = tuple(dict.fromkeys(key for row in values[:MAX_TABLE_ROWS] for key in row))
     rows = tuple(tuple(_cell(row.get(c)) for c in columns) for row in values[:MAX_TABLE_ROWS])
-    return Chart(_draw(spec), columns, rows)
+    return Chart(_cached_draw(spec), columns, rows)
 
 
 def _inline(data: dict[str, Any], read_data: Callable[[str], str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -95,6 +96,23 @@ def _values(data: Any) -> list[dict[str, Any]]:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _cached_draw(spec: dict[str, Any]) -> str:
+    """:func:`_draw`, kept in the build's cache, keyed by the spec (its data inlined), the faces
+    and the code: a chapter parsed again after an edit of its text draws none of its charts
+    again (vl-convert takes seconds to start, and a second or more a chart)."""
+    cache = active_cache()
+    if cache is None:
+        return _draw(spec)
+    faces = [font_digest(face.file, cache) for face in FACES if face.style == "sans"]
+    key = digest(code_fingerprint("report.charts"), *faces, json.dumps(spec, sort_keys=True, ensure_ascii=False))
+    value = cache.load("chart", key)
+    if value is not None and isinstance(drawn := value.get("svg"), str):
+        return drawn
+    drawn = _draw(spec)
+    cache.store("chart", key, {"svg": drawn})
+    return drawn
 
 
 def _draw(spec: dict[str, Any]) -> str:

@@ -124,3 +124,20 @@ def test_changing_the_data_redraws_that_chart_alone(tmp_path: Path) -> None:
         # a row of --timings' cache table: kind, hits, misses
         assert re.search(rf"^{kind}\s+{hits}\s+{misses}$", rebuilt.stdout, re.MULTILINE), rebuilt.stdout
     shutil.rmtree(root / ".report-cache", ignore_errors=True)
+
+
+def test_a_chapter_parsed_again_draws_none_of_its_charts_again(tmp_path: Path) -> None:
+    """The drawings are kept in the cache by their spec: an edit of the text around a chart
+    parses the chapter again, and vl-convert is not asked for the chart."""
+    root = copy_fixture("en-figures", tmp_path / "src")
+    out = tmp_path / "out"
+    first = run_report("build", root, "-o", out, "--format", "epub", "--timings")
+    assert first.returncode == 0 and re.search(r"^chart\s+0\s+[1-9]\d*$", first.stdout, re.MULTILINE), first.stdout
+    drawn = int(re.search(r"^chart\s+0\s+(\d+)$", first.stdout, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    chapter = next(path for path in (root / "chapters").glob("*.md") if "vega-lite" in path.read_text(encoding="utf-8"))
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\nA sentence added after the charts.\n", encoding="utf-8")
+    again = run_report("build", root, "-o", out, "--format", "epub", "--timings")
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"^parsed\s+\d+\s+1$", again.stdout, re.MULTILINE), again.stdout
+    assert re.search(rf"^chart\s+{drawn}\s+0$", again.stdout, re.MULTILINE), again.stdout
+    assert "A sentence added after the charts." in epub_read(out / "en-figures.epub", "EPUB/charts.xhtml").decode()
