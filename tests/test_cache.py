@@ -27,7 +27,7 @@ from PIL import Image
 from report import fonts
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
-from report.render.workers import PdfWorkers
+from report.render.workers import PdfWorkers, Session
 
 
 @pytest.fixture(scope="module")
@@ -631,3 +631,27 @@ def test_a_character_no_font_has_is_warned_of_from_the_cache_too(project: Path) 
     assert first == [("01-intro.md", lines + 2)] and parsed.misses["parsed"] == 1
     again, cached = glyph_warnings()
     assert again == first and cached.misses["parsed"] == 0 and cached.hits["parsed"] == 3
+
+
+def test_an_index_waits_for_the_pages_it_lists_and_is_laid_out_once(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paragraph with a new index term, and pages enough to move every later page, added to
+    the first chapter: the index changed, and its page lists ("3, 5–7", set whole as text) are
+    not guessed from the last build while that chapter is laid out; it is laid out once, after
+    it, with its real pages. The PDF is a build's from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    build(root, workers=worker)
+    sent: list[str] = []
+    real = Session.lay_out
+    monkeypatch.setattr(
+        Session, "lay_out", lambda self, job, first=False: sent.append(job.html) or real(self, job, first)
+    )
+    paragraph = '[新しい索引語]{.index reading="あたらしいさくいんご"}を含む段落。本文の説明を続ける。' * 3
+    append(root / "chapters" / "01-callouts.md", "\n" + "\n\n".join([paragraph] * 40) + "\n")
+    build(root, workers=worker)
+    lists = [html for html in sent if 'class="page-list"' in html]
+    assert len(lists) == 1 and "新しい索引語" in lists[0]
+    with PdfWorkers() as fresh:
+        build(root, out_dir=root / "clean", workers=fresh, use_cache=False)
+    assert digest(root / "clean" / "ja-scholarly.pdf") == digest(root / "dist" / "ja-scholarly.pdf")

@@ -399,17 +399,31 @@ class PdfRun:
         if key == part.key and part.layout is not None:
             return
         part.key, part.layout = key, self._cached_layout(key)
-        if part.layout is None:
+        if part.layout is None and self._lists_pages_unknown(index, part):
+            part.key = ""  # laid out once they are known (see _lay_out_wrong_again)
+        elif part.layout is None:
             self._session_now().lay_out(replace(job, key=key), first)
             self.rendered = True
+
+    def _lists_pages_unknown(self, index: int, part: _Part) -> bool:
+        """Whether the part lists pages (the index: "3, 5–7") of parts before it only, one of
+        which is being laid out. Its lists are then not guessed: they are set whole, as text, so
+        a guess is wrong whenever a page before moved (a paragraph added, say), and the part —
+        laid out at length, as an index of a long book is — would be laid out twice."""
+        if part.drawn_after != index or not any(" " in ref for ref in part.refs):
+            return False
+        return any(other.layout is None for other in self._parts[:index])
 
     def _lay_out_wrong_again(self) -> None:
         """Each part laid out with a stand-in of the wrong length, known to be wrong (every part
         up to the page it refers to is laid out), is laid out again at once, first in line:
-        while the other parts are still being laid out, not at the end."""
+        while the other parts are still being laid out, not at the end. So is, once its pages are
+        known, a part that waited for them (see :meth:`_lists_pages_unknown`)."""
         laid = self._laid_from_start()
         for index, part in enumerate(self._parts):
-            if part.layout is not None and self._numbers_known(part, laid) and self._wrong_digits(part):
+            waiting = not part.key  # for the pages it lists (see _lists_pages_unknown)
+            known = (waiting or part.layout is not None) and self._numbers_known(part, laid)
+            if known and (waiting or self._wrong_digits(part)):
                 self._stand_in_right(part)
                 self._lay_out(index, part, first=True)
 
