@@ -138,7 +138,7 @@ def test_a_packer_kept_from_the_last_version_gives_the_bytes_of_a_new_one(monkey
     ]
     calls: list[int] = []
     real = zlib.compress
-    monkeypatch.setattr(zlib, "compress", lambda data: calls.append(len(data)) or real(data))
+    monkeypatch.setattr(zlib, "compress", lambda data, *level: calls.append(len(data)) or real(data, *level))
     packer, counts = Packer(), []
     for version in versions:
         calls.clear()

@@ -32,11 +32,14 @@ def pack_object_streams(pdf: bytes) -> bytes:
 
 class Packer:
     """:func:`pack_object_streams` for successive versions of one file (the join kept from
-    build to build): an object stream whose objects are those of the last version, numbered
-    alike (an edit that leaves the objects before them as many), is not compressed again."""
+    build to build): an object stream whose objects are written as in the last version,
+    numbered alike (an edit that leaves the objects before them as many), is taken as it was,
+    neither read object by object nor compressed again."""
 
     def __init__(self) -> None:
-        self._compressed: dict[bytes, bytes] = {}  # an object stream's content's digest → it compressed
+        # the digest of the bytes an object stream's objects span (with the streams among them)
+        # → the object stream compressed, and the length of its header
+        self._groups: dict[bytes, tuple[bytes, int]] = {}
 
     def pack(self, pdf: bytes) -> bytes:
         offsets, table, trailer = _cross_references(pdf)
@@ -45,46 +48,43 @@ class Packer:
         if out.startswith(b"%PDF-1.") and out[7:8] in b"01234":  # object streams are PDF 1.5
             out[5:8] = b"1.5"
         located: list[tuple[int, int, int]] = [(0, 0, 0xFFFF)]  # per object: type, field 2, field 3
-        packable: list[tuple[int, bytes]] = []
+        packable: list[int] = []
         for number, (begin, end) in enumerate(zip(offsets, ends, strict=True), start=1):
             if pdf.endswith(b"\nendstream" + _CLOSING, begin, end):  # a stream: stays as it is
                 located.append((1, len(out), 0))
                 out += pdf[begin:end]
             else:
                 located.append((2, 0, 0))  # in an object stream: which one, and where, set below
-                packable.append((number, _body(pdf, begin, end, number)))
+                packable.append(number)
         next_number = len(offsets) + 1
-        compressed: dict[bytes, bytes] = {}
+        groups: dict[bytes, tuple[bytes, int]] = {}
         for first in range(0, len(packable), _PER_STREAM):
-            group = packable[first : first + _PER_STREAM]
-            header, at = [], 0
-            for place, (number, body) in enumerate(group):
+            members = packable[first : first + _PER_STREAM]
+            spanned = pdf[offsets[members[0] - 1] : ends[members[-1] - 1]]  # their numbers are in it
+            name = hashlib.blake2b(spanned, digest_size=16).digest()
+            data, head_length = groups[name] = self._groups.get(name) or _object_stream(pdf, offsets, ends, members)
+            for place, number in enumerate(members):
                 located[number] = (2, next_number, place)
-                header.append(b"%d %d" % (number, at))
-                at += len(body) + 1
-            head = b" ".join(header) + b"\n"
-            content = head + b"\n".join(body for _, body in group)
-            name = hashlib.blake2b(content, digest_size=16).digest()
-            data = compressed[name] = self._compressed.get(name) or zlib.compress(content)
             located.append((1, len(out), 0))
             out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
                 next_number,
-                len(group),
-                len(head),
+                len(members),
+                head_length,
                 len(data),
             )
             out += data + b"\nendstream\nendobj\n"
             next_number += 1
-        self._compressed = compressed  # the last version's only
+        self._groups = groups  # the last version's only
 
         xref_number, xref_at = next_number, len(out)
         located.append((1, xref_at, 0))
         width = max(1, (max(max(field for _, field, _ in located), xref_at).bit_length() + 7) // 8)
+        row_bytes, shift = 1 + width + 2, 8 * (width + 2)
         rows = b"".join(
-            kind.to_bytes(1, "big") + field.to_bytes(width, "big") + third.to_bytes(2, "big")
-            for kind, field, third in located
+            ((kind << shift) | (field << 16) | third).to_bytes(row_bytes, "big") for kind, field, third in located
         )
-        data = zlib.compress(rows)
+        # Level 1: the rows (numbers that grow steadily) compress as well as at 6, ten times as fast.
+        data = zlib.compress(rows, 1)
         entries_kept = _SIZE.sub(b"", trailer[2:-2]).strip()
         out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 %d 2 ] /Filter /FlateDecode /Length %d %s >>\nstream\n" % (
             xref_number,
@@ -95,6 +95,17 @@ class Packer:
         )
         out += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_at
         return bytes(out)
+
+
+def _object_stream(pdf: bytes, offsets: list[int], ends: list[int], members: list[int]) -> tuple[bytes, int]:
+    """The object stream of objects ``members`` (numbers), compressed, and its header's length."""
+    bodies = [_body(pdf, offsets[number - 1], ends[number - 1], number) for number in members]
+    header, at = [], 0
+    for number, body in zip(members, bodies, strict=True):
+        header.append(b"%d %d" % (number, at))
+        at += len(body) + 1
+    head = b" ".join(header) + b"\n"
+    return zlib.compress(head + b"\n".join(bodies)), len(head)
 
 
 def _cross_references(pdf: bytes) -> tuple[list[int], int, bytes]:
