@@ -655,3 +655,26 @@ def test_an_index_waits_for_the_pages_it_lists_and_is_laid_out_once(
     with PdfWorkers() as fresh:
         build(root, out_dir=root / "clean", workers=fresh, use_cache=False)
     assert digest(root / "clean" / "ja-scholarly.pdf") == digest(root / "dist" / "ja-scholarly.pdf")
+
+
+def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report watch prepares the book at every save: the chapters the cache gives are those the
+    last preparation took (the cache still checks what they depend on), not converted anew."""
+    import report.build
+
+    converted: list[str] = []
+    real = report.build._parsed_from_plain
+    monkeypatch.setattr(
+        report.build, "_parsed_from_plain", lambda source, *rest: converted.append(source.id) or real(source, *rest)
+    )
+    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    assert len(converted) == 3
+    converted.clear()
+    again, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    assert converted == [] and again == first
+    append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
+    edited, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    assert converted == [] and edited.chapters[0] == first.chapters[0] and edited.chapters[1] != first.chapters[1]
