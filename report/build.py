@@ -115,7 +115,7 @@ def prepare(
     allow = project.config.fetch_allow
     with fonts.cached(cache):
         faces = tuple(fonts.font_digest(face.file, cache) for face in fonts.FACES)  # the glyph check's
-        kept: dict[str, ParsedChapter] = {}
+        kept: dict[tuple[Path, str], ParsedChapter] = {}
         parsed = tuple(
             _parse(chapter, project.config.root, diagnostics, cache, (allow, faces), kept)
             for chapter in project.chapters
@@ -299,10 +299,11 @@ def _render(
 # --- caching hooks -----------------------------------------------------------------------------
 
 
-# The chapters the last preparation in this process took from the cache, by key: a process
-# that prepares the book again and again (report watch, at every save) reads them from the cache
-# (which checks what they depend on) but does not convert them again.
-_KEPT_PARSED: dict[str, ParsedChapter] = {}
+# The chapters the last preparation in this process took from the cache, by report folder and
+# key (a key names paths relative to the folder: a copy of the report has the same keys): a
+# process that prepares the book again and again (report watch, at every save) reads them from
+# the cache (which checks what they depend on) but does not convert them again.
+_KEPT_PARSED: dict[tuple[Path, str], ParsedChapter] = {}
 
 
 def _parse(
@@ -311,7 +312,7 @@ def _parse(
     diagnostics: Diagnostics,
     cache: Cache | None,
     settings: tuple[tuple[str, ...], tuple[str, ...]],
-    kept: dict[str, ParsedChapter],
+    kept: dict[tuple[Path, str], ParsedChapter],
 ) -> ParsedChapter:
     """A chapter parsed, and its characters no bundled font has warned of; or both taken from
     the cache: keyed by the chapter (its bytes as loaded and its place in the report), the
@@ -325,13 +326,13 @@ def _parse(
     value = cache.load("parsed", key)
     if value is not None:
         try:
-            parsed = _KEPT_PARSED.get(key) or _parsed_from_plain(source, value["chapter"], root)
+            parsed = _KEPT_PARSED.get((root, key)) or _parsed_from_plain(source, value["chapter"], root)
             found = [Diagnostic(Location(root / p, line), message, True) for p, line, message in value["warnings"]]
         except (KeyError, TypeError, ValueError):
             pass  # written by other code: parse again
         else:
             diagnostics.extend(found)
-            kept[key] = parsed
+            kept[root, key] = parsed
             return parsed
     own = Diagnostics()
     parsed = _parse_and_check(source, root, own, fetch_allow)

@@ -678,3 +678,8 @@ def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
     edited, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     assert converted == [] and edited.chapters[0] == first.chapters[0] and edited.chapters[1] != first.chapters[1]
+    # A copy of the report (its cache too) has the same keys, and chapters of its own.
+    copy = shutil.copytree(project, project.parent / "copy")
+    copied, _ = prepare(copy, cache=Cache(copy / CACHE_DIR_NAME))
+    paths = [path for chapter in copied.chapters for path in (chapter.source, *chapter.images)]
+    assert len(converted) == 3 and paths and all(path.is_relative_to(copy) for path in paths)
