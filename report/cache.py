@@ -32,7 +32,7 @@ import time
 import types
 import typing
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -289,6 +289,16 @@ class Cache:
         self._use(path)
         value: dict[str, Any] = entry["value"]
         return value
+
+    def text(self, kind: str, key: str, make: Callable[[], str]) -> str:
+        """The text stored under ``key``, else ``make()``'s, stored there (a drawing that costs
+        more than reading it: a formula's or a chart's SVG)."""
+        value = self.load(kind, key)
+        if value is not None and isinstance(found := value.get("text"), str):
+            return found
+        made = make()
+        self.store(kind, key, {"text": made})
+        return made
 
     def store(
         self,

@@ -107,12 +107,7 @@ def _cached_draw(spec: dict[str, Any]) -> str:
         return _draw(spec)
     faces = [font_digest(face.file, cache) for face in FACES if face.style == "sans"]
     key = digest(code_fingerprint("report.charts"), *faces, json.dumps(spec, sort_keys=True, ensure_ascii=False))
-    value = cache.load("chart", key)
-    if value is not None and isinstance(drawn := value.get("svg"), str):
-        return drawn
-    drawn = _draw(spec)
-    cache.store("chart", key, {"svg": drawn})
-    return drawn
+    return cache.text("chart", key, lambda: _draw(spec))
 
 
 def _draw(spec: dict[str, Any]) -> str:

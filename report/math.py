@@ -119,12 +119,7 @@ def _cached_svg(tex: str, display: bool) -> str:
     if cache is None:
         return _svg(tex, display)
     key = digest(_code(), font_digest(MATH_FACE.file, cache), tex, str(display))
-    value = cache.load("formula", key)
-    if value is not None and isinstance(drawn := value.get("svg"), str):
-        return drawn
-    drawn = _svg(tex, display)
-    cache.store("formula", key, {"svg": drawn})
-    return drawn
+    return cache.text("formula", key, lambda: _svg(tex, display))
 
 
 @functools.cache

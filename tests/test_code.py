@@ -306,13 +306,13 @@ def test_a_changed_included_file_is_parsed_again(report_with_code: Path) -> None
 
 
 def test_epub_sets_code_in_the_monospace_faces() -> None:
-    from report.render.epub import font_usage
+    from report.render.epub import font_usage, parse_xhtml
 
     document = (
         '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>本文<code>式</code></p>'
         '<pre class="code"><code><span class="line"><span class="k">def</span> 関数</span></code></pre></body></html>'
     )
-    usage = font_usage([document], "serif")
+    usage = font_usage(parse_xhtml(document), "serif")
     assert set("式関数 ") <= usage[("mono", 400)] and set("def") <= usage[("mono", 700)]
     assert "式" not in usage[("serif", 400)]
 

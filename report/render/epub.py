@@ -138,8 +138,8 @@ class EpubRenderer:
         pages, page_list, usage, features = self._pages(assembler, cover_name)
         nav = assembler.epub_nav(STYLESHEET, page_list)
         # Every character of the navigation, its hidden lists too: reading systems show them.
-        nav_root = _parsed(nav)
-        fonts = _font_subsets(_merged([usage, _usage(nav_root, config.epub.font, True)]), config.language)
+        nav_root = parse_xhtml(nav)
+        fonts = _font_subsets(_merged([usage, font_usage(nav_root, config.epub.font, hidden=True)]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -318,11 +318,12 @@ def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str, hidde
     """The page with its page-break markers, its entries in the page list, the characters it sets
     (``hidden``: its hidden text too) and what it holds."""
     pages, page_list = insert_page_breaks([page], starts)
-    root = _parsed(pages[0].xhtml)
-    return pages[0], page_list, _usage(root, body_font, hidden), _features(root)
+    root = parse_xhtml(pages[0].xhtml)
+    return pages[0], page_list, font_usage(root, body_font, hidden), _features(root)
 
 
-def _parsed(document: str) -> etree._Element:
+def parse_xhtml(document: str) -> etree._Element:
+    """A page, parsed once for what it sets and what it holds (no entities, no network)."""
     return etree.fromstring(document.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
 
 
@@ -357,8 +358,7 @@ def insert_page_breaks(
     """Put a page-break marker before the element each printed page begins with; return
     the pages and the page list as (label, href). Pages whose first element is not in
     the EPUB (title page, printed table of contents) or is a note are left out."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    roots = {page.file_name: etree.fromstring(page.xhtml.encode(), parser) for page in pages}
+    roots = {page.file_name: parse_xhtml(page.xhtml) for page in pages}
     where: dict[str, tuple[str, etree._Element]] = {}
     for file_name, root in roots.items():
         for element in root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]"):
@@ -467,18 +467,14 @@ def _summary(language: str) -> str:
 # --- fonts --------------------------------------------------------------------------------
 
 
-def font_usage(documents: Iterable[str], body_style: str, hidden: bool = False) -> Usage:
-    """The characters set in each (style, weight) of the book, read from its XHTML: body
+def font_usage(root: etree._Element, body_style: str, hidden: bool = False) -> Usage:
+    """The characters set in each (style, weight) of a page (see :func:`parse_xhtml`): body
     text in ``body_style``; headings, captions, table headers, the table of contents and
     figure drawings in sans; code in mono; headings, captions, headers, terms, strong text
     and highlighted keywords bold.
     Text that is never shown (``head``, SVG titles, hidden elements) is left out; with
     ``hidden``, what a reading system may show of the navigation and the cover is kept too:
     hidden lists, the document's title, images' alternative text."""
-    return _merged(_usage(_parsed(document), body_style, hidden) for document in documents)
-
-
-def _usage(root: etree._Element, body_style: str, hidden: bool) -> Usage:
     usage: dict[tuple[str, int], set[str]] = defaultdict(set)
     if (body := root.find(f"{{{XHTML_NS}}}body")) is not None:
         _collect(body, body_style, 400, usage, hidden)
