@@ -184,7 +184,7 @@ class Joiner:
             self._take_namespaces(source)
             self.namespaces_taken = True
         out = self.out
-        position = sum(len(other.pages) for index, other in self.slots.items() if index < slot)
+        position = self._pages_before(slot)
         pages: list[Object] = []  # a blank one first, if asked for
         if part.blank_before and len(source.pages):
             if self.blank_model is None:
@@ -249,11 +249,15 @@ class Joiner:
         for source in [*(slot.source for slot in self.slots.values()), *([self.blank] if self.blank else [])]:
             source.close()
 
+    def _pages_before(self, index: int) -> int:
+        """How many pages the joined PDF has before the pages of slot ``index``."""
+        return sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
+
     def _take_out(self, index: int) -> None:
         """The slot's part taken out: its pages (what only they refer to is not written). What
         it was the first to bring stays kept, for the parts that share it."""
         slot = self.slots.pop(index)
-        position = sum(len(other.pages) for other_index, other in self.slots.items() if other_index < index)
+        position = self._pages_before(index)
         for _ in slot.pages:
             del self.out.pages[position]
         slot.source.close()
