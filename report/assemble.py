@@ -152,11 +152,13 @@ class Assembler:
             ("cover", template.render(cover=True, contents=False, chapters=())),
             ("contents", template.render(cover=False, contents=True, chapters=())),
         ]
-        parts += [
-            (chapter.id, template.render(cover=False, contents=False, chapters=(chapter,)))
-            for chapter in self.book.chapters
-        ]
+        parts += [(chapter.id, self.print_part(chapter)) for chapter in self.book.chapters]
         return tuple(parts)
+
+    def print_part(self, chapter: Chapter) -> str:
+        """One chapter's part of :attr:`print_parts`, made alone."""
+        template = self.env.get_template("print.html.j2")
+        return template.render(cover=False, contents=False, chapters=(chapter,))
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
         config = self.book.config

@@ -19,14 +19,18 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from PIL import Image
 
 from report import fonts
+from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
+from report.render.pdf import _STYLES, PdfRenderer
+from report.render.weasy import PartJob
 from report.render.workers import PdfWorkers, Session
 
 
@@ -208,6 +212,86 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
     subsets = result.stats.hits["subset"] + result.stats.misses["subset"]
     assert subsets > len(fonts.FACES) and result.stats.hits["subset"] > 0
     assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
+    clean_build_matches(project)
+
+
+def record_layouts_and_whole_documents(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What a run sends to be laid out (each part's HTML), and "whole document" where it makes
+    the whole print document (every part rendered, the fonts cut to its characters), in order."""
+    events: list[str] = []
+    lay_out, subsets = Session.lay_out, PdfRenderer._subsets
+
+    def recorded_lay_out(session: Session, job: PartJob, first: bool = False) -> None:
+        events.append(job.html)
+        lay_out(session, job, first)
+
+    def recorded_subsets(renderer: PdfRenderer, assembler: Assembler, again: bool = False) -> Any:
+        if assembler not in _STYLES or again:
+            events.append("whole document")
+        return subsets(renderer, assembler, again)
+
+    monkeypatch.setattr(Session, "lay_out", recorded_lay_out)
+    monkeypatch.setattr(PdfRenderer, "_subsets", recorded_subsets)
+    return events
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_an_edited_chapter_is_sent_to_be_laid_out_before_the_whole_document_is_made(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chapter edited since the last build is sent with that build's styles as soon as the
+    book is prepared; the run's own part turns out the same, so it is laid out once."""
+    run(project, worker)
+    events = record_layouts_and_whole_documents(monkeypatch)
+    replace_in(project / "chapters" / "02-method.md", "準備する", "測定する")
+    result = run(project, worker)
+    assert len(events) == 2 and "1. 測定する" not in events[0] and "測定する。</li>" in events[0]
+    assert events[1] == "whole document"
+    assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
+    clean_build_matches(project)
+
+
+def test_an_early_layout_that_is_not_the_runs_own_part_is_not_used(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The early layout guesses the part from the last build: a link to an id that another
+    chapter gained in the same build makes the run's own part differ (its stand-in anchors). It
+    is laid out again as the run makes it, and the PDF is a build from nothing's."""
+    run(project, worker)
+    events = record_layouts_and_whole_documents(monkeypatch)
+    method = project / "chapters" / "02-method.md"
+    replace_in(method, "準備する", "測定する")
+    append(project / "chapters" / "90-appendix.md", "\n## 実験の方法 {#appendix-added}\n\n方法。\n")
+    append(method, "\n[](#appendix-added)も参照。\n")
+    run(project, worker)
+    whole = events.index("whole document")
+    early = [html for html in events[:whole] if "測定する。</li>" in html]  # the method chapter's
+    later = [html for html in events[whole:] if "測定する。</li>" in html]
+    assert len(early) == 1 and len(later) == 1, "sent early, then laid out again as the run makes it"
+    assert 'id="appendix-added"' in later[0] and 'id="appendix-added"' not in early[0]
+    clean_build_matches(project)
+
+
+def test_a_chapter_is_not_laid_out_early_with_subsets_that_lack_its_characters(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A character the last build's font subsets do not have (in the chapter, or drawn by a
+    stylesheet): the chapter waits for the run's own subsets (laid out with the last, it would
+    draw a .notdef glyph)."""
+    run(project, worker)
+    events = record_layouts_and_whole_documents(monkeypatch)
+    replace_in(project / "chapters" / "02-method.md", "準備する", "鬱屈する")
+    (project / "styles").mkdir()
+    (project / "styles" / "print.css").write_text('h2::before { content: "彙"; }\n', encoding="utf-8")
+    result = run(project, worker)
+    assert events[0] == "whole document"
+    assert not any(".notdef" in warning for output in result.outputs for warning in output.warnings)
+    assert "1.鬱屈する。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 
 

@@ -52,6 +52,7 @@ from report.fonts import (
     print_characters,
     subset_file,
 )
+from report.model import Chapter
 from report.render import Output, PageStart, in_background
 from report.render.weasy import (
     DrawJob,
@@ -65,10 +66,10 @@ from report.render.weasy import (
     face_name,
     notdef_codes,
 )
-from report.render.workers import PdfWorkers, Session
+from report.render.workers import LAYOUTS_AHEAD, PdfWorkers, Session
 
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
-_STYLES: weakref.WeakKeyDictionary[Assembler, Styles] = weakref.WeakKeyDictionary()
+_STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
 # that many digits wide (the contents' numbers), so up to that many its length changes nothing.
 # A page list (span.page-list, the index's "3, 5–7") names several ids: it is laid out with its
@@ -77,6 +78,17 @@ _PAGE_NUMBER = re.compile(r'<span class="page-(?:number|list)" data-page-of="([^
 _ID = re.compile(r'\sid="([^"]+)"')
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
+
+
+@dataclass(frozen=True)
+class _Subsets:
+    """The styles every part shares, and what their font subsets were cut to."""
+
+    styles: Styles
+    characters: frozenset[str]  # the text faces'
+    code: frozenset[str]  # the monospace faces'
+    extra: frozenset[str]  # of those, the characters earlier layouts found missing (see PdfRun._retry)
+    objects: dict[str, str]  # each face's file → its subset's object in the cache
 
 
 @dataclass(frozen=True)
@@ -117,22 +129,32 @@ class PdfRenderer:
         return self.cache or Cache(assembler.book.config.root / CACHE_DIR_NAME)
 
     def _styles(self, assembler: Assembler, again: bool = False) -> Styles:
-        """The stylesheets and settings every part shares: made once per assembler (the EPUB
-        asks for the cover with the same document), unless ``again`` (the characters to subset
-        changed)."""
+        return self._subsets(assembler, again).styles
+
+    def _subsets(self, assembler: Assembler, again: bool = False) -> _Subsets:
+        """The stylesheets and settings every part shares, the faces cut to the characters of
+        the whole print document: made once per assembler (the EPUB asks for the cover with the
+        same document), unless ``again`` (the characters to subset changed)."""
         known = _STYLES.get(assembler)
         if known is not None and not again:
             return known
-        config = assembler.book.config
         cache = self._cache_for(assembler)
         document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
-        characters = print_characters(document, assembler.print_stylesheets({}))
         extra = _extra_characters(cache)
-        characters |= extra
+        characters = print_characters(document, assembler.print_stylesheets({})) | extra
         code = print_characters(code_text(document), ()) | extra
-        font_urls = {
-            face.file: subset_file(face, code if face.style == "mono" else characters, cache).as_uri() for face in FACES
+        objects = {
+            face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
+        styles = self._styles_with(assembler, objects, extra)
+        _STYLES[assembler] = subsets = _Subsets(styles, characters, code, extra, objects)
+        return subsets
+
+    def _styles_with(self, assembler: Assembler, objects: dict[str, str], extra: frozenset[str]) -> Styles:
+        """The styles with each face cut to its subset in ``objects``."""
+        config = assembler.book.config
+        cache = self._cache_for(assembler)
+        font_urls = {face: (cache.directory / "objects" / name).as_uri() for face, name in objects.items()}
         base_url = config.root.as_uri() + "/"
         variant = None if config.pdf.variant == "none" else config.pdf.variant
         # A part laid out with one subset is laid out the same with any other that has its
@@ -141,7 +163,7 @@ class PdfRenderer:
         # (with .notdef glyphs) is not that.
         by_face = assembler.print_stylesheets({face.file: face.file for face in FACES})
         faces = (f"{face.file}={font_digest(face.file, cache)}" for face in FACES)
-        _STYLES[assembler] = styles = Styles(
+        return Styles(
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=base_url,
             allowed_roots=(config.root, cache.directory / "objects"),
@@ -150,7 +172,6 @@ class PdfRenderer:
             key=digest(*by_face, base_url, variant or "", *faces, "".join(sorted(extra))),
             fonts=tuple((face_name(face.family, face.weight), fonts_dir() / face.file) for face in FACES),
         )
-        return styles
 
 
 @dataclass
@@ -178,6 +199,20 @@ class _Part:
     drawn_in: str = ""
     target: Path | None = None  # where a worker draws it
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
+
+    @classmethod
+    def made(
+        cls, name: str, source: str, own: frozenset[str], everywhere: frozenset[str], page_of: Callable[[str], str]
+    ) -> _Part:
+        """The part of HTML ``source`` with the ids ``own``: its links to the ids of other parts
+        (``everywhere``) stubbed, its page numbers standing in for those ``page_of`` gives."""
+        boxes: dict[str, int] = {}
+        for ref, digits in _PAGE_NUMBER.findall(source):
+            boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
+        linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
+        part = cls(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={}, drawn_after=0)
+        part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
+        return part
 
     @property
     def refs(self) -> frozenset[str]:
@@ -247,11 +282,18 @@ class PdfRun:
         self.cache = renderer._cache_for(assembler)
         self.rendered = False  # some part was laid out or drawn afresh (not taken from the cache)
         self.fetched: tuple[Path, ...] = ()
-        self._styles = renderer._styles(assembler)
         self._workers = renderer.workers
         self._own_workers: PdfWorkers | None = None
         self._session: Session | None = None
         self._layout: PdfLayout | None = None
+        self._chapter_digests = {chapter.id: _chapter_digest(chapter) for chapter in assembler.book.chapters}
+        self._early_record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
+        self._early: dict[str, PartLayout | None] = {}  # layout key → as found by _lay_out_early
+        self._lay_out_early()
+        self._styles = renderer._styles(assembler)
+        if self._session is not None and self._session.styles != self._styles:
+            self._session.use(self._styles)  # the workers drop what they laid out with the last build's
+        self._everywhere: frozenset[str] = frozenset()  # every id of every part
         self._parts = self._make_parts()
         ahead = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
         self._drawn_last = max(ahead, key=lambda part: len(part.source), default=None)  # the contents
@@ -293,6 +335,7 @@ class PdfRun:
         )
         self._remember_numbers()
         self._remember_layout()
+        self._remember_early()
         if self.target is not None:
             self._draw_missing()
             self._joining = in_background("report-pdf-join", self._draw_and_join, self.target)
@@ -371,22 +414,76 @@ class PdfRun:
                 first_pages.extend(itertools.accumulate([1, *estimates]))
             return str(first_pages[owners.get(name, 0)])
 
-        everywhere = frozenset().union(*ids)
+        self._everywhere = everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts: list[_Part] = []
         for (name, source), own in zip(sources, ids, strict=True):
-            boxes: dict[str, int] = {}
-            for ref, digits in _PAGE_NUMBER.findall(source):
-                boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
-            linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-            after = max([len(parts), *(owners.get(name, -1) for ref in boxes for name in ref.split())])
-            stubs = (linked - own) & everywhere
-            part = _Part(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=after)
-            for ref in boxes:
-                guess = page_text(ref, lambda name: known.get(name) or first_page(name))
-                part.numbers[ref] = part.stand_in(ref, guess)
+            part = _Part.made(name, source, own, everywhere, lambda name: known.get(name) or first_page(name))
+            part.drawn_after = max([len(parts), *(owners.get(name, -1) for ref in part.refs for name in ref.split())])
             parts.append(part)
         return parts
+
+    def _lay_out_early(self) -> None:
+        """The chapters edited since the last build, sent to be laid out before the whole print
+        document is made (every part rendered, its characters gathered for the subsets: a third
+        of a second at 600 pages, while the workers wait): each made alone, as the last build
+        would have made it, with that build's styles. Should the run's own part differ (a link
+        target, a stand-in or the styles changed elsewhere), its key differs: the layout is
+        kept in the cache but not used."""
+        value = self._early_record
+        if value is None:
+            return
+        try:
+            chapters = {str(name): str(known) for name, known in value["chapters"].items()}
+            everywhere = frozenset(str(name) for name in value["ids"])
+            objects = {str(face): str(name) for face, name in value["objects"].items()}
+            characters, code = frozenset(str(value["characters"])), frozenset(str(value["code"]))
+            extra = frozenset(str(value["extra"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return
+        changed = [
+            chapter
+            for chapter in self.assembler.book.chapters
+            if chapter.id in chapters and chapters[chapter.id] != self._chapter_digests[chapter.id]
+        ]
+        if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
+            return
+        styles = self.renderer._styles_with(self.assembler, objects, extra)
+        known = self._known_numbers()
+        stylesheets = self.assembler.print_stylesheets({})
+        for chapter in changed:
+            source = self.assembler.print_part(chapter)
+            if (
+                not print_characters(source, stylesheets) <= characters
+                or not print_characters(code_text(source), ()) <= code
+            ):
+                continue  # the last subsets lack a character: laid out with them, it would differ
+            try:
+                part = _Part.made(chapter.id, source, frozenset(_ID.findall(source)), everywhere, known.__getitem__)
+            except KeyError:  # a page number the last build did not know
+                continue
+            if any(" " in ref for ref in part.refs):
+                continue  # it lists pages: see _lists_pages_unknown
+            job = part.job(cover=False)
+            key = digest(_code(), styles.key, job.html, str(False))
+            self._early[key] = self._cached_layout(key)
+            if self._early[key] is None:
+                self._session_now(styles).lay_out(replace(job, key=key))
+
+    def _remember_early(self) -> None:
+        """What :meth:`_lay_out_early` needs of this build (written when it changed)."""
+        subsets = self.renderer._subsets(self.assembler)
+        value = {
+            "chapters": self._chapter_digests,
+            "ids": sorted(self._everywhere),
+            "objects": subsets.objects,
+            "characters": "".join(sorted(subsets.characters)),
+            "code": "".join(sorted(subsets.code)),
+            "extra": "".join(sorted(subsets.extra)),
+        }
+        if value != self._early_record:
+            objects = list(subsets.objects.values())
+            self.cache.store("pdf-early", self._last_build_key("pdf-early"), value, objects=objects)
 
     def _lay_out_missing(self) -> None:
         """Each part not laid out with its current stand-ins: from the cache, else sent to a worker."""
@@ -398,11 +495,13 @@ class PdfRun:
         key = digest(_code(), self._styles.key, job.html, str(index == 0))
         if key == part.key and part.layout is not None:
             return
-        part.key, part.layout = key, self._cached_layout(key)
+        early = key in self._early  # sent by _lay_out_early, or found in the cache then
+        part.key, part.layout = key, self._early[key] if early else self._cached_layout(key)
         if part.layout is None and self._lists_pages_unknown(index, part):
             part.key = ""  # laid out once they are known (see _lay_out_wrong_again)
         elif part.layout is None:
-            self._session_now().lay_out(replace(job, key=key), first)
+            if not early:
+                self._session_now().lay_out(replace(job, key=key), first)
             self.rendered = True
 
     def _lists_pages_unknown(self, index: int, part: _Part) -> bool:
@@ -447,6 +546,7 @@ class PdfRun:
         for part in self._parts:
             if part.key == key:
                 part.layout = layout
+        self._early.pop(key, None)
         self._store_layout(key, layout)
         self._place()
         self._lay_out_wrong_again()
@@ -712,13 +812,20 @@ class PdfRun:
         self._lay_out_missing()
         return True
 
-    def _session_now(self) -> Session:
+    def _session_now(self, styles: Styles | None = None) -> Session:
+        """The run's session with the workers; begun with ``styles`` (else the run's) if none is."""
         if self._session is None:
+            styles = styles or self._styles
             workers = self._workers
             if workers is None or not workers.alive:
-                workers = self._own_workers = PdfWorkers(self._styles.fontconfig)
-            self._session = Session(workers, self._styles, self._laid_out, self._drawn)
+                workers = self._own_workers = PdfWorkers(styles.fontconfig)
+            self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
+
+
+def _chapter_digest(chapter: Chapter) -> str:
+    """What tells that a chapter's part of the print document may have changed."""
+    return digest(chapter.html, chapter.title_html)
 
 
 def _code() -> str:
