@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from report.assemble import Assembler
+    from report.render.epub import MadeInBuild
     from report.render.pdf import PdfLayout, PdfRun
 
 FORMATS = ("pdf", "epub")
@@ -247,6 +248,7 @@ def _render(
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
     The EPUB is then written while the PDF is still being drawn."""
+    from report.render.epub import MadeInBuild
     from report.render.pdf import PdfRenderer
 
     progress("laying out the PDF")
@@ -258,8 +260,9 @@ def _render(
         # and the EPUB itself, from the layout the last build found (most edits leave it as it was).
         epub_inputs = _epub_inputs(assembler, cache) if "epub" in formats else ""
         guess = run.guess() if "epub" in formats else None
+        made = MadeInBuild()
         ahead = (
-            in_background("report-epub", _epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh)
+            in_background("report-epub", _epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh, made)
             if guess
             else None
         )
@@ -274,14 +277,14 @@ def _render(
             if ahead is not None and guess == layout:
                 rendered["epub"] = ahead.result()
             else:  # a guess found wrong is written again, whatever became of it
-                rendered["epub"] = _epub(assembler, epub_inputs, layout, temporary["epub"], cache, fresh)
+                rendered["epub"] = _epub(assembler, epub_inputs, layout, temporary["epub"], cache, fresh, made)
             timings.mark("epub")
         if "pdf" in formats:
             progress("drawing the PDF")
         pdf = run.finish()
         timings.mark("pdf" if "pdf" in formats else "layout finished")
         if "epub" in formats and run.layout() != layout:  # laid out again: a glyph was missing
-            rendered["epub"] = _epub(assembler, epub_inputs, run.layout(), temporary["epub"], cache, fresh)
+            rendered["epub"] = _epub(assembler, epub_inputs, run.layout(), temporary["epub"], cache, fresh, made)
         if "pdf" in formats:
             rendered["pdf"] = pdf
             if run.rendered:
@@ -363,16 +366,23 @@ def _parsed_from_plain(source: SourceChapter, data: dict[str, Any], root: Path) 
     return ParsedChapter(source=source, **{name: from_plain(kind, data[name], root) for name, kind in hints.items()})
 
 
-def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, cache: Cache, fresh: set[str]) -> Output:
-    """The EPUB, written afresh or copied from the cache."""
+def _epub(
+    assembler: Assembler,
+    inputs: str,
+    layout: PdfLayout,
+    target: Path,
+    cache: Cache,
+    fresh: set[str],
+    made: MadeInBuild,
+) -> Output:
+    """The EPUB, written afresh or copied from the cache (``made``: what the build's EPUBs made)."""
     from report.render.epub import EpubRenderer
 
     fault_point("epub")
 
     book = assembler.book
-    chapters = repr(book.chapters)
-    everything = (repr(sorted(book.labels.items())), repr(sorted(book.owner.items())), chapters)  # the nav's too
-    key = digest(inputs, *everything, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
+    everything = made.book_digest(assembler)  # the nav's too
+    key = digest(inputs, everything, repr(layout.page_starts), str(layout.pages), bytes_digest(layout.cover))
     value = cache.load("epub", key)
     data = cache.object_bytes(str(value.get("epub"))) if value is not None else None
     if value is not None and data is not None:
@@ -384,7 +394,7 @@ def _epub(assembler: Assembler, inputs: str, layout: PdfLayout, target: Path, ca
     last_key = digest("epub-last", str(book.config.root), assembler.profile)
     last = cache.load("epub-last", last_key)
     earlier = cache.object_bytes(str(last.get("epub"))) if last is not None else None
-    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, earlier).render(assembler, target)
+    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, earlier, made).render(assembler, target)
     name = cache.put_object(target.read_bytes(), ".epub")
     cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
     cache.store("epub-last", last_key, {"epub": name}, objects=[name])

@@ -215,6 +215,19 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
     clean_build_matches(project)
 
 
+def test_an_epub_written_again_in_the_same_build_reads_no_page_twice(project: Path, worker: PdfWorkers) -> None:
+    """The EPUB is written from the last build's layout while the PDF is laid out. The last
+    chapter a few pages longer makes the layout differ (more pages): the EPUB is written again,
+    with the other chapters' pages as the first writing took them from the cache."""
+    run(project, worker)
+    paragraph = "付録の補足。本文の第一段落。"
+    append(project / "chapters" / "90-appendix.md", "\n" + "\n\n".join([paragraph * 4] * 40) + "\n")
+    result = run(project, worker)
+    assert result.stats.hits["pdf-last-layout"] == 1 and result.stats.misses["pdf-layout"] == 1
+    assert result.stats.hits["epub-page"] == 2 and result.stats.misses["epub-page"] == 2  # the appendix's, twice
+    clean_build_matches(project)
+
+
 def record_layouts_and_whole_documents(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What a run sends to be laid out (each part's HTML), and "whole document" where it makes
     the whole print document (every part rendered, the fonts cut to its characters), in order."""

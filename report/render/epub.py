@@ -31,7 +31,7 @@ import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,36 @@ _SUMMARIES = {
 }
 
 
+@dataclass
+class MadeInBuild:
+    """What one build's EPUB renderers share: the chapters' pages made or read from the cache,
+    by key, and what each chapter's key is made of. An EPUB written again in the same build
+    (after one written from a layout guessed wrong: an edit moved the printed pages) makes only
+    the pages whose printed pages moved, and reads none again."""
+
+    pages: dict[str, _FinishedPage] = field(default_factory=dict)
+    chapters: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # see chapter()
+    book: str = ""  # see book_digest()
+
+    def chapter(self, assembler: Assembler, chapter: Chapter) -> tuple[str, frozenset[str]]:
+        """What the chapter's page is made of (its part of the page's key), and its ids."""
+        known = self.chapters.get(chapter.id)
+        if known is None:
+            written = repr((chapter, assembler.epub_link_owners(chapter)))
+            ids = frozenset({chapter.id, *_ID.findall(chapter.html), *(note.id for note in chapter.footnotes)})
+            known = self.chapters[chapter.id] = (written, ids)
+        return known
+
+    def book_digest(self, assembler: Assembler) -> str:
+        """What every page and the navigation are made of but the layout: the chapters, the
+        labels and the ids' owners."""
+        if not self.book:
+            book = assembler.book
+            chapters = (self.chapter(assembler, chapter)[0] for chapter in book.chapters)
+            self.book = digest(repr(sorted(book.labels.items())), repr(sorted(book.owner.items())), *chapters)
+        return self.book
+
+
 class EpubRenderer:
     format = "epub"
 
@@ -111,17 +141,20 @@ class EpubRenderer:
         cache: Cache | None = None,
         key: str = "",
         earlier: bytes | None = None,
+        made: MadeInBuild | None = None,
     ) -> None:
         """``print_pages``: the PDF's page starts, for the page list; ``cover``: its first page
         as PNG (else laid out now). With a ``cache`` and a ``key`` (a digest of everything the
         book is made of but its chapters and the PDF's layout), each chapter's page is kept in
         the cache and made again only when the chapter or its printed pages changed. ``earlier``:
-        the last EPUB of the report, whose compressed members are taken where they are the same."""
+        the last EPUB of the report, whose compressed members are taken where they are the same;
+        ``made``: what an earlier renderer of the same build made."""
         self.print_pages = print_pages
         self.cover = cover
         self.cache = cache
         self.key = key
         self.earlier = earlier
+        self.made = made or MadeInBuild()
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         from report.render.pdf import PdfRenderer
@@ -228,22 +261,28 @@ class EpubRenderer:
         list, the characters the pages set and what they hold (a chapter's page from the cache,
         if it was kept)."""
         chapters = assembler.book.chapters
-        anchors = [{chapter.id, *_ID.findall(chapter.html), *(n.id for n in chapter.footnotes)} for chapter in chapters]
-        in_chapters = set().union(*anchors)
+        owners: dict[str, list[int]] = defaultdict(list)  # an id → the chapters that have it
+        for index, chapter in enumerate(chapters):
+            for name in self.made.chapter(assembler, chapter)[1]:
+                owners[name].append(index)
+        starts_in: list[list[PageStart]] = [[] for _ in chapters]
+        cover_starts = []
+        for start in self.print_pages:
+            for index in owners.get(start.anchor, ()):
+                starts_in[index].append(start)
+            if start.anchor not in owners:
+                cover_starts.append(start)
         body_font = assembler.book.config.epub.font
         cover = assembler.epub_cover_page(STYLESHEET, cover_image)
-        made = [
-            _finished(cover, [start for start in self.print_pages if start.anchor not in in_chapters], body_font, True)
-        ]
-        for chapter, own in zip(chapters, anchors, strict=True):
-            starts = [start for start in self.print_pages if start.anchor in own]
-            written = repr((chapter, assembler.epub_link_owners(chapter)))
+        made = [_finished(cover, cover_starts, body_font, True)]
+        for chapter, starts in zip(chapters, starts_in, strict=True):
+            written = self.made.chapter(assembler, chapter)[0]
             key = digest(self.key, written, repr(starts))
-            page = self._cached_page(key)
+            page = self.made.pages.get(key) or self._cached_page(key)
             if page is None:
                 page = self._marked(assembler, chapter, written, starts, body_font)
                 self._store_page(key, page)
-            made.append(page)
+            made.append(self.made.pages.setdefault(key, page))
         usage = _merged([characters for _, _, characters, _ in made])
         page_list = [entry for _, entries, _, _ in made for entry in entries]
         return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
