@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -749,6 +750,81 @@ def test_an_index_waits_for_the_pages_it_lists_and_is_laid_out_once(
     build(root, workers=worker)
     lists = [html for html in sent if 'class="page-list"' in html]
     assert len(lists) == 1 and "新しい索引語" in lists[0]
+    with PdfWorkers() as fresh:
+        build(root, out_dir=root / "clean", workers=fresh, use_cache=False)
+    assert digest(root / "clean" / "ja-scholarly.pdf") == digest(root / "dist" / "ja-scholarly.pdf")
+
+
+def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page more in the first chapter moves every page the index lists by one. Its numbers
+    keep their digits (all past 9 already) and its lists their shape ("13, 17–18" and
+    "14, 18–19" are both "00, 00–00"): the index is neither laid out nor drawn again, the join
+    sets their digits. The PDF is a build's from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    paragraphs = "\n" + "\n\n".join(["本文の説明を続ける。" * 6] * 12) + "\n"
+    for _ in range(6):  # every page the index lists past 9
+        append(root / "chapters" / "01-callouts.md", paragraphs)
+    build(root, workers=worker)
+    before = re.search(r"NATO(\d+),(\d+)–(\d+)", squeeze(pdftotext(root / "dist" / "ja-scholarly.pdf")))
+    assert before is not None and int(before.group(1)) > 9
+    sent: list[str] = []
+    lay_out, draw = Session.lay_out, Session.draw
+    monkeypatch.setattr(
+        Session, "lay_out", lambda self, job, first=False: sent.append(job.html) or lay_out(self, job, first)
+    )
+    monkeypatch.setattr(Session, "draw", lambda self, job: sent.append(job.part.html) or draw(self, job))
+    append(root / "chapters" / "01-callouts.md", paragraphs)
+    build(root, workers=worker)
+    after = re.search(r"NATO(\d+),(\d+)–(\d+)", squeeze(pdftotext(root / "dist" / "ja-scholarly.pdf")))
+    assert after is not None and [int(n) - 1 for n in after.groups()] == [int(n) for n in before.groups()]
+    assert sent and not [html for html in sent if 'class="page-list"' in html]
+    with PdfWorkers() as fresh:
+        build(root, out_dir=root / "clean", workers=fresh, use_cache=False)
+    assert digest(root / "clean" / "ja-scholarly.pdf") == digest(root / "dist" / "ja-scholarly.pdf")
+
+
+def test_a_page_list_broken_over_lines_has_its_pieces_set_by_the_join(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A term on every other page lists twenty pages, over three lines of the index's column:
+    a section added at the start of the chapter moves each of them by one page. The index is
+    neither laid out nor drawn again; the join sets each line's digits, from where the line
+    takes up the list."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    (root / "styles").mkdir()
+    (root / "styles" / "print.css").write_text("#callouts h2 { break-before: page; }\n", encoding="utf-8")
+    chapter = root / "chapters" / "01-callouts.md"
+    marked = '[試験語]{.index reading="しけんご"}を含む段落。'
+    append(chapter, "".join(f"\n## 節{n}\n\n{marked if n >= 8 and n % 2 else '本文。'}\n" for n in range(48)))
+    build(root, workers=worker)
+
+    def listed() -> list[int]:
+        """The term's pages, from its lines in the left column (as pdftotext -layout sets them)."""
+        lines = [
+            re.split(r"\s{3,}", line.strip())[0] for line in pdftotext(root / "dist" / "ja-scholarly.pdf").splitlines()
+        ]
+        start = next(index for index, line in enumerate(lines) if line.startswith("試験語 "))
+        pieces = [lines[start].removeprefix("試験語 ")]
+        pieces += itertools.takewhile(lambda line: line[:1].isdigit(), lines[start + 1 :])
+        assert len(pieces) == 3, "the list is broken over three lines"
+        return [int(page) for page in re.findall(r"\d+", " ".join(pieces))]
+
+    before = listed()
+    assert before == list(range(before[0], before[0] + 40, 2)) and 9 < before[0] < before[-1] < 99  # every other page
+    sent: list[str] = []
+    lay_out, draw = Session.lay_out, Session.draw
+    monkeypatch.setattr(
+        Session, "lay_out", lambda self, job, first=False: sent.append(job.html) or lay_out(self, job, first)
+    )
+    monkeypatch.setattr(Session, "draw", lambda self, job: sent.append(job.part.html) or draw(self, job))
+    text = chapter.read_text(encoding="utf-8")
+    start = text.index("---\n", 4) + 4
+    chapter.write_text(text[:start] + "\n## 追加の節\n\n本文。\n" + text[start:], encoding="utf-8")
+    build(root, workers=worker)
+    assert listed() == [page + 1 for page in before]
+    assert sent and not [html for html in sent if 'class="page-list"' in html]
     with PdfWorkers() as fresh:
         build(root, out_dir=root / "clean", workers=fresh, use_cache=False)
     assert digest(root / "clean" / "ja-scholarly.pdf") == digest(root / "dist" / "ja-scholarly.pdf")

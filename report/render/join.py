@@ -676,7 +676,7 @@ def set_numbers(
     the folio (``first`` on the first page), into the content streams of ``pages`` from those
     of the pages as drawn (``drawn``). Its glyphs are the digits' of the stand-in's font; its
     text matrix moves it as far as its alignment says (a folio of another length is centred
-    again)."""
+    again). In a piece of a page list, each stand-in zero becomes the list's digit."""
     by_page: dict[int, list[DrawnNumber]] = {}
     for number in numbers:
         by_page.setdefault(number.page, []).append(number)
@@ -689,13 +689,39 @@ def set_numbers(
         for number in on_page:
             text = str(first + number.page) if not number.ref else of[number.ref]
             a, b, c, d, e, f = number.matrix
-            e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
+            if number.list_offset < 0:
+                e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
+                glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
+            else:
+                start, end = number.glyphs_at
+                listed = [int(digit) for digit in text if digit.isdigit()][number.list_offset :]
+                glyphs, count = _list_digits(data[start:end].decode("latin-1"), number.digits, listed)
+                e += sum(number.digit_widths[0] - number.digit_widths[digit] for digit in listed[:count]) * number.align
             matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
-            glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
             edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
         for (start, end), replacement in sorted(edits, reverse=True):
             data[start:end] = replacement
         contents.write(zlib.compress(bytes(data)), filter=Name.FlateDecode)
+
+
+_GLYPH_STRING = re.compile(r"<([0-9A-Fa-f]*)>")
+
+
+def _list_digits(shown: str, digits: Sequence[str], listed: Sequence[int]) -> tuple[str, int]:
+    """A piece of a page list's "[<…> …] TJ" as drawn (stand-in zeros), with its zeros, in order,
+    the glyphs of the digits ``listed``; and how many it took."""
+    taken = 0
+
+    def replaced(match: re.Match[str]) -> str:
+        nonlocal taken
+        glyphs = [match.group(1)[at : at + 4] for at in range(0, len(match.group(1)), 4)]
+        for place, glyph in enumerate(glyphs):
+            if glyph.lower() == digits[0] and taken < len(listed):
+                glyphs[place] = digits[listed[taken]]
+                taken += 1
+        return "<" + "".join(glyphs) + ">"
+
+    return _GLYPH_STRING.sub(replaced, shown), taken
 
 
 def _number_text(value: float) -> str:

@@ -72,10 +72,12 @@ ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number
 _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
 # that many digits wide (the contents' numbers), so up to that many its length changes nothing.
-# A page list (span.page-list, the index's "3, 5–7") names several ids: it is laid out with its
-# whole text, as the last numbers known make it, and laid out again if the real one differs.
+# A page list (span.page-list, the index's "3, 5–7") names several ids: it is laid out with the
+# shape of its text as the last numbers known make it ("0, 0–0"), the join sets its digits, and
+# it is laid out again if the real one has another shape (a range more, a number of more digits).
 _PAGE_NUMBER = re.compile(r'<span class="page-(?:number|list)" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
 _ID = re.compile(r'\sid="([^"]+)"')
+_DIGIT = re.compile(r"[0-9]")
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
 
@@ -219,7 +221,9 @@ class _Part:
         return frozenset(self.boxes)
 
     def stand_in(self, ref: str, number: str) -> str:
-        return number if " " in ref else "0" * max(len(number), self.boxes[ref])
+        """Zeros, as many as the number has digits or its box holds; for a page list, the list
+        with each digit a zero ("0, 0–0"): a list of that shape takes its place."""
+        return _DIGIT.sub("0", number) if " " in ref else "0" * max(len(number), self.boxes[ref])
 
     def fits(self, ref: str, number: str) -> bool:
         """Whether the number takes the place its stand-in was laid out with."""
@@ -506,9 +510,10 @@ class PdfRun:
 
     def _lists_pages_unknown(self, index: int, part: _Part) -> bool:
         """Whether the part lists pages (the index: "3, 5–7") of parts before it only, one of
-        which is being laid out. Its lists are then not guessed: they are set whole, as text, so
-        a guess is wrong whenever a page before moved (a paragraph added, say), and the part —
-        laid out at length, as an index of a long book is — would be laid out twice."""
+        which is being laid out. The shapes of its lists (how many digits each number has,
+        which pages run into ranges) are then not guessed: pages that moved change them often
+        enough, and the part — laid out at length, as an index of a long book is — would be
+        laid out twice."""
         if part.drawn_after != index or not any(" " in ref for ref in part.refs):
             return False
         return any(other.layout is None for other in self._parts[:index])

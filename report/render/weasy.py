@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 PAGE_NUMBER_CLASS = "page-number"
+PAGE_LIST_CLASS = "page-list"  # several ids' pages, the index's "3, 5–7" (see report.render.pdf)
+_PAGE_LIST_TEXT = re.compile(r"[0-9, \u2013]*[0-9][0-9, \u2013]*")
 # The inline boxes whose margin is the quarter-em gap between Japanese and a Latin word
 # (四分アキ, see report.assemble.space_latin_words): a gap in the text, not a word break.
 GAP_CLASSES = frozenset({"aki-before", "aki-after"})
@@ -125,6 +127,10 @@ class DrawnNumber:
     digit_widths: tuple[float, ...]  # of each of 0–9 (in some fonts, of different widths)
     align: float  # how far the text moves when its width changes: 0.5 centred, 1 flush right
     digits: tuple[str, ...]  # the glyph id of each of 0–9 in its font, as the TJ writes it (hex)
+    # A piece of a page list (a line's, should the list be broken): which of the list's digits
+    # its first stand-in zero stands for (the join sets each zero's digit, the rest as drawn).
+    # -1: a page number.
+    list_offset: int = -1
 
 
 @dataclass(frozen=True)
@@ -810,39 +816,49 @@ def _first_page_png(document: Any) -> bytes:
 
 def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int) -> None:
     """Replace, in the laid-out boxes, each page number's stand-in (see :func:`_number_boxes`)
-    by the real number."""
-    for index, box, ref in list(_number_boxes(document)):
+    by the real number; in a page list's pieces, each stand-in zero by the list's digit."""
+    for index, box, ref, offset in list(_number_boxes(document)):
         number = str(first_folio + index) if not ref else numbers.get(ref)
+        if number is not None and offset >= 0:
+            digits = iter([digit for digit in number if digit.isdigit()][offset:])
+            number = "".join(next(digits, "0") if character.isdigit() else character for character in box.text)
         if number is not None and box.text != number:
-            _set_text(box, number)
+            _set_text(box, number, 0.0 if offset >= 0 else 0.5)
 
 
-def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str]]:
-    """Each page number as laid out: its page (from 0), its text box, and the id whose page it
+def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str, int]]:
+    """Each page number as laid out: its page (from 0), its text box, the id whose page it
     shows (a span.page-number's; "" for a folio: a margin box's text that is the page counter,
-    the part laid out alone from 1)."""
+    the part laid out alone from 1), and -1. A page list's (span.page-list) pieces too, one a
+    line: with the ids whose pages it lists, and how many of its digits come before the piece."""
     from weasyprint.formatting_structure import boxes
 
+    listed: dict[int, int] = {}  # a page list's element → the digits of its pieces so far
     for index, page in enumerate(document.pages):
         folio = str(1 + index)
         for box, margin in _text_boxes(page._page_box, boxes):
             if margin:
                 if box.text == folio:
-                    yield index, box, ""
+                    yield index, box, "", -1
                 continue
             element = box.element
-            if element is None or box.element_tag != "span" or PAGE_NUMBER_CLASS not in element.get("class", ""):
+            if element is None or box.element_tag != "span":
                 continue
-            if box.text.isdigit():
-                yield index, box, element.get("data-page-of", "")
+            classes = element.get("class", "").split()
+            if PAGE_NUMBER_CLASS in classes and box.text.isdigit():
+                yield index, box, element.get("data-page-of", ""), -1
+            elif PAGE_LIST_CLASS in classes and _PAGE_LIST_TEXT.fullmatch(box.text):
+                offset = listed.get(id(element), 0)
+                listed[id(element)] = offset + sum(character.isdigit() for character in box.text)
+                yield index, box, element.get("data-page-of", ""), offset
 
 
 def _mark_numbers(document: Any) -> int:
     """Marks each page number's text box for the drawing to record (see
     :func:`_record_page_numbers`); returns how many there are."""
     count = 0
-    for index, box, ref in _number_boxes(document):
-        box.report_number = (index, ref)
+    for index, box, ref, offset in _number_boxes(document):
+        box.report_number = (index, ref, offset)
         count += 1
     return count
 
@@ -870,7 +886,7 @@ def _drawn_numbers(document: Any, found: list[_Recorded]) -> tuple[DrawnNumber, 
             continue
         (matrix_at, matrix), (text_at, _) = matrices[0], texts[0]
         values = tuple(float(value) for value in matrix.split()[:6])
-        index, ref = box.report_number
+        index, ref, offset = box.report_number
         flush_right = box.style["text_align_all"] in ("right", "end")
         numbers.append(
             DrawnNumber(
@@ -881,8 +897,9 @@ def _drawn_numbers(document: Any, found: list[_Recorded]) -> tuple[DrawnNumber, 
                 matrix=values,  # type: ignore[arg-type]
                 width=box.width,
                 digit_widths=digit_widths,
-                align=1.0 if flush_right else 0.5,
+                align=1.0 if flush_right else 0.0 if offset >= 0 else 0.5,  # a list's piece starts where it did
                 digits=digits,
+                list_offset=offset,
             )
         )
     return tuple(numbers)
@@ -940,10 +957,10 @@ def _join_dots(leader: Any) -> None:
     leader.children = (joined,)
 
 
-def _set_text(box: Any, text: str) -> None:
-    """New text for a laid-out text box, kept centred on where the old text was, or flush right
-    if it is set so (digits have one width in the page numbers' fonts, so only a number of
-    another length moves)."""
+def _set_text(box: Any, text: str, align: float = 0.5) -> None:
+    """New text for a laid-out text box, kept centred on where the old text was (``align``: 0
+    starting where it did), or flush right if it is set so (digits have one width in the page
+    numbers' fonts, so only a number of another length moves)."""
     from weasyprint.text.line_break import line_size
 
     layout = box.pango_layout
@@ -953,5 +970,5 @@ def _set_text(box: Any, text: str) -> None:
     width = line_size(line, box.style)[0]
     layout.deactivate()
     flush_right = box.style["text_align_all"] in ("right", "end")
-    box.position_x += (box.width - width) / (1 if flush_right else 2)
+    box.position_x += (box.width - width) * (1.0 if flush_right else align)
     box.width = width
