@@ -112,6 +112,7 @@ class Assembler:
     def __init__(self, book: Book, profile: str = "screen") -> None:
         self.book = book
         self.profile = profile
+        self._print_parts_made: dict[str, str] = {}  # chapter id → its part (see print_part)
         config = book.config
         loaders: list[jinja2.BaseLoader] = []
         if (config.root / "templates").is_dir():
@@ -147,18 +148,26 @@ class Assembler:
         cover and title page (``cover``), the table of contents (``contents``), then one part
         per chapter (its id). Made once (the PDF's fonts are cut to their characters, then
         they are laid out)."""
+        return (*self.print_front_parts(), *((chapter.id, self.print_part(chapter)) for chapter in self.book.chapters))
+
+    def print_front_parts(self) -> tuple[tuple[str, str], ...]:
+        """The parts of :attr:`print_parts` before the chapters: the cover and title page, the contents."""
         template = self.env.get_template("print.html.j2")
-        parts = [
+        return (
             ("cover", template.render(cover=True, contents=False, chapters=())),
             ("contents", template.render(cover=False, contents=True, chapters=())),
-        ]
-        parts += [(chapter.id, self.print_part(chapter)) for chapter in self.book.chapters]
-        return tuple(parts)
+        )
 
     def print_part(self, chapter: Chapter) -> str:
-        """One chapter's part of :attr:`print_parts`, made alone."""
-        template = self.env.get_template("print.html.j2")
-        return template.render(cover=False, contents=False, chapters=(chapter,))
+        """One chapter's part of :attr:`print_parts`, made alone (once: the PDF asks for an
+        edited chapter's before the others')."""
+        made = self._print_parts_made.get(chapter.id)
+        if made is None:
+            template = self.env.get_template("print.html.j2")
+            made = self._print_parts_made[chapter.id] = template.render(
+                cover=False, contents=False, chapters=(chapter,)
+            )
+        return made
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
         config = self.book.config
