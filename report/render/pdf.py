@@ -89,8 +89,8 @@ class _PrintDocument:
     characters each sets: of its text and stylesheets' generated text, of its code."""
 
     parts: tuple[tuple[str, str], ...]
-    characters: tuple[frozenset[str], ...]
-    code: tuple[frozenset[str], ...]
+    characters: tuple[str, ...]  # each part's, once each, in order
+    code: tuple[str, ...]
     # For the next build: each chapter's part by what it is made of (see made), with its
     # characters; None when nothing changed since the last build's.
     kept: dict[str, Any] | None
@@ -107,22 +107,20 @@ class _PrintDocument:
         value = None if own_templates else cache.load("pdf-parts", _last_build_key(assembler, "pdf-parts"))
         book = digest(code_fingerprint("report.assemble", data=True), repr(config), assembler.profile)
         last = value.get("parts") if value is not None and value.get("book") == book else None
-        kept: dict[str, Any] = {}
+        kept: dict[str, list[str]] = {}
         parts = list(assembler.print_front_parts())
-        characters = [print_characters(source, ()) for _, source in parts]
-        code = [print_characters(code_text(source), ()) for _, source in parts]
+        characters = [_characters_of(source) for _, source in parts]
+        code = [_characters_of(code_text(source)) for _, source in parts]
         for chapter in assembler.book.chapters:
             key = digest(repr(chapter))
             found = last.get(key) if isinstance(last, dict) else None
-            if isinstance(found, list) and len(found) == 3 and all(isinstance(item, str) for item in found):
-                source, chapter_characters, chapter_code = found[0], frozenset(found[1]), frozenset(found[2])
-            else:
+            if not (isinstance(found, list) and len(found) == 3 and all(isinstance(item, str) for item in found)):
                 source = assembler.print_part(chapter)
-                chapter_characters, chapter_code = print_characters(source, ()), print_characters(code_text(source), ())
-            parts.append((chapter.id, source))
-            characters.append(chapter_characters)
-            code.append(chapter_code)
-            kept[key] = [source, "".join(sorted(chapter_characters)), "".join(sorted(chapter_code))]
+                found = [source, _characters_of(source), _characters_of(code_text(source))]
+            kept[key] = found
+            parts.append((chapter.id, found[0]))
+            characters.append(found[1])
+            code.append(found[2])
         changed = not own_templates and (last is None or kept.keys() != last.keys())
         return cls(tuple(parts), tuple(characters), tuple(code), {"book": book, "parts": kept} if changed else None)
 
@@ -189,8 +187,10 @@ class PdfRenderer:
         cache = self._cache_for(assembler)
         document = known.document if known is not None else _PrintDocument.made(assembler, cache)
         extra = _extra_characters(cache)
-        characters = print_characters("", assembler.print_stylesheets({})).union(*document.characters) | extra
-        code = frozenset().union(*document.code) | extra
+        characters = (
+            print_characters("", assembler.print_stylesheets({})) | frozenset("".join(document.characters)) | extra
+        )
+        code = frozenset("".join(document.code)) | extra
         objects = {
             face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
@@ -874,6 +874,11 @@ class PdfRun:
                 workers = self._own_workers = PdfWorkers(styles.fontconfig)
             self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
+
+
+def _characters_of(text: str) -> str:
+    """:func:`print_characters` of ``text`` as a string (kept in the cache, joined cheaply)."""
+    return "".join(sorted(print_characters(text, ())))
 
 
 def _last_build_key(assembler: Assembler, kind: str) -> str:
