@@ -148,15 +148,13 @@ class Assembler:
         cover and title page (``cover``), the table of contents (``contents``), then one part
         per chapter (its id). Made once (the PDF's fonts are cut to their characters, then
         they are laid out)."""
-        return (*self.print_front_parts(), *((chapter.id, self.print_part(chapter)) for chapter in self.book.chapters))
-
-    def print_front_parts(self) -> tuple[tuple[str, str], ...]:
-        """The parts of :attr:`print_parts` before the chapters: the cover and title page, the contents."""
         template = self.env.get_template("print.html.j2")
-        return (
+        parts = [
             ("cover", template.render(cover=True, contents=False, chapters=())),
             ("contents", template.render(cover=False, contents=True, chapters=())),
-        )
+        ]
+        parts += [(chapter.id, self.print_part(chapter)) for chapter in self.book.chapters]
+        return tuple(parts)
 
     def print_part(self, chapter: Chapter) -> str:
         """One chapter's part of :attr:`print_parts`, made alone (once: the PDF asks for an

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from PIL import Image
@@ -318,55 +317,6 @@ def test_a_chapter_is_not_laid_out_early_with_subsets_that_lack_its_characters(
     assert events[0] == "whole document"
     assert not any(".notdef" in warning for output in result.outputs for warning in output.warnings)
     assert "1.鬱屈する。" in squeeze(pdftotext(pdf(project)))
-    clean_build_matches(project)
-
-
-def record_parts_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The chapters whose part of the print document a run makes (not taking it from the last build's)."""
-    made: list[str] = []
-    render = jinja2.Template.render
-
-    def recorded(template: jinja2.Template, *args: Any, **context: Any) -> str:
-        made.extend(chapter.id for chapter in context.get("chapters", ()))
-        return render(template, *args, **context)
-
-    monkeypatch.setattr(jinja2.Template, "render", recorded)
-    return made
-
-
-def test_a_chapters_part_of_the_print_document_is_made_again_only_when_it_changed(
-    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The other chapters' parts, and the characters they set, are the last build's; a change
-    to report.toml makes every part again."""
-    run(project, worker)
-    made = record_parts_made(monkeypatch)
-    replace_in(project / "chapters" / "02-method.md", "準備する", "測定する")
-    run(project, worker)
-    assert made == ["method"]  # once: made alone for the early layout, then taken for the whole document
-    clean_build_matches(project)
-    made.clear()
-    replace_in(project / "report.toml", 'title = "試験用報告書"', 'title = "試験用の報告書"')
-    run(project, worker)
-    assert sorted(made) == ["appendix", "intro", "method"]
-    clean_build_matches(project)
-
-
-def test_a_report_with_templates_of_its_own_makes_every_part_again(
-    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A report with a templates folder of its own: any of its templates may show anything of
-    the book in a chapter's part (a colophon that counts the chapters, say), so every
-    chapter's part is made at every build."""
-    (project / "templates").mkdir()
-    (project / "templates" / "cutoff-date.html.j2").write_text(
-        "<p>全{{ book.chapters | length }}章</p>\n", encoding="utf-8"
-    )
-    run(project, worker)
-    made = record_parts_made(monkeypatch)
-    replace_in(project / "chapters" / "02-method.md", "準備する", "測定する")
-    run(project, worker)
-    assert sorted(made) == ["appendix", "intro", "method"]
     clean_build_matches(project)
 
 

@@ -38,7 +38,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from report.assemble import Assembler
 from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, from_plain, json_digest, to_plain
@@ -84,53 +83,10 @@ _BODY_END = "</body>"
 
 
 @dataclass(frozen=True)
-class _PrintDocument:
-    """The print document's parts (as :attr:`Assembler.print_parts` makes them), and the
-    characters each sets: of its text and stylesheets' generated text, of its code."""
-
-    parts: tuple[tuple[str, str], ...]
-    characters: tuple[str, ...]  # each part's, once each, in order
-    code: tuple[str, ...]
-    # For the next build: each chapter's part by what it is made of (see made), with its
-    # characters; None when nothing changed since the last build's.
-    kept: dict[str, Any] | None
-
-    @classmethod
-    def made(cls, assembler: Assembler, cache: Cache) -> _PrintDocument:
-        """The parts: each chapter's taken from the last build's when what it is made of is the
-        same — the chapter, report.toml, the profile, the builder's code and templates — (made
-        again with its characters, the parts cost 0.15-0.2 s of every build at 600 pages); the
-        cover and the contents, made of the whole book, made anew. Not for a report with
-        templates of its own: they may show anything of the book in any part."""
-        config = assembler.book.config
-        own_templates = (config.root / "templates").is_dir()
-        value = None if own_templates else cache.load("pdf-parts", _last_build_key(assembler, "pdf-parts"))
-        book = digest(code_fingerprint("report.assemble", data=True), repr(config), assembler.profile)
-        last = value.get("parts") if value is not None and value.get("book") == book else None
-        kept: dict[str, list[str]] = {}
-        parts = list(assembler.print_front_parts())
-        characters = [_characters_of(source) for _, source in parts]
-        code = [_characters_of(code_text(source)) for _, source in parts]
-        for chapter in assembler.book.chapters:
-            key = digest(repr(chapter))
-            found = last.get(key) if isinstance(last, dict) else None
-            if not (isinstance(found, list) and len(found) == 3 and all(isinstance(item, str) for item in found)):
-                source = assembler.print_part(chapter)
-                found = [source, _characters_of(source), _characters_of(code_text(source))]
-            kept[key] = found
-            parts.append((chapter.id, found[0]))
-            characters.append(found[1])
-            code.append(found[2])
-        changed = not own_templates and (last is None or kept.keys() != last.keys())
-        return cls(tuple(parts), tuple(characters), tuple(code), {"book": book, "parts": kept} if changed else None)
-
-
-@dataclass(frozen=True)
 class _Subsets:
     """The styles every part shares, and what their font subsets were cut to."""
 
     styles: Styles
-    document: _PrintDocument
     characters: frozenset[str]  # the text faces'
     code: frozenset[str]  # the monospace faces'
     extra: frozenset[str]  # of those, the characters earlier layouts found missing (see PdfRun._retry)
@@ -185,17 +141,15 @@ class PdfRenderer:
         if known is not None and not again:
             return known
         cache = self._cache_for(assembler)
-        document = known.document if known is not None else _PrintDocument.made(assembler, cache)
+        document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
         extra = _extra_characters(cache)
-        characters = (
-            print_characters("", assembler.print_stylesheets({})) | frozenset("".join(document.characters)) | extra
-        )
-        code = frozenset("".join(document.code)) | extra
+        characters = print_characters(document, assembler.print_stylesheets({})) | extra
+        code = print_characters(code_text(document), ()) | extra
         objects = {
             face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
         styles = self._styles_with(assembler, objects, extra)
-        _STYLES[assembler] = subsets = _Subsets(styles, document, characters, code, extra, objects)
+        _STYLES[assembler] = subsets = _Subsets(styles, characters, code, extra, objects)
         return subsets
 
     def _styles_with(self, assembler: Assembler, objects: dict[str, str], extra: frozenset[str]) -> Styles:
@@ -449,7 +403,7 @@ class PdfRun:
     # --- parts ---------------------------------------------------------------------------------
 
     def _make_parts(self) -> list[_Part]:
-        sources = self.renderer._subsets(self.assembler).document.parts
+        sources = self.assembler.print_parts
         ids = [frozenset(_ID.findall(source)) for _, source in sources]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         # Each part's first page, for numbers the last build did not know: estimated from the
@@ -521,11 +475,8 @@ class PdfRun:
                 self._session_now(styles).lay_out(replace(job, key=key))
 
     def _remember_early(self) -> None:
-        """What :meth:`_lay_out_early` and :meth:`_PrintDocument.made` need of this build
-        (written when it changed)."""
+        """What :meth:`_lay_out_early` needs of this build (written when it changed)."""
         subsets = self.renderer._subsets(self.assembler)
-        if subsets.document.kept is not None:
-            self.cache.store("pdf-parts", self._last_build_key("pdf-parts"), subsets.document.kept)
         value = {
             "chapters": self._chapter_digests,
             "ids": sorted(self._everywhere),
@@ -831,7 +782,8 @@ class PdfRun:
         return {f"file:{path}": self.cache.file_digest(path) for path in fetched}
 
     def _last_build_key(self, kind: str) -> str:
-        return _last_build_key(self.assembler, kind)
+        """What the last build of the report (in this profile) left under ``kind``."""
+        return digest(kind, str(self.assembler.book.config.root), self.assembler.profile)
 
     def _known_numbers(self) -> dict[str, str]:
         """The last build's page numbers and first folios: the stand-ins most likely right."""
@@ -874,16 +826,6 @@ class PdfRun:
                 workers = self._own_workers = PdfWorkers(styles.fontconfig)
             self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
-
-
-def _characters_of(text: str) -> str:
-    """:func:`print_characters` of ``text`` as a string (kept in the cache, joined cheaply)."""
-    return "".join(sorted(print_characters(text, ())))
-
-
-def _last_build_key(assembler: Assembler, kind: str) -> str:
-    """What the last build of the report (in this profile) left under ``kind``."""
-    return digest(kind, str(assembler.book.config.root), assembler.profile)
 
 
 def _chapter_digest(chapter: Chapter) -> str:
