@@ -110,6 +110,26 @@ def test_running_heads_and_folios_are_pagination_artifacts(all_built: dict[str, 
             assert pagination, f"page {page.index + 1} has no pagination artifact (its folio)"
 
 
+def test_no_bare_span_stands_between_an_element_and_its_text(all_built: dict[str, BuiltProject]) -> None:
+    """WeasyPrint wraps each line's text, and each HTML span, in a Span of no attribute: half the
+    objects of a tagged PDF. The text is its parent's (the page's content map names the parent);
+    a Span that says something (an attribute, a link inside a link) stays."""
+    with pikepdf.open(all_built["repository"].pdf) as pdf:
+        elements = [obj for obj in pdf.objects if isinstance(obj, Dictionary) and obj.get(Name.Type) == Name.StructElem]
+        bare = [
+            element
+            for element in elements
+            if Name.Span == element.S
+            and set(element.keys()) == {"/Type", "/S", "/K", "/P", "/Pg"}
+            and all(isinstance(kid, int) for kid in (element.K if isinstance(element.K, Array) else [element.K]))
+            and len(element.K if isinstance(element.K, Array) else [element.K]) <= 1
+        ]
+        assert bare == []
+        paragraphs = [element for element in elements if element.S == Name.P]
+        assert sum(any(isinstance(kid, int) for kid in element.K) for element in paragraphs) > 100
+        assert len(pdf.objects) < 100 * len(pdf.pages)  # 135 a page with them, 69 without
+
+
 # --- the check finds what it looks for --------------------------------------------------------
 
 
