@@ -8,6 +8,7 @@ in this process (with one PDF worker for the module) so the counters can be read
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -30,8 +31,9 @@ from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
+from report.render import weasy
 from report.render.pdf import _STYLES, PdfRenderer
-from report.render.weasy import PartJob
+from report.render.weasy import DrawJob, PartJob, Styles, Worker, load_weasyprint
 from report.render.workers import PdfWorkers, Session
 
 
@@ -787,42 +789,67 @@ def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
     clean_build_matches(root, "ja-scholarly")
 
 
-def test_a_page_list_broken_over_lines_has_its_pieces_set_by_the_join(
-    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A term on every other page lists twenty pages, over three lines of the index's column:
-    a section added at the start of the chapter moves each of them by one page. The index is
-    neither laid out nor drawn again; the join sets each line's digits, from where the line
-    takes up the list."""
-    root = copy_fixture("ja-scholarly", tmp_path)
+def long_index_list(root: Path) -> Path:
+    """ja-scholarly with a term on every other page, from past page 9: its page list, twenty
+    pages, is broken over three lines of the index's column. Returns the chapter with the term."""
     (root / "styles").mkdir()
     (root / "styles" / "print.css").write_text("#callouts h2 { break-before: page; }\n", encoding="utf-8")
     chapter = root / "chapters" / "01-callouts.md"
     marked = '[試験語]{.index reading="しけんご"}を含む段落。'
     append(chapter, "".join(f"\n## 節{n}\n\n{marked if n >= 8 and n % 2 else '本文。'}\n" for n in range(48)))
+    return chapter
+
+
+def listed_pages(pdf: Path) -> list[int]:
+    """The term's pages (see long_index_list), from its lines in the left column."""
+    lines = [re.split(r"\s{3,}", line.strip())[0] for line in pdftotext(pdf).splitlines()]
+    start = next(index for index, line in enumerate(lines) if line.startswith("試験語 "))
+    pieces = [lines[start].removeprefix("試験語 ")]
+    pieces += itertools.takewhile(lambda line: line[:1].isdigit(), lines[start + 1 :])
+    assert len(pieces) == 3, "the list is broken over three lines"
+    return [int(page) for page in re.findall(r"\d+", " ".join(pieces))]
+
+
+def test_a_page_list_broken_over_lines_has_its_pieces_set_by_the_join(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A section added at the start of the chapter moves each page of the long list by one. The
+    index is neither laid out nor drawn again; the join sets each line's digits, from where the
+    line takes up the list."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
     build(root, workers=worker)
-
-    def listed() -> list[int]:
-        """The term's pages, from its lines in the left column (as pdftotext -layout sets them)."""
-        lines = [
-            re.split(r"\s{3,}", line.strip())[0] for line in pdftotext(root / "dist" / "ja-scholarly.pdf").splitlines()
-        ]
-        start = next(index for index, line in enumerate(lines) if line.startswith("試験語 "))
-        pieces = [lines[start].removeprefix("試験語 ")]
-        pieces += itertools.takewhile(lambda line: line[:1].isdigit(), lines[start + 1 :])
-        assert len(pieces) == 3, "the list is broken over three lines"
-        return [int(page) for page in re.findall(r"\d+", " ".join(pieces))]
-
-    before = listed()
+    before = listed_pages(root / "dist" / "ja-scholarly.pdf")
     assert before == list(range(before[0], before[0] + 40, 2)) and 9 < before[0] < before[-1] < 99  # every other page
     sent = sent_to_workers(monkeypatch)
     text = chapter.read_text(encoding="utf-8")
     start = text.index("---\n", 4) + 4
     chapter.write_text(text[:start] + "\n## 追加の節\n\n本文。\n" + text[start:], encoding="utf-8")
     build(root, workers=worker)
-    assert listed() == [page + 1 for page in before]
+    assert listed_pages(root / "dist" / "ja-scholarly.pdf") == [page + 1 for page in before]
     assert sent and not [html for html in sent if 'class="page-list"' in html]
     clean_build_matches(root, "ja-scholarly")
+
+
+def test_a_page_list_drawn_with_its_numbers_in_has_each_lines_digits(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the join cannot set a part's page numbers (one drawn in two runs of text, say), the
+    worker draws them in: a page list broken over lines gets each line's digits there too."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    long_index_list(root)
+    jobs: list[tuple[DrawJob, Styles]] = []
+    draw = Session.draw
+    monkeypatch.setattr(Session, "draw", lambda self, job: jobs.append((job, self.styles)) or draw(self, job))
+    build(root, workers=worker)
+    job, styles = next((job, styles) for job, styles in jobs if 'class="page-list"' in job.part.html)
+    load_weasyprint()
+    drawer = Worker()
+    drawer.use(styles)
+    monkeypatch.setattr(weasy, "_drawn_numbers", lambda document, found: ())  # none the join could set
+    target = tmp_path / "index.pdf"
+    assert drawer.draw(dataclasses.replace(job, target=target)).numbers is None
+    assert listed_pages(target) == listed_pages(root / "dist" / "ja-scholarly.pdf")
 
 
 def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
