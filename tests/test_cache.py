@@ -14,8 +14,10 @@ import io
 import itertools
 import json
 import os
+import pickle
 import re
 import shutil
+import subprocess
 import sys
 import time
 import zipfile
@@ -31,9 +33,8 @@ from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
-from report.render import weasy
 from report.render.pdf import _STYLES, PdfRenderer
-from report.render.weasy import DrawJob, PartJob, Styles, Worker, load_weasyprint
+from report.render.weasy import DrawJob, PartJob, Styles
 from report.render.workers import PdfWorkers, Session
 
 
@@ -843,13 +844,27 @@ def test_a_page_list_drawn_with_its_numbers_in_has_each_lines_digits(
     monkeypatch.setattr(Session, "draw", lambda self, job: jobs.append((job, self.styles)) or draw(self, job))
     build(root, workers=worker)
     job, styles = next((job, styles) for job, styles in jobs if 'class="page-list"' in job.part.html)
-    load_weasyprint()
-    drawer = Worker()
-    drawer.use(styles)
-    monkeypatch.setattr(weasy, "_drawn_numbers", lambda document, found: ())  # none the join could set
     target = tmp_path / "index.pdf"
-    assert drawer.draw(dataclasses.replace(job, target=target)).numbers is None
+    (tmp_path / "job.pickle").write_bytes(pickle.dumps((dataclasses.replace(job, target=target), styles)))
+    # In a process of its own, as a worker: WeasyPrint's fonts there are the report's subsets only.
+    drawn = subprocess.run(
+        [sys.executable, "-c", _DRAWN_IN, str(tmp_path / "job.pickle")], capture_output=True, text=True
+    )
+    assert drawn.returncode == 0, drawn.stderr
     assert listed_pages(target) == listed_pages(root / "dist" / "ja-scholarly.pdf")
+
+
+_DRAWN_IN = """
+import pickle, sys
+from pathlib import Path
+from report.render import weasy
+weasy.load_weasyprint()
+job, styles = pickle.loads(Path(sys.argv[1]).read_bytes())
+weasy._drawn_numbers = lambda document, found: ()  # none the join could set
+worker = weasy.Worker()
+worker.use(styles)
+assert worker.draw(job).numbers is None
+"""
 
 
 def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
