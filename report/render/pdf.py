@@ -469,7 +469,7 @@ class PdfRun:
             if any(" " in ref for ref in part.refs):
                 continue  # it lists pages: see _lists_pages_unknown
             job = part.job(cover=False)
-            key = digest(_code(), styles.key, job.html, str(False))
+            key = _layout_key(styles, job)
             self._early[key] = self._cached_layout(key)
             if self._early[key] is None:
                 self._session_now(styles).lay_out(replace(job, key=key))
@@ -496,7 +496,7 @@ class PdfRun:
 
     def _lay_out(self, index: int, part: _Part, first: bool = False) -> None:
         job = part.job(cover=index == 0)
-        key = digest(_code(), self._styles.key, job.html, str(index == 0))
+        key = _layout_key(self._styles, job)
         if key == part.key and part.layout is not None:
             return
         early = key in self._early  # sent by _lay_out_early, or found in the cache then
@@ -831,6 +831,11 @@ class PdfRun:
 def _chapter_digest(chapter: Chapter) -> str:
     """What tells that a chapter's part of the print document may have changed."""
     return digest(chapter.html, chapter.title_html)
+
+
+def _layout_key(styles: Styles, job: PartJob) -> str:
+    """What a part's layout is made of: the builder's code, the styles and the part's HTML."""
+    return digest(_code(), styles.key, job.html, str(job.cover))
 
 
 def _code() -> str:

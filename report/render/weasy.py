@@ -521,7 +521,7 @@ def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> N
         return
     kept = []
     for kid in kids:
-        span = pdf.objects[int(kid.split()[0])] if isinstance(kid, bytes) else None
+        span = _written(pdf, kid) if isinstance(kid, bytes) else None
         marks = span["K"] if span is not None and span.keys() == _BARE_SPAN_KEYS and span["S"] == "/Span" else None
         if marks is None or len(marks) > 1 or not all(isinstance(mark, int) for mark in marks):
             kept.append(kid)
@@ -535,9 +535,14 @@ def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> N
 _BARE_SPAN_KEYS = {"Type", "S", "K", "Pg", "P"}
 
 
+def _written(pdf: Any, reference: bytes) -> Any:
+    """An object WeasyPrint has written, from its reference (b"12 0 R")."""
+    return pdf.objects[int(reference.split()[0])]
+
+
 def _kind(pdf: Any, reference: bytes) -> str:
-    """The structure type of an element WeasyPrint has written, from its reference (b"12 0 R")."""
-    return str(pdf.objects[int(reference.split()[0])]["S"])
+    """The structure type of an element WeasyPrint has written."""
+    return str(_written(pdf, reference)["S"])
 
 
 _NOT_READ = {"rt", "rp"}  # a ruby's reading is read after its base: once is enough in a description
@@ -849,7 +854,7 @@ def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int)
             digits = iter([digit for digit in number if digit.isdigit()][offset:])
             number = "".join(next(digits, "0") if character.isdigit() else character for character in box.text)
         if number is not None and box.text != number:
-            _set_text(box, number, 0.0 if offset >= 0 else 0.5)
+            _set_text(box, number, _alignment(box, offset))
 
 
 def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str, int]]:
@@ -913,7 +918,6 @@ def _drawn_numbers(document: Any, found: list[_Recorded]) -> tuple[DrawnNumber, 
         (matrix_at, matrix), (text_at, _) = matrices[0], texts[0]
         values = tuple(float(value) for value in matrix.split()[:6])
         index, ref, offset = box.report_number
-        flush_right = box.style["text_align_all"] in ("right", "end")
         numbers.append(
             DrawnNumber(
                 page=index,
@@ -923,7 +927,7 @@ def _drawn_numbers(document: Any, found: list[_Recorded]) -> tuple[DrawnNumber, 
                 matrix=values,  # type: ignore[arg-type]
                 width=box.width,
                 digit_widths=digit_widths,
-                align=1.0 if flush_right else 0.0 if offset >= 0 else 0.5,  # a list's piece starts where it did
+                align=_alignment(box, offset),
                 digits=digits,
                 list_offset=offset,
             )
@@ -983,10 +987,19 @@ def _join_dots(leader: Any) -> None:
     leader.children = (joined,)
 
 
-def _set_text(box: Any, text: str, align: float = 0.5) -> None:
-    """New text for a laid-out text box, kept centred on where the old text was (``align``: 0
-    starting where it did), or flush right if it is set so (digits have one width in the page
-    numbers' fonts, so only a number of another length moves)."""
+def _alignment(box: Any, list_offset: int) -> float:
+    """How far a page number's text moves when its width changes (see :class:`DrawnNumber`):
+    1 flush right if it is set so, 0 for a page list's piece (it starts where it did), else 0.5
+    (centred on where the stand-in was)."""
+    if box.style["text_align_all"] in ("right", "end"):
+        return 1.0
+    return 0.0 if list_offset >= 0 else 0.5
+
+
+def _set_text(box: Any, text: str, align: float) -> None:
+    """New text for a laid-out text box, moved by ``align`` of the change in its width (see
+    :func:`_alignment`; digits have one width in the page numbers' fonts, so only a number of
+    another length moves)."""
     from weasyprint.text.line_break import line_size
 
     layout = box.pango_layout
@@ -995,6 +1008,5 @@ def _set_text(box: Any, text: str, align: float = 0.5) -> None:
     line, _ = layout.get_first_line()
     width = line_size(line, box.style)[0]
     layout.deactivate()
-    flush_right = box.style["text_align_all"] in ("right", "end")
-    box.position_x += (box.width - width) * (1.0 if flush_right else align)
+    box.position_x += (box.width - width) * align
     box.width = width
