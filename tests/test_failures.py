@@ -108,6 +108,9 @@ def _stalled(root: Path, out: Path, step: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # As a terminal's foreground job has it, whatever the tests were started as (a shell's
+        # background job without job control starts with Ctrl-C ignored, and so would the build).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     try:
