@@ -63,6 +63,7 @@ class TargetKind(StrEnum):
     TABLE = "table"
     LISTING = "listing"
     EQUATION = "equation"
+    ANCHOR = "anchor"  # any other element with an id: [text]{#id}, ::: {#id}, <a id="id">
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Target:
 
     id: str
     kind: TargetKind
-    text: str  # plain text: heading text or caption
+    text: str  # plain text: heading text, caption, an anchor's text
     line: int
     level: int = 1  # heading level for sections; 1 for the chapter itself
     numbered: bool = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -104,6 +105,10 @@ _PLACEHOLDER = re.compile("\ue000(slot|svg-slot|word-slot|cite-slot)\ue001([^\ue
 _FORGED_SLOT = re.compile(r'<span class="(?:svg-|word-|cite-)?slot"')
 _FILE_LINK_START = FILE_LINK.partition("{")[0]  # how a file link's placeholder href begins
 _HTML_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
+# A web address with its host, or a mail address: "http:golang.org/…" (a typo books carry) is
+# not one, and EPUBCheck rejects it.
+_WEB_ADDRESS = re.compile(r"^(?:https?://[^/?#\s]+|mailto:\S+)", re.IGNORECASE)
+_ELEMENT_ID = re.compile(r'<[a-zA-Z][^>]*?\sid="([^"]+)"')
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
 # entities such as &#7;: they would make the EPUB's XHTML malformed, and they draw nothing.
@@ -127,6 +132,7 @@ def markdown_parser() -> MarkdownIt:
     md.core.ruler.before("text_join", "line_numbers", _line_numbers_rule)
     md.core.ruler.before("text_join", "undefined_footnotes", _undefined_footnotes_rule)
     md.core.ruler.before("text_join", "east_asian_line_breaks", _east_asian_line_breaks_rule)
+    md.core.ruler.before("text_join", "anchors", _anchors_rule)
     for name, rule in _RENDER_RULES.items():
         md.add_render_rule(name, rule)
     return md
@@ -148,6 +154,7 @@ class _Context:
     links: list[FileLink] = field(default_factory=list)
     tool_anchors: dict[str, int] = field(default_factory=dict)  # heading ids other tools give, how often
     heading_ids: set[str] = field(default_factory=set)
+    anchors: list[Target] = field(default_factory=list)  # ids the author gives other elements
     figure_count: int = 0
     equation_count: int = 0
     table_count: int = 0
@@ -188,6 +195,7 @@ def parse_chapter(
     footnotes = _render_footnotes(note_tokens, md, env, context)
     body = _sanitize(body, context)
     context.targets.insert(0, Target(source.id, TargetKind.CHAPTER, title, 1, numbered=source.matter is Matter.BODY))
+    context.targets.extend(_kept_anchors(context, body, footnotes))
     return ParsedChapter(
         source=source,
         title=title,
@@ -235,7 +243,7 @@ def _sanitize(fragment: str, context: _Context) -> str:
 
 def _is_kept_href(href: str) -> bool:
     """An id, a link to a chapter file as the parser writes it, or a web or mail address."""
-    return href.startswith(("#", _FILE_LINK_START)) or bool(re.match(r"^(https?|mailto):", href, re.IGNORECASE))
+    return href.startswith(("#", _FILE_LINK_START)) or bool(_WEB_ADDRESS.match(href))
 
 
 class _StartTags(HTMLParser):
@@ -285,6 +293,51 @@ def _line_numbers_rule(state: StateCore) -> None:
                 child.meta["line"] = line
                 if child.type in ("softbreak", "hardbreak"):
                     line += 1
+
+
+def _anchors_rule(state: StateCore) -> None:
+    """Note every id the author gives an element that is not a heading, figure, table, listing
+    or equation (those are targets of their own): a span ``[text]{#id}``, a block ``{#id}``, a
+    fenced div, raw HTML ``<a id="id"></a>`` as mdBook and Pandoc books use. Each becomes a
+    target, so that links reach it and its id is scoped per chapter as any other."""
+    context = _context(state.env)
+    for block in state.tokens:
+        for index, token in enumerate([block, *(block.children or [])]):
+            line = token.meta.get("line")
+            if token.type in ("html_block", "html_inline"):
+                for _, attributes, offset in _StartTags(token.content).tags:
+                    for name, value in attributes:
+                        if name == "id" and value:
+                            context.anchors.append(Target(value, TargetKind.ANCHOR, "", (line or 0) + offset - 1))
+            elif isinstance(anchor_id := token.attrGet("id"), str) and token.nesting >= 0:
+                text = _span_text(block.children or [], index) if token.type == "span_open" else ""
+                context.anchors.append(Target(anchor_id, TargetKind.ANCHOR, text, line or 0))
+
+
+def _span_text(children: Sequence[Token], start: int) -> str:
+    """The plain text of the span opened by ``children[start - 1]``, up to its closing."""
+    depth, parts = 0, []
+    for child in children[start:]:
+        depth += child.nesting
+        if depth < 0:
+            break
+        if child.type in _TEXT_TOKENS:
+            parts.append(child.content)
+    return "".join(parts)
+
+
+def _kept_anchors(context: _Context, body: str, footnotes: tuple[Footnote, ...]) -> list[Target]:
+    """The anchors the sanitizer kept that are not targets already: as many of each id as the
+    HTML has beyond its targets (an id twice in a chapter is then reported as any other)."""
+    written = Counter(_ELEMENT_ID.findall(body + "".join(note.html for note in footnotes)))
+    targets = {(target.id, target.line) for target in context.targets}
+    written.subtract(target.id for target in context.targets)
+    kept = []
+    for anchor in context.anchors:
+        if (anchor.id, anchor.line) not in targets and written[anchor.id] > 0:
+            written[anchor.id] -= 1
+            kept.append(anchor)
+    return kept
 
 
 def _block_error(env: EnvType, token: Token, message: str) -> None:
@@ -782,6 +835,8 @@ def _render_link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, opt
     is_empty = idx + 1 < len(tokens) and tokens[idx + 1].type == "link_close"
     if is_file:
         _take_file_link(token, context)
+    elif not href.startswith("#") and not is_taken and not _WEB_ADDRESS.match(href):
+        context.warn(token.meta.get("line"), f'link "{href}" is not a web or mail address: printed as its text')
     elif is_id:
         # markdown-it percent-encodes what is not ASCII (#まとめ → #%E3%81%BE…): ids are text.
         token.attrSet("href", "#" + unquote(href[1:]))

@@ -43,7 +43,7 @@ _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
-_TARGET_ID = re.compile(r'(<(?:h[1-6]|figure|table|div)\s[^>]*?\bid=")([^"]+)(")')
+_TARGET_ID = re.compile(r'(<[a-zA-Z][^>]*?\sid=")([^"]+)(")')
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -108,6 +108,13 @@ def resolve_book(
                     reference.line,
                     f'cross-reference "#{reference.target}" is ambiguous: it is defined at {candidates}; '
                     "link to the chapter's file with the id (file.md#id)",
+                )
+            elif not reference.has_text and not labels[found[0].html_id].reference:
+                diagnostics.error(
+                    chapter.source.path,
+                    reference.line,
+                    f'cross-reference "#{reference.target}" has nothing to print: give the link a text, '
+                    f"[text](#{reference.target})",
                 )
     chapter_of_file = {c.source.path.resolve(): c for c in parsed}
     words = words_for(config.language)
@@ -396,7 +403,7 @@ def _fill(
             Heading(scope[h.id].html_id if h.id in scope else h.id, h.level, _link_texts(h.html), h.text, h.numbered)
             for h in chapter.headings
         ),
-        footnotes=tuple(Footnote(f.id, f.number, links(f.html)) for f in chapter.footnotes),
+        footnotes=tuple(Footnote(f.id, f.number, links(_TARGET_ID.sub(html_id, f.html))) for f in chapter.footnotes),
         bibliography=chapter.source.bibliography,
         images=chapter.images,
         svgs=chapter.svgs,

@@ -150,6 +150,15 @@ def test_web_links_are_neither_files_nor_cross_references() -> None:
     assert '<a href="https://example.org/a#b">web</a>' in chapter.html
 
 
+@pytest.mark.parametrize("href", ["http:golang.org/doc/effective_go.html", "ftp://example.org/a", "https:///a"])
+def test_a_link_that_is_no_web_address_prints_its_text_with_a_warning(href: str) -> None:
+    """rust-lang-ja/book-ja links to "http:golang.org/…": EPUBCheck rejects such an address."""
+    chapter, diagnostics = parse_text(f"一行目。\n\n[Go]({href})の標語。\n")
+    ((warning),) = diagnostics.warnings
+    assert warning.location.line == 3 and href in warning.message and not diagnostics.errors
+    assert "<a>Go</a>の標語" in chapter.html
+
+
 def test_second_h1_is_an_error_with_its_line() -> None:
     _, diagnostics = parse_text("# 題\n\n本文。\n\n# 二つ目\n", title=None)
     ((error),) = diagnostics.errors

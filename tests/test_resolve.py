@@ -215,6 +215,37 @@ def test_a_section_may_share_another_chapters_id() -> None:
     assert result.owner["b"] == "b"
 
 
+def test_any_element_with_an_id_is_a_target_scoped_per_chapter() -> None:
+    """A span, a block, a fenced div or raw HTML (mdBook books write <a id="x"></a>) with an id:
+    links reach it, from its chapter and from others, and two chapters may each have it."""
+    first = (
+        '[用語]{#term}と[要点]{#sec}。\n\n<a id="raw"></a>段落。\n\n::: {#box}\n囲み。\n:::\n\n'
+        "{#para}\n段落。[^1]\n\n[^1]: 注の[語]{#in-note}。\n"
+    )
+    second = "## 節 {#sec}\n\n[](#term)、[生](#raw)、[箱](#box)、[段落](#para)、[注](#in-note)、[](#sec)\n"
+    result, diagnostics = book("ja", [("a", "A", Matter.BODY, first), ("b", "B", Matter.BODY, second)])
+    assert not diagnostics.errors, diagnostics.errors
+    a, b = result.chapters
+    assert '<span id="a--sec">要点</span>' in a.html and '<h2 id="b--sec">' in b.html
+    assert xref_texts(b.html) == {"term": "用語", "b--sec": "2.1節"}  # an empty link prints a span's text
+    for html_id in ("raw", "box", "para", "in-note"):
+        assert f'<a href="#{html_id}">' in b.html and result.owner[html_id] == "a"
+    all_ids = re.findall(r'\sid="([^"]+)"', "".join(c.html + "".join(n.html for n in c.footnotes) for c in (a, b)))
+    assert len(all_ids) == len(set(all_ids))
+
+
+def test_an_empty_link_to_an_anchor_without_text_is_an_error() -> None:
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, '<a id="raw"></a>段落。\n\n見よ[](#raw)。\n')])
+    ((error),) = diagnostics.errors
+    assert error.location.line == 3 and "[text](#raw)" in error.message
+
+
+def test_an_anchor_twice_in_a_chapter_is_an_error() -> None:
+    _, diagnostics = book("ja", [("a", "A", Matter.BODY, "## X {#s}\n\n段落[語]{#s}。\n")])
+    ((error),) = diagnostics.errors
+    assert error.location.line == 3 and "a.md:1" in error.message
+
+
 def test_links_to_chapter_files() -> None:
     """A link to another chapter's file, with or without #anchor, leads to that chapter or section
     (also by the address of its page on a site a book tool makes: b.html or b for b.md)."""
