@@ -244,14 +244,19 @@ def test_an_epub_written_again_in_the_same_build_reads_no_page_twice(project: Pa
 
 
 def record_layouts_and_whole_documents(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What a run sends to be laid out (each part's HTML), and "whole document" where it makes
-    the whole print document (every part rendered, the fonts cut to its characters), in order."""
+    """What a run sends to be laid out (each part's HTML) and drawn ("drawn: " and the HTML),
+    and "whole document" where it makes the whole print document (every part rendered, the
+    fonts cut to its characters), in order."""
     events: list[str] = []
-    lay_out, subsets = Session.lay_out, PdfRenderer._subsets
+    lay_out, draw, subsets = Session.lay_out, Session.draw, PdfRenderer._subsets
 
     def recorded_lay_out(session: Session, job: PartJob, first: bool = False) -> None:
         events.append(job.html)
         lay_out(session, job, first)
+
+    def recorded_draw(session: Session, job: DrawJob) -> None:
+        events.append(f"drawn: {job.part.html}")
+        draw(session, job)
 
     def recorded_subsets(renderer: PdfRenderer, assembler: Assembler, again: bool = False) -> Any:
         if assembler not in _STYLES or again:
@@ -259,6 +264,7 @@ def record_layouts_and_whole_documents(monkeypatch: pytest.MonkeyPatch) -> list[
         return subsets(renderer, assembler, again)
 
     monkeypatch.setattr(Session, "lay_out", recorded_lay_out)
+    monkeypatch.setattr(Session, "draw", recorded_draw)
     monkeypatch.setattr(PdfRenderer, "_subsets", recorded_subsets)
     return events
 
@@ -273,14 +279,36 @@ def test_an_edited_chapter_is_sent_to_be_laid_out_before_the_whole_document_is_m
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The chapter edited since the last build is sent with that build's styles as soon as the
-    book is prepared; the run's own part turns out the same, so it is laid out once."""
+    book is prepared, and to be drawn after it, with that build's page numbers; the run's own
+    part turns out the same, so it is laid out and drawn once."""
     run(project, worker)
     events = record_layouts_and_whole_documents(monkeypatch)
     replace_in(project / "chapters" / "02-method.md", "準備する", "測定する")
     result = run(project, worker)
-    assert len(events) == 2 and "1. 測定する" not in events[0] and "測定する。</li>" in events[0]
-    assert events[1] == "whole document"
+    assert len(events) == 3 and "1. 測定する" not in events[0] and "測定する。</li>" in events[0]
+    assert events[1:] == [f"drawn: {events[0]}", "whole document"]
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
+    clean_build_matches(project)
+
+
+def test_chapters_drawn_early_by_two_workers_are_each_drawn_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two chapters edited, each laid out and drawn early by a worker of its own. The appendix,
+    short, is drawn before the introduction, made pages longer, is laid out: its drawing comes
+    before the run can ask for it (the pages before it are not yet known), and waits for it."""
+    with PdfWorkers(count=2) as workers:
+        run(project, workers)
+        events = record_layouts_and_whole_documents(monkeypatch)
+        append(project / "chapters" / "01-intro.md", "\n" + "\n\n".join(["本文の第一段落。" * 20] * 8) + "\n")
+        replace_in(project / "chapters" / "90-appendix.md", "振り返る", "振り返る振り返る")  # no new character
+        result = run(project, workers)
+    whole = events.index("whole document")
+    assert sum(event.startswith("drawn: ") for event in events[:whole]) == 2
+    assert len(events) == 5, "each laid out and drawn once"
+    assert result.stats.misses["pdf-layout"] == 2 and result.stats.misses["pdf-part"] == 2
+    # Drawn with the last build's page of table 1, the appendix shows its page now (the join sets it).
+    assert "付録では第1章と8ページの表1を振り返る振り返る。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 
 
@@ -298,8 +326,8 @@ def test_an_early_layout_that_is_not_the_runs_own_part_is_not_used(
     append(method, "\n[](#appendix-added)も参照。\n")
     run(project, worker)
     whole = events.index("whole document")
-    early = [html for html in events[:whole] if "測定する。</li>" in html]  # the method chapter's
-    later = [html for html in events[whole:] if "測定する。</li>" in html]
+    early = [html for html in events[:whole] if "測定する。</li>" in html and not html.startswith("drawn: ")]
+    later = [html for html in events[whole:] if "測定する。</li>" in html and not html.startswith("drawn: ")]
     assert len(early) == 1 and len(later) == 1, "sent early, then laid out again as the run makes it"
     assert 'id="appendix-added"' in later[0] and 'id="appendix-added"' not in early[0]
     clean_build_matches(project)

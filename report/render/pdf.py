@@ -177,6 +177,15 @@ class PdfRenderer:
 
 
 @dataclass
+class _EarlyDrawing:
+    """A part drawn ahead of the run's asking (see PdfRun._draw_early)."""
+
+    target: Path  # where the worker draws it
+    asked: str  # the numbers it was asked to show (see _asked)
+    drawn: Drawn | None = None  # what drawing it told, once it has come
+
+
+@dataclass
 class _Part:
     """One part of the print document as this run knows it."""
 
@@ -293,6 +302,7 @@ class PdfRun:
         self._chapter_digests = {chapter.id: _chapter_digest(chapter) for chapter in assembler.book.chapters}
         self._early_record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
         self._early: dict[str, PartLayout | None] = {}  # layout key → as found by _lay_out_early
+        self._early_drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw_early
         self._lay_out_early()
         self._styles = renderer._styles(assembler)
         if self._session is not None and self._session.styles != self._styles:
@@ -392,6 +402,8 @@ class PdfRun:
         for part in self._parts:  # drawings asked for and never received: part-written files
             if part.pdf is None and part.target is not None:
                 part.target.unlink(missing_ok=True)
+        for early in self._early_drawings.values():  # drawn early for no part of the run
+            early.target.unlink(missing_ok=True)
         if self._joining is not None:
             self._joining.exception()  # the thread has stopped (the workers it waited for are gone)
             self._joining = None
@@ -473,6 +485,22 @@ class PdfRun:
             self._early[key] = self._cached_layout(key)
             if self._early[key] is None:
                 self._session_now(styles).lay_out(replace(job, key=key))
+                self._draw_early(chapter, part, replace(job, key=key), known)
+
+    def _draw_early(self, chapter: Chapter, part: _Part, job: PartJob, known: dict[str, str]) -> None:
+        """The chapter laid out early is drawn at once by the same worker, with the numbers and
+        the first page it had in the last build, while the whole document is made: the run takes
+        the drawing if its part has that key (see :meth:`_draw`). A drawing's numbers are set by
+        the join; should they have been drawn in, and be wrong, :meth:`_redraw_moved` draws it
+        again."""
+        session = self._session
+        if self.target is None or session is None or job.key not in session.holder or chapter.id not in known:
+            return
+        numbers = {ref: page_text(ref, known.__getitem__) for ref in part.refs}
+        start = int(known[chapter.id])
+        target = self._drawing_target(job.key)
+        self._early_drawings[job.key] = _EarlyDrawing(target, _asked(numbers, start))
+        session.draw(DrawJob(job, tuple(sorted(numbers.items())), start, target))
 
     def _remember_early(self) -> None:
         """What :meth:`_lay_out_early` needs of this build (written when it changed)."""
@@ -639,20 +667,32 @@ class PdfRun:
                 part.pdf = self.cache.object_path(str(value["pdf"]))
             except (KeyError, TypeError, ValueError):
                 part.pdf = None
-        if part.pdf is None:
-            part.target = self.cache.directory / "parts" / f"{part.key}.{os.getpid()}.pdf"
-            part.target.parent.mkdir(parents=True, exist_ok=True)
-            part.asked_numbers = self._numbered(part)
-            numbers = tuple(sorted(self._numbers_for(part).items()))
-            self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
-            self.rendered = True
+        if part.pdf is not None:
+            return
+        self.rendered = True
+        early = self._early_drawings.pop(part.key, None)
+        if early is not None:  # drawn early: the drawing is this part's (or will be, once it comes)
+            part.target, part.asked_numbers = early.target, early.asked
+            if early.drawn is not None:
+                self._keep_drawing(part, early.drawn)
+            return
+        part.target = self._drawing_target(part.key)
+        part.asked_numbers = self._numbered(part)
+        numbers = tuple(sorted(self._numbers_for(part).items()))
+        self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
+
+    def _drawing_target(self, key: str) -> Path:
+        """Where a worker draws the part of layout key ``key`` (moved into the cache once drawn)."""
+        target = self.cache.directory / "parts" / f"{key}.{os.getpid()}.pdf"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
 
     def _numbered(self, part: _Part) -> str:
         """The page numbers the part shows, as they are now known: its ids' and its folios'
         (worked out once per placing: every join message asks it of every part sent)."""
         known = (part.name, part.key)  # its layout key names its stand-ins
         if known not in self._numbered_now:
-            self._numbered_now[known] = json_digest([sorted(self._numbers_for(part).items()), part.start])
+            self._numbered_now[known] = _asked(self._numbers_for(part), part.start)
         return self._numbered_now[known]
 
     def _redraw_moved(self) -> None:
@@ -664,22 +704,32 @@ class PdfRun:
                 self._draw(index, part)
 
     def _drawn(self, target: Path, drawn: Drawn) -> None:
-        """A worker's drawing of a part, as it arrives: kept in the cache (a stale one is
-        dropped), and sent to the join when its turn comes."""
+        """A worker's drawing of a part, as it arrives: kept, and sent to the join when its turn
+        comes. A drawing made early for a part the run has not yet asked for waits for it."""
         owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
+        early = next((e for e in self._early_drawings.values() if e.target == target), None)
         if owner is not None:
-            name = self.cache.put_object(target.read_bytes(), ".pdf")
-            owner.pdf, owner.drawn_warnings = self.cache.object_path(name), drawn.warnings
-            owner.drawn_numbers = drawn.numbers or ()
-            owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
-            value = {"pdf": name, "numbers": to_plain(owner.drawn_numbers, Path())}
-            key = owner.key
-            if owner.drawn_in:  # this drawing serves these numbers only
-                self.cache.store("pdf-part", key, {"drawn-in": True})
-                key = digest(key, owner.drawn_in)
-            self.cache.store("pdf-part", key, value, deps=self._deps(owner), objects=[name])
+            self._keep_drawing(owner, drawn)
+        elif early is not None:
+            early.drawn = drawn
+            return
         target.unlink(missing_ok=True)
         self._join_drawn()
+
+    def _keep_drawing(self, owner: _Part, drawn: Drawn) -> None:
+        """The part's drawing moved into the cache (its target is removed)."""
+        assert owner.target is not None
+        name = self.cache.put_object(owner.target.read_bytes(), ".pdf")
+        owner.target.unlink(missing_ok=True)
+        owner.pdf, owner.drawn_warnings = self.cache.object_path(name), drawn.warnings
+        owner.drawn_numbers = drawn.numbers or ()
+        owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
+        value = {"pdf": name, "numbers": to_plain(owner.drawn_numbers, Path())}
+        key = owner.key
+        if owner.drawn_in:  # this drawing serves these numbers only
+            self.cache.store("pdf-part", key, {"drawn-in": True})
+            key = digest(key, owner.drawn_in)
+        self.cache.store("pdf-part", key, value, deps=self._deps(owner), objects=[name])
 
     def _draw_and_join(self, target: Path) -> set[int]:
         """In a thread, while the main one writes the EPUB: wait for the parts still being drawn
@@ -826,6 +876,11 @@ class PdfRun:
                 workers = self._own_workers = PdfWorkers(styles.fontconfig)
             self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
+
+
+def _asked(numbers: dict[str, str], start: int) -> str:
+    """The page numbers a drawing is asked to show, as one digest: its ids' and its first folio."""
+    return json_digest([sorted(numbers.items()), start])
 
 
 def _chapter_digest(chapter: Chapter) -> str:
