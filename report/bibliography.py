@@ -87,7 +87,32 @@ def _format(
     known: list[Citation],
     formatted_before: _Formatted,
 ) -> Cited:
+    """The citations and the reference list as an earlier build formatted them, when it
+    formatted every one of them (the styles are then not even read); else by citeproc-py."""
+    cited_keys = list(dict.fromkeys(item.key.lower() for citation in known for item in citation.items))
+    memo, entries = formatted_before.load(cited_keys)
+    if entries is None or any(_signature(citation) not in memo for citation in known):
+        memo, entries, by_position = _format_with_citeproc(config, source, known, memo)
+        if not by_position:
+            formatted_before.store(memo, entries)
+    known_ids = {id(c) for c in known}
+    formatted = {
+        (chapter, slot): memo[_signature(citation)]
+        for chapter, _, citation, slot in citations
+        if id(citation) in known_ids
+    }
+    return Cited(formatted, entries)
+
+
+def _format_with_citeproc(
+    config: Config, source: _Source, known: list[Citation], memo: dict[str, str]
+) -> tuple[dict[str, str], tuple[Entry, ...], bool]:
+    """Each citation not in ``memo`` formatted, and the works cited listed; and whether the
+    style formats a citation by its position (``ibid.``, a first citation in full: its text
+    then depends on the citations before it, and is never taken from an earlier build)."""
     style = _style(config)
+    by_position = any("position" in element.attrib for element in style.root.iter())
+    memo = {} if by_position else dict(memo)
     layout = style.root.citation.find(f"{CSL}layout")
     # Each work is its own link: the style formats one work at a time, and its layout's
     # affixes and delimiter join them here, around and between the links.
@@ -115,40 +140,33 @@ def _format(
         links = [_link(ids[item.key.lower()], in_text.cite_one(item)) for item in citation.items]
         return html.escape(affixes["prefix"]) + html.escape(delimiter).join(links) + html.escape(affixes["suffix"])
 
-    memo = formatted_before.load(order, style)
-    formatted: dict[tuple[str, int], str] = {}
-    known_ids = {id(c) for c in known}
-    for chapter, _, citation, slot in citations:
-        if id(citation) in known_ids:
-            signature = _signature(citation)
-            if signature not in memo:
-                memo[signature] = format_one(citation)
-            formatted[(chapter, slot)] = memo[signature]
-    formatted_before.store(memo)
+    for citation in known:
+        signature = _signature(citation)
+        if signature not in memo:
+            memo[signature] = format_one(citation)
     entries = tuple(
         Entry(source.keys[item.key], ids[item.key], str(text))
         for item, text in zip(listed.items, listed.bibliography(), strict=True)
     )
-    return Cited(formatted, entries)
+    return memo, entries, by_position
 
 
 class _Formatted:
     """The citations a report's earlier builds formatted, by what they cite (see
-    :func:`_signature`), kept in one cache entry for the bibliography, the style and the works
-    cited in their order (a numeric style numbers them by it). Not for a style that formats a
-    citation by its position (``ibid.``, a first citation in full): its text depends on the
-    citations before it."""
+    :func:`_signature`), and the reference list, kept in one cache entry for the bibliography,
+    the style and the works cited in their order (a numeric style numbers them by it)."""
 
     def __init__(self, cache: Cache | None, config: Config, path: Path) -> None:
         self.cache = cache
         self.config = config
         self.path = path
         self.key = ""
-        self.before: dict[str, str] = {}
+        self.before: dict[str, Any] | None = None
 
-    def load(self, order: Sequence[str], style: CitationStylesStyle) -> dict[str, str]:
-        if self.cache is None or any("position" in element.attrib for element in style.root.iter()):
-            return {}
+    def load(self, cited_keys: Sequence[str]) -> tuple[dict[str, str], tuple[Entry, ...] | None]:
+        """The citations formatted before, and the reference list (None if not known)."""
+        if self.cache is None:
+            return {}, None
         csl = self.config.csl or CSL_DIR
         self.key = json_digest(
             [
@@ -156,17 +174,23 @@ class _Formatted:
                 self.config.language,
                 str(self.cache.file_digest(self.path)),
                 str(self.cache.tree_digest(csl) if csl.is_dir() else self.cache.file_digest(csl)),
-                list(order),
+                list(cited_keys),
             ]
         )
-        value = self.cache.load("citations", self.key)
-        found = value.get("formatted") if value is not None else None
-        self.before = dict(found) if isinstance(found, dict) else {}
-        return dict(self.before)
+        self.before = self.cache.load("citations", self.key)
+        if self.before is None:
+            return {}, None
+        try:
+            formatted = {str(k): str(v) for k, v in self.before["formatted"].items()}
+            entries = tuple(Entry(str(key), str(id_), str(text)) for key, id_, text in self.before["entries"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return {}, None
+        return formatted, entries
 
-    def store(self, memo: dict[str, str]) -> None:
-        if self.cache is not None and self.key and memo != self.before:
-            self.cache.store("citations", self.key, {"formatted": memo})
+    def store(self, memo: dict[str, str], entries: tuple[Entry, ...]) -> None:
+        value = {"formatted": memo, "entries": [[entry.key, entry.id, entry.html] for entry in entries]}
+        if self.cache is not None and self.key and value != self.before:
+            self.cache.store("citations", self.key, value)
 
 
 def _signature(citation: Citation) -> str:
