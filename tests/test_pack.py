@@ -64,6 +64,29 @@ def test_the_packed_file_holds_the_same_objects_in_object_streams(tmp_path: Path
     assert len(packed) < len(plain)
 
 
+def test_an_identified_file_has_an_id_made_from_its_objects(tmp_path: Path) -> None:
+    """The joiner has qpdf write a static /ID (a deterministic one costs qpdf a second pass) and
+    the packer make it: the same objects give the same ID, other objects another."""
+
+    def written_with_static_id(values: list[object]) -> bytes:
+        buffer = io.BytesIO()
+        _document(values).save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.disable, static_id=True)
+        return buffer.getvalue()
+
+    one, again, other = (
+        Packer().pack(written_with_static_id([Dictionary(A=value)]), identify=True) for value in (1, 1, 2)
+    )
+    _check(one, tmp_path)
+    identifiers = []
+    for packed in (one, again, other):
+        with Pdf.open(io.BytesIO(packed)) as reopened:
+            first, second = (bytes(half) for half in reopened.trailer.ID)
+            assert first == second and len(first) == 16
+            identifiers.append(first)
+    assert one == again and identifiers[0] == identifiers[1] != identifiers[2]
+    assert identifiers[0] != bytes.fromhex("31415926535897932384626433832795")  # qpdf's static ID
+
+
 def test_streams_stay_outside_the_object_streams(tmp_path: Path) -> None:
     packed = pack_object_streams(_written(_document([Dictionary(A=1)])))
     with Pdf.open(io.BytesIO(packed)) as reopened:

@@ -240,9 +240,9 @@ class Joiner:
                 fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
                 stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
                 object_stream_mode=pikepdf.ObjectStreamMode.disable,  # numbered as reached (see the class)
-                deterministic_id=True,  # the /ID from the content: same parts, same bytes
+                static_id=True,  # the packer makes the /ID from the objects: same parts, same bytes
             )
-            return self.packer.pack(written.read_bytes())
+            return self.packer.pack(written.read_bytes(), identify=True)
 
     def close(self) -> None:
         self.out.close()
