@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -654,6 +654,29 @@ def test_a_fresh_join_drops_the_one_begun(rendered: Rendered, tmp_path: Path) ->
     target = tmp_path / "joined.pdf"
     assert worker.join(JoinJob(tuple(parts[:2]), fonts, None, fresh=True)) is None
     assert worker.join(JoinJob(tuple(parts[2:]), fonts, target)) == target
+    assert target.read_bytes() == rendered.joined
+
+
+def test_a_kept_join_reads_only_the_parts_whose_files_changed(
+    rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part's file is named by its content (the cache's): the next build's join takes the bytes
+    it has for a file sent again, and reads only a part drawn anew, with the bytes of a join
+    from nothing."""
+    parts = _part_files(rendered, tmp_path)
+    fonts = tuple(rendered.fonts.items())
+    worker = Worker()
+    target = tmp_path / "joined.pdf"
+    assert worker.join(JoinJob(tuple(parts), fonts, target)) == target
+    moved = tmp_path / "moved.pdf"
+    moved.write_bytes(parts[1].pdf.read_bytes())
+    parts[1] = replace(parts[1], pdf=moved)  # drawn again (the same bytes, as another file)
+    read: list[Path] = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path) or read_bytes(path))
+    assert worker.join(JoinJob(tuple(parts), fonts, target)) == target
+    assert [path for path in read if path.parent == tmp_path and path != target] == [moved]
+    monkeypatch.undo()
     assert target.read_bytes() == rendered.joined
 
 

@@ -63,6 +63,7 @@ class JoinPart:
     numbers: tuple[DrawnNumber, ...] = ()  # the page numbers drawn as stand-ins
     pages: Mapping[str, str] = field(default_factory=dict)  # id → its page number, for them
     first_folio: int = 1
+    file: Path | None = None  # where its bytes were read, if a file named by its content
 
 
 def join_pdfs(parts: Sequence[JoinPart], fonts: Mapping[str, Path] = {}, blank: bytes | None = None) -> bytes:
@@ -163,6 +164,11 @@ class Joiner:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
         self.sent = set()
 
+    def bytes_from(self, slot: int, file: Path) -> bytes | None:
+        """The bytes of the part in ``slot``, if they were read from ``file`` (named by its content)."""
+        kept = self.slots.get(slot)
+        return kept.part.pdf if kept is not None and kept.part.file == file else None
+
     def add(self, slot: int, part: JoinPart) -> None:
         """The part's pages put after those of the parts of lower slots (and before those of
         higher ones); then what refers to them: the part's copier maps its page references
@@ -172,7 +178,8 @@ class Joiner:
         self.sent.add(slot)
         kept = self.slots.get(slot)
         if kept is not None:
-            if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
+            same_pdf = kept.part.pdf is part.pdf or kept.part.pdf == part.pdf
+            if same_pdf and (kept.part.stubs, kept.part.blank_before) == (part.stubs, part.blank_before):
                 numbers = (part.numbers, dict(part.pages), part.first_folio)
                 if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
                     set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)

@@ -743,8 +743,11 @@ class Worker:
             self.joiner.begin()  # every part is sent again: those drawn again since replace theirs
         try:
             for part in job.parts:
-                pdf = part.pdf.read_bytes()
-                joined = JoinPart(pdf, part.stubs, part.blank_before, part.numbers, dict(part.pages), part.first_folio)
+                # A part's file is named by its content: one the join has already is not read again.
+                pdf = self.joiner.bytes_from(part.slot, part.pdf) or part.pdf.read_bytes()
+                joined = JoinPart(
+                    pdf, part.stubs, part.blank_before, part.numbers, dict(part.pages), part.first_folio, part.pdf
+                )
                 self.joiner.add(part.slot, joined)
             if job.target is not None:
                 fault_point("pdf-join")
