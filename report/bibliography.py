@@ -131,6 +131,8 @@ def _format_with_citeproc(
         bibliography.register(CslCitation([CslItem(key) for key in order]))
     if sorts:
         listed.sort()
+    if style.root.citation.get("disambiguate-add-year-suffix") == "true":
+        _add_year_suffixes(style, source, [item.key for item in listed.items])
     ids = {key: _entry_id(source.keys[key]) for key in source.keys}
 
     def format_one(citation: Citation) -> str:
@@ -149,6 +151,46 @@ def _format_with_citeproc(
         for item, text in zip(listed.items, listed.bibliography(), strict=True)
     )
     return memo, entries, by_position
+
+
+def _add_year_suffixes(style: CitationStylesStyle, source: _Source, listed_keys: list[str]) -> None:
+    """Works whose citations read alike ("Brown 2017" for two books of 2017) get a year suffix
+    each, 2017a, 2017b, in the order of the reference list, as the style's
+    ``disambiguate-add-year-suffix`` asks (citeproc-py leaves it undone)."""
+    same_year: dict[str, list[str]] = {}  # works that may read alike: same first author, same year
+    for key in listed_keys:
+        same_year.setdefault(_first_author_and_year(source.for_citations[key]), []).append(key)
+    candidates = [key for keys in same_year.values() if len(keys) > 1 for key in keys]
+    if not candidates:
+        return
+    probe = _CslBibliography(style, source.for_citations)
+    probe.register(CslCitation([CslItem(key) for key in candidates]))
+    alike: dict[str, list[str]] = {}
+    for key in candidates:
+        alike.setdefault(probe.cite_one(CiteItem(key)), []).append(key)
+    for keys in (keys for keys in alike.values() if len(keys) > 1):
+        for index, key in enumerate(keys):
+            suffix = _letters(index)
+            source.for_citations[key]["year_suffix"] = suffix
+            source.for_list[key]["year_suffix"] = suffix
+
+
+def _first_author_and_year(reference: Reference) -> str:
+    """What works that read alike share (with "et al.", only the first author is printed)."""
+    names = reference.get("author") or reference.get("editor") or [{}]
+    first = str(names[0].get("family") or names[0].get("literal") or "")
+    issued = reference.get("issued")
+    return repr((first, issued.get("year") if issued is not None else None))
+
+
+def _letters(index: int) -> str:
+    """a, b, …, z, aa, ab, …: the year suffix of the work ``index`` (from 0) of its group."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("a") + remainder) + letters
+    return letters
 
 
 class _Formatted:

@@ -220,10 +220,13 @@ def test_bibliography_chapter_is_where_front_matter_says(projects: dict[str, Bui
     assert text_of(title) == "References"
 
 
-def _bibliography_book(tmp_path: Path, markdown: str, csl: str | None = None) -> Book:
-    """en-scholarly with another citations chapter (and another CSL style), read up to rendering."""
+def _bibliography_book(tmp_path: Path, markdown: str, csl: str | None = None, bibliography: str = "") -> Book:
+    """en-scholarly with another citations chapter (and another CSL style, another refs.bib),
+    read up to rendering."""
     root = copy_fixture("en-scholarly", tmp_path)
     (root / "chapters" / "02-citations.md").write_text(markdown, encoding="utf-8")
+    if bibliography:
+        (root / "refs.bib").write_text(bibliography, encoding="utf-8")
     if csl is not None:
         toml = (root / "report.toml").read_text(encoding="utf-8")
         (root / "report.toml").write_text(toml.replace("[pdf]", f'csl = "{csl}"\n\n[pdf]'), encoding="utf-8")
@@ -246,6 +249,57 @@ def test_a_report_chooses_its_csl_style(tmp_path: Path) -> None:
     assert re.findall(r"\[[^\]]*\]", re.sub(r"<[^>]+>", "", chapter.html)) == ["[1]", "[2, p. 4, 1]"]
     references = next(c for c in book.chapters if "bibliography" in c.classes)
     assert re.findall(r"\[(\d)\] \w+ (\w+)", references.html) == [("1", "Zhou"), ("2", "Adams")]
+
+
+BROWN_2017B = "\n@book{brown2017b,\n  author = {Brown, Alice},\n  title = {Borders and Bargains},\n  publisher = {Test Press},\n  year = {2017}\n}\n"
+
+
+def _plain(html_text: str) -> str:
+    return re.sub(r"<[^>]+>", "", html_text)
+
+
+@pytest.mark.parametrize(("csl", "cited", "listed"), [
+    (None, ["(see Brown 2017a, chap. 2)", "(Brown 2017b)", "Brown (2017a, p. 12)", "(Adams 2019)"],
+     ["Brown, Alice. 2017a. Alliances", "Brown, Alice. 2017b. Borders"]),
+    ("numeric.csl", ["[see 1, chap. 2]", "[2]", "[3]"], ["[1] Alice Brown, Alliances in Northeast Asia, 2017.", "[2] Alice"]),
+])  # fmt: skip
+def test_two_works_cited_alike_get_year_suffixes(
+    tmp_path: Path, csl: str | None, cited: list[str], listed: list[str]
+) -> None:
+    """Two books by Brown of 2017: "Brown 2017" would not tell them apart. The author–date style
+    asks for year suffixes (CSL's disambiguate-add-year-suffix), in the order of the reference
+    list, in every citation and entry; a numeric style has none."""
+    markdown = (
+        "---\ntitle: T\nid: citations\n---\n\n"
+        "Older [see @brown2017, chap. 2]; borders [@brown2017b]. @brown2017 [p. 12] argues; so does [@adams2019].\n"
+    )
+    root = tmp_path / "book"
+    with (Path(__file__).parent / "fixtures" / "en-scholarly" / "refs.bib").open(encoding="utf-8") as bib:
+        extended = bib.read() + BROWN_2017B
+    book = _bibliography_book(root, markdown, csl=csl, bibliography=extended)
+    text = _plain(next(c for c in book.chapters if c.id == "citations").html)
+    references = _plain(next(c for c in book.chapters if "bibliography" in c.classes).html)
+    assert all(citation in text for citation in cited), text
+    assert all(entry in references for entry in listed), references
+    assert ("2017a" in text) == (csl is None) and "Adams 2019a" not in text
+
+
+def test_japanese_works_cited_alike_get_year_suffixes(tmp_path: Path) -> None:
+    root = copy_fixture("ja-scholarly", tmp_path)
+    refs = root / "refs.yaml"
+    refs.write_text(
+        refs.read_text(encoding="utf-8")
+        + "  - id: yamada2020b\n    type: book\n    author:\n      - family: 山田\n        given: 太郎\n"
+        "    reading: やまだ たろう\n    title: 条約の読み方\n    publisher: 試験出版\n"
+        "    issued:\n      date-parts: [[2020]]\n",
+        encoding="utf-8",
+    )
+    chapter = root / "chapters" / "02-citations.md"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n別の著作も引く[@yamada2020b]。\n", encoding="utf-8")
+    book, _ = prepare(root)
+    text = _plain(next(c for c in book.chapters if c.id == "citations").html)
+    assert "（山田，2020a，50ページ）" in text and "山田（2020a，60ページ）" in text and "（山田，2020b）" in text, text
+    assert "（佐藤，2019）" in text  # a work alone in its year has no suffix
 
 
 def test_citations_formatted_once_are_taken_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
