@@ -511,18 +511,28 @@ def _glyphs_in_box_font(
 
 
 def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> None:
-    """The element's children that are bare Spans — no attribute, one marked-content sequence
-    of its page or none (WeasyPrint makes one for each line's text, and for each span of the
-    HTML) — replaced by that sequence, which the page's content map then gives to the element.
-    Half the objects of a tagged PDF were such Spans (37,000 of 75,000 at 586 pages), each
-    copied, numbered and written by every join; a Span says nothing its parent does not."""
+    """The element's children that say nothing their parent does not, taken out:
+
+    - a bare Span or NonStruct (no attribute; one marked-content sequence of its page, or none;
+      WeasyPrint makes a Span for each line's text and each span of the HTML, a NonStruct for
+      each anonymous box) is replaced by its sequence, which the page's content map then gives
+      to the element;
+    - a link's object reference (OBJR) is written in the element, not as an object of its own.
+
+    Half the objects of a tagged PDF were such Spans (37,000 of 75,000 at 586 pages), and a
+    sixth of the rest such NonStructs and references, each copied, numbered and written by
+    every join."""
     kids = element["K"]
     if not any(isinstance(kid, bytes) for kid in kids):
         return
     kept = []
     for kid in kids:
-        span = _written(pdf, kid) if isinstance(kid, bytes) else None
-        marks = span["K"] if span is not None and span.keys() == _BARE_SPAN_KEYS and span["S"] == "/Span" else None
+        child = _written(pdf, kid) if isinstance(kid, bytes) else None
+        if child is not None and child.get("Type") == "/OBJR":
+            kept.append(child)
+            continue
+        bare = child is not None and child.keys() == _BARE_KEYS and child["S"] in ("/Span", "/NonStruct")
+        marks = child["K"] if bare else None
         if marks is None or len(marks) > 1 or not all(isinstance(mark, int) for mark in marks):
             kept.append(kid)
             continue
@@ -532,7 +542,7 @@ def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> N
     element["K"] = type(kids)(kept)
 
 
-_BARE_SPAN_KEYS = {"Type", "S", "K", "Pg", "P"}
+_BARE_KEYS = {"Type", "S", "K", "Pg", "P"}
 
 
 def _written(pdf: Any, reference: bytes) -> Any:
