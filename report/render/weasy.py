@@ -528,11 +528,13 @@ def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> N
     kept = []
     for kid in kids:
         child = _written(pdf, kid) if isinstance(kid, bytes) else None
-        if child is not None and child.get("Type") == "/OBJR":
+        if child is None:
+            kept.append(kid)
+            continue
+        if child.get("Type") == "/OBJR":
             kept.append(child)
             continue
-        bare = child is not None and child.keys() == _BARE_KEYS and child["S"] in ("/Span", "/NonStruct")
-        marks = child["K"] if bare else None
+        marks = child["K"] if child.keys() == _BARE_KEYS and child["S"] in ("/Span", "/NonStruct") else None
         if marks is None or len(marks) > 1 or not all(isinstance(mark, int) for mark in marks):
             kept.append(kid)
             continue
