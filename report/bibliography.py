@@ -91,15 +91,15 @@ def _format(
     formatted every one of them (the styles are then not even read); else by citeproc-py."""
     cited_keys = list(dict.fromkeys(item.key.lower() for citation in known for item in citation.items))
     memo, entries = formatted_before.load(cited_keys)
-    if entries is None or any(_signature(citation) not in memo for citation in known):
+    signatures = {id(citation): _signature(citation) for citation in known}
+    if entries is None or any(signature not in memo for signature in signatures.values()):
         memo, entries, by_position = _format_with_citeproc(config, source, known, memo)
         if not by_position:
             formatted_before.store(memo, entries)
-    known_ids = {id(c) for c in known}
     formatted = {
-        (chapter, slot): memo[_signature(citation)]
+        (chapter, slot): memo[signatures[id(citation)]]
         for chapter, _, citation, slot in citations
-        if id(citation) in known_ids
+        if id(citation) in signatures
     }
     return Cited(formatted, entries)
 
@@ -237,8 +237,8 @@ class _Formatted:
 
 def _signature(citation: Citation) -> str:
     """What a citation's text is made from (not where it is)."""
-    items = [[item.key, item.prefix, item.suffix, item.label, item.locator] for item in citation.items]
-    return json.dumps([citation.narrative, items], ensure_ascii=False)
+    items = tuple((item.key, item.prefix, item.suffix, item.label, item.locator) for item in citation.items)
+    return repr((citation.narrative, items))  # (strings and a bool: the same text in every run)
 
 
 class _CslBibliography(CitationStylesBibliography):  # type: ignore[misc]
