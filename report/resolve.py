@@ -116,7 +116,7 @@ def resolve_book(
                     f'cross-reference "#{reference.target}" has nothing to print: give the link a text, '
                     f"[text](#{reference.target})",
                 )
-    chapter_of_file = {c.source.path.resolve(): c for c in parsed}
+    chapter_of_file = {c.source.path: c for c in parsed}  # resolved already by the config
     words = words_for(config.language)
     cited = cite(config, _citations(parsed), diagnostics, cache)
     chapters = tuple(
