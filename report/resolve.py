@@ -353,7 +353,7 @@ def _fill(
         label = labels.get(target)
         opening = match.group(1)
         is_figure_or_table = (
-            label is not None and label.caption_prefix == label.reference and target not in owner.values()
+            label is not None and label.caption_prefix == label.reference and target not in ids.local  # no chapter
         )
         if is_figure_or_table and owner.get(target) != chapter.id:
             # A figure or table in another chapter: print adds its page number.
