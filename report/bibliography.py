@@ -93,7 +93,7 @@ def _format(
     memo, entries = formatted_before.load(cited_keys)
     signatures = {id(citation): _signature(citation) for citation in known}
     if entries is None or any(signature not in memo for signature in signatures.values()):
-        memo, entries, by_position = _format_with_citeproc(config, source, known, memo)
+        memo, entries, by_position = _format_with_citeproc(config, source, known, memo, signatures)
         if not by_position:
             formatted_before.store(memo, entries)
     formatted = {
@@ -105,9 +105,9 @@ def _format(
 
 
 def _format_with_citeproc(
-    config: Config, source: _Source, known: list[Citation], memo: dict[str, str]
+    config: Config, source: _Source, known: list[Citation], memo: dict[str, str], signatures: dict[int, str]
 ) -> tuple[dict[str, str], tuple[Entry, ...], bool]:
-    """Each citation not in ``memo`` formatted, and the works cited listed; and whether the
+    """Each citation not in ``memo`` (by its signature in ``signatures``) formatted, and the works cited listed; and whether the
     style formats a citation by its position (``ibid.``, a first citation in full: its text
     then depends on the citations before it, and is never taken from an earlier build)."""
     style = _style(config)
@@ -143,7 +143,7 @@ def _format_with_citeproc(
         return html.escape(affixes["prefix"]) + html.escape(delimiter).join(links) + html.escape(affixes["suffix"])
 
     for citation in known:
-        signature = _signature(citation)
+        signature = signatures[id(citation)]
         if signature not in memo:
             memo[signature] = format_one(citation)
     entries = tuple(

@@ -178,8 +178,7 @@ class Joiner:
         self.sent.add(slot)
         kept = self.slots.get(slot)
         if kept is not None:
-            same_pdf = kept.part.pdf is part.pdf or kept.part.pdf == part.pdf
-            if same_pdf and (kept.part.stubs, kept.part.blank_before) == (part.stubs, part.blank_before):
+            if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
                 numbers = (part.numbers, dict(part.pages), part.first_folio)
                 if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
                     set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)

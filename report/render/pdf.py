@@ -481,11 +481,11 @@ class PdfRun:
             if any(" " in ref for ref in part.refs):
                 continue  # it lists pages: see _lists_pages_unknown
             job = part.job(cover=False)
-            key = _layout_key(styles, job)
-            self._early[key] = self._cached_layout(key)
-            if self._early[key] is None:
-                self._session_now(styles).lay_out(replace(job, key=key))
-                self._draw_early(chapter, part, replace(job, key=key), known)
+            job = replace(job, key=_layout_key(styles, job))
+            self._early[job.key] = self._cached_layout(job.key)
+            if self._early[job.key] is None:
+                self._session_now(styles).lay_out(job)
+                self._draw_early(chapter, part, job, known)
 
     def _draw_early(self, chapter: Chapter, part: _Part, job: PartJob, known: dict[str, str]) -> None:
         """The chapter laid out early is drawn at once by the same worker, with the numbers and
@@ -707,13 +707,13 @@ class PdfRun:
         """A worker's drawing of a part, as it arrives: kept, and sent to the join when its turn
         comes. A drawing made early for a part the run has not yet asked for waits for it."""
         owner = next((part for part in self._parts if part.pdf is None and part.target == target), None)
-        early = next((e for e in self._early_drawings.values() if e.target == target), None)
         if owner is not None:
             self._keep_drawing(owner, drawn)
-        elif early is not None:
+        elif (early := next((e for e in self._early_drawings.values() if e.target == target), None)) is not None:
             early.drawn = drawn
             return
-        target.unlink(missing_ok=True)
+        else:  # a drawing gone stale
+            target.unlink(missing_ok=True)
         self._join_drawn()
 
     def _keep_drawing(self, owner: _Part, drawn: Drawn) -> None:

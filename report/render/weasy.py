@@ -365,7 +365,7 @@ def _tag_for_pdf_ua() -> None:
                 tagged["Alt"] = pydyf.String(element.get("aria-label") or element.get("alt") or "")
             elif tagged["S"] == "/Table" and all(_kind(pdf, kid) == "/Caption" for kid in tagged["K"]):
                 tagged["S"] = "/Div"  # the caption, on the page before its table's rows
-            _without_bare_spans(tagged, pdf, rest[1])
+            _simplify_kids(tagged, pdf, rest[1])
             yield tagged
 
     weasyprint.pdf.tags._build_box_tree = build_accessible_box_tree
@@ -510,7 +510,7 @@ def _glyphs_in_box_font(
     return font, font_size, found
 
 
-def _without_bare_spans(element: Any, pdf: Any, page_marks: dict[int, Any]) -> None:
+def _simplify_kids(element: Any, pdf: Any, page_marks: dict[int, Any]) -> None:
     """The element's children that say nothing their parent does not, taken out:
 
     - a bare Span or NonStruct (no attribute; one marked-content sequence of its page, or none;
