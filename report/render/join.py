@@ -101,6 +101,7 @@ class _Slot:
     keys: list[tuple[Object, Name, int]] = field(default_factory=list)
     nums: list[tuple[int, Object]] = field(default_factory=list)
     key_count: int = 0
+    key_offset: int = 0  # what its keys are shifted by now: they are set again only when it changes
     next_key_used: bool = False
     kids: list[Object] = field(default_factory=list)  # its Document's kids
     role_map: list[tuple[str, Object]] = field(default_factory=list)
@@ -155,6 +156,8 @@ class Joiner:
         self.cuts: dict[tuple[int, int], frozenset[int]] = {}  # font file kept → the glyphs it was last cut to
         self.widths: dict[tuple[int, int], dict[int, float]] = {}  # CID font → its /W, read once
         self.texts: dict[tuple[int, int], dict[int, bytes] | None] = {}  # Type 0 font → its ToUnicode, read once
+        # (font name, font file) → the fonts last merged into the first of them (see _merge_fonts)
+        self.merged: dict[tuple[str, tuple[int, int]], tuple[tuple[int, int], ...]] = {}
         self.seen_resources: set[tuple[int, int]] = set()
         self.adding: _Slot | None = None
         self.packer = Packer()  # kept with the joiner: what did not change is not compressed again
@@ -328,8 +331,10 @@ class Joiner:
         nums: list[Object | int] = []
         offset = 0
         for slot in slots:
-            for obj, name, number in slot.keys:
-                obj[name] = number + offset
+            if slot.key_offset != offset:
+                for obj, name, number in slot.keys:
+                    obj[name] = number + offset
+                slot.key_offset = offset
             for key, value in slot.nums:
                 nums += [key + offset, value]
             offset += slot.key_count
@@ -586,7 +591,11 @@ class Joiner:
             if file is not None and isinstance(font, Dictionary):
                 groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
         merged_into: dict[tuple[int, int], Dictionary] = {}
-        for fonts in groups.values():
+        for group, fonts in groups.items():
+            members = tuple(font.objgen for font in fonts)
+            if self.merged.get(group) == members:  # merged so by the last join: its widths and map stand
+                merged_into |= dict.fromkeys(members, fonts[0])
+                continue
             widths: dict[int, float] = {}
             texts: dict[int, bytes] = {}
             for font in fonts:
@@ -598,8 +607,9 @@ class Joiner:
             else:
                 merged = fonts[0]
                 merged.DescendantFonts[0].W = _widths_array(widths)
-                merged.ToUnicode = self.out.make_stream(_to_unicode_cmap(texts))
-                merged_into |= {font.objgen: merged for font in fonts}
+                merged.ToUnicode = self._compressed_stream(_to_unicode_cmap(texts))
+                merged_into |= dict.fromkeys(members, merged)
+                self.merged[group] = members
         for slot in slots:
             for resources, key, font in slot.font_uses:
                 resources[key] = merged_into.get(font.objgen, font) if font.is_indirect else font
@@ -635,9 +645,15 @@ class Joiner:
             cut = face.read_bytes() if isinstance(face, Path) else face
         elif bare_cff:
             stream.Subtype = Name.CIDFontType0C
-        stream.write(cut)  # compressed when saved
+        stream.write(zlib.compress(cut), filter=Name.FlateDecode)
         if Name.Length1 in stream:
             stream.Length1 = len(cut)
+
+    def _compressed_stream(self, data: bytes) -> pikepdf.Stream:
+        """A new stream of ``data``, compressed now: one left to qpdf is compressed at every save."""
+        stream = self.out.make_stream(b"")
+        stream.write(zlib.compress(data), filter=Name.FlateDecode)
+        return stream
 
     def _kept_dictionary(self, dictionary: Object) -> Object:
         """The first kept indirect dictionary written the same (references included)."""
