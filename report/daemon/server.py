@@ -30,6 +30,7 @@ from typing import Any
 
 from setproctitle import setproctitle
 
+from report.cache import read_builder_files
 from report.daemon.client import STATUS, read_exactly, server_address
 from report.daemon.settings import CHECK_SECONDS, SERVER_KIND, builder_stamp, peer, set_title
 from report.errors import ExitCode
@@ -60,6 +61,7 @@ def serve(pool: str, stamp: str, keep: str) -> None:
     sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]  # a command's folder is not a source
     for module in _PRELOADED:
         importlib.import_module(module)
+    read_builder_files()  # what every build hashes for its cache keys
     if builder_stamp() != stamp or threading.active_count() > 1:  # changed meanwhile; forking is unsafe
         return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
