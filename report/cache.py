@@ -517,8 +517,12 @@ def _reader(kind: Any) -> _Reader:
     if origin is tuple:
         args = typing.get_args(kind)
         if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] in _SCALARS:
+                return _scalars_reader(kind, _SCALARS[args[0]], None)
             item = _reader(args[0])
             return lambda data, root: tuple(item(value, root) for value in _list(data))
+        if args[0] in _SCALARS and all(arg == args[0] for arg in args):
+            return _scalars_reader(kind, _SCALARS[args[0]], len(args))
         items = [_reader(arg) for arg in args]
         return lambda data, root: tuple(read(value, root) for read, value in zip(items, _list(data), strict=True))
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
@@ -527,11 +531,22 @@ def _reader(kind: Any) -> _Reader:
         return _path
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return lambda data, root: kind(data)
-    if kind in (str, int, float, bool):
-        return lambda data, root: _scalar(kind, data)
+    if (allowed := _SCALARS.get(kind)) is not None:
+        return lambda data, root: data if type(data) in allowed else _wrong(kind)
     if kind is Any:
         return lambda data, root: data
     raise TypeError(f"cannot read a cached {kind}")
+
+
+def _scalars_reader(kind: Any, allowed: frozenset[type], count: int | None) -> _Reader:
+    """A tuple of numbers or names (``count`` of them, or any number): checked in one go."""
+
+    def read(data: Any, root: Path) -> Any:
+        if set(map(type, _list(data))) <= allowed and (count is None or len(data) == count):
+            return tuple(data)
+        _wrong(kind)
+
+    return read
 
 
 def _union_reader(kind: Any, options: list[_Reader]) -> _Reader:
@@ -549,16 +564,31 @@ def _union_reader(kind: Any, options: list[_Reader]) -> _Reader:
 
 
 def _dataclass_reader(kind: type) -> _Reader:
-    fields: dict[str, _Reader] = {}
+    # Each field: its name, the types a scalar may have (checked here: a call per scalar took
+    # most of the time), else its reader.
+    fields: list[tuple[str, frozenset[type] | None, _Reader | None]] = []
+    names: set[str] = set()
 
     def read(data: Any, root: Path) -> Any:
-        if not fields:  # the fields' readers worked out on first use: a dataclass may contain itself
-            fields.update((name, _reader(hint)) for name, hint in field_types(kind).items())
+        if not names:  # the fields' readers worked out on first use: a dataclass may contain itself
+            hints = field_types(kind)
+            fields.extend(
+                (name, _SCALARS.get(hint), None if hint in _SCALARS else _reader(hint)) for name, hint in hints.items()
+            )
+            names.update(hints)
         if not isinstance(data, dict):
             raise ValueError(f"expected an object for {kind.__name__}")
-        if data.keys() != fields.keys():
+        if data.keys() != names:
             raise ValueError(f"{kind.__name__} fields changed")
-        return kind(**{name: read_field(data[name], root) for name, read_field in fields.items()})
+        values = {}
+        for name, allowed, read_field in fields:
+            value = data[name]
+            if read_field is not None:
+                value = read_field(value, root)
+            elif type(value) not in allowed:  # type: ignore[operator]
+                _wrong(f"{kind.__name__}.{name}")
+            values[name] = value
+        return kind(**values)
 
     return read
 
@@ -575,7 +605,14 @@ def _path(data: Any, root: Path) -> Path:
     return root / data
 
 
-def _scalar(kind: type, data: Any) -> Any:
-    if type(data) is not kind and not (kind is float and type(data) is int):
-        raise ValueError(f"expected {kind.__name__}")
-    return data
+# The types plain data of a scalar type may have (a whole float is written as an integer).
+_SCALARS: dict[Any, frozenset[type]] = {
+    str: frozenset({str}),
+    int: frozenset({int}),
+    float: frozenset({float, int}),
+    bool: frozenset({bool}),
+}
+
+
+def _wrong(what: Any) -> NoReturn:
+    raise ValueError(f"plain data that does not fit {what}")

@@ -26,15 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from PIL import Image
 
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
-from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats
+from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
 from report.render.pdf import _STYLES, PdfRenderer
-from report.render.weasy import DrawJob, PartJob, Styles
+from report.render.weasy import DrawJob, DrawnNumber, PartJob, Styles
 from report.render.workers import PdfWorkers, Session
 
 
@@ -685,6 +687,54 @@ def test_a_large_object_damaged_with_its_times_restored_is_found(project: Path, 
     clean_build_matches(project)
 
 
+# --- plain data --------------------------------------------------------------------------------
+
+
+_FINITE = st.floats(allow_nan=False, allow_infinity=False)
+_DRAWN_NUMBERS = st.builds(
+    DrawnNumber,
+    page=st.integers(0, 999),
+    ref=st.text(max_size=8),
+    matrix_at=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)),
+    glyphs_at=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)),
+    matrix=st.tuples(*[_FINITE] * 6),
+    width=_FINITE,
+    digit_widths=st.lists(_FINITE, max_size=10).map(tuple),
+    align=_FINITE,
+    digits=st.lists(st.text(max_size=4), max_size=10).map(tuple),
+    list_offset=st.integers(-1, 20),
+)
+
+
+@given(numbers=st.lists(_DRAWN_NUMBERS, max_size=4).map(tuple))
+def test_plain_data_reads_back_as_it_was_written(numbers: tuple[DrawnNumber, ...]) -> None:
+    """What the cache writes as JSON reads back equal (a whole float is written as an integer)."""
+    plain = json.loads(json.dumps(to_plain(numbers, Path("/"))))
+    assert from_plain(tuple[DrawnNumber, ...], plain, Path("/")) == numbers
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("page", "3"),  # a name for a number
+        ("page", True),  # a truth value is no number
+        ("ref", 3),
+        ("matrix", [1, 0, 0, 1, 0]),  # five of six
+        ("matrix", [1, 0, 0, 1, 0, "0"]),
+        ("digit_widths", [0.5, None]),
+        ("digits", [1]),
+        ("matrix_at", {"0": 1}),
+    ],
+)
+def test_plain_data_that_does_not_fit_its_type_is_refused(field: str, value: object) -> None:
+    """Data written by other code is not taken for a model (the cache then makes it again)."""
+    good = DrawnNumber(0, "", (0, 1), (2, 3), (1.0, 0.0, 0.0, 1.0, 0.0, 0.0), 5.0, (0.5,) * 10, 0.5, ("0011",) * 10)
+    plain = to_plain(good, Path("/"))
+    assert from_plain(DrawnNumber, plain, Path("/")) == good
+    with pytest.raises(ValueError):
+        from_plain(DrawnNumber, {**plain, field: value}, Path("/"))
+
+
 # --- the builder's own code in the keys ----------------------------------------------------------
 
 
@@ -716,6 +766,26 @@ def test_the_code_fingerprint_names_the_installed_versions() -> None:
         name: importlib.metadata.version(name) for name in DISTRIBUTIONS
     }
 
+
+def test_the_build_server_reads_what_the_code_fingerprints_hash_before_it_forks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After read_builder_files (which the build server calls before it forks builds), a code
+    fingerprint reads no file of the builder, and is the one read from the files."""
+    from report.cache import _builder_file, _data_files, _module_path, _report_imports, code_fingerprint, read_builder_files
+
+    asked = [(("report.build",), True), (("report.parse", "report.check"), False), (("report.render.pdf",), False)]
+    expected = [code_fingerprint.__wrapped__(*modules, data=data) for modules, data in asked]
+    for cached in (_builder_file, _data_files, _module_path, _report_imports, code_fingerprint):
+        cached.cache_clear()
+    read_builder_files()
+
+    def no_reading(*_: object, **__: object) -> None:
+        raise AssertionError("a file of the builder read again")
+
+    for method in ("read_bytes", "read_text", "open", "is_file", "rglob"):
+        monkeypatch.setattr(Path, method, no_reading)
+    assert [code_fingerprint(*modules, data=data) for modules, data in asked] == expected
 
 def test_a_failure_while_the_pdf_is_drawn_is_reported_as_itself(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The EPUB is written while a thread waits for the PDF's parts: when writing it fails, the
