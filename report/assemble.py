@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from lxml import html as lxml_html
 from markupsafe import Markup
 
 from report import __version__
+from report.cache import Cache, code_fingerprint, digest
 from report.code import highlight_css
 from report.config import PAGE_SIZES
 from report.css import report_stylesheet
@@ -109,9 +111,10 @@ def to_xhtml(fragment: str) -> str:
 
 
 class Assembler:
-    def __init__(self, book: Book, profile: str = "screen") -> None:
+    def __init__(self, book: Book, profile: str = "screen", cache: Cache | None = None) -> None:
         self.book = book
         self.profile = profile
+        self.cache = cache  # where the chapters' print bodies are kept (see _print_body)
         self._print_parts_made: dict[str, str] = {}  # chapter id → its part (see print_part)
         config = book.config
         loaders: list[jinja2.BaseLoader] = []
@@ -190,8 +193,16 @@ class Assembler:
     def _print_body(self, chapter: Chapter) -> Markup:
         """Each note floats to the foot of its page right after its call; call and note
         link to each other (WeasyPrint's own ::footnote-call is not a link)."""
+        language = self.book.config.language
+        key = ""
+        if self.cache is not None:  # the same chapter, the same body: kept (a millisecond a chapter)
+            footnotes = [[note.number, note.id, note.html] for note in chapter.footnotes]
+            key = digest(code_fingerprint("report.assemble"), language, chapter.html, json.dumps(footnotes))
+            kept = self.cache.load("print-body", key)
+            if kept is not None and isinstance(body := kept.get("html"), str):
+                return Markup(chapter.html_with_svgs(body))
         notes = {note.number: note for note in chapter.footnotes}
-        name = words_for(self.book.config.language).note
+        name = words_for(language).note
 
         def float_note(match: re.Match[str]) -> str:
             note = notes[int(match.group(2))]
@@ -203,8 +214,10 @@ class Assembler:
         body = EPUB_ONLY_SLOT.sub("", EPUB_ONLY.sub("", chapter.html))
         body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, body))
         body = _FAR_XREF.sub(self._with_page_number, body)
-        if is_cjk(self.book.config.language):
+        if is_cjk(language):
             body = _TEXT_NODE.sub(lambda m: f">{space_latin_words(m.group(1))}<", body)
+        if self.cache is not None:
+            self.cache.store("print-body", key, {"html": body})
         return Markup(chapter.html_with_svgs(body))
 
     def _with_page_number(self, xref: re.Match[str]) -> str:

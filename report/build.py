@@ -159,7 +159,7 @@ def build(
         book, warnings = prepare(root, strict, progress, cache)
         from report.assemble import Assembler
 
-        assembler = Assembler(book, profile=profile)
+        assembler = Assembler(book, profile=profile, cache=cache)
         if use_cache:  # the templates' compiled code (0.1 s a build), keyed by their source
             assembler.env.bytecode_cache = _compiled_templates(cache)
         timings.mark("prepared")

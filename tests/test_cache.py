@@ -213,7 +213,7 @@ def sent_to_workers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfWorkers) -> None:
     """A chapter edited without changing its length: its part is laid out and drawn again, the
     other parts (contents, folios, page references unchanged) come from the cache; so do the
-    other chapters' EPUB pages."""
+    other chapters' EPUB pages and print HTML."""
     run(project, worker)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
@@ -221,6 +221,7 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfW
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
     assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2  # its EPUB page only
+    assert result.stats.misses["print-body"] == 1 and result.stats.hits["print-body"] == 2  # its print HTML only
     # The EPUB was written from the last build's layout while the chapter was laid out, once:
     # the layout came out the same.
     assert result.stats.hits["pdf-last-layout"] == 1
