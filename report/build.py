@@ -102,16 +102,21 @@ class BuildResult:
 
 
 def prepare(
-    root: Path, strict: bool = False, progress: Progress = lambda _: None, cache: Cache | None = None
+    root: Path,
+    strict: bool = False,
+    progress: Progress = lambda _: None,
+    cache: Cache | None = None,
+    config: Config | None = None,
 ) -> tuple[Book, tuple[Diagnostic, ...]]:
-    """Everything short of rendering: the checked, numbered book and its warnings."""
+    """Everything short of rendering: the checked, numbered book and its warnings (of
+    ``config``, if the caller has read it already)."""
     from report.check import check_stylesheets
     from report.load import load_project
     from report.resolve import resolve_book
 
     progress("reading report.toml and chapters")
     diagnostics = Diagnostics()
-    project = load_project(root, diagnostics)
+    project = load_project(root, diagnostics, config)
     progress(f"parsing {len(project.chapters)} chapters")
     allow = project.config.fetch_allow
     with fonts.cached(cache):
@@ -156,7 +161,7 @@ def build(
 
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
     with _pdf_workers(workers, cache.root, "pdf" in formats) as pdf_workers, fonts.cached(cache):
-        book, warnings = prepare(root, strict, progress, cache)
+        book, warnings = prepare(root, strict, progress, cache, config)
         from report.assemble import Assembler
 
         assembler = Assembler(book, profile=profile, cache=cache)

@@ -35,10 +35,10 @@ _FOLDER_PAGES = {"readme", "index", "_index"}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ten times as fast
 
 
-def load_project(root: Path, diagnostics: Diagnostics | None = None) -> Project:
-    """The config and the chapters' front matter. Errors are raised; warnings (unknown front
-    matter keys) go to ``diagnostics`` when given."""
-    config = load_config(root)
+def load_project(root: Path, diagnostics: Diagnostics | None = None, config: Config | None = None) -> Project:
+    """The config (read, unless given) and the chapters' front matter. Errors are raised;
+    warnings (unknown front matter keys) go to ``diagnostics`` when given."""
+    config = config or load_config(root)
     own = Diagnostics()
     folder = _common_folder(config.chapters)
     derived: set[str] = set()  # ids made of paths so far: a path that slugs the same gets another

@@ -825,6 +825,50 @@ def test_prune_removes_the_least_recently_used_files_beyond_the_budget_never_thi
     assert not entry.exists()
 
 
+def test_a_build_reads_its_config_once(project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.toml and the chapters it lists are read once a build (the book is prepared from
+    the config the build read to find its outputs)."""
+    import report.build
+    import report.load
+
+    read: list[Path] = []
+    load_config = report.load.load_config
+    for module in (report.build, report.load):
+        monkeypatch.setattr(module, "load_config", lambda root: read.append(root) or load_config(root))
+    append(project / "chapters" / "02-method.md", "\n追記された段落。\n")
+    run(project, worker)
+    assert read == [project]
+
+
+def test_prune_walks_the_cache_only_when_it_may_be_over_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a walk, a build that wrote less than the room left does not walk the cache again,
+    within the hour; one that may have filled it does, and so does the first after an hour."""
+    walks: list[object] = []
+    walk = os.walk
+    monkeypatch.setattr(os, "walk", lambda *args, **options: walks.append(args) or walk(*args, **options))
+
+    def build_writing(data: bytes) -> tuple[Cache, str]:
+        cache = Cache(tmp_path / CACHE_DIR_NAME)
+        return cache, cache.put_object(data, ".bin")
+
+    first, old = build_writing(b"a" * 1000)
+    assert first.prune(budget=5000) == 0 and walks
+    walks.clear()
+    second, _ = build_writing(b"b" * 1000)
+    assert second.prune(budget=5000) == 0 and not walks  # 2,000 bytes at most
+    third, _ = build_writing(b"c" * 4000)
+    os.utime(third.directory / "objects" / old, (third.started - 60, third.started - 60))
+    assert third.prune(budget=5000) == 1 and walks  # 6,000 bytes: the oldest goes
+    assert sorted(path.stat().st_size for path in (third.directory / "objects").iterdir()) == [1000, 4000]
+    walks.clear()
+    record = third.directory / "size.json"
+    record.write_text(json.dumps({"total": 5000, "walked": time.time() - 7200}), encoding="utf-8")
+    fourth, _ = build_writing(b"")
+    assert fourth.prune(budget=5000) == 0 and walks  # the last walk an hour old
+
+
 def test_a_character_no_font_has_is_warned_of_from_the_cache_too(project: Path) -> None:
     """The glyph check runs with the parsing of a chapter and is kept with it: a build that
     takes the chapter from the cache still names the file and line."""
