@@ -315,6 +315,7 @@ class PdfRun:
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
         self._numbered_now: dict[tuple[str, str], str] = {}  # since the last _place (see _numbered)
+        self._page_texts: dict[str, str] = {}  # ref → its page text, since the last _place (see _numbers_for)
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
         self._lay_out_missing()
@@ -606,7 +607,7 @@ class PdfRun:
         a right-hand, odd, page, after a blank page if need be), and the page and part each id
         is on (a part not yet laid out counts no pages)."""
         page = 1
-        self._anchor_pages, self._owners, self._numbered_now = {}, {}, {}
+        self._anchor_pages, self._owners, self._numbered_now, self._page_texts = {}, {}, {}, {}
         for index, part in enumerate(self._parts):
             part.blank_before = self.assembler.profile == "print" and index > 0 and page % 2 == 0
             page += part.blank_before
@@ -621,13 +622,13 @@ class PdfRun:
         return part.layout.pages if part.layout is not None else 0
 
     def _numbers_for(self, part: _Part) -> dict[str, str]:
-        pages = self._anchor_pages
-        return {
-            ref: page_text(ref, lambda name: str(pages[name]))
-            if all(n in pages for n in ref.split())
-            else part.numbers[ref]
-            for ref in part.refs
-        }
+        """The page numbers the part shows where they are known, else its stand-ins' (worked
+        out once per placing: every arriving layout asks it of every part laid out)."""
+        pages, texts = self._anchor_pages, self._page_texts
+        for ref in part.refs:
+            if ref not in texts and all(name in pages for name in ref.split()):
+                texts[ref] = page_text(ref, lambda name: str(pages[name]))
+        return {ref: texts.get(ref) or part.numbers[ref] for ref in part.refs}
 
     def _wrong_digits(self, part: _Part) -> bool:
         return not all(part.fits(ref, number) for ref, number in self._numbers_for(part).items())
