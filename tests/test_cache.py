@@ -736,6 +736,22 @@ def test_plain_data_that_does_not_fit_its_type_is_refused(field: str, value: obj
         from_plain(DrawnNumber, {**plain, field: value}, Path("/"))
 
 
+@given(pages=st.lists(st.integers(1, 999), min_size=1, max_size=12))
+def test_a_page_list_names_each_page_once_in_runs(pages: list[int]) -> None:
+    """A page reference's text: one id's page, or the pages of several as "3, 5–7": every page
+    once, in order, each run of consecutive pages as a range."""
+    from report.render.pdf import page_text
+
+    names = {f"id{index}": page for index, page in enumerate(pages)}
+    text = page_text(" ".join(names), lambda name: str(names[name]))
+    runs = [[int(end) for end in piece.split("–")] for piece in text.split(", ")]
+    listed = [page for run in runs for page in range(run[0], run[-1] + 1)]
+    assert listed == sorted(set(pages))
+    assert all(len(run) == 1 or run[0] < run[1] for run in runs)
+    assert all(later[0] > earlier[-1] + 1 for earlier, later in itertools.pairwise(runs))  # runs are whole
+    assert page_text("id0", lambda name: str(names[name])) == str(pages[0])
+
+
 # --- the builder's own code in the keys ----------------------------------------------------------
 
 

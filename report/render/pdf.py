@@ -253,7 +253,10 @@ class _Part:
 def page_text(ref: str, page_of: Callable[[str], str]) -> str:
     """The page of one id, or of several ids (space-separated) as a list: each page once, runs
     of pages as ranges, "3, 5–7"."""
-    pages = sorted({int(page_of(name)) for name in ref.split()})
+    names = ref.split()
+    if len(names) == 1:  # most are
+        return str(int(page_of(names[0])))
+    pages = sorted({int(page_of(name)) for name in names})
     runs = [[page for _, page in run] for _, run in itertools.groupby(enumerate(pages), lambda item: item[1] - item[0])]
     return ", ".join(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
