@@ -134,7 +134,10 @@ def _builder_file(path: Path) -> bytes:
 def _data_files() -> tuple[Path, ...]:
     """The builder's templates and styles."""
     return tuple(
-        path for folder in ("templates", "styles") for path in sorted((PACKAGE_DIR / folder).rglob("*")) if path.is_file()
+        path
+        for folder in ("templates", "styles")
+        for path in sorted((PACKAGE_DIR / folder).rglob("*"))
+        if path.is_file()
     )
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from hypothesis import given
 from hypothesis import strategies as st
-from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from PIL import Image
 
 from report import fonts
@@ -789,7 +789,14 @@ def test_the_build_server_reads_what_the_code_fingerprints_hash_before_it_forks(
 ) -> None:
     """After read_builder_files (which the build server calls before it forks builds), a code
     fingerprint reads no file of the builder, and is the one read from the files."""
-    from report.cache import _builder_file, _data_files, _module_path, _report_imports, code_fingerprint, read_builder_files
+    from report.cache import (
+        _builder_file,
+        _data_files,
+        _module_path,
+        _report_imports,
+        code_fingerprint,
+        read_builder_files,
+    )
 
     asked = [(("report.build",), True), (("report.parse", "report.check"), False), (("report.render.pdf",), False)]
     expected = [code_fingerprint.__wrapped__(*modules, data=data) for modules, data in asked]
@@ -803,6 +810,7 @@ def test_the_build_server_reads_what_the_code_fingerprints_hash_before_it_forks(
     for method in ("read_bytes", "read_text", "open", "is_file", "rglob"):
         monkeypatch.setattr(Path, method, no_reading)
     assert [code_fingerprint(*modules, data=data) for modules, data in asked] == expected
+
 
 def test_a_failure_while_the_pdf_is_drawn_is_reported_as_itself(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The EPUB is written while a thread waits for the PDF's parts: when writing it fails, the
