@@ -57,6 +57,11 @@ def listening(stamp: str = STAMP, seconds: float = 20) -> int:
     raise AssertionError("no build server took commands")
 
 
+def waiting_for_a_lock(pid: int) -> bool:
+    """Whether the process is blocked on a file lock (a ``->`` line of /proc/locks)."""
+    return any("->" in line and str(pid) in line.split() for line in Path("/proc/locks").read_text().splitlines())
+
+
 def children(pid: int) -> set[int]:
     return {
         int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
@@ -145,8 +150,15 @@ def held_build(project: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]
     while not (running := children(server)) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(running) == 1
+    child = running.pop()
+    # Until the child waits for the lock: the server has told the command the child's process
+    # id by then (it does so right after the fork). Killed before that, the server would leave
+    # the command thinking no server took it, and building here, behind the lock.
+    while not waiting_for_a_lock(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiting_for_a_lock(child)
     try:
-        yield command, server, running.pop()
+        yield command, server, child
     finally:
         lock.close()
         command.kill()
