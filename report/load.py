@@ -38,7 +38,7 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYA
 def load_project(root: Path, diagnostics: Diagnostics | None = None, config: Config | None = None) -> Project:
     """The config (read, unless given) and the chapters' front matter. Errors are raised;
     warnings (unknown front matter keys) go to ``diagnostics`` when given."""
-    config = config or load_config(root)
+    config = config if config is not None else load_config(root)
     own = Diagnostics()
     folder = _common_folder(config.chapters)
     derived: set[str] = set()  # ids made of paths so far: a path that slugs the same gets another
