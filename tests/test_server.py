@@ -316,3 +316,16 @@ def test_a_server_of_another_user_is_not_handed_the_command(project: Path) -> No
         assert run.returncode == 0, run.stderr  # built here
         assert told.readline() == "0 bytes, 0 descriptors\n"
     os.waitpid(pid, 0)
+
+
+def test_the_server_reads_the_builders_files_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that no build it forks reads them again to make its cache keys (see
+    report.cache.read_builder_files); before the check that the builder is still the same."""
+    import report.daemon.server as server
+
+    read: list[bool] = []
+    monkeypatch.setattr(server, "read_builder_files", lambda: read.append(True))
+    monkeypatch.chdir(Path.cwd())  # serve() moves to the root folder
+    monkeypatch.setattr(sys, "path", list(sys.path))  # and takes the current folder out of the path
+    server.serve(POOL, "not this builder", "1")  # returns: the builder changed meanwhile
+    assert read == [True]
