@@ -24,6 +24,8 @@ EPUB_ONLY_SLOT = re.compile(r'<span class="epub-only"><span class="svg-slot" tit
 # index in ``ParsedChapter.links``, between Private Use Area characters that authors may not use.
 FILE_LINK = "\ue000file-link\ue001{}\ue002"
 FILE_LINK_PATTERN = re.compile('<a href="\ue000file-link\ue001(\\d+)\ue002"([^>]*)>(.*?)</a>', re.DOTALL)
+# An element's id in the HTML the parser writes: what comes before it, the id, its closing quote.
+ELEMENT_ID = re.compile(r'(<[a-zA-Z][^>]*?\sid=")([^"]+)(")')
 
 
 class Matter(StrEnum):

@@ -54,6 +54,7 @@ from report.limits import MAX_NESTING, MAX_TABLE_CELLS, image_problem
 from report.load import ID_PATTERN
 from report.math import MathError, formula, math_plugin
 from report.model import (
+    ELEMENT_ID,
     FILE_LINK,
     CrossReference,
     FileLink,
@@ -108,7 +109,6 @@ _HTML_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
 # A web address with its host, or a mail address: "http:golang.org/…" (a typo books carry) is
 # not one, and EPUBCheck rejects it.
 _WEB_ADDRESS = re.compile(r"^(?:https?://[^/?#\s]+|mailto:\S+)", re.IGNORECASE)
-_ELEMENT_ID = re.compile(r'<[a-zA-Z][^>]*?\sid="([^"]+)"')
 _IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # Characters XML 1.0 forbids (C0 controls but tab and line breaks, U+FFFE, U+FFFF), typed or as
 # entities such as &#7;: they would make the EPUB's XHTML malformed, and they draw nothing.
@@ -329,7 +329,7 @@ def _span_text(children: Sequence[Token], start: int) -> str:
 def _kept_anchors(context: _Context, body: str, footnotes: tuple[Footnote, ...]) -> list[Target]:
     """The anchors the sanitizer kept that are not targets already: as many of each id as the
     HTML has beyond its targets (an id twice in a chapter is then reported as any other)."""
-    written = Counter(_ELEMENT_ID.findall(body + "".join(note.html for note in footnotes)))
+    written = Counter(found[1] for found in ELEMENT_ID.findall(body + "".join(note.html for note in footnotes)))
     targets = {(target.id, target.line) for target in context.targets}
     written.subtract(target.id for target in context.targets)
     kept = []

@@ -24,6 +24,7 @@ from report.errors import Diagnostics
 from report.i18n import Words, words_for
 from report.index import index_html
 from report.model import (
+    ELEMENT_ID,
     FILE_LINK_PATTERN,
     Book,
     Chapter,
@@ -43,7 +44,6 @@ _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
-_TARGET_ID = re.compile(r'(<[a-zA-Z][^>]*?\sid=")([^"]+)(")')
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -388,7 +388,7 @@ def _fill(
         fragment = _ID_LINK_WITH_TEXT.sub(link_or_text, FILLED_SLOT.sub(citation, fragment))
         return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
 
-    body = links(_TARGET_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))
+    body = links(ELEMENT_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
@@ -403,7 +403,7 @@ def _fill(
             Heading(scope[h.id].html_id if h.id in scope else h.id, h.level, _link_texts(h.html), h.text, h.numbered)
             for h in chapter.headings
         ),
-        footnotes=tuple(Footnote(f.id, f.number, links(_TARGET_ID.sub(html_id, f.html))) for f in chapter.footnotes),
+        footnotes=tuple(Footnote(f.id, f.number, links(ELEMENT_ID.sub(html_id, f.html))) for f in chapter.footnotes),
         bibliography=chapter.source.bibliography,
         images=chapter.images,
         svgs=chapter.svgs,
