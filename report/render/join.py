@@ -607,7 +607,7 @@ class Joiner:
             else:
                 merged = fonts[0]
                 merged.DescendantFonts[0].W = _widths_array(widths)
-                merged.ToUnicode = self._compressed_stream(_to_unicode_cmap(texts))
+                merged.ToUnicode = _compressed(self.out.make_stream(b""), _to_unicode_cmap(texts))
                 merged_into |= dict.fromkeys(members, merged)
                 self.merged[group] = members
         for slot in slots:
@@ -645,15 +645,9 @@ class Joiner:
             cut = face.read_bytes() if isinstance(face, Path) else face
         elif bare_cff:
             stream.Subtype = Name.CIDFontType0C
-        stream.write(zlib.compress(cut), filter=Name.FlateDecode)
+        _compressed(stream, cut)
         if Name.Length1 in stream:
             stream.Length1 = len(cut)
-
-    def _compressed_stream(self, data: bytes) -> pikepdf.Stream:
-        """A new stream of ``data``, compressed now: one left to qpdf is compressed at every save."""
-        stream = self.out.make_stream(b"")
-        stream.write(zlib.compress(data), filter=Name.FlateDecode)
-        return stream
 
     def _kept_dictionary(self, dictionary: Object) -> Object:
         """The first kept indirect dictionary written the same (references included)."""
@@ -723,7 +717,7 @@ def set_numbers(
             edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
         for (start, end), replacement in sorted(edits, reverse=True):
             data[start:end] = replacement
-        contents.write(zlib.compress(bytes(data)), filter=Name.FlateDecode)
+        _compressed(contents, bytes(data))
 
 
 _GLYPH_STRING = re.compile(r"<([0-9A-Fa-f]*)>")
@@ -890,6 +884,13 @@ def _cid_font_file(font: Object) -> Object | None:
     if not isinstance(descriptor, Dictionary) or Name.W not in descendants[0]:
         return None
     return next((descriptor[key] for key in _FONT_FILES if key in descriptor), None)
+
+
+def _compressed(stream: pikepdf.Stream, data: bytes) -> pikepdf.Stream:
+    """``stream`` holding ``data``, compressed now: a stream left without a filter is compressed
+    by qpdf at every save (the joiner is kept from build to build)."""
+    stream.write(zlib.compress(data), filter=Name.FlateDecode)
+    return stream
 
 
 def _bit_set(glyphs: set[int]) -> bytes:
