@@ -58,7 +58,7 @@ from report.cache import (
 )
 from report.config import Config, PdfSettings, load_config
 from report.daemon.pool import KeptWorkers
-from report.daemon.settings import keep_seconds
+from report.daemon.settings import ended, keep_seconds
 from report.errors import Diagnostic, Diagnostics, Location, RenderError, ReportError
 from report.faults import fault_point, injected
 from report.model import Book, ParsedChapter, SourceChapter
@@ -198,18 +198,8 @@ def _remove_left_behind(out_dir: Path, output: str, cache_dir: Path) -> None:
     left = [*out_dir.glob(f".{output}.*.tmp"), *out_dir.glob(f".{output}.*.old"), *(cache_dir / "parts").glob("*.pdf")]
     for path in left:
         pid = path.name.split(".")[-2]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and ended(int(pid)):
             path.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 def _rename_all(temporary: dict[str, Path], finals: dict[str, Path]) -> None:

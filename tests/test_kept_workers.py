@@ -170,6 +170,35 @@ def test_a_kept_worker_that_died_is_replaced(project: Path, own_pool: str) -> No
     assert len(kept_pids(own_pool) - {pid}) == 1
 
 
+def test_workers_leave_no_temporary_files(
+    project: Path, own_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeasyPrint copies a report's fonts into a temporary folder that only its finalizer removes,
+    which a worker ended by a signal never runs: each worker has a folder of its own, removed when
+    it is stopped (SIGTERM), and, when it was killed outright, by the next worker to start."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    build(project)
+    pids = kept_pids(own_pool)
+    folders = {int(folder.name.split("-")[2]): folder for folder in temporary.iterdir()}
+    assert set(folders) == pids
+    assert any(any(folder.iterdir()) for folder in folders.values())  # the fonts' copies
+    killed = min(pids)
+    os.kill(killed, signal.SIGKILL)
+    assert gone({killed}, 10)
+    assert folders[killed].is_dir()
+    edit(project, "準備する", "測定する")
+    build(project)  # a worker takes the killed one's place
+    assert not folders[killed].exists()
+    stop_kept(kept_processes(own_pool))
+    assert list(temporary.iterdir()) == []
+    monkeypatch.setenv("REPORT_KEEP_WORKERS", "0")  # workers of the build's own, ended with it
+    edit(project, "測定する", "準備する")
+    build(project)
+    assert list(temporary.iterdir()) == []
+
+
 def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPORT_KEEP_WORKERS", raising=False)
     monkeypatch.delenv("CI", raising=False)

@@ -40,7 +40,7 @@ from report.daemon.settings import (
     set_title,
     spawn_detached,
 )
-from report.render.weasy import answer, start_worker
+from report.render.weasy import answer, own_temporary_folder, start_worker
 from report.render.workers import PdfWorkers
 
 _GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
@@ -162,6 +162,7 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
     listener = socket.socket(fileno=int(listener_fd))
     os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
     set_title(WORKER_KIND, pool, None)
+    own_temporary_folder()
     worker = start_worker(Path(fontconfig))
     listener.settimeout(CHECK_SECONDS)
     first, last_build = True, time.monotonic()

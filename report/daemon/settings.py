@@ -169,7 +169,7 @@ def kept_processes(pool: str | None = None) -> list[KeptProcess]:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            if os.stat(f"/proc/{entry}").st_uid != os.getuid() or _ended(int(entry)):
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid() or ended(int(entry)):
                 continue
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
                 arguments = cmdline.read().rstrip(b"\0").decode(errors="replace").split("\0")
@@ -192,16 +192,16 @@ def stop_kept(processes: list[KeptProcess], seconds: float = 5.0) -> None:
     """End the processes: asked to (SIGTERM), then forced (SIGKILL) if they are still there
     after ``seconds``."""
     for number in (signal.SIGTERM, signal.SIGKILL):
-        processes = [p for p in processes if not _ended(p.pid)]
+        processes = [p for p in processes if not ended(p.pid)]
         for process in processes:
             with suppress(OSError):
                 os.kill(process.pid, number)
         deadline = time.monotonic() + seconds
-        while any(not _ended(p.pid) for p in processes) and time.monotonic() < deadline:
+        while any(not ended(p.pid) for p in processes) and time.monotonic() < deadline:
             time.sleep(0.05)
 
 
-def _ended(pid: int) -> bool:
+def ended(pid: int) -> bool:
     """Whether the process has exited (or is a zombie, its parent not having reaped it yet)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:

@@ -22,13 +22,16 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import io
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
 import types
 import warnings
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from report.daemon.settings import ended
 from report.faults import fault_point
 
 if TYPE_CHECKING:
@@ -167,7 +171,35 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
     build's to handle (it stops its workers): a worker interrupted while still loading printed
     a traceback over the build's own message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    own_temporary_folder()
     answer(connection, start_worker(fontconfig))
+
+
+WORKER_FOLDER_PREFIX = "report-worker-"
+
+
+def own_temporary_folder() -> Path:
+    """Give this worker process a temporary folder of its own (``report-worker-PID-*``),
+    removed when it ends. WeasyPrint copies each stylesheet's fonts into a folder (8 MB with the
+    bundled faces) that only its font configuration's finalizer removes, and that never runs
+    in a worker, which ends by SIGTERM: every worker used to leave its copies in /tmp. The
+    folder of a worker killed outright (SIGKILL) is removed by the next worker to start."""
+    system_folder = Path(tempfile.gettempdir())
+    for left in system_folder.glob(f"{WORKER_FOLDER_PREFIX}*"):
+        pid = left.name.removeprefix(WORKER_FOLDER_PREFIX).split("-")[0]
+        if pid.isdigit() and ended(int(pid)) and left.stat().st_uid == os.getuid():
+            shutil.rmtree(left, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{WORKER_FOLDER_PREFIX}{os.getpid()}-", dir=system_folder))
+    tempfile.tempdir = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+    def end(number: int, _frame: object) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)  # ended by the signal still, as the build and `report stop` expect
+
+    signal.signal(signal.SIGTERM, end)
+    return folder
 
 
 def start_worker(fontconfig: Path | None) -> Worker:
