@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,15 @@ E2E_PROJECTS = ("ja-basic", "en-basic", "cjk-mixed", "ja-figures", "en-figures",
 
 # An index mark, [term]{.index …}: a report with one gets a generated 索引 / Index chapter at the end.
 INDEX_MARK = re.compile(r"\]\{[^}]*\.index\b")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_in_the_suite_s_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What the suite's builds leave in the temporary folder on purpose (the crash reports of
+    the fault-injection tests: some 400 a run) goes into the suite's own folder, which pytest
+    removes after a few runs, not into /tmp."""
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    tempfile.tempdir = None  # read TMPDIR again
 
 
 @dataclass
