@@ -64,6 +64,7 @@ from report.faults import fault_point, injected
 from report.model import Book, ParsedChapter, SourceChapter
 from report.render import Output, in_background
 from report.render.workers import PdfWorkers, RenderTimeout, worker_count
+from report.render.zipped import Zipped
 
 if TYPE_CHECKING:
     import jinja2
@@ -387,14 +388,23 @@ def _epub(
     # the renderer keys each chapter's page by ``inputs``, the chapter and its page starts; the
     # last EPUB only spares compressing again what is the same).
     last_key = digest("epub-last", str(book.config.root), assembler.profile)
-    last = cache.load("epub-last", last_key)
-    earlier = cache.object_bytes(str(last.get("epub"))) if last is not None else None
-    output = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, earlier, made).render(assembler, target)
-    name = cache.put_object(target.read_bytes(), ".epub")
+    renderer = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, _last_epub(cache, last_key), made)
+    output = renderer.render(assembler, target)
+    assert renderer.written is not None
+    name = cache.put_object(renderer.written.data, ".epub")
     cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
-    cache.store("epub-last", last_key, {"epub": name}, objects=[name])
+    cache.store("epub-last", last_key, {"epub": name, "digests": dict(renderer.written.digests)}, objects=[name])
     fresh.add("epub")
     return output
+
+
+def _last_epub(cache: Cache, key: str) -> Zipped | None:
+    """The report's last EPUB, with the digests of its members."""
+    last = cache.load("epub-last", key)
+    if last is None or not isinstance(digests := last.get("digests"), dict):
+        return None
+    data = cache.object_bytes(str(last.get("epub")))
+    return Zipped(data, {str(name): str(digest) for name, digest in digests.items()}) if data is not None else None
 
 
 def _epub_inputs(assembler: Assembler, cache: Cache) -> str:

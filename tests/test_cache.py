@@ -35,6 +35,7 @@ from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
+from report.render import zipped
 from report.render.pdf import _STYLES, PdfRenderer
 from report.render.weasy import DrawJob, DrawnNumber, PartJob, Styles
 from report.render.workers import PdfWorkers, Session
@@ -210,14 +211,21 @@ def sent_to_workers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-def test_an_edit_lays_out_and_draws_only_its_chapter(project: Path, worker: PdfWorkers) -> None:
+def test_an_edit_lays_out_and_draws_only_its_chapter(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A chapter edited without changing its length: its part is laid out and drawn again, the
     other parts (contents, folios, page references unchanged) come from the cache; so do the
     other chapters' EPUB pages and print HTML."""
     run(project, worker)
+    real_deflated = zipped._deflated
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    deflated: list[str] = []
+    monkeypatch.setattr(zipped, "_deflated", lambda data: deflated.append(data) or real_deflated(data))
     result = run(project, worker)  # (characters the report has: the font subsets stay as they are)
+    # Of the EPUB's members, only its page and the font that gained 測 are compressed again.
+    assert sorted(data[:4] for data in deflated) == [b"<?xm", b"OTTO"]
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
     assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2  # its EPUB page only

@@ -46,7 +46,7 @@ from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.model import Chapter
 from report.render import Output, PageStart
-from report.render.zipped import STORED_FIRST, write_zip
+from report.render.zipped import STORED_FIRST, Zipped, write_zip
 
 XHTML = "application/xhtml+xml"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -140,20 +140,22 @@ class EpubRenderer:
         cover: bytes | None = None,
         cache: Cache | None = None,
         key: str = "",
-        earlier: bytes | None = None,
+        earlier: Zipped | None = None,
         made: MadeInBuild | None = None,
     ) -> None:
         """``print_pages``: the PDF's page starts, for the page list; ``cover``: its first page
         as PNG (else laid out now). With a ``cache`` and a ``key`` (a digest of everything the
         book is made of but its chapters and the PDF's layout), each chapter's page is kept in
         the cache and made again only when the chapter or its printed pages changed. ``earlier``:
-        the last EPUB of the report, whose compressed members are taken where they are the same;
+        the last EPUB of the report, whose compressed members are taken where they are the same
+        (:attr:`written` is the one :meth:`render` writes, for the next build);
         ``made``: what an earlier renderer of the same build made."""
         self.print_pages = print_pages
         self.cover = cover
         self.cache = cache
         self.key = key
         self.earlier = earlier
+        self.written: Zipped | None = None
         self.made = made or MadeInBuild()
 
     def render(self, assembler: Assembler, target: Path) -> Output:
@@ -251,7 +253,8 @@ class EpubRenderer:
         writer.page_list_title = words_for(config.language).page_list
         writer.process()
         writer.write()
-        target.write_bytes(_normalised_zip(buffer.getvalue(), modified, self.earlier))
+        self.written = _normalised_zip(buffer.getvalue(), modified, self.earlier)
+        target.write_bytes(self.written.data)
         return Output(self.format, target, target.stat().st_size, len(pages))
 
     def _pages(
@@ -623,7 +626,7 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
         return bytes(etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True))
 
 
-def _normalised_zip(data: bytes, modified: dt.datetime, earlier: bytes | None) -> bytes:
+def _normalised_zip(data: bytes, modified: dt.datetime, earlier: Zipped | None) -> Zipped:
     """Same entries, fixed timestamps: ``mimetype`` first and stored, the rest deflated (as in
     ``earlier``, the report's last EPUB, where they are the same)."""
     with zipfile.ZipFile(io.BytesIO(data)) as source:
