@@ -7,15 +7,16 @@ missing glyph and a machine without fonts builds the same PDF.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import html
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
+from itertools import pairwise
 from pathlib import Path
 
 from report.cache import Cache, code_fingerprint, digest, write_atomic
@@ -100,7 +101,7 @@ def font_face_css(url_for: dict[str, str]) -> str:
 
 # The report's cache, while a build runs: cmaps and subsets are then read from it and kept in it.
 _CACHE: ContextVar[Cache | None] = ContextVar("font_cache", default=None)
-_CMAPS: dict[tuple[str, int, int, int], frozenset[int]] = {}  # path and stat signature → code points
+_CMAPS: dict[tuple[str, int, int, int], CodePoints] = {}  # path and stat signature → code points
 
 
 @contextmanager
@@ -130,7 +131,36 @@ def font_digest(file: str, cache: Cache | None = None) -> str:
     return found
 
 
-def cmap(file: str) -> frozenset[int]:
+@dataclass(frozen=True)
+class CodePoints:
+    """The code points a face maps to glyphs, as sorted runs: a set of the 60,000 of a CJK
+    face took a build 5 ms to make (50 ms for the bundled faces), a run is looked up in 2 µs."""
+
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]  # each run's last code point
+
+    @classmethod
+    def of(cls, runs: Sequence[Sequence[int]]) -> CodePoints:
+        """From ``[first, last]`` runs, in order and not overlapping (ValueError for any other value)."""
+        if not all(
+            isinstance(run, list | tuple) and len(run) == 2 and all(type(code) is int for code in run) for run in runs
+        ):
+            raise ValueError("not runs of code points")
+        if any(first > last for first, last in runs) or any(
+            later[0] <= earlier[1] for earlier, later in pairwise(runs)
+        ):
+            raise ValueError("runs of code points out of order")
+        return cls(tuple(run[0] for run in runs), tuple(run[1] for run in runs))
+
+    def __contains__(self, code: int) -> bool:
+        at = bisect.bisect_right(self.starts, code) - 1
+        return at >= 0 and code <= self.ends[at]
+
+    def among(self, codes: Iterable[int]) -> set[int]:
+        return {code for code in codes if code in self}
+
+
+def cmap(file: str) -> CodePoints:
     """The code points the face maps to glyphs."""
     cache = _CACHE.get()
     path = fonts_dir() / file
@@ -140,15 +170,17 @@ def cmap(file: str) -> frozenset[int]:
         return _CMAPS[key]
     entry_key = digest("cmap", font_digest(file, cache))
     value = cache.load("cmap", entry_key) if cache is not None else None
-    ranges = value.get("ranges") if value is not None else None
-    if isinstance(ranges, list):
-        points = frozenset(chain.from_iterable(range(start, end + 1) for start, end in ranges))
-    else:
+    try:
+        points = CodePoints.of(value["ranges"]) if value is not None else None
+    except (KeyError, TypeError, ValueError):  # written by another version
+        points = None
+    if points is None:
         import uharfbuzz as hb
 
-        points = frozenset(hb.Face(hb.Blob.from_file_path(str(path))).unicodes)  # 50 times fontTools' speed
+        runs = _ranges(hb.Face(hb.Blob.from_file_path(str(path))).unicodes)  # 50 times fontTools' speed
+        points = CodePoints.of(runs)
         if cache is not None:
-            cache.store("cmap", entry_key, {"ranges": _ranges(points)})
+            cache.store("cmap", entry_key, {"ranges": runs})
     _CMAPS[key] = points
     return points
 
@@ -277,7 +309,7 @@ def bundled(codes: set[int]) -> set[int]:
     found: set[int] = set()
     for face in FACES:
         if len(found) < len(codes):
-            found |= codes & cmap(face.file)
+            found |= cmap(face.file).among(codes)
     return found
 
 

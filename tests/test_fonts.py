@@ -8,8 +8,21 @@ from pathlib import Path
 
 import pytest
 from fontTools.ttLib import TTFont
+from hypothesis import given
+from hypothesis import strategies as st
 
-from report.fonts import FACES, LICENCE_FILES, SYMBOL_FAMILIES, bundled, font_stack, fonts_dir, missing_characters
+from report.fonts import (
+    FACES,
+    LICENCE_FILES,
+    SYMBOL_FAMILIES,
+    CodePoints,
+    _ranges,
+    bundled,
+    cmap,
+    font_stack,
+    fonts_dir,
+    missing_characters,
+)
 
 
 @cache
@@ -155,3 +168,25 @@ def test_bundled_reads_what_a_face_has() -> None:
     assert bundled({ord("鬱"), ord("A"), 0x13000}) == {ord("鬱"), ord("A")}
     assert bundled(set()) == set()
     assert missing_characters("鬱A\U00013000 \n") == {"\U00013000"}
+
+
+@given(st.sets(st.integers(0, 0x2FFFF), max_size=300), st.sets(st.integers(0, 0x2FFFF), max_size=100))
+def test_code_points_kept_as_runs_are_the_set_they_were_made_of(points: set[int], asked: set[int]) -> None:
+    kept = CodePoints.of(_ranges(points))
+    assert all((code in kept) == (code in points) for code in asked | points | {p + 1 for p in points})
+    assert kept.among(asked) == asked & points
+
+
+@pytest.mark.parametrize(
+    "runs", [[[5, 3]], [[1, 4], [4, 6]], [[7, 9], [1, 2]], [[1]], [["1", 2]], [[True, 2]], [[1.0, 2]], "ab"]
+)
+def test_runs_of_code_points_out_of_order_or_of_other_values_are_refused(runs: object) -> None:
+    with pytest.raises(ValueError):
+        CodePoints.of(runs)  # type: ignore[arg-type]
+
+
+def test_a_face_s_code_points_are_those_of_its_cmap() -> None:
+    face = FACES[0]
+    kept = cmap(face.file)
+    table = set(TTFont(fonts_dir() / face.file, lazy=True).getBestCmap())
+    assert all((code in kept) == (code in table) for code in range(0x30000))
