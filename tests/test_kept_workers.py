@@ -13,6 +13,8 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -197,6 +199,20 @@ def test_workers_leave_no_temporary_files(
     edit(project, "測定する", "準備する")
     build(project)
     assert list(temporary.iterdir()) == []
+
+
+def test_a_worker_keeps_what_it_loaded_out_of_the_garbage_collector_s_full_collections(tmp_path: Path) -> None:
+    """WeasyPrint's modules and the fonts' tables live as long as the worker: frozen (see
+    report.render.weasy.become_worker), a full collection in a layout no longer goes over them."""
+    code = (
+        "import gc; from report.render.weasy import become_worker; become_worker(None); "
+        "print(gc.get_freeze_count(), len(gc.get_objects()))"
+    )
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
+    frozen, tracked = map(int, result.stdout.split())
+    assert frozen > 20_000 and tracked < frozen / 10
+    assert list(tmp_path.iterdir()) == []  # its temporary folder, removed as it ended
 
 
 def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:

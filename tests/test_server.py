@@ -10,6 +10,7 @@ stop what that pool kept at the end of each test: never a server they did not st
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import shutil
 import signal
@@ -318,14 +319,18 @@ def test_a_server_of_another_user_is_not_handed_the_command(project: Path) -> No
     os.waitpid(pid, 0)
 
 
-def test_the_server_reads_the_builders_files_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_server_reads_the_builders_files_and_freezes_what_it_loaded_before_it_serves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """So that no build it forks reads them again to make its cache keys (see
-    report.cache.read_builder_files); before the check that the builder is still the same."""
+    report.cache.read_builder_files), nor goes over the server's objects in its garbage
+    collections; before the check that the builder is still the same."""
     import report.daemon.server as server
 
-    read: list[bool] = []
-    monkeypatch.setattr(server, "read_builder_files", lambda: read.append(True))
+    done: list[str] = []
+    monkeypatch.setattr(server, "read_builder_files", lambda: done.append("read"))
+    monkeypatch.setattr(gc, "freeze", lambda: done.append("frozen"))
     monkeypatch.chdir(Path.cwd())  # serve() moves to the root folder
     monkeypatch.setattr(sys, "path", list(sys.path))  # and takes the current folder out of the path
     server.serve(POOL, "not this builder", "1")  # returns: the builder changed meanwhile
-    assert read == [True]
+    assert done == ["read", "frozen"]

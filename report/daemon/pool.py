@@ -19,6 +19,7 @@ that left it holding more memory than :func:`report.daemon.settings.memory_ceili
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -40,7 +41,7 @@ from report.daemon.settings import (
     set_title,
     spawn_detached,
 )
-from report.render.weasy import answer, own_temporary_folder, start_worker
+from report.render.weasy import answer, become_worker
 from report.render.workers import PdfWorkers
 
 _GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
@@ -162,8 +163,7 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
     listener = socket.socket(fileno=int(listener_fd))
     os.chdir("/")  # not keep the folder the first build ran in (every path it is sent is absolute)
     set_title(WORKER_KIND, pool, None)
-    own_temporary_folder()
-    worker = start_worker(Path(fontconfig))
+    worker = become_worker(Path(fontconfig))
     listener.settimeout(CHECK_SECONDS)
     first, last_build = True, time.monotonic()
     while first or (time.monotonic() - last_build <= float(keep) and builder_stamp() == stamp):
@@ -185,6 +185,7 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
                     connection.close()
         first = False
         worker.forget()  # what the build did not draw or join
+        gc.collect()  # the build's garbage (WeasyPrint's boxes hold cycles), while no build waits
         if resident_bytes(os.getpid()) > memory_ceiling():
             return
         last_build = time.monotonic()

@@ -23,6 +23,7 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import io
 import logging
@@ -171,14 +172,23 @@ def serve(connection: Connection, fontconfig: Path | None) -> None:
     build's to handle (it stops its workers): a worker interrupted while still loading printed
     a traceback over the build's own message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    own_temporary_folder()
-    answer(connection, start_worker(fontconfig))
+    answer(connection, become_worker(fontconfig))
+
+
+def become_worker(fontconfig: Path | None) -> Worker:
+    """This process becomes a worker (spawned for a build, or kept between builds): a temporary
+    folder of its own, WeasyPrint loaded, and what it loaded (some 40,000 objects, which live as
+    long as the process) frozen: the garbage collector's full collections no longer go over it."""
+    _own_temporary_folder()
+    worker = start_worker(fontconfig)
+    gc.freeze()
+    return worker
 
 
 WORKER_FOLDER_PREFIX = "report-worker-"
 
 
-def own_temporary_folder() -> Path:
+def _own_temporary_folder() -> None:
     """Give this worker process a temporary folder of its own (``report-worker-PID-*``),
     removed when it ends. WeasyPrint copies each stylesheet's fonts into a folder (8 MB with the
     bundled faces) that only its font configuration's finalizer removes, and that never runs
@@ -199,7 +209,6 @@ def own_temporary_folder() -> Path:
         os.kill(os.getpid(), number)  # ended by the signal still, as the build and `report stop` expect
 
     signal.signal(signal.SIGTERM, end)
-    return folder
 
 
 def start_worker(fontconfig: Path | None) -> Worker:
