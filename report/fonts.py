@@ -133,8 +133,8 @@ def font_digest(file: str, cache: Cache | None = None) -> str:
 
 @dataclass(frozen=True)
 class CodePoints:
-    """The code points a face maps to glyphs, as sorted runs: a set of the 60,000 of a CJK
-    face took a build 5 ms to make (50 ms for the bundled faces), a run is looked up in 2 µs."""
+    """The code points a face maps to glyphs, as sorted runs, looked up by bisection: a set of
+    them, made anew from the cached runs at every build, took 48 ms for the bundled faces."""
 
     starts: tuple[int, ...]
     ends: tuple[int, ...]  # each run's last code point

@@ -23,6 +23,7 @@ knows only the job's fonts (set before WeasyPrint loads Pango).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import importlib
 import io
@@ -185,7 +186,7 @@ def become_worker(fontconfig: Path | None) -> Worker:
     return worker
 
 
-WORKER_FOLDER_PREFIX = "report-worker-"
+_WORKER_FOLDER_PREFIX = "report-worker-"
 
 
 def _own_temporary_folder() -> None:
@@ -195,11 +196,12 @@ def _own_temporary_folder() -> None:
     in a worker, which ends by SIGTERM: every worker used to leave its copies in /tmp. The
     folder of a worker killed outright (SIGKILL) is removed by the next worker to start."""
     system_folder = Path(tempfile.gettempdir())
-    for left in system_folder.glob(f"{WORKER_FOLDER_PREFIX}*"):
-        pid = left.name.removeprefix(WORKER_FOLDER_PREFIX).split("-")[0]
-        if pid.isdigit() and ended(int(pid)) and left.stat().st_uid == os.getuid():
-            shutil.rmtree(left, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{WORKER_FOLDER_PREFIX}{os.getpid()}-", dir=system_folder))
+    for left in system_folder.glob(f"{_WORKER_FOLDER_PREFIX}*"):
+        pid = left.name.removeprefix(_WORKER_FOLDER_PREFIX).split("-")[0]
+        with contextlib.suppress(OSError):  # (another worker starting may be removing it too)
+            if pid.isdigit() and ended(int(pid)) and left.stat().st_uid == os.getuid():
+                shutil.rmtree(left, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{_WORKER_FOLDER_PREFIX}{os.getpid()}-", dir=system_folder))
     tempfile.tempdir = str(folder)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
