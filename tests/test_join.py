@@ -28,7 +28,7 @@ from PIL import Image
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
-from report.render.weasy import JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
+from report.render.weasy import DrawJob, JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
 from report.render.workers import Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
@@ -876,34 +876,61 @@ print("ok")
     assert done.stdout.strip() == "ok", done.stderr
 
 
+class _Connection:
+    """A worker's end of the pipe, as a session sees it: what was sent, and a layout's answer."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+        self.answers: list[tuple[Any, ...]] = []
+
+    def send(self, message: tuple[str, Any]) -> None:
+        self.sent.append(message)
+        kind, job = message
+        if kind == "layout":
+            self.answers.append(("laid-out", job.key, None))
+
+    def recv(self) -> tuple[Any, ...]:
+        return self.answers.pop(0)
+
+
+def _session(tmp_path: Path, connections: list[_Connection]) -> Session:
+    workers = SimpleNamespace(busy=threading.Lock(), connections=connections)
+    styles = Styles((), "", (), tmp_path, None, "", ())
+    return Session(workers, styles, on_layout=lambda *_: None, on_drawn=lambda *_: None)  # type: ignore[arg-type]
+
+
+def _laid_out(connection: _Connection) -> list[str]:
+    return [job.key for kind, job in connection.sent if kind == "layout"]
+
+
+def test_a_layout_goes_to_a_worker_with_nothing_to_do_before_one_with_room(tmp_path: Path) -> None:
+    """After an edit, the index laid out again (its page lists changed) goes to the worker that is
+    free, not behind the edited chapter's drawing on the first; with no worker free, to the first
+    with room, so that the last, the join's, is spared."""
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections)
+    session.lay_out(PartJob("chapter", "本文"))
+    session._answer(0, connections[0])  # type: ignore[arg-type]
+    session.draw(DrawJob(PartJob("chapter", "本文"), (), 1, tmp_path / "chapter.pdf"))  # by the first, which has it
+    session.lay_out(PartJob("index", "索引"))
+    assert (_laid_out(connections[0]), _laid_out(connections[1])) == (["chapter"], ["index"])
+    for key in ("a", "b", "c"):
+        session.lay_out(PartJob(key, ""))
+    assert (_laid_out(connections[0]), _laid_out(connections[1])) == (["chapter", "a"], ["index", "b"])
+    assert [job.key for job in session.waiting] == ["c"]  # until a worker has room
+
+
 def test_the_join_goes_to_another_worker_than_the_one_that_will_draw_the_contents(tmp_path: Path) -> None:
     """In a first build the contents is laid out early and drawn last, by the worker that laid
     it out, once every page is known: the join goes to the other worker, even when that one
     is busier for now, so that the parts drawn meanwhile are joined while the contents is
     drawn, not after it."""
-
-    class Connection:
-        def __init__(self) -> None:
-            self.sent: list[tuple[str, Any]] = []
-            self.answers: list[tuple[Any, ...]] = []
-
-        def send(self, message: tuple[str, Any]) -> None:
-            self.sent.append(message)
-            kind, job = message
-            if kind == "layout":
-                self.answers.append(("laid-out", job.key, None))
-
-        def recv(self) -> tuple[Any, ...]:
-            return self.answers.pop(0)
-
-    connections = [Connection(), Connection()]
-    workers = SimpleNamespace(busy=threading.Lock(), connections=connections)
-    styles = Styles((), "", (), tmp_path, None, "", ())
-    session = Session(workers, styles, on_layout=lambda *_: None, on_drawn=lambda *_: None)  # type: ignore[arg-type]
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections)
     for key, html in (("cover", "表紙"), ("chapter 1", "本文" * 5000), ("contents", "目次" * 4000), ("chapter 2", "")):
         session.lay_out(PartJob(key, html))
-    assert [job.key for _, job in connections[1].sent[1:]] == ["contents", "chapter 2"]
+    holder = next(index for index, connection in enumerate(connections) if "contents" in _laid_out(connection))
     for _ in range(2):
-        session._answer(1, connections[1])  # type: ignore[arg-type]
-    session.join(JoinJob((), (), None), drawn_last="contents")  # the second is free, but holds it
-    assert connections[0].sent[-1][0] == "join"
+        session._answer(holder, connections[holder])  # type: ignore[arg-type]
+    session.join(JoinJob((), (), None), drawn_last="contents")  # the holder is free, the other busy
+    assert connections[1 - holder].sent[-1][0] == "join"
