@@ -193,6 +193,7 @@ def test_workers_leave_no_temporary_files(
     edit(project, "準備する", "測定する")
     build(project)  # a worker takes the killed one's place
     assert not folders[killed].exists()
+    assert all(folder.is_dir() for pid, folder in folders.items() if pid != killed)  # the living's kept
     stop_kept(kept_processes(own_pool))
     assert list(temporary.iterdir()) == []
     monkeypatch.setenv("REPORT_KEEP_WORKERS", "0")  # workers of the build's own, ended with it
