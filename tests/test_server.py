@@ -334,3 +334,21 @@ def test_the_server_reads_the_builders_files_and_freezes_what_it_loaded_before_i
     monkeypatch.setattr(sys, "path", list(sys.path))  # and takes the current folder out of the path
     server.serve(POOL, "not this builder", "1")  # returns: the builder changed meanwhile
     assert done == ["read", "frozen"]
+
+
+def test_a_build_imports_no_module_of_the_builder_that_the_server_has_not(tmp_path: Path) -> None:
+    """What a build imports on its way (citations, callouts, index terms here), the server has
+    imported before it forks: else every build it forks imports it again."""
+    project = copy_fixture("ja-scholarly", tmp_path)
+    code = (
+        "import importlib, sys; from pathlib import Path; from report.daemon.server import _PRELOADED\n"
+        "for module in _PRELOADED: importlib.import_module(module)\n"
+        "before = set(sys.modules)\n"
+        "from report.build import build; build(Path(sys.argv[1]))\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] == 'report'))"
+    )
+    environment = {**os.environ, "REPORT_KEEP_WORKERS": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(project)], capture_output=True, text=True, env=environment, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]"
