@@ -221,7 +221,7 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
     real_deflated = zipped._deflated
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
-    deflated: list[str] = []
+    deflated: list[bytes] = []
     monkeypatch.setattr(zipped, "_deflated", lambda data: deflated.append(data) or real_deflated(data))
     result = run(project, worker)  # (characters the report has: the font subsets stay as they are)
     # Of the EPUB's members, only its page and the font that gained 測 are compressed again.
