@@ -37,7 +37,7 @@ INDEX_MARK = re.compile(r"\]\{[^}]*\.index\b")
 @pytest.fixture(scope="session", autouse=True)
 def temporary_files_in_the_suite_s_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     """What the suite's builds leave in the temporary folder on purpose (the crash reports of
-    the fault-injection tests: some 400 a run) goes into the suite's own folder, which pytest
+    the fault-injection tests: a dozen a run) goes into the suite's own folder, which pytest
     removes after a few runs, not into /tmp."""
     os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
     tempfile.tempdir = None  # read TMPDIR again
