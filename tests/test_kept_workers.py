@@ -31,6 +31,7 @@ from report.daemon.settings import (
     SERVER_KIND,
     WORKER_KIND,
     builder_stamp,
+    ended,
     keep_seconds,
     kept_processes,
     memory_ceiling,
@@ -214,6 +215,26 @@ def test_a_worker_keeps_what_it_loaded_out_of_the_garbage_collector_s_full_colle
     frozen, tracked = map(int, result.stdout.split())
     assert frozen > 20_000 and tracked < frozen / 10
     assert list(tmp_path.iterdir()) == []  # its temporary folder, removed as it ended
+
+
+def test_whether_a_process_has_ended_with_or_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leftover files are removed, and stale workers' folders swept, by whether their process
+    has ended: /proc tells (a zombie too); a system without it is asked with signal 0."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    while not ended(child.pid):  # a zombie until it is reaped
+        time.sleep(0.01)
+    assert not ended(os.getpid())
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: _no_proc(path) or real_open(path, *a, **k))
+    assert not ended(os.getpid())
+    assert not ended(1)  # another user's, or one's own init: running either way
+    child.wait()
+    assert ended(child.pid)
+
+
+def _no_proc(path: object) -> None:
+    if str(path).startswith("/proc/"):
+        raise FileNotFoundError(path)
 
 
 def test_when_workers_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -202,9 +202,17 @@ def stop_kept(processes: list[KeptProcess], seconds: float = 5.0) -> None:
 
 
 def ended(pid: int) -> bool:
-    """Whether the process has exited (or is a zombie, its parent not having reaped it yet)."""
+    """Whether the process has exited (or is a zombie, its parent not having reaped it yet:
+    told by /proc, where the system has it)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return True
+    except PermissionError:  # another user's
+        return False
+    return False
