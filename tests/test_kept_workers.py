@@ -61,15 +61,11 @@ def gone(pids: set[int], seconds: float) -> bool:
 
 
 def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    if state == "Z":  # ended, and not yet reaped
-        with suppress(ChildProcessError):  # (a worker this test process started, else another's child)
-            os.waitpid(pid, os.WNOHANG)
-        return False
-    return True
+    if not ended(pid):
+        return True
+    with suppress(ChildProcessError):  # a zombie of this test process's: reaped (else another's)
+        os.waitpid(pid, os.WNOHANG)
+    return False
 
 
 @pytest.fixture
@@ -221,8 +217,10 @@ def test_whether_a_process_has_ended_with_or_without_proc(monkeypatch: pytest.Mo
     """Leftover files are removed, and stale workers' folders swept, by whether their process
     has ended: /proc tells (a zombie too); a system without it is asked with signal 0."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    while not ended(child.pid):  # a zombie until it is reaped
+    deadline = time.monotonic() + 30
+    while not ended(child.pid) and time.monotonic() < deadline:  # a zombie until it is reaped
         time.sleep(0.01)
+    assert ended(child.pid)
     assert not ended(os.getpid())
     real_open = open
     monkeypatch.setattr("builtins.open", lambda path, *a, **k: _no_proc(path) or real_open(path, *a, **k))

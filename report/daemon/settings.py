@@ -213,6 +213,6 @@ def ended(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:  # another user's
-        return False
+    except PermissionError:  # another user's, running
+        pass
     return False

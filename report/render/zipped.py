@@ -8,7 +8,8 @@ headers, data, central directory and end record, each field as ``zipfile`` sets 
 entries :func:`write_zip` makes (Unix, 0644, no extra field, no data descriptor, no ZIP64), so
 that the bytes are those ``zipfile`` would write. A member is taken from the earlier file only
 when the digest of its bytes, recorded when that file was written, is the new member's: comparing
-by inflating the earlier member took 0.12 s at 600 pages, hashing the new one takes 5 ms.
+by inflating the earlier member took 0.12 s at 600 pages (the whole ZIP step, under a profiler,
+went from 0.17 s to 0.03–0.05 s).
 """
 
 from __future__ import annotations
