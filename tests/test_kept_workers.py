@@ -125,7 +125,7 @@ def test_kept_workers_exit_when_no_build_comes(project: Path, own_pool: str, mon
 def test_a_kept_worker_exits_once_the_builder_changed(own_pool: str, tmp_path: Path) -> None:
     """A worker of another builder (its files changed since it started) serves no more builds."""
     address = pool._address(own_pool, "0" * 32, 0)
-    connection, pid = pool._start(address, own_pool, "0" * 32, fonts.fontconfig_file(tmp_path), 60)
+    connection, pid, _ = pool._start(address, own_pool, "0" * 32, fonts.fontconfig_file(tmp_path), 60)
     connection.close()  # the build that started it is done
     assert gone({pid}, 30)
 
@@ -157,6 +157,31 @@ def test_a_build_does_not_wait_for_workers_another_build_is_using(project: Path,
         for claim in claims:
             claim.close()
     assert "測定する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
+
+
+def joins_kept(pool_name: str) -> dict[int, str]:
+    """By kept worker (pid), the styles key of the book whose join it keeps, as it greets a build."""
+    kept: dict[int, str] = {}
+    for place in range(pool_size()):
+        greeted = pool._greeted(pool._address(pool_name, builder_stamp(), place))
+        if greeted is not None:
+            connection, pid, kept[pid] = greeted
+            connection.close()
+    return kept
+
+
+def test_the_worker_that_joined_a_report_keeps_its_join_for_the_next_build(project: Path, own_pool: str) -> None:
+    """It says so when the next build greets it, and that build joins there again: the parts sent
+    as they were are kept (see Session.join)."""
+    build(project)
+    first = joins_kept(own_pool)
+    assert set(first) == kept_pids(own_pool)  # each greets with its own id (KeptWorkers.stop ends them by it)
+    assert len(first) == 2 and len({key for key in first.values() if key}) == 1
+    for old, new in (("準備する", "測定する"), ("測定する", "準備する" + "。追加の文" * 200)):  # the same length, longer
+        edit(project, old, new)
+        build(project)
+        assert joins_kept(own_pool) == first
+    assert "追加の文" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
 
 
 def test_a_kept_worker_that_died_is_replaced(project: Path, own_pool: str) -> None:

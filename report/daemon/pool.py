@@ -45,7 +45,7 @@ from report.render.weasy import answer, become_worker
 from report.render.workers import PdfWorkers
 
 _GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
-_GREETING = b"report-pdf-worker"
+_GREETING = "report-pdf-worker"
 
 
 def _address(pool: str, stamp: str, place: int) -> str:
@@ -58,9 +58,14 @@ class KeptWorkers(PdfWorkers):
     ones, leaving them for the next build, and ends its own."""
 
     def __init__(
-        self, connections: list[Connection], pids: list[int], claims: list[socket.socket], own: PdfWorkers | None
+        self,
+        connections: list[Connection],
+        pids: list[int],
+        claims: list[socket.socket],
+        own: PdfWorkers | None,
+        joins_kept: list[str],
     ) -> None:
-        self._attach(connections + (own.connections if own else []))
+        self._attach(connections + (own.connections if own else []), joins_kept + (own.joins_kept if own else []))
         self.pids = pids
         self._claims = claims  # held while this build uses the places
         self._own = own
@@ -72,6 +77,7 @@ class KeptWorkers(PdfWorkers):
         pool, stamp = pool_name(), builder_stamp()
         connections: list[Connection] = []
         pids: list[int] = []
+        joins_kept: list[str] = []
         claims: list[socket.socket] = []
         for place in range(pool_size()):
             if len(connections) == count:
@@ -80,15 +86,16 @@ class KeptWorkers(PdfWorkers):
             claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 claim.bind(address + "-claim")  # taken by another build: the next place
-                connection, pid = _greeted(address) or _start(address, pool, stamp, fontconfig, keep)
+                connection, pid, join_kept_for = _greeted(address) or _start(address, pool, stamp, fontconfig, keep)
             except OSError:
                 claim.close()
                 continue
             connections.append(connection)
             pids.append(pid)
+            joins_kept.append(join_kept_for)
             claims.append(claim)
         own = PdfWorkers(fontconfig, count - len(connections)) if len(connections) < count else None
-        return cls(connections, pids, claims, own)
+        return cls(connections, pids, claims, own, joins_kept)
 
     @property
     def alive(self) -> bool:
@@ -119,26 +126,30 @@ class KeptWorkers(PdfWorkers):
         return f"process {self.pids[index]}"
 
 
-def _greeted(address: str) -> tuple[Connection, int] | None:
-    """A connection to the kept worker at ``address``, once it has greeted: None if there is
-    none, it is another user's, or it does not answer (it may be about to exit)."""
+def _greeted(address: str) -> tuple[Connection, int, str] | None:
+    """A connection to the kept worker at ``address``, once it has greeted, its process id, and
+    the styles key of the book whose join it keeps (see Worker.join_kept_for): None if there is
+    none, it is another user's, or it does not answer (it may be about to exit). The process id
+    is the one it greets with: the socket's peer is the build that bound it and started the
+    worker, long gone."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(address)
-        pid, uid = peer(client)
+        _, uid = peer(client)
     except OSError:
         client.close()
         return None
     connection = Connection(client.detach())
     if uid == os.getuid() and connection.poll(_GREETING_SECONDS):
-        with suppress(EOFError, OSError):
-            if connection.recv_bytes(64) == _GREETING:
-                return connection, pid
+        with suppress(EOFError, OSError, ValueError):
+            greeting, pid, join_kept_for = connection.recv_bytes(256).decode().split(" ")
+            if greeting == _GREETING:
+                return connection, int(pid), join_kept_for
     connection.close()
     return None
 
 
-def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -> tuple[Connection, int]:
+def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -> tuple[Connection, int, str]:
     """A new kept worker, already connected to: the socket is bound and this build queued on it
     before the process starts (it greets every later build, not this one)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -154,7 +165,7 @@ def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -
         raise
     finally:
         listener.close()
-    return Connection(client.detach()), pid
+    return Connection(client.detach()), pid, ""  # keeping no join yet
 
 
 def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep: str) -> None:
@@ -176,8 +187,8 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
                 set_title(WORKER_KIND, pool, None)
                 connection = Connection(client.detach())
                 try:
-                    if not first:
-                        connection.send_bytes(_GREETING)
+                    if not first:  # with the book whose join it keeps: the next join goes there
+                        connection.send_bytes(f"{_GREETING} {os.getpid()} {worker.join_kept_for}".encode())
                     answer(connection, worker)
                 except OSError:
                     pass

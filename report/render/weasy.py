@@ -703,6 +703,11 @@ class Worker:
         # for the book's next build, which sends most of its parts again as they were.
         self.kept_join: tuple[tuple[str, tuple[tuple[str, Path], ...], bool], Joiner] | None = None
 
+    @property
+    def join_kept_for(self) -> str:
+        """The styles key of the book whose join this worker keeps ("": none)."""
+        return self.kept_join[0][0] if self.kept_join is not None else ""
+
     def use(self, styles: Styles) -> None:
         import weasyprint
 

@@ -84,10 +84,13 @@ class PdfWorkers:
                 child.close()
                 connections.append(connection)
                 self.processes.append(process)
-        self._attach(connections)
+        self._attach(connections, [""] * len(connections))
 
-    def _attach(self, connections: list[Connection]) -> None:
+    def _attach(self, connections: list[Connection], joins_kept: list[str]) -> None:
         self.connections = connections
+        # By worker, the styles key of the book whose join it keeps from an earlier build ("":
+        # none, as far as known): a join of that book goes there again (see Session.join).
+        self.joins_kept = joins_kept
         self.busy = threading.Lock()  # one build at a time
         self._closing = threading.Lock()  # a build's main thread and its joining thread may both close
 
@@ -175,19 +178,22 @@ class Session:
         self._send(index, ("draw", job))
 
     def join(self, job: JoinJob, drawn_last: str = "") -> None:
-        """Parts for the join, to the worker that has it begun, else to the last worker but the
-        one that holds the part ``drawn_last`` (by key: the contents, drawn once every page is
-        known, by the worker that laid it out), so that the join goes on while it is drawn.
-        The last: the same from one build to the next, so that the join the worker kept of the
-        last build is taken up again (see report.render.weasy.Worker.join); layouts are sent to
-        the first workers first. With the target, the last parts: waits until the join is
+        """Parts for the join, to the worker that has it begun; else to the one that keeps the
+        book's join of an earlier build, which takes it up again (most parts are sent as they
+        were: see report.render.weasy.Worker.join), whatever it has to do first; else to the
+        last worker but the one that holds the part ``drawn_last`` (by key: the contents,
+        drawn once every page is known, by the worker that laid it out), so that the join goes
+        on while it is drawn. With the target, the last parts: waits until the join is
         written. A ``fresh`` job begins anew (parts joined were drawn again), on the worker
         that has the join begun."""
         if self.joiner is None:
+            keeping = [index for index, kept in enumerate(self.workers.joins_kept) if kept == self.styles.key]
             avoid = self.holder.get(drawn_last)
-            self.joiner = max(index for index in range(len(self.expected)) if index != avoid or len(self.expected) == 1)
+            others = [index for index in range(len(self.expected)) if index != avoid] or [avoid]
+            self.joiner = keeping[0] if keeping else max(others)
         self._send(self.joiner, ("join", job))
         if job.target is not None:
+            self.workers.joins_kept[self.joiner] = self.styles.key  # for the next build in this process
             self.joiner = None
             self._receive(lambda: not any(self.expected))
 
