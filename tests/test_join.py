@@ -903,6 +903,19 @@ def _session(tmp_path: Path, connections: list[_Connection], joins_kept: list[st
 _STYLES = Styles((), "", (), Path("fonts.conf"), None, "styles of the book", ())
 
 
+def test_an_edit_s_second_layout_goes_to_the_worker_with_nothing_to_do(tmp_path: Path) -> None:
+    """After an edit the chapter is laid out, then drawn by the worker that laid it out; the
+    index (or the contents) laid out again once the chapter's pages are known goes to the
+    other worker, beside the drawing, not after it."""
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections)
+    session.lay_out(PartJob("chapter", "本文"))
+    session._answer(0, connections[0])  # type: ignore[arg-type]
+    session.draw(DrawJob(PartJob("chapter", "本文"), (), 1, tmp_path / "chapter.pdf"))  # by the first, which has it
+    session.lay_out(PartJob("index", "索引"))
+    assert [job.key for kind, job in connections[1].sent if kind == "layout"] == ["index"]
+
+
 @pytest.mark.parametrize("keeper", [0, 1])
 def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, keeper: int) -> None:
     """The worker that wrote the book's last join keeps it and takes it up again (the parts sent

@@ -198,11 +198,17 @@ class Session:
             self._receive(lambda: not any(self.expected))
 
     def _send_layouts(self) -> None:
-        for index in range(len(self.expected)):
-            while self.waiting and self.expected[index] < LAYOUTS_AHEAD:
-                job = self.waiting.popleft()
-                self.holder[job.key] = index
-                self._send(index, ("layout", job))
+        """Each layout waiting to a worker with nothing to do, else to the first with room: an
+        edit's second layout (the index's, the contents' made longer) runs beside the edited
+        chapter's drawing, not after it. (Which worker joins does not follow: see join.)"""
+        while self.waiting:
+            room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
+            if not room:
+                return
+            index = next((index for index in room if self.expected[index] == 0), room[0])
+            job = self.waiting.popleft()
+            self.holder[job.key] = index
+            self._send(index, ("layout", job))
 
     def wait_for_layouts(self) -> None:
         """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
