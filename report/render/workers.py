@@ -189,8 +189,8 @@ class Session:
         if self.joiner is None:
             keeping = [index for index, kept in enumerate(self.workers.joins_kept) if kept == self.styles.key]
             avoid = self.holder.get(drawn_last)
-            others = [index for index in range(len(self.expected)) if index != avoid] or [avoid]
-            self.joiner = keeping[0] if keeping else max(others)
+            others = [index for index in range(len(self.expected)) if index != avoid]
+            self.joiner = keeping[0] if keeping else max(others, default=0)  # default: the only worker
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.workers.joins_kept[self.joiner] = self.styles.key  # for the next build in this process
