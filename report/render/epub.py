@@ -45,7 +45,7 @@ from report.code import bold_classes
 from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.model import Chapter
-from report.render import Output, PageStart
+from report.render import ID_ATTRIBUTE, Output, PageStart
 from report.render.zipped import STORED_FIRST, Zipped, write_zip
 
 XHTML = "application/xhtml+xml"
@@ -80,7 +80,6 @@ _NO_PHRASING_CHILD = frozenset(
 _NOT_FIRST = frozenset({"caption", "figcaption", "legend", "summary"})
 _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
 _BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
-_ID = re.compile(r'\sid="([^"]+)"')
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
 _SUMMARIES = {
@@ -117,7 +116,7 @@ class MadeInBuild:
         known = self.chapters.get(chapter.id)
         if known is None:
             written = repr((chapter, assembler.epub_link_owners(chapter)))
-            ids = frozenset({chapter.id, *_ID.findall(chapter.html), *(note.id for note in chapter.footnotes)})
+            ids = frozenset({chapter.id, *ID_ATTRIBUTE.findall(chapter.html), *(note.id for note in chapter.footnotes)})
             known = self.chapters[chapter.id] = (written, ids)
         return known
 

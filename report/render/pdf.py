@@ -53,7 +53,7 @@ from report.fonts import (
     subset_file,
 )
 from report.model import Chapter
-from report.render import Output, PageStart, in_background
+from report.render import ID_ATTRIBUTE, Output, PageStart, in_background
 from report.render.weasy import (
     DrawJob,
     Drawn,
@@ -76,7 +76,6 @@ _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDiction
 # shape of its text as the last numbers known make it ("0, 0–0"), the join sets its digits, and
 # it is laid out again if the real one has another shape (a range more, a number of more digits).
 _PAGE_NUMBER = re.compile(r'<span class="page-(?:number|list)" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
-_ID = re.compile(r'\sid="([^"]+)"')
 _DIGIT = re.compile(r"[0-9]")
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
@@ -420,7 +419,7 @@ class PdfRun:
 
     def _make_parts(self) -> list[_Part]:
         sources = self.assembler.print_parts
-        ids = [frozenset(_ID.findall(source)) for _, source in sources]
+        ids = [frozenset(ID_ATTRIBUTE.findall(source)) for _, source in sources]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         # Each part's first page, for numbers the last build did not know: estimated from the
         # length of the text before it (a wrong estimate costs the part a second layout), once
@@ -479,7 +478,9 @@ class PdfRun:
             ):
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                part = _Part.made(chapter.id, source, frozenset(_ID.findall(source)), everywhere, known.__getitem__)
+                part = _Part.made(
+                    chapter.id, source, frozenset(ID_ATTRIBUTE.findall(source)), everywhere, known.__getitem__
+                )
             except KeyError:  # a page number the last build did not know
                 continue
             if any(" " in ref for ref in part.refs):
