@@ -935,6 +935,17 @@ def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, 
     assert holder == 0 and not any(kind == "join" for kind, _ in connections[1 - keeper].sent)
 
 
+def test_a_book_s_first_join_goes_to_a_worker_keeping_no_other_book_s(tmp_path: Path) -> None:
+    """An author switching between two reports: the second's join goes to the worker that keeps
+    none, so that each keeps its own (joined where the first's is kept, it would replace it,
+    and the next build of the first would join every part anew)."""
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections, ["", "styles of another book"])
+    session.join(JoinJob((), (), None))
+    assert [kind for kind, _ in connections[0].sent][-1] == "join"
+    assert not any(kind == "join" for kind, _ in connections[1].sent)
+
+
 def test_the_join_goes_to_another_worker_than_the_one_that_will_draw_the_contents(tmp_path: Path) -> None:
     """In a first build the contents is laid out early and drawn last, by the worker that laid
     it out, once every page is known: the join goes to the other worker, even when that one

@@ -183,14 +183,16 @@ class Session:
         were: see report.render.weasy.Worker.join), whatever it has to do first; else to the
         last worker but the one that holds the part ``drawn_last`` (by key: the contents,
         drawn once every page is known, by the worker that laid it out), so that the join goes
-        on while it is drawn. With the target, the last parts: waits until the join is
-        written. A ``fresh`` job begins anew (parts joined were drawn again), on the worker
-        that has the join begun."""
+        on while it is drawn, and one keeping no join before one keeping another book's (an
+        author switching between two reports keeps both). With the target, the last parts:
+        waits until the join is written. A ``fresh`` job begins anew (parts joined were drawn
+        again), on the worker that has the join begun."""
         if self.joiner is None:
-            keeping = [index for index, kept in enumerate(self.workers.joins_kept) if kept == self.styles.key]
+            kept = self.workers.joins_kept
+            keeping = [index for index in range(len(self.expected)) if kept[index] == self.styles.key]
             avoid = self.holder.get(drawn_last)
-            others = [index for index in range(len(self.expected)) if index != avoid]
-            self.joiner = keeping[0] if keeping else max(others, default=0)  # default: the only worker
+            others = [index for index in range(len(self.expected)) if index != avoid] or [0]  # [0]: the only one
+            self.joiner = keeping[0] if keeping else max(others, key=lambda index: (not kept[index], index))
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.workers.joins_kept[self.joiner] = self.styles.key  # for the next build in this process
