@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime
 import json
 import math
@@ -128,10 +129,26 @@ def _tree_rss_kb(pid: int) -> int:
             status = Path(f"/proc/{current}/status").read_text()
             total += int(re.search(r"^VmRSS:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
             for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
+                children = [int(child) for child in (task / "children").read_text().split()]
+                pending += [child for child in children if not _same_memory(child, current)]
         except (OSError, AttributeError, ValueError):
             continue
     return total
+
+
+# kcmp(2), by machine: whether two processes share one address space.
+_KCMP_SYSCALL = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
+_KCMP_VM = 1
+
+
+def _same_memory(pid: int, other: int) -> bool:
+    """Whether ``pid`` runs in the memory of ``other``: a child that posix_spawn started, before it
+    runs its program (the build starting the build server as it ends, its parent waiting), whose
+    resident memory is its parent's. Counted twice, it made a cold build's peak 580 MB instead of
+    440 MB in four builds of ten."""
+    if _KCMP_SYSCALL is None:
+        return False
+    return ctypes.CDLL(None, use_errno=True).syscall(_KCMP_SYSCALL, pid, other, _KCMP_VM, 0, 0) == 0
 
 
 def _cpu_seconds(pid: int) -> float:
