@@ -148,7 +148,7 @@ def _same_memory(pid: int, other: int) -> bool:
     440 MB in four builds of ten."""
     if _KCMP_SYSCALL is None:
         return False
-    return ctypes.CDLL(None, use_errno=True).syscall(_KCMP_SYSCALL, pid, other, _KCMP_VM, 0, 0) == 0
+    return int(ctypes.CDLL(None, use_errno=True).syscall(_KCMP_SYSCALL, pid, other, _KCMP_VM, 0, 0)) == 0
 
 
 def _cpu_seconds(pid: int) -> float:
