@@ -111,7 +111,11 @@ class _Slot:
     outline: list[Object] = field(default_factory=list)  # its top-level outline items
     outline_count: int = 0
     fonts: dict[tuple[int, int], Object] = field(default_factory=dict)  # the fonts kept that it names
-    font_uses: list[tuple[Dictionary, Name, Object]] = field(default_factory=list)  # resources, key, font kept
+    # Each font its pages' resources name (a direct one stays as it is): the resources, the key,
+    # the font kept and its object id; and by use, the id of the font last written there (see
+    # Joiner._merge_fonts).
+    font_uses: list[tuple[Dictionary, Name, Object, tuple[int, int]]] = field(default_factory=list)
+    fonts_written: list[tuple[int, int]] = field(default_factory=list)
     glyphs: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # font file kept → the glyphs it draws
 
 
@@ -158,6 +162,8 @@ class Joiner:
         self.texts: dict[tuple[int, int], dict[int, bytes] | None] = {}  # Type 0 font → its ToUnicode, read once
         # (font name, font file) → the fonts last merged into the first of them (see _merge_fonts)
         self.merged: dict[tuple[str, tuple[int, int]], tuple[tuple[int, int], ...]] = {}
+        # font kept → its (font name, font file), None if it is no CID font: read once
+        self.font_groups: dict[tuple[int, int], tuple[str, tuple[int, int]] | None] = {}
         self.seen_resources: set[tuple[int, int]] = set()
         self.adding: _Slot | None = None
         self.packer = Packer()  # kept with the joiner: what did not change is not compressed again
@@ -502,8 +508,9 @@ class Joiner:
         if isinstance(fonts, Dictionary):
             for key, font in list(fonts.items()):
                 kept = fonts[key] = self._kept_font(font)
-                added.font_uses.append((fonts, Name(key), kept))
                 if kept.is_indirect:
+                    added.font_uses.append((fonts, Name(key), kept, kept.objgen))
+                    added.fonts_written.append(kept.objgen)
                     added.fonts[kept.objgen] = kept
         xobjects = resources.get(Name.XObject)
         if isinstance(xobjects, Dictionary):
@@ -586,13 +593,19 @@ class Joiner:
         """One font dictionary per font file and name: each part's gives widths and Unicode
         mappings for its own glyphs only, the merged one for the glyphs of all parts."""
         groups: dict[tuple[str, tuple[int, int]], list[Dictionary]] = {}
-        for font in {objgen: kept for slot in slots for objgen, kept in slot.fonts.items()}.values():
-            file = _cid_font_file(font)
-            if file is not None and isinstance(font, Dictionary):
-                groups.setdefault((str(font.BaseFont), file.objgen), []).append(font)
+        members_of: dict[tuple[str, tuple[int, int]], list[tuple[int, int]]] = {}
+        for objgen, font in {objgen: kept for slot in slots for objgen, kept in slot.fonts.items()}.items():
+            if not isinstance(font, Dictionary):
+                continue
+            if objgen not in self.font_groups:
+                file = _cid_font_file(font)
+                self.font_groups[objgen] = (str(font.BaseFont), file.objgen) if file is not None else None
+            if (group := self.font_groups[objgen]) is not None:
+                groups.setdefault(group, []).append(font)
+                members_of.setdefault(group, []).append(objgen)
         merged_into: dict[tuple[int, int], Dictionary] = {}
         for group, fonts in groups.items():
-            members = tuple(font.objgen for font in fonts)
+            members = tuple(members_of[group])
             if self.merged.get(group) == members:  # merged so by the last join: its widths and map stand
                 merged_into |= dict.fromkeys(members, fonts[0])
                 continue
@@ -610,9 +623,16 @@ class Joiner:
                 merged.ToUnicode = _compressed(self.out.make_stream(b""), _to_unicode_cmap(texts))
                 merged_into |= dict.fromkeys(members, merged)
                 self.merged[group] = members
+        # Each use names the merged font, written only where it changed since the last join
+        # (written at every join, it took 85 ms of a 595-page book's).
+        targets = {member: merged.objgen for member, merged in merged_into.items()}
         for slot in slots:
-            for resources, key, font in slot.font_uses:
-                resources[key] = merged_into.get(font.objgen, font) if font.is_indirect else font
+            written = slot.fonts_written
+            for index, (resources, key, font, objgen) in enumerate(slot.font_uses):
+                target = targets.get(objgen, objgen)
+                if target != written[index]:
+                    resources[key] = merged_into.get(objgen, font)
+                    written[index] = target
 
     def _cut_fonts(self, slots: Sequence[_Slot]) -> None:
         """Each font file cut to the glyphs all parts draw with it (see :func:`_cut_font`): the
