@@ -139,6 +139,7 @@ def _tree_rss_kb(pid: int) -> int:
 # kcmp(2), by machine: whether two processes share one address space.
 _KCMP_SYSCALL = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
 _KCMP_VM = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # once: _tree_rss_kb samples every 20 ms
 
 
 def _same_memory(pid: int, other: int) -> bool:
@@ -148,7 +149,7 @@ def _same_memory(pid: int, other: int) -> bool:
     440 MB in four builds of ten."""
     if _KCMP_SYSCALL is None:
         return False
-    return int(ctypes.CDLL(None, use_errno=True).syscall(_KCMP_SYSCALL, pid, other, _KCMP_VM, 0, 0)) == 0
+    return int(_LIBC.syscall(_KCMP_SYSCALL, pid, other, _KCMP_VM, 0, 0)) == 0
 
 
 def _cpu_seconds(pid: int) -> float:

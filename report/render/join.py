@@ -592,8 +592,7 @@ class Joiner:
     def _merge_fonts(self, slots: Sequence[_Slot]) -> None:
         """One font dictionary per font file and name: each part's gives widths and Unicode
         mappings for its own glyphs only, the merged one for the glyphs of all parts."""
-        groups: dict[tuple[str, tuple[int, int]], list[Dictionary]] = {}
-        members_of: dict[tuple[str, tuple[int, int]], list[tuple[int, int]]] = {}
+        groups: dict[tuple[str, tuple[int, int]], list[tuple[tuple[int, int], Dictionary]]] = {}
         for objgen, font in {objgen: kept for slot in slots for objgen, kept in slot.fonts.items()}.items():
             if not isinstance(font, Dictionary):
                 continue
@@ -601,11 +600,11 @@ class Joiner:
                 file = _cid_font_file(font)
                 self.font_groups[objgen] = (str(font.BaseFont), file.objgen) if file is not None else None
             if (group := self.font_groups[objgen]) is not None:
-                groups.setdefault(group, []).append(font)
-                members_of.setdefault(group, []).append(objgen)
+                groups.setdefault(group, []).append((objgen, font))
         merged_into: dict[tuple[int, int], Dictionary] = {}
-        for group, fonts in groups.items():
-            members = tuple(members_of[group])
+        for group, named in groups.items():
+            members = tuple(objgen for objgen, _ in named)
+            fonts = [font for _, font in named]
             if self.merged.get(group) == members:  # merged so by the last join: its widths and map stand
                 merged_into |= dict.fromkeys(members, fonts[0])
                 continue
