@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from report.assemble import Assembler
 from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, from_plain, json_digest, to_plain
@@ -184,6 +185,30 @@ class _EarlyDrawing:
     drawn: Drawn | None = None  # what drawing it told, once it has come
 
 
+@dataclass(frozen=True)
+class _CachedDrawing:
+    """A part's drawing as the cache keeps it: where, and its page numbers for the join to set;
+    or, ``drawn_in``, that the drawing of this layout has its numbers drawn in (and is kept by
+    them too)."""
+
+    pdf: Path | None = None
+    numbers: tuple[DrawnNumber, ...] = ()
+    drawn_in: bool = False
+
+
+def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawing | None:
+    if value is None:
+        return None
+    if value.get("drawn-in"):
+        return _CachedDrawing(drawn_in=True)
+    try:
+        numbers = from_plain(tuple[DrawnNumber, ...], value["numbers"], Path())
+        pdf = cache.object_path(str(value["pdf"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _CachedDrawing(pdf, numbers) if pdf is not None else None
+
+
 @dataclass
 class _Part:
     """One part of the print document as this run knows it."""
@@ -305,6 +330,7 @@ class PdfRun:
         self._early_record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
         self._early: dict[str, PartLayout | None] = {}  # layout key → as found by _lay_out_early
         self._early_drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw_early
+        self._cached_drawings: dict[str, _CachedDrawing | None] = {}  # layout key → as the cache has it
         self._lay_out_early()
         self._styles = renderer._styles(assembler)
         if self._session is not None and self._session.styles != self._styles:
@@ -331,6 +357,8 @@ class PdfRun:
         """Every part laid out and placed; the parts to draw are sent to the workers."""
         if self._layout is not None:
             return self._layout
+        if self.target is not None:
+            self._find_cached_drawings()
         for _ in range(ROUNDS):
             self._receive_layouts()
             warned = (message for part in self._parts if part.layout for message in part.layout.warnings)
@@ -350,12 +378,13 @@ class PdfRun:
         self._layout = PdfLayout(
             self._parts[-1].start + self._pages(self._parts[-1]) - 1, self._starts(), self._cover()
         )
-        self._remember_numbers()
-        self._remember_layout()
-        self._remember_early()
         if self.target is not None:
             self._draw_missing()
             self._joining = in_background("report-pdf-join", self._draw_and_join, self.target)
+        # What the next build starts from: written once the join is under way.
+        self._remember_numbers()
+        self._remember_layout()
+        self._remember_early()
         return self._layout
 
     def guess(self) -> PdfLayout | None:
@@ -662,17 +691,12 @@ class PdfRun:
             return
         part.drawing, part.drawn_warnings = part.key, ()
         part.pdf, part.drawn_numbers, part.drawn_in = None, (), ""
-        value = self.cache.load("pdf-part", part.key)
-        if value is not None and value.get("drawn-in"):  # kept by its numbers too
+        cached = self._cached_drawing(part.key)
+        if cached is not None and cached.drawn_in:  # kept by its numbers too
             part.drawn_in = self._numbered(part)
-            value = self.cache.load("pdf-part", digest(part.key, part.drawn_in))
-        if value is not None:
-            try:
-                part.drawn_numbers = from_plain(tuple[DrawnNumber, ...], value["numbers"], Path())
-                part.pdf = self.cache.object_path(str(value["pdf"]))
-            except (KeyError, TypeError, ValueError):
-                part.pdf = None
-        if part.pdf is not None:
+            cached = _cached_drawing(self.cache.load("pdf-part", digest(part.key, part.drawn_in)), self.cache)
+        if cached is not None and not cached.drawn_in:
+            part.drawn_numbers, part.pdf = cached.numbers, cached.pdf
             return
         self.rendered = True
         early = self._early_drawings.pop(part.key, None)
@@ -685,6 +709,20 @@ class PdfRun:
         part.asked_numbers = self._numbered(part)
         numbers = tuple(sorted(self._numbers_for(part).items()))
         self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
+
+    def _find_cached_drawings(self) -> None:
+        """While the workers lay out: the drawings the cache has of the parts laid out already.
+        After an edit, the parts after the edited chapter are drawn from the cache as soon as it
+        is laid out; looked up only then, they kept the join waiting (80 ms at 590 pages)."""
+        for part in self._parts:
+            if part.layout is not None and not part.drawing:
+                self._cached_drawing(part.key)
+
+    def _cached_drawing(self, key: str) -> _CachedDrawing | None:
+        """The drawing of layout key ``key`` the cache has (looked up once a run)."""
+        if key not in self._cached_drawings:
+            self._cached_drawings[key] = _cached_drawing(self.cache.load("pdf-part", key), self.cache)
+        return self._cached_drawings[key]
 
     def _drawing_target(self, key: str) -> Path:
         """Where a worker draws the part of layout key ``key`` (moved into the cache once drawn)."""
@@ -731,6 +769,7 @@ class PdfRun:
         owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
         value = {"pdf": name, "numbers": to_plain(owner.drawn_numbers, Path())}
         key = owner.key
+        self._cached_drawings.pop(key, None)  # looked up before it was drawn
         if owner.drawn_in:  # this drawing serves these numbers only
             self.cache.store("pdf-part", key, {"drawn-in": True})
             key = digest(key, owner.drawn_in)
