@@ -53,17 +53,16 @@ class Packer:
         out = bytearray(pdf[: offsets[0]])  # the header and its binary comment
         if out.startswith(b"%PDF-1.") and out[7:8] in b"01234":  # object streams are PDF 1.5
             out[5:8] = b"1.5"
-        located: list[tuple[int, int, int]] = [(0, 0, 0xFFFF)] * (len(offsets) + 1)  # type, field 2, field 3
         # The streams stay as they are: the objects that end with their data's end (found in one
         # search of the file: a tenth of the time of asking each object).
         stream_ends = {found.end() for found in _STREAM_END.finditer(pdf, offsets[0], table)}
-        packable: list[int] = []
-        for number, (begin, end) in enumerate(zip(offsets, ends, strict=True), start=1):
-            if end in stream_ends:
-                located[number] = (1, len(out), 0)
-                out += pdf[begin:end]
-            else:
-                packable.append(number)  # in an object stream: which one, and where, set below
+        streams = [number for number, end in enumerate(ends, start=1) if end in stream_ends]
+        packable = [number for number, end in enumerate(ends, start=1) if end not in stream_ends]
+        # Each object's row of the cross-reference stream: (type << 56) | (field 2 << 16) | field 3.
+        rows = [0xFFFF] * (len(offsets) + 1)  # object 0: free
+        for number in streams:
+            rows[number] = (1 << 56) | (len(out) << 16)
+            out += pdf[offsets[number - 1] : ends[number - 1]]
         next_number = len(offsets) + 1
         groups: dict[bytes, tuple[bytes, int]] = {}
         for first in range(0, len(packable), _PER_STREAM):
@@ -71,9 +70,10 @@ class Packer:
             spanned = pdf[offsets[members[0] - 1] : ends[members[-1] - 1]]  # their numbers are in it
             name = hashlib.blake2b(spanned, digest_size=16).digest()
             data, head_length = groups[name] = self._groups.get(name) or _object_stream(pdf, offsets, ends, members)
+            stream_row = (2 << 56) | (next_number << 16)
             for place, number in enumerate(members):
-                located[number] = (2, next_number, place)
-            located.append((1, len(out), 0))
+                rows[number] = stream_row | place
+            rows.append((1 << 56) | (len(out) << 16))
             out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
                 next_number,
                 len(members),
@@ -85,14 +85,12 @@ class Packer:
         self._groups = groups  # the last version's only
 
         xref_number, xref_at = next_number, len(out)
-        located.append((1, xref_at, 0))
+        rows.append((1 << 56) | (xref_at << 16))
         # Rows of 8 bytes (type, a 5-byte field 2, field 3), written in one call: a file is never
         # a terabyte, and the zeros a narrower field would save compress to nothing.
-        rows = struct.pack(
-            f">{len(located)}Q", *[(kind << 56) | (field << 16) | third for kind, field, third in located]
-        )
+        packed_rows = struct.pack(f">{len(rows)}Q", *rows)
         # Level 1: the rows (numbers that grow steadily) compress as well as at 6, ten times as fast.
-        data = zlib.compress(rows, 1)
+        data = zlib.compress(packed_rows, 1)
         entries_kept = _SIZE.sub(b"", trailer[2:-2]).strip()
         if identify:
             identifier = hashlib.md5(out, usedforsecurity=False).hexdigest().encode()
@@ -132,7 +130,7 @@ def _cross_references(pdf: bytes) -> tuple[list[int], int, bytes]:
     fields = pdf[entries + _TABLE_ENTRY : entries + _TABLE_ENTRY * count].split()  # offset, generation, kind
     if len(fields) != 3 * (count - 1) or set(fields[2::3]) - {b"n"}:
         raise ValueError("a cross-reference table with free objects")
-    offsets = [int(field) for field in fields[::3]]
+    offsets = list(map(int, fields[::3]))
     trailer = pdf[entries + _TABLE_ENTRY * count + len(b"trailer") : start].strip()
     if not (trailer.startswith(b"<<") and trailer.endswith(b">>")):
         raise ValueError("a trailer that is not a dictionary")
