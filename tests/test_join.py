@@ -22,6 +22,8 @@ from fontTools.cffLib import CFFFontSet
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTFont
 from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, pdffonts
+from hypothesis import given
+from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree
 from PIL import Image
 
@@ -855,6 +857,36 @@ def test_widths_are_read_in_both_forms_of_a_w_array() -> None:
     widths = Array([1, Array([500, 250.5]), 10, 12, 1000, 20, Array([-3, 0.25])])
     assert _widths(widths) == {1: 500.0, 2: 250.5, 10: 1000.0, 11: 1000.0, 12: 1000.0, 20: -3.0, 21: 0.25}
     assert _widths(Array()) == {}
+
+
+_WIDTH = st.one_of(st.integers(-5, 3000), st.floats(-10, 3000, allow_nan=False).map(lambda value: round(value, 3)))
+_W_RUNS = st.lists(
+    st.one_of(
+        st.tuples(st.integers(0, 70000), st.lists(_WIDTH, max_size=5)),  # c [w1 w2 …]
+        st.tuples(st.integers(0, 70000), st.integers(0, 4), _WIDTH),  # c_first c_last w
+    ),
+    max_size=8,
+)
+
+
+@given(_W_RUNS)
+def test_any_w_array_is_read_as_its_runs_say(runs: list[tuple[Any, ...]]) -> None:
+    """Arrays of ``c [w …]`` runs only (as WeasyPrint writes them: read in bulk) and arrays mixing
+    both forms give each glyph the width its last run gives it."""
+    from report.render.join import _widths
+
+    items: list[object] = []
+    expected: dict[int, float] = {}
+    for run in runs:
+        if len(run) == 2:
+            first, values = run
+            items += [first, Array(values)]
+            expected.update((first + offset, float(value)) for offset, value in enumerate(values))
+        else:
+            first, extra, value = run
+            items += [first, first + extra, value]
+            expected.update((glyph, float(value)) for glyph in range(first, first + extra + 1))
+    assert _widths(Array(items)) == expected
 
 
 def test_weasyprint_loads_fonttools_subsetter_and_instancer_only_when_it_calls_them() -> None:
