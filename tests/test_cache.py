@@ -37,7 +37,7 @@ from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
 from report.render import zipped
 from report.render.pdf import _STYLES, PdfRenderer, PdfRun
-from report.render.weasy import DrawJob, DrawnNumber, PartJob, PartLayout, Styles
+from report.render.weasy import DrawJob, DrawnNumber, JoinJob, PartJob, PartLayout, Styles
 from report.render.workers import PdfWorkers, Session
 
 
@@ -329,6 +329,37 @@ def test_the_drawings_of_the_parts_after_an_edited_chapter_are_looked_up_while_i
     before = events[: events.index("laid out")]
     assert before.count("drawing looked up") >= 4  # the cover, the contents, the two chapters after it
     assert events[events.index("laid out") + 1 :] == ["drawing looked up"]
+    assert "試験用の序章" in squeeze(pdftotext(pdf(project)))
+    clean_build_matches(project)
+
+
+def test_with_no_join_kept_the_parts_the_cache_has_are_joined_while_the_edited_chapter_is_laid_out(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept processes gone (new workers: none keeps the book's join), the first chapter
+    edited: every part the cache has drawn is sent to the join before the chapter's layout
+    comes, not after it; moved by it, they are sent again, the join begun anew (the joiner keeps
+    what it joined of them); the PDF is a build from nothing's."""
+    run(project, worker)
+    events: list[tuple[str, int, bool]] = []
+    join, laid_out = Session.join, PdfRun._laid_out
+
+    def recorded_join(session: Session, job: JoinJob, drawn_last: str = "") -> None:
+        events.append(("join", len(job.parts), job.fresh))
+        join(session, job, drawn_last)
+
+    def recorded_laid_out(pdf_run: PdfRun, key: str, layout: PartLayout) -> None:
+        events.append(("laid out", 0, False))
+        laid_out(pdf_run, key, layout)
+
+    monkeypatch.setattr(Session, "join", recorded_join)
+    monkeypatch.setattr(PdfRun, "_laid_out", recorded_laid_out)
+    replace_in(project / "chapters" / "01-intro.md", "試験用の序論", "試験用の序章")  # the same length
+    with PdfWorkers() as new_workers:
+        run(project, new_workers)
+    laid = events.index(("laid out", 0, False))
+    assert sum(count for _, count, _ in events[:laid]) == 4  # the cover, the contents, the two chapters after
+    assert any(fresh for _, _, fresh in events[laid:])  # placed before the chapter was laid out, they moved
     assert "試験用の序章" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 

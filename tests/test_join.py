@@ -714,6 +714,28 @@ def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_changes() -> None
     assert joined.next_parts(parts, order, sent_as.get) == ([4, 1], False)
 
 
+def test_joining_ahead_every_part_drawn_is_sent_and_sent_again_once_moved() -> None:
+    """With no join kept for the book (see PdfRun._join_ahead), the join is sent every part
+    drawn, not only those up to the first still to be drawn; one that moved since is sent again
+    with all the others, the join begun anew (the joiner keeps what it joined of them)."""
+    parts = [
+        _Part(name=name, source="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=index)
+        for index, name in enumerate(["cover", "contents", "chapter 1", "chapter 2", "chapter 3"])
+    ]
+    order = join_order(parts)
+    sent_as = dict.fromkeys(range(len(parts)), "")
+    for index in (0, 1, 3, 4):  # chapter 1, edited, is still being laid out
+        parts[index].pdf, sent_as[index] = Path(f"{index}.pdf"), "as the last build placed it"
+    joined = _Joined()
+    assert joined.next_parts(parts, order, sent_as.get, ahead=True) == ([0, 1, 3, 4], False)
+    assert not joined.stale(sent_as.get)
+    sent_as[3] = sent_as[4] = "moved: chapter 1 is a page longer"
+    assert joined.stale(sent_as.get)
+    parts[2].pdf, sent_as[2] = Path("2.pdf"), "drawn"
+    assert joined.next_parts(parts, order, sent_as.get, ahead=True) == ([0, 1, 2, 3, 4], True)
+    assert joined.next_parts(parts, order, sent_as.get, ahead=True) == ([], False)
+
+
 def _part_files(rendered: Rendered, folder: Path) -> list[JoinedPart]:
     """The parts as a build sends them to the join: its slot, its file, its stubs, a blank page
     before (and no page numbers to set)."""

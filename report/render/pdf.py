@@ -299,15 +299,24 @@ class _Joined:
 
     sent: list[tuple[int, str]] = field(default_factory=list)
 
-    def next_parts(self, parts: list[_Part], order: list[int], sent_as: Callable[[int], str]) -> tuple[list[int], bool]:
-        """The parts to send next: in ``order``, after those sent, up to the first not yet drawn;
-        and whether the join is to begin anew, with them from the first: a part sent is no
-        longer as it was sent (``sent_as``: its drawing and numbers; a part before it was laid
-        out again and moved it)."""
-        fresh = any(sent_as(index) != sent for index, sent in self.sent)
+    def stale(self, sent_as: Callable[[int], str]) -> bool:
+        """Whether a part sent is no longer as it was sent (see :meth:`next_parts`)."""
+        return any(sent_as(index) != sent for index, sent in self.sent)
+
+    def next_parts(
+        self, parts: list[_Part], order: list[int], sent_as: Callable[[int], str], ahead: bool = False
+    ) -> tuple[list[int], bool]:
+        """The parts to send next: in ``order``, after those sent, up to the first not yet drawn
+        (``ahead``: every one drawn); and whether the join is to begin anew, with them from the
+        first: a part sent is no longer as it was sent (``sent_as``: its drawing and numbers; a
+        part before it was laid out again and moved it)."""
+        fresh = self.stale(sent_as)
         if fresh:
             self.sent = []
-        chosen = list(itertools.takewhile(lambda index: parts[index].pdf is not None, order[len(self.sent) :]))
+        sent = {index for index, _ in self.sent}
+        waiting = [index for index in order if index not in sent]
+        drawn = (index for index in waiting if parts[index].pdf is not None)
+        chosen = list(drawn if ahead else itertools.takewhile(lambda index: parts[index].pdf is not None, waiting))
         self.sent += [(index, sent_as(index)) for index in chosen]
         return chosen, fresh
 
@@ -346,6 +355,7 @@ class PdfRun:
         self._page_texts: dict[str, str] = {}  # ref → its page text, since the last _place (see _numbers_for)
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
+        self._joining_ahead: bool | None = None  # see _join_ahead
         self._lay_out_missing()
         if target is not None:  # the parts the cache has up to the first to lay out: joined meanwhile
             self._place()
@@ -633,7 +643,25 @@ class PdfRun:
             part = self._parts[index]
             if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
+        if self._join_ahead():
+            for part in self._parts:
+                cached = self._cached_drawing(part.key) if part.layout is not None and not part.drawing else None
+                if cached is not None and not cached.drawn_in:  # its page numbers are the join's to set
+                    part.drawing, part.drawn_warnings, part.drawn_in = part.key, (), ""
+                    part.drawn_numbers, part.pdf = cached.numbers, cached.pdf
         self._join_drawn()
+
+    def _join_ahead(self) -> bool:
+        """Whether the join is sent every part drawn, not only those up to the first still to be
+        drawn: when no worker keeps this book's join from an earlier build (the kept processes had
+        gone), so that the join of the parts the cache has, begun from nothing, goes on while
+        the edited chapters are laid out and drawn (before, it waited for them: 0.6 s of a
+        586-page book's first edit after a pause). The parts whose page numbers then move are
+        sent again, and keep what was joined of them (see report.render.join.Joiner)."""
+        if self._joining_ahead is None:
+            workers = self._session_now().workers
+            self._joining_ahead = self._styles.key not in workers.joins_kept
+        return self._joining_ahead
 
     def _place(self) -> None:
         """Each part's first page in the whole PDF (with the print profile, chapters start on
@@ -796,14 +824,21 @@ class PdfRun:
 
     def _join(self, target: Path | None) -> None:
         """Sends to the join the parts it has not yet been sent, in :func:`join_order` up to the
-        first not yet drawn (a worker puts each in its place, in the order sent); with the
+        first not yet drawn, or every one drawn (see :meth:`_join_ahead`; a worker puts each in its
+        place, whatever the order); with the
         target, the join is then written there. Should a part it has been sent have been drawn
         again since (a part before it was laid out again, and moved it), it begins anew."""
         self._redraw_moved()
         parts = self._parts
-        indices, fresh = self._joined.next_parts(
-            parts, join_order(parts), lambda index: digest(parts[index].key, self._numbered(parts[index]))
-        )
+
+        def sent_as(index: int) -> str:
+            return digest(parts[index].key, self._numbered(parts[index]))
+
+        if self._join_ahead() and self._layout is None and self._joined.stale(sent_as):
+            # Parts sent ahead moved: they are sent again once every part is laid out, not now,
+            # behind the join begun (a message now would wait for it, and the layouts to send).
+            return
+        indices, fresh = self._joined.next_parts(parts, join_order(parts), sent_as, ahead=self._join_ahead())
         assert target is None or len(self._joined.sent) == len(self._parts), "the PDF joined without a part"
         joined = [
             JoinedPart(
