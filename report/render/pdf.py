@@ -655,10 +655,9 @@ class PdfRun:
         """Whether the join is sent every part drawn, not only those up to the first still to be
         drawn: when no worker keeps this book's join from an earlier build (the kept processes had
         gone), so that the join of the parts the cache has, begun from nothing, goes on while
-        the edited chapters are laid out and drawn (before, most of it waited for them: a
-        586-page book's first edit after a pause took 3.7 s, now 2.9 s). The parts whose page
-        numbers then move are sent again, and keep what was joined of them (see
-        report.render.join.Joiner)."""
+        the edited chapters are laid out and drawn (before, the parts after them waited for
+        them). The parts whose page numbers then move are sent again, and keep what was joined of
+        them (see report.render.join.Joiner)."""
         if self._joining_ahead is None:
             workers = self._session_now().workers
             self._joining_ahead = self._styles.key not in workers.joins_kept
