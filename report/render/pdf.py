@@ -197,6 +197,8 @@ class _CachedDrawing:
 
 
 def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawing | None:
+    """The drawing a ``pdf-part`` entry tells of; None if there is none, or it is damaged, or its
+    file is gone."""
     if value is None:
         return None
     if value.get("drawn-in"):
@@ -295,7 +297,7 @@ def join_order(parts: list[_Part]) -> list[int]:
 
 @dataclass
 class _Joined:
-    """The parts sent to the join so far, in join order, each with the key of its drawing."""
+    """The parts sent to the join so far, in the order sent, each with the key of its drawing."""
 
     sent: list[tuple[int, str]] = field(default_factory=list)
 
