@@ -646,11 +646,10 @@ class PdfRun:
             if not part.drawing and self._numbers_known(part, laid) and not self._wrong_digits(part):
                 self._draw(index, part)
         if self._join_ahead():
-            for part in self._parts:
+            for index, part in enumerate(self._parts):
                 cached = self._cached_drawing(part.key) if part.layout is not None and not part.drawing else None
                 if cached is not None and not cached.drawn_in:  # its page numbers are the join's to set
-                    part.drawing, part.drawn_warnings, part.drawn_in = part.key, (), ""
-                    part.drawn_numbers, part.pdf = cached.numbers, cached.pdf
+                    self._draw(index, part)  # from the cache: no worker is asked
         self._join_drawn()
 
     def _join_ahead(self) -> bool:
@@ -836,11 +835,12 @@ class PdfRun:
         def sent_as(index: int) -> str:
             return digest(parts[index].key, self._numbered(parts[index]))
 
-        if self._join_ahead() and self._layout is None and self._joined.stale(sent_as):
+        ahead = self._join_ahead()
+        if ahead and self._layout is None and self._joined.stale(sent_as):
             # Parts sent ahead moved: they are sent again once every part is laid out, not now,
             # behind the join begun (a message now would wait for it, and the layouts to send).
             return
-        indices, fresh = self._joined.next_parts(parts, join_order(parts), sent_as, ahead=self._join_ahead())
+        indices, fresh = self._joined.next_parts(parts, join_order(parts), sent_as, ahead=ahead)
         assert target is None or len(self._joined.sent) == len(self._parts), "the PDF joined without a part"
         joined = [
             JoinedPart(
