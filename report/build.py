@@ -34,7 +34,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -119,16 +119,12 @@ def prepare(
     diagnostics = Diagnostics()
     project = load_project(root, diagnostics, config)
     progress(f"parsing {len(project.chapters)} chapters")
-    allow = project.config.fetch_allow
+    root = project.config.root
     with fonts.cached(cache):
-        faces = tuple(fonts.font_digest(face.file, cache) for face in fonts.FACES)  # the glyph check's
-        kept: dict[tuple[Path, str], ParsedChapter] = {}
-        parsed = tuple(
-            _parse(chapter, project.config.root, diagnostics, cache, (allow, faces), kept)
-            for chapter in project.chapters
-        )
-    _KEPT_PARSED.clear()
-    _KEPT_PARSED.update(kept)
+        settings = _parse_settings(project.config, cache)
+        kept: dict[str, _KeptChapter] = {}
+        parsed = tuple(_parse(chapter, root, diagnostics, cache, settings, kept) for chapter in project.chapters)
+    _keep(root, kept)
     book = resolve_book(project.config, parsed, diagnostics, cache)
     check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
@@ -158,6 +154,7 @@ def build(
     inputs_before = _inputs_before(config, out_dir, cache)
     if use_cache and (unchanged := _up_to_date(config, out_dir, options, inputs_before, cache)) is not None:
         timings.mark("checked")
+        on_built(config.root)
         return replace(unchanged, timings=timings)
 
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
@@ -189,7 +186,17 @@ def build(
             cache.prune()
             cache.save()
     timings.mark("done")
+    on_built(config.root)
     return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
+
+
+def _tell_nobody(root: Path) -> None:
+    pass
+
+
+# Told the report's folder after each build that succeeded: the build server's child tells the
+# server (see report.daemon.server), which then reads the report's chapters (keep_parsed).
+on_built: Callable[[Path], None] = _tell_nobody
 
 
 def _remove_left_behind(out_dir: Path, output: str, cache_dir: Path) -> None:
@@ -298,11 +305,84 @@ def _render(
 # --- caching hooks -----------------------------------------------------------------------------
 
 
-# The chapters the last preparation in this process took from the cache, by report folder and
-# key (a key names paths relative to the folder: a copy of the report has the same keys): a
-# process that prepares the book again and again (report watch, at every save) reads them from
-# the cache (which checks what they depend on) but does not convert them again.
-_KEPT_PARSED: dict[tuple[Path, str], ParsedChapter] = {}
+# The chapters the last preparations in this process parsed or took from the cache, by report
+# folder and parse key (a key names paths relative to the folder: a copy of the report has the
+# same keys). A process that prepares a book again and again (report watch, at every save)
+# neither reads them again nor converts them, only checks the files they depend on; the build
+# server reads them in between builds (see keep_parsed), for the builds it forks.
+_KEPT_PARSED: dict[Path, dict[str, _KeptChapter]] = {}
+_KEPT_REPORTS = 4  # the folders whose chapters are kept, the last prepared
+
+
+@dataclass(frozen=True)
+class _KeptChapter:
+    parsed: ParsedChapter
+    warnings: tuple[Diagnostic, ...]  # what its parse warned of
+    deps: dict[str, str | None]  # the files it uses (images, included code), as they hashed
+
+
+# Where a chapter's parse key differs: the addresses images may come from, the fonts' digests.
+_ParseSettings = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _parse_settings(config: Config, cache: Cache | None) -> _ParseSettings:
+    return config.fetch_allow, tuple(fonts.font_digest(face.file, cache) for face in fonts.FACES)
+
+
+def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
+    _KEPT_PARSED.pop(root, None)  # (last in the order: the most recent)
+    _KEPT_PARSED[root] = kept
+    for older in list(_KEPT_PARSED)[:-_KEPT_REPORTS]:
+        del _KEPT_PARSED[older]
+
+
+def keep_parsed(root: Path) -> Generator[None, None, None]:
+    """Takes into this process the chapters of the report at ``root`` that the cache has
+    parsed, a step a chapter (that the caller may pause between), so that a later preparation
+    in this process, or in a process forked from it, finds them converted already. The build
+    server does so between builds: an unchanged chapter then costs a build no read of the cache.
+    A chapter the cache does not have is left to the build."""
+    config = load_config(root)
+    cache = Cache(config.root / CACHE_DIR_NAME)
+    from report.load import load_project
+
+    project = load_project(config.root, Diagnostics(), config)
+    with fonts.cached(cache):
+        settings = _parse_settings(project.config, cache)
+    kept: dict[str, _KeptChapter] = {}
+    for chapter in project.chapters:
+        key = _parse_key(chapter, config.root, settings)
+        if (found := _known_parse(chapter, config.root, cache, key)) is not None:
+            kept[key] = found
+        yield
+    _keep(config.root, kept)
+
+
+def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:
+    """Keyed by the chapter (its bytes as loaded and its place in the report), the addresses
+    images may come from and the fonts' digests, and the parser's code."""
+    fetch_allow, faces = settings
+    code = code_fingerprint("report.parse", "report.check")
+    return json_digest([code, to_plain(source, root), list(fetch_allow), list(faces)])
+
+
+def _known_parse(source: SourceChapter, root: Path, cache: Cache, key: str) -> _KeptChapter | None:
+    """The chapter as parsed before: kept in this process, else read from the cache (the files
+    it uses unchanged either way)."""
+    kept = _KEPT_PARSED.get(root, {}).get(key)
+    if kept is not None and cache.read and cache.unchanged(kept.deps):
+        cache.kept("parsed", key)
+        return kept
+    found = cache.load_with_deps("parsed", key)
+    if found is None:
+        return None
+    value, deps = found
+    try:
+        parsed = _parsed_from_plain(source, value["chapter"], root)
+        warnings = tuple(Diagnostic(Location(root / p, line), message, True) for p, line, message in value["warnings"])
+    except (KeyError, TypeError, ValueError):
+        return None  # written by other code: parse again
+    return _KeptChapter(parsed, warnings, deps)
 
 
 def _parse(
@@ -310,29 +390,21 @@ def _parse(
     root: Path,
     diagnostics: Diagnostics,
     cache: Cache | None,
-    settings: tuple[tuple[str, ...], tuple[str, ...]],
-    kept: dict[tuple[Path, str], ParsedChapter],
+    settings: _ParseSettings,
+    kept: dict[str, _KeptChapter],
 ) -> ParsedChapter:
     """A chapter parsed, and its characters no bundled font has warned of; or both taken from
-    the cache: keyed by the chapter (its bytes as loaded and its place in the report), the
-    addresses images may come from and the fonts' digests (``settings``), and the parser's code;
-    the images it uses are checked by hash."""
-    fetch_allow, faces = settings
+    this process's memory or the cache (see :func:`_parse_key`); the images it uses are checked
+    by hash."""
+    fetch_allow, _ = settings
     if cache is None or not source.path.is_relative_to(root):
         return _parse_and_check(source, root, diagnostics, fetch_allow)
-    code = code_fingerprint("report.parse", "report.check")
-    key = json_digest([code, to_plain(source, root), list(fetch_allow), list(faces)])
-    value = cache.load("parsed", key)
-    if value is not None:
-        try:
-            parsed = _KEPT_PARSED.get((root, key)) or _parsed_from_plain(source, value["chapter"], root)
-            found = [Diagnostic(Location(root / p, line), message, True) for p, line, message in value["warnings"]]
-        except (KeyError, TypeError, ValueError):
-            pass  # written by other code: parse again
-        else:
-            diagnostics.extend(found)
-            kept[root, key] = parsed
-            return parsed
+    key = _parse_key(source, root, settings)
+    known = _known_parse(source, root, cache, key)
+    if known is not None:
+        diagnostics.extend(known.warnings)
+        kept[key] = known
+        return known.parsed
     own = Diagnostics()
     parsed = _parse_and_check(source, root, own, fetch_allow)
     diagnostics.extend(own.errors + own.warnings)
@@ -341,6 +413,7 @@ def _parse(
         notes = [[d.location.path.relative_to(root).as_posix(), d.location.line, d.message] for d in own.warnings]
         deps = {f"file:{path}": cache.file_digest(path) for path in (*parsed.images, *parsed.includes)}
         cache.store("parsed", key, {"chapter": chapter, "warnings": notes}, deps=deps)
+        kept[key] = _KeptChapter(parsed, tuple(own.warnings), deps)
     return parsed
 
 

@@ -301,13 +301,30 @@ class Cache:
 
     def load(self, kind: str, key: str) -> dict[str, Any] | None:
         """The value stored under ``key`` if it is intact and its dependencies are unchanged."""
+        found = self.load_with_deps(kind, key)
+        return found[0] if found is not None else None
+
+    def load_with_deps(self, kind: str, key: str) -> tuple[dict[str, Any], dict[str, str | None]] | None:
+        """:meth:`load`, and the entry's dependencies as :meth:`unchanged` checks them (a value
+        kept in memory is still checked against them)."""
         path = self._entry_path(kind, key)
         entry = _read_json(path) if self.read or path in self._stored else None
-        value = self._check(entry, key, path)
-        self.stats.count(kind, value is not None)
-        return value
+        found = self._check(entry, key, path)
+        self.stats.count(kind, found is not None)
+        return found
 
-    def _check(self, entry: Any, key: str, path: Path) -> dict[str, Any] | None:
+    def kept(self, kind: str, key: str) -> None:
+        """The entry's value was found in memory (and its dependencies unchanged): a hit, and
+        the entry stays as recently used as if it had been read."""
+        self.stats.count(kind, True)
+        self._use(self._entry_path(kind, key))
+
+    def unchanged(self, deps: Mapping[str, str | None]) -> bool:
+        """Whether each dependency (``file:/path`` or ``tree:/folder``) still hashes as given."""
+        # Every build checks them: remembered.
+        return all(self.input_digest(name, remember=True) == expected for name, expected in deps.items())
+
+    def _check(self, entry: Any, key: str, path: Path) -> tuple[dict[str, Any], dict[str, str | None]] | None:
         if entry is None:
             return None
         if (
@@ -319,15 +336,15 @@ class Cache:
         ):
             path.unlink(missing_ok=True)  # damaged: never written like this
             return None
-        for name, expected in entry["deps"].items():  # every build checks them: remembered
-            if self.input_digest(self._local(name), remember=True) != expected:
-                return None
+        deps = {self._local(name): expected for name, expected in entry["deps"].items()}
+        if not self.unchanged(deps):
+            return None
         for name in entry["objects"]:
             if self.object_path(str(name)) is None:
                 return None
         self._use(path)
         value: dict[str, Any] = entry["value"]
-        return value
+        return value, deps
 
     def text(self, kind: str, key: str, make: Callable[[], str]) -> str:
         """The text stored under ``key``, else ``make()``'s, stored there (a drawing that costs

@@ -1130,3 +1130,30 @@ def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     copied, _ = prepare(copy, cache=Cache(copy / CACHE_DIR_NAME))
     paths = [path for chapter in copied.chapters for path in (chapter.source, *chapter.images)]
     assert len(converted) == 3 and paths and all(path.is_relative_to(copy) for path in paths)
+
+
+def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_cache(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build server reads the chapters of the report it built into memory while no build
+    runs (keep_parsed): the builds it forks take them from there, reading none of their cache
+    entries, and check only the files they use; a chapter whose image changed is parsed again."""
+    import report.build
+
+    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    assert len(list(report.build.keep_parsed(project))) == 3  # a step a chapter
+    shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
+    parsed: list[str] = []
+    real = report.build._parse_and_check
+    monkeypatch.setattr(
+        report.build, "_parse_and_check", lambda source, *rest: parsed.append(source.id) or real(source, *rest)
+    )
+    cache = Cache(project / CACHE_DIR_NAME)
+    again, _ = prepare(project, cache=cache)
+    assert parsed == [] and again == first and cache.stats.hits["parsed"] == 3
+    assert not (project / CACHE_DIR_NAME / "v1" / "entries" / "parsed").exists()
+    Image.new("RGB", (24, 12), "blue").save(project / "assets" / "figures" / "sample.png")
+    changed, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    assert parsed == ["method"] and changed.chapters[0] == first.chapters[0]

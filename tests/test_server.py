@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import os
+import re
 import shutil
 import signal
 import socket
@@ -110,6 +111,40 @@ def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tm
     assert second.stdout.startswith("wrote ") and "rendered afresh: pdf, epub" in second.stdout
     assert "点検する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
     # The same bytes as a build from nothing, in the command's own process.
+    fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
+    assert fresh.returncode == 0, fresh.stderr
+    for name in ("ja-basic.pdf", "ja-basic.epub"):
+        assert (project / "dist" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def idle_since(seconds: float = 20) -> float:
+    """When the server last became idle: once no build runs, and it has read the chapters of
+    the report it built last."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        (server,) = [process for process in kept_processes(POOL) if process.kind == SERVER_KIND]
+        if server.idle_since is not None:
+            return server.idle_since
+        time.sleep(0.05)
+    raise AssertionError("the build server stayed busy")
+
+
+def test_the_server_reads_the_chapters_of_the_report_it_built_for_the_next_build(project: Path, tmp_path: Path) -> None:
+    """A build the server ran tells it its report; while no build runs, the server reads that
+    report's chapters into memory, and the next build it forks reads none of their cache entries
+    (here removed meanwhile) and parses only the chapter edited since."""
+    assert report("build", project).returncode == 0  # in the command's process: it starts the server
+    listening()
+    edit(project, "準備する", "点検する")
+    assert report("build", project).returncode == 0  # in a child of the server, which it tells
+    idle_since()
+    parsed = project / CACHE_DIR_NAME / "v1" / "entries" / "parsed"
+    shutil.rmtree(parsed)
+    edit(project, "点検する", "確かめる")
+    third = report("build", project, "--timings")
+    assert third.returncode == 0, third.stderr
+    assert re.search(r"^parsed +2 +1$", third.stdout, re.MULTILINE), third.stdout
+    assert len(list(parsed.glob("*.json"))) == 1  # the edited chapter's
     fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
     assert fresh.returncode == 0, fresh.stderr
     for name in ("ja-basic.pdf", "ja-basic.epub"):

@@ -27,6 +27,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from setproctitle import setproctitle
@@ -87,6 +89,12 @@ class Server:
         self.keep = keep
         self.pid = os.getpid()
         self.running: dict[int, socket.socket] = {}  # child process → its command's connection
+        # Each child's pipe, on which its build tells the report's folder once it has succeeded:
+        # the chapters of the last such report are then read into memory (report.build.keep_parsed)
+        # while no build runs, for the next builds to find.
+        self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
+        self.to_keep: Path | None = None
+        self.keeping: Generator[None, None, None] | None = None
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ)
         # A child's end wakes the loop: SIGCHLD writes to this pipe.
@@ -98,21 +106,58 @@ class Server:
 
     def run(self) -> None:
         last_build = time.monotonic()
+        busy = False
         set_title(SERVER_KIND, self.pool, time.time())
         while self.running or (time.monotonic() - last_build < self.keep and builder_stamp() == self.stamp):
-            for key, _ in self.selector.select(timeout=CHECK_SECONDS):
+            keeping = not self.running and (self.to_keep is not None or self.keeping is not None)
+            for key, _ in self.selector.select(timeout=0 if keeping else CHECK_SECONDS):
                 if key.fileobj is self.listener:
                     self._accept()
-                    if self.running:
-                        set_title(SERVER_KIND, self.pool, None)
                 elif key.fileobj == self.wake_read:
                     os.read(self.wake_read, 512)
+                elif key.fileobj in self.told:
+                    self._read_told(key.fileobj)
                 else:
                     self._gone(key.fileobj, key.data)
             if self._reap():
                 last_build = time.monotonic()
-                if not self.running:
-                    set_title(SERVER_KIND, self.pool, time.time())
+            if not self.running:
+                self._keep_step()
+            # Busy while a build runs, and until the chapters of the report it built are read.
+            now_busy = bool(self.running or self.told or self.to_keep is not None or self.keeping is not None)
+            if now_busy != busy:
+                busy = now_busy
+                set_title(SERVER_KIND, self.pool, None if busy else time.time())
+
+    def _read_told(self, pipe: int) -> None:
+        """A build's child told the folder of the report it built (at its end: EOF)."""
+        data = os.read(pipe, 4096)
+        if data:
+            self.told[pipe] += data
+            return
+        self.selector.unregister(pipe)
+        os.close(pipe)
+        told = bytes(self.told.pop(pipe)).splitlines()
+        if told:
+            self.to_keep = Path(os.fsdecode(told[-1]))
+
+    def _keep_step(self) -> None:
+        """One step of reading a report's chapters into memory (a new report told replaces
+        the one being read). A report that cannot be read (changed meanwhile, say) is left to
+        its next build, which finds out for itself and says so."""
+        if self.to_keep is not None:
+            if self.keeping is not None:
+                self.keeping.close()
+            from report.build import keep_parsed
+
+            self.keeping, self.to_keep = keep_parsed(self.to_keep), None
+        if self.keeping is None:
+            return
+        try:
+            next(self.keeping)
+        except Exception:  # StopIteration: all read; anything else: left to the build
+            self.keeping = None
+            gc.freeze()  # out of the forked builds' collections, as what the server imported
 
     def _accept(self) -> None:
         connection, _ = self.listener.accept()
@@ -125,18 +170,24 @@ class Server:
         # its handler waits for it, blocked, instead of being lost: the server may have
         # inherited SIGINT ignored (a background job of a shell without job control, as on CI).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        told, telling = os.pipe()
         try:
             pid = os.fork()
         except OSError:  # no process: the command, answered nothing, runs the build itself
             pid = -1
         if pid == 0:
-            self._child(connection, descriptors, request)  # never returns
+            os.close(told)
+            self._child(connection, descriptors, request, telling)  # never returns
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.close(telling)
         for descriptor in descriptors:
             os.close(descriptor)
         if pid < 0:
+            os.close(told)
             connection.close()
             return
+        self.told[told] = bytearray()
+        self.selector.register(told, selectors.EVENT_READ)
         self.running[pid] = connection
         self.selector.register(connection, selectors.EVENT_READ, pid)
         try:
@@ -183,13 +234,20 @@ class Server:
             connection.close()
         return ended
 
-    def _child(self, connection: socket.socket, descriptors: list[int], request: dict[str, Any]) -> None:
+    def _child(self, connection: socket.socket, descriptors: list[int], request: dict[str, Any], telling: int) -> None:
         """The forked process: becomes the command, runs it, and exits with its status (it
-        never returns to the server's loop, whatever happens)."""
+        never returns to the server's loop, whatever happens); a build that succeeds tells the
+        server its report's folder on ``telling``."""
         try:
             try:
                 fault_point("fork")
                 self._become(connection, descriptors, request)
+                import report.build
+
+                def tell(root: Path) -> None:
+                    os.write(telling, os.fsencode(root) + b"\n")
+
+                report.build.on_built = tell
             except Exception as error:  # e.g. the command's folder was removed meanwhile
                 os.write(2, f"report: the build server could not run the command: {error}\n".encode())
                 raise
@@ -211,6 +269,8 @@ class Server:
         self.selector.close()
         for open_file in (self.listener, connection, *self.running.values()):
             open_file.close()
+        for pipe in self.told:
+            os.close(pipe)
         os.close(self.wake_read)
         os.close(self.wake_write)
         for target, descriptor in enumerate(descriptors):
