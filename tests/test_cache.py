@@ -1136,14 +1136,19 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The build server reads the chapters of the report it built into memory while no build
-    runs (keep_parsed): the builds it forks take them from there, reading none of their cache
-    entries, and check only the files they use; a chapter whose image changed is parsed again."""
+    runs (keep_for_next_build): the builds it forks take them from there, reading none of their
+    cache entries, and check only the files they use (a chapter whose image changed is parsed
+    again); and find the characters of the print document's parts."""
     import report.build
 
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    assert len(list(report.build.keep_parsed(project))) == 3  # a step a chapter
+    monkeypatch.setattr(fonts, "_TEXT_CHARACTERS", {})
+    # A step a chapter read, one to prepare the book, one a part of the print document.
+    assert len(list(report.build.keep_for_next_build(project))) == 3 + 1 + 5
+    sources = [source for _, source in Assembler(first).print_parts]
+    assert set(sources) <= set(fonts._TEXT_CHARACTERS)  # each part's characters, for the subsets
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check

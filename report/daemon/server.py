@@ -90,7 +90,7 @@ class Server:
         self.pid = os.getpid()
         self.running: dict[int, socket.socket] = {}  # child process → its command's connection
         # Each child's pipe, on which its build tells the report's folder once it has succeeded:
-        # the chapters of the last such report are then read into memory (report.build.keep_parsed)
+        # what the next build of the last such report needs of its chapters is then read into memory (report.build.keep_for_next_build)
         # while no build runs, for the next builds to find.
         self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
         self.to_keep: Path | None = None
@@ -148,9 +148,9 @@ class Server:
         if self.to_keep is not None:
             if self.keeping is not None:
                 self.keeping.close()
-            from report.build import keep_parsed
+            from report.build import keep_for_next_build
 
-            self.keeping, self.to_keep = keep_parsed(self.to_keep), None
+            self.keeping, self.to_keep = keep_for_next_build(self.to_keep), None
         if self.keeping is None:
             return
         try:

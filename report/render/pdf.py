@@ -141,10 +141,10 @@ class PdfRenderer:
         if known is not None and not again:
             return known
         cache = self._cache_for(assembler)
-        document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
+        sources = [source for _, source in assembler.print_parts]  # rendered once
         extra = _extra_characters(cache)
-        characters = print_characters(document, assembler.print_stylesheets({})) | extra
-        code = print_characters(code_text(document), ()) | extra
+        characters = print_characters(sources, assembler.print_stylesheets({})) | extra
+        code = print_characters(code_text("".join(sources)), ()) | extra
         objects = {
             face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
