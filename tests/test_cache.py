@@ -191,6 +191,32 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
     assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] >= len(fonts.FACES)
 
 
+def test_the_layouts_and_drawings_read_between_builds_are_taken_without_reading_the_cache(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build server also reads the layouts and drawings of the parts of the report's last
+    build (its record lists them): an edit's build finds the unchanged parts' in memory, reading
+    none of their cache entries, and gives the bytes of a build from nothing."""
+    import report.build
+    import report.render.pdf
+
+    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    monkeypatch.setattr(report.render.pdf, "_KEPT_PARTS", {})
+    run(project, worker)
+    list(report.build.keep_for_next_build(project))
+    entries = project / CACHE_DIR_NAME / "v1" / "entries"
+    for kind in ("pdf-layout", "pdf-part"):
+        shutil.rmtree(entries / kind)
+    append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
+    result = run(project, worker)
+    assert result.stats.hits["pdf-layout"] >= 4 and result.stats.hits["pdf-part"] >= 4
+    # Only the edited chapter's were made and stored again.
+    assert len(list((entries / "pdf-layout").glob("*.json"))) == 1
+    assert len(list((entries / "pdf-part").glob("*.json"))) == 1
+    assert "追記された段落でございます" in squeeze(pdftotext(pdf(project)))
+    clean_build_matches(project)
+
+
 def clean_build_matches(project: Path, name: str = "ja-basic") -> None:
     """The outputs of ``project``'s last (incremental) build are byte for byte those of a build
     of the same sources from nothing (in the same folder: WeasyPrint names images by path)."""
