@@ -1,15 +1,18 @@
 """Benchmark: the builder as it is against an earlier commit, after the same edits of one report.
 
     python bench/ab.py 735ecb6                      # one chapter edited, 5 times each
-    python bench/ab.py 735ecb6 --edits revise,lengthen_early,grow --count 5 --copies 20
+    python bench/ab.py 735ecb6 --edits revise,lengthen_early,grow --count 5 --copies 20 --pause 2
 
 A change that saves a tenth of a second is lost in the machine's drift between two runs of
 ``run.py`` (the same code measured a third faster or slower minutes apart). Here two copies
 of one generated report (``bench/out/ab-*``, git-ignored) are built by the two versions of the
 builder one after the other, after the same edit (``run.py``'s: ``revise``, ``lengthen_early``,
 ``grow``), in the order before-after, then after-before, each with kept processes of its own
-(``REPORT_POOL``), as an author's builds have. The earlier commit is taken with ``git archive``
-and run with the repository's ``.venv``. Prints each build's time, the medians and their ratio.
+(``REPORT_POOL``), as an author's builds have. Each edit comes ``--pause`` seconds after the
+last build ended, as an author's save does (the build server reads the report between builds:
+that must neither slow the other version's build nor see the edit), and is built at once. The
+earlier commit is taken with ``git archive`` and run with the repository's ``.venv``. Prints
+each build's time, the medians and their ratio.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5, help="builds of each version after each kind of edit")
     parser.add_argument(
         "--copies", type=int, default=20, help="the report: the briefing this many times (20: 586 pages)"
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=2.0,
+        help="seconds from a build's end to the next edit, as an author pauses: the build server "
+        "reads the report's chapters once a build has ended, which must neither slow the other "
+        "version's build nor see the next edit",
     )
     options = parser.parse_args()
     if run.VENV_PYTHON.exists() and Path(sys.prefix).resolve() != run.VENV_PYTHON.parent.parent.resolve():
@@ -74,9 +85,9 @@ def main() -> None:
         for edit in options.edits.split(","):
             times: dict[str, list[float]] = {name: [] for name in versions}
             for round_number in range(options.count):
-                for name in versions:
-                    getattr(run, edit)(roots[name])
                 for name in list(versions)[:: 1 if round_number % 2 == 0 else -1]:
+                    time.sleep(options.pause)  # then saved, then built at once
+                    getattr(run, edit)(roots[name])
                     times[name].append(build(name))
                 print(f"{edit}: " + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in versions), flush=True)
             before, after = (statistics.median(times[name]) for name in versions)
