@@ -362,7 +362,9 @@ def keep_for_next_build(root: Path) -> Generator[None, None, None]:
     with fonts.cached(cache):
         book, _ = prepare(config.root, cache=cache, config=config)
     yield
-    for _, source in Assembler(book, cache=cache).print_parts:
+    assembler = Assembler(book, cache=cache)
+    assembler.env.bytecode_cache = _compiled_templates(cache)
+    for _, source in assembler.print_parts:
         fonts.text_characters(source)
         yield
     from report.render.pdf import keep_parts

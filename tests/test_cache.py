@@ -727,8 +727,16 @@ def test_characters_only_the_contents_draws_are_added_and_everything_laid_out_ag
 # --- a damaged cache ---------------------------------------------------------------------------------
 
 
-def test_damaged_cache_files_are_rebuilt_not_crashed_on(project: Path, worker: PdfWorkers) -> None:
+def test_damaged_cache_files_are_rebuilt_not_crashed_on(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import report.build
+    import report.render.pdf
+
     run(project, worker)
+    # The next build reads them as a new process would: this one keeps what it read in memory.
+    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    monkeypatch.setattr(report.render.pdf, "_KEPT_PARTS", {})
     pdf_text, epub_digest = pdftotext(pdf(project)), digest(epub(project))
     cache = project / CACHE_DIR_NAME / "v1"
     damaged = [

@@ -6,8 +6,11 @@ listens on a Linux abstract socket named by the user, the pool and the builder (
 :func:`report.daemon.settings.builder_stamp`), answers only processes of its own user, and exits when it
 has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 
-Forking is safe here because the server only imports: it never builds, starts no thread and
-never loads WeasyPrint (the PDF workers are spawned, by the forked child). Each child takes
+Forking is safe here because the server starts no thread and never loads WeasyPrint (the PDF
+workers are spawned, by the forked child): it imports, and between builds reads into memory what
+the next build of the report it last built needs of every chapter (a child whose build
+succeeded tells it the report's folder on a pipe; :func:`report.build.keep_for_next_build`), a
+step at a time, never while a build runs, so that the builds it forks find it. Each child takes
 the command's standard streams, working folder, environment and umask, then runs it as the
 command itself would (:func:`report.cli.run`); the server sends the command its process id
 (to pass Ctrl-C on) and, once the child has ended, its exit status. A command that goes away
