@@ -339,9 +339,9 @@ def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
 def keep_for_next_build(root: Path) -> Generator[None, None, None]:
     """What the next build of the report at ``root`` needs of every chapter, read or made
     into this process a step at a time (the caller may pause between): the chapters the cache
-    has parsed, the characters of each part of the print document (see
-    :func:`report.fonts.print_characters`), and the parts' layouts and drawings the last build
-    found (:func:`report.render.pdf.keep_parts`). The build server does so between builds: the
+    has parsed, then what it needs of each part of the print document: its characters (see
+    :func:`report.fonts.print_characters`), what its HTML says of itself, and the layout and
+    drawing the last build found (:func:`report.render.pdf.keep_parts`). The build server does so between builds: the
     builds it forks find them in memory, and an unchanged chapter costs them no read of the
     cache and no pass over its text. A chapter the cache does not have is parsed by the build."""
     config = load_config(root)
@@ -364,12 +364,9 @@ def keep_for_next_build(root: Path) -> Generator[None, None, None]:
     yield
     assembler = Assembler(book, cache=cache)
     assembler.env.bytecode_cache = _compiled_templates(cache)
-    for _, source in assembler.print_parts:
-        fonts.text_characters(source)
-        yield
     from report.render.pdf import keep_parts
 
-    yield from keep_parts(config.root, cache)
+    yield from keep_parts(config.root, cache, [source for _, source in assembler.print_parts])
 
 
 def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:

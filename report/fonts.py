@@ -19,7 +19,7 @@ from functools import cache
 from itertools import pairwise
 from pathlib import Path
 
-from report.cache import Cache, code_fingerprint, digest, write_atomic
+from report.cache import Cache, TextMemo, code_fingerprint, digest, write_atomic
 from report.i18n import is_cjk
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -295,23 +295,10 @@ def print_characters(document: str | Iterable[str], stylesheets: Iterable[str]) 
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
 
 
-# An HTML text → its characters, entities decoded (a set of a character takes 30 ns: 50 ms for
-# the 600 pages of the benchmark's book). A process that makes the print document again and
-# again (report watch; the build server, whose forked builds find what it read between builds)
-# reads only the parts that changed.
-_TEXT_CHARACTERS: dict[str, frozenset[str]] = {}
-_TEXTS_KEPT = 1024  # the parts of a few long books, and the versions of those edited
-
-
-def text_characters(text: str) -> frozenset[str]:
-    """The characters of an HTML text, entities decoded (remembered)."""
-    found = _TEXT_CHARACTERS.get(text)
-    if found is None:
-        found = _TEXT_CHARACTERS[text] = frozenset(html.unescape(text))
-        if len(_TEXT_CHARACTERS) > _TEXTS_KEPT:
-            for oldest in list(_TEXT_CHARACTERS)[: _TEXTS_KEPT // 4]:
-                del _TEXT_CHARACTERS[oldest]
-    return found
+# An HTML text's characters, entities decoded (a set of a character takes 30 ns: 50 ms for the
+# 600 pages of the benchmark's book): remembered by text, so that only the parts that changed
+# are read again.
+text_characters: TextMemo[frozenset[str]] = TextMemo(lambda text: frozenset(html.unescape(text)))
 
 
 _CODE = re.compile(r"<(code|pre|kbd|samp)\b[^>]*>(.*?)</\1>", re.DOTALL)

@@ -34,7 +34,7 @@ from PIL import Image
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
-from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
+from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, TextMemo, from_plain, to_plain
 from report.render import zipped
 from report.render.pdf import _STYLES, PdfRenderer, PdfRun
 from report.render.weasy import DrawJob, DrawnNumber, JoinJob, PartJob, PartLayout, Styles
@@ -1138,6 +1138,15 @@ assert worker.draw(job).numbers is None
 """
 
 
+def test_a_text_memo_computes_once_a_text_and_keeps_the_last_texts() -> None:
+    made: list[str] = []
+    memo = TextMemo(lambda text: made.append(text) or len(text), kept=8)
+    assert [memo("a"), memo("bb"), memo("a")] == [1, 2, 1] and made == ["a", "bb"]
+    for number in range(20):
+        memo(str(number))
+    assert "a" not in memo and "bb" not in memo and "19" in memo and len(made) == 22
+
+
 def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1178,11 +1187,12 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    monkeypatch.setattr(fonts, "_TEXT_CHARACTERS", {})
+    fonts.text_characters.clear()
     # A step a chapter read, one to prepare the book, one a part of the print document.
     assert len(list(report.build.keep_for_next_build(project))) == 3 + 1 + 5
     sources = [source for _, source in Assembler(first).print_parts]
-    assert set(sources) <= set(fonts._TEXT_CHARACTERS)  # each part's characters, for the subsets
+    assert all(source in fonts.text_characters for source in sources)  # each part's characters, for the subsets
+    assert all(source in report.render.pdf._part_facts for source in sources)
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check
