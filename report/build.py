@@ -340,8 +340,8 @@ def keep_for_next_build(root: Path) -> Generator[None, None, None]:
     """What the next build of the report at ``root`` needs of every chapter, read or made
     into this process a step at a time (the caller may pause between): the chapters the cache
     has parsed, then what it needs of each part of the print document: its characters (see
-    :func:`report.fonts.print_characters`), what its HTML says of itself, and the layout and
-    drawing the last build found (:func:`report.render.pdf.keep_parts`). The build server does so between builds: the
+    :func:`report.fonts.print_characters`), and the layout and drawing the last build found
+    (:func:`report.render.pdf.keep_parts`). The build server does so between builds: the
     builds it forks find them in memory, and an unchanged chapter costs them no read of the
     cache and no pass over its text. A chapter the cache does not have is parsed by the build."""
     config = load_config(root)

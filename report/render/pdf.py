@@ -41,16 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from report.assemble import Assembler
-from report.cache import (
-    CACHE_DIR_NAME,
-    Cache,
-    TextMemo,
-    code_fingerprint,
-    digest,
-    from_plain,
-    json_digest,
-    to_plain,
-)
+from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, from_plain, json_digest, to_plain
 from report.config import PAGE_MILLIMETRES, PdfSettings
 from report.fonts import (
     FACES,
@@ -220,12 +211,11 @@ _KEPT_REPORTS = 4  # the cache folders whose parts are kept, the last read
 
 def keep_parts(root: Path, cache: Cache, sources: list[str], profile: str = "screen") -> Generator[None, None, None]:
     """Reads into this process, a step a part (that the caller may pause between), what the next
-    build of the report at ``root`` needs of its print parts: of each of ``sources`` (its
-    HTML), its characters and what it says of itself; then the layouts and drawings of the
-    parts of the report's last build (in ``profile``)."""
+    build of the report at ``root`` needs of its print parts: the characters of each of
+    ``sources`` (their HTML), then the layouts and drawings of the parts of the report's last
+    build (in ``profile``)."""
     for source in sources:
         text_characters(source)
-        _part_facts(source)
         yield
     record = cache.load("pdf-last-layout", _last_build_key("pdf-last-layout", root, profile))
     keys = record.get("parts") if record is not None else None
@@ -324,10 +314,12 @@ class _Part:
     ) -> _Part:
         """The part of HTML ``source`` with the ids ``own``: its links to the ids of other parts
         (``everywhere``) stubbed, its page numbers standing in for those ``page_of`` gives."""
-        facts = _part_facts(source)
-        stubs = (facts.linked - own) & everywhere
-        part = cls(name=name, source=source, stubs=stubs, boxes=dict(facts.boxes), numbers={}, drawn_after=0)
-        part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in part.boxes}
+        boxes: dict[str, int] = {}
+        for ref, digits in _PAGE_NUMBER.findall(source):
+            boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
+        linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
+        part = cls(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={}, drawn_after=0)
+        part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
         return part
 
     @property
@@ -353,27 +345,6 @@ class _Part:
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
         return PartJob(self.key, filled, cover)
-
-
-@dataclass(frozen=True)
-class _PartFacts:
-    """What a part's HTML says of itself, whatever else the book holds."""
-
-    ids: frozenset[str]
-    boxes: tuple[tuple[str, int], ...]  # the ids whose page numbers it prints → the digits their box holds
-    linked: frozenset[str]  # the ids it links to
-
-
-def _facts_of(source: str) -> _PartFacts:
-    boxes: dict[str, int] = {}
-    for ref, digits in _PAGE_NUMBER.findall(source):
-        boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
-    linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-    return _PartFacts(frozenset(ID_ATTRIBUTE.findall(source)), tuple(boxes.items()), linked)
-
-
-# Read once a part's HTML (three passes: 0.04 s a build at 600 pages), as its characters are.
-_part_facts: TextMemo[_PartFacts] = TextMemo(_facts_of)
 
 
 def page_text(ref: str, page_of: Callable[[str], str]) -> str:
@@ -560,7 +531,7 @@ class PdfRun:
 
     def _make_parts(self) -> list[_Part]:
         sources = self.assembler.print_parts
-        ids = [_part_facts(source).ids for _, source in sources]
+        ids = [frozenset(ID_ATTRIBUTE.findall(source)) for _, source in sources]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         # Each part's first page, for numbers the last build did not know: estimated from the
         # length of the text before it (a wrong estimate costs the part a second layout), once
@@ -619,7 +590,9 @@ class PdfRun:
             ):
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                part = _Part.made(chapter.id, source, _part_facts(source).ids, everywhere, known.__getitem__)
+                part = _Part.made(
+                    chapter.id, source, frozenset(ID_ATTRIBUTE.findall(source)), everywhere, known.__getitem__
+                )
             except KeyError:  # a page number the last build did not know
                 continue
             if any(" " in ref for ref in part.refs):
