@@ -195,7 +195,7 @@ def _tell_nobody(root: Path) -> None:
 
 
 # Told the report's folder after each build that succeeded: the build server's child tells the
-# server (see report.daemon.server), which then reads the report's chapters (keep_for_next_build).
+# server (see report.daemon.server), which then reads the report's chapters (keep_parsed).
 on_built: Callable[[Path], None] = _tell_nobody
 
 
@@ -309,7 +309,7 @@ def _render(
 # folder and parse key (a key names paths relative to the folder: a copy of the report has the
 # same keys). A process that prepares a book again and again (report watch, at every save)
 # neither reads them again nor converts them, only checks the files they depend on; the build
-# server reads them in between builds (see keep_for_next_build), for the builds it forks.
+# server reads them in between builds (see keep_parsed), for the builds it forks.
 _KEPT_PARSED: dict[Path, dict[str, _KeptChapter]] = {}
 _KEPT_REPORTS = 4  # the folders whose chapters are kept, the last prepared
 
@@ -336,17 +336,14 @@ def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
         del _KEPT_PARSED[older]
 
 
-def keep_for_next_build(root: Path) -> Generator[None, None, None]:
-    """What the next build of the report at ``root`` needs of every chapter, read or made
-    into this process a step at a time (the caller may pause between): the chapters the cache
-    has parsed, then what it needs of each part of the print document: its characters (see
-    :func:`report.fonts.print_characters`), and the layout and drawing the last build found
-    (:func:`report.render.pdf.keep_parts`). The build server does so between builds: the
-    builds it forks find them in memory, and an unchanged chapter costs them no read of the
-    cache and no pass over its text. A chapter the cache does not have is parsed by the build."""
+def keep_parsed(root: Path) -> Generator[None, None, None]:
+    """Takes into this process the chapters of the report at ``root`` that the cache has
+    parsed, a step a chapter (that the caller may pause between), so that a later preparation
+    in this process, or in a process forked from it, finds them converted already. The build
+    server does so between builds: an unchanged chapter then costs a build no read of the cache.
+    A chapter the cache does not have is left to the build."""
     config = load_config(root)
     cache = Cache(config.root / CACHE_DIR_NAME)
-    from report.assemble import Assembler
     from report.load import load_project
 
     project = load_project(config.root, Diagnostics(), config)
@@ -359,14 +356,6 @@ def keep_for_next_build(root: Path) -> Generator[None, None, None]:
             kept[key] = found
         yield
     _keep(config.root, kept)
-    with fonts.cached(cache):
-        book, _ = prepare(config.root, cache=cache, config=config)
-    yield
-    assembler = Assembler(book, cache=cache)
-    assembler.env.bytecode_cache = _compiled_templates(cache)
-    from report.render.pdf import keep_parts
-
-    yield from keep_parts(config.root, cache, [source for _, source in assembler.print_parts])
 
 
 def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:

@@ -35,11 +35,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from report import __version__
-
-_Value = TypeVar("_Value")
 
 CACHE_DIR_NAME = ".report-cache"
 CACHE_FORMAT = "v1"
@@ -196,36 +194,6 @@ def code_fingerprint(*modules: str, data: bool = False) -> str:
     for distribution in DISTRIBUTIONS:
         parts += [distribution, versions.get(_normalised(distribution), "-")]
     return digest(*parts)
-
-
-# --- memory -----------------------------------------------------------------------------------
-
-
-class TextMemo(Generic[_Value]):
-    """What ``compute`` makes of a text, remembered by the text (the last ``kept`` texts): a
-    process that makes a book's print document again and again (report watch; the build server,
-    whose forked builds find what it made between builds) computes only for the parts that
-    changed."""
-
-    def __init__(self, compute: Callable[[str], _Value], kept: int = 1024) -> None:
-        self._compute = compute
-        self._kept = kept
-        self._values: dict[str, _Value] = {}
-
-    def __call__(self, text: str) -> _Value:
-        found = self._values.get(text)
-        if found is None:
-            found = self._values[text] = self._compute(text)
-            if len(self._values) > self._kept:
-                for oldest in list(self._values)[: self._kept // 4]:
-                    del self._values[oldest]
-        return found
-
-    def __contains__(self, text: str) -> bool:
-        return text in self._values
-
-    def clear(self) -> None:
-        self._values.clear()
 
 
 # --- counters -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from functools import cache
 from itertools import pairwise
 from pathlib import Path
 
-from report.cache import Cache, TextMemo, code_fingerprint, digest, write_atomic
+from report.cache import Cache, code_fingerprint, digest, write_atomic
 from report.i18n import is_cjk
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -280,25 +280,17 @@ GENERATED_CHARACTERS = frozenset(
 _CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})")
 
 
-def print_characters(document: str | Iterable[str], stylesheets: Iterable[str]) -> frozenset[str]:
-    """Every character the print layout may need: the document's text (entities decoded; a
-    document in parts, each a whole HTML document, is read part by part), its stylesheets'
-    (escapes decoded), the generated characters, and the case variants of all."""
+def print_characters(document: str, stylesheets: Iterable[str]) -> frozenset[str]:
+    """Every character the print layout may need: the document's text (entities decoded), its
+    stylesheets' (escapes decoded), the generated characters, and the case variants of all."""
     css = "".join(stylesheets)
     escaped = {chr(int(code, 16)) for code in _CSS_ESCAPE.findall(css) if int(code, 16) <= 0x10FFFF}
-    parts = [document] if isinstance(document, str) else document
-    characters = set().union(*map(text_characters, parts)) | set(css) | escaped | GENERATED_CHARACTERS
+    characters = set(html.unescape(document)) | set(css) | escaped | GENERATED_CHARACTERS
     for character in list(characters):
         for variant in (character.upper(), character.lower()):
             if len(variant) == 1:
                 characters.add(variant)
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
-
-
-# An HTML text's characters, entities decoded (a set of a character takes 30 ns: 50 ms for the
-# 600 pages of the benchmark's book): remembered by text, so that only the parts that changed
-# are read again.
-text_characters: TextMemo[frozenset[str]] = TextMemo(lambda text: frozenset(html.unescape(text)))
 
 
 _CODE = re.compile(r"<(code|pre|kbd|samp)\b[^>]*>(.*?)</\1>", re.DOTALL)

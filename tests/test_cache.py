@@ -34,7 +34,7 @@ from PIL import Image
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
-from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, TextMemo, from_plain, to_plain
+from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
 from report.render import zipped
 from report.render.pdf import _STYLES, PdfRenderer, PdfRun
 from report.render.weasy import DrawJob, DrawnNumber, JoinJob, PartJob, PartLayout, Styles
@@ -189,32 +189,6 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
     append(project / "chapters" / "01-intro.md", "\n鬱鬱。\n")
     reused = run(project, worker)
     assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] >= len(fonts.FACES)
-
-
-def test_the_layouts_and_drawings_read_between_builds_are_taken_without_reading_the_cache(
-    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The build server also reads the layouts and drawings of the parts of the report's last
-    build (its record lists them): an edit's build finds the unchanged parts' in memory, reading
-    none of their cache entries, and gives the bytes of a build from nothing."""
-    import report.build
-    import report.render.pdf
-
-    monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    monkeypatch.setattr(report.render.pdf, "_KEPT_PARTS", {})
-    run(project, worker)
-    list(report.build.keep_for_next_build(project))
-    entries = project / CACHE_DIR_NAME / "v1" / "entries"
-    for kind in ("pdf-layout", "pdf-part"):
-        shutil.rmtree(entries / kind)
-    append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
-    result = run(project, worker)
-    assert result.stats.hits["pdf-layout"] >= 4 and result.stats.hits["pdf-part"] >= 4
-    # Only the edited chapter's were made and stored again.
-    assert len(list((entries / "pdf-layout").glob("*.json"))) == 1
-    assert len(list((entries / "pdf-part").glob("*.json"))) == 1
-    assert "追記された段落でございます" in squeeze(pdftotext(pdf(project)))
-    clean_build_matches(project)
 
 
 def clean_build_matches(project: Path, name: str = "ja-basic") -> None:
@@ -731,12 +705,10 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import report.build
-    import report.render.pdf
 
     run(project, worker)
-    # The next build reads them as a new process would: this one keeps what it read in memory.
+    # The next build reads them as a new process would: this one keeps its chapters in memory.
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    monkeypatch.setattr(report.render.pdf, "_KEPT_PARTS", {})
     pdf_text, epub_digest = pdftotext(pdf(project)), digest(epub(project))
     cache = project / CACHE_DIR_NAME / "v1"
     damaged = [
@@ -1138,15 +1110,6 @@ assert worker.draw(job).numbers is None
 """
 
 
-def test_a_text_memo_computes_once_a_text_and_keeps_the_last_texts() -> None:
-    made: list[str] = []
-    memo = TextMemo(lambda text: made.append(text) or len(text), kept=8)
-    assert [memo("a"), memo("bb"), memo("a")] == [1, 2, 1] and made == ["a", "bb"]
-    for number in range(20):
-        memo(str(number))
-    assert "a" not in memo and "bb" not in memo and "19" in memo and len(made) == 22
-
-
 def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1179,19 +1142,14 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The build server reads the chapters of the report it built into memory while no build
-    runs (keep_for_next_build): the builds it forks take them from there, reading none of their
-    cache entries, and check only the files they use (a chapter whose image changed is parsed
-    again); and find the characters of the print document's parts."""
+    runs (keep_parsed): the builds it forks take them from there, reading none of their cache
+    entries, and check only the files they use; a chapter whose image changed is parsed again."""
     import report.build
 
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    fonts.text_characters.clear()
-    # A step a chapter read, one to prepare the book, one a part of the print document.
-    assert len(list(report.build.keep_for_next_build(project))) == 3 + 1 + 5
-    sources = [source for _, source in Assembler(first).print_parts]
-    assert all(source in fonts.text_characters for source in sources)  # each part's characters, for the subsets
+    assert len(list(report.build.keep_parsed(project))) == 3  # a step a chapter
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check

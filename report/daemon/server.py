@@ -7,10 +7,10 @@ listens on a Linux abstract socket named by the user, the pool and the builder (
 has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 
 Forking is safe here because the server starts no thread and never loads WeasyPrint (the PDF
-workers are spawned, by the forked child): it imports, and between builds reads into memory what
-the next build of the report it last built needs of every chapter (a child whose build
-succeeded tells it the report's folder on a pipe; :func:`report.build.keep_for_next_build`), a
-step at a time, never while a build runs, so that the builds it forks find it. Each child takes
+workers are spawned, by the forked child): it imports, and between builds reads into memory the
+chapters of the report it last built, as the cache has them parsed (a child whose build
+succeeded tells it the report's folder on a pipe; :func:`report.build.keep_parsed`), a step at
+a time, never while a build runs, so that the builds it forks find them. Each child takes
 the command's standard streams, working folder, environment and umask, then runs it as the
 command itself would (:func:`report.cli.run`); the server sends the command its process id
 (to pass Ctrl-C on) and, once the child has ended, its exit status. A command that goes away
@@ -93,7 +93,7 @@ class Server:
         self.pid = os.getpid()
         self.running: dict[int, socket.socket] = {}  # child process → its command's connection
         # Each child's pipe, on which its build tells the report's folder once it has succeeded:
-        # what the next build of the last such report needs of its chapters is then read into memory (report.build.keep_for_next_build)
+        # the chapters of the last such report are then read into memory (report.build.keep_parsed)
         # while no build runs, for the next builds to find.
         self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
         self.to_keep: Path | None = None
@@ -151,9 +151,9 @@ class Server:
         if self.to_keep is not None:
             if self.keeping is not None:
                 self.keeping.close()
-            from report.build import keep_for_next_build
+            from report.build import keep_parsed
 
-            self.keeping, self.to_keep = keep_for_next_build(self.to_keep), None
+            self.keeping, self.to_keep = keep_parsed(self.to_keep), None
         if self.keeping is None:
             return
         try:

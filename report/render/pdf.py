@@ -34,7 +34,7 @@ import itertools
 import os
 import re
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,7 +52,6 @@ from report.fonts import (
     fonts_dir,
     print_characters,
     subset_file,
-    text_characters,
 )
 from report.model import Chapter
 from report.render import ID_ATTRIBUTE, Output, PageStart, in_background
@@ -142,10 +141,10 @@ class PdfRenderer:
         if known is not None and not again:
             return known
         cache = self._cache_for(assembler)
-        sources = [source for _, source in assembler.print_parts]  # rendered once
+        document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
         extra = _extra_characters(cache)
-        characters = print_characters(sources, assembler.print_stylesheets({})) | extra
-        code = print_characters(code_text("".join(sources)), ()) | extra
+        characters = print_characters(document, assembler.print_stylesheets({})) | extra
+        code = print_characters(code_text(document), ()) | extra
         objects = {
             face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
@@ -195,76 +194,6 @@ class _CachedDrawing:
     pdf: Path | None = None
     numbers: tuple[DrawnNumber, ...] = ()
     drawn_in: bool = False
-
-
-def _last_build_key(kind: str, root: Path, profile: str) -> str:
-    """What the last build of the report (in this profile) left under ``kind``."""
-    return digest(kind, str(root), profile)
-
-
-# The layouts and drawings of the parts of a report's last build, read into this process between
-# builds by the build server (see keep_parts), by cache folder, then by kind and layout key, each
-# with the files it depends on as they hashed: the builds the server forks read none of them again.
-_KEPT_PARTS: dict[Path, dict[tuple[str, str], tuple[PartLayout | _CachedDrawing, dict[str, str | None]]]] = {}
-_KEPT_REPORTS = 4  # the cache folders whose parts are kept, the last read
-
-
-def keep_parts(root: Path, cache: Cache, sources: list[str], profile: str = "screen") -> Generator[None, None, None]:
-    """Reads into this process, a step a part (that the caller may pause between), what the next
-    build of the report at ``root`` needs of its print parts: the characters of each of
-    ``sources`` (their HTML), then the layouts and drawings of the parts of the report's last
-    build (in ``profile``)."""
-    for source in sources:
-        text_characters(source)
-        yield
-    record = cache.load("pdf-last-layout", _last_build_key("pdf-last-layout", root, profile))
-    keys = record.get("parts") if record is not None else None
-    kept: dict[tuple[str, str], tuple[PartLayout | _CachedDrawing, dict[str, str | None]]] = {}
-    for key in map(str, keys if isinstance(keys, list) else ()):
-        layout = cache.load_with_deps("pdf-layout", key)
-        if layout is not None and (part_layout := _cached_part_layout(layout[0], cache)) is not None:
-            kept["pdf-layout", key] = (part_layout, layout[1])
-        drawing = cache.load_with_deps("pdf-part", key)
-        if drawing is not None and (cached := _cached_drawing(drawing[0], cache)) is not None:
-            kept["pdf-part", key] = (cached, drawing[1])
-        yield
-    _KEPT_PARTS.pop(cache.directory, None)  # (last in the order: the most recent)
-    _KEPT_PARTS[cache.directory] = kept
-    for older in list(_KEPT_PARTS)[:-_KEPT_REPORTS]:
-        del _KEPT_PARTS[older]
-
-
-def _kept_part(cache: Cache, kind: str, key: str) -> PartLayout | _CachedDrawing | None:
-    """A part's layout or drawing kept in this process (see keep_parts), if the files it depends
-    on are unchanged and the drawing's file is still in the cache."""
-    found = _KEPT_PARTS.get(cache.directory, {}).get((kind, key))
-    if found is None or not cache.read or not cache.unchanged(found[1]):
-        return None
-    value = found[0]
-    if isinstance(value, _CachedDrawing) and value.pdf is not None and cache.object_path(value.pdf.name) is None:
-        return None
-    cache.kept(kind, key)
-    return value
-
-
-def _cached_part_layout(value: dict[str, Any] | None, cache: Cache) -> PartLayout | None:
-    """The layout a ``pdf-layout`` entry tells of; None if there is none, or it is damaged."""
-    if value is None:
-        return None
-    try:
-        cover = cache.object_bytes(str(value["cover"])) if value["cover"] else b""
-        if cover is None:
-            return None
-        return PartLayout(
-            pages=int(value["pages"]),
-            anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
-            starts=tuple((int(page), str(name)) for page, name in value["starts"]),
-            cover=cover,
-            warnings=tuple(str(message) for message in value["warnings"]),
-            fetched=tuple(Path(path) for path in value["fetched"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawing | None:
@@ -490,7 +419,7 @@ class PdfRun:
         assert self._layout is not None
         cover = self.cache.put_object(self._layout.cover, ".png")
         starts = [[start.label, start.anchor] for start in self._layout.page_starts]
-        value = {"pages": self._layout.pages, "starts": starts, "cover": cover, "parts": [p.key for p in self._parts]}
+        value = {"pages": self._layout.pages, "starts": starts, "cover": cover}
         self.cache.store("pdf-last-layout", self._last_build_key("pdf-last-layout"), value, objects=[cover])
 
     def finish(self) -> Output:
@@ -821,12 +750,7 @@ class PdfRun:
     def _cached_drawing(self, key: str) -> _CachedDrawing | None:
         """The drawing of layout key ``key`` the cache has (looked up once a run)."""
         if key not in self._cached_drawings:
-            kept = _kept_part(self.cache, "pdf-part", key)
-            self._cached_drawings[key] = (
-                kept
-                if isinstance(kept, _CachedDrawing)
-                else _cached_drawing(self.cache.load("pdf-part", key), self.cache)
-            )
+            self._cached_drawings[key] = _cached_drawing(self.cache.load("pdf-part", key), self.cache)
         return self._cached_drawings[key]
 
     def _drawing_target(self, key: str) -> Path:
@@ -946,10 +870,23 @@ class PdfRun:
     # --- the cache -----------------------------------------------------------------------------
 
     def _cached_layout(self, key: str) -> PartLayout | None:
-        kept = _kept_part(self.cache, "pdf-layout", key)
-        if isinstance(kept, PartLayout):
-            return kept
-        return _cached_part_layout(self.cache.load("pdf-layout", key), self.cache)
+        value = self.cache.load("pdf-layout", key)
+        if value is None:
+            return None
+        try:
+            cover = self.cache.object_bytes(str(value["cover"])) if value["cover"] else b""
+            if cover is None:
+                return None
+            return PartLayout(
+                pages=int(value["pages"]),
+                anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
+                starts=tuple((int(page), str(name)) for page, name in value["starts"]),
+                cover=cover,
+                warnings=tuple(str(message) for message in value["warnings"]),
+                fetched=tuple(Path(path) for path in value["fetched"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def _store_layout(self, key: str, layout: PartLayout) -> None:
         fetched = self._own_files(layout.fetched)
@@ -976,7 +913,8 @@ class PdfRun:
         return {f"file:{path}": self.cache.file_digest(path) for path in fetched}
 
     def _last_build_key(self, kind: str) -> str:
-        return _last_build_key(kind, self.assembler.book.config.root, self.assembler.profile)
+        """What the last build of the report (in this profile) left under ``kind``."""
+        return digest(kind, str(self.assembler.book.config.root), self.assembler.profile)
 
     def _known_numbers(self) -> dict[str, str]:
         """The last build's page numbers and first folios: the stand-ins most likely right."""
