@@ -248,7 +248,8 @@ class Server:
                 import report.build
 
                 def tell(root: Path) -> None:
-                    os.write(telling, os.fsencode(root) + b"\n")
+                    with contextlib.suppress(OSError):  # the server gone: its next start reads the cache
+                        os.write(telling, os.fsencode(root) + b"\n")
 
                 report.build.on_built = tell
             except Exception as error:  # e.g. the command's folder was removed meanwhile
