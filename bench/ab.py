@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument(
         "--pause",
         type=float,
-        default=2.0,
+        default=run.AUTHOR_PAUSE,
         help="seconds from a build's end to the next edit, as an author pauses: the build server "
         "reads the report's chapters once a build has ended, which must neither slow the other "
         "version's build nor see the next edit",

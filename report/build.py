@@ -119,12 +119,12 @@ def prepare(
     diagnostics = Diagnostics()
     project = load_project(root, diagnostics, config)
     progress(f"parsing {len(project.chapters)} chapters")
-    root = project.config.root
+    folder = project.config.root  # resolved: what the chapters' paths and their parse keys are relative to
     with fonts.cached(cache):
         settings = _parse_settings(project.config, cache)
         kept: dict[str, _KeptChapter] = {}
-        parsed = tuple(_parse(chapter, root, diagnostics, cache, settings, kept) for chapter in project.chapters)
-    _keep(root, kept)
+        parsed = tuple(_parse(chapter, folder, diagnostics, cache, settings, kept) for chapter in project.chapters)
+    _keep(folder, kept)
     book = resolve_book(project.config, parsed, diagnostics, cache)
     check_stylesheets(project, diagnostics)
     diagnostics.raise_if_errors()
