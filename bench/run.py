@@ -48,7 +48,7 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 BENCH_POOL = f"bench-{os.getpid()}"  # the bench's kept processes: never the author's own (REPORT_POOL)
 BODY_PAGES_PER_COPY = 25  # the briefing without its cover, title page, contents and colophon
 # Seconds from a build's end to the author's next save: the build server reads the report between
-# builds (report.build.keep_parsed), as it can while an author reads what was built.
+# builds (report.build.keep_last_build), as it can while an author reads what was built.
 AUTHOR_PAUSE = 2.0
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

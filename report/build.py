@@ -29,6 +29,7 @@ are started, in :func:`prepare` and :func:`_render`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -195,7 +196,7 @@ def _tell_nobody(root: Path) -> None:
 
 
 # Told the report's folder after each build that succeeded: the build server's child tells the
-# server (see report.daemon.server), which then reads the report's chapters (keep_parsed).
+# server (see report.daemon.server), which then reads the report's chapters (keep_last_build).
 on_built: Callable[[Path], None] = _tell_nobody
 
 
@@ -309,7 +310,7 @@ def _render(
 # folder and parse key (a key names paths relative to the folder: a copy of the report has the
 # same keys). A process that prepares a book again and again (report watch, at every save)
 # neither reads them again nor converts them, only checks the files they depend on; the build
-# server reads them in between builds (see keep_parsed), for the builds it forks.
+# server reads them in between builds (see keep_last_build), for the builds it forks.
 _KEPT_PARSED: dict[Path, dict[str, _KeptChapter]] = {}
 _KEPT_REPORTS = 4  # the folders whose chapters are kept, the last prepared
 
@@ -336,14 +337,22 @@ def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
         del _KEPT_PARSED[older]
 
 
-def keep_parsed(root: Path) -> Generator[None, None, None]:
-    """Takes into this process the chapters of the report at ``root`` that the cache has
-    parsed, a step a chapter (that the caller may pause between), so that a later preparation
-    in this process, or in a process forked from it, finds them converted already. The build
-    server does so between builds: an unchanged chapter then costs a build no read of the cache.
-    A chapter the cache does not have is left to the build."""
+def keep_last_build(root: Path) -> Generator[None, None, None]:
+    """Takes into this process what the next build of the report at ``root`` would read of the
+    last build from the cache, a step at a time (that the caller may pause between): the
+    chapters the cache has parsed, converted already, then the last EPUB's pages (see
+    :func:`report.render.epub.keep_pages`). The build server does so between builds: an
+    unchanged chapter then costs a build it forks no read of the cache. What the cache does
+    not have is left to the build."""
     config = load_config(root)
     cache = Cache(config.root / CACHE_DIR_NAME)
+    yield from _keep_parsed(config, cache)
+    from report.render.epub import keep_pages
+
+    yield from keep_pages(cache, _last_epub_pages(config, cache))
+
+
+def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
     from report.load import load_project
 
     project = load_project(config.root, Diagnostics(), config)
@@ -460,15 +469,31 @@ def _epub(
     # Everything handed to the renderer must be part of the key (the page starts and cover are;
     # the renderer keys each chapter's page by ``inputs``, the chapter and its page starts; the
     # last EPUB only spares compressing again what is the same).
-    last_key = digest("epub-last", str(book.config.root), assembler.profile)
+    last_key = _last_epub_key(book.config, assembler.profile)
     renderer = EpubRenderer(layout.page_starts, layout.cover, cache, inputs, _last_epub(cache, last_key), made)
     output = renderer.render(assembler, target)
     assert renderer.written is not None
     name = cache.put_object(renderer.written.data, ".epub")
     cache.store("epub", key, {"epub": name, "documents": output.pages or 0}, objects=[name])
-    cache.store("epub-last", last_key, {"epub": name, "digests": dict(renderer.written.digests)}, objects=[name])
+    pages = [list(kind_and_key) for kind_and_key in renderer.pages_used]  # for the build server (keep_last_build)
+    last = {"epub": name, "digests": dict(renderer.written.digests), "pages": pages}
+    cache.store("epub-last", last_key, last, objects=[name])
     fresh.add("epub")
     return output
+
+
+def _last_epub_key(config: Config, profile: str) -> str:
+    return digest("epub-last", str(config.root), profile)
+
+
+def _last_epub_pages(config: Config, cache: Cache) -> list[tuple[str, str]]:
+    """The chapter pages the report's last EPUBs (of each profile) used, by kind and key."""
+    pages: list[tuple[str, str]] = []
+    for profile in PROFILES:
+        last = cache.load("epub-last", _last_epub_key(config, profile)) or {}
+        with contextlib.suppress(TypeError, ValueError):  # written by other code
+            pages += [(str(kind), str(key)) for kind, key in last.get("pages", ())]
+    return pages
 
 
 def _last_epub(cache: Cache, key: str) -> Zipped | None:

@@ -1138,18 +1138,37 @@ def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     assert len(converted) == 3 and paths and all(path.is_relative_to(copy) for path in paths)
 
 
+def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
+    project: Path, worker: PdfWorkers
+) -> None:
+    """A process that builds again (report watch; the build server's children, which find what
+    the server read) takes the unchanged chapters' EPUB pages from memory: with their cache
+    entries removed, only the edited chapter's page is made, and the EPUB is a build from
+    nothing's."""
+    run(project, worker)
+    entries = project / CACHE_DIR_NAME / "v1" / "entries"
+    for kind in ("epub-page", "epub-chapter"):
+        shutil.rmtree(entries / kind)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2
+    assert [len(list((entries / kind).glob("*.json"))) for kind in ("epub-page", "epub-chapter")] == [1, 1]
+    clean_build_matches(project)
+
+
 def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_cache(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The build server reads the chapters of the report it built into memory while no build
-    runs (keep_parsed): the builds it forks take them from there, reading none of their cache
+    runs (keep_last_build): the builds it forks take them from there, reading none of their cache
     entries, and check only the files they use; a chapter whose image changed is parsed again."""
     import report.build
 
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    assert len(list(report.build.keep_parsed(project))) == 3  # a step a chapter
+    assert len(list(report.build.keep_last_build(project))) == 3  # a step a chapter (no EPUB yet)
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check

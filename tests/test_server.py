@@ -129,22 +129,26 @@ def idle_since(seconds: float = 20) -> float:
     raise AssertionError("the build server stayed busy")
 
 
-def test_the_server_reads_the_chapters_of_the_report_it_built_for_the_next_build(project: Path, tmp_path: Path) -> None:
+def test_the_server_reads_the_last_build_of_its_report_for_the_next_build(project: Path, tmp_path: Path) -> None:
     """A build the server ran tells it its report; while no build runs, the server reads that
-    report's chapters into memory, and the next build it forks reads none of their cache entries
-    (here removed meanwhile) and parses only the chapter edited since."""
+    report's chapters and its EPUB's pages into memory, and the next build it forks reads none of
+    their cache entries (here removed meanwhile): it parses, and makes the EPUB page of, only the
+    chapter edited since."""
     assert report("build", project).returncode == 0  # in the command's process: it starts the server
     listening()
     edit(project, "準備する", "点検する")
     assert report("build", project).returncode == 0  # in a child of the server, which it tells
     idle_since()
-    parsed = project / CACHE_DIR_NAME / "v1" / "entries" / "parsed"
-    shutil.rmtree(parsed)
+    entries = project / CACHE_DIR_NAME / "v1" / "entries"
+    for kind in ("parsed", "epub-page", "epub-chapter"):
+        shutil.rmtree(entries / kind)
     edit(project, "点検する", "確かめる")
     third = report("build", project, "--timings")
     assert third.returncode == 0, third.stderr
     assert re.search(r"^parsed +2 +1$", third.stdout, re.MULTILINE), third.stdout
-    assert len(list(parsed.glob("*.json"))) == 1  # the edited chapter's
+    assert re.search(r"^epub-page +[2-9] +1$", third.stdout, re.MULTILINE), third.stdout
+    for kind in ("parsed", "epub-page", "epub-chapter"):
+        assert len(list((entries / kind).glob("*.json"))) == 1, kind  # the edited chapter's
     fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
     assert fresh.returncode == 0, fresh.stderr
     for name in ("ja-basic.pdf", "ja-basic.epub"):

@@ -8,9 +8,10 @@ has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 
 Forking is safe here because the server starts no thread and never loads WeasyPrint (the PDF
 workers are spawned, by the forked child): it imports, and between builds reads into memory the
-chapters of the report it last built, as the cache has them parsed (a child whose build
-succeeded tells it the report's folder on a pipe; :func:`report.build.keep_parsed`), a step at
-a time, never while a build runs, so that the builds it forks find them. Each child takes
+chapters of the report it last built, as the cache has them parsed, and its last EPUB's pages
+(a child whose build succeeded tells it the report's folder on a pipe;
+:func:`report.build.keep_last_build`), a step at a time, never while a build runs, so that the
+builds it forks find them. Each child takes
 the command's standard streams, working folder, environment and umask, then runs it as the
 command itself would (:func:`report.cli.run`); the server sends the command its process id
 (to pass Ctrl-C on) and, once the child has ended, its exit status. A command that goes away
@@ -93,8 +94,8 @@ class Server:
         self.pid = os.getpid()
         self.running: dict[int, socket.socket] = {}  # child process → its command's connection
         # Each child's pipe, on which its build tells the report's folder once it has succeeded:
-        # the chapters of the last such report are then read into memory (report.build.keep_parsed)
-        # while no build runs, for the next builds to find.
+        # the chapters and EPUB pages of the last such report are then read into memory
+        # (report.build.keep_last_build) while no build runs, for the next builds to find.
         self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
         self.to_keep: Path | None = None
         self.keeping: Generator[None, None, None] | None = None
@@ -145,15 +146,15 @@ class Server:
             self.to_keep = Path(os.fsdecode(told[-1]))
 
     def _keep_step(self) -> None:
-        """One step of reading a report's chapters into memory (a new report told replaces
+        """One step of reading a report's last build into memory (a new report told replaces
         the one being read). A report that cannot be read (changed meanwhile, say) is left to
         its next build, which finds out for itself and says so."""
         if self.to_keep is not None:
             if self.keeping is not None:
                 self.keeping.close()
-            from report.build import keep_parsed
+            from report.build import keep_last_build
 
-            self.keeping, self.to_keep = keep_parsed(self.to_keep), None
+            self.keeping, self.to_keep = keep_last_build(self.to_keep), None
         if self.keeping is None:
             return
         try:

@@ -30,7 +30,7 @@ import os
 import re
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,11 @@ _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
 _BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
+_PAGE, _UNMARKED = "epub-page", "epub-chapter"  # a chapter's page, with and without its print page markers
+# The pages of the last EPUB rendered in this process, or read by the build server between builds
+# (keep_pages), by kind and key: a build takes them from here without reading the cache. (A key
+# names everything the page is made of; the pages are never changed once made.)
+_KEPT_PAGES: dict[tuple[str, str], _FinishedPage] = {}
 _SUMMARIES = {
     "ja": "本書は章ごとの文書からなり、目次・ランドマーク・印刷版（PDF）のページ番号による"
     "ページリストで移動できます。図には代替テキスト、表には見出しセル、ルビには ruby 要素を用い、"
@@ -156,6 +161,7 @@ class EpubRenderer:
         self.earlier = earlier
         self.written: Zipped | None = None
         self.made = made or MadeInBuild()
+        self.pages_used: dict[tuple[str, str], _FinishedPage] = {}  # by kind and key: this EPUB's pages
 
     def render(self, assembler: Assembler, target: Path) -> Output:
         from report.render.pdf import PdfRenderer
@@ -254,6 +260,8 @@ class EpubRenderer:
         writer.write()
         self.written = _normalised_zip(buffer.getvalue(), modified, self.earlier)
         target.write_bytes(self.written.data)
+        if self.cache is not None and self.key:
+            _keep_pages(self.pages_used)
         return Output(self.format, target, target.stat().st_size, len(pages))
 
     def _pages(
@@ -285,6 +293,7 @@ class EpubRenderer:
                 page = self._marked(assembler, chapter, written, starts, body_font)
                 self._store_page(key, page)
             made.append(self.made.pages.setdefault(key, page))
+            self.pages_used[_PAGE, key] = made[-1]
         usage = _merged([characters for _, _, characters, _ in made])
         page_list = [entry for _, entries, _, _ in made for entry in entries]
         return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
@@ -296,29 +305,25 @@ class EpubRenderer:
         without them from the cache if it was kept (pages that only moved, after an edit that
         made an earlier chapter longer, get new markers, not a new page)."""
         key = digest(self.key, written)
-        unmarked = self._cached_page(key, "epub-chapter")
+        unmarked = self._cached_page(key, _UNMARKED)
         if unmarked is None:
             unmarked = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), (), body_font)
-            self._store_page(key, unmarked, "epub-chapter")
+            self._store_page(key, unmarked, _UNMARKED)
+        self.pages_used[_UNMARKED, key] = unmarked
         page, _, usage, features = unmarked
         pages, page_list = insert_page_breaks([page], starts)
         return pages[0], page_list, usage, features  # (a marker sets no character, holds nothing)
 
-    def _cached_page(self, key: str, kind: str = "epub-page") -> _FinishedPage | None:
-        value = self.cache.load(kind, key) if self.cache is not None and self.key else None
-        if value is None:
+    def _cached_page(self, key: str, kind: str = _PAGE) -> _FinishedPage | None:
+        if self.cache is None or not self.key:
             return None
-        try:
-            page = EpubPage(str(value["file"]), str(value["title"]), str(value["xhtml"]), tuple(value["properties"]))
-            entries = [(str(label), str(href)) for label, href in value["page_list"]]
-            usage = {(str(style), int(weight)): set(str(found)) for style, weight, found in value["usage"]}
-            images, described, ruby, mathml = value["features"]
-            features = Features(int(images), int(described), bool(ruby), bool(mathml))
-        except (KeyError, TypeError, ValueError):
-            return None
-        return page, entries, usage, features
+        kept = _KEPT_PAGES.get((kind, key))
+        if kept is not None and self.cache.read:
+            self.cache.kept(kind, key)
+            return kept
+        return _page_from_value(self.cache.load(kind, key))
 
-    def _store_page(self, key: str, made: _FinishedPage, kind: str = "epub-page") -> None:
+    def _store_page(self, key: str, made: _FinishedPage, kind: str = _PAGE) -> None:
         if self.cache is None or not self.key:
             return
         page, entries, usage, features = made
@@ -332,6 +337,38 @@ class EpubRenderer:
             "features": [features.images, features.described, features.ruby, features.mathml],
         }
         self.cache.store(kind, key, value)
+
+
+def _page_from_value(value: dict[str, Any] | None) -> _FinishedPage | None:
+    """A page as :meth:`EpubRenderer._store_page` stored it (None if it was not, or by other code)."""
+    if value is None:
+        return None
+    try:
+        page = EpubPage(str(value["file"]), str(value["title"]), str(value["xhtml"]), tuple(value["properties"]))
+        entries = [(str(label), str(href)) for label, href in value["page_list"]]
+        usage = {(str(style), int(weight)): set(str(found)) for style, weight, found in value["usage"]}
+        images, described, ruby, mathml = value["features"]
+        features = Features(int(images), int(described), bool(ruby), bool(mathml))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return page, entries, usage, features
+
+
+def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None, None, None]:
+    """The pages of ``keys`` (kind and key, as :attr:`EpubRenderer.pages_used` names them) read
+    from the cache into this process, a step a page: the build server reads the last EPUB's
+    between builds, so that the builds it forks read none of them (see report.build.keep_last_build)."""
+    kept: dict[tuple[str, str], _FinishedPage] = {}
+    for kind, key in keys:
+        if kind in (_PAGE, _UNMARKED) and (page := _page_from_value(cache.load(kind, key))) is not None:
+            kept[kind, key] = page
+        yield
+    _keep_pages(kept)
+
+
+def _keep_pages(pages: dict[tuple[str, str], _FinishedPage]) -> None:
+    _KEPT_PAGES.clear()
+    _KEPT_PAGES.update(pages)
 
 
 @dataclass(frozen=True)
