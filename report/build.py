@@ -35,7 +35,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -155,7 +155,7 @@ def build(
     inputs_before = _inputs_before(config, out_dir, cache)
     if use_cache and (unchanged := _up_to_date(config, out_dir, options, inputs_before, cache)) is not None:
         timings.mark("checked")
-        on_built(config.root, cache)
+        on_built(config.root)
         return replace(unchanged, timings=timings)
 
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
@@ -187,18 +187,17 @@ def build(
             cache.prune()
             cache.save()
     timings.mark("done")
-    on_built(config.root, cache)
+    on_built(config.root)
     return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
 
 
-def _tell_nobody(root: Path, cache: Cache) -> None:
+def _tell_nobody(root: Path) -> None:
     pass
 
 
-# Told the report's folder and cache after each build that succeeded: the build server's child
-# tells the server (see report.daemon.server), which then reads what the build used of the cache
-# (keep_last_build).
-on_built: Callable[[Path, Cache], None] = _tell_nobody
+# Told the report's folder after each build that succeeded: the build server's child tells the
+# server (see report.daemon.server), which then reads the report's chapters (keep_last_build).
+on_built: Callable[[Path], None] = _tell_nobody
 
 
 def _remove_left_behind(out_dir: Path, output: str, cache_dir: Path) -> None:
@@ -338,22 +337,19 @@ def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
         del _KEPT_PARSED[older]
 
 
-def keep_last_build(root: Path, entries: Iterable[str] = ()) -> Generator[None, None, None]:
+def keep_last_build(root: Path) -> Generator[None, None, None]:
     """Takes into this process what the next build of the report at ``root`` would read of the
     last build from the cache, a step at a time (that the caller may pause between): the
-    chapters the cache has parsed, converted already, the last EPUB's pages (see
-    :func:`report.render.epub.keep_pages`), then the other ``entries`` the last build used (as
-    :meth:`Cache.entries_used` names them). The build server does so between builds: an
+    chapters the cache has parsed, converted already, then the last EPUB's pages (see
+    :func:`report.render.epub.keep_pages`). The build server does so between builds: an
     unchanged chapter then costs a build it forks no read of the cache. What the cache does
     not have is left to the build."""
     config = load_config(root)
     cache = Cache(config.root / CACHE_DIR_NAME)
     yield from _keep_parsed(config, cache)
-    from report.render.epub import KEPT_KINDS, keep_pages
+    from report.render.epub import keep_pages
 
     yield from keep_pages(cache, _last_epub_pages(config, cache))
-    converted = {"parsed", *KEPT_KINDS}  # kept as the build uses them, above
-    yield from cache.keep_entries(name for name in entries if name.partition("/")[0] not in converted)
 
 
 def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:

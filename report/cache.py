@@ -32,7 +32,7 @@ import time
 import types
 import typing
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -308,34 +308,10 @@ class Cache:
         """:meth:`load`, and the entry's dependencies as :meth:`unchanged` checks them (a value
         kept in memory is still checked against them)."""
         path = self._entry_path(kind, key)
-        entry = _kept_entry(path) if self.read else None
-        if entry is None and (self.read or path in self._stored):
-            entry = _read_json(path)
+        entry = _read_json(path) if self.read or path in self._stored else None
         found = self._check(entry, key, path)
         self.stats.count(kind, found is not None)
         return found
-
-    def entries_used(self) -> list[str]:
-        """The entries this build read or wrote, as ``kind/key`` (see :meth:`keep_entries`)."""
-        entries = self.directory / "entries"
-        paths = {Path(path) for path in self._used} | self._stored
-        return sorted(f"{path.parent.name}/{path.stem}" for path in paths if path.parent.parent == entries)
-
-    def keep_entries(self, names: Iterable[str]) -> Generator[None, None, None]:
-        """The entries ``names`` (``kind/key``, as :meth:`entries_used` gives them) read into this
-        process, a step an entry: the build server reads those of the last build between builds,
-        and a build it forks takes each from memory while its file is unchanged (then checks it
-        as one it read: its dependencies and objects)."""
-        kept: dict[str, tuple[tuple[int, int, int], Any]] = {}
-        for name in names:
-            kind, _, key = name.partition("/")
-            path = self._entry_path(kind, key)
-            before, entry, after = _signature(path), _read_json(path), _signature(path)
-            if before is not None and before == after and isinstance(entry, dict):
-                kept[str(path)] = (before, entry)
-            yield
-        _KEPT_ENTRIES.clear()
-        _KEPT_ENTRIES.update(kept)
 
     def kept(self, kind: str, key: str) -> None:
         """The entry's value was found in memory (and its dependencies unchanged): a hit, and
@@ -499,26 +475,6 @@ def _hash_file(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             hasher.update(chunk)
     return hasher.hexdigest()
-
-
-# The entries the build server read between builds (see Cache.keep_entries), decoded, by file,
-# with the file's size, modification time and inode when read.
-_KEPT_ENTRIES: dict[str, tuple[tuple[int, int, int], Any]] = {}
-
-
-def _kept_entry(path: Path) -> Any:
-    """The entry of ``path`` as kept in memory, if its file is the one read then (an entry is
-    written anew, as another file, when its value changes: the last build's records)."""
-    kept = _KEPT_ENTRIES.get(str(path))
-    return kept[1] if kept is not None and kept[0] == _signature(path) else None
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_size, status.st_mtime_ns, status.st_ino
 
 
 def _read_json(path: Path) -> Any:

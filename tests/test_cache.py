@@ -1138,36 +1138,6 @@ def test_a_process_that_prepares_again_does_not_convert_its_chapters_again(
     assert len(converted) == 3 and paths and all(path.is_relative_to(copy) for path in paths)
 
 
-def test_entries_read_into_memory_are_taken_while_their_file_is_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The build server reads the entries the last build used (Cache.entries_used) into memory
-    between builds: a build it forks takes each from there while its file is the one read, and
-    reads a file written anew since (the last build's records are, at every build)."""
-    import report.cache
-
-    monkeypatch.setattr(report.cache, "_KEPT_ENTRIES", {})
-    image = tmp_path / "figure.png"
-    image.write_bytes(b"an image")
-    built = Cache(tmp_path / "cache")
-    built.store("pdf-layout", "a", {"pages": 3}, deps={f"file:{image}": built.file_digest(image)})
-    built.store("pdf-numbers", "b", {"intro": "1"})
-    assert built.load("pdf-layout", "a") == {"pages": 3} and built.load("pdf-layout", "c") is None
-    used = built.entries_used()
-    assert used == ["pdf-layout/a", "pdf-numbers/b"]
-    assert len(list(Cache(tmp_path / "cache").keep_entries(used))) == 2
-    Cache(tmp_path / "cache").store("pdf-numbers", "b", {"intro": "2"})  # the next build's record
-    read: list[Path] = []
-    real = report.cache._read_json
-    monkeypatch.setattr(report.cache, "_read_json", lambda path: read.append(path) or real(path))
-    cache = Cache(tmp_path / "cache")
-    assert cache.load("pdf-layout", "a") == {"pages": 3} and cache.stats.hits["pdf-layout"] == 1
-    assert cache.load("pdf-numbers", "b") == {"intro": "2"}
-    assert [path.parent.name for path in read if path.parent.parent.name == "entries"] == ["pdf-numbers"]
-    image.write_bytes(b"another image")  # what the entry depends on is still checked
-    assert Cache(tmp_path / "cache").load("pdf-layout", "a") is None
-
-
 def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     project: Path, worker: PdfWorkers
 ) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 from setproctitle import setproctitle
 
-from report.cache import Cache, read_builder_files
+from report.cache import read_builder_files
 from report.daemon.client import STATUS, read_exactly, server_address
 from report.daemon.settings import CHECK_SECONDS, SERVER_KIND, builder_stamp, peer, set_title
 from report.errors import ExitCode
@@ -97,7 +97,7 @@ class Server:
         # the chapters and EPUB pages of the last such report are then read into memory
         # (report.build.keep_last_build) while no build runs, for the next builds to find.
         self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
-        self.to_keep: tuple[Path, list[str]] | None = None
+        self.to_keep: Path | None = None
         self.keeping: Generator[None, None, None] | None = None
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ)
@@ -142,8 +142,8 @@ class Server:
         self.selector.unregister(pipe)
         os.close(pipe)
         told = bytes(self.told.pop(pipe)).splitlines()
-        if told:  # the report's folder, then the cache entries its build used
-            self.to_keep = Path(os.fsdecode(told[0])), [name.decode() for name in told[1:]]
+        if told:
+            self.to_keep = Path(os.fsdecode(told[-1]))
 
     def _keep_step(self) -> None:
         """One step of reading a report's last build into memory (a new report told replaces
@@ -154,7 +154,7 @@ class Server:
                 self.keeping.close()
             from report.build import keep_last_build
 
-            self.keeping, self.to_keep = keep_last_build(*self.to_keep), None
+            self.keeping, self.to_keep = keep_last_build(self.to_keep), None
         if self.keeping is None:
             return
         try:
@@ -248,13 +248,9 @@ class Server:
                 self._become(connection, descriptors, request)
                 import report.build
 
-                def tell(root: Path, cache: Cache) -> None:
-                    told = memoryview(
-                        b"".join(line + b"\n" for line in [os.fsencode(root), *map(str.encode, cache.entries_used())])
-                    )
+                def tell(root: Path) -> None:
                     with contextlib.suppress(OSError):  # the server gone: its next start reads the cache
-                        while told:
-                            told = told[os.write(telling, told) :]
+                        os.write(telling, os.fsencode(root) + b"\n")
 
                 report.build.on_built = tell
             except Exception as error:  # e.g. the command's folder was removed meanwhile

@@ -83,7 +83,6 @@ _BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
 _PAGE, _UNMARKED = "epub-page", "epub-chapter"  # a chapter's page, with and without its print page markers
-KEPT_KINDS = (_PAGE, _UNMARKED)
 # The pages of the last EPUB rendered in this process, or read by the build server between builds
 # (keep_pages), by kind and key: a build takes them from here without reading the cache. (A key
 # names everything the page is made of; the pages are never changed once made.)
@@ -361,7 +360,7 @@ def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None,
     between builds, so that the builds it forks read none of them (see report.build.keep_last_build)."""
     kept: dict[tuple[str, str], _FinishedPage] = {}
     for kind, key in keys:
-        if kind in KEPT_KINDS and (page := _page_from_value(cache.load(kind, key))) is not None:
+        if kind in (_PAGE, _UNMARKED) and (page := _page_from_value(cache.load(kind, key))) is not None:
             kept[kind, key] = page
         yield
     _keep_pages(kept)
