@@ -197,7 +197,7 @@ class Assembler:
         key = ""
         if self.cache is not None:  # the same chapter, the same body: kept (a millisecond a chapter)
             footnotes = [[note.number, note.id, note.html] for note in chapter.footnotes]
-            key = digest(code_fingerprint("report.assemble"), language, chapter.html, json.dumps(footnotes))
+            key = digest(code_fingerprint("report.assemble"), language, chapter.html_digest, json.dumps(footnotes))
             kept = self.cache.load("print-body", key)
             if kept is not None and isinstance(body := kept.get("html"), str):
                 return Markup(chapter.html_with_svgs(body))

@@ -5,6 +5,8 @@ load → :class:`Project` · parse → :class:`ParsedChapter` · resolve → :cl
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -209,6 +211,12 @@ class Chapter:
     linked_files: tuple[Path, ...] = ()  # files of the report it links to that are not chapters
     bibliography: bool = False  # the reference list is at its end
     includes: tuple[Path, ...] = ()
+
+    @functools.cached_property
+    def html_digest(self) -> str:
+        """SHA-256 of :attr:`html`: the PDF and the EPUB key what they make of the chapter by
+        it, hashing the chapter's HTML (the bulk of the book) once a build."""
+        return hashlib.sha256(self.html.encode()).hexdigest()
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

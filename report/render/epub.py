@@ -117,12 +117,15 @@ class MadeInBuild:
     book: str = ""  # see book_digest()
 
     def chapter(self, assembler: Assembler, chapter: Chapter) -> tuple[str, frozenset[str]]:
-        """What the chapter's page is made of (its part of the page's key), and its ids."""
+        """What the chapter's page is made of, as a digest (its part of the page's key), and its
+        ids. (Its HTML and inline SVGs, the bulk of it, are hashed as they are, not written out
+        with the rest.)"""
         known = self.chapters.get(chapter.id)
         if known is None:
-            written = repr((chapter, assembler.epub_link_owners(chapter)))
+            rest = replace(chapter, html="", svgs=())
+            made_of = digest(repr((rest, assembler.epub_link_owners(chapter))), chapter.html_digest, *chapter.svgs)
             ids = frozenset({chapter.id, *ID_ATTRIBUTE.findall(chapter.html), *(note.id for note in chapter.footnotes)})
-            known = self.chapters[chapter.id] = (written, ids)
+            known = self.chapters[chapter.id] = (made_of, ids)
         return known
 
     def book_digest(self, assembler: Assembler) -> str:
@@ -286,11 +289,11 @@ class EpubRenderer:
         cover = assembler.epub_cover_page(STYLESHEET, cover_image)
         made = [_finished(cover, cover_starts, body_font, True)]
         for chapter, starts in zip(chapters, starts_in, strict=True):
-            written = self.made.chapter(assembler, chapter)[0]
-            key = digest(self.key, written, repr(starts))
+            made_of = self.made.chapter(assembler, chapter)[0]
+            key = digest(self.key, made_of, repr(starts))
             page = self.made.pages.get(key) or self._cached_page(key)
             if page is None:
-                page = self._marked(assembler, chapter, written, starts, body_font)
+                page = self._marked(assembler, chapter, made_of, starts, body_font)
                 self._store_page(key, page)
             made.append(self.made.pages.setdefault(key, page))
             self.pages_used[_PAGE, key] = made[-1]
@@ -299,12 +302,12 @@ class EpubRenderer:
         return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
 
     def _marked(
-        self, assembler: Assembler, chapter: Chapter, written: str, starts: list[PageStart], body_font: str
+        self, assembler: Assembler, chapter: Chapter, made_of: str, starts: list[PageStart], body_font: str
     ) -> _FinishedPage:
         """The chapter's page with the markers of the printed pages that begin in it: the page
         without them from the cache if it was kept (pages that only moved, after an edit that
         made an earlier chapter longer, get new markers, not a new page)."""
-        key = digest(self.key, written)
+        key = digest(self.key, made_of)
         unmarked = self._cached_page(key, _UNMARKED)
         if unmarked is None:
             unmarked = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), (), body_font)

@@ -966,7 +966,7 @@ def _asked(numbers: dict[str, str], start: int) -> str:
 
 def _chapter_digest(chapter: Chapter) -> str:
     """What tells that a chapter's part of the print document may have changed."""
-    return digest(chapter.html, chapter.title_html)
+    return digest(chapter.html_digest, chapter.title_html)
 
 
 def _layout_key(styles: Styles, job: PartJob) -> str:
