@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import json
 import os
 import time
@@ -134,6 +135,22 @@ def prepare(
     return book, diagnostics.warnings
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a build runs. What a build makes it
+    keeps to its end, and its full collections went over all of it again and again (a tenth of
+    a second of a 586-page edit's 0.9 s); the build's memory goes with its process, or, in one
+    that builds again (report watch), is collected between builds."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_collector_paused()
 def build(
     root: Path,
     formats: tuple[str, ...] = FORMATS,

@@ -1182,3 +1182,29 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     Image.new("RGB", (24, 12), "blue").save(project / "assets" / "figures" / "sample.png")
     changed, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     assert parsed == ["method"] and changed.chapters[0] == first.chapters[0]
+
+
+def test_the_cyclic_collector_is_held_off_while_a_build_runs_and_on_again_after(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build's full collections went over what the build keeps to its end: the collector is
+    held off during the build, and on again after it (a process that builds again collects
+    between builds); a caller that had it off keeps it off."""
+    import gc
+
+    import report.build
+
+    during: list[bool] = []
+    real = report.build.prepare
+    monkeypatch.setattr(report.build, "prepare", lambda *args: during.append(gc.isenabled()) or real(*args))
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
+    assert during == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        method.write_text(method.read_text(encoding="utf-8").replace("測定する", "準備する"), encoding="utf-8")
+        run(project, worker)
+        assert during == [False, False] and not gc.isenabled()
+    finally:
+        gc.enable()
