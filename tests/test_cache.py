@@ -1144,11 +1144,14 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     """A process that builds again (report watch; the build server's children, which find what
     the server read) takes the unchanged chapters' EPUB pages from memory: with their cache
     entries removed, only the edited chapter's page is made, and the EPUB is a build from
-    nothing's."""
+    nothing's. The server's reading between builds takes the pages it has kept as they are."""
+    import report.build
+
     run(project, worker)
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("epub-page", "epub-chapter"):
         shutil.rmtree(entries / kind)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 2 * 3  # the chapters, their pages (two kinds)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)

@@ -359,11 +359,14 @@ def _page_from_value(value: dict[str, Any] | None) -> _FinishedPage | None:
 
 def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None, None, None]:
     """The pages of ``keys`` (kind and key, as :attr:`EpubRenderer.pages_used` names them) read
-    from the cache into this process, a step a page: the build server reads the last EPUB's
-    between builds, so that the builds it forks read none of them (see report.build.keep_last_build)."""
+    from the cache into this process (those it has already kept, taken as they are), a step a
+    page: the build server reads the last EPUB's between builds, so that the builds it forks read
+    none of them (see report.build.keep_last_build)."""
     kept: dict[tuple[str, str], _FinishedPage] = {}
     for kind, key in keys:
-        if kind in (_PAGE, _UNMARKED) and (page := _page_from_value(cache.load(kind, key))) is not None:
+        if kind not in (_PAGE, _UNMARKED):
+            continue
+        if (page := _KEPT_PAGES.get((kind, key)) or _page_from_value(cache.load(kind, key))) is not None:
             kept[kind, key] = page
         yield
     _keep_pages(kept)
