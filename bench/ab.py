@@ -12,7 +12,7 @@ builder one after the other, after the same edit (``run.py``'s: ``revise``, ``le
 last build ended, as an author's save does (the build server reads the report between builds:
 that must neither slow the other version's build nor see the edit), and is built at once. The
 earlier commit is taken with ``git archive`` and run with the repository's ``.venv``. Prints
-each build's time, the medians and their ratio.
+each build's time, the medians and their ratio, and the median of each round's ratio.
 """
 
 from __future__ import annotations
@@ -91,7 +91,13 @@ def main() -> None:
                     times[name].append(build(name))
                 print(f"{edit}: " + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in versions), flush=True)
             before, after = (statistics.median(times[name]) for name in versions)
-            print(f"== {edit}: before {before:.2f} s, after {after:.2f} s, after ÷ before {after / before:.2f}")
+            # Each round's two builds come seconds apart: their ratio is spared the
+            # machine's drift over the run, which the medians are not.
+            paired = statistics.median(a / b for a, b in zip(times["after"], times["before"], strict=True))
+            print(
+                f"== {edit}: before {before:.2f} s, after {after:.2f} s, after ÷ before {after / before:.2f}"
+                f" (the median of each round's ratio: {paired:.2f})"
+            )
     finally:
         for name in versions:
             stop(name)
