@@ -213,7 +213,8 @@ def _tell_nobody(root: Path) -> None:
 
 
 # Told the report's folder after each build that succeeded: the build server's child tells the
-# server (see report.daemon.server), which then reads the report's chapters (keep_last_build).
+# server (see report.daemon.server), which then reads the report's chapters and EPUB pages
+# (keep_last_build).
 on_built: Callable[[Path], None] = _tell_nobody
 
 
