@@ -128,6 +128,7 @@ class Rendered:
     names: tuple[str, ...]
     whole: bytes  # the same book written by WeasyPrint at once
     pdfa_parts: tuple[JoinPart, ...]  # two small parts written as PDF/A-3b
+    pdfa1_parts: tuple[JoinPart, ...]  # the same written as PDF/A-1b (whose fonts have a CID set)
     quirks: bytes  # what WeasyPrint does with stand-ins and links to missing anchors
     joined: bytes
     path: Path  # the joined PDF, for the command-line tools
@@ -179,6 +180,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     documents["whole"] = (_page("".join(html for html, _, _ in PARTS.values())), "pdf/ua-1")
     documents["a-one"] = (_page(CHAPTER_1), "pdf/a-3b")
     documents["a-two"] = (_page(CHAPTER_2), "pdf/a-3b")
+    documents["a1-one"] = (_page(CHAPTER_1), "pdf/a-1b")
+    documents["a1-two"] = (_page(CHAPTER_2), "pdf/a-1b")
     documents["quirks"] = (_page(QUIRKS), "pdf/ua-1")
     pdfs = _render(directory, documents)
     parts = tuple(JoinPart(pdfs[name], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
@@ -186,9 +189,12 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     joined = join_pdfs(parts, fonts)
     path = directory / "joined.pdf"
     path.write_bytes(joined)
-    pdfa = (JoinPart(pdfs["a-one"], frozenset({"ch2-sec"})), JoinPart(pdfs["a-two"], frozenset({"ch1-sec"})))
+    pdfa, pdfa1 = (
+        (JoinPart(pdfs[f"{a}-one"], frozenset({"ch2-sec"})), JoinPart(pdfs[f"{a}-two"], frozenset({"ch1-sec"})))
+        for a in ("a", "a1")
+    )
     whole = directory / "whole.pdf"
-    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfs["quirks"], joined, path, whole, fonts)
+    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfa1, pdfs["quirks"], joined, path, whole, fonts)
 
 
 # The parts as added to the join: in order, or not (the builder adds the contents last, once it
@@ -775,6 +781,37 @@ def test_pdfa_parts_keep_their_output_intent_and_share_the_profile(rendered: Ren
     digests = [hashlib.sha256(profile.read_raw_bytes()).hexdigest() for profile in profiles]
     assert len(digests) == len(set(digests)), "the sRGB profile is stored once"
     assert b"pdfaid:part" in pdf.Root.Metadata.read_bytes()
+
+
+def test_pdfa1_font_cid_sets_name_the_glyphs_all_parts_draw_as_parts_come_and_go(rendered: Rendered) -> None:
+    """PDF/A-1 asks each embedded CID font for the set of CIDs its file has: the joined file's
+    are those all parts draw (and .notdef), in a join kept for the next build too, after a part
+    was taken out and brought back; and the bytes are a new joiner's."""
+    one, two = rendered.pdfa1_parts
+    assert any(Name.CIDSet in obj for obj in _open(one.pdf).objects if isinstance(obj, Dictionary))
+    kept = Joiner(rendered.fonts)
+    try:
+        for parts in ([(0, one), (1, two)], [(0, one)], [(0, one), (1, two)]):
+            kept.begin()
+            fresh = Joiner(rendered.fonts)
+            try:
+                for joiner in (kept, fresh):
+                    for slot, part in parts:
+                        joiner.add(slot, part)
+                joined = kept.result()
+                assert joined == fresh.result()
+            finally:
+                fresh.close()
+            checked = 0
+            for obj in _open(joined).objects:
+                if isinstance(obj, Dictionary) and Name.W in obj and Name.CIDSet in obj.FontDescriptor:
+                    bits = obj.FontDescriptor.CIDSet.read_bytes()
+                    cids = {index for index in range(len(bits) * 8) if bits[index // 8] & (0x80 >> index % 8)}
+                    assert cids == _glyph_ids(obj.W) | {0}
+                    checked += 1
+            assert checked
+    finally:
+        kept.close()
 
 
 def test_nothing_to_join() -> None:

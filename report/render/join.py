@@ -656,14 +656,16 @@ class Joiner:
         again only when those glyphs changed. A descriptor's CID set (PDF/A-1) is written each
         time: a part added again may bring a descriptor of its own."""
         for objgen in self.uses_changed:
-            glyphs = frozenset(glyph for glyph, parts in self.glyph_uses[objgen].items() if parts > 0)
-            if glyphs and self.cuts.get(objgen) != glyphs:
+            # The glyphs no part draws any more dropped: what is left is the union (empty: the
+            # file is not used).
+            uses = self.glyph_uses[objgen] = +self.glyph_uses[objgen]
+            if uses and self.cuts.get(objgen) != (glyphs := frozenset(uses)):
                 self.cuts[objgen] = glyphs
                 stream, data, _ = self.font_files[objgen]
                 self._cut_file(stream, data, set(glyphs))
         self.uses_changed.clear()
-        for objgen, uses in self.glyph_uses.items():
-            for descriptor in self.font_files[objgen][2] if any(parts > 0 for parts in uses.values()) else ():
+        for objgen in (objgen for objgen, uses in self.glyph_uses.items() if uses):
+            for descriptor in self.font_files[objgen][2]:
                 if Name.CIDSet in descriptor:  # PDF/A-1: the CIDs the font file has
                     descriptor.CIDSet = self.out.make_stream(_bit_set(set(self.cuts[objgen]) | {0}))
 
