@@ -86,8 +86,7 @@ def main() -> None:
             times: dict[str, list[float]] = {name: [] for name in versions}
             for round_number in range(options.count):
                 for name in list(versions)[:: 1 if round_number % 2 == 0 else -1]:
-                    time.sleep(options.pause)  # then saved, then built at once
-                    getattr(run, edit)(roots[name])
+                    run.saved(getattr(run, edit), roots[name], options.pause)  # then built at once
                     times[name].append(build(name))
                 print(f"{edit}: " + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in versions), flush=True)
             before, after = (statistics.median(times[name]) for name in versions)

@@ -362,9 +362,9 @@ def edit(root: Path, number: int) -> Path:
     return chapter
 
 
-def saved(edit: Callable[[Path], Path], root: Path) -> Path:
-    """An author's next edit of ``root``, saved :data:`AUTHOR_PAUSE` seconds after the last build."""
-    time.sleep(AUTHOR_PAUSE)
+def saved(edit: Callable[[Path], Path], root: Path, pause: float = AUTHOR_PAUSE) -> Path:
+    """An author's next edit of ``root``, saved ``pause`` seconds after the last build."""
+    time.sleep(pause)
     return edit(root)
 
 
