@@ -705,10 +705,13 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import report.build
+    import report.render.epub
 
     run(project, worker)
-    # The next build reads them as a new process would: this one keeps its chapters in memory.
+    # The next build reads them as a new process would: this one keeps its chapters and its
+    # EPUB's pages in memory.
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
+    monkeypatch.setattr(report.render.epub, "_KEPT_PAGES", {})
     pdf_text, epub_digest = pdftotext(pdf(project)), digest(epub(project))
     cache = project / CACHE_DIR_NAME / "v1"
     damaged = [

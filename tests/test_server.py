@@ -118,8 +118,8 @@ def test_a_build_leaves_a_server_and_the_next_build_runs_in_it(project: Path, tm
 
 
 def idle_since(seconds: float = 20) -> float:
-    """When the server last became idle: once no build runs, and it has read the chapters of
-    the report it built last."""
+    """When the server last became idle: once no build runs, and it has read the chapters and
+    EPUB pages of the report it built last."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         (server,) = [process for process in kept_processes(POOL) if process.kind == SERVER_KIND]
