@@ -178,11 +178,7 @@ def build(
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
     with _pdf_workers(workers, cache.root, "pdf" in formats) as pdf_workers, fonts.cached(cache):
         book, warnings = prepare(root, strict, progress, cache, config)
-        from report.assemble import Assembler
-
-        assembler = Assembler(book, profile=profile, cache=cache)
-        if use_cache:  # the templates' compiled code (0.1 s a build), keyed by their source
-            assembler.env.bytecode_cache = _compiled_templates(cache)
+        assembler = _assembler(book, profile, cache)
         timings.mark("prepared")
 
         # 3. Render to temporary files; rename them into place only when all have succeeded.
@@ -206,6 +202,15 @@ def build(
     timings.mark("done")
     on_built(config.root)
     return BuildResult(tuple(outputs), warnings, rendered=fresh, stats=cache.stats, timings=timings)
+
+
+def _assembler(book: Book, profile: str, cache: Cache) -> Assembler:
+    from report.assemble import Assembler
+
+    assembler = Assembler(book, profile=profile, cache=cache)
+    if cache.read:  # the templates' compiled code (0.1 s a build), keyed by their source
+        assembler.env.bytecode_cache = _compiled_templates(cache)
+    return assembler
 
 
 def _tell_nobody(root: Path) -> None:
@@ -358,10 +363,12 @@ def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
 def keep_last_build(root: Path) -> Generator[None, None, None]:
     """Takes into this process what the next build of the report at ``root`` would read of the
     last build from the cache, a step at a time (that the caller may pause between): the
-    chapters the cache has parsed, converted already, then the last EPUB's pages (see
+    chapters the cache has parsed, converted already, and, all of them there, the book they
+    resolve into (each chapter's fill kept: see report.resolve._FILLED) and its print parts
+    (what the PDF reads of each: see report.render.pdf._FACTS); then the last EPUB's pages (see
     :func:`report.render.epub.keep_pages`). The build server does so between builds: an
-    unchanged chapter then costs a build it forks no read of the cache. What the cache does
-    not have is left to the build."""
+    unchanged chapter then costs a build it forks no read of the cache, no fill, and no search
+    of its print part. What the cache does not have is left to the build."""
     config = load_config(root)
     cache = Cache(config.root / CACHE_DIR_NAME)
     yield from _keep_parsed(config, cache)
@@ -383,6 +390,14 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
             kept[key] = found
         yield
     _keep(config.root, kept)
+    if len(kept) == len(project.chapters):  # resolved and assembled as the next build will
+        from report.render.pdf import document_facts
+        from report.resolve import resolve_book
+
+        book = resolve_book(project.config, tuple(found.parsed for found in kept.values()), Diagnostics(), cache)
+        yield
+        document_facts(_assembler(book, PROFILES[0], cache))
+        yield
 
 
 def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from report.cache import Cache
 from report.cite import FILLED_SLOT, Cited, Entry, cite
@@ -44,6 +45,7 @@ _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 _ID_HREF = re.compile(r'href="#([^"]+)"')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
+_T = TypeVar("_T")
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -119,10 +121,15 @@ def resolve_book(
     chapter_of_file = {c.source.path: c for c in parsed}  # resolved already by the config
     words = words_for(config.language)
     cited = cite(config, _citations(parsed), diagnostics, cache)
+    filled: dict[int, _Filled] = {}
     chapters = tuple(
-        _fill(chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics), words, cited)
+        _fill(
+            chapter, labels, owner, ids, _link_targets(chapter, chapter_of_file, ids, diagnostics), words, cited, filled
+        )
         for chapter in parsed
     )
+    _FILLED.clear()  # the last book's only
+    _FILLED.update(filled)
     if cited.entries:
         chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
     if index := index_html(config.language, parsed, labels, diagnostics):
@@ -329,6 +336,70 @@ def generated_chapter(config: Config, base_id: str, title: str, chapters: tuple[
     )
 
 
+@dataclass(frozen=True)
+class _Filled:
+    """A chapter filled in, and what its fill read of the rest of the book (see :class:`_Reads`)."""
+
+    parsed: ParsedChapter  # held, so that its id() names no other chapter while this is kept
+    link_targets: tuple[str | None, ...]
+    words: Words
+    reads: Mapping[tuple[str, object], object]
+    chapter: Chapter
+
+
+# The chapters the last book resolved in this process filled in, by id() of the parsed chapter:
+# a chapter kept parsed (report watch, or a build the build server forks after reading the
+# book: see report.build.keep_last_build) whose reads answer as they did is not filled again.
+_FILLED: dict[int, _Filled] = {}
+
+
+class _Reads:
+    """What filling in a chapter reads of the book (labels, owners, ids, citations, files),
+    each answer noted: a fill whose reads answer the same in another book gives the same chapter."""
+
+    def __init__(
+        self, chapter: ParsedChapter, labels: Mapping[str, Label], owner: Mapping[str, str], ids: _Ids, cited: Cited
+    ) -> None:
+        self.chapter = chapter
+        self.labels = labels
+        self.owner = owner
+        self.ids = ids
+        self.cited = cited
+        self.noted: dict[tuple[str, object], object] = {}
+
+    def answer(self, question: str, argument: object) -> object:
+        """What ``question`` asked of ``argument`` answers in this book."""
+        return getattr(self, question)(argument)
+
+    def _noted(self, question: str, argument: object, value: _T) -> _T:
+        self.noted[(question, argument)] = value
+        return value
+
+    def label(self, html_id: str | None) -> Label | None:
+        return self._noted("label", html_id, self.labels.get(html_id) if html_id is not None else None)
+
+    def owner_of(self, html_id: str) -> str | None:
+        return self._noted("owner_of", html_id, self.owner.get(html_id))
+
+    def is_chapter(self, html_id: str) -> bool:
+        return self._noted("is_chapter", html_id, html_id in self.ids.local)
+
+    def in_scope(self, written: str) -> str | None:
+        """The HTML id of the chapter's own target ``written``, if it has one."""
+        definition = self.ids.local[self.chapter.id].get(written)
+        return self._noted("in_scope", written, definition.html_id if definition is not None else None)
+
+    def found(self, written: str) -> tuple[str, ...]:
+        """The HTML ids ``[](#written)`` may lead to (see _Ids.find)."""
+        return self._noted("found", written, tuple(d.html_id for d in self.ids.find(self.chapter, written)))
+
+    def citation(self, number: int) -> str:
+        return self._noted("citation", number, self.cited.citations.get((self.chapter.id, number), ""))
+
+    def is_file(self, path: Path) -> bool:
+        return self._noted("is_file", path, path.is_file())
+
+
 def _fill(
     chapter: ParsedChapter,
     labels: Mapping[str, Label],
@@ -337,11 +408,27 @@ def _fill(
     link_targets: list[str | None],
     words: Words,
     cited: Cited,
+    filled: dict[int, _Filled],
 ) -> Chapter:
-    scope = ids.local[chapter.id]
+    """The chapter with its numbers, references, citations and links filled in: as this process
+    filled it last (see _FILLED) when what that fill read answers the same now. Noted in
+    ``filled``."""
+    targets = tuple(link_targets)
+    last = _FILLED.get(id(chapter))
+    if last is not None and last.parsed is chapter and (last.link_targets, last.words) == (targets, words):
+        now = _Reads(chapter, labels, owner, ids, cited)
+        if all(now.answer(question, argument) == value for (question, argument), value in last.reads.items()):
+            filled[id(chapter)] = last
+            return last.chapter
+    reads = _Reads(chapter, labels, owner, ids, cited)
+    made = _filled_in(chapter, reads, link_targets, words)
+    filled[id(chapter)] = _Filled(chapter, targets, words, MappingProxyType(reads.noted), made)
+    return made
 
+
+def _filled_in(chapter: ParsedChapter, reads: _Reads, link_targets: list[str | None], words: Words) -> Chapter:
     def slot(match: re.Match[str]) -> str:
-        label = labels.get(scope[match.group(1)].html_id) if match.group(1) in scope else None
+        label = reads.label(reads.in_scope(match.group(1)))
         if label is None or not label.caption_prefix:
             return ""
         css = "number" if label.caption_prefix == label.number else "label"
@@ -350,12 +437,12 @@ def _fill(
 
     def xref(match: re.Match[str]) -> str:
         target = match.group(2)
-        label = labels.get(target)
+        label = reads.label(target)
         opening = match.group(1)
         is_figure_or_table = (
-            label is not None and label.caption_prefix == label.reference and target not in ids.local  # no chapter
+            label is not None and label.caption_prefix == label.reference and not reads.is_chapter(target)
         )
-        if is_figure_or_table and owner.get(target) != chapter.id:
+        if is_figure_or_table and reads.owner_of(target) != chapter.id:
             # A figure or table in another chapter: print adds its page number.
             opening = opening.replace('class="xref', 'class="xref xref-far', 1)
         return opening + (html.escape(label.reference) if label else "") + match.group(3)
@@ -365,19 +452,19 @@ def _fill(
         return html.escape(words.chart_data if name == "chart-data" else words.callouts[name.removeprefix("callout-")])
 
     def citation(match: re.Match[str]) -> str:
-        return cited.citations.get((chapter.id, int(match.group(1))), "")
+        return reads.citation(int(match.group(1)))
 
     def link_or_text(match: re.Match[str]) -> str:
         """A link written ``[text](#id)`` to an id no chapter has (a warning) keeps its text only."""
-        return match.group(0) if ids.find(chapter, match.group(1)) else match.group(2)
+        return match.group(0) if reads.found(match.group(1)) else match.group(2)
 
     def scoped_href(match: re.Match[str]) -> str:
-        found = ids.find(chapter, match.group(1))
-        return f'href="#{found[0].html_id}"' if len(found) == 1 else match.group(0)
+        found = reads.found(match.group(1))
+        return f'href="#{found[0]}"' if len(found) == 1 else match.group(0)
 
     def html_id(match: re.Match[str]) -> str:
         written = match.group(2)
-        return match.group(1) + (scope[written].html_id if written in scope else written) + match.group(3)
+        return match.group(1) + (reads.in_scope(written) or written) + match.group(3)
 
     def file_link(match: re.Match[str]) -> str:
         target = link_targets[int(match.group(1))]
@@ -389,18 +476,20 @@ def _fill(
         return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
 
     body = links(ELEMENT_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))
+    label = reads.label(chapter.id)
+    assert label is not None  # every chapter is numbered (see _number)
     return Chapter(
         id=chapter.id,
         source=chapter.source.path,
         matter=chapter.source.matter,
         classes=chapter.source.classes,
-        number=int(n) if (n := labels[chapter.id].number) else None,
-        label=labels[chapter.id],
+        number=int(label.number) if label.number else None,
+        label=label,
         title=chapter.title,
         title_html=_link_texts(chapter.title_html),
         html=body,
         headings=tuple(
-            Heading(scope[h.id].html_id if h.id in scope else h.id, h.level, _link_texts(h.html), h.text, h.numbered)
+            Heading(reads.in_scope(h.id) or h.id, h.level, _link_texts(h.html), h.text, h.numbered)
             for h in chapter.headings
         ),
         footnotes=tuple(Footnote(f.id, f.number, links(ELEMENT_ID.sub(html_id, f.html))) for f in chapter.footnotes),
@@ -411,7 +500,7 @@ def _fill(
         linked_files=tuple(
             link.path
             for link, target in zip(chapter.links, link_targets, strict=True)
-            if not target and link.path.is_file()
+            if not target and reads.is_file(link.path)
         ),
         includes=chapter.includes,
     )

@@ -31,6 +31,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+import report.build
+import report.render.epub
+import report.render.pdf
+import report.resolve
 from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
@@ -191,11 +195,28 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
     assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] >= len(fonts.FACES)
 
 
+# What a process keeps of its last builds (see report.build.keep_last_build).
+_KEPT_IN_PROCESS = (
+    (report.build, "_KEPT_PARSED"),
+    (report.resolve, "_FILLED"),
+    (report.render.pdf, "_FACTS"),
+    (report.render.epub, "_KEPT_PAGES"),
+)
+
+
 def clean_build_matches(project: Path, name: str = "ja-basic") -> None:
     """The outputs of ``project``'s last (incremental) build are byte for byte those of a build
-    of the same sources from nothing (in the same folder: WeasyPrint names images by path)."""
-    with PdfWorkers() as fresh:
-        build(project, out_dir=project / "clean", workers=fresh, use_cache=False)
+    of the same sources from nothing (in the same folder: WeasyPrint names images by path), in a
+    process that kept nothing of earlier builds."""
+    kept = {module: getattr(module, attribute) for module, attribute in _KEPT_IN_PROCESS}
+    for module, attribute in _KEPT_IN_PROCESS:
+        setattr(module, attribute, {})
+    try:
+        with PdfWorkers() as fresh:
+            build(project, out_dir=project / "clean", workers=fresh, use_cache=False)
+    finally:
+        for module, attribute in _KEPT_IN_PROCESS:
+            setattr(module, attribute, kept[module])
     for suffix in (".pdf", ".epub"):
         assert digest(project / "clean" / f"{name}{suffix}") == digest(project / "dist" / f"{name}{suffix}")
 
@@ -1154,12 +1175,46 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("epub-page", "epub-chapter"):
         shutil.rmtree(entries / kind)
-    assert len(list(report.build.keep_last_build(project))) == 3 + 2 * 3  # the chapters, their pages (two kinds)
+    # the chapters, the book resolved and assembled, their pages (two kinds)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 2 + 2 * 3
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2
     assert [len(list((entries / kind).glob("*.json"))) for kind in ("epub-page", "epub-chapter")] == [1, 1]
+    clean_build_matches(project)
+
+
+def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_chapter(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between builds, the build server also resolves the book it read and makes its print
+    parts (keep_last_build): a build it forks after one chapter was edited fills in that chapter
+    alone (the others' numbers and references are as they were), and searches that chapter's
+    print part alone for its characters, ids and page numbers. Its PDF and EPUB are a build
+    from nothing's."""
+    run(project, worker)
+    for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
+        monkeypatch.setattr(module, attribute, {})
+    list(report.build.keep_last_build(project))
+    filled: list[str] = []
+    searched: list[str] = []
+    real_fill, real_code_text = report.resolve._filled_in, report.render.pdf.code_text
+    monkeypatch.setattr(
+        report.resolve, "_filled_in", lambda chapter, *rest: filled.append(chapter.id) or real_fill(chapter, *rest)
+    )
+    monkeypatch.setattr(
+        report.render.pdf,
+        "code_text",
+        lambda source: (
+            searched.extend(re.findall(r'<section class="chapter [^"]*" id="([^"]+)"', source))
+            or real_code_text(source)
+        ),
+    )
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
+    assert filled == ["method"] and searched == ["method"]
     clean_build_matches(project)
 
 
@@ -1174,7 +1229,7 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    assert len(list(report.build.keep_last_build(project))) == 3  # a step a chapter (no EPUB yet)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 2  # a step a chapter, the book (no EPUB yet)
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check

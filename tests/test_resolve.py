@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import report.resolve
 from report.config import Config
 from report.errors import Diagnostics
-from report.model import Book, Matter, SourceChapter
+from report.model import Book, Matter, ParsedChapter, SourceChapter
 from report.parse import parse_chapter
 from report.resolve import resolve_book
 
@@ -337,3 +338,49 @@ def test_a_link_with_text_to_no_id_is_a_warning_and_prints_its_text() -> None:
     assert "<a" not in result.chapters[0].html and "この図を見る。" in result.chapters[0].html
     _, diagnostics = book("ja", [("a", "A", Matter.BODY, "[](#nowhere)を見る。\n")])
     assert 'unknown id "#nowhere"' in diagnostics.errors[0].message
+
+
+def test_a_chapter_kept_parsed_is_filled_in_again_only_when_what_its_fill_reads_changed(tmp_path: Path) -> None:
+    """A process that resolves its book again with the chapters it kept parsed (report watch, a
+    build the build server forks) takes a chapter's last fill when everything it read of the book
+    answers the same: figure and section numbers, owners, ids, citations, files. Each resolve
+    equals one from nothing."""
+    config = Config(root=tmp_path, title="T", language="ja", chapters=(), identifier="urn:x", output="t")
+
+    def parsed(cid: str, matter: Matter, markdown: str) -> ParsedChapter:
+        source = SourceChapter(tmp_path / f"{cid}.md", cid, cid, matter, (), markdown, 1)
+        return parse_chapter(source, tmp_path, Diagnostics())
+
+    def resolved(chapters: tuple[ParsedChapter, ...]) -> Book:
+        return resolve_book(config, chapters, Diagnostics())
+
+    def from_nothing(chapters: tuple[ParsedChapter, ...]) -> Book:
+        kept = dict(report.resolve._FILLED)
+        report.resolve._FILLED.clear()
+        try:
+            return resolved(chapters)
+        finally:
+            report.resolve._FILLED.update(kept)
+
+    preface = parsed("preface", Matter.FRONT, PREFACE + "\n[メモ](memo.txt)\n")
+    ch2, appendix = parsed("ch2", Matter.BODY, CH2), parsed("appendix", Matter.BACK, APPENDIX)
+    book = (preface, parsed("ch1", Matter.BODY, CH1), ch2, appendix)
+    first = resolved(book)
+    again = resolved(book)
+    assert all(a is b for a, b in zip(first.chapters, again.chapters, strict=True))
+
+    # A figure added before 図A: ch2's 図B becomes 図3 (and ch1's reference to it), the appendix's
+    # 図C 図4; the preface, which refers to ch1 only, stays as it was filled.
+    book = (preface, parsed("ch1", Matter.BODY, '![図0](assets/sample.png "図0"){#fig-0}\n\n' + CH1), ch2, appendix)
+    edited = resolved(book)
+    assert edited == from_nothing(book)
+    assert "図3" in edited.chapters[2].html and "図3" in xref_texts(edited.chapters[1].html).values()
+    assert "図4" in edited.chapters[3].html
+    assert edited.chapters[0] is again.chapters[0]
+
+    # A file the preface links to comes into being: it is a file of the report it links to.
+    assert edited.chapters[0].linked_files == ()
+    (tmp_path / "memo.txt").write_text("メモ", encoding="utf-8")
+    with_file = resolved(book)
+    assert with_file.chapters[0].linked_files == (tmp_path / "memo.txt",)
+    assert with_file == from_nothing(book)

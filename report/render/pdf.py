@@ -83,6 +83,44 @@ _BODY_END = "</body>"
 
 
 @dataclass(frozen=True)
+class _Facts:
+    """What a run reads of a part's HTML, found once for each HTML (see _FACTS)."""
+
+    characters: frozenset[str]  # print_characters of the part alone
+    code: frozenset[str]  # of the text of its code alone
+    ids: frozenset[str]
+    boxes: tuple[tuple[str, str], ...]  # each page number it shows: the id, the digits of its box
+    linked: frozenset[str]  # the ids its links lead to
+
+
+# The facts of the parts of the last print document made in this process, by their HTML: an
+# unchanged part's are not found again (the build server finds them between builds, for the
+# builds it forks: see report.build.keep_last_build).
+_FACTS: dict[str, _Facts] = {}
+
+
+def _facts(source: str) -> _Facts:
+    known = _FACTS.get(source)
+    if known is None:
+        known = _FACTS[source] = _Facts(
+            characters=print_characters(source, ()),
+            code=print_characters(code_text(source), ()),
+            ids=frozenset(ID_ATTRIBUTE.findall(source)),
+            boxes=tuple(_PAGE_NUMBER.findall(source)),
+            linked=frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source)),
+        )
+    return known
+
+
+def document_facts(assembler: Assembler) -> list[_Facts]:
+    """The facts of each part of the assembler's print document, kept for the next document."""
+    facts = {source: _facts(source) for _, source in assembler.print_parts}
+    _FACTS.clear()  # the last document's only
+    _FACTS.update(facts)
+    return [facts[source] for _, source in assembler.print_parts]
+
+
+@dataclass(frozen=True)
 class _Subsets:
     """The styles every part shares, and what their font subsets were cut to."""
 
@@ -141,10 +179,10 @@ class PdfRenderer:
         if known is not None and not again:
             return known
         cache = self._cache_for(assembler)
-        document = "".join(source for _, source in assembler.print_parts)  # its parts, rendered once
+        facts = document_facts(assembler)  # of its parts, each alone: an entity or element never spans two
         extra = _extra_characters(cache)
-        characters = print_characters(document, assembler.print_stylesheets({})) | extra
-        code = print_characters(code_text(document), ()) | extra
+        characters = print_characters("", assembler.print_stylesheets({})).union(*(f.characters for f in facts)) | extra
+        code = frozenset().union(*(f.code for f in facts)) | extra
         objects = {
             face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
         }
@@ -239,15 +277,15 @@ class _Part:
 
     @classmethod
     def made(
-        cls, name: str, source: str, own: frozenset[str], everywhere: frozenset[str], page_of: Callable[[str], str]
+        cls, name: str, source: str, facts: _Facts, everywhere: frozenset[str], page_of: Callable[[str], str]
     ) -> _Part:
-        """The part of HTML ``source`` with the ids ``own``: its links to the ids of other parts
+        """The part of HTML ``source`` (of ``facts``): its links to the ids of other parts
         (``everywhere``) stubbed, its page numbers standing in for those ``page_of`` gives."""
         boxes: dict[str, int] = {}
-        for ref, digits in _PAGE_NUMBER.findall(source):
+        for ref, digits in facts.boxes:
             boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
-        linked = frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source))
-        part = cls(name=name, source=source, stubs=(linked - own) & everywhere, boxes=boxes, numbers={}, drawn_after=0)
+        stubs = (facts.linked - facts.ids) & everywhere
+        part = cls(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
         part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
         return part
 
@@ -460,7 +498,8 @@ class PdfRun:
 
     def _make_parts(self) -> list[_Part]:
         sources = self.assembler.print_parts
-        ids = [frozenset(ID_ATTRIBUTE.findall(source)) for _, source in sources]
+        facts = document_facts(self.assembler)
+        ids = [own.ids for own in facts]
         owners = {name: index for index, own in reversed(list(enumerate(ids))) for name in own}
         # Each part's first page, for numbers the last build did not know: estimated from the
         # length of the text before it (a wrong estimate costs the part a second layout), once
@@ -477,7 +516,7 @@ class PdfRun:
         self._everywhere = everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts: list[_Part] = []
-        for (name, source), own in zip(sources, ids, strict=True):
+        for (name, source), own in zip(sources, facts, strict=True):
             part = _Part.made(name, source, own, everywhere, lambda name: known.get(name) or first_page(name))
             part.drawn_after = max([len(parts), *(owners.get(name, -1) for ref in part.refs for name in ref.split())])
             parts.append(part)
@@ -510,18 +549,14 @@ class PdfRun:
             return
         styles = self.renderer._styles_with(self.assembler, objects, extra)
         known = self._known_numbers()
-        stylesheets = self.assembler.print_stylesheets({})
+        styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
         for chapter in changed:
             source = self.assembler.print_part(chapter)
-            if (
-                not print_characters(source, stylesheets) <= characters
-                or not print_characters(code_text(source), ()) <= code
-            ):
+            facts = _facts(source)
+            if not facts.characters | styled <= characters or not facts.code <= code:
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                part = _Part.made(
-                    chapter.id, source, frozenset(ID_ATTRIBUTE.findall(source)), everywhere, known.__getitem__
-                )
+                part = _Part.made(chapter.id, source, facts, everywhere, known.__getitem__)
             except KeyError:  # a page number the last build did not know
                 continue
             if any(" " in ref for ref in part.refs):
