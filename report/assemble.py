@@ -13,7 +13,7 @@ import html
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -24,7 +24,7 @@ from markupsafe import Markup
 from report import __version__
 from report.cache import Cache, code_fingerprint, digest
 from report.code import highlight_css
-from report.config import PAGE_SIZES
+from report.config import PAGE_SIZES, Config
 from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
@@ -110,6 +110,20 @@ def to_xhtml(fragment: str) -> str:
     return "".join(out)
 
 
+@dataclass
+class _KeptParts:
+    """The print parts of the chapters of the last print document made in this process."""
+
+    config: Config | None = None  # what the builder's templates read of the book besides the chapter
+    parts: dict[int, tuple[Chapter, str]] = field(default_factory=dict)  # id() of the chapter → it, its part
+
+
+# An unchanged chapter is the same object from build to build (see report.resolve._FILLED): its
+# part is not rendered again while the config is the same. Only with the builder's own templates:
+# a report's may read any of the book.
+_KEPT_PARTS = _KeptParts()
+
+
 class Assembler:
     def __init__(self, book: Book, profile: str = "screen", cache: Cache | None = None) -> None:
         self.book = book
@@ -117,8 +131,9 @@ class Assembler:
         self.cache = cache  # where the chapters' print bodies are kept (see _print_body)
         self._print_parts_made: dict[str, str] = {}  # chapter id → its part (see print_part)
         config = book.config
+        self._own_templates = (config.root / "templates").is_dir()
         loaders: list[jinja2.BaseLoader] = []
-        if (config.root / "templates").is_dir():
+        if self._own_templates:
             loaders.append(jinja2.FileSystemLoader(config.root / "templates"))
         loaders.append(jinja2.FileSystemLoader(PACKAGE_DIR / "templates"))
         self.env = jinja2.Environment(
@@ -157,18 +172,28 @@ class Assembler:
             ("contents", template.render(cover=False, contents=True, chapters=())),
         ]
         parts += [(chapter.id, self.print_part(chapter)) for chapter in self.book.chapters]
+        if not self._own_templates:
+            _KEPT_PARTS.config = self.book.config
+            _KEPT_PARTS.parts = {id(c): (c, self._print_parts_made[c.id]) for c in self.book.chapters}
         return tuple(parts)
 
     def print_part(self, chapter: Chapter) -> str:
         """One chapter's part of :attr:`print_parts`, made alone (once: the PDF asks for an
-        edited chapter's before the others')."""
+        edited chapter's before the others'), or kept from the last document (see _KEPT_PARTS)."""
         made = self._print_parts_made.get(chapter.id)
         if made is None:
-            template = self.env.get_template("print.html.j2")
-            made = self._print_parts_made[chapter.id] = template.render(
-                cover=False, contents=False, chapters=(chapter,)
-            )
+            kept = _KEPT_PARTS.parts.get(id(chapter))
+            if kept is not None and kept[0] is chapter and self._kept_parts_apply:
+                made = kept[1]
+            else:
+                template = self.env.get_template("print.html.j2")
+                made = template.render(cover=False, contents=False, chapters=(chapter,))
+            self._print_parts_made[chapter.id] = made
         return made
+
+    @functools.cached_property
+    def _kept_parts_apply(self) -> bool:
+        return not self._own_templates and _KEPT_PARTS.config == self.book.config
 
     def print_stylesheets(self, font_urls: dict[str, str]) -> list[str]:
         config = self.book.config

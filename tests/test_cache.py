@@ -25,12 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from helpers import BUNDLED_PDF_FAMILIES, copy_fixture, pdffonts, pdftotext, run_report, squeeze
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+import report.assemble
 import report.build
 import report.render.epub
 import report.render.pdf
@@ -237,7 +239,7 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
 ) -> None:
     """A chapter edited without changing its length: its part is laid out and drawn again, the
     other parts (contents, folios, page references unchanged) come from the cache; so do the
-    other chapters' EPUB pages and print HTML."""
+    other chapters' EPUB pages; their print HTML is kept in the process."""
     run(project, worker)
     real_deflated = zipped._deflated
     method = project / "chapters" / "02-method.md"
@@ -250,7 +252,8 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
     assert result.stats.misses["pdf-layout"] == 1 and result.stats.misses["pdf-part"] == 1
     assert result.stats.hits["pdf-part"] >= 4  # cover, contents, the two other chapters
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2  # its EPUB page only
-    assert result.stats.misses["print-body"] == 1 and result.stats.hits["print-body"] == 2  # its print HTML only
+    # Its print HTML only: the others' print parts this process kept (report.assemble._KEPT_PARTS).
+    assert result.stats.misses["print-body"] == 1 and result.stats.hits["print-body"] == 0
     # The EPUB was written from the last build's layout while the chapter was laid out, once:
     # the layout came out the same.
     assert result.stats.hits["pdf-last-layout"] == 1
@@ -1211,10 +1214,47 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
             or real_code_text(source)
         ),
     )
+    rendered = rendered_parts(monkeypatch)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     run(project, worker)
-    assert filled == ["method"] and searched == ["method"]
+    assert filled == ["method"] and searched == ["method"] and rendered == ["method"]
+    clean_build_matches(project)
+
+
+def rendered_parts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The chapters whose print parts are rendered from the template, in order."""
+    rendered: list[str] = []
+    real = jinja2.Template.render
+
+    def render(template: jinja2.Template, *args: Any, **values: Any) -> str:
+        if template.name == "print.html.j2":
+            rendered.extend(chapter.id for chapter in values.get("chapters", ()))
+        return real(template, *args, **values)
+
+    monkeypatch.setattr(jinja2.Template, "render", render)
+    return rendered
+
+
+def test_a_reports_own_print_template_renders_every_chapter_again_at_each_build(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builder's own templates read of the book, besides the chapter, only the config: an
+    unchanged chapter's print part is kept from the last build. A report's own may read any of
+    the book (here, the first chapter's title, in every part): every part is rendered again."""
+    (project / "templates").mkdir()
+    template = (Path(report.assemble.__file__).parent / "templates" / "print.html.j2").read_text(encoding="utf-8")
+    own = template.replace('id="{{ chapter.id }}">', 'id="{{ chapter.id }}" data-first="{{ book.chapters[0].title }}">')
+    assert own != template
+    (project / "templates" / "print.html.j2").write_text(own, encoding="utf-8")
+    run(project, worker)
+    rendered = rendered_parts(monkeypatch)
+    intro = project / "chapters" / "01-intro.md"
+    intro.write_text(intro.read_text(encoding="utf-8").replace("title: 序論", "title: 序説"), encoding="utf-8")
+    run(project, worker)
+    assert rendered == ["intro", "method", "appendix"]
+    book, _ = prepare(project)
+    assert 'data-first="序説"' in report.assemble.Assembler(book).print_part(book.chapters[-1])
     clean_build_matches(project)
 
 
