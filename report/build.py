@@ -20,9 +20,9 @@ Rebuilds are incremental (:mod:`report.cache`, in ``<report>/.report-cache/``):
 The PDF's parts are laid out by worker processes that an earlier build (of this report or
 another) left running (WeasyPrint loaded), or else started at the
 beginning of the build, so that WeasyPrint loads while the chapters are parsed. The EPUB
-is written while the PDF is laid out, from the layout the last build found (kept if the
-layout comes out the same), else as soon as the layout is known, while the parts are
-drawn and joined. So that the workers start as early as they can, this module imports
+is written as soon as the layout is known, while the parts are drawn and joined (an EPUB
+built alone is written while the PDF is laid out, from the layout the last build found:
+kept if the layout comes out the same). So that the workers start as early as they can, this module imports
 the stages themselves (Markdown, Jinja, ebooklib…: a third of a second) only once they
 are started, in :func:`prepare` and :func:`_render`.
 """
@@ -274,7 +274,10 @@ def _render(
     timings: Timings,
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
-    The EPUB is then written while the PDF is still being drawn."""
+    The EPUB is then written while the PDF is still being drawn and joined (by the workers):
+    written meanwhile, it took the processor from the worker laying out the edited chapter,
+    which every later step waits for. Alone, the EPUB is written while the layout runs, from
+    the layout the last build found (most edits leave it as it was)."""
     from report.render.epub import MadeInBuild
     from report.render.pdf import PdfRenderer
 
@@ -283,10 +286,10 @@ def _render(
     rendered: dict[str, Output] = {}
     fresh: set[str] = set()
     try:
-        # While the PDF is laid out: what the EPUB needs that does not depend on the layout,
-        # and the EPUB itself, from the layout the last build found (most edits leave it as it was).
+        # While the PDF is laid out: what the EPUB needs that does not depend on the layout
+        # (and, the EPUB alone, the EPUB itself from the last build's layout).
         epub_inputs = _epub_inputs(assembler, cache) if "epub" in formats else ""
-        guess = run.guess() if "epub" in formats else None
+        guess = run.guess() if formats == ("epub",) else None
         made = MadeInBuild()
         ahead = (
             in_background("report-epub", _epub, assembler, epub_inputs, guess, temporary["epub"], cache, fresh, made)
