@@ -29,7 +29,7 @@ from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
 from report.index import EPUB_ONLY, PRINT_ONLY
-from report.model import EPUB_ONLY_SLOT, PRINT_ONLY_SLOT, Book, Chapter, Matter
+from report.model import EPUB_ONLY_SLOT, LOCAL_HREF, PRINT_ONLY_SLOT, Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
@@ -39,7 +39,6 @@ _TEXT_NODE = re.compile(r">([^<>]+)<")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z0-9.-]*")
 _FAR_XREF = re.compile(r'(<a href="#([^"]+)" class="xref xref-far">)(.*?)</a>')
-_LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 _NOTE_REF = 'role="doc-noteref"'
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -375,9 +374,7 @@ class Assembler:
     def epub_link_owners(self, chapter: Chapter) -> tuple[tuple[str, str | None], ...]:
         """The ids the chapter links to, each with the chapter that owns it: all that its EPUB
         page takes of the rest of the book (see :meth:`_epub_fragment`)."""
-        fragments = [chapter.html, *(note.html for note in chapter.footnotes)]
-        targets = {target for fragment in fragments for target in _LOCAL_HREF.findall(fragment)}
-        return tuple(sorted((target, self.book.owner.get(target)) for target in targets))
+        return tuple(sorted((target, self.book.owner.get(target)) for target in chapter.linked_ids))
 
     def _epub_fragment(self, chapter: Chapter, fragment: str) -> str:
         """XHTML for the EPUB, with links to other chapters pointing at their files."""
@@ -389,7 +386,7 @@ class Assembler:
                 return match.group(0)
             return f'href="{self.epub_file(owner)}#{target}"'
 
-        return _LOCAL_HREF.sub(link, to_xhtml(fragment))
+        return LOCAL_HREF.sub(link, to_xhtml(fragment))
 
     def _epub_finish(self, xhtml: str) -> str:
         """Table headers get their scope; in vertical writing, short numbers are set

@@ -367,8 +367,9 @@ def keep_last_build(root: Path) -> Generator[None, None, None]:
     """Takes into this process what the next build of the report at ``root`` would read of the
     last build from the cache, a step at a time (that the caller may pause between): the
     chapters the cache has parsed, converted already, and, all of them there, the book they
-    resolve into (each chapter's fill kept: see report.resolve._FILLED) and its print parts
-    (what the PDF reads of each: see report.render.pdf._FACTS); then the last EPUB's pages (see
+    resolve into (each chapter's fill kept: see report.resolve._FILLED), its print parts (what
+    the PDF reads of each: see report.render.pdf._FACTS) and each chapter's digests and ids
+    (cached on it: see report.model.Chapter); then the last EPUB's pages (see
     :func:`report.render.epub.keep_pages`). The build server does so between builds: an
     unchanged chapter then costs a build it forks no read of the cache, no fill, and no search
     of its print part. What the cache does not have is left to the build."""
@@ -394,12 +395,16 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         yield
     _keep(config.root, kept)
     if len(kept) == len(project.chapters):  # resolved and assembled as the next build will
+        from report.render.epub import MadeInBuild
         from report.render.pdf import document_facts
         from report.resolve import resolve_book
 
         book = resolve_book(project.config, tuple(found.parsed for found in kept.values()), Diagnostics(), cache)
         yield
-        document_facts(_assembler(book, PROFILES[0], cache))
+        assembler = _assembler(book, PROFILES[0], cache)
+        document_facts(assembler)
+        yield
+        MadeInBuild().book_digest(assembler)  # each chapter's digests and ids, kept with it
         yield
 
 

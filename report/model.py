@@ -9,7 +9,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ FILE_LINK = "\ue000file-link\ue001{}\ue002"
 FILE_LINK_PATTERN = re.compile('<a href="\ue000file-link\ue001(\\d+)\ue002"([^>]*)>(.*?)</a>', re.DOTALL)
 # An element's id in the HTML the parser writes: what comes before it, the id, its closing quote.
 ELEMENT_ID = re.compile(r'(<[a-zA-Z][^>]*?\sid=")([^"]+)(")')
+# An element's id in the HTML the assembler writes (its attributes in double quotes), and a link to one.
+ID_ATTRIBUTE = re.compile(r'\sid="([^"]+)"')
+LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 
 
 class Matter(StrEnum):
@@ -217,6 +220,25 @@ class Chapter:
         """SHA-256 of :attr:`html`: the PDF and the EPUB key what they make of the chapter by
         it, hashing the chapter's HTML (the bulk of the book) once a build."""
         return hashlib.sha256(self.html.encode()).hexdigest()
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of the whole chapter: all but its HTML and inline SVGs written out, and those
+        (the bulk of it) as they are."""
+        rest = repr(replace(self, html="", svgs=()))
+        return hashlib.sha256("\0".join([rest, self.html_digest, *self.svgs]).encode()).hexdigest()
+
+    @functools.cached_property
+    def own_ids(self) -> frozenset[str]:
+        """Its id and every id its HTML and notes define."""
+        return frozenset({self.id, *ID_ATTRIBUTE.findall(self.html), *(note.id for note in self.footnotes)})
+
+    @functools.cached_property
+    def linked_ids(self) -> frozenset[str]:
+        """The ids its HTML and notes link to."""
+        return frozenset(
+            target for text in (self.html, *(n.html for n in self.footnotes)) for target in LOCAL_HREF.findall(text)
+        )
 
     def html_with_svgs(self, html: str) -> str:
         """Put the inline SVG figures into ``html`` (this chapter's body, serialized by a renderer)."""

@@ -1180,8 +1180,8 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("epub-page", "epub-chapter"):
         shutil.rmtree(entries / kind)
-    # the chapters, the book resolved and assembled, their pages (two kinds)
-    assert len(list(report.build.keep_last_build(project))) == 3 + 2 + 2 * 3
+    # the chapters, the book resolved, assembled and digested, their pages (two kinds)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 2 * 3
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)
@@ -1195,13 +1195,16 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
 ) -> None:
     """Between builds, the build server also resolves the book it read and makes its print
     parts (keep_last_build): a build it forks after one chapter was edited fills in that chapter
-    alone (the others' numbers and references are as they were), and searches that chapter's
-    print part alone for its characters, ids and page numbers. Its PDF and EPUB are a build
-    from nothing's."""
+    alone (the others' numbers and references are as they were), renders and searches that
+    chapter's print part alone (characters, ids, page numbers), and digests that chapter alone
+    for its EPUB page. Its PDF and EPUB are a build from nothing's."""
     run(project, worker)
     for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
         monkeypatch.setattr(module, attribute, {})
     list(report.build.keep_last_build(project))
+    # Each chapter's digests and ids, which the EPUB keys its page by, made once with it.
+    kept = [filled.chapter for filled in report.resolve._FILLED.values()]
+    assert len(kept) == 3 and all({"digest", "own_ids", "linked_ids"} <= vars(chapter).keys() for chapter in kept)
     filled: list[str] = []
     searched: list[str] = []
     real_fill, real_code_text = report.resolve._filled_in, report.render.pdf.code_text
@@ -1271,7 +1274,7 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    assert len(list(report.build.keep_last_build(project))) == 3 + 2  # a step a chapter, the book (no EPUB yet)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 3  # a step a chapter, the book (no EPUB yet)
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check

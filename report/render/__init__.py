@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,10 +11,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # the PDF workers import this package: they need no assembler (nor Jinja)
     from report.assemble import Assembler
-
-
-# An element's id in the HTML the assembler writes (its attributes in double quotes).
-ID_ATTRIBUTE = re.compile(r'\sid="([^"]+)"')
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from report.code import bold_classes
 from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.model import Chapter
-from report.render import ID_ATTRIBUTE, Output, PageStart
+from report.render import Output, PageStart
 from report.render.zipped import STORED_FIRST, Zipped, write_zip
 
 XHTML = "application/xhtml+xml"
@@ -122,10 +122,8 @@ class MadeInBuild:
         with the rest.)"""
         known = self.chapters.get(chapter.id)
         if known is None:
-            rest = replace(chapter, html="", svgs=())
-            made_of = digest(repr((rest, assembler.epub_link_owners(chapter))), chapter.html_digest, *chapter.svgs)
-            ids = frozenset({chapter.id, *ID_ATTRIBUTE.findall(chapter.html), *(note.id for note in chapter.footnotes)})
-            known = self.chapters[chapter.id] = (made_of, ids)
+            made_of = digest(chapter.digest, repr(assembler.epub_link_owners(chapter)))
+            known = self.chapters[chapter.id] = (made_of, chapter.own_ids)
         return known
 
     def book_digest(self, assembler: Assembler) -> str:

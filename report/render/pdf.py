@@ -53,8 +53,8 @@ from report.fonts import (
     print_characters,
     subset_file,
 )
-from report.model import Chapter
-from report.render import ID_ATTRIBUTE, Output, PageStart, in_background
+from report.model import ID_ATTRIBUTE, Chapter
+from report.render import Output, PageStart, in_background
 from report.render.weasy import (
     DrawJob,
     Drawn,
