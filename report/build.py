@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import gc
 import json
 import os
@@ -411,9 +412,17 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
 def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:
     """Keyed by the chapter (its bytes as loaded and its place in the report), the addresses
     images may come from and the fonts' digests, and the parser's code."""
+    place = json.dumps(to_plain(replace(source, markdown=""), root), sort_keys=True, ensure_ascii=False)
+    return _parse_key_of(source.markdown, place, settings)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_key_of(markdown: str, place: str, settings: _ParseSettings) -> str:
+    """Worked out once in a process for each chapter as loaded (its Markdown, the bulk of it,
+    is hashed to be looked up, not written out as JSON: a build of 180 chapters did so for 5 MB)."""
     fetch_allow, faces = settings
     code = code_fingerprint("report.parse", "report.check")
-    return json_digest([code, to_plain(source, root), list(fetch_allow), list(faces)])
+    return json_digest([code, json.loads(place) | {"markdown": markdown}, list(fetch_allow), list(faces)])
 
 
 def _known_parse(source: SourceChapter, root: Path, cache: Cache, key: str) -> _KeptChapter | None:

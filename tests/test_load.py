@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from report.errors import Diagnostics, ReportError, SourceError
-from report.load import default_chapter_id, load_project
+from report.load import YAML_LOADER, _split_front_matter, default_chapter_id, load_project
 from report.model import Matter
 
 
@@ -235,3 +239,32 @@ def test_matter_of_the_wrong_type(tmp_path: Path) -> None:
     root = make(tmp_path, {"a.md": "---\ntitle: T\nmatter: [body]\n---\n"})
     ((_, line, message),) = errors(root)
     assert line == 3 and '"matter" must be one of' in message
+
+
+def _front_matter_by_lines(text: str) -> tuple[object, str, int]:
+    """What front matter is, said line by line: a first line ``---``, up to the next such line."""
+    lines = text.split("\n")
+    if not re.fullmatch(r"---[ \t]*", lines[0]):
+        return {}, text, 1
+    end = next((i for i in range(1, len(lines)) if re.fullmatch(r"---[ \t]*", lines[i])), None)
+    if end is None:
+        return None, text, 1
+    try:
+        meta = yaml.load("\n".join(lines[1:end]), Loader=YAML_LOADER) or {}
+    except yaml.YAMLError:
+        return None, text, 1
+    if not isinstance(meta, dict):
+        return None, text, 1
+    return meta, "\n".join(lines[end + 1 :]), end + 2
+
+
+@given(
+    st.lists(
+        st.sampled_from(["---", "--- ", "---\t", "----", " ---", "a: 1", "b: [2]", "", "本文", "- x", ":"]), max_size=8
+    )
+)
+def test_front_matter_is_found_as_line_by_line(lines: list[str]) -> None:
+    """The chapter's text is searched for its front matter, not split into lines (most of it
+    is the body): what it finds is what reading it line by line finds."""
+    text = "\n".join(lines)
+    assert _split_front_matter(Path("x.md"), text, Diagnostics()) == _front_matter_by_lines(text)
