@@ -224,9 +224,10 @@ class Chapter:
     @functools.cached_property
     def digest(self) -> str:
         """SHA-256 of the whole chapter: all but its HTML and inline SVGs written out, and those
-        (the bulk of it) as they are."""
-        rest = repr(replace(self, html="", svgs=()))
-        return hashlib.sha256("\0".join([rest, self.html_digest, *self.svgs]).encode()).hexdigest()
+        (the bulk of it) hashed as they are."""
+        rest = repr(replace(self, html="", svgs=()))  # a repr writes no NUL out as it is
+        svgs = (hashlib.sha256(svg.encode()).hexdigest() for svg in self.svgs)
+        return hashlib.sha256("\0".join([rest, self.html_digest, *svgs]).encode()).hexdigest()
 
     @functools.cached_property
     def own_ids(self) -> frozenset[str]:
