@@ -50,6 +50,12 @@ def main() -> None:
     if run.VENV_PYTHON.exists() and Path(sys.prefix).resolve() != run.VENV_PYTHON.parent.parent.resolve():
         os.execv(run.VENV_PYTHON, [str(run.VENV_PYTHON), *sys.argv])
 
+    if "revise" in options.edits.split(",") and options.count > run.REVISIONS:
+        print(
+            f"warning: revise writes {run.REVISIONS} new sentences; its rounds after the"
+            f" {run.REVISIONS}th take their layouts from the cache (in both versions)",
+            file=sys.stderr,
+        )
     code = run.OUT / f"ab-code-{options.before}"
     if not code.exists():
         code.mkdir(parents=True)

@@ -368,10 +368,15 @@ def saved(edit: Callable[[Path], Path], root: Path, pause: float = AUTHOR_PAUSE)
     return edit(root)
 
 
+# The sentences revise() writes after the report's own (revision 0): the next edit writes a
+# sentence built before, whose layout the cache has.
+REVISIONS = 9
+
+
 def revise(root: Path) -> Path:
     """:func:`edit` with the next one-digit revision number (never the one already there)."""
     found = re.search(_REVISION.format(r"(\d+)"), _middle_chapter(root).read_text(encoding="utf-8"))
-    return edit(root, (int(found.group(1)) + 1) % 10 if found else 1)
+    return edit(root, (int(found.group(1)) + 1) % (REVISIONS + 1) if found else 1)
 
 
 def grow(root: Path) -> Path:
