@@ -27,6 +27,7 @@ from report.index import index_html
 from report.model import (
     ELEMENT_ID,
     FILE_LINK_PATTERN,
+    LOCAL_HREF,
     Book,
     Chapter,
     Citation,
@@ -42,7 +43,6 @@ from report.model import (
 _SLOT = re.compile(r'<span class="slot" title="([^"]+)"></span>')
 _WORD_SLOT = re.compile(r'<span class="word-slot" title="(callout-[a-z]+|chart-data)"></span>')
 _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
-_ID_HREF = re.compile(r'href="#([^"]+)"')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
 _T = TypeVar("_T")
@@ -473,7 +473,7 @@ def _filled_in(chapter: ParsedChapter, reads: _Reads, link_targets: list[str | N
     def links(fragment: str) -> str:
         """Citations, references to ids and links to chapter files, leading to the targets' ids."""
         fragment = _ID_LINK_WITH_TEXT.sub(link_or_text, FILLED_SLOT.sub(citation, fragment))
-        return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, _ID_HREF.sub(scoped_href, fragment)))
+        return _EMPTY_XREF.sub(xref, FILE_LINK_PATTERN.sub(file_link, LOCAL_HREF.sub(scoped_href, fragment)))
 
     body = links(ELEMENT_ID.sub(html_id, _WORD_SLOT.sub(word, _SLOT.sub(slot, chapter.html))))
     label = reads.label(chapter.id)
