@@ -28,7 +28,7 @@ from report.config import PAGE_SIZES, Config
 from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
-from report.index import EPUB_ONLY, PRINT_ONLY
+from report.index import for_epub, for_print
 from report.model import EPUB_ONLY_SLOT, LOCAL_HREF, PRINT_ONLY_SLOT, Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -235,7 +235,7 @@ class Assembler:
             back = f'<a class="fnback" href="#{match.group(1)}-fnref{note.number}"{label}>{note.number}</a>'
             return f'{call}<span class="footnote" id="{note.id}">{back}{note.html}</span>'
 
-        body = EPUB_ONLY_SLOT.sub("", EPUB_ONLY.sub("", chapter.html))
+        body = EPUB_ONLY_SLOT.sub("", for_print(chapter.html))
         body = _RUBY.sub(_ruby_with_room, _NOTE_CALL.sub(float_note, body))
         body = _FAR_XREF.sub(self._with_page_number, body)
         if is_cjk(language):
@@ -289,7 +289,7 @@ class Assembler:
         return EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))
 
     def epub_chapter_page(self, chapter: Chapter, stylesheet: str) -> EpubPage:
-        body = self._epub_fragment(chapter, PRINT_ONLY_SLOT.sub("", PRINT_ONLY.sub("", chapter.html))).replace(
+        body = self._epub_fragment(chapter, PRINT_ONLY_SLOT.sub("", for_epub(chapter.html))).replace(
             _NOTE_REF, f'{_NOTE_REF} epub:type="noteref"'
         )
         notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]

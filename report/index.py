@@ -10,8 +10,9 @@ A mark is a Pandoc bracketed span of class ``index``::
 The parse stage gives each mark an id (and notes the section it is in); the resolve stage
 writes the index chapter: entries in gojūon order under kana headings (あ行 … わ行), then
 Latin entries under their initial letter. In the PDF each entry lists the pages of its marks,
-merged into ranges (a ``span.page-list`` that :mod:`report.render.pdf` fills once every part
-is laid out); in the EPUB each entry links to the sections of its marks (EPUB Indexes).
+merged into ranges (the text of a link of class ``page-list``, which :mod:`report.render.pdf`
+fills once every part is laid out); in the EPUB each entry links to the sections of its marks
+(EPUB Indexes).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from report.i18n import words_for
 from report.model import IndexMark, Label, ParsedChapter
 
 # Where the EPUB and the print differ: the print lists pages, the EPUB links to sections.
-PRINT_ONLY = re.compile(r'<a class="index-pages"[^>]*>.*?</a>')
+PRINT_ONLY = re.compile(r'<a class="index-pages[ "][^>]*>.*?</a>')
 EPUB_ONLY = re.compile(r'<span class="index-places">.*?</span>')
+# A term's span, for the EPUB's semantics (EPUB Indexes); the print has its text alone.
+_TERM = re.compile(r'<span class="index-term" epub:type="index-term">([^<]*)</span>')
 _KANA_ROWS = "あかさたなはまやらわ"  # each row's first kana: あ行 is あ–お, か行 か–ご …
 _MARK_ATTRIBUTES = ("reading", "sub", "term")
 _HIRAGANA = re.compile("[\u3041-\u3096]")
@@ -49,6 +52,18 @@ def index_plugin(md: MarkdownIt) -> None:
 
 def parsed_marks(env: EnvType) -> tuple[IndexMark, ...]:
     return tuple(env.get("index_marks", ()))
+
+
+def for_print(chapter_html: str) -> str:
+    """A chapter's HTML as printed: the index without its links to sections, and its terms
+    without their spans (each inline element of an entry's line costs the index's layout, laid
+    out again whenever an edit moves the pages it lists, a tenth of its time)."""
+    return _TERM.sub(r"\1", EPUB_ONLY.sub("", chapter_html))
+
+
+def for_epub(chapter_html: str) -> str:
+    """A chapter's HTML as in the EPUB: the index without its page lists."""
+    return PRINT_ONLY.sub("", chapter_html)
 
 
 def _index_rule(state: StateCore) -> None:
@@ -217,11 +232,12 @@ def _entry_html(
             f'<a href="#{mark_id}" epub:type="index-locator">{html.escape(place)}</a>'
             for place, mark_id in sorted(first.items(), key=lambda item: [m.id for m in marks].index(item[1]))
         )
-        # The page numbers are filled in when drawn: the link says the term (PDF/UA's /Contents).
+        # The page numbers are filled in when drawn, as the link's own text (an inline element
+        # in another costs an index's layout a tenth of its time); the link says the term (PDF/UA's
+        # /Contents).
         locators = (
-            f'<a class="index-pages" href="#{marks[0].id}" aria-label="{html.escape(term)}">'
-            f'<span class="{kind}" data-page-of="{ids}"></span></a>'
-            f'<span class="index-places">{links}</span>'
+            f'<a class="index-pages {kind}" data-page-of="{ids}" href="#{marks[0].id}"'
+            f' aria-label="{html.escape(term)}"></a><span class="index-places">{links}</span>'
         )
     children = ""
     if subs:

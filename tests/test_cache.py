@@ -1034,7 +1034,7 @@ def test_an_index_waits_for_the_pages_it_lists_and_is_laid_out_once(
     paragraph = '[新しい索引語]{.index reading="あたらしいさくいんご"}を含む段落。本文の説明を続ける。' * 3
     append(root / "chapters" / "01-callouts.md", "\n" + "\n\n".join([paragraph] * 40) + "\n")
     build(root, workers=worker)
-    lists = [html for html in sent if 'class="page-list"' in html]
+    lists = [html for html in sent if 'page-list" data-page-of' in html]
     assert len(lists) == 1 and "新しい索引語" in lists[0]
     clean_build_matches(root, "ja-scholarly")
 
@@ -1058,7 +1058,7 @@ def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
     build(root, workers=worker)
     after = re.search(r"NATO(\d+),(\d+)–(\d+)", squeeze(pdftotext(root / "dist" / "ja-scholarly.pdf")))
     assert after is not None and [int(n) - 1 for n in after.groups()] == [int(n) for n in before.groups()]
-    assert sent and not [html for html in sent if 'class="page-list"' in html]
+    assert sent and not [html for html in sent if 'page-list" data-page-of' in html]
     clean_build_matches(root, "ja-scholarly")
 
 
@@ -1100,7 +1100,7 @@ def test_a_page_list_broken_over_lines_has_its_pieces_set_by_the_join(
     chapter.write_text(text[:start] + "\n## 追加の節\n\n本文。\n" + text[start:], encoding="utf-8")
     build(root, workers=worker)
     assert listed_pages(root / "dist" / "ja-scholarly.pdf") == [page + 1 for page in before]
-    assert sent and not [html for html in sent if 'class="page-list"' in html]
+    assert sent and not [html for html in sent if 'page-list" data-page-of' in html]
     clean_build_matches(root, "ja-scholarly")
 
 
@@ -1115,7 +1115,7 @@ def test_a_page_list_drawn_with_its_numbers_in_has_each_lines_digits(
     draw = Session.draw
     monkeypatch.setattr(Session, "draw", lambda self, job: jobs.append((job, self.styles)) or draw(self, job))
     build(root, workers=worker)
-    job, styles = next((job, styles) for job, styles in jobs if 'class="page-list"' in job.part.html)
+    job, styles = next((job, styles) for job, styles in jobs if 'page-list" data-page-of' in job.part.html)
     target = tmp_path / "index.pdf"
     (tmp_path / "job.pickle").write_bytes(pickle.dumps((dataclasses.replace(job, target=target), styles)))
     # In a process of its own, as a worker: WeasyPrint's fonts there are the report's subsets only.

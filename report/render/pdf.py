@@ -73,10 +73,13 @@ ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number
 _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
 # that many digits wide (the contents' numbers), so up to that many its length changes nothing.
-# A page list (span.page-list, the index's "3, 5–7") names several ids: it is laid out with the
+# A page list (.page-list, the index's "3, 5–7") names several ids: it is laid out with the
 # shape of its text as the last numbers known make it ("0, 0–0"), the join sets its digits, and
 # it is laid out again if the real one has another shape (a range more, a number of more digits).
-_PAGE_NUMBER = re.compile(r'<span class="page-(?:number|list)" data-page-of="([^"]+)"(?: data-digits="(\d+)")?></span>')
+# (The index's are the text of its links: see report.index.)
+_PAGE_NUMBER = re.compile(
+    r'<(span|a) class="(?:index-pages )?page-(?:number|list)" data-page-of="([^"]+)"(?: data-digits="(\d+)")?[^>]*></\1>'
+)
 _DIGIT = re.compile(r"[0-9]")
 _LOCAL_LINK = re.compile(r'\shref="#([^"]+)"')
 _BODY_END = "</body>"
@@ -106,7 +109,7 @@ def _facts(source: str) -> _Facts:
             characters=print_characters(source, ()),
             code=print_characters(code_text(source), ()),
             ids=frozenset(ID_ATTRIBUTE.findall(source)),
-            boxes=tuple(_PAGE_NUMBER.findall(source)),
+            boxes=tuple((ref, digits) for _, ref, digits in _PAGE_NUMBER.findall(source)),
             linked=frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source)),
         )
     return known
@@ -303,7 +306,7 @@ class _Part:
         return self.stand_in(ref, number) == self.numbers[ref]
 
     def job(self, cover: bool) -> PartJob:
-        filled = _PAGE_NUMBER.sub(lambda m: m.group(0).replace("></", f">{self.numbers[m.group(1)]}</"), self.source)
+        filled = _PAGE_NUMBER.sub(lambda m: m.group(0).replace("></", f">{self.numbers[m.group(2)]}</"), self.source)
         if self.stubs:
             # Stand-ins for the targets of links into other parts, out of the flow: WeasyPrint
             # drops a link whose target it cannot find; the join points it at the real one.

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
 PAGE_NUMBER_CLASS = "page-number"
 PAGE_LIST_CLASS = "page-list"  # several ids' pages, the index's "3, 5–7" (see report.render.pdf)
+_NUMBER_TAGS = ("span", "a")  # a page number's element (the index's are links: see report.index)
 _PAGE_LIST_TEXT = re.compile(r"[0-9, \u2013]*[0-9][0-9, \u2013]*")
 # The inline boxes whose margin is the quarter-em gap between Japanese and a Latin word
 # (四分アキ, see report.assemble.space_latin_words): a gap in the text, not a word break.
@@ -923,7 +924,7 @@ def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int)
 def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str, int]]:
     """Each page number as laid out: its page (from 0), its text box, the id whose page it
     shows (a span.page-number's; "" for a folio: a margin box's text that is the page counter,
-    the part laid out alone from 1), and -1. A page list's (span.page-list) pieces too, one a
+    the part laid out alone from 1), and -1. A page list's (.page-list) pieces too, one a
     line: with the ids whose pages it lists, and how many of its digits come before the piece."""
     from weasyprint.formatting_structure import boxes
 
@@ -936,7 +937,7 @@ def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str, int]]:
                     yield index, box, "", -1
                 continue
             element = box.element
-            if element is None or box.element_tag != "span":
+            if element is None or box.element_tag not in _NUMBER_TAGS:
                 continue
             classes = element.get("class", "").split()
             if PAGE_NUMBER_CLASS in classes and box.text.isdigit():
