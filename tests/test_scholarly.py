@@ -20,6 +20,7 @@ from lxml import etree
 from test_epub_quality import EPUB_TYPE, NS, AceRun, Epub, X, built_projects, start_ace
 from test_parse import parse_text
 
+from report.assemble import Assembler
 from report.build import prepare
 from report.errors import Diagnostics, ReportError
 from report.index import index_html
@@ -488,6 +489,46 @@ def test_pdf_index_pages_are_where_the_terms_are_printed(project: BuiltProject) 
         assert squeeze(term) + _ranges(found) in index_text, (term, found)
         checked += 1
     assert checked >= {"ja-scholarly": 35, "en-scholarly": 7}[project.name]
+
+
+def test_pdf_index_page_lists_are_links_to_the_first_mark(project: BuiltProject) -> None:
+    """In the PDF's index, each entry's page list is a link (one area a line, should it break)
+    whose text is the list alone and which leads to the entry's first mark: the first place the
+    EPUB's entry links to. In print the list is the link's own text, not a span in it."""
+    firsts = {links[0].partition("#")[2] for _, _, links in _index_entries(project) if links}
+    pages = [squeeze(page) for page in pdftotext(project.pdf, layout=False).split("\f")]
+    title = {"ja-scholarly": "索引", "en-scholarly": "Index"}[project.name]
+    start = next(number for number, page in enumerate(pages, start=1) if page.startswith(title))
+    found: set[str] = set()
+    with pdfplumber.open(project.pdf) as pdf:
+        for number, name, (x0, ya, x1, yb) in _links(project.pdf):
+            if number < start:
+                continue
+            page = pdf.pages[number - 1]
+            y0, y1 = sorted((ya, yb))
+            text = squeeze(_text_in(page, x0, page.height - y1, x1, page.height - y0))
+            assert re.fullmatch(r"[0-9,–]+", text), (name, text)
+            found.add(name)
+    assert found == firsts
+
+
+def test_printed_index_lines_hold_no_inline_element_but_the_page_lists_link(tmp_path: Path) -> None:
+    """The print's index entry is its term as text and the link that is its page list: each
+    inline element more in an entry's line cost the index's layout a tenth of its time (laid
+    out again whenever an edit moves the pages it lists). The EPUB's keeps its term's span."""
+    book, _ = prepare(copy_fixture("ja-scholarly", tmp_path))
+    (index,) = [chapter for chapter in book.chapters if chapter.id == "index"]
+    printed = Assembler(book).print_part(index)
+    entries = re.findall(r'<li class="index-entry"[^>]*>(.*?)(?:<ul|</li>)', printed, re.DOTALL)
+    assert len(entries) >= 30
+    for entry in entries:
+        inline = re.sub(
+            r'<a class="index-pages page-(?:number|list)" data-page-of="[^"]+" href="[^"]+" aria-label="[^"]*"></a>',
+            "",
+            entry,
+        )
+        assert "<" not in inline.strip(), entry
+    assert 'class="index-term"' in index.html  # what the EPUB's page is made of
 
 
 def _ranges(pages: list[int]) -> str:
