@@ -4,6 +4,7 @@ as they are; `report init --from` writes the equivalent report.toml."""
 from __future__ import annotations
 
 import tomllib
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from helpers import (
 )
 from lxml import etree
 
+from report import layouts
 from report.config import load_config
 from report.errors import ConfigError
 from report.layouts import read_layout
@@ -57,6 +59,22 @@ def test_mdbook_summary_prefix_parts_nesting_drafts_and_suffix() -> None:
         {"part": "応用編", "chapters": ["src/advanced/ownership.md"]},  # the draft chapter is left out
         {"file": "src/afterword.md", "matter": "back"},  # after "---": outside the parts, unnumbered
     ]
+
+
+def test_chapter_titles_are_parsed_once_for_each_beginning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config is read at every build, and an mdBook's lists every chapter by its title: each
+    chapter's beginning is parsed for its own title once in a process, and again when it changes."""
+    root = copy_fixture("layouts/mdbook", tmp_path)
+    monkeypatch.setattr(layouts, "_TITLES", OrderedDict())
+    parsed: list[str] = []
+    title_in = layouts._title_in
+    monkeypatch.setattr(layouts, "_title_in", lambda head: parsed.append(head) or title_in(head))
+    first = _chapters(root)
+    assert len(parsed) == 7  # README, afterword and the five chapters of the parts
+    assert _chapters(root) == first and len(parsed) == 7
+    (root / "src" / "afterword.md").write_text("見出しのない後書き。\n", encoding="utf-8")
+    assert _chapters(root)[-1] == {"file": "src/afterword.md", "matter": "back", "title": "あとがき"}
+    assert len(parsed) == 8
 
 
 def test_mkdocs_nested_nav_tolerates_python_tags() -> None:
