@@ -38,6 +38,7 @@ from report.code import (
     highlight_css,
     line_range,
     read_fence,
+    styled_classes,
 )
 from report.errors import Diagnostics
 from report.fonts import code_text, print_characters
@@ -232,7 +233,9 @@ def test_include_with_line_ranges(report_with_code: Path, block: str, lines: lis
     assert not diagnostics.errors, diagnostics.errors
     shown = [_text_of(line) for line in re.findall(r'<span class="line">(.*?)\n</span>', body)]
     assert shown == [f"line{n} = {n}" for n in lines]
-    assert '<span class="n">line' in body  # highlighted as Python
+    assert (
+        '<span class="mi">' in body and '<span class="n">' not in body
+    )  # highlighted as Python, names in the text's colour
     assert includes == [report_with_code / "src" / "tool.py"]
 
 
@@ -520,3 +523,15 @@ def test_a_gitbook_import_keeps_to_the_report_folder(report_with_code: Path) -> 
     ((error),) = diagnostics.errors
     assert "outside the report folder" in error.message and error.location.line == 1
     assert "password" not in body and not includes
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("abc xyz_019()[]{}<>&\"'#/*+-=.,;:\n\t漢字かな")), max_size=120),
+    st.sampled_from(["python", "rust", "c", "javascript", "toml", "html", "bash"]),
+)
+def test_highlighting_keeps_every_character_and_spans_only_the_tokens_it_colours(code: str, language: str) -> None:
+    """Whatever the code, its highlighted lines say it all, and a span is a token a rule
+    colours: one in the text's colour is its text alone (each span costs its box's layout)."""
+    lines = highlight(code, language)
+    assert html.unescape(re.sub(r"<[^>]+>", "", "\n".join(lines))) == code.removesuffix("\n")
+    assert set(re.findall(r'<span class="([^"]+)"', "\n".join(lines))) <= styled_classes()
