@@ -34,7 +34,7 @@ _INDEX_NAMES = ("index.md", "README.md", "readme.md")
 _TITLE_WITHIN = 8192  # characters: a chapter's title comes first (after comments)
 # The titles found, by a digest of the beginning they were found in: the config is read at every
 # build, and a book of another tool lists its chapters there by their titles (a Markdown parse
-# each: 0.15 s of each build of a 105-chapter mdBook). The build server's builds find those it read.
+# each: 0.14 s of each build of a 105-chapter mdBook). The build server's builds find those it read.
 _TITLES: OrderedDict[bytes, str | None] = OrderedDict()
 _TITLES_KEPT = 4096
 _COMMONMARK = MarkdownIt("commonmark")
