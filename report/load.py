@@ -22,8 +22,7 @@ FRONT_MATTER_KEYS = ("title", "id", "matter", "class", "bibliography")
 ID_PATTERN = re.compile(r"^[A-Za-z][\w-]*$")
 # Placeholders of the parse stage live in the Private Use Area; authors' text may not use them.
 RESERVED_CHARACTERS = re.compile("[\ue000-\ue00f]")
-_FENCE = re.compile(r"^---[ \t]*$")
-_FENCE_LINE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)  # a front matter fence: a line of its own
 # What may stand before a chapter's "# Title" and prints nothing: blank lines, HTML comments
 # (linter directives), link reference definitions.
 _SILENT_PREAMBLE = re.compile(
@@ -183,10 +182,10 @@ def _plain(value: Any) -> Any:
 def _split_front_matter(path: Path, text: str, diagnostics: Diagnostics) -> tuple[dict[str, Any] | None, str, int]:
     """The front matter, the body and the body's first line. (The text is searched, not split
     into lines: most of it is the body.)"""
-    opening = _FENCE_LINE.match(text)
+    opening = _FENCE.match(text)
     if opening is None:
         return {}, text, 1
-    closing = _FENCE_LINE.search(text, opening.end() + 1)
+    closing = _FENCE.search(text, opening.end() + 1)
     if opening.end() == len(text) or closing is None:
         diagnostics.error(path, 1, "front matter opened with --- is never closed")
         return None, text, 1
