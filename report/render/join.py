@@ -28,7 +28,6 @@ import io
 import itertools
 import operator
 import re
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -39,7 +38,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
-from report.render.pack import Packer
+from report.render.serial import ObjGen, PartObjects, PdfWriter
 from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
@@ -101,8 +100,11 @@ class _Slot:
     has_tree: bool = False
     # Its pages' /StructParents and annotations' /StructParent as the part numbers them, its
     # ParentTree under those keys, and how many keys it takes (see Joiner._number_structure).
-    keys: list[tuple[Object, Name, int]] = field(default_factory=list)
+    keys: list[tuple[Object, Name, int, ObjGen]] = field(default_factory=list)  # and the object holding it
     nums: list[tuple[int, Object]] = field(default_factory=list)
+    # Its keys' leaf of the joined ParentTree (a number tree whose kids are the parts' leaves):
+    # set again when its keys are shifted, and written with the part's own objects.
+    leaf: Object | None = None
     key_count: int = 0
     key_offset: int = 0  # what its keys are shifted by now: they are set again only when it changes
     next_key_used: bool = False
@@ -117,9 +119,19 @@ class _Slot:
     # Each font its pages' resources name (a direct one stays as it is): the resources, the key,
     # the font kept and its object id; and by use, the id of the font last written there (see
     # Joiner._merge_fonts).
-    font_uses: list[tuple[Dictionary, Name, Object, tuple[int, int]]] = field(default_factory=list)
+    font_uses: list[tuple[Dictionary, Name, Object, tuple[int, int], ObjGen]] = field(default_factory=list)
     fonts_written: list[tuple[int, int]] = field(default_factory=list)
     glyphs: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # font file kept → the glyphs it draws
+    # Its objects the document-wide ones name (see report.render.serial.PartObjects), and those
+    # of its objects changed since the file was last written.
+    roots: tuple[ObjGen, ...] = ()
+    changed: set[ObjGen] = field(default_factory=set)
+
+    def note_roots(self) -> None:
+        """Its roots, once it is added: pages, structure elements, destinations, outline items."""
+        leaf = [self.leaf] if self.leaf is not None else []
+        found = [*self.pages, *leaf, *self.kids, *self.dests.values(), *self.outline, *(value for _, value in self.ids)]
+        self.roots = tuple(dict.fromkeys(obj.objgen for obj in found if isinstance(obj, Object) and obj.is_indirect))
 
 
 class Joiner:
@@ -130,10 +142,11 @@ class Joiner:
 
     A joiner can be kept for the next build of the book (see :meth:`begin`). A part sent again
     as it was is kept as it is (its page numbers set anew if they moved); one that changed
-    replaces the slot's, and a slot not sent again is taken out: what a join costs follows the
-    parts that changed, and the writing of the file. The bytes are those of a new joiner: qpdf
-    writes the file numbered in the order its objects are reached, not made, and
-    :class:`report.render.pack.Packer` puts them into object streams. What is
+    replaces the slot's, and a slot not sent again is taken out. The file is written by
+    :class:`report.render.serial.PdfWriter`, kept with the joiner, which writes again only the
+    objects of the parts that changed (each slot says which of its objects a join changed: its
+    page numbers, structure keys, fonts named, outline links); it numbers the objects in the
+    order they are reached, not made, so that the bytes are those of a new joiner. What is
     document-wide (structure tree, destinations, outline, fonts) is made from the parts in
     :meth:`result`; the streams and dictionaries the parts share are kept once for the
     joiner's life (a part added again finds those it brought before)."""
@@ -156,6 +169,7 @@ class Joiner:
         self.namespaces_taken = False
         self.streams: dict[tuple[bytes, int], list[tuple[bytes, Object]]] = {}
         self.dictionaries: dict[bytes, Object] = {}
+        self.shared: dict[ObjGen, None] = {}  # every font, stream and dictionary kept (see _shared)
         self.fonts: dict[tuple[int, int], Object] = {}  # font copied → font kept
         # font file kept → its bytes as the parts embed them (the join writes cut ones) and the
         # descriptors naming it
@@ -173,7 +187,8 @@ class Joiner:
         self.font_groups: dict[tuple[int, int], tuple[str, tuple[int, int]] | None] = {}
         self.seen_resources: set[tuple[int, int]] = set()
         self.adding: _Slot | None = None
-        self.packer = Packer()  # kept with the joiner: what did not change is not compressed again
+        self.writer = PdfWriter()  # kept with the joiner: what did not change is not written again
+        self.outline_root = out.make_indirect(Dictionary())
         self.names: dict[str, tuple[bytes, String]] = {}  # see _name
 
     def begin(self) -> None:
@@ -197,7 +212,9 @@ class Joiner:
             if (kept.part.pdf, kept.part.stubs, kept.part.blank_before) == (part.pdf, part.stubs, part.blank_before):
                 numbers = (part.numbers, dict(part.pages), part.first_folio)
                 if numbers != (kept.part.numbers, dict(kept.part.pages), kept.part.first_folio):
-                    set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+                    kept.changed.update(
+                        set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+                    )
                 kept.part = part
                 return
             self._take_out(slot)
@@ -228,6 +245,7 @@ class Joiner:
             self._add_structure(added, slot)
             self._add_dests(added)
             self._add_outline(added)
+            added.note_roots()
         finally:
             self.adding = None
 
@@ -253,24 +271,22 @@ class Joiner:
         elif Name.Info in out.trailer:
             del out.trailer.Info
         version = max((slot.source.pdf_version for slot in slots), key=_version_key)
-        # Written to a file by qpdf itself: through a Python stream it took three times as long
-        # (0.45 s against 0.16 s at 586 pages).
-        with tempfile.TemporaryDirectory(prefix="report-join-") as folder:
-            written = Path(folder) / "joined.pdf"
-            out.save(
-                written,
-                min_version=version,
-                fix_metadata_version=False,  # keep the first part's XMP as WeasyPrint wrote it
-                stream_decode_level=pikepdf.StreamDecodeLevel.none,  # copied as they are, never recompressed
-                object_stream_mode=pikepdf.ObjectStreamMode.disable,  # numbered as reached (see the class)
-                static_id=True,  # the packer makes the /ID from the objects: same parts, same bytes
-            )
-            return self.packer.pack(written.read_bytes(), identify=True)
+        parts = [PartObjects(slot, slot.roots, slot.changed) for slot in slots]
+        joined = self.writer.write(out, parts, self._shared(), version)
+        for slot in slots:
+            slot.changed.clear()
+        return joined
 
     def close(self) -> None:
         self.out.close()
         for source in [*(slot.source for slot in self.slots.values()), *([self.blank] if self.blank else [])]:
             source.close()
+
+    def _shared(self) -> list[ObjGen]:
+        """What the parts may name in common: the fonts, streams and dictionaries kept once, and
+        the blank pages' drawing."""
+        model = self.blank_model.values() if self.blank_model is not None else []
+        return [*self.shared, *(value.objgen for value in model if value.is_indirect)]
 
     def _pages_before(self, index: int) -> int:
         """How many pages the joined PDF has before the pages of slot ``index``."""
@@ -317,15 +333,19 @@ class Joiner:
                 added.nums.append((int(key), value))
                 values.append(value)
                 highest = max(highest, key)
+            if added.nums:
+                added.leaf = _fill_leaf(out.make_indirect(Dictionary()), added.nums, added.key_offset)
         next_key = copied.get(Name.ParentTreeNextKey)
         if next_key is not None:
             added.next_key_used = True
             highest = max(highest, int(next_key) - 1)
         added.key_count = highest + 1
         for page in added.copies:
-            _note_key(added.keys, page, Name.StructParents)
-            for annotation in page.get(Name.Annots, Array()):
-                _note_key(added.keys, annotation, Name.StructParent)
+            _note_key(added.keys, page, Name.StructParents, page)
+            annotations = page.get(Name.Annots, Array())
+            for annotation in annotations:
+                holder = annotation if annotation.is_indirect else annotations if annotations.is_indirect else page
+                _note_key(added.keys, annotation, Name.StructParent, holder)
         for source_map, joined in ((Name.RoleMap, added.role_map), (Name.ClassMap, added.class_map)):
             mapping = copied.get(source_map)
             if isinstance(mapping, Dictionary):
@@ -339,21 +359,23 @@ class Joiner:
         added.kids = list(kids) if isinstance(kids, Array) else [kids] if kids is not None else []
         self._adopt(old_document, added.kids, values, prefix=f"{index}." if index else "")
 
-    def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object | int], int, bool]:
+    def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object], int, bool]:
         """The parts' ParentTree keys one after the other, in the order of their slots: the
-        pages' and annotations' keys shifted alike. Returns the joined /Nums, the next key, and
-        whether a part had /ParentTreeNextKey."""
-        nums: list[Object | int] = []
+        pages' and annotations' keys shifted alike. Returns the ParentTree's leaves, the next
+        key, and whether a part had /ParentTreeNextKey."""
         offset = 0
         for slot in slots:
             if slot.key_offset != offset:
-                for obj, name, number in slot.keys:
+                for obj, name, number, holder in slot.keys:
                     obj[name] = number + offset
+                    slot.changed.add(holder)
                 slot.key_offset = offset
-            for key, value in slot.nums:
-                nums += [key + offset, value]
+                if slot.leaf is not None:
+                    _fill_leaf(slot.leaf, slot.nums, offset)
+                    slot.changed.add(slot.leaf.objgen)
             offset += slot.key_count
-        return nums, offset, any(slot.next_key_used for slot in slots)
+        leaves = [slot.leaf for slot in slots if slot.leaf is not None]
+        return leaves, offset, any(slot.next_key_used for slot in slots)
 
     def _adopt(self, old_document: Object, kids: list[Object], values: list[Object], prefix: str) -> None:
         """Points at the joined Document every element that pointed at the part's own: its kids,
@@ -408,6 +430,7 @@ class Joiner:
         item: Object | None = copied.First
         while isinstance(item, Dictionary):
             added.outline.append(item)
+            item.Parent = self.outline_root
             item = item.get(Name.Next)
         count = copied.get(Name.Count)
         added.outline_count = abs(int(count)) if count is not None else 0
@@ -432,8 +455,8 @@ class Joiner:
                 del catalog[key]
         if any(slot.has_tree for slot in slots):
             tree = self.tree_root
-            nums, next_key, next_key_used = self._number_structure(slots)
-            tree.ParentTree = out.make_indirect(Dictionary(Nums=Array(nums)))
+            leaves, next_key, next_key_used = self._number_structure(slots)
+            tree.ParentTree = out.make_indirect(Dictionary(Kids=Array(leaves)))
             for key in (Name.ParentTreeNextKey, Name.RoleMap, Name.ClassMap, Name.IDTree):
                 if key in tree:
                     del tree[key]
@@ -463,22 +486,18 @@ class Joiner:
         if dests:
             names = sorted(dests.items(), key=lambda item: self._name(item[0])[0])
             catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=self._flat(names))))
-        outline_items = [item for slot in slots for item in slot.outline]
-        if outline_items:
-            count = sum(slot.outline_count for slot in slots)
-            root = out.make_indirect(Dictionary(First=outline_items[0], Last=outline_items[-1], Count=count))
-            previous: Object | None = None
-            for item in outline_items:
-                item.Parent = root
-                if previous is None:
-                    if Name.Prev in item:
-                        del item.Prev
-                else:
-                    item.Prev = previous
-                    previous.Next = item
-                previous = item
-            if previous is not None and Name.Next in previous:
-                del previous.Next
+        outlined = [slot for slot in slots if slot.outline]
+        if outlined:
+            # Each part's items are linked as it linked them: the parts' first and last ones are
+            # linked to their neighbours' (and written again only when those changed).
+            root = self.outline_root
+            root.First, root.Last = outlined[0].outline[0], outlined[-1].outline[-1]
+            root.Count = sum(slot.outline_count for slot in slots)
+            for before, after in itertools.pairwise([None, *outlined, None]):
+                if after is not None:
+                    _link(after, after.outline[0], Name.Prev, before.outline[-1] if before else None)
+                if before is not None:
+                    _link(before, before.outline[-1], Name.Next, after.outline[0] if after else None)
             catalog.Outlines = root
         if Name.PageMode in first.Root:
             catalog.PageMode = first.Root.PageMode
@@ -504,21 +523,24 @@ class Joiner:
         for page in pages:
             resources = page.get(Name.Resources)
             if isinstance(resources, Dictionary):
-                self._share_in(resources)
+                self._share_in(resources, page)
 
-    def _share_in(self, resources: Dictionary) -> None:
+    def _share_in(self, resources: Dictionary, holder: Object) -> None:
+        """``holder``: the indirect object ``resources`` are in (or are)."""
         added = self.adding
         assert added is not None
         if resources.is_indirect:
             if resources.objgen in self.seen_resources:
                 return
             self.seen_resources.add(resources.objgen)
+            holder = resources
         fonts = resources.get(Name.Font)
         if isinstance(fonts, Dictionary):
+            fonts_holder = (fonts if fonts.is_indirect else holder).objgen
             for key, font in list(fonts.items()):
                 kept = fonts[key] = self._kept_font(font)
                 if kept.is_indirect:
-                    added.font_uses.append((fonts, Name(key), kept, kept.objgen))
+                    added.font_uses.append((fonts, Name(key), kept, kept.objgen, fonts_holder))
                     added.fonts_written.append(kept.objgen)
                     added.fonts[kept.objgen] = kept
         xobjects = resources.get(Name.XObject)
@@ -529,13 +551,13 @@ class Joiner:
                 if xobject.get(Name.Subtype) == Name.Image:
                     xobjects[key] = self._kept_image(xobject)
                 elif isinstance(inner := xobject.get(Name.Resources), Dictionary):
-                    self._share_in(inner)
+                    self._share_in(inner, xobject)
         patterns = resources.get(Name.Pattern)
         if isinstance(patterns, Dictionary):
             for _, pattern in patterns.items():
                 inner = pattern.get(Name.Resources)
                 if isinstance(inner, Dictionary):
-                    self._share_in(inner)
+                    self._share_in(inner, pattern if pattern.is_indirect else holder)
         spaces = resources.get(Name.ColorSpace)
         if isinstance(spaces, Dictionary):
             for _, space in spaces.items():
@@ -569,6 +591,7 @@ class Joiner:
             kept = self._kept_dictionary(font)
             self._texts_of(kept)  # read before any join writes a merged one into it
         self.fonts[font.objgen] = kept
+        self.shared[kept.objgen] = None
         return kept
 
     def _widths_of(self, cid_font: Object) -> dict[int, float]:
@@ -636,11 +659,12 @@ class Joiner:
         targets = {member: merged.objgen for member, merged in merged_into.items()}
         for slot in slots:
             written = slot.fonts_written
-            for index, (resources, key, font, objgen) in enumerate(slot.font_uses):
+            for index, (resources, key, font, objgen, holder) in enumerate(slot.font_uses):
                 target = targets.get(objgen, objgen)
                 if target != written[index]:
                     resources[key] = merged_into.get(objgen, font)
                     written[index] = target
+                    slot.changed.add(holder)
 
     def _count_glyphs(self, slot: _Slot, step: int) -> None:
         """The glyphs the slot's part draws, counted in (``step`` 1) or out (-1) of those all
@@ -693,6 +717,7 @@ class Joiner:
         key = dictionary.unparse(resolved=True)
         if key not in self.dictionaries:
             self.dictionaries[key] = dictionary
+            self.shared[dictionary.objgen] = None
         return self.dictionaries[key]
 
     def _kept_image(self, image: pikepdf.Stream) -> Object:
@@ -712,6 +737,7 @@ class Joiner:
         if not remember:
             return stream
         candidates.append((data, stream))
+        self.shared[stream.objgen] = None
         return stream
 
 
@@ -724,15 +750,17 @@ def set_numbers(
     numbers: Sequence[DrawnNumber],
     of: Mapping[str, str],
     first: int,
-) -> None:
+) -> list[ObjGen]:
     """Writes each page number where its stand-in was drawn: the page of its id in ``of``, or
     the folio (``first`` on the first page), into the content streams of ``pages`` from those
     of the pages as drawn (``drawn``). Its glyphs are the digits' of the stand-in's font; its
     text matrix moves it as far as its alignment says (a folio of another length is centred
-    again). In a piece of a page list, each stand-in zero becomes the list's digit."""
+    again). In a piece of a page list, each stand-in zero becomes the list's digit. Returns the
+    content streams written."""
     by_page: dict[int, list[DrawnNumber]] = {}
     for number in numbers:
         by_page.setdefault(number.page, []).append(number)
+    written = []
     for index, on_page in by_page.items():
         contents, original = pages[index].get(Name.Contents), drawn[index].get(Name.Contents)
         if not isinstance(contents, pikepdf.Stream) or not isinstance(original, pikepdf.Stream):
@@ -755,6 +783,8 @@ def set_numbers(
         for (start, end), replacement in sorted(edits, reverse=True):
             data[start:end] = replacement
         _compressed(contents, bytes(data))
+        written.append(contents.objgen)
+    return written
 
 
 _GLYPH_STRING = re.compile(r"<([0-9A-Fa-f]*)>")
@@ -998,10 +1028,30 @@ def _prefix_element_ids(element: Object, prefix: str) -> None:
                 attribute[_HEADERS] = Array([String(prefix + str(header)) for header in headers])
 
 
-def _note_key(keys: list[tuple[Object, Name, int]], obj: Object, key: Name) -> None:
+def _fill_leaf(leaf: Object, nums: Sequence[tuple[int, Object]], offset: int) -> Object:
+    """A number tree's leaf with ``nums``, their keys shifted by ``offset``."""
+    leaf.Limits = Array([nums[0][0] + offset, nums[-1][0] + offset])
+    leaf.Nums = Array([entry for key, value in nums for entry in (key + offset, value)])
+    return leaf
+
+
+def _link(slot: _Slot, item: Object, key: Name, target: Object | None) -> None:
+    """The outline item of ``slot`` linked under ``key`` to ``target`` (None: to nothing)."""
+    current = item.get(key)
+    if (current.objgen if current is not None else None) != (target.objgen if target is not None else None):
+        if target is None:
+            del item[key]
+        else:
+            item[key] = target
+        slot.changed.add(item.objgen)
+
+
+def _note_key(keys: list[tuple[Object, Name, int, ObjGen]], obj: Object, key: Name, holder: Object) -> None:
+    """The object's key, if it has it, and the indirect object that holds it (written again
+    when the key is set)."""
     value = obj.get(key)
     if value is not None:
-        keys.append((obj, key, int(value)))
+        keys.append((obj, key, int(value), holder.objgen))
 
 
 def _blank_page(out: Pdf, model: Object) -> Dictionary:

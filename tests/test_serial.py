@@ -1,0 +1,205 @@
+"""report.render.serial: the joined PDF written from its objects, part by part, and written
+again from what the last file kept."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import zlib
+from decimal import Decimal
+from pathlib import Path
+
+import pikepdf
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pikepdf import Array, Dictionary, Name, Object, Pdf, String
+
+from report.render.serial import PartObjects, PdfWriter
+
+
+def _book(values: list[object], chapters: int = 2) -> tuple[Pdf, list[list[Object]]]:
+    """Pages, a content stream each, in chapters; ``values`` named by the catalog, and by the
+    first page (their part's objects as much as the document's)."""
+    pdf = Pdf.new()
+    pages: list[list[Object]] = []
+    for chapter in range(chapters):
+        pages.append([])
+        for number in range(2):
+            page = pdf.add_blank_page(page_size=(200, 200))
+            page.obj.Contents = pdf.make_stream(b"BT /F1 12 Tf (chapter %d page %d) Tj ET" % (chapter, number))
+            pages[-1].append(page.obj)
+    pdf.Root.Extra = Array([pdf.make_indirect(value) for value in values])
+    return pdf, pages
+
+
+def _parts(pages: list[list[Object]], owners: list[object] | None = None) -> list[PartObjects]:
+    owners = owners or [object() for _ in pages]
+    return [
+        PartObjects(owner, tuple(page.objgen for page in chapter)) for owner, chapter in zip(owners, pages, strict=True)
+    ]
+
+
+def _plain(obj: object, depth: int = 0) -> object:
+    """The object as Python values, references followed (the file's numbers left out)."""
+    assert depth < 50
+    if isinstance(obj, pikepdf.Stream):
+        return ("stream", _plain(obj.stream_dict, depth + 1), obj.read_raw_bytes())
+    if isinstance(obj, Dictionary):
+        return {
+            str(key): _plain(value, depth + 1)
+            for key, value in obj.items()
+            if key not in ("/Parent", "/Length", "/Next")  # a page's parent, a value's next: back up
+        }
+    if isinstance(obj, Array):
+        return [_plain(item, depth + 1) for item in obj]
+    if isinstance(obj, String):
+        return bytes(obj)
+    if isinstance(obj, int | Decimal) and not isinstance(obj, bool):
+        return float(obj)  # a real written without its fraction reads back an integer
+    return repr(obj)
+
+
+def _check(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "written.pdf"
+    path.write_bytes(data)
+    check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0 and "WARNING" not in check.stdout + check.stderr, check.stdout + check.stderr
+
+
+def test_the_file_holds_the_objects_in_object_streams_and_the_streams_outside(tmp_path: Path) -> None:
+    values = [Dictionary(Index=index, Label=String(f"item {index}")) for index in range(250)]
+    pdf, pages = _book(values)
+    data = PdfWriter().write(pdf, _parts(pages), [], "1.7")
+    _check(data, tmp_path)
+    assert data.startswith(b"%PDF-1.7\n")
+    with Pdf.open(io.BytesIO(data)) as reopened:
+        assert [int(item.Index) for item in reopened.Root.Extra] == list(range(250))
+        assert [_plain(page.obj) for page in reopened.pages] == [_plain(page.obj) for page in pdf.pages]
+        assert reopened.trailer.ID[0] == reopened.trailer.ID[1]
+    # Each page's content stream stands at its own offset, in no object stream.
+    assert data.count(b" 0 obj\n<< /Length ") == 4
+    # The document's 252 objects (the catalog, the page tree, the values) in 3; each part's pages in 1.
+    assert data.count(b"/Type /ObjStm") == 5
+
+
+def test_a_version_older_than_object_streams_is_raised_to_theirs() -> None:
+    pdf, pages = _book([])
+    assert PdfWriter().write(pdf, _parts(pages), [], "1.4").startswith(b"%PDF-1.5\n")
+
+
+def test_objects_are_numbered_as_reached_document_first_then_part_by_part() -> None:
+    """The catalog's objects first; then each part's, from its roots; an object two parts name is
+    the first one's; what the parts share is the document's, after what the trailer reaches."""
+    pdf, pages = _book([Dictionary(A=1)])
+    shared = pdf.make_indirect(Dictionary(Shared=True))
+    both = pdf.make_indirect(Dictionary(Both=True))
+    for chapter in pages:
+        chapter[0].Resources = Dictionary(Properties=Dictionary(S=shared, B=both))
+    with Pdf.open(io.BytesIO(PdfWriter().write(pdf, _parts(pages), [shared.objgen], "1.7"))) as reopened:
+        first, third = reopened.pages[0].obj, reopened.pages[2].obj
+        numbers = {
+            "catalog": reopened.Root.objgen[0],
+            "extra": reopened.Root.Extra[0].objgen[0],
+            "shared": first.Resources.Properties.S.objgen[0],
+            "page 1": first.objgen[0],
+            "both": first.Resources.Properties.B.objgen[0],
+            "page 3": third.objgen[0],
+        }
+        assert list(numbers.values()) == sorted(numbers.values()), numbers
+        assert third.Resources.Properties.B.objgen == first.Resources.Properties.B.objgen
+
+
+# Values as Python (hypothesis prints them), made PDF objects by _pdf; strings and names that
+# look like what the writer cuts objects at.
+_TRICKY = st.sampled_from(["1 0 R", "(12 0 R)", "a) 3 0 R (b", "\\", "(", ")", "endobj", "stream\n", "/Length 3"])
+_LEAVES = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.booleans(),
+    st.floats(-1000, 1000, allow_nan=False).map(lambda value: round(value, 3)),
+    _TRICKY,
+    st.text(max_size=12),
+    st.binary(max_size=12),
+    st.tuples(st.sampled_from(["R", "Length", "0", "X"])),  # a name
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(["A", "B", "R", "Length"]), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+def _pdf(value: object) -> object:
+    if isinstance(value, list):
+        return Array([_pdf(item) for item in value])
+    if isinstance(value, dict):
+        return Dictionary({"/" + key: _pdf(item) for key, item in value.items()})
+    if isinstance(value, tuple):
+        return Name("/" + value[0])
+    if isinstance(value, str | bytes):
+        return String(value)
+    return value
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_VALUES, min_size=1, max_size=130), st.data())
+def test_any_objects_come_back_the_same(values: list[object], data: st.DataObject) -> None:
+    pdf, pages = _book([Dictionary(V=_pdf(value)) for value in values])
+    # Some values named by a page too, and some that name each other.
+    extra = list(pdf.Root.Extra)
+    for index in data.draw(st.lists(st.integers(0, len(extra) - 1), max_size=5)):
+        pages[1][0].Resources = Dictionary(Named=extra[index])
+        extra[index].Next = extra[(index + 1) % len(extra)]
+    written = PdfWriter().write(pdf, _parts(pages), [], "1.7")
+    with Pdf.open(io.BytesIO(written)) as reopened:
+        assert reopened.check_pdf_syntax() == []
+        assert [_plain(item) for item in reopened.Root.Extra] == [_plain(item) for item in pdf.Root.Extra]
+        assert [_plain(item.Next.V) if "/Next" in item else None for item in reopened.Root.Extra] == [
+            _plain(item.Next.V) if "/Next" in item else None for item in pdf.Root.Extra
+        ]
+        assert [_plain(page.obj.get("/Resources")) for page in reopened.pages] == [
+            _plain(page.obj.get("/Resources")) for page in pdf.pages
+        ]
+
+
+def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A part whose objects did not change is taken as it was written (numbered alike, naming the
+    same numbers); a changed object (as the caller says) is written again; a part given anew
+    (another owner) is reached anew."""
+    pdf, pages = _book([Dictionary(A=1)], chapters=3)
+    owners = [object(), object(), object()]
+    calls: list[int] = []
+    real = zlib.compress
+    monkeypatch.setattr(zlib, "compress", lambda data, *level: calls.append(len(data)) or real(data, *level))
+    kept = PdfWriter()
+
+    def written(changed: dict[int, set[tuple[int, int]]] | None = None) -> int:
+        """Writes with the kept writer and a new one; the bytes must agree. Returns how many
+        object streams the kept writer compressed (the cross-reference stream left out)."""
+        parts = [
+            PartObjects(owner, tuple(page.objgen for page in chapter), (changed or {}).get(index, set()))
+            for index, (owner, chapter) in enumerate(zip(owners, pages, strict=True))
+        ]
+        calls.clear()
+        data = kept.write(pdf, parts, [], "1.7")
+        count = len(calls) - 1
+        assert data == PdfWriter().write(pdf, parts, [], "1.7")
+        return count
+
+    assert written() == 4  # the document's, and each part's
+    assert written() == 0  # nothing changed: every object stream taken as it was
+    pages[1][0].Rotate = 90
+    assert written({1: {pages[1][0].objgen}}) == 1  # the part's (its page) alone
+    pages[1][1].Contents.write(b"BT (a longer stream, drawn again) Tj ET")
+    assert written({1: {pages[1][1].Contents.objgen}}) == 0  # a stream is not in an object stream
+    pages[2][0].Extra = pdf.make_indirect(Dictionary(New=True))  # one more object, in the last part
+    assert written({2: {pages[2][0].objgen}}) == 1
+    owners[0] = object()  # the first part given anew, the same objects: written the same
+    assert written() == 0
+    pages[0][0].Extra = pdf.make_indirect(Dictionary(Before=True))  # every later number moves
+    assert written({0: {pages[0][0].objgen}}) == 4  # the document names the pages
