@@ -338,9 +338,11 @@ class Assembler:
                 entries.append(entry)
         return entries
 
-    def epub_nav(self, stylesheet: str, page_list: Sequence[tuple[str, str]] = ()) -> str:
-        """The navigation document: table of contents, landmarks and, given (label, href)
-        pairs of the printed pages, the page list."""
+    def epub_nav(
+        self, stylesheet: str, page_list: Sequence[tuple[str, str]] = (), toc: list[NavEntry] | None = None
+    ) -> str:
+        """The navigation document: table of contents (``toc``, if made already), landmarks
+        and, given (label, href) pairs of the printed pages, the page list."""
         language = self.book.config.language
         words = words_for(language)
         chapters = self.book.chapters
@@ -360,7 +362,7 @@ class Assembler:
             title=words.contents,
             stylesheet=stylesheet,
             body_type="",
-            toc=self.epub_toc(),
+            toc=self.epub_toc() if toc is None else toc,
             landmarks=landmarks,
             landmarks_title=_LANDMARKS_TITLE.get(language.split("-")[0].lower(), "Landmarks"),
             page_list=page_list,

@@ -1180,13 +1180,38 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("epub-page", "epub-chapter"):
         shutil.rmtree(entries / kind)
-    # the chapters, the book resolved, assembled and digested, their pages (two kinds)
-    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 2 * 3
+    # the chapters, the book resolved, assembled and digested, their pages (two kinds), the navigation
+    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 2 * 3 + 1
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)
     assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] == 2
     assert [len(list((entries / kind).glob("*.json"))) for kind in ("epub-page", "epub-chapter")] == [1, 1]
+    clean_build_matches(project)
+
+
+def test_the_epub_navigation_is_made_again_only_when_the_contents_or_page_list_change(
+    project: Path, worker: PdfWorkers
+) -> None:
+    """An edit of a sentence leaves the contents, the landmarks and the page list as they were:
+    the EPUB's navigation document and NCX are taken as made. A new section heading is in both
+    once made again. Each EPUB is a build from nothing's."""
+    run(project, worker)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("位置づけは", "位置づけを"), encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.misses["epub-page"] == 1
+    assert (result.stats.hits["epub-nav"], result.stats.misses["epub-nav"]) == (1, 0)
+    assert (result.stats.hits["epub-ncx"], result.stats.misses["epub-ncx"]) == (1, 0)
+    clean_build_matches(project)
+    method.write_text(
+        method.read_text(encoding="utf-8") + "\n## 追加の節 {#method-added}\n\n本文。\n", encoding="utf-8"
+    )
+    result = run(project, worker)
+    assert result.stats.misses["epub-nav"] == 1 and result.stats.misses["epub-ncx"] == 1
+    with zipfile.ZipFile(epub(project)) as book:
+        assert "追加の節" in book.read("EPUB/nav.xhtml").decode()
+        assert "追加の節" in book.read("EPUB/toc.ncx").decode()
     clean_build_matches(project)
 
 

@@ -81,6 +81,7 @@ _BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
 _PAGE, _UNMARKED = "epub-page", "epub-chapter"  # a chapter's page, with and without its print page markers
+_NAV, _NCX = "epub-nav", "epub-ncx"  # the navigation document (kept as a page is), the NCX
 # The pages of the last EPUB rendered in this process, or read by the build server between builds
 # (keep_pages), by kind and key: a build takes them from here without reading the cache. (A key
 # names everything the page is made of; the pages are never changed once made.)
@@ -175,10 +176,10 @@ class EpubRenderer:
         cover = self.cover if self.cover is not None else PdfRenderer().cover_png(assembler)
 
         pages, page_list, usage, features = self._pages(assembler, cover_name)
-        nav = assembler.epub_nav(STYLESHEET, page_list)
-        # Every character of the navigation, its hidden lists too: reading systems show them.
-        nav_root = parse_xhtml(nav)
-        fonts = _font_subsets(_merged([usage, font_usage(nav_root, config.epub.font, hidden=True)]), config.language)
+        toc = assembler.epub_toc()
+        nav_key = digest(self.key, repr(toc), repr(_landmark_inputs(assembler)), repr(page_list))
+        nav, _, nav_usage, nav_features = self._nav(assembler, nav_key, toc, page_list)
+        fonts = _font_subsets(_merged([usage, nav_usage]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -198,7 +199,7 @@ class EpubRenderer:
             ebook.add_metadata("DC", "source", print_source(config.identifier), {"id": "print-source"})
             _meta(ebook, "source-of", "pagination", refines="#print-source")
             _meta(ebook, "pageBreakSource", print_source(config.identifier))
-        for prop, value in accessibility_metadata([*features, _features(nav_root)], bool(page_list), config.language):
+        for prop, value in accessibility_metadata([*features, nav_features], bool(page_list), config.language):
             _meta(ebook, prop, value)
         # Who stands behind the conformance claim (checked by EPUBCheck and Ace on every build in CI).
         certifier = config.publisher or ("、" if is_cjk(config.language) else ", ").join(config.authors)
@@ -240,11 +241,11 @@ class EpubRenderer:
             item.properties = list(page.properties)
             ebook.add_item(item)
             spine_items.append(item)
-        nav_item = epub.EpubItem(uid="nav", file_name="nav.xhtml", media_type=XHTML, content=nav.encode())
+        nav_item = epub.EpubItem(uid="nav", file_name=nav.file_name, media_type=XHTML, content=nav.xhtml.encode())
         nav_item.properties = ["nav"]
         ebook.add_item(nav_item)
         ebook.add_item(epub.EpubNcx())
-        ebook.toc = [_ncx_entry(entry, index) for index, entry in enumerate(assembler.epub_toc())]
+        ebook.toc = [_ncx_entry(entry, index) for index, entry in enumerate(toc)]
         ebook.spine = [spine_items[0], nav_item, *spine_items[1:]]
 
         modified = build_time(config.date)
@@ -254,6 +255,7 @@ class EpubRenderer:
         writer.page_list = page_list
         writer.page_list_title = words_for(config.language).page_list
         writer.process()
+        writer.ncx = self._ncx(nav_key, writer)
         self.written = _normalised_zip(writer.members(), modified, self.earlier)
         target.write_bytes(self.written.data)
         if self.cache is not None and self.key:
@@ -293,6 +295,31 @@ class EpubRenderer:
         usage = _merged([characters for _, _, characters, _ in made])
         page_list = [entry for _, entries, _, _ in made for entry in entries]
         return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
+
+    def _nav(
+        self, assembler: Assembler, key: str, toc: list[NavEntry], page_list: list[tuple[str, str]]
+    ) -> _FinishedPage:
+        """The navigation document with every character it sets, its hidden lists too (reading
+        systems show them), and what it holds: kept as a page is, under ``key`` (its contents,
+        landmarks and page list), so that an edit that changes none of them makes none of it."""
+        page = self.made.pages.get(key) or self._cached_page(key, _NAV)
+        if page is None:
+            nav = assembler.epub_nav(STYLESHEET, page_list, toc)
+            page = _finished(EpubPage("nav.xhtml", "", nav, ("nav",)), (), assembler.book.config.epub.font, True)
+            self._store_page(key, page, _NAV)
+        self.pages_used[_NAV, key] = self.made.pages.setdefault(key, page)
+        return page
+
+    def _ncx(self, nav_key: str, writer: _Writer) -> bytes:
+        """The NCX, from the cache if it was made from the same contents and page list."""
+        key = digest(_NCX, nav_key)
+        value = self.cache.load(_NCX, key) if self.cache is not None and self.key else None
+        if value is not None and isinstance(value.get("ncx"), str):
+            return str(value["ncx"]).encode()
+        ncx = writer.made_ncx()
+        if self.cache is not None and self.key:
+            self.cache.store(_NCX, key, {"ncx": ncx.decode()})
+        return ncx
 
     def _marked(
         self, assembler: Assembler, chapter: Chapter, made_of: str, starts: list[PageStart], body_font: str
@@ -357,7 +384,7 @@ def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None,
     none of them (see report.build.keep_last_build)."""
     kept: dict[tuple[str, str], _FinishedPage] = {}
     for kind, key in keys:
-        if kind not in (_PAGE, _UNMARKED):
+        if kind not in (_PAGE, _UNMARKED, _NAV):
             continue
         if (page := _KEPT_PAGES.get((kind, key)) or _page_from_value(cache.load(kind, key))) is not None:
             kept[kind, key] = page
@@ -631,6 +658,7 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
     language = ""
     page_list: Sequence[tuple[str, str]] = ()
     page_list_title = ""
+    ncx = b""  # the NCX, if made already (see made_ncx)
 
     def members(self) -> list[tuple[str, bytes]]:
         """Each member's name and bytes, in the order ebooklib writes them."""
@@ -649,6 +677,10 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
         super()._write_opf_file(root)
 
     def _get_ncx(self) -> bytes:
+        return self.ncx or self.made_ncx()
+
+    def made_ncx(self) -> bytes:
+        """ebooklib's NCX, with the language and the print page list."""
         root = etree.fromstring(super()._get_ncx(), etree.XMLParser(remove_blank_text=True))
         root.set(XML_LANG, self.language)
         head = root.find(f"{{{NCX_NS}}}head")
@@ -681,6 +713,14 @@ class _Members:
 
     def writestr(self, name: str, data: str | bytes, compress_type: int | None = None) -> None:
         self.written.append((name, data.encode() if isinstance(data, str) else data))
+
+
+def _landmark_inputs(assembler: Assembler) -> list[tuple[str, str, str, bool]]:
+    """What the navigation's landmarks are made of (see Assembler.epub_nav)."""
+    return [
+        (chapter.id, chapter.matter.value, chapter.title, "glossary" in chapter.classes)
+        for chapter in assembler.book.chapters
+    ]
 
 
 def _normalised_zip(members: list[tuple[str, bytes]], modified: dt.datetime, earlier: Zipped | None) -> Zipped:
