@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import itertools
 import os
 import re
@@ -191,9 +192,7 @@ def _split_front_matter(path: Path, text: str, diagnostics: Diagnostics) -> tupl
         return None, text, 1
     end = text.count("\n", 0, closing.start())  # the closing line's index
     try:
-        # A safe loader builds plain data only: no tags, no Python objects. LibYAML's, where
-        # PyYAML has it, reads front matter ten times as fast (0.4 s a build of 180 chapters).
-        meta = yaml.load(text[opening.end() + 1 : closing.start() - 1], Loader=YAML_LOADER) or {}
+        meta = _yaml_front_matter(text[opening.end() + 1 : closing.start() - 1])
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -204,6 +203,16 @@ def _split_front_matter(path: Path, text: str, diagnostics: Diagnostics) -> tupl
         diagnostics.error(path, 2, "front matter must be a mapping of keys to values")
         return None, text, 1
     return meta, text[closing.end() + 1 :], end + 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _yaml_front_matter(front_matter: str) -> Any:
+    """The front matter's data, read once in a process for each text (the build server reads
+    the chapters between builds: the builds it forks find them read; 8 ms of 15 a build of 180
+    chapters). Only read, never changed, by its callers."""
+    # A safe loader builds plain data only: no tags, no Python objects. LibYAML's, where
+    # PyYAML has it, reads front matter ten times as fast (0.4 s a build of 180 chapters).
+    return yaml.load(front_matter, Loader=YAML_LOADER) or {}
 
 
 def _front_matter_line(text: str, key: object) -> int:

@@ -268,3 +268,29 @@ def test_front_matter_is_found_as_line_by_line(lines: list[str]) -> None:
     is the body): what it finds is what reading it line by line finds."""
     text = "\n".join(lines)
     assert _split_front_matter(Path("x.md"), text, Diagnostics()) == _front_matter_by_lines(text)
+
+
+def test_front_matter_is_read_once_for_each_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that loads the book again (the build server between builds, and the builds it
+    forks) reads a front matter it has read before not again; an edited one is read anew, and
+    what a chapter's loading makes of its data does not change the data kept."""
+    root = make(
+        tmp_path,
+        {
+            "01-a.md": "---\ntitle: 序論 (テスト読込み一)\nauthor: [甲, 乙]\n---\n\n本文。\n",
+            "02-b.md": "---\ntitle: 第二章 (テスト読込み二)\n---\n\n本文。\n",
+        },
+    )
+    reads: list[str] = []
+    real = yaml.load
+    monkeypatch.setattr(yaml, "load", lambda text, Loader: reads.append(text) or real(text, Loader=Loader))
+    first = load_project(root)
+    assert len(reads) == 2
+    first.chapters[0].meta["author"].append("丙")  # the chapter's copy, not the data kept
+    again = load_project(root)
+    assert len(reads) == 2
+    assert again.chapters[0].meta == {"author": ["甲", "乙"]}
+    assert [chapter.title for chapter in again.chapters] == ["序論 (テスト読込み一)", "第二章 (テスト読込み二)"]
+    (root / "chapters" / "02-b.md").write_text("---\ntitle: 第二章 (テスト読込み三)\n---\n\n本文。\n", encoding="utf-8")
+    assert load_project(root).chapters[1].title == "第二章 (テスト読込み三)"
+    assert len(reads) == 3
