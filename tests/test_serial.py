@@ -112,7 +112,9 @@ def test_objects_are_numbered_as_reached_document_first_then_part_by_part() -> N
 
 # Values as Python (hypothesis prints them), made PDF objects by _pdf; strings and names that
 # look like what the writer cuts objects at.
-_TRICKY = st.sampled_from(["1 0 R", "(12 0 R)", "a) 3 0 R (b", "\\", "(", ")", "endobj", "stream\n", "/Length 3"])
+_TRICKY = st.sampled_from(
+    ["1 0 R", "(12 0 R)", "a) 3 0 R (b", "a 0 R", "x R", "7 1 R", "\\", "(", ")", "endobj", "stream\n", "/Length 3"]
+)
 _LEAVES = st.one_of(
     st.integers(-(10**6), 10**6),
     st.booleans(),

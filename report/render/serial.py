@@ -339,8 +339,7 @@ def _unparse(obj: Object) -> _Unparsed:
         data = None
         text = obj.unparse(resolved=True)
     if b"(" not in text or not _LIKE_A_REFERENCE.search(text):  # a reference is all that looks like one
-        parts = _REFERENCE.split(text)
-        return _Unparsed(parts[::3], list(zip(map(int, parts[1::3]), map(int, parts[2::3]), strict=True)), data)
+        return _cut(text, data)
     pieces, refs, at = [], [], 0
     for match in _STRING_OR_REFERENCE.finditer(text):
         if match.group(1) is not None:
@@ -349,6 +348,29 @@ def _unparse(obj: Object) -> _Unparsed:
             at = match.end()
     pieces.append(text[at:])
     return _Unparsed(pieces, refs, data)
+
+
+def _cut(text: bytes, data: bytes | None) -> _Unparsed:
+    """The text of an object whose strings hold nothing like a reference, cut at its references.
+    Cut at " 0 R" (every object a PDF made anew holds is of generation 0), each piece then ends
+    with a reference's number: a third of the time a regular expression takes, whose attempts at
+    every digit of the numbers a page's coordinates are made of cost 7 ms of the 10 a
+    595-page book's named destinations took."""
+    parts = text.split(b" 0 R")
+    if len(parts) - 1 == text.count(b" R"):  # else a reference of another generation
+        pieces, refs = [], []
+        try:
+            for part in parts[:-1]:
+                head, space, number = part.rpartition(b" ")
+                refs.append((int(number), 0))
+                pieces.append(head + space)
+        except ValueError:  # not a number: not a reference
+            pass
+        else:
+            pieces.append(parts[-1])
+            return _Unparsed(pieces, refs, data)
+    parts = _REFERENCE.split(text)
+    return _Unparsed(parts[::3], list(zip(map(int, parts[1::3]), map(int, parts[2::3]), strict=True)), data)
 
 
 def _text(unparsed: _Unparsed, numbers: dict[ObjGen, int]) -> bytes:
