@@ -24,7 +24,7 @@ from fontTools.ttLib import TTFont
 from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, pdffonts
 from hypothesis import given
 from hypothesis import strategies as st
-from pikepdf import Array, Dictionary, Name, NameTree, NumberTree
+from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, String
 from PIL import Image
 
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
@@ -296,8 +296,9 @@ def test_every_link_resolves_to_the_page_of_its_target(rendered: Rendered, joine
 def test_each_name_once_from_its_owner_never_from_a_stub(rendered: Rendered, joined: bytes) -> None:
     pdf = _open(joined)
     tree = pdf.Root.Names.Dests
-    assert Name.Kids not in tree
-    flat = list(tree.Names)
+    leaves = list(tree.Kids)  # leaves whose limits are their first and last keys
+    assert all(list(leaf.Limits) == [leaf.Names[0], leaf.Names[-2]] for leaf in leaves)
+    flat = [entry for leaf in leaves for entry in leaf.Names]
     keys = [bytes(key) for key in flat[0::2]]
     assert keys == sorted(keys), "a name tree is sorted"
     assert len(keys) == len(set(keys))
@@ -1052,3 +1053,31 @@ def test_the_join_goes_to_another_worker_than_the_one_that_will_draw_the_content
     session.join(JoinJob((), (), None), drawn_last="contents")  # the holder is free, but holds it
     assert connections[1 - holder].sent[-1][0] == "join"
     assert not any(kind == "join" for kind, _ in connections[holder].sent)
+
+
+def test_a_name_tree_s_leaves_are_made_again_only_where_their_entries_changed() -> None:
+    """A long name tree is cut into leaves at keys its digest chooses: an entry added changes its
+    leaf only; the leaves whose entries are those of the last join (the same values of the same
+    parts) are the same objects. Read back, the tree holds every entry, in order."""
+    joiner = Joiner({})
+    try:
+        parts = [object(), object()]  # stand-ins for two slots
+        names = sorted((f"id-{number}" for number in range(1000)), key=lambda name: bytes(String(name)))
+        items: list[Any] = [(name, String(f"value of {name}"), parts[index % 2]) for index, name in enumerate(names)]
+        first = joiner._name_tree(Name.Dests, items)
+        assert 5 < len(first.Kids) < 40
+        assert [str(key) for key in dict(NameTree(first).items())] == names
+        assert all(list(leaf.Limits) == [leaf.Names[0], leaf.Names[-2]] for leaf in first.Kids)
+        again = joiner._name_tree(Name.Dests, items)
+        assert [leaf.objgen for leaf in again.Kids] == [leaf.objgen for leaf in first.Kids]
+        middle = len(items) // 2
+        items[middle] = (items[middle][0], String("another part's"), object())  # its part was joined again
+        changed = joiner._name_tree(Name.Dests, items)
+        assert sum(a.objgen != b.objgen for a, b in zip(changed.Kids, again.Kids, strict=True)) == 1
+        place = next(index for index, (name, _, _) in enumerate(items) if bytes(String(name)) > b"id-500+")
+        items.insert(place, ("id-500+", String("added"), parts[0]))
+        added = joiner._name_tree(Name.Dests, items)
+        assert 1 <= len({leaf.objgen for leaf in added.Kids} - {leaf.objgen for leaf in changed.Kids}) <= 2
+        assert NameTree(added)["id-500+"] == String("added")
+    finally:
+        joiner.close()

@@ -44,6 +44,7 @@ from report.render.weasy import STAND_IN, DrawnNumber
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 _FONT_STREAMS = (Name.ToUnicode, Name.Encoding, Name.CIDToGIDMap)  # in a font dictionary
 _DESCRIPTOR_STREAMS = (*_FONT_FILES, Name.CIDSet)  # in a font descriptor
+_LEAF_ENTRIES = 64  # a name tree's leaf holds this many entries on average (see Joiner._name_tree)
 _BLANK_BOXES = (Name.MediaBox, Name.CropBox, Name.BleedBox, Name.TrimBox, Name.ArtBox)
 _FROM_FIRST = (Name.Lang, Name.MarkInfo, Name.ViewerPreferences, Name.Metadata, Name.OutputIntents, Name.PageLayout)
 # Keys read once per struct element: ``Name.X`` makes a new object at each use (a microsecond).
@@ -189,7 +190,9 @@ class Joiner:
         self.adding: _Slot | None = None
         self.writer = PdfWriter()  # kept with the joiner: what did not change is not written again
         self.outline_root = out.make_indirect(Dictionary())
-        self.names: dict[str, tuple[bytes, String]] = {}  # see _name
+        self.names: dict[str, tuple[bytes, String, bool]] = {}  # see _name
+        # The last join's leaves of each name tree, by their first key (see _name_tree)
+        self.leaves: dict[Name, dict[str, tuple[list[tuple[str, Object, _Slot]], Object]]] = {}
 
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
@@ -477,15 +480,15 @@ class Joiner:
                 key=lambda item: (self._name(item[0])[0], item[1]),
             )
             if ids:
-                tree.IDTree = out.make_indirect(Dictionary(Names=self._flat([(name, id_) for name, _, id_ in ids])))
+                tree.IDTree = self._name_tree(Name.IDTree, [(name, id_, slots[index]) for name, index, id_ in ids])
             catalog.StructTreeRoot = tree
-        dests: dict[str, Object] = {}
+        dests: dict[str, tuple[Object, _Slot]] = {}
         for slot in slots:
             for name, dest in slot.dests.items():
-                dests.setdefault(name, dest)
+                dests.setdefault(name, (dest, slot))
         if dests:
-            names = sorted(dests.items(), key=lambda item: self._name(item[0])[0])
-            catalog.Names = Dictionary(Dests=out.make_indirect(Dictionary(Names=self._flat(names))))
+            names = sorted(dests, key=lambda name: self._name(name)[0])
+            catalog.Names = Dictionary(Dests=self._name_tree(Name.Dests, [(name, *dests[name]) for name in names]))
         outlined = [slot for slot in slots if slot.outline]
         if outlined:
             # Each part's items are linked as it linked them: the parts' first and last ones are
@@ -502,18 +505,43 @@ class Joiner:
         if Name.PageMode in first.Root:
             catalog.PageMode = first.Root.PageMode
 
-    def _name(self, name: str) -> tuple[bytes, String]:
+    def _name(self, name: str) -> tuple[bytes, String, bool]:
         """A name tree's key: its bytes as written (PDFDocEncoding or UTF-16BE with BOM), by which
-        the tree is sorted, and the string (made once for the joiner's life: every join lists
-        every id and destination of the book, tens of thousands)."""
+        the tree is sorted, the string, and whether a leaf of the tree ends with it (see
+        _name_tree). Made once for the joiner's life: every join lists every id and destination
+        of the book, tens of thousands."""
         known = self.names.get(name)
         if known is None:
             string = String(name)
-            known = self.names[name] = (bytes(string), string)
+            key = bytes(string)
+            known = self.names[name] = (key, string, zlib.crc32(key) % _LEAF_ENTRIES == 0)
         return known
 
-    def _flat(self, items: list[tuple[str, Object]]) -> Array:
-        return Array([entry for key, value in items for entry in (self._name(key)[1], value)])
+    def _name_tree(self, kind: Name, items: list[tuple[str, Object, _Slot]]) -> Object:
+        """A name tree of ``items`` (key, value and the part it is of), in order. Its leaves end
+        with the keys chosen by their own digest, so that an entry added or taken out changes
+        its own leaf only; a leaf whose entries are those the last join wrote (the same keys,
+        the values of the same parts) is kept as it was, and written as it was (see
+        report.render.serial): an edit writes the leaves of its part's names, not the tree."""
+        last, made = self.leaves.get(kind, {}), {}
+        leaves: list[Object] = []
+        start = 0
+        for end, (name, _, _) in enumerate(items, start=1):
+            if end == len(items) or self._name(name)[2]:
+                entries = items[start:end]
+                kept = last.get(entries[0][0])
+                same = kept is not None and [key for key, _, _ in kept[0]] == [key for key, _, _ in entries]
+                if kept is not None and same and all(a[2] is b[2] for a, b in zip(kept[0], entries, strict=True)):
+                    leaf = kept[1]
+                else:
+                    limits = Array([self._name(entries[0][0])[1], self._name(entries[-1][0])[1]])
+                    flat = [entry for key, value, _ in entries for entry in (self._name(key)[1], value)]
+                    leaf = self.out.make_indirect(Dictionary(Limits=limits, Names=Array(flat)))
+                made[entries[0][0]] = (entries, leaf)
+                leaves.append(leaf)
+                start = end
+        self.leaves[kind] = made
+        return self.out.make_indirect(Dictionary(Kids=Array(leaves)))
 
     # --- shared streams --------------------------------------------------------------------------
 

@@ -132,6 +132,9 @@ class PdfWriter:
 
     blocks: dict[int, _Block] = field(default_factory=dict)  # by the part's place in the last file
     groups: dict[bytes, bytes] = field(default_factory=dict)  # the last file's object streams
+    # The document-wide objects of the last file, cut at their references, by their text: those
+    # the joiner kept as they were (a name tree's leaves) are not cut again.
+    texts: dict[bytes, _Unparsed] = field(default_factory=dict)
 
     def write(self, pdf: Pdf, parts: Sequence[PartObjects], shared: Iterable[ObjGen], version: str) -> bytes:
         """The file of ``pdf``'s trailer (``/Root``, ``/Info``), whose pages are the parts'.
@@ -140,7 +143,9 @@ class PdfWriter:
         every_root = {objgen for part in parts for objgen in part.roots}
         trailer = pdf.trailer
         starts = [trailer[key].objgen for key in ("/Root", "/Info") if key in trailer]
-        head = _reach(pdf, starts, every_root.__contains__)
+        texts: dict[bytes, _Unparsed] = {}
+        head = _reach(pdf, starts, every_root.__contains__, texts=(self.texts, texts))
+        self.texts = texts
         claims = _Claims(head.mine, set(shared), every_root)
         blocks: list[_Block] = []
         for index, part in enumerate(parts):
@@ -303,9 +308,16 @@ class _Claims:
         )
 
 
-def _reach(pdf: Pdf, starts: Iterable[ObjGen], outside: Callable[[ObjGen], bool], owner: object = None) -> _Block:
+def _reach(
+    pdf: Pdf,
+    starts: Iterable[ObjGen],
+    outside: Callable[[ObjGen], bool],
+    owner: object = None,
+    texts: tuple[dict[bytes, _Unparsed], dict[bytes, _Unparsed]] | None = None,
+) -> _Block:
     """The objects reached from ``starts``, breadth first, but those ``outside`` (named, not
-    followed): the order qpdf writes them in."""
+    followed): the order qpdf writes them in. ``texts``: objects cut before, by their text,
+    and where to note those cut now (see :func:`_unparse`)."""
     order: list[ObjGen] = []
     unparsed: dict[ObjGen, _Unparsed] = {}
     named: dict[ObjGen, None] = {}
@@ -314,7 +326,7 @@ def _reach(pdf: Pdf, starts: Iterable[ObjGen], outside: Callable[[ObjGen], bool]
     while queue:
         objgen = queue.popleft()
         order.append(objgen)
-        found = unparsed[objgen] = _unparse(pdf.get_object(objgen))
+        found = unparsed[objgen] = _unparse(pdf.get_object(objgen), texts)
         for ref in found.refs:
             if ref in seen:
                 continue
@@ -326,18 +338,28 @@ def _reach(pdf: Pdf, starts: Iterable[ObjGen], outside: Callable[[ObjGen], bool]
     return _Block(owner, order, list(named), unparsed)
 
 
-def _unparse(obj: Object) -> _Unparsed:
-    """The object's text cut at its references; a stream's dictionary with its data's length."""
+def _unparse(obj: Object, texts: tuple[dict[bytes, _Unparsed], dict[bytes, _Unparsed]] | None = None) -> _Unparsed:
+    """The object's text cut at its references; a stream's dictionary with its data's length.
+    ``texts``: objects but streams cut before, by their text, and where to note this one."""
     if isinstance(obj, pikepdf.Stream):
         data = obj.read_raw_bytes()
         text = obj.stream_dict.unparse(resolved=True)
         length = b"/Length %d" % len(data)
-        text, found = _LENGTH.subn(length, text, count=1)
-        if not found:
+        text, replaced = _LENGTH.subn(length, text, count=1)
+        if not replaced:
             text = text[:-2] + length + b" >>"
     else:
         data = None
         text = obj.unparse(resolved=True)
+        if texts is not None:
+            before, now = texts
+            found = now[text] = before.get(text) or _unparsed(text, data)
+            return found
+    return _unparsed(text, data)
+
+
+def _unparsed(text: bytes, data: bytes | None) -> _Unparsed:
+    """``text`` cut at its references."""
     if b"(" not in text or not _LIKE_A_REFERENCE.search(text):  # a reference is all that looks like one
         return _cut(text, data)
     pieces, refs, at = [], [], 0
