@@ -203,5 +203,10 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
     assert written({2: {pages[2][0].objgen}}) == 1
     owners[0] = object()  # the first part given anew, the same objects: written the same
     assert written() == 0
-    pages[0][0].Extra = pdf.make_indirect(Dictionary(Before=True))  # every later number moves
-    assert written({0: {pages[0][0].objgen}}) == 4  # the document names the pages
+    pages[0][0].Extra = pdf.make_indirect(Dictionary(Before=True))  # within the part's span of numbers:
+    assert written({0: {pages[0][0].objgen}}) == 1  # no later number moves
+    pages[0][0].More = Array([pdf.make_indirect(Dictionary(Index=index)) for index in range(10)])  # past it:
+    assert written({0: {pages[0][0].objgen}}) == 4  # every later number moves, and the document names the pages
+    with Pdf.open(io.BytesIO(kept.write(pdf, _parts(pages, owners), [], "1.7"))) as reopened:
+        assert [int(item.Index) for item in reopened.pages[0].obj.More] == list(range(10))
+        assert reopened.check_pdf_syntax() == []

@@ -38,7 +38,7 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
-from report.render.serial import ObjGen, PartObjects, PdfWriter
+from report.render.serial import ObjGen, PartObjects, PdfWriter, span
 from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
@@ -363,8 +363,8 @@ class Joiner:
         self._adopt(old_document, added.kids, values, prefix=f"{index}." if index else "")
 
     def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object], int, bool]:
-        """The parts' ParentTree keys one after the other, in the order of their slots: the
-        pages' and annotations' keys shifted alike. Returns the ParentTree's leaves, the next
+        """The parts' ParentTree keys one after the other, in the order of their slots (each
+        part's in a span of keys, the rest unused): the pages' and annotations' keys shifted alike. Returns the ParentTree's leaves, the next
         key, and whether a part had /ParentTreeNextKey."""
         offset = 0
         for slot in slots:
@@ -376,7 +376,10 @@ class Joiner:
                 if slot.leaf is not None:
                     _fill_leaf(slot.leaf, slot.nums, offset)
                     slot.changed.add(slot.leaf.objgen)
-            offset += slot.key_count
+            # A part's keys take a span of them, as its objects do of the file's numbers (see
+            # report.render.serial.span): a part that gains a page and its links mostly keeps its
+            # span, and the parts after it their keys (their pages and links are not written again).
+            offset += span(slot.key_count)
         leaves = [slot.leaf for slot in slots if slot.leaf is not None]
         return leaves, offset, any(slot.next_key_used for slot in slots)
 

@@ -33,7 +33,7 @@ import struct
 import zlib
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pikepdf
 from pikepdf import Object, Pdf
@@ -67,28 +67,39 @@ class _Unparsed:
 
 @dataclass(frozen=True)
 class _Written:
-    """A block as written: its bytes (streams, then object streams), what it was numbered from,
-    and its cross-reference rows (those of type 1 at offsets from the block's start)."""
+    """A block as written: its top-level objects (its streams, then its object streams), what it
+    was numbered from, and its cross-reference rows (a row for each number it takes, those of
+    type 1 at offsets from the block's start)."""
 
     first: int
     outside: tuple[int, ...]  # the numbers of the objects outside it that it names
-    data: bytes
-    rows: list[int]
-    offsets: list[int]  # the rows of type 1, by index
+    pieces: tuple[bytes, ...]
+    placed: tuple[int, ...]  # each piece's row, by index
+    kinds: tuple[int, ...]  # each number's row, but the offsets of the pieces (set from them)
     groups: dict[bytes, bytes]  # its object streams compressed, by the digest of their content
+    streams: dict[ObjGen, tuple[int, int]]  # a stream → its piece and its number
+    rows: list[int] = field(init=False)
     table: bytes = field(init=False)  # the rows packed as the cross-reference stream holds them
+    data: bytes = field(init=False)
     digest: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "table", struct.pack(f">{len(self.rows)}Q", *self.rows))
-        object.__setattr__(self, "digest", hashlib.blake2b(self.data, digest_size=16).digest())
+        rows, at = list(self.kinds), 0
+        for piece, index in zip(self.pieces, self.placed, strict=True):
+            rows[index] = _TYPE_1 | at << 16
+            at += len(piece)
+        data = b"".join(self.pieces)
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "table", struct.pack(f">{len(rows)}Q", *rows))
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "digest", hashlib.blake2b(data, digest_size=16).digest())
 
     def table_at(self, at: int) -> bytes:
         """The rows, the block starting at offset ``at`` of the file."""
-        if not at or not self.offsets:
+        if not at or not self.placed:
             return self.table
         table = bytearray(self.table)
-        for index in self.offsets:
+        for index in self.placed:
             _ROW.pack_into(table, 8 * index, self.rows[index] + (at << 16))
         return bytes(table)
 
@@ -102,8 +113,9 @@ class _Block:
     outside: list[ObjGen]
     unparsed: dict[ObjGen, _Unparsed]
     written: _Written | None = None
+    changed: set[ObjGen] = field(default_factory=set)  # since it was written
     mine: set[ObjGen] = field(init=False)
-    count: int = field(init=False)  # how many numbers it takes: its objects and object streams
+    count: int = field(init=False)  # how many numbers it takes (see span)
 
     def __post_init__(self) -> None:
         self.mine = set(self.objects)
@@ -111,7 +123,16 @@ class _Block:
 
     def counted(self) -> None:
         packed = sum(1 for objgen in self.objects if self.unparsed[objgen].data is None)
-        self.count = len(self.objects) + -(-packed // _PER_STREAM)
+        self.count = span(len(self.objects) + -(-packed // _PER_STREAM))
+
+
+def span(numbers: int) -> int:
+    """How many numbers a block of ``numbers`` objects takes: the power of two that leaves it a
+    quarter more, the rest free. A block that grows (a page added to a chapter) mostly keeps
+    its span, and the blocks after it their numbers, so that they are not written again (their
+    object streams compressed again): the span follows the block's objects alone, as the file
+    from nothing numbers them."""
+    return 1 << (numbers + numbers // 4).bit_length() if numbers else 0
 
 
 @dataclass(frozen=True)
@@ -191,7 +212,7 @@ class PdfWriter:
                 # its own objects may be reached in another order
                 return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
         if changed:
-            kept.written = None
+            kept.changed.update(changed)
             kept.counted()
             kept.outside = list(
                 dict.fromkeys(ref for objgen in kept.objects for ref in kept.unparsed[objgen].refs if ref not in mine)
@@ -202,30 +223,37 @@ class PdfWriter:
         return kept
 
     def _written(self, block: _Block, first: int, numbers: dict[ObjGen, int]) -> _Written:
-        """The block written from number ``first`` (as last time, if nothing it depends on changed)."""
+        """The block written from number ``first``: as last time if nothing it depends on changed,
+        its changed streams alone written again if only streams changed."""
         outside = tuple(numbers[objgen] for objgen in block.outside)
-        last = block.written
+        last, changed = block.written, block.changed
+        block.changed = set()
         if last is not None and last.first == first and last.outside == outside:
-            return last
-        data = bytearray()
-        rows: list[int] = []
-        offsets: list[int] = []
+            if not changed:
+                return last
+            if changed <= last.streams.keys():
+                rewritten = list(last.pieces)
+                for objgen in changed:
+                    piece, number = last.streams[objgen]
+                    rewritten[piece] = _stream(number, block.unparsed[objgen], numbers)
+                return replace(last, pieces=tuple(rewritten))
+        pieces: list[bytes] = []
+        placed: list[int] = []
+        kinds: list[int] = []
         packed: list[tuple[int, bytes]] = []
+        streams: dict[ObjGen, tuple[int, int]] = {}
         next_stream = first + len(block.objects)
-        stream_rows: list[int] = []
         for number, objgen in enumerate(block.objects, start=first):
             unparsed = block.unparsed[objgen]
-            text = _text(unparsed, numbers)
             if unparsed.data is None:
                 stream_number = next_stream + len(packed) // _PER_STREAM
-                rows.append(_TYPE_2 | stream_number << 16 | len(packed) % _PER_STREAM)
-                packed.append((number, text))
+                kinds.append(_TYPE_2 | stream_number << 16 | len(packed) % _PER_STREAM)
+                packed.append((number, _text(unparsed, numbers)))
             else:
-                offsets.append(len(rows))
-                rows.append(_TYPE_1 | len(data) << 16)
-                data += b"%d 0 obj\n%s\nstream\n" % (number, text)
-                data += unparsed.data
-                data += b"\nendstream\nendobj\n"
+                streams[objgen] = (len(pieces), number)
+                placed.append(len(kinds))
+                kinds.append(0)
+                pieces.append(_stream(number, unparsed, numbers))
         groups: dict[bytes, bytes] = {}
         for at in range(0, len(packed), _PER_STREAM):
             members = packed[at : at + _PER_STREAM]
@@ -237,16 +265,15 @@ class PdfWriter:
             content = head + b"\n".join(text for _, text in members)
             name = hashlib.blake2b(content, digest_size=16).digest()
             compressed = groups[name] = self.groups.get(name) or zlib.compress(content)
-            offsets.append(len(block.objects) + len(stream_rows))
-            stream_rows.append(_TYPE_1 | len(data) << 16)
-            data += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
-                next_stream + at // _PER_STREAM,
-                len(members),
-                len(head),
-                len(compressed),
+            placed.append(len(kinds))
+            kinds.append(0)
+            pieces.append(
+                b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n%s"
+                b"\nendstream\nendobj\n"
+                % (next_stream + at // _PER_STREAM, len(members), len(head), len(compressed), compressed)
             )
-            data += compressed + b"\nendstream\nendobj\n"
-        return _Written(first, outside, bytes(data), rows + stream_rows, offsets, groups)
+        kinds += [0] * (block.count - len(kinds))  # free (see span)
+        return _Written(first, outside, tuple(pieces), tuple(placed), tuple(kinds), groups, streams)
 
     def _file(self, pdf: Pdf, blocks: list[_Block], size: int, numbers: dict[ObjGen, int], version: str) -> bytes:
         """The header, the blocks, and the cross-reference stream with the trailer's entries."""
@@ -393,6 +420,12 @@ def _cut(text: bytes, data: bytes | None) -> _Unparsed:
             return _Unparsed(pieces, refs, data)
     parts = _REFERENCE.split(text)
     return _Unparsed(parts[::3], list(zip(map(int, parts[1::3]), map(int, parts[2::3]), strict=True)), data)
+
+
+def _stream(number: int, unparsed: _Unparsed, numbers: dict[ObjGen, int]) -> bytes:
+    """A stream object as written: its dictionary (with the file's numbers) and its raw data."""
+    assert unparsed.data is not None
+    return b"%d 0 obj\n%s\nstream\n%s\nendstream\nendobj\n" % (number, _text(unparsed, numbers), unparsed.data)
 
 
 def _text(unparsed: _Unparsed, numbers: dict[ObjGen, int]) -> bytes:
