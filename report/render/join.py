@@ -996,8 +996,8 @@ def _cid_font_file(font: Object) -> Object | None:
 
 
 def _compressed(stream: pikepdf.Stream, data: bytes) -> pikepdf.Stream:
-    """``stream`` holding ``data``, compressed now: a stream left without a filter is compressed
-    by qpdf at every save (the joiner is kept from build to build)."""
+    """``stream`` holding ``data``, compressed: the file is written with each stream's data as
+    it is (report.render.serial)."""
     stream.write(zlib.compress(data), filter=Name.FlateDecode)
     return stream
 

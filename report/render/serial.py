@@ -12,15 +12,17 @@ kept from the last build gives the bytes of a join from nothing:
   (fonts, images, colour profiles: see :meth:`PdfWriter.write`), reached in the order the parts
   first name them;
 - then each part's own objects, part after part, as a block: those reached from the part's
-  roots (its pages, structure elements, outline items...), breadth first.
+  roots (its pages, structure elements, outline items...), breadth first. A block takes a span
+  of numbers with room to grow (see :func:`span`), the rest left free.
 
 Streams are written as they are (their raw data); the other objects go into compressed object
 streams of at most 100, each within one block; a cross-reference stream ends the file. A block
 whose part is the one written last, whose objects did not change (the caller says which did),
 which begins at the same number and names the same numbers outside itself, is taken as it was
-written: its bytes, its compressed object streams, its cross-reference rows. Nothing is parsed
-back: each object's text is qpdf's own (``unparse``), cut at its references, which are written
-with the file's numbers.
+written: its bytes, its compressed object streams, its cross-reference rows; if only streams
+of it changed (page numbers set anew), those alone are written again. Nothing is parsed back:
+each object's text is qpdf's own (``unparse``), cut at its references, which are written with
+the file's numbers.
 """
 
 from __future__ import annotations
@@ -126,13 +128,13 @@ class _Block:
         self.count = span(len(self.objects) + -(-packed // _PER_STREAM))
 
 
-def span(numbers: int) -> int:
-    """How many numbers a block of ``numbers`` objects takes: the power of two that leaves it a
-    quarter more, the rest free. A block that grows (a page added to a chapter) mostly keeps
-    its span, and the blocks after it their numbers, so that they are not written again (their
-    object streams compressed again): the span follows the block's objects alone, as the file
-    from nothing numbers them."""
-    return 1 << (numbers + numbers // 4).bit_length() if numbers else 0
+def span(count: int) -> int:
+    """How many numbers ``count`` things numbered one after the other take (a block's objects;
+    a part's structure keys): the power of two above ``count`` and a quarter more, the rest
+    unused. A part that grows (a page added to a chapter) mostly keeps its span, and the parts
+    after it their numbers, so that they are not written again (their object streams compressed
+    again). The span follows the count alone, as a file written from nothing has it."""
+    return 1 << (count + count // 4).bit_length() if count else 0
 
 
 @dataclass(frozen=True)
