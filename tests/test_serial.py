@@ -79,8 +79,8 @@ def test_the_file_holds_the_objects_in_object_streams_and_the_streams_outside(tm
         assert reopened.trailer.ID[0] == reopened.trailer.ID[1]
     # Each page's content stream stands at its own offset, in no object stream.
     assert data.count(b" 0 obj\n<< /Length ") == 4
-    # The document's 252 objects (the catalog, the page tree, the values) in 3; each part's pages in 1.
-    assert data.count(b"/Type /ObjStm") == 5
+    # The document's 252 objects (the catalog, the page tree, the values) in one; each part's pages in one.
+    assert data.count(b"/Type /ObjStm") == 3
 
 
 def test_a_version_older_than_object_streams_is_raised_to_theirs() -> None:
@@ -210,3 +210,16 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
     with Pdf.open(io.BytesIO(kept.write(pdf, _parts(pages, owners), [], "1.7"))) as reopened:
         assert [int(item.Index) for item in reopened.pages[0].obj.More] == list(range(10))
         assert reopened.check_pdf_syntax() == []
+
+
+def test_a_block_of_more_objects_than_a_stream_holds_takes_several(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("report.render.serial._PER_STREAM", 7)
+    values = [Dictionary(Index=index) for index in range(250)]
+    pdf, pages = _book(values)
+    data = PdfWriter().write(pdf, _parts(pages), [], "1.7")
+    _check(data, tmp_path)
+    assert data.count(b"/Type /ObjStm") == -(-252 // 7) + 2
+    with Pdf.open(io.BytesIO(data)) as reopened:
+        assert [int(item.Index) for item in reopened.Root.Extra] == list(range(250))
