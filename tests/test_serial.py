@@ -83,9 +83,29 @@ def test_the_file_holds_the_objects_in_object_streams_and_the_streams_outside(tm
     assert data.count(b"/Type /ObjStm") == 3
 
 
-def test_a_version_older_than_object_streams_is_raised_to_theirs() -> None:
-    pdf, pages = _book([])
-    assert PdfWriter().write(pdf, _parts(pages), [], "1.4").startswith(b"%PDF-1.5\n")
+def test_a_file_before_pdf_1_5_has_a_cross_reference_table_and_no_object_streams(tmp_path: Path) -> None:
+    """PDF/A-1 (PDF 1.4) may hold neither object streams nor a cross-reference stream: every
+    object stands alone, and a classic table (its free entries linked) and trailer end the
+    file; a kept writer still writes a new one's bytes."""
+    values = [Dictionary(Index=index, Label=String(f"item {index}")) for index in range(150)]
+    pdf, pages = _book(values)
+    kept = PdfWriter()
+    data = kept.write(pdf, _parts(pages), [], "1.4")
+    _check(data, tmp_path)
+    assert data.startswith(b"%PDF-1.4\n")
+    assert b"/ObjStm" not in data and b"/XRef" not in data
+    assert b"\nxref\n0 " in data and b"\ntrailer\n<< /Size " in data
+    with Pdf.open(io.BytesIO(data)) as reopened:
+        assert [int(item.Index) for item in reopened.Root.Extra] == list(range(150))
+        assert reopened.pdf_version == "1.4"
+    owners = [object(), object()]
+    first = kept.write(pdf, _parts(pages, owners), [], "1.4")
+    pages[1][0].Rotate = 90
+    parts = [PartObjects(owners[0], tuple(page.objgen for page in pages[0]))]
+    parts.append(PartObjects(owners[1], tuple(page.objgen for page in pages[1]), {pages[1][0].objgen}))
+    again = kept.write(pdf, parts, [], "1.4")
+    assert again != first and again == PdfWriter().write(pdf, parts, [], "1.4")
+    _check(again, tmp_path)
 
 
 def test_objects_are_numbered_as_reached_document_first_then_part_by_part() -> None:

@@ -84,6 +84,7 @@ class _Written:
     kinds: tuple[int, ...]  # each number's row, but the offsets of the pieces (set from them)
     groups: dict[bytes, bytes]  # its object streams compressed, by the digest of their content
     streams: dict[ObjGen, tuple[int, int]]  # a stream → its piece and its number
+    packed: bool  # whether its objects but streams are in object streams
     rows: list[int] = field(init=False)
     table: bytes = field(init=False)  # the rows packed as the cross-reference stream holds them
     data: bytes = field(init=False)
@@ -195,8 +196,9 @@ class PdfWriter:
             firsts.append(first)
             numbers.update(zip(block.objects, range(first, first + len(block.objects)), strict=True))
             first += block.count
+        packed = not _before_object_streams(version)
         for block, block_first in zip((document, *blocks), firsts, strict=True):
-            block.written = self._written(block, block_first, numbers)
+            block.written = self._written(block, block_first, numbers, packed)
         self.groups = {
             name: data for block in (document, *blocks) if block.written for name, data in block.written.groups.items()
         }
@@ -228,13 +230,14 @@ class PdfWriter:
             return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
         return kept
 
-    def _written(self, block: _Block, first: int, numbers: dict[ObjGen, int]) -> _Written:
-        """The block written from number ``first``: as last time if nothing it depends on changed,
-        its changed streams alone written again if only streams changed."""
+    def _written(self, block: _Block, first: int, numbers: dict[ObjGen, int], packed: bool) -> _Written:
+        """The block written from number ``first`` (``packed``: its objects but streams in object
+        streams): as last time if nothing it depends on changed, its changed streams alone written
+        again if only streams changed."""
         outside = tuple(numbers[objgen] for objgen in block.outside)
         last, changed = block.written, block.changed
         block.changed = set()
-        if last is not None and last.first == first and last.outside == outside:
+        if last is not None and (last.first, last.outside, last.packed) == (first, outside, packed):
             if not changed:
                 return last
             if changed <= last.streams.keys():
@@ -246,29 +249,33 @@ class PdfWriter:
         pieces: list[bytes] = []
         placed: list[int] = []
         kinds: list[int] = []
-        packed: list[tuple[int, bytes]] = []
+        members: list[tuple[int, bytes]] = []
         streams: dict[ObjGen, tuple[int, int]] = {}
         next_stream = first + len(block.objects)
         for number, objgen in enumerate(block.objects, start=first):
             unparsed = block.unparsed[objgen]
-            if unparsed.data is None:
-                stream_number = next_stream + len(packed) // _PER_STREAM
-                kinds.append(_TYPE_2 | stream_number << 16 | len(packed) % _PER_STREAM)
-                packed.append((number, _text(unparsed, numbers)))
+            if unparsed.data is None and not packed:  # (a file before PDF 1.5)
+                placed.append(len(kinds))
+                kinds.append(0)
+                pieces.append(b"%d 0 obj\n%s\nendobj\n" % (number, _text(unparsed, numbers)))
+            elif unparsed.data is None:
+                stream_number = next_stream + len(members) // _PER_STREAM
+                kinds.append(_TYPE_2 | stream_number << 16 | len(members) % _PER_STREAM)
+                members.append((number, _text(unparsed, numbers)))
             else:
                 streams[objgen] = (len(pieces), number)
                 placed.append(len(kinds))
                 kinds.append(0)
                 pieces.append(_stream(number, unparsed, numbers))
         groups: dict[bytes, bytes] = {}
-        for at in range(0, len(packed), _PER_STREAM):
-            members = packed[at : at + _PER_STREAM]
+        for at in range(0, len(members), _PER_STREAM):
+            group = members[at : at + _PER_STREAM]
             header, offset = [], 0
-            for number, text in members:
+            for number, text in group:
                 header.append(b"%d %d" % (number, offset))
                 offset += len(text) + 1
             head = b" ".join(header) + b"\n"
-            content = head + b"\n".join(text for _, text in members)
+            content = head + b"\n".join(text for _, text in group)
             name = hashlib.blake2b(content, digest_size=16).digest()
             compressed = groups[name] = self.groups.get(name) or zlib.compress(content, 9)  # (see _PER_STREAM)
             placed.append(len(kinds))
@@ -276,15 +283,14 @@ class PdfWriter:
             pieces.append(
                 b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n%s"
                 b"\nendstream\nendobj\n"
-                % (next_stream + at // _PER_STREAM, len(members), len(head), len(compressed), compressed)
+                % (next_stream + at // _PER_STREAM, len(group), len(head), len(compressed), compressed)
             )
         kinds += [0] * (block.count - len(kinds))  # free (see span)
-        return _Written(first, outside, tuple(pieces), tuple(placed), tuple(kinds), groups, streams)
+        return _Written(first, outside, tuple(pieces), tuple(placed), tuple(kinds), groups, streams, packed)
 
     def _file(self, pdf: Pdf, blocks: list[_Block], size: int, numbers: dict[ObjGen, int], version: str) -> bytes:
-        """The header, the blocks, and the cross-reference stream with the trailer's entries."""
-        if tuple(map(int, version.split(".")[:2])) < (1, 5):
-            version = "1.5"  # object streams
+        """The header, the blocks, and the cross-reference stream with the trailer's entries (a
+        cross-reference table and a trailer before PDF 1.5)."""
         out = [_HEADER % version.encode()]
         at = len(out[0])
         tables = [_ROW.pack(0xFFFF)]  # object 0: free
@@ -296,20 +302,47 @@ class PdfWriter:
             out.append(written.data)
             identifier.update(written.digest)
             at += len(written.data)
-        tables.append(_ROW.pack(_TYPE_1 | at << 16))  # the cross-reference stream itself
-        # Level 1: the rows (numbers that grow steadily) compress as well as at 6, ten times as fast.
-        table = zlib.compress(b"".join(tables), 1)
         trailer = pdf.trailer
         entries = b"".join(
             b" %s %d 0 R" % (key.encode(), numbers[trailer[key].objgen]) for key in ("/Info", "/Root") if key in trailer
         )
         name = identifier.hexdigest().encode()
+        if _before_object_streams(version):
+            out.append(_classic_table(b"".join(tables), size))
+            out.append(
+                b"trailer\n<< /Size %d%s /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (size, entries, name, name, at)
+            )
+            return b"".join(out)
+        tables.append(_ROW.pack(_TYPE_1 | at << 16))  # the cross-reference stream itself
+        # Level 1: the rows (numbers that grow steadily) compress as well as at 6, ten times as fast.
+        table = zlib.compress(b"".join(tables), 1)
         out.append(
             b"%d 0 obj\n<< /Type /XRef /Size %d /W [ 1 5 2 ] /Filter /FlateDecode /Length %d%s /ID [<%s><%s>] >>\n"
             b"stream\n" % (size, size + 1, len(table), entries, name, name)
         )
         out.append(table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at)
         return b"".join(out)
+
+
+def _before_object_streams(version: str) -> bool:
+    """Whether a PDF of ``version`` is older than object and cross-reference streams (1.5): a
+    PDF/A-1 file, which may hold neither."""
+    return tuple(map(int, version.split(".")[:2])) < (1, 5)
+
+
+def _classic_table(rows: bytes, size: int) -> bytes:
+    """The cross-reference table of the packed ``rows`` (all of type 1, or free: see _file),
+    its free entries linked one to the next, as a table's are."""
+    values = struct.unpack(f">{size}Q", rows)
+    free = [number for number, row in enumerate(values) if row >> 56 == 0]
+    following = dict(zip(free, [*free[1:], 0], strict=True))
+    entries = [
+        b"%010d %05d f \n" % (following[number], 65535 if number == 0 else 0)
+        if row >> 56 == 0
+        else b"%010d 00000 n \n" % (row >> 16 & 0xFFFFFFFFFF)
+        for number, row in enumerate(values)
+    ]
+    return b"xref\n0 %d\n" % size + b"".join(entries)
 
 
 @dataclass
