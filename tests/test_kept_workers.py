@@ -360,3 +360,20 @@ def test_diagnostics_print_as_written_without_emoji_codes(tmp_path: Path) -> Non
     assert "chapters/02-method.md:100: " in run.stderr
     assert "💯" not in run.stderr and "😄" not in run.stderr
     assert run.stderr.endswith("1 problem.\n")  # a check writes nothing: it does not say so
+
+
+def test_a_report_folder_holding_a_report_package_runs_none_of_its_code(project: Path, own_pool: str) -> None:
+    """The kept processes are started from the build's working folder, and ``python -c`` puts
+    that folder first on the path: a ``report`` package there (this repository at another
+    commit, or a report that means harm) was imported as the builder. The command as an author
+    runs it, twice: the first build starts the kept processes, the second is theirs."""
+    marker = project / "ran"
+    package = project / "report"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n")
+    command = Path(sys.executable).with_name("report")  # the installed command (not python -m, run from here)
+    for _ in range(2):
+        done = subprocess.run([str(command), "build", "."], cwd=project, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+    assert kept_pids(own_pool) and kept_pids(own_pool, SERVER_KIND)
+    assert not marker.exists()

@@ -64,7 +64,9 @@ def peer(connection: socket.socket) -> tuple[int, int]:
 def spawn_detached(arguments: list[str]) -> int:
     """Start ``python arguments…`` in a session of its own (not stopped with the build's terminal
     or process group), with no standard streams, and the builder importable from where this
-    copy of it is, whatever the working folder."""
+    copy of it is, whatever the working folder. ``python -c`` puts the working folder first on
+    the path: a report folder holding a ``report`` package (this repository at another commit, or
+    a report that means harm) had its code run as the kept processes' builder."""
     package_parent = os.path.dirname(_PACKAGE)
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
@@ -72,7 +74,7 @@ def spawn_detached(arguments: list[str]) -> int:
     try:
         return os.posix_spawn(
             sys.executable,
-            [sys.executable, *arguments],
+            [sys.executable, "-P", *arguments],  # -P: not the working folder first on the path (see below)
             environment,
             file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
             setsid=True,
@@ -178,8 +180,8 @@ def kept_processes(pool: str | None = None) -> list[KeptProcess]:
         if title := _TITLE.match(arguments[0]):
             since = title["since"]
             process = (title["kind"], title["pool"], float(since) if since else None, False)
-        elif len(arguments) > 3 and arguments[1] == "-c" and arguments[2] in (SERVER_CODE, WORKER_CODE):
-            process = (SERVER_KIND if arguments[2] == SERVER_CODE else WORKER_KIND, arguments[3], None, True)
+        elif len(arguments) > 4 and arguments[1:3] == ["-P", "-c"] and arguments[3] in (SERVER_CODE, WORKER_CODE):
+            process = (SERVER_KIND if arguments[3] == SERVER_CODE else WORKER_KIND, arguments[4], None, True)
         else:
             continue
         if pool is None or process[1] == pool:
