@@ -107,7 +107,9 @@ class _Slot:
     # set again when its keys are shifted, and written with the part's own objects.
     leaf: Object | None = None
     key_count: int = 0
-    key_offset: int = 0  # what its keys are shifted by now: they are set again only when it changes
+    # What its keys are shifted by now (None: not yet placed): they are set again only when it
+    # changes, and its leaf then filled.
+    key_offset: int | None = None
     next_key_used: bool = False
     kids: list[Object] = field(default_factory=list)  # its Document's kids
     role_map: list[tuple[str, Object]] = field(default_factory=list)
@@ -337,7 +339,7 @@ class Joiner:
                 values.append(value)
                 highest = max(highest, key)
             if added.nums:
-                added.leaf = _fill_leaf(out.make_indirect(Dictionary()), added.nums, added.key_offset)
+                added.leaf = out.make_indirect(Dictionary())  # filled once its keys are placed
         next_key = copied.get(Name.ParentTreeNextKey)
         if next_key is not None:
             added.next_key_used = True
@@ -364,8 +366,9 @@ class Joiner:
 
     def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object], int, bool]:
         """The parts' ParentTree keys one after the other, in the order of their slots (each
-        part's in a span of keys, the rest unused): the pages' and annotations' keys shifted alike. Returns the ParentTree's leaves, the next
-        key, and whether a part had /ParentTreeNextKey."""
+        part's in a span of keys, the rest unused): the pages' and annotations' keys shifted
+        alike. Returns the ParentTree's leaves, the next key, and whether a part had
+        /ParentTreeNextKey."""
         offset = 0
         for slot in slots:
             if slot.key_offset != offset:
@@ -533,8 +536,11 @@ class Joiner:
             if end == len(items) or self._name(name)[2]:
                 entries = items[start:end]
                 kept = last.get(entries[0][0])
-                same = kept is not None and [key for key, _, _ in kept[0]] == [key for key, _, _ in entries]
-                if kept is not None and same and all(a[2] is b[2] for a, b in zip(kept[0], entries, strict=True)):
+                if (
+                    kept is not None
+                    and [key for key, _, _ in kept[0]] == [key for key, _, _ in entries]
+                    and all(a[2] is b[2] for a, b in zip(kept[0], entries, strict=True))
+                ):
                     leaf = kept[1]
                 else:
                     limits = Array([self._name(entries[0][0])[1], self._name(entries[-1][0])[1]])
@@ -1059,11 +1065,10 @@ def _prefix_element_ids(element: Object, prefix: str) -> None:
                 attribute[_HEADERS] = Array([String(prefix + str(header)) for header in headers])
 
 
-def _fill_leaf(leaf: Object, nums: Sequence[tuple[int, Object]], offset: int) -> Object:
+def _fill_leaf(leaf: Object, nums: Sequence[tuple[int, Object]], offset: int) -> None:
     """A number tree's leaf with ``nums``, their keys shifted by ``offset``."""
     leaf.Limits = Array([nums[0][0] + offset, nums[-1][0] + offset])
     leaf.Nums = Array([entry for key, value in nums for entry in (key + offset, value)])
-    return leaf
 
 
 def _link(slot: _Slot, item: Object, key: Name, target: Object | None) -> None:

@@ -16,7 +16,9 @@ kept from the last build gives the bytes of a join from nothing:
   of numbers with room to grow (see :func:`span`), the rest left free.
 
 Streams are written as they are (their raw data); the other objects go into compressed object
-streams of at most 100, each within one block; a cross-reference stream ends the file. A block
+streams (see ``_PER_STREAM``), each within one block; a cross-reference stream ends the file (a
+file before PDF 1.5, PDF/A-1, has neither: every object stands alone, and a cross-reference
+table ends it). A block
 whose part is the one written last, whose objects did not change (the caller says which did),
 which begins at the same number and names the same numbers outside itself, is taken as it was
 written: its bytes, its compressed object streams, its cross-reference rows; if only streams
@@ -202,23 +204,26 @@ class PdfWriter:
         self.groups = {
             name: data for block in (document, *blocks) if block.written for name, data in block.written.groups.items()
         }
-        return self._file(pdf, [document, *blocks], first, numbers, version)
+        return self._file(pdf, [document, *blocks], first, numbers, version, packed)
 
     def _block(self, pdf: Pdf, index: int, part: PartObjects, claims: _Claims) -> _Block:
         """The part's block: the last one, if its part is the same and its objects are still its
         own (with the changed ones unparsed again), else reached anew."""
         own_roots = set(part.roots)
+
+        def anew() -> _Block:
+            return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
+
         kept = self.blocks.get(index)
         if kept is None or kept.owner is not part.owner or not claims.leave(kept.mine, own_roots):
-            return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
+            return anew()
         mine = kept.mine
         changed = [objgen for objgen in part.changed if objgen in mine]
         for objgen in changed:
             before = kept.unparsed[objgen]
             after = kept.unparsed[objgen] = _unparse(pdf.get_object(objgen))
             if [ref for ref in before.refs if ref in mine] != [ref for ref in after.refs if ref in mine]:
-                # its own objects may be reached in another order
-                return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
+                return anew()  # its own objects may be reached in another order
         if changed:
             kept.changed.update(changed)
             kept.counted()
@@ -226,8 +231,7 @@ class PdfWriter:
                 dict.fromkeys(ref for objgen in kept.objects for ref in kept.unparsed[objgen].refs if ref not in mine)
             )
         if not all(claims.claimed(objgen, own_roots) for objgen in kept.outside):
-            # an object it names is no longer another's: its own now
-            return _reach(pdf, part.roots, functools.partial(claims.claimed, own_roots=own_roots), part.owner)
+            return anew()  # an object it names is no longer another's: its own now
         return kept
 
     def _written(self, block: _Block, first: int, numbers: dict[ObjGen, int], packed: bool) -> _Written:
@@ -288,9 +292,11 @@ class PdfWriter:
         kinds += [0] * (block.count - len(kinds))  # free (see span)
         return _Written(first, outside, tuple(pieces), tuple(placed), tuple(kinds), groups, streams, packed)
 
-    def _file(self, pdf: Pdf, blocks: list[_Block], size: int, numbers: dict[ObjGen, int], version: str) -> bytes:
+    def _file(
+        self, pdf: Pdf, blocks: list[_Block], size: int, numbers: dict[ObjGen, int], version: str, packed: bool
+    ) -> bytes:
         """The header, the blocks, and the cross-reference stream with the trailer's entries (a
-        cross-reference table and a trailer before PDF 1.5)."""
+        cross-reference table and a trailer if not ``packed``: before PDF 1.5)."""
         out = [_HEADER % version.encode()]
         at = len(out[0])
         tables = [_ROW.pack(0xFFFF)]  # object 0: free
@@ -307,7 +313,7 @@ class PdfWriter:
             b" %s %d 0 R" % (key.encode(), numbers[trailer[key].objgen]) for key in ("/Info", "/Root") if key in trailer
         )
         name = identifier.hexdigest().encode()
-        if _before_object_streams(version):
+        if not packed:
             out.append(_classic_table(b"".join(tables), size))
             out.append(
                 b"trailer\n<< /Size %d%s /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (size, entries, name, name, at)
