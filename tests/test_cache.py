@@ -1039,6 +1039,38 @@ def test_an_index_waits_for_the_pages_it_lists_and_is_laid_out_once(
     clean_build_matches(root, "ja-scholarly")
 
 
+def test_an_index_gaining_a_mark_is_laid_out_beside_the_edited_chapter_not_after_it(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paragraph marking a term the index lists already, added at the end of a first chapter
+    some fifty pages long: one id new of the thirty-one its lists name. Its lists are laid out
+    with the last build's pages at once, while the chapter is laid out, not once it is (a worker
+    would wait meanwhile). The new mark's page is guessed as the last build's of the text before
+    it (a page past 9, as it is), not as the chapter's first: the index is laid out once. The PDF
+    is a build's from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
+    build(root, workers=worker)
+    events: list[str] = []
+    lay_out, laid_out = Session.lay_out, PdfRun._laid_out
+    monkeypatch.setattr(
+        Session,
+        "lay_out",
+        lambda self, job, first=False: (
+            events.append("index" if "page-list" in job.html else "part") or lay_out(self, job, first)
+        ),
+    )
+    monkeypatch.setattr(
+        PdfRun, "_laid_out", lambda self, key, layout: events.append("arrived") or laid_out(self, key, layout)
+    )
+    mark = '[包括協定]{.index reading="ほうかつきょうてい"}'
+    append(chapter, f"\n{mark}の発効後も、各国の評価は分かれている。\n")
+    build(root, workers=worker)
+    assert events.count("index") == 1
+    assert events.index("index") < events.index("arrived")
+    clean_build_matches(root, "ja-scholarly")
+
+
 def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
     tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,6 +69,9 @@ from report.render.weasy import (
 )
 from report.render.workers import LAYOUTS_AHEAD, PdfWorkers, Session
 
+# A part listing pages is laid out with the last build's shapes of its lists, rather than once its
+# pages are known, when at most one in this many of the ids they list is new.
+_NEW_IN_LISTS = 10
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
 _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
@@ -92,6 +95,7 @@ class _Facts:
     characters: frozenset[str]  # print_characters of the part alone
     code: frozenset[str]  # of the text of its code alone
     ids: frozenset[str]
+    order: tuple[str, ...]  # its ids in the order they come
     boxes: tuple[tuple[str, str], ...]  # each page number it shows: the id, the digits of its box
     linked: frozenset[str]  # the ids its links lead to
 
@@ -105,10 +109,12 @@ _FACTS: dict[str, _Facts] = {}
 def _facts(source: str) -> _Facts:
     known = _FACTS.get(source)
     if known is None:
+        order = tuple(dict.fromkeys(ID_ATTRIBUTE.findall(source)))
         known = _FACTS[source] = _Facts(
             characters=print_characters(source, ()),
             code=print_characters(code_text(source), ()),
-            ids=frozenset(ID_ATTRIBUTE.findall(source)),
+            ids=frozenset(order),
+            order=order,
             boxes=tuple((ref, digits) for _, ref, digits in _PAGE_NUMBER.findall(source)),
             linked=frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source)),
         )
@@ -276,6 +282,9 @@ class _Part:
     asked_numbers: str = ""
     drawn_in: str = ""
     target: Path | None = None  # where a worker draws it
+    # Its page lists stand in for the last build's pages (all but a few of the ids they list had
+    # one): laid out at once, not once the parts before it are (see PdfRun._lists_pages_unknown).
+    lists_guessed: bool = False
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
 
     @classmethod
@@ -516,12 +525,27 @@ class PdfRun:
                 first_pages.extend(itertools.accumulate([1, *estimates]))
             return str(first_pages[owners.get(name, 0)])
 
+        def page_before(name: str) -> str | None:
+            """For an id the last build did not have (a mark added, say): that build's page of
+            the nearest id before it in its part, where the text before it was."""
+            index = owners.get(name)
+            if not known or index is None:
+                return None
+            order = facts[index].order
+            return next((known[other] for other in reversed(order[: order.index(name)]) if other in known), None)
+
         self._everywhere = everywhere = frozenset().union(*ids)
         known = self._known_numbers()
         parts: list[_Part] = []
         for (name, source), own in zip(sources, facts, strict=True):
-            part = _Part.made(name, source, own, everywhere, lambda name: known.get(name) or first_page(name))
+            part = _Part.made(
+                name, source, own, everywhere, lambda name: known.get(name) or page_before(name) or first_page(name)
+            )
             part.drawn_after = max([len(parts), *(owners.get(name, -1) for ref in part.refs for name in ref.split())])
+            listed = [name for ref in part.refs if " " in ref for name in ref.split()]
+            part.lists_guessed = bool(listed) and sum(name not in known for name in listed) * _NEW_IN_LISTS <= len(
+                listed
+            )
             parts.append(part)
         return parts
 
@@ -625,21 +649,23 @@ class PdfRun:
         which is being laid out. The shapes of its lists (how many digits each number has,
         which pages run into ranges) are then not guessed: pages that moved change them often
         enough, and the part — laid out at length, as an index of a long book is — would be
-        laid out twice."""
-        if part.drawn_after != index or not any(" " in ref for ref in part.refs):
+        laid out twice. Unless the last build knew the pages of nearly all the ids they list
+        (see _Part.lists_guessed): after an edit, its shapes seldom change, and a worker would
+        otherwise wait for the edited chapter with nothing to do."""
+        if part.drawn_after != index or not any(" " in ref for ref in part.refs) or part.lists_guessed:
             return False
         return any(other.layout is None for other in self._parts[:index])
 
     def _lay_out_wrong_again(self) -> None:
         """Each part laid out with a stand-in of the wrong length, known to be wrong (every part
         up to the page it refers to is laid out), is laid out again at once, first in line:
-        while the other parts are still being laid out, not at the end. So is, once its pages are
-        known, a part that waited for them (see :meth:`_lists_pages_unknown`)."""
+        while the other parts are still being laid out, not at the end, and without waiting for
+        the layout it has under way. So is, once its pages are known, a part that waited for them
+        (see :meth:`_lists_pages_unknown`)."""
         laid = self._laid_from_start()
         for index, part in enumerate(self._parts):
             waiting = not part.key  # for the pages it lists (see _lists_pages_unknown)
-            known = (waiting or part.layout is not None) and self._numbers_known(part, laid)
-            if known and (waiting or self._wrong_digits(part)):
+            if self._numbers_known(part, laid) and (waiting or self._wrong_digits(part)):
                 self._stand_in_right(part)
                 self._lay_out(index, part, first=True)
 
