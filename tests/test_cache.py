@@ -857,6 +857,27 @@ def test_a_page_list_names_each_page_once_in_runs(pages: list[int]) -> None:
     assert page_text("id0", lambda name: str(names[name])) == str(pages[0])
 
 
+def test_a_new_id_s_page_is_guessed_from_the_known_id_before_it_and_the_text_between() -> None:
+    """A mark added to a chapter: the last build's page of the id before it, and a page more for
+    each page of text between them, a page holding what the chapter's pages held (1,000
+    characters: 2,000 between pages 10 and 12), or the capacity given when the chapter was one
+    page; but never fewer than a quarter of the capacity (pages broken early). Before any known
+    id, no guess."""
+    from report.render.pdf import _page_after_known
+
+    def text(characters: int) -> str:
+        return f"<p>{'字' * characters}</p>"
+
+    source = f'<h1 id="a">{text(2000)}<p id="b"></p>{text(1500)}<span id="c"></span>{text(400)}<span id="d">'
+    order = ("a", "b", "c", "d")
+    known = {"a": "10", "b": "12"}
+    assert _page_after_known("c", source, order, known, capacity=100.0) == "14"  # 12 + 1.5 pages
+    assert _page_after_known("d", source, order, known, capacity=100.0) == "14"  # 12 + 1.9
+    assert _page_after_known("d", source, order, {"b": "12"}, capacity=500.0) == "16"  # 12 + 1900 / 500
+    assert _page_after_known("d", source, order, known, capacity=6000.0) == "13"  # 12 + 1900 / 1500
+    assert _page_after_known("a", source, order, {"b": "12"}, capacity=500.0) is None
+
+
 # --- the builder's own code in the keys ----------------------------------------------------------
 
 

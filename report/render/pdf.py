@@ -526,13 +526,11 @@ class PdfRun:
             return str(first_pages[owners.get(name, 0)])
 
         def page_before(name: str) -> str | None:
-            """For an id the last build did not have (a mark added, say): that build's page of
-            the nearest id before it in its part, where the text before it was."""
             index = owners.get(name)
             if not known or index is None:
                 return None
-            order = facts[index].order
-            return next((known[other] for other in reversed(order[: order.index(name)]) if other in known), None)
+            capacity = _characters_per_page(self.assembler.book.config.pdf)
+            return _page_after_known(name, sources[index][1], facts[index].order, known, capacity)
 
         self._everywhere = everywhere = frozenset().union(*ids)
         known = self._known_numbers()
@@ -1047,6 +1045,26 @@ _TAG = re.compile(r"<[^>]*>")
 _BODY_LINE_HEIGHT = 1.75  # print.css
 _TEXT_FILL = 0.5  # of a page's text area, what the characters of running text fill (the rest:
 # headings, spacing, ends of paragraphs, tables, figures); about so in the briefing
+
+
+def _page_after_known(
+    name: str, source: str, order: tuple[str, ...], known: dict[str, str], capacity: float
+) -> str | None:
+    """The page of an id of ``source`` that the last build did not have (a mark added, say):
+    that build's page of the nearest id before it (``known``), and a page more for each page of
+    text between them. A page holds as many characters as that build set on the part's pages
+    before (or, if they were one, ``capacity``: about what a page of running text holds), but
+    not fewer than a quarter of ``capacity``: pages broken early (a section a page) tell little
+    of where text added runs to."""
+    position = order.index(name)
+    before = next((other for other in reversed(order[:position]) if other in known), None)
+    if before is None:
+        return None
+    first = next(other for other in order if other in known)
+    at = {other: source.find(f' id="{other}"') for other in (first, before, name)}
+    pages = int(known[before]) - int(known[first])
+    per_page = _text_length(source[at[first] : at[before]]) / pages if pages > 0 else capacity
+    return str(int(known[before]) + round(_text_length(source[at[before] : at[name]]) / max(per_page, capacity / 4)))
 
 
 def _characters_per_page(settings: PdfSettings) -> float:
