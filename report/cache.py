@@ -427,8 +427,9 @@ class Cache:
     # --- housekeeping ------------------------------------------------------------------
 
     def prune(self, budget: int = MAX_CACHE_BYTES) -> int:
-        """Remove the least recently used files beyond ``budget`` bytes, never one this build
-        used; returns how many were removed. It runs after every build, but walks the folders
+        """Remove the least recently used files beyond ``budget`` bytes, down to three quarters
+        of it (left at its budget, the cache would be walked again after the next build, which
+        writes something), never one this build used; returns how many were removed. It runs after every build, but walks the folders
         (one system call a file: 30 ms a build at 600 pages) only when the cache may be over
         the budget — the total the last walk found, and what the builds since wrote — or that
         walk is an hour old (for what is written by other means: font subsets, fetched images)."""
@@ -448,10 +449,11 @@ class Cache:
                         status = os.stat(path)
                         files.append((status.st_mtime, status.st_size, path))
         total = sum(size for _, size, _ in files)
+        kept = budget if total <= budget else budget * 3 // 4
         removed = 0
         memo = self._load_memo()
         for mtime, size, path in sorted(files):
-            if total <= budget or mtime >= self.started - 1:
+            if total <= kept or mtime >= self.started - 1:
                 break
             if path in self._used:
                 continue
