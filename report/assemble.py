@@ -128,7 +128,7 @@ class Assembler:
         self.book = book
         self.profile = profile
         self.cache = cache  # where the chapters' print bodies are kept (see _print_body)
-        self._print_parts_made: dict[str, str] = {}  # chapter id → its part (see print_part)
+        self._print_parts_made: dict[str, tuple[Chapter, str]] = {}  # chapter id → its part (see print_part)
         config = book.config
         self._own_templates = (config.root / "templates").is_dir()
         loaders: list[jinja2.BaseLoader] = []
@@ -173,22 +173,24 @@ class Assembler:
         parts += [(chapter.id, self.print_part(chapter)) for chapter in self.book.chapters]
         if not self._own_templates:
             _KEPT_PARTS.config = self.book.config
-            _KEPT_PARTS.parts = {id(c): (c, self._print_parts_made[c.id]) for c in self.book.chapters}
+            _KEPT_PARTS.parts = {id(c): self._print_parts_made[c.id] for c in self.book.chapters}
         return tuple(parts)
 
     def print_part(self, chapter: Chapter) -> str:
         """One chapter's part of :attr:`print_parts`, made alone (once: the PDF asks for an
-        edited chapter's before the others'), or kept from the last document (see _KEPT_PARTS)."""
+        edited chapter's before the others'), or kept from the last document (see _KEPT_PARTS).
+        (Of this chapter: a head start asks the last document's assembler for the part of a
+        chapter edited since, see report.build.)"""
         made = self._print_parts_made.get(chapter.id)
-        if made is None:
+        if made is None or made[0] is not chapter:
             kept = _KEPT_PARTS.parts.get(id(chapter))
             if kept is not None and kept[0] is chapter and self._kept_parts_apply:
-                made = kept[1]
+                made = kept
             else:
                 template = self.env.get_template("print.html.j2")
-                made = template.render(cover=False, contents=False, chapters=(chapter,))
+                made = (chapter, template.render(cover=False, contents=False, chapters=(chapter,)))
             self._print_parts_made[chapter.id] = made
-        return made
+        return made[1]
 
     @functools.cached_property
     def _kept_parts_apply(self) -> bool:

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 
     from report.assemble import Assembler
     from report.render.epub import MadeInBuild
-    from report.render.pdf import PdfLayout, PdfRun
+    from report.render.pdf import PdfHeadStart, PdfLayout, PdfRun
 
 FORMATS = ("pdf", "epub")
 PROFILES = ("screen", "print")
@@ -177,7 +177,11 @@ def build(
         return replace(unchanged, timings=timings)
 
     # 2. The PDF workers start loading WeasyPrint while the book is read and parsed.
-    with _pdf_workers(workers, cache.root, "pdf" in formats) as pdf_workers, fonts.cached(cache):
+    with (
+        _pdf_workers(workers, cache.root, "pdf" in formats) as pdf_workers,
+        fonts.cached(cache),
+        _started_ahead(config, profile, cache, pdf_workers, "pdf" in formats) as head_start,
+    ):
         book, warnings = prepare(root, strict, progress, cache, config)
         assembler = _assembler(book, profile, cache)
         timings.mark("prepared")
@@ -189,7 +193,9 @@ def build(
             temporary = {fmt: out_dir / f".{config.output}.{fmt}.{os.getpid()}.tmp" for fmt in formats}
             finals = {fmt: out_dir / f"{config.output}.{fmt}" for fmt in formats}
             try:
-                rendered, fresh, run = _render(assembler, formats, temporary, progress, cache, pdf_workers, timings)
+                rendered, fresh, run = _render(
+                    assembler, formats, temporary, progress, cache, pdf_workers, timings, head_start
+                )
                 _rename_all(temporary, finals)
                 outputs = [replace(rendered[fmt], path=finals[fmt]) for fmt in formats]
             finally:
@@ -273,6 +279,7 @@ def _render(
     cache: Cache,
     workers: PdfWorkers | None,
     timings: Timings,
+    head_start: PdfHeadStart | None = None,
 ) -> tuple[dict[str, Output], tuple[str, ...], PdfRun]:
     """The PDF's layout comes first: it gives the EPUB its print page list and its cover.
     The EPUB is then written while the PDF is still being drawn and joined (by the workers):
@@ -283,7 +290,7 @@ def _render(
     from report.render.pdf import PdfRenderer
 
     progress("laying out the PDF")
-    run = PdfRenderer(cache, workers).start(assembler, temporary.get("pdf"))
+    run = PdfRenderer(cache, workers).start(assembler, temporary.get("pdf"), head_start)
     rendered: dict[str, Output] = {}
     fresh: set[str] = set()
     try:
@@ -385,6 +392,7 @@ def keep_last_build(root: Path) -> Generator[None, None, None]:
 def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
     from report.load import load_project
 
+    stamps = {path: _file_stamp(path) for path in config.chapters}  # before they are read: see _head_start
     project = load_project(config.root, Diagnostics(), config)
     with fonts.cached(cache):
         settings = _parse_settings(project.config, cache)
@@ -404,9 +412,102 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         yield
         assembler = _assembler(book, PROFILES[0], cache)
         document_facts(assembler)
+        files = {source.path: (stamps.get(source.path), source.id) for source in project.chapters}
+        _HEAD_START_BASES.pop(config.root, None)
+        _HEAD_START_BASES[config.root] = _HeadStartBase(assembler, files)
+        for older in list(_HEAD_START_BASES)[:-_KEPT_REPORTS]:
+            del _HEAD_START_BASES[older]
         yield
         MadeInBuild().book_digest(assembler)  # each chapter's digests and ids, kept with it
         yield
+
+
+@dataclass(frozen=True)
+class _HeadStartBase:
+    """Of the last build, kept between builds (see keep_last_build): what a head start lays the
+    chapters edited since out with."""
+
+    assembler: Assembler  # of the last book
+    files: dict[Path, tuple[tuple[int, int] | None, str]]  # each chapter's file → its stamp, as read, and id
+
+
+_HEAD_START_BASES: dict[Path, _HeadStartBase] = {}
+# The chapters a head start parsed, by parse key, with what parsing them found (see _parse).
+_PARSED_AHEAD: dict[str, tuple[ParsedChapter, Diagnostics]] = {}
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def _head_start(
+    config: Config, profile: str, cache: Cache, workers: PdfWorkers | None, draw: bool
+) -> PdfHeadStart | None:
+    """The chapters edited since the last build was kept (see keep_last_build), parsed, filled
+    in as the last book would fill them, and sent to be laid out (and drawn) before the book is
+    loaded and resolved: a tenth of a second at 600 pages, while the workers waited. Their
+    parses are the build's (see _parse). Should the book fill a chapter otherwise (an edit that
+    adds a figure, say), what was sent for it is not used (see report.render.pdf.PdfHeadStart)."""
+    from report.load import load_chapter
+    from report.render.pdf import PdfHeadStart, PdfRenderer
+    from report.render.workers import LAYOUTS_AHEAD, Session
+    from report.resolve import fill_ahead
+
+    base = _HEAD_START_BASES.get(config.root)
+    if base is None or workers is None or not cache.read:
+        return None
+    if base.assembler.profile != profile or base.assembler.book.config != config:
+        return None
+    edited = [(path, known_id) for path, (stamp, known_id) in base.files.items() if _file_stamp(path) != stamp]
+    if not edited or len(edited) > LAYOUTS_AHEAD:
+        return None
+    settings = _parse_settings(config, cache)
+    chapters = []
+    for path, known_id in edited:
+        try:
+            source = load_chapter(path, config)
+        except OSError:  # gone since the config was read: the build says so
+            continue
+        if source is None or source.id != known_id:
+            continue
+        parsed, own = _parsed_now(source, config.root, settings[0])
+        if own.errors:
+            continue
+        _PARSED_AHEAD[_parse_key(source, config.root, settings)] = (parsed, own)
+        if (chapter := fill_ahead(config, parsed)) is not None:
+            chapters.append(chapter)
+    if not chapters:
+        return None
+    ahead = PdfHeadStart(
+        PdfRenderer(cache, workers), base.assembler, draw, lambda styles: Session(workers, styles, _ignored, _ignored)
+    )
+    ahead.send(chapters)
+    return ahead
+
+
+@contextmanager
+def _started_ahead(
+    config: Config, profile: str, cache: Cache, workers: PdfWorkers | None, draw: bool
+) -> Iterator[PdfHeadStart | None]:
+    """A head start (see :func:`_head_start`), abandoned should the build fail before its run
+    took it over."""
+    ahead = _head_start(config, profile, cache, workers, draw)
+    try:
+        yield ahead
+    except BaseException:
+        if ahead is not None:
+            ahead.abandon()
+        raise
+    finally:
+        _PARSED_AHEAD.clear()
+
+
+def _ignored(*_: object) -> None:
+    """What answers a head start's session until its run takes it over (or it is abandoned)."""
 
 
 def _parse_key(source: SourceChapter, root: Path, settings: _ParseSettings) -> str:
@@ -464,8 +565,7 @@ def _parse(
         diagnostics.extend(known.warnings)
         kept[key] = known
         return known.parsed
-    own = Diagnostics()
-    parsed = _parse_and_check(source, root, own, fetch_allow)
+    parsed, own = _PARSED_AHEAD.pop(key) if key in _PARSED_AHEAD else _parsed_now(source, root, fetch_allow)
     diagnostics.extend(own.errors + own.warnings)
     if not own.errors:
         chapter = {name: plain for name, plain in to_plain(parsed, root).items() if name != "source"}
@@ -474,6 +574,11 @@ def _parse(
         cache.store("parsed", key, {"chapter": chapter, "warnings": notes}, deps=deps)
         kept[key] = _KeptChapter(parsed, tuple(own.warnings), deps)
     return parsed
+
+
+def _parsed_now(source: SourceChapter, root: Path, fetch_allow: tuple[str, ...]) -> tuple[ParsedChapter, Diagnostics]:
+    own = Diagnostics()
+    return _parse_and_check(source, root, own, fetch_allow), own
 
 
 def _parse_and_check(

@@ -58,6 +58,14 @@ def load_project(root: Path, diagnostics: Diagnostics | None = None, config: Con
     return Project(config=config, chapters=tuple(c for c in chapters if c is not None))
 
 
+def load_chapter(path: Path, config: Config) -> SourceChapter | None:
+    """One chapter of the config as :func:`load_project` loads it, but alone (an id made of its
+    path is its path's, whatever other paths slug to); None if it has an error."""
+    own = Diagnostics()
+    chapter = _load_chapter(path, _common_folder(config.chapters), own, set(), config)
+    return chapter if not own.errors else None
+
+
 def default_chapter_id(path: Path) -> str:
     """A chapter's path inside the folder of all chapters, slugged: ``01-background.md`` →
     ``background`` (ordering digits are not part of the id), ``basic/variables/README.md`` →

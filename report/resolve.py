@@ -130,6 +130,9 @@ def resolve_book(
     )
     _FILLED.clear()  # the last book's only
     _FILLED.update(filled)
+    _LAST_TABLES[config.root] = _Tables(config, labels, owner, ids, words, cited, chapter_of_file)
+    for older in list(_LAST_TABLES)[:-1]:
+        del _LAST_TABLES[older]
     if cited.entries:
         chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
     if index := index_html(config.language, parsed, labels, diagnostics):
@@ -398,6 +401,36 @@ class _Reads:
 
     def is_file(self, path: Path) -> bool:
         return self._noted("is_file", path, path.is_file())
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """What filling in a chapter reads of its book (see :func:`fill_ahead`)."""
+
+    config: Config
+    labels: Mapping[str, Label]
+    owner: Mapping[str, str]
+    ids: _Ids
+    words: Words
+    cited: Cited
+    chapter_of_file: Mapping[Path, ParsedChapter]
+
+
+# Of the last book resolved in this process (the build server resolves it between builds).
+_LAST_TABLES: dict[Path, _Tables] = {}
+
+
+def fill_ahead(config: Config, chapter: ParsedChapter) -> Chapter | None:
+    """The chapter filled in as the last book resolved in this process (of the same config)
+    would fill it, or None if there is none: for its print layout to begin before the book is
+    resolved. Should the edit change what the chapter reads of the book (a figure added, a
+    reference made), the book fills it otherwise, and what was made of this is not used."""
+    last = _LAST_TABLES.get(config.root)
+    if last is None or last.config != config:
+        return None
+    files = {**last.chapter_of_file, chapter.source.path: chapter}
+    targets = _link_targets(chapter, files, last.ids, Diagnostics())
+    return _filled_in(chapter, _Reads(chapter, last.labels, last.owner, last.ids, last.cited), targets, last.words)
 
 
 def _fill(

@@ -41,6 +41,7 @@ from report import fonts
 from report.assemble import Assembler
 from report.build import BuildResult, build, prepare
 from report.cache import CACHE_DIR_NAME, MEMO_MIN_BYTES, Cache, Stats, from_plain, to_plain
+from report.errors import ReportError
 from report.render import zipped
 from report.render.pdf import _STYLES, PdfRenderer, PdfRun
 from report.render.weasy import DrawJob, DrawnNumber, JoinJob, PartJob, PartLayout, Styles
@@ -200,7 +201,9 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
 # What a process keeps of its last builds (see report.build.keep_last_build).
 _KEPT_IN_PROCESS = (
     (report.build, "_KEPT_PARSED"),
+    (report.build, "_HEAD_START_BASES"),
     (report.resolve, "_FILLED"),
+    (report.resolve, "_LAST_TABLES"),
     (report.render.pdf, "_FACTS"),
     (report.render.epub, "_KEPT_PAGES"),
 )
@@ -210,7 +213,7 @@ def clean_build_matches(project: Path, name: str = "ja-basic") -> None:
     """The outputs of ``project``'s last (incremental) build are byte for byte those of a build
     of the same sources from nothing (in the same folder: WeasyPrint names images by path), in a
     process that kept nothing of earlier builds."""
-    kept = {module: getattr(module, attribute) for module, attribute in _KEPT_IN_PROCESS}
+    kept = {(module, attribute): getattr(module, attribute) for module, attribute in _KEPT_IN_PROCESS}
     for module, attribute in _KEPT_IN_PROCESS:
         setattr(module, attribute, {})
     try:
@@ -218,7 +221,7 @@ def clean_build_matches(project: Path, name: str = "ja-basic") -> None:
             build(project, out_dir=project / "clean", workers=fresh, use_cache=False)
     finally:
         for module, attribute in _KEPT_IN_PROCESS:
-            setattr(module, attribute, kept[module])
+            setattr(module, attribute, kept[module, attribute])
     for suffix in (".pdf", ".epub"):
         assert digest(project / "clean" / f"{name}{suffix}") == digest(project / "dist" / f"{name}{suffix}")
 
@@ -1298,7 +1301,9 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     parts (keep_last_build): a build it forks after one chapter was edited fills in that chapter
     alone (the others' numbers and references are as they were), renders and searches that
     chapter's print part alone (characters, ids, page numbers), and digests that chapter alone
-    for its EPUB page. Its PDF and EPUB are a build from nothing's."""
+    for its EPUB page. It fills in and renders it twice: first as the last book would, to lay it
+    out before the book is resolved (see report.build._head_start), then in the book; the part
+    is the same, and searched once. Its PDF and EPUB are a build from nothing's."""
     run(project, worker)
     for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
         monkeypatch.setattr(module, attribute, {})
@@ -1324,7 +1329,90 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     run(project, worker)
-    assert filled == ["method"] and searched == ["method"] and rendered == ["method"]
+    assert filled == rendered == ["method", "method"] and searched == ["method"]
+    clean_build_matches(project)
+
+
+def kept_as_the_build_server_keeps_it(project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``project`` built, and kept between builds as the build server keeps it; returns what the
+    next builds do, in order: each chapter sent to be laid out (by id), and "resolved" when the
+    book is."""
+    run(project, worker)
+    for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
+        monkeypatch.setattr(module, attribute, {})
+    list(report.build.keep_last_build(project))
+    events: list[str] = []
+    lay_out, resolve = Session.lay_out, report.resolve.resolve_book
+    chapter = re.compile(r'<section class="chapter [^"]*" id="([^"]+)"')
+    monkeypatch.setattr(
+        Session,
+        "lay_out",
+        lambda self, job, first=False: events.extend(chapter.findall(job.html)) or lay_out(self, job, first),
+    )
+    monkeypatch.setattr(report.resolve, "resolve_book", lambda *args: events.append("resolved") or resolve(*args))
+    return events
+
+
+def test_a_chapter_edited_after_the_book_is_kept_is_laid_out_before_the_book_is_resolved(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sentence edited: the chapter is parsed, filled in as the last book would fill it, and
+    sent to be laid out before the book is loaded and resolved (report.build._head_start); the
+    book fills it the same, so the run lays it out no more, and the chapter is parsed once. The
+    PDF and EPUB are a build from nothing's."""
+    events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    parsed: list[str] = []
+    real_parse = report.build._parse_and_check
+    monkeypatch.setattr(
+        report.build, "_parse_and_check", lambda source, *rest: parsed.append(source.id) or real_parse(source, *rest)
+    )
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
+    assert events == ["method", "resolved"] and parsed == ["method"]
+    clean_build_matches(project)
+
+
+def test_a_chapter_the_book_fills_otherwise_than_its_head_start_is_laid_out_again(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A section added before the others: the last book had no number for it, the new book
+    numbers it (and the sections after it anew). What was sent ahead is not used: the run lays
+    the chapter out again as the book has it (and the chapter that refers to a section after
+    it), and the PDF and EPUB are a build from nothing's."""
+    events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(
+        method.read_text(encoding="utf-8").replace(
+            "## 実験の設計", "## 実験\n\n実験の設計を準備する。\n\n## 実験の設計"
+        ),
+        encoding="utf-8",
+    )
+    run(project, worker)
+    assert events[:2] == ["method", "resolved"] and events.count("method") == 2
+    clean_build_matches(project)
+
+
+def test_a_head_start_for_a_book_with_an_error_leaves_the_workers_as_they_were(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit that breaks the book (a reference to no id, which only resolving it finds): the
+    chapter was sent ahead; the build fails with the error, its workers are neither stopped nor
+    left busy, no drawing is left behind, and the last PDF is untouched. Mended, the next build
+    is a build from nothing's."""
+    events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    before = pdf(project).read_bytes()
+    method = project / "chapters" / "02-method.md"
+    text = method.read_text(encoding="utf-8")
+    method.write_text(text.replace("準備する", "準備する（[](#no-such-id)）"), encoding="utf-8")
+    with pytest.raises(ReportError, match="no-such-id"):
+        run(project, worker)
+    assert events == ["method", "resolved"]
+    assert worker.alive and not worker.busy.locked()
+    assert not list((project / CACHE_DIR_NAME / "parts").glob(f"*.{os.getpid()}.pdf"))
+    assert pdf(project).read_bytes() == before
+    method.write_text(text.replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
     clean_build_matches(project)
 
 

@@ -1019,12 +1019,27 @@ def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, 
     joins_kept = ["styles of another book", ""]
     joins_kept[keeper] = _STYLES.key
     session = _session(tmp_path, connections, joins_kept)
-    session.lay_out(PartJob("contents", "目次"))
     session.lay_out(PartJob("chapter", "本文"))
+    session.lay_out(PartJob("contents", "目次"))
     holder = session.holder["contents"]
     session.join(JoinJob((), (), None), drawn_last="contents")
     assert [kind for kind, _ in connections[keeper].sent][-1] == "join"
-    assert holder == 0 and not any(kind == "join" for kind, _ in connections[1 - keeper].sent)
+    assert holder == keeper and not any(kind == "join" for kind, _ in connections[1 - keeper].sent)
+
+
+@pytest.mark.parametrize("keeper", [0, 1])
+def test_an_edited_chapter_is_laid_out_by_a_worker_that_does_not_keep_the_book_s_join(
+    tmp_path: Path, keeper: int
+) -> None:
+    """Both workers free: the edited chapter goes to the one that does not keep the book's join,
+    which meanwhile takes up the parts that did not change (laid out and drawn by the worker
+    that keeps it, the chapter held the join back)."""
+    connections = [_Connection(), _Connection()]
+    joins_kept = ["", ""]
+    joins_kept[keeper] = _STYLES.key
+    session = _session(tmp_path, connections, joins_kept)
+    session.lay_out(PartJob("chapter", "本文"))
+    assert session.holder["chapter"] == 1 - keeper
 
 
 def test_a_book_s_first_join_goes_to_a_worker_keeping_no_other_book_s(tmp_path: Path) -> None:

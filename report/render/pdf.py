@@ -34,7 +34,7 @@ import itertools
 import os
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,11 +168,11 @@ class PdfRenderer:
         finally:
             run.close()
 
-    def start(self, assembler: Assembler, target: Path | None) -> PdfRun:
+    def start(self, assembler: Assembler, target: Path | None, ahead: PdfHeadStart | None = None) -> PdfRun:
         """Lay out (and with a ``target``, write) the PDF: each part from the cache when it
         was done before, else in the workers. Returns at once; the run reports its layout
-        first and its PDF later."""
-        return PdfRun(self, assembler, target)
+        first and its PDF later. ``ahead``: what was sent before the book was resolved."""
+        return PdfRun(self, assembler, target, ahead)
 
     def _cache_for(self, assembler: Assembler) -> Cache:
         return self.cache or Cache(assembler.book.config.root / CACHE_DIR_NAME)
@@ -225,7 +225,7 @@ class PdfRenderer:
 
 @dataclass
 class _EarlyDrawing:
-    """A part drawn ahead of the run's asking (see PdfRun._draw_early)."""
+    """A part drawn ahead of the run's asking (see PdfHeadStart._draw)."""
 
     target: Path  # where the worker draws it
     asked: str  # the numbers it was asked to show (see _asked)
@@ -373,10 +373,147 @@ class _Joined:
         return chosen, fresh
 
 
-class PdfRun:
+class _OfReport:
+    """What a run, and a head start before it, read of the report's cache."""
+
+    assembler: Assembler
+    cache: Cache
+
+    def _last_build_key(self, kind: str) -> str:
+        """What the last build of the report (in this profile) left under ``kind``."""
+        return digest(kind, str(self.assembler.book.config.root), self.assembler.profile)
+
+    def _known_numbers(self) -> dict[str, str]:
+        """The last build's page numbers and first folios: the stand-ins most likely right."""
+        value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
+        numbers = value.get("numbers") if value is not None else None
+        return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
+
+    def _cached_layout(self, key: str) -> PartLayout | None:
+        value = self.cache.load("pdf-layout", key)
+        if value is None:
+            return None
+        try:
+            cover = self.cache.object_bytes(str(value["cover"])) if value["cover"] else b""
+            if cover is None:
+                return None
+            return PartLayout(
+                pages=int(value["pages"]),
+                anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
+                starts=tuple((int(page), str(name)) for page, name in value["starts"]),
+                cover=cover,
+                warnings=tuple(str(message) for message in value["warnings"]),
+                fetched=tuple(Path(path) for path in value["fetched"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _drawing_target(self, key: str) -> Path:
+        """Where a worker draws the part of layout key ``key`` (moved into the cache once drawn)."""
+        target = self.cache.directory / "parts" / f"{key}.{os.getpid()}.pdf"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+
+class PdfHeadStart(_OfReport):
+    """The chapters edited since the last build, sent to be laid out before the run that needs
+    them has the whole print document (every part rendered, its characters gathered for the
+    subsets: a third of a second at 600 pages, while the workers wait), or before the book is
+    even resolved (see report.build): each made alone, as the last build would have made it,
+    with that build's styles. The run takes over what was sent (see :class:`PdfRun`); should
+    its own part differ (a link target, a stand-in or the styles changed elsewhere), its key
+    differs: the layout is kept in the cache but not used."""
+
+    def __init__(
+        self, renderer: PdfRenderer, assembler: Assembler, draw: bool, session: Callable[[Styles], Session]
+    ) -> None:
+        """``assembler``: of the book the run will have, or of the last one; ``draw``: the parts
+        laid out are drawn too (for a PDF); ``session``: begun with the styles given, if none is."""
+        self.renderer = renderer
+        self.assembler = assembler
+        self.cache = renderer._cache_for(assembler)
+        self.draw = draw
+        self.begin = session
+        self.session: Session | None = None
+        self.record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
+        self.layouts: dict[str, PartLayout | None] = {}  # layout key → as the cache had it, or None: sent
+        self.drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw
+        self.taken = False  # by a run, which answers for what was sent
+
+    def send(self, chapters: Iterable[Chapter]) -> None:
+        """Those of ``chapters`` that changed since the last build, laid out (from the cache, or
+        sent to the workers) unless sent already."""
+        value = self.record
+        if value is None:
+            return
+        try:
+            digests = {str(name): str(known) for name, known in value["chapters"].items()}
+            everywhere = frozenset(str(name) for name in value["ids"])
+            objects = {str(face): str(name) for face, name in value["objects"].items()}
+            characters, code = frozenset(str(value["characters"])), frozenset(str(value["code"]))
+            extra = frozenset(str(value["extra"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return
+        changed = [c for c in chapters if c.id in digests and digests[c.id] != _chapter_digest(c)]
+        if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
+            return
+        styles = self.renderer._styles_with(self.assembler, objects, extra)
+        known = self._known_numbers()
+        styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
+        for chapter in changed:
+            source = self.assembler.print_part(chapter)
+            facts = _facts(source)
+            if not facts.characters | styled <= characters or not facts.code <= code:
+                continue  # the last subsets lack a character: laid out with them, it would differ
+            try:
+                part = _Part.made(chapter.id, source, facts, everywhere, known.__getitem__)
+            except KeyError:  # a page number the last build did not know
+                continue
+            if any(" " in ref for ref in part.refs):
+                continue  # it lists pages: see PdfRun._lists_pages_unknown
+            job = part.job(cover=False)
+            job = replace(job, key=_layout_key(styles, job))
+            if job.key in self.layouts:
+                continue
+            self.layouts[job.key] = self._cached_layout(job.key)
+            if self.layouts[job.key] is None:
+                self.session = self.session or self.begin(styles)
+                self.session.lay_out(job)
+                self._draw(chapter, part, job, known)
+
+    def _draw(self, chapter: Chapter, part: _Part, job: PartJob, known: dict[str, str]) -> None:
+        """The chapter laid out early is drawn at once by the same worker, with the numbers and
+        the first page it had in the last build: the run takes the drawing if its part has that
+        key (see PdfRun._draw). A drawing's numbers are set by the join; should they have been
+        drawn in, and be wrong, PdfRun._redraw_moved draws it again."""
+        session = self.session
+        if not self.draw or session is None or job.key not in session.holder or chapter.id not in known:
+            return
+        numbers = {ref: page_text(ref, known.__getitem__) for ref in part.refs}
+        start = int(known[chapter.id])
+        target = self._drawing_target(job.key)
+        self.drawings[job.key] = _EarlyDrawing(target, _asked(numbers, start))
+        session.draw(DrawJob(job, tuple(sorted(numbers.items())), start, target))
+
+    def abandon(self) -> None:
+        """The run will not come (the book has an error): the workers' answers awaited, so that
+        they are left as they were, and the drawings removed. (Nothing, once a run took it.)"""
+        if self.taken:
+            return
+        if self.session is not None:
+            self.session.wait_until(lambda: False)
+            self.session.close()
+        for drawing in self.drawings.values():
+            drawing.target.unlink(missing_ok=True)
+
+
+class PdfRun(_OfReport):
     """One PDF (or layout only) in progress."""
 
-    def __init__(self, renderer: PdfRenderer, assembler: Assembler, target: Path | None) -> None:
+    def __init__(
+        self, renderer: PdfRenderer, assembler: Assembler, target: Path | None, ahead: PdfHeadStart | None = None
+    ) -> None:
+        """``ahead``: what was sent before the book was resolved (see PdfHeadStart)."""
         self.renderer = renderer
         self.assembler = assembler
         self.target = target
@@ -388,18 +525,22 @@ class PdfRun:
         self._session: Session | None = None
         self._layout: PdfLayout | None = None
         self._chapter_digests = {chapter.id: _chapter_digest(chapter) for chapter in assembler.book.chapters}
-        self._early_record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
-        self._early: dict[str, PartLayout | None] = {}  # layout key → as found by _lay_out_early
-        self._early_drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw_early
         self._cached_drawings: dict[str, _CachedDrawing | None] = {}  # layout key → as the cache has it
-        self._lay_out_early()
+        self._ahead = ahead or PdfHeadStart(renderer, assembler, target is not None, self._session_now)
+        self._ahead.taken = True
+        if self._ahead.session is not None:  # its answers are this run's
+            self._session = self._ahead.session
+            self._session.on_layout, self._session.on_drawn = self._laid_out, self._drawn
+        self._ahead.begin, self._ahead.assembler = self._session_now, assembler
+        self._ahead.send(assembler.book.chapters)  # those it did not guess as the book has them
+        self._early, self._early_drawings = self._ahead.layouts, self._ahead.drawings
         self._styles = renderer._styles(assembler)
         if self._session is not None and self._session.styles != self._styles:
             self._session.use(self._styles)  # the workers drop what they laid out with the last build's
         self._everywhere: frozenset[str] = frozenset()  # every id of every part
         self._parts = self._make_parts()
-        ahead = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
-        self._drawn_last = max(ahead, key=lambda part: len(part.source), default=None)  # the contents
+        later = (part for index, part in enumerate(self._parts) if part.drawn_after > index)
+        self._drawn_last = max(later, key=lambda part: len(part.source), default=None)  # the contents
         self._joining: Future[set[int]] | None = None  # drawing and joining, behind the EPUB
         self._anchor_pages: dict[str, int] = {}  # id → its page in the whole PDF (see _place)
         self._owners: dict[str, int] = {}  # id → the part it is in
@@ -547,69 +688,8 @@ class PdfRun:
             parts.append(part)
         return parts
 
-    def _lay_out_early(self) -> None:
-        """The chapters edited since the last build, sent to be laid out before the whole print
-        document is made (every part rendered, its characters gathered for the subsets: a third
-        of a second at 600 pages, while the workers wait): each made alone, as the last build
-        would have made it, with that build's styles. Should the run's own part differ (a link
-        target, a stand-in or the styles changed elsewhere), its key differs: the layout is
-        kept in the cache but not used."""
-        value = self._early_record
-        if value is None:
-            return
-        try:
-            chapters = {str(name): str(known) for name, known in value["chapters"].items()}
-            everywhere = frozenset(str(name) for name in value["ids"])
-            objects = {str(face): str(name) for face, name in value["objects"].items()}
-            characters, code = frozenset(str(value["characters"])), frozenset(str(value["code"]))
-            extra = frozenset(str(value["extra"]))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return
-        changed = [
-            chapter
-            for chapter in self.assembler.book.chapters
-            if chapter.id in chapters and chapters[chapter.id] != self._chapter_digests[chapter.id]
-        ]
-        if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
-            return
-        styles = self.renderer._styles_with(self.assembler, objects, extra)
-        known = self._known_numbers()
-        styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
-        for chapter in changed:
-            source = self.assembler.print_part(chapter)
-            facts = _facts(source)
-            if not facts.characters | styled <= characters or not facts.code <= code:
-                continue  # the last subsets lack a character: laid out with them, it would differ
-            try:
-                part = _Part.made(chapter.id, source, facts, everywhere, known.__getitem__)
-            except KeyError:  # a page number the last build did not know
-                continue
-            if any(" " in ref for ref in part.refs):
-                continue  # it lists pages: see _lists_pages_unknown
-            job = part.job(cover=False)
-            job = replace(job, key=_layout_key(styles, job))
-            self._early[job.key] = self._cached_layout(job.key)
-            if self._early[job.key] is None:
-                self._session_now(styles).lay_out(job)
-                self._draw_early(chapter, part, job, known)
-
-    def _draw_early(self, chapter: Chapter, part: _Part, job: PartJob, known: dict[str, str]) -> None:
-        """The chapter laid out early is drawn at once by the same worker, with the numbers and
-        the first page it had in the last build, while the whole document is made: the run takes
-        the drawing if its part has that key (see :meth:`_draw`). A drawing's numbers are set by
-        the join; should they have been drawn in, and be wrong, :meth:`_redraw_moved` draws it
-        again."""
-        session = self._session
-        if self.target is None or session is None or job.key not in session.holder or chapter.id not in known:
-            return
-        numbers = {ref: page_text(ref, known.__getitem__) for ref in part.refs}
-        start = int(known[chapter.id])
-        target = self._drawing_target(job.key)
-        self._early_drawings[job.key] = _EarlyDrawing(target, _asked(numbers, start))
-        session.draw(DrawJob(job, tuple(sorted(numbers.items())), start, target))
-
     def _remember_early(self) -> None:
-        """What :meth:`_lay_out_early` needs of this build (written when it changed)."""
+        """What a :class:`PdfHeadStart` needs of this build (written when it changed)."""
         subsets = self.renderer._subsets(self.assembler)
         value = {
             "chapters": self._chapter_digests,
@@ -619,7 +699,7 @@ class PdfRun:
             "code": "".join(sorted(subsets.code)),
             "extra": "".join(sorted(subsets.extra)),
         }
-        if value != self._early_record:
+        if value != self._ahead.record:
             objects = list(subsets.objects.values())
             self.cache.store("pdf-early", self._last_build_key("pdf-early"), value, objects=objects)
 
@@ -633,7 +713,7 @@ class PdfRun:
         key = _layout_key(self._styles, job)
         if key == part.key and part.layout is not None:
             return
-        early = key in self._early  # sent by _lay_out_early, or found in the cache then
+        early = key in self._early  # sent ahead, or found in the cache then
         part.key, part.layout = key, self._early[key] if early else self._cached_layout(key)
         if part.layout is None and self._lists_pages_unknown(index, part):
             part.key = ""  # laid out once they are known (see _lay_out_wrong_again)
@@ -815,12 +895,6 @@ class PdfRun:
             self._cached_drawings[key] = _cached_drawing(self.cache.load("pdf-part", key), self.cache)
         return self._cached_drawings[key]
 
-    def _drawing_target(self, key: str) -> Path:
-        """Where a worker draws the part of layout key ``key`` (moved into the cache once drawn)."""
-        target = self.cache.directory / "parts" / f"{key}.{os.getpid()}.pdf"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
     def _numbered(self, part: _Part) -> str:
         """The page numbers the part shows, as they are now known: its ids' and its folios'
         (worked out once per placing: every join message asks it of every part sent)."""
@@ -931,25 +1005,6 @@ class PdfRun:
 
     # --- the cache -----------------------------------------------------------------------------
 
-    def _cached_layout(self, key: str) -> PartLayout | None:
-        value = self.cache.load("pdf-layout", key)
-        if value is None:
-            return None
-        try:
-            cover = self.cache.object_bytes(str(value["cover"])) if value["cover"] else b""
-            if cover is None:
-                return None
-            return PartLayout(
-                pages=int(value["pages"]),
-                anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
-                starts=tuple((int(page), str(name)) for page, name in value["starts"]),
-                cover=cover,
-                warnings=tuple(str(message) for message in value["warnings"]),
-                fetched=tuple(Path(path) for path in value["fetched"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-
     def _store_layout(self, key: str, layout: PartLayout) -> None:
         fetched = self._own_files(layout.fetched)
         objects = [self.cache.put_object(layout.cover, ".png")] if layout.cover else []
@@ -973,16 +1028,6 @@ class PdfRun:
         """A drawn part depends on the files its layout read (images above all)."""
         fetched = self._own_files(part.layout.fetched) if part.layout is not None else ()
         return {f"file:{path}": self.cache.file_digest(path) for path in fetched}
-
-    def _last_build_key(self, kind: str) -> str:
-        """What the last build of the report (in this profile) left under ``kind``."""
-        return digest(kind, str(self.assembler.book.config.root), self.assembler.profile)
-
-    def _known_numbers(self) -> dict[str, str]:
-        """The last build's page numbers and first folios: the stand-ins most likely right."""
-        value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
-        numbers = value.get("numbers") if value is not None else None
-        return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
 
     def _remember_numbers(self) -> None:
         numbers = {name: str(page) for name, page in self._anchor_pages.items()}

@@ -202,12 +202,15 @@ class Session:
     def _send_layouts(self) -> None:
         """Each layout waiting to a worker with nothing to do, else to the first with room: an
         edit's second layout (the index's, the contents' made longer) runs beside the edited
-        chapter's drawing, not after it. (Which worker joins does not follow: see join.)"""
+        chapter's drawing, not after it. Of those, first one that does not keep this book's
+        join from an earlier build: the join takes up the parts that did not change while the
+        edited chapter is laid out and drawn (which worker joins does not follow: see join)."""
+        joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
             room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
             if not room:
                 return
-            index = next((index for index in room if self.expected[index] == 0), room[0])
+            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index]))
             job = self.waiting.popleft()
             self.holder[job.key] = index
             self._send(index, ("layout", job))
