@@ -412,7 +412,9 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         yield
         assembler = _assembler(book, PROFILES[0], cache)
         document_facts(assembler)
-        files = {source.path: (stamps.get(source.path), source.id) for source in project.chapters}
+        files = {
+            found.parsed.source.path: (stamps.get(found.parsed.source.path), found.parsed) for found in kept.values()
+        }
         _HEAD_START_BASES.pop(config.root, None)
         _HEAD_START_BASES[config.root] = _HeadStartBase(assembler, files)
         for older in list(_HEAD_START_BASES)[:-_KEPT_REPORTS]:
@@ -428,7 +430,9 @@ class _HeadStartBase:
     chapters edited since out with."""
 
     assembler: Assembler  # of the last book
-    files: dict[Path, tuple[tuple[int, int] | None, str]]  # each chapter's file → its stamp, as read, and id
+    files: dict[
+        Path, tuple[tuple[int, int] | None, ParsedChapter]
+    ]  # each chapter's file → its stamp, as read, and parse
 
 
 _HEAD_START_BASES: dict[Path, _HeadStartBase] = {}
@@ -462,23 +466,23 @@ def _head_start(
         return None
     if base.assembler.profile != profile or base.assembler.book.config != config:
         return None
-    edited = [(path, known_id) for path, (stamp, known_id) in base.files.items() if _file_stamp(path) != stamp]
+    edited = [(path, last) for path, (stamp, last) in base.files.items() if _file_stamp(path) != stamp]
     if not edited or len(edited) > LAYOUTS_AHEAD:
         return None
     settings = _parse_settings(config, cache)
     chapters = []
-    for path, known_id in edited:
+    for path, last in edited:
         try:
             source = load_chapter(path, config)
         except OSError:  # gone since the config was read: the build says so
             continue
-        if source is None or source.id != known_id:
+        if source is None or source.id != last.id:
             continue
         parsed, own = _parsed_now(source, config.root, settings[0])
         if own.errors:
             continue
         _PARSED_AHEAD[_parse_key(source, config.root, settings)] = (parsed, own)
-        if (chapter := fill_ahead(config, parsed)) is not None:
+        if _exchanged(parsed) == _exchanged(last) and (chapter := fill_ahead(config, parsed)) is not None:
             chapters.append(chapter)
     if not chapters:
         return None
@@ -487,6 +491,15 @@ def _head_start(
     )
     ahead.send(chapters)
     return ahead
+
+
+def _exchanged(parsed: ParsedChapter) -> tuple[tuple[object, ...], ...]:
+    """What a chapter gives the book and asks of it (its targets, references, citations, index
+    marks and links to files), wherever in it they are. As it was, the book fills the chapter
+    as the last book would; else (a figure, a citation or a mark added: numbers that follow)
+    seldom, and a head start would only keep a worker from the layout the run needs."""
+    exchanged = (parsed.targets, parsed.references, parsed.citations, parsed.index_marks, parsed.links)
+    return tuple(tuple(replace(item, line=0) for item in items) for items in exchanged)
 
 
 @contextmanager

@@ -1376,42 +1376,44 @@ def test_a_chapter_edited_after_the_book_is_kept_is_laid_out_before_the_book_is_
 def test_a_chapter_the_book_fills_otherwise_than_its_head_start_is_laid_out_again(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A section added before the others: the last book had no number for it, the new book
-    numbers it (and the sections after it anew). What was sent ahead is not used: the run lays
-    the chapter out again as the book has it (and the chapter that refers to a section after
-    it), and the PDF and EPUB are a build from nothing's."""
+    """Two chapters edited: a section added to the method chapter before the one the
+    introduction refers to ("2.1節" becomes "2.2節"), and a word of the introduction. The method
+    chapter gives the book another section: it gets no head start (the last book had no number
+    for it). The introduction gives and asks the same: it is sent ahead, filled in with the last
+    book's "2.1節", which the book fills otherwise; the run lays it out again, and the PDF and
+    EPUB are a build from nothing's."""
     events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
     method = project / "chapters" / "02-method.md"
-    method.write_text(
-        method.read_text(encoding="utf-8").replace(
-            "## 実験の設計", "## 実験\n\n実験の設計を準備する。\n\n## 実験の設計"
-        ),
-        encoding="utf-8",
-    )
+    section = "## 実験\n\n実験の設計を準備する。\n\n## 実験の設計"
+    method.write_text(method.read_text(encoding="utf-8").replace("## 実験の設計", section), encoding="utf-8")
+    intro = project / "chapters" / "01-intro.md"
+    intro.write_text(intro.read_text(encoding="utf-8").replace("詳しい手法は", "詳しい方法は"), encoding="utf-8")
     run(project, worker)
-    assert events[:2] == ["method", "resolved"] and events.count("method") == 2
+    assert events[:2] == ["intro", "resolved"] and events.count("intro") == 2 and events.count("method") == 1
     clean_build_matches(project)
 
 
 def test_a_head_start_for_a_book_with_an_error_leaves_the_workers_as_they_were(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An edit that breaks the book (a reference to no id, which only resolving it finds): the
-    chapter was sent ahead; the build fails with the error, its workers are neither stopped nor
-    left busy, no drawing is left behind, and the last PDF is untouched. Mended, the next build
-    is a build from nothing's."""
+    """A word of a chapter edited, and a reference to no id added to another (which only
+    resolving the book finds): the first chapter was sent ahead; the build fails with the
+    error, its workers are neither stopped nor left busy, no drawing is left behind, and the
+    last PDF is untouched. Mended, the next build is a build from nothing's."""
     events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
     before = pdf(project).read_bytes()
     method = project / "chapters" / "02-method.md"
-    text = method.read_text(encoding="utf-8")
-    method.write_text(text.replace("準備する", "準備する（[](#no-such-id)）"), encoding="utf-8")
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    appendix = project / "chapters" / "90-appendix.md"
+    text = appendix.read_text(encoding="utf-8")
+    appendix.write_text(text + "\n[](#no-such-id)も参照。\n", encoding="utf-8")
     with pytest.raises(ReportError, match="no-such-id"):
         run(project, worker)
     assert events == ["method", "resolved"]
     assert worker.alive and not worker.busy.locked()
     assert not list((project / CACHE_DIR_NAME / "parts").glob(f"*.{os.getpid()}.pdf"))
     assert pdf(project).read_bytes() == before
-    method.write_text(text.replace("準備する", "測定する"), encoding="utf-8")
+    appendix.write_text(text, encoding="utf-8")
     run(project, worker)
     clean_build_matches(project)
 
