@@ -385,8 +385,10 @@ def keep_last_build(root: Path) -> Generator[None, None, None]:
     cache = Cache(config.root / CACHE_DIR_NAME)
     yield from _keep_parsed(config, cache)
     from report.render.epub import keep_pages
+    from report.render.pdf import keep_parts
 
     yield from keep_pages(cache, _last_epub_pages(config, cache))
+    yield from keep_parts(cache, config.root, PROFILES[0])
 
 
 def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:

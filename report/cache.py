@@ -44,6 +44,10 @@ CACHE_FORMAT = "v1"
 MAX_CACHE_BYTES = 768 * 1024 * 1024  # least recently used files go first beyond this
 MEMO_MIN_BYTES = 256 * 1024  # files this large (the fonts) have their hash remembered by stat signature
 _TOUCH_SECONDS = 3600.0  # how finely prune knows when a file was last used
+# The files this process found (or made) used within the hour, by path, and when: marked used
+# again within it without a system call (the build server reads the last build's entries between
+# builds, and a build it forks marks hundreds used: a stat each).
+_USED_SINCE: dict[str, float] = {}
 _SIZE_RECORD = "size.json"  # what the cache's files came to at the last walk of prune, and when
 _RACY_SECONDS = 2.0  # a file modified this recently may change again within its mtime's precision
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -319,6 +323,14 @@ class Cache:
         self.stats.count(kind, True)
         self._use(self._entry_path(kind, key))
 
+    def kept_object(self, path: Path) -> bool:
+        """Whether the object at ``path``, known in memory to be intact, is still there (the
+        cache may have been removed by hand): if so, it is used by this build (see :meth:`kept`)."""
+        if not path.exists():
+            return False
+        self._use(path)
+        return True
+
     def unchanged(self, deps: Mapping[str, str | None]) -> bool:
         """Whether each dependency (``file:/path`` or ``tree:/folder``) still hashes as given."""
         # Every build checks them: remembered.
@@ -419,17 +431,24 @@ class Cache:
     def _use(self, path: Path) -> None:
         """Mark as used by this build, and as recently used for :meth:`prune` (to the hour: a
         file touched on every build would change its stat signature on every build)."""
-        self._used.add(str(path))
+        name = str(path)
+        self._used.add(name)
+        if _USED_SINCE.get(name, 0.0) >= self.started - _TOUCH_SECONDS:
+            return
         with contextlib.suppress(OSError):
-            if path.stat().st_mtime < self.started - _TOUCH_SECONDS:
+            used = path.stat().st_mtime
+            if used < self.started - _TOUCH_SECONDS:
                 os.utime(path)
+                used = time.time()
+            _USED_SINCE[name] = used
 
     # --- housekeeping ------------------------------------------------------------------
 
     def prune(self, budget: int = MAX_CACHE_BYTES) -> int:
         """Remove the least recently used files beyond ``budget`` bytes, down to three quarters
         of it (left at its budget, the cache would be walked again after the next build, which
-        writes something), never one this build used; returns how many were removed. It runs after every build, but walks the folders
+        writes something), never one this build used; returns how many were removed. It runs
+        after every build, but walks the folders
         (one system call a file: 30 ms a build at 600 pages) only when the cache may be over
         the budget — the total the last walk found, and what the builds since wrote — or that
         walk is an hour old (for what is written by other means: font subsets, fetched images)."""

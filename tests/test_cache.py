@@ -979,6 +979,30 @@ def test_prune_removes_the_least_recently_used_files_beyond_the_budget_never_thi
     assert not entry.exists()
 
 
+def test_an_entry_this_process_marked_used_within_the_hour_is_marked_again_without_a_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build server reads entries between builds; a build it forks marks them used (for
+    prune) without looking at their files again. A process that has not seen an entry within
+    the hour looks, and touches one used over an hour ago."""
+    import report.cache
+
+    monkeypatch.setattr(report.cache, "_USED_SINCE", {})
+    cache = Cache(tmp_path / CACHE_DIR_NAME)
+    cache.store("parsed", "k" * 64, {"value": 1})
+    assert cache.load("parsed", "k" * 64) is not None
+    entry = next((cache.directory / "entries").rglob("*.json"))
+    looked: list[Path] = []
+    stat = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **options: looked.append(self) or stat(self, **options))
+    Cache(tmp_path / CACHE_DIR_NAME).kept("parsed", "k" * 64)
+    assert entry not in looked
+    os.utime(entry, (time.time() - 7200, time.time() - 7200))
+    monkeypatch.setattr(report.cache, "_USED_SINCE", {})  # another process
+    Cache(tmp_path / CACHE_DIR_NAME).kept("parsed", "k" * 64)
+    assert entry in looked and entry.stat().st_mtime > time.time() - 60
+
+
 def test_a_cache_pruned_has_room_left_so_that_the_next_builds_do_not_walk_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1259,8 +1283,9 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("epub-page", "epub-chapter"):
         shutil.rmtree(entries / kind)
-    # the chapters, the book resolved, assembled and digested, their pages (two kinds), the navigation
-    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 2 * 3 + 1
+    # the chapters, the book resolved, assembled and digested, their pages (two kinds), the
+    # navigation, and the print parts' layouts and drawings (cover, contents, the chapters)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 2 * 3 + 1 + 5
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)
@@ -1370,6 +1395,25 @@ def test_a_chapter_edited_after_the_book_is_kept_is_laid_out_before_the_book_is_
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     run(project, worker)
     assert events == ["method", "resolved"] and parsed == ["method"]
+    clean_build_matches(project)
+
+
+def test_the_layouts_and_drawings_of_the_last_parts_are_read_between_builds(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build server reads the last print document's layouts and drawings between builds
+    (report.render.pdf.keep_parts): after a word is edited, the build reads from the cache
+    only the edited chapter's, which it had not (as the layout misses: it is made now). Its PDF
+    and EPUB are a build from nothing's."""
+    kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    read: list[str] = []
+    load = Cache.load_with_deps
+    monkeypatch.setattr(Cache, "load_with_deps", lambda self, kind, key: read.append(kind) or load(self, kind, key))
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)
+    assert sorted(kind for kind in read if kind in ("pdf-layout", "pdf-part")) == ["pdf-layout", "pdf-part"]
+    assert result.stats.hits["pdf-layout"] == result.stats.hits["pdf-part"] == 4  # the other parts, from memory
     clean_build_matches(project)
 
 

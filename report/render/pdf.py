@@ -34,7 +34,7 @@ import itertools
 import os
 import re
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -243,6 +243,59 @@ class _CachedDrawing:
     drawn_in: bool = False
 
 
+def _cached_layout(value: dict[str, Any] | None, cache: Cache) -> PartLayout | None:
+    """The layout a ``pdf-layout`` entry tells of; None if there is none, or it is damaged."""
+    if value is None:
+        return None
+    try:
+        cover = cache.object_bytes(str(value["cover"])) if value["cover"] else b""
+        if cover is None:
+            return None
+        return PartLayout(
+            pages=int(value["pages"]),
+            anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
+            starts=tuple((int(page), str(name)) for page, name in value["starts"]),
+            cover=cover,
+            warnings=tuple(str(message) for message in value["warnings"]),
+            fetched=tuple(Path(path) for path in value["fetched"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# The layouts and drawings of the last print document's parts, by layout key, read from the
+# cache by the build server between builds (see keep_parts): a build it forks reads none of them
+# (two files a part: 40 ms of a 600-page edit).
+_KEPT_LAYOUTS: dict[str, PartLayout] = {}
+_KEPT_DRAWINGS: dict[str, _CachedDrawing] = {}
+
+
+def keep_parts(cache: Cache, root: Path, profile: str) -> Generator[None, None, None]:
+    """The layouts and drawings of the parts of the last print document of the report at
+    ``root`` (in ``profile``) read from the cache into this process (those it kept already, taken
+    as they are), a step a part."""
+    value = cache.load("pdf-last-layout", _last_build_key(root, profile, "pdf-last-layout"))
+    keys = value.get("parts") if value is not None else None
+    layouts: dict[str, PartLayout] = {}
+    drawings: dict[str, _CachedDrawing] = {}
+    for key in keys if isinstance(keys, list) else ():
+        key = str(key)
+        if (layout := _KEPT_LAYOUTS.get(key) or _cached_layout(cache.load("pdf-layout", key), cache)) is not None:
+            layouts[key] = layout
+        if (drawing := _KEPT_DRAWINGS.get(key) or _cached_drawing(cache.load("pdf-part", key), cache)) is not None:
+            drawings[key] = drawing
+        yield
+    _KEPT_LAYOUTS.clear()
+    _KEPT_LAYOUTS.update(layouts)
+    _KEPT_DRAWINGS.clear()
+    _KEPT_DRAWINGS.update(drawings)
+
+
+def _last_build_key(root: Path, profile: str, kind: str) -> str:
+    """What the last build of the report at ``root`` (in ``profile``) left under ``kind``."""
+    return digest(kind, str(root), profile)
+
+
 def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawing | None:
     """The drawing a ``pdf-part`` entry tells of; None if there is none, or it is damaged, or its
     file is gone."""
@@ -380,8 +433,7 @@ class _OfReport:
     cache: Cache
 
     def _last_build_key(self, kind: str) -> str:
-        """What the last build of the report (in this profile) left under ``kind``."""
-        return digest(kind, str(self.assembler.book.config.root), self.assembler.profile)
+        return _last_build_key(self.assembler.book.config.root, self.assembler.profile, kind)
 
     def _known_numbers(self) -> dict[str, str]:
         """The last build's page numbers and first folios: the stand-ins most likely right."""
@@ -390,23 +442,11 @@ class _OfReport:
         return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
 
     def _cached_layout(self, key: str) -> PartLayout | None:
-        value = self.cache.load("pdf-layout", key)
-        if value is None:
-            return None
-        try:
-            cover = self.cache.object_bytes(str(value["cover"])) if value["cover"] else b""
-            if cover is None:
-                return None
-            return PartLayout(
-                pages=int(value["pages"]),
-                anchors=tuple((str(name), int(page)) for name, page in value["anchors"]),
-                starts=tuple((int(page), str(name)) for page, name in value["starts"]),
-                cover=cover,
-                warnings=tuple(str(message) for message in value["warnings"]),
-                fetched=tuple(Path(path) for path in value["fetched"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        kept = _KEPT_LAYOUTS.get(key)
+        if kept is not None and self.cache.read:
+            self.cache.kept("pdf-layout", key)
+            return kept
+        return _cached_layout(self.cache.load("pdf-layout", key), self.cache)
 
     def _drawing_target(self, key: str) -> Path:
         """Where a worker draws the part of layout key ``key`` (moved into the cache once drawn)."""
@@ -610,7 +650,8 @@ class PdfRun(_OfReport):
         assert self._layout is not None
         cover = self.cache.put_object(self._layout.cover, ".png")
         starts = [[start.label, start.anchor] for start in self._layout.page_starts]
-        value = {"pages": self._layout.pages, "starts": starts, "cover": cover}
+        parts = [part.key for part in self._parts]  # for keep_parts
+        value = {"pages": self._layout.pages, "starts": starts, "cover": cover, "parts": parts}
         self.cache.store("pdf-last-layout", self._last_build_key("pdf-last-layout"), value, objects=[cover])
 
     def finish(self) -> Output:
@@ -892,7 +933,12 @@ class PdfRun(_OfReport):
     def _cached_drawing(self, key: str) -> _CachedDrawing | None:
         """The drawing of layout key ``key`` the cache has (looked up once a run)."""
         if key not in self._cached_drawings:
-            self._cached_drawings[key] = _cached_drawing(self.cache.load("pdf-part", key), self.cache)
+            kept = _KEPT_DRAWINGS.get(key)
+            if kept is not None and self.cache.read and (kept.pdf is None or self.cache.kept_object(kept.pdf)):
+                self.cache.kept("pdf-part", key)
+                self._cached_drawings[key] = kept
+            else:
+                self._cached_drawings[key] = _cached_drawing(self.cache.load("pdf-part", key), self.cache)
         return self._cached_drawings[key]
 
     def _numbered(self, part: _Part) -> str:
