@@ -426,15 +426,16 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         yield
 
 
+_Stamp = tuple[int, int] | None  # a file's size and modification time (None: no such file)
+
+
 @dataclass(frozen=True)
 class _HeadStartBase:
     """Of the last build, kept between builds (see keep_last_build): what a head start lays the
     chapters edited since out with."""
 
     assembler: Assembler  # of the last book
-    files: dict[
-        Path, tuple[tuple[int, int] | None, ParsedChapter]
-    ]  # each chapter's file → its stamp, as read, and parse
+    files: dict[Path, tuple[_Stamp, ParsedChapter]]  # each chapter's file → its stamp when read, its parse
 
 
 _HEAD_START_BASES: dict[Path, _HeadStartBase] = {}
@@ -442,7 +443,7 @@ _HEAD_START_BASES: dict[Path, _HeadStartBase] = {}
 _PARSED_AHEAD: dict[str, tuple[ParsedChapter, Diagnostics]] = {}
 
 
-def _file_stamp(path: Path) -> tuple[int, int] | None:
+def _file_stamp(path: Path) -> _Stamp:
     try:
         status = path.stat()
     except OSError:
@@ -455,7 +456,7 @@ def _head_start(
 ) -> PdfHeadStart | None:
     """The chapters edited since the last build was kept (see keep_last_build), parsed, filled
     in as the last book would fill them, and sent to be laid out (and drawn) before the book is
-    loaded and resolved: a tenth of a second at 600 pages, while the workers waited. Their
+    loaded and resolved (0.05 s sooner at 586 pages, while the workers waited). Their
     parses are the build's (see _parse). Should the book fill a chapter otherwise (an edit that
     adds a figure, say), what was sent for it is not used (see report.render.pdf.PdfHeadStart)."""
     from report.load import load_chapter
