@@ -699,10 +699,10 @@ class PdfRun(_OfReport):
         # length of the text before it (a wrong estimate costs the part a second layout), once
         # a number is not known (it reads the whole text).
         first_pages: list[int] = []
+        capacity = _characters_per_page(self.assembler.book.config.pdf)
 
         def first_page(name: str) -> str:
             if not first_pages:
-                capacity = _characters_per_page(self.assembler.book.config.pdf)
                 estimates = [max(1, round(_text_length(source) / capacity)) for _, source in sources]
                 first_pages.extend(itertools.accumulate([1, *estimates]))
             return str(first_pages[owners.get(name, 0)])
@@ -711,7 +711,6 @@ class PdfRun(_OfReport):
             index = owners.get(name)
             if not known or index is None:
                 return None
-            capacity = _characters_per_page(self.assembler.book.config.pdf)
             return _page_after_known(name, sources[index][1], facts[index].order, known, capacity)
 
         self._everywhere = everywhere = frozenset().union(*ids)
@@ -723,9 +722,8 @@ class PdfRun(_OfReport):
             )
             part.drawn_after = max([len(parts), *(owners.get(name, -1) for ref in part.refs for name in ref.split())])
             listed = [name for ref in part.refs if " " in ref for name in ref.split()]
-            part.lists_guessed = bool(listed) and sum(name not in known for name in listed) * _NEW_IN_LISTS <= len(
-                listed
-            )
+            new = sum(name not in known for name in listed)
+            part.lists_guessed = bool(listed) and new * _NEW_IN_LISTS <= len(listed)
             parts.append(part)
         return parts
 
