@@ -42,7 +42,7 @@ from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from report import fonts
 from report.cache import (
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from report.assemble import Assembler
     from report.render.epub import MadeInBuild
     from report.render.pdf import PdfHeadStart, PdfLayout, PdfRun
+    from report.resolve import BookTables
 
 FORMATS = ("pdf", "epub")
 PROFILES = ("screen", "print")
@@ -346,6 +347,7 @@ def _render(
 # neither reads them again nor converts them, only checks the files they depend on; the build
 # server reads them in between builds (see keep_last_build), for the builds it forks.
 _KEPT_PARSED: dict[Path, dict[str, _KeptChapter]] = {}
+_T = TypeVar("_T")
 _KEPT_REPORTS = 4  # the folders whose chapters are kept, the last prepared
 
 
@@ -365,10 +367,16 @@ def _parse_settings(config: Config, cache: Cache | None) -> _ParseSettings:
 
 
 def _keep(root: Path, kept: dict[str, _KeptChapter]) -> None:
-    _KEPT_PARSED.pop(root, None)  # (last in the order: the most recent)
-    _KEPT_PARSED[root] = kept
-    for older in list(_KEPT_PARSED)[:-_KEPT_REPORTS]:
-        del _KEPT_PARSED[older]
+    _keep_latest(_KEPT_PARSED, root, kept)
+
+
+def _keep_latest(reports: dict[Path, _T], root: Path, value: _T) -> None:
+    """``value`` kept for the report at ``root``, and for the others last kept only: the
+    ``_KEPT_REPORTS`` most recent."""
+    reports.pop(root, None)  # (last in the order: the most recent)
+    reports[root] = value
+    for older in list(reports)[:-_KEPT_REPORTS]:
+        del reports[older]
 
 
 def keep_last_build(root: Path) -> Generator[None, None, None]:
@@ -408,7 +416,7 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
     if len(kept) == len(project.chapters):  # resolved and assembled as the next build will
         from report.render.epub import MadeInBuild
         from report.render.pdf import document_facts
-        from report.resolve import resolve_book
+        from report.resolve import last_book_tables, resolve_book
 
         book = resolve_book(project.config, tuple(found.parsed for found in kept.values()), Diagnostics(), cache)
         yield
@@ -417,10 +425,9 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         files = {
             found.parsed.source.path: (stamps.get(found.parsed.source.path), found.parsed) for found in kept.values()
         }
-        _HEAD_START_BASES.pop(config.root, None)
-        _HEAD_START_BASES[config.root] = _HeadStartBase(assembler, files)
-        for older in list(_HEAD_START_BASES)[:-_KEPT_REPORTS]:
-            del _HEAD_START_BASES[older]
+        tables = last_book_tables(config.root)
+        if tables is not None:
+            _keep_latest(_HEAD_START_BASES, config.root, _HeadStartBase(assembler, tables, files))
         yield
         MadeInBuild().book_digest(assembler)  # each chapter's digests and ids, kept with it
         yield
@@ -435,6 +442,7 @@ class _HeadStartBase:
     chapters edited since out with."""
 
     assembler: Assembler  # of the last book
+    tables: BookTables  # what filling in its chapters read of it
     files: dict[Path, tuple[_Stamp, ParsedChapter]]  # each chapter's file → its stamp when read, its parse
 
 
@@ -485,8 +493,8 @@ def _head_start(
         if own.errors:
             continue
         _PARSED_AHEAD[_parse_key(source, config.root, settings)] = (parsed, own)
-        if _exchanged(parsed) == _exchanged(last) and (chapter := fill_ahead(config, parsed)) is not None:
-            chapters.append(chapter)
+        if _exchanged(parsed) == _exchanged(last):
+            chapters.append(fill_ahead(base.tables, parsed))
     if not chapters:
         return None
     ahead = PdfHeadStart(

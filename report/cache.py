@@ -448,9 +448,8 @@ class Cache:
         """Remove the least recently used files beyond ``budget`` bytes, down to three quarters
         of it (left at its budget, the cache would be walked again after the next build, which
         writes something), never one this build used; returns how many were removed. It runs
-        after every build, but walks the folders
-        (one system call a file: 30 ms a build at 600 pages) only when the cache may be over
-        the budget — the total the last walk found, and what the builds since wrote — or that
+        after every build, but walks the folders (one system call a file: 30 ms a build at 600
+        pages) only when the cache may be over the budget — the total the last walk found, and what the builds since wrote — or that
         walk is an hour old (for what is written by other means: font subsets, fetched images)."""
         record = _read_json(self.directory / _SIZE_RECORD)
         if isinstance(record, dict) and {type(record.get("total")), type(record.get("walked"))} <= {int, float}:

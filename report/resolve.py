@@ -130,9 +130,8 @@ def resolve_book(
     )
     _FILLED.clear()  # the last book's only
     _FILLED.update(filled)
-    _LAST_TABLES[config.root] = _Tables(config, labels, owner, ids, words, cited, chapter_of_file)
-    for older in list(_LAST_TABLES)[:-1]:
-        del _LAST_TABLES[older]
+    _LAST_TABLES.clear()  # the last book's only
+    _LAST_TABLES[config.root] = BookTables(labels, owner, ids, words, cited, chapter_of_file)
     if cited.entries:
         chapters = _with_bibliography(config, chapters, cited.entries, labels, owner)
     if index := index_html(config.language, parsed, labels, diagnostics):
@@ -404,10 +403,9 @@ class _Reads:
 
 
 @dataclass(frozen=True)
-class _Tables:
+class BookTables:
     """What filling in a chapter reads of its book (see :func:`fill_ahead`)."""
 
-    config: Config
     labels: Mapping[str, Label]
     owner: Mapping[str, str]
     ids: _Ids
@@ -416,21 +414,25 @@ class _Tables:
     chapter_of_file: Mapping[Path, ParsedChapter]
 
 
-# Of the last book resolved in this process (the build server resolves it between builds).
-_LAST_TABLES: dict[Path, _Tables] = {}
+# Of the last book resolved in this process, by its report's folder (see last_book_tables).
+_LAST_TABLES: dict[Path, BookTables] = {}
 
 
-def fill_ahead(config: Config, chapter: ParsedChapter) -> Chapter | None:
-    """The chapter filled in as the last book resolved in this process (of the same config)
-    would fill it, or None if there is none: for its print layout to begin before the book is
-    resolved. Should the edit change what the chapter reads of the book (a figure added, a
-    reference made), the book fills it otherwise, and what was made of this is not used."""
-    last = _LAST_TABLES.get(config.root)
-    if last is None or last.config != config:
-        return None
-    files = {**last.chapter_of_file, chapter.source.path: chapter}
-    targets = _link_targets(chapter, files, last.ids, Diagnostics())
-    return _filled_in(chapter, _Reads(chapter, last.labels, last.owner, last.ids, last.cited), targets, last.words)
+def last_book_tables(root: Path) -> BookTables | None:
+    """What filling in a chapter read of the last book this process resolved, if it was of the
+    report at ``root`` (the build server keeps it between builds: see report.build)."""
+    return _LAST_TABLES.get(root)
+
+
+def fill_ahead(tables: BookTables, chapter: ParsedChapter) -> Chapter:
+    """The chapter filled in as the book of ``tables`` would fill it: for its print layout to
+    begin before the book it is now of is resolved. Should the edit change what the chapter
+    reads of the book (a figure added, a reference made), that book fills it otherwise, and
+    what was made of this is not used."""
+    files = {**tables.chapter_of_file, chapter.source.path: chapter}
+    targets = _link_targets(chapter, files, tables.ids, Diagnostics())
+    reads = _Reads(chapter, tables.labels, tables.owner, tables.ids, tables.cited)
+    return _filled_in(chapter, reads, targets, tables.words)
 
 
 def _fill(

@@ -18,11 +18,11 @@ kept from the last build gives the bytes of a join from nothing:
 Streams are written as they are (their raw data); the other objects go into compressed object
 streams (see ``_PER_STREAM``), each within one block; a cross-reference stream ends the file (a
 file before PDF 1.5, PDF/A-1, has neither: every object stands alone, and a cross-reference
-table ends it). A block
-whose part is the one written last, whose objects did not change (the caller says which did),
-which begins at the same number and names the same numbers outside itself, is taken as it was
-written: its bytes, its compressed object streams, its cross-reference rows; if only streams
-of it changed (page numbers set anew), those alone are written again. Nothing is parsed back:
+table ends it). A block whose part is the one written last, whose objects did not change (the
+caller says which did), which begins at the same number and names the same numbers outside
+itself, is taken as it was written: its bytes, its compressed object streams, its
+cross-reference rows; if only streams of it changed (page numbers set anew), those alone are
+written again. Nothing is parsed back:
 each object's text is qpdf's own (``unparse``), cut at its references, which are written with
 the file's numbers.
 """
@@ -47,7 +47,8 @@ ObjGen = tuple[int, int]
 # Objects in an object stream at most: most parts' objects in one. Each part's are compressed
 # apart from the others' (so that a part kept is not compressed again), and so compress worse
 # than qpdf's streams of 100 objects of the whole book: at 100 and zlib's level 6 the 92-page
-# bench report's PDF was 4.0% larger than qpdf's file, at 1000 and level 9 it is 2.3% larger.
+# bench report's PDF was 4.0% larger than qpdf's file, at 1000 and level 9 2.3% larger (the
+# level is now 6: see _LEVEL).
 _PER_STREAM = 1000
 # At level 9 the 586-page report's object streams (5.0 MB) took 1.59 s to compress, at level 6
 # 0.41 s, for 2% more (873 against 856 kB of a 3.4 MB file): a join that renumbers the parts
