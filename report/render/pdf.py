@@ -34,7 +34,7 @@ import itertools
 import os
 import re
 import weakref
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -586,6 +586,8 @@ class PdfRun(_OfReport):
         self._owners: dict[str, int] = {}  # id → the part it is in
         self._numbered_now: dict[tuple[str, str], str] = {}  # since the last _place (see _numbered)
         self._page_texts: dict[str, str] = {}  # ref → its page text, since the last _place (see _numbers_for)
+        self._numbers_now: dict[tuple[str, str], Mapping[str, str]] = {}  # since the last _place (see _numbers_for)
+        self._placed_starts: list[int] = []  # each part's first page, as _place last set it
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
         self._joining_ahead: bool | None = None  # see _join_ahead
@@ -848,30 +850,43 @@ class PdfRun(_OfReport):
     def _place(self) -> None:
         """Each part's first page in the whole PDF (with the print profile, chapters start on
         a right-hand, odd, page, after a blank page if need be), and the page and part each id
-        is on (a part not yet laid out counts no pages)."""
+        is on (a part not yet laid out counts no pages). The page numbers worked out since the
+        last placing are kept where the pages are the same (a layout as long as its stand-in's)."""
         page = 1
-        self._anchor_pages, self._owners, self._numbered_now, self._page_texts = {}, {}, {}, {}
+        anchor_pages: dict[str, int] = {}
+        owners: dict[str, int] = {}
         for index, part in enumerate(self._parts):
             part.blank_before = self.assembler.profile == "print" and index > 0 and page % 2 == 0
             page += part.blank_before
             part.start = page
             page += self._pages(part)
             for name, at in part.layout.anchors if part.layout is not None else ():
-                if name not in part.stubs and name not in self._owners:
-                    self._anchor_pages[name] = part.start + at - 1
-                    self._owners[name] = index
+                if name not in part.stubs and name not in owners:
+                    anchor_pages[name] = part.start + at - 1
+                    owners[name] = index
+        starts = [part.start for part in self._parts]
+        if anchor_pages != self._anchor_pages:
+            self._page_texts, self._numbers_now, self._numbered_now = {}, {}, {}
+        elif starts != self._placed_starts:
+            self._numbered_now = {}  # (its folios)
+        self._anchor_pages, self._owners, self._placed_starts = anchor_pages, owners, starts
 
     def _pages(self, part: _Part) -> int:
         return part.layout.pages if part.layout is not None else 0
 
-    def _numbers_for(self, part: _Part) -> dict[str, str]:
+    def _numbers_for(self, part: _Part) -> Mapping[str, str]:
         """The page numbers the part shows where they are known, else its stand-ins' (worked
-        out once per placing: every arriving layout asks it of every part laid out)."""
-        pages, texts = self._anchor_pages, self._page_texts
-        for ref in part.refs:
-            if ref not in texts and all(name in pages for name in ref.split()):
-                texts[ref] = page_text(ref, lambda name: str(pages[name]))
-        return {ref: texts.get(ref) or part.numbers[ref] for ref in part.refs}
+        out once per placing: every arriving layout asks it of every part laid out, and the
+        join of every part sent; the index's are thousands)."""
+        known = (part.name, part.key)
+        numbers = self._numbers_now.get(known)
+        if numbers is None:
+            pages, texts = self._anchor_pages, self._page_texts
+            for ref in part.refs:
+                if ref not in texts and all(name in pages for name in ref.split()):
+                    texts[ref] = page_text(ref, lambda name: str(pages[name]))
+            numbers = self._numbers_now[known] = {ref: texts.get(ref) or part.numbers[ref] for ref in part.refs}
+        return numbers
 
     def _wrong_digits(self, part: _Part) -> bool:
         return not all(part.fits(ref, number) for ref, number in self._numbers_for(part).items())
@@ -1110,7 +1125,7 @@ class PdfRun(_OfReport):
         return self._session
 
 
-def _asked(numbers: dict[str, str], start: int) -> str:
+def _asked(numbers: Mapping[str, str], start: int) -> str:
     """The page numbers a drawing is asked to show, as one digest: its ids' and its first folio."""
     return json_digest([sorted(numbers.items()), start])
 
