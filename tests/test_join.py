@@ -1083,12 +1083,16 @@ def test_a_name_tree_s_leaves_are_made_again_only_where_their_entries_changed() 
         assert 5 < len(first.Kids) < 40
         assert [str(key) for key in dict(NameTree(first).items())] == names
         assert all(list(leaf.Limits) == [leaf.Names[0], leaf.Names[-2]] for leaf in first.Kids)
+        joiner.kept_leaves.clear()
         again = joiner._name_tree(Name.Dests, items)
         assert [leaf.objgen for leaf in again.Kids] == [leaf.objgen for leaf in first.Kids]
+        assert joiner.kept_leaves == {leaf.objgen for leaf in again.Kids}  # for the writer not to unparse them
         middle = len(items) // 2
         items[middle] = (items[middle][0], String("another part's"), object())  # its part was joined again
+        joiner.kept_leaves.clear()
         changed = joiner._name_tree(Name.Dests, items)
         assert sum(a.objgen != b.objgen for a, b in zip(changed.Kids, again.Kids, strict=True)) == 1
+        assert len(joiner.kept_leaves) == len(changed.Kids) - 1
         place = next(index for index, (name, _, _) in enumerate(items) if bytes(String(name)) > b"id-500+")
         items.insert(place, ("id-500+", String("added"), parts[0]))
         added = joiner._name_tree(Name.Dests, items)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, Object, Pdf, String
 
+from report.render import serial
 from report.render.serial import PartObjects, PdfWriter
 
 
@@ -230,6 +231,25 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
     with Pdf.open(io.BytesIO(kept.write(pdf, _parts(pages, owners), [], "1.7"))) as reopened:
         assert [int(item.Index) for item in reopened.pages[0].obj.More] == list(range(10))
         assert reopened.check_pdf_syntax() == []
+
+
+def test_a_document_wide_object_kept_unchanged_is_taken_as_it_was_cut_not_unparsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The joiner says which document-wide objects it kept as they were since the last write (a
+    name tree's leaves): they are taken as cut then. The bytes are a new writer's."""
+    leaf = Dictionary(Limits=Array([String("a"), String("b")]), Names=Array([String("a"), 1, String("b"), 2]))
+    pdf, pages = _book([leaf, Dictionary(Other=True)])
+    kept_leaf, other = (value.objgen for value in pdf.Root.Extra)
+    parts = _parts(pages)
+    writer = PdfWriter()
+    first = writer.write(pdf, parts, [], "1.7")
+    unparsed: list[tuple[int, int]] = []
+    real = serial._unparse
+    monkeypatch.setattr(serial, "_unparse", lambda obj, *texts: unparsed.append(obj.objgen) or real(obj, *texts))
+    again = writer.write(pdf, parts, [], "1.7", unchanged={kept_leaf})
+    assert kept_leaf not in unparsed and other in unparsed
+    assert again == first == PdfWriter().write(pdf, parts, [], "1.7")
 
 
 def test_a_block_of_more_objects_than_a_stream_holds_takes_several(

@@ -195,6 +195,7 @@ class Joiner:
         self.names: dict[str, tuple[bytes, String, bool]] = {}  # see _name
         # The last join's leaves of each name tree, by their first key (see _name_tree)
         self.leaves: dict[Name, dict[str, tuple[list[tuple[str, Object, _Slot]], Object]]] = {}
+        self.kept_leaves: set[tuple[int, int]] = set()  # those this join took as they were
 
     def begin(self) -> None:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
@@ -270,6 +271,7 @@ class Joiner:
         # by a join kept from the last build is taken again as it is (the file is numbered as its
         # objects are reached, not made).
         first = slots[0].source
+        self.kept_leaves.clear()
         self._finish_catalog(first, slots)
         if Name.Info in first.trailer:
             out.trailer.Info = _copy(out, first, first.trailer.Info)
@@ -277,7 +279,7 @@ class Joiner:
             del out.trailer.Info
         version = max((slot.source.pdf_version for slot in slots), key=_version_key)
         parts = [PartObjects(slot, slot.roots, slot.changed) for slot in slots]
-        joined = self.writer.write(out, parts, self._shared(), version)
+        joined = self.writer.write(out, parts, self._shared(), version, unchanged=self.kept_leaves)
         for slot in slots:
             slot.changed.clear()
         return joined
@@ -542,6 +544,7 @@ class Joiner:
                     and all(a[2] is b[2] for a, b in zip(kept[0], entries, strict=True))
                 ):
                     leaf = kept[1]
+                    self.kept_leaves.add(leaf.objgen)
                 else:
                     limits = Array([self._name(entries[0][0])[1], self._name(entries[-1][0])[1]])
                     flat = [entry for key, value, _ in entries for entry in (self._name(key)[1], value)]
