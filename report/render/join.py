@@ -484,20 +484,20 @@ class Joiner:
                         joined[role] = value
                 if len(joined):
                     tree[key] = joined
-            ids = sorted(
-                ((name, index, element) for index, slot in enumerate(slots) for name, element in slot.ids),
-                key=lambda item: (self._name(item[0])[0], item[1]),
-            )
+            # By key, then part (a stable sort of entries in the parts' order).
+            ids = [(name, element, slot) for slot in slots for name, element in slot.ids]
+            ids.sort(key=self._sort_key)
             if ids:
-                tree.IDTree = self._name_tree(Name.IDTree, [(name, id_, slots[index]) for name, index, id_ in ids])
+                tree.IDTree = self._name_tree(Name.IDTree, ids)
             catalog.StructTreeRoot = tree
         dests: dict[str, tuple[Object, _Slot]] = {}
         for slot in slots:
             for name, dest in slot.dests.items():
                 dests.setdefault(name, (dest, slot))
         if dests:
-            names = sorted(dests, key=lambda name: self._name(name)[0])
-            catalog.Names = Dictionary(Dests=self._name_tree(Name.Dests, [(name, *dests[name]) for name in names]))
+            entries = [(name, dest, slot) for name, (dest, slot) in dests.items()]
+            entries.sort(key=self._sort_key)
+            catalog.Names = Dictionary(Dests=self._name_tree(Name.Dests, entries))
         outlined = [slot for slot in slots if slot.outline]
         if outlined:
             # Each part's items are linked as it linked them: the parts' first and last ones are
@@ -513,6 +513,10 @@ class Joiner:
             catalog.Outlines = root
         if Name.PageMode in first.Root:
             catalog.PageMode = first.Root.PageMode
+
+    def _sort_key(self, entry: tuple[str, Object, _Slot]) -> bytes:
+        """A name tree entry's place: its key's bytes (see _name)."""
+        return self._name(entry[0])[0]
 
     def _name(self, name: str) -> tuple[bytes, String, bool]:
         """A name tree's key: its bytes as written (PDFDocEncoding or UTF-16BE with BOM), by which
