@@ -34,6 +34,7 @@ from PIL import Image
 
 import report.assemble
 import report.build
+import report.cache
 import report.render.epub
 import report.render.pdf
 import report.resolve
@@ -765,6 +766,27 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(
     assert pdftotext(pdf(project)) == pdf_text
     assert digest(epub(project)) == epub_digest
     assert run(project, worker).up_to_date  # and the cache is whole again
+
+
+def test_an_unchanged_chapter_is_not_read_again_to_tell_that_it_did_not_change(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build's inputs are hashed before it reads them and checked after it, to tell whether
+    they changed meanwhile: once a build hashed them, their stat signatures tell (as for the
+    fonts). Of the chapters, only the one edited since is read for it, before and after."""
+    chapters = sorted((project / "chapters").glob("*.md"))
+    minutes_ago = time.time() - 600  # old enough for their hashes to be remembered
+    for path in chapters:
+        os.utime(path, (minutes_ago, minutes_ago))
+    run(project, worker)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    hashed: list[Path] = []
+    real = report.cache._hash_file
+    monkeypatch.setattr(report.cache, "_hash_file", lambda path: hashed.append(path) or real(path))
+    assert not run(project, worker).up_to_date
+    assert [path for path in hashed if path in chapters] == [method, method]
+    assert run(project, worker).up_to_date
 
 
 def test_a_large_object_damaged_with_its_times_restored_is_found(project: Path, worker: PdfWorkers) -> None:
