@@ -1044,7 +1044,9 @@ class PdfRun(_OfReport):
         def sent_as(index: int) -> str:
             return digest(parts[index].key, self._numbered(parts[index]))
 
-        ahead = self._join_ahead()
+        # Every part drawn is sent once every part is laid out (their pages known): a join kept
+        # from the last build takes the unchanged parts after an edited chapter while it is drawn.
+        ahead = self._join_ahead() or self._laid_from_start() == len(parts)
         if ahead and self._layout is None and self._joined.stale(sent_as):
             # Parts sent ahead moved: they are sent again once every part is laid out, not now,
             # behind the join begun (a message now would wait for it, and the layouts to send).
