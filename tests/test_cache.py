@@ -1429,6 +1429,36 @@ def test_the_labels_and_owners_of_a_book_as_the_last_are_compared_not_written_ou
     assert report.render.epub._tables_digest(labels, {**owner, "fig-a": "method"}) != first
 
 
+def test_the_parts_after_an_edited_chapter_go_to_the_kept_join_before_it_is_drawn(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once every part is laid out, every part drawn (the cache's) is sent to the join kept from
+    the last build: the parts after an edited chapter are joined while it is drawn, not once it
+    has been. The PDF is a build's from nothing."""
+    run(project, worker)
+    assert any(worker.joins_kept)  # the book's join, kept for the next build
+    events: list[tuple[str, frozenset[int]]] = []
+    join, drawn = Session.join, PdfRun._drawn
+    monkeypatch.setattr(
+        Session,
+        "join",
+        lambda self, job, drawn_last="": (
+            events.append(("join", frozenset(part.slot for part in job.parts))) or join(self, job, drawn_last)
+        ),
+    )
+    monkeypatch.setattr(
+        PdfRun, "_drawn", lambda self, target, made: events.append(("drawn", frozenset())) or drawn(self, target, made)
+    )
+    method = project / "chapters" / "02-method.md"  # the appendix after it
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
+    drawn_at = events.index(("drawn", frozenset()))  # the edited chapter's drawing
+    sent_before = frozenset().union(*(slots for kind, slots in events[:drawn_at] if kind == "join"))
+    last_slot = max(slot for kind, slots in events if kind == "join" for slot in slots)
+    assert last_slot in sent_before
+    clean_build_matches(project)
+
+
 def kept_as_the_build_server_keeps_it(project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """``project`` built, and kept between builds as the build server keeps it; returns what the
     next builds do, in order: each chapter sent to be laid out (by id), and "resolved" when the
