@@ -252,6 +252,42 @@ def test_a_document_wide_object_kept_unchanged_is_taken_as_it_was_cut_not_unpars
     assert again == first == PdfWriter().write(pdf, parts, [], "1.7")
 
 
+def test_a_leaf_more_numbered_last_moves_no_number_the_parts_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Document-wide objects numbered last (a name tree's leaves: they name only the parts'
+    objects): one more of them, even before the others, moves no number a part names (here an
+    object they share), so no part's object stream is compressed again. The bytes are a new
+    writer's."""
+    pdf, pages = _book([Dictionary(A=1)])
+    shared = pdf.make_indirect(Dictionary(Shared=True))
+    for chapter in pages:
+        chapter[0].Resources = Dictionary(Properties=Dictionary(S=shared))
+    pdf.Root.Tree = Array(
+        [pdf.make_indirect(Dictionary(Names=Array([String(name), pages[1][0]]))) for name in ("b", "c", "d", "e")]
+    )  # (the document's span of numbers has room for one more)
+    parts = _parts(pages)
+    writer = PdfWriter()
+
+    def written() -> tuple[bytes, int]:
+        leaves = [leaf.objgen for leaf in pdf.Root.Tree]
+        fresh = PdfWriter().write(pdf, parts, [shared.objgen], "1.7", last=leaves)
+        compressed.clear()
+        data = writer.write(pdf, parts, [shared.objgen], "1.7", last=leaves)
+        assert data == fresh
+        with Pdf.open(io.BytesIO(data)) as reopened:
+            return data, reopened.pages[0].obj.Resources.Properties.S.objgen[0]
+
+    compressed: list[int] = []
+    real = zlib.compress
+    monkeypatch.setattr(zlib, "compress", lambda data, *level: compressed.append(len(data)) or real(data, *level))
+    _, number = written()
+    pdf.Root.Tree.insert(0, pdf.make_indirect(Dictionary(Names=Array([String("a"), pages[0][0]]))))
+    data, number_after = written()
+    assert number_after == number
+    assert len(compressed) == 2  # the document's object stream and the cross-reference stream
+    with Pdf.open(io.BytesIO(data)) as reopened:
+        assert [str(leaf.Names[0]) for leaf in reopened.Root.Tree] == ["a", "b", "c", "d", "e"]
+
+
 def test_a_block_of_more_objects_than_a_stream_holds_takes_several(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

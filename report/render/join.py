@@ -280,7 +280,8 @@ class Joiner:
             del out.trailer.Info
         version = max((slot.source.pdf_version for slot in slots), key=_version_key)
         parts = [PartObjects(slot, slot.roots, slot.changed) for slot in slots]
-        joined = self.writer.write(out, parts, self._shared(), version, unchanged=self.kept_leaves)
+        leaves = [leaf.objgen for made in self.leaves.values() for _, leaf in made.values()]
+        joined = self.writer.write(out, parts, self._shared(), version, unchanged=self.kept_leaves, last=leaves)
         for slot in slots:
             slot.changed.clear()
         return joined

@@ -188,20 +188,29 @@ class PdfWriter:
         shared: Iterable[ObjGen],
         version: str,
         unchanged: Collection[ObjGen] = (),
+        last: Collection[ObjGen] = (),
     ) -> bytes:
         """The file of ``pdf``'s trailer (``/Root``, ``/Info``), whose pages are the parts'.
         ``shared``: the objects the parts may name in common (and what they name): they are
         document-wide, written once. ``unchanged``: document-wide objects the caller kept as
         they were since the last write (a name tree's leaves, 85 of 3.5 kB each at 586 pages:
-        8 ms of a join to unparse again), taken as they were cut then."""
+        8 ms of a join to unparse again), taken as they were cut then. ``last``: document-wide
+        objects that name only the parts' (a name tree's leaves), numbered after the others:
+        a leaf more or less then moves no number the parts name (the structure tree's
+        /Document, the fonts), and no part is written again for it."""
         every_root = {objgen for part in parts for objgen in part.roots}
         trailer = pdf.trailer
         starts = [trailer[key].objgen for key in ("/Root", "/Info") if key in trailer]
         texts: dict[bytes, _Unparsed] = {}
         kept = {objgen: self.document[objgen] for objgen in unchanged if objgen in self.document}
-        head = _reach(pdf, starts, every_root.__contains__, texts=(self.texts, texts), kept=kept)
-        self.texts, self.document = texts, head.unparsed
-        claims = _Claims(head.mine, set(shared), every_root)
+        late = set(last)
+        head = _reach(
+            pdf, starts, lambda objgen: objgen in every_root or objgen in late, texts=(self.texts, texts), kept=kept
+        )
+        leaves = [objgen for objgen in head.outside if objgen in late]
+        tail = _reach(pdf, leaves, lambda objgen: objgen not in late, texts=(self.texts, texts), kept=kept)
+        self.texts, self.document = texts, head.unparsed | tail.unparsed
+        claims = _Claims(head.mine | tail.mine, set(shared), every_root)
         blocks: list[_Block] = []
         for index, part in enumerate(parts):
             block = self._block(pdf, index, part, claims)
@@ -214,7 +223,9 @@ class PdfWriter:
             objgen for block in blocks for objgen in block.outside if objgen in claims.shared and objgen not in taken
         ]
         rest = _reach(pdf, named, lambda objgen: objgen in every_root or objgen in taken or objgen in claims.owned)
-        document = _Block(None, head.objects + rest.objects, [], head.unparsed | rest.unparsed)
+        document = _Block(
+            None, head.objects + rest.objects + tail.objects, [], head.unparsed | rest.unparsed | tail.unparsed
+        )
 
         numbers: dict[ObjGen, int] = {}
         firsts = []
