@@ -204,11 +204,10 @@ class PdfWriter:
         texts: dict[bytes, _Unparsed] = {}
         kept = {objgen: self.document[objgen] for objgen in unchanged if objgen in self.document}
         late = set(last)
-        head = _reach(
-            pdf, starts, lambda objgen: objgen in every_root or objgen in late, texts=(self.texts, texts), kept=kept
-        )
+        head = _reach(pdf, starts, (every_root | late).__contains__, texts=(self.texts, texts), kept=kept)
         leaves = [objgen for objgen in head.outside if objgen in late]
-        tail = _reach(pdf, leaves, lambda objgen: objgen not in late, texts=(self.texts, texts), kept=kept)
+        # (Sets' own tests, not a function of ours: the leaves name tens of thousands of objects.)
+        tail = _reach(pdf, leaves, (every_root | head.mine).__contains__, texts=(self.texts, texts), kept=kept)
         self.texts, self.document = texts, head.unparsed | tail.unparsed
         claims = _Claims(head.mine | tail.mine, set(shared), every_root)
         blocks: list[_Block] = []
