@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -794,6 +795,33 @@ def test_the_numbers_of_drawings_read_from_the_cache_share_what_they_have_in_com
     numbers = [*first.numbers, *second.numbers]
     for field_name in ("matrix", "digit_widths", "digits"):
         assert len({id(getattr(number, field_name)) for number in numbers}) == 1, field_name
+
+
+def test_the_cache_writes_through_a_folder_of_its_own_and_prune_sweeps_what_a_killed_writer_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is written as a temporary file in the cache's own folder for them, then renamed
+    into place (made among an entry kind's thousands of files, a temporary file took ten times
+    as long). What a writer killed before its rename left there, an hour old, a walk removes."""
+    cache = Cache(tmp_path / "cache")
+    temporary = cache.directory / "tmp"
+    folders: list[Path] = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(
+        tempfile, "mkstemp", lambda dir=None, **options: folders.append(Path(dir)) or real(dir=dir, **options)
+    )
+    cache.store("parsed", "a key", {"value": 1})
+    name = cache.put_object(b"some bytes", ".bin")
+    assert folders == [temporary, temporary] and list(temporary.iterdir()) == []
+    assert cache.load("parsed", "a key") == {"value": 1} and cache.object_bytes(name) == b"some bytes"
+    left, writing = temporary / ".tmp-left", temporary / ".tmp-writing"
+    for path in (left, writing):
+        path.write_bytes(b"half")
+    hours_ago = time.time() - 7200
+    os.utime(left, (hours_ago, hours_ago))
+    (cache.directory / "size.json").unlink(missing_ok=True)  # the next prune walks the folders
+    Cache(tmp_path / "cache").prune()
+    assert not left.exists() and writing.exists()
 
 
 def test_an_unchanged_chapter_is_not_read_again_to_tell_that_it_did_not_change(
