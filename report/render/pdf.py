@@ -316,9 +316,12 @@ def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawin
 # what they have in common is then pickled once (the 586-page report's parts after an edited
 # chapter: 565 → 339 kB, pickled in 3.8 → 2.3 ms, read back in the worker in 8.8 → 5.0 ms).
 _SHARED_TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SHARED_AT_MOST = 100_000  # (a process kept for hours reads new places at every edit)
 
 
 def _shared(number: DrawnNumber) -> DrawnNumber:
+    if len(_SHARED_TUPLES) > _SHARED_AT_MOST:
+        _SHARED_TUPLES.clear()  # what was shared stays so; what comes next is shared anew
     matrix, widths, digits = (
         _SHARED_TUPLES.setdefault(values, values) for values in (number.matrix, number.digit_widths, number.digits)
     )
