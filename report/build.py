@@ -726,9 +726,9 @@ def _inputs_before(config: Config, out_dir: Path, cache: Cache) -> dict[str, str
     build's inputs, report.toml, the chapters, the templates and styles folders, the fonts."""
     previous = read_json(_record_path(config, out_dir, cache))
     names = set(previous.get("inputs", {})) if isinstance(previous, dict) else set()
-    # Remembered by their stat signatures: an unchanged chapter is not read again (181 of them,
-    # hashed twice a build, took 10 ms of an edit of the 586-page report).
-    return {name: cache.input_digest(name, remember=True) for name in sorted(names | _known_inputs(config))}
+    # (Remembered by their stat signatures: an unchanged chapter is not read again. 181 of them,
+    # hashed twice a build, took 10 ms of an edit of the 586-page report.)
+    return {name: cache.input_digest(name) for name in sorted(names | _known_inputs(config))}
 
 
 def _known_inputs(config: Config) -> set[str]:
@@ -797,7 +797,7 @@ def _record(
     for name in sorted(used):
         if name in inputs_before:  # hashed before it was read: still the same?
             inputs[name] = inputs_before[name]
-            if cache.input_digest(name, remember=True) != inputs[name]:
+            if cache.input_digest(name) != inputs[name]:
                 return
             continue
         path = Path(name.partition(":")[2])  # found while building: older than the build?
@@ -806,7 +806,7 @@ def _record(
                 return
         except OSError:
             return
-        inputs[name] = cache.input_digest(name, remember=True)
+        inputs[name] = cache.input_digest(name)
     record = {
         "key": _record_key(options, inputs, known),
         "inputs": inputs,

@@ -282,10 +282,11 @@ class Cache:
                 parts += [path.relative_to(folder).as_posix(), self.file_digest(path) or ""]
         return digest(*parts) if parts else None
 
-    def input_digest(self, name: str, remember: bool = False) -> str | None:
-        """The digest of a recorded input: ``file:/abs/path`` or ``tree:/abs/folder``."""
+    def input_digest(self, name: str) -> str | None:
+        """The digest of a recorded input: ``file:/abs/path`` or ``tree:/abs/folder``; a file's
+        remembered by its stat signature (every build checks its inputs, and an entry's)."""
         kind, _, path = name.partition(":")
-        return self.tree_digest(Path(path)) if kind == "tree" else self.file_digest(Path(path), remember)
+        return self.tree_digest(Path(path)) if kind == "tree" else self.file_digest(Path(path), remember=True)
 
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
@@ -334,8 +335,7 @@ class Cache:
 
     def unchanged(self, deps: Mapping[str, str | None]) -> bool:
         """Whether each dependency (``file:/path`` or ``tree:/folder``) still hashes as given."""
-        # Every build checks them: remembered.
-        return all(self.input_digest(name, remember=True) == expected for name, expected in deps.items())
+        return all(self.input_digest(name) == expected for name, expected in deps.items())
 
     def _check(self, entry: Any, key: str, path: Path) -> tuple[dict[str, Any], dict[str, str | None]] | None:
         if entry is None:
