@@ -327,9 +327,9 @@ def stage(run: Run, name: str) -> float:
 
 
 def written_again(run: Run) -> bool:
-    """Whether the build wrote EPUB pages of more than the edited chapter: the layout the EPUB
-    was written ahead from (the last build's) was wrong, and it was written again."""
-    found = re.search(r"^epub-page +\d+ +(\d+)$", run.stdout, re.MULTILINE)
+    """Whether the build wrote the EPUB twice: the layout it was written ahead from (the last
+    build's) was wrong."""
+    found = re.search(r"^epub +\d+ +(\d+)$", run.stdout, re.MULTILINE)
     return found is not None and int(found.group(1)) > 1
 
 

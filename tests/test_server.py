@@ -140,14 +140,14 @@ def test_the_server_reads_the_last_build_of_its_report_for_the_next_build(projec
     assert report("build", project).returncode == 0  # in a child of the server, which it tells
     idle_since()
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
-    for kind in ("parsed", "epub-page", "epub-chapter"):
+    for kind in ("parsed", "epub-page"):
         shutil.rmtree(entries / kind)
     edit(project, "点検する", "確かめる")
     third = report("build", project, "--timings")
     assert third.returncode == 0, third.stderr
     assert re.search(r"^parsed +2 +1$", third.stdout, re.MULTILINE), third.stdout
     assert re.search(r"^epub-page +[2-9] +1$", third.stdout, re.MULTILINE), third.stdout
-    for kind in ("parsed", "epub-page", "epub-chapter"):
+    for kind in ("parsed", "epub-page"):
         assert len(list((entries / kind).glob("*.json"))) == 1, kind  # the edited chapter's
     fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
     assert fresh.returncode == 0, fresh.stderr

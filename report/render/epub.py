@@ -29,7 +29,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,11 @@ from report.fonts import FACES, Face, cmap, font_stack, subset
 from report.i18n import is_cjk, words_for
 from report.model import Chapter, Label
 from report.render import Output, PageStart
+from report.render.pagebreaks import Breaks, insert_page_breaks, parse_xhtml
 from report.render.zipped import STORED_FIRST, Zipped, write_zip
 
 XHTML = "application/xhtml+xml"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
-EPUB_NS = "http://www.idpf.org/2007/ops"
 SVG_NS = "http://www.w3.org/2000/svg"
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 NCX_NS = "http://www.daisy.org/z3986/2005/ncx/"
@@ -71,16 +71,12 @@ FONT_FEATURES = (
     "ordn", "rtlm",
 )  # fmt: skip
 CONFORMANCE = "EPUB Accessibility 1.1 - WCAG 2.2 Level AA"
-# Where a page-break marker may not stand as a sibling: it then goes before the container.
-_NO_PHRASING_CHILD = frozenset(
-    {"table", "thead", "tbody", "tfoot", "tr", "colgroup", "ul", "ol", "dl", "ruby", "hgroup"}
-)
-_NOT_FIRST = frozenset({"caption", "figcaption", "legend", "summary"})
 _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
 _BOLD_CODE = bold_classes()  # highlighted keywords (report.code)
 # The characters set in each (style, weight): see font_usage.
 Usage = dict[tuple[str, int], set[str]]
-_PAGE, _UNMARKED = "epub-page", "epub-chapter"  # a chapter's page, with and without its print page markers
+# A chapter's page, its print page-break markers put in at each build (see report.render.pagebreaks).
+_PAGE = "epub-page"
 _NAV, _NCX = "epub-nav", "epub-ncx"  # the navigation document (kept as a page is), the NCX
 # The pages of the last EPUB rendered in this process, or read by the build server between builds
 # (keep_pages), by kind and key: a build takes them from here without reading the cache. (A key
@@ -196,8 +192,8 @@ class EpubRenderer:
         pages, page_list, usage, features = self._pages(assembler, cover_name)
         toc = assembler.epub_toc()
         nav_key = digest(self.key, repr(toc), repr(_landmark_inputs(assembler)), repr(page_list))
-        nav, _, nav_usage, nav_features = self._nav(assembler, nav_key, toc, page_list)
-        fonts = _font_subsets(_merged([usage, nav_usage]), config.language)
+        nav = self._nav(assembler, nav_key, toc, page_list)
+        fonts = _font_subsets(_merged([usage, nav.usage]), config.language)
         stylesheet = assembler.epub_stylesheet({face.file: f"../fonts/{face.file}" for face in fonts})
 
         ebook = epub.EpubBook()
@@ -217,7 +213,7 @@ class EpubRenderer:
             ebook.add_metadata("DC", "source", print_source(config.identifier), {"id": "print-source"})
             _meta(ebook, "source-of", "pagination", refines="#print-source")
             _meta(ebook, "pageBreakSource", print_source(config.identifier))
-        for prop, value in accessibility_metadata([*features, nav_features], bool(page_list), config.language):
+        for prop, value in accessibility_metadata([*features, nav.features], bool(page_list), config.language):
             _meta(ebook, prop, value)
         # Who stands behind the conformance claim (checked by EPUBCheck and Ace on every build in CI).
         certifier = config.publisher or ("、" if is_cjk(config.language) else ", ").join(config.authors)
@@ -259,7 +255,9 @@ class EpubRenderer:
             item.properties = list(page.properties)
             ebook.add_item(item)
             spine_items.append(item)
-        nav_item = epub.EpubItem(uid="nav", file_name=nav.file_name, media_type=XHTML, content=nav.xhtml.encode())
+        nav_item = epub.EpubItem(
+            uid="nav", file_name=nav.page.file_name, media_type=XHTML, content=nav.page.xhtml.encode()
+        )
         nav_item.properties = ["nav"]
         ebook.add_item(nav_item)
         ebook.add_item(epub.EpubNcx())
@@ -300,19 +298,21 @@ class EpubRenderer:
                 cover_starts.append(start)
         body_font = assembler.book.config.epub.font
         cover = assembler.epub_cover_page(STYLESHEET, cover_image)
-        made = [_finished(cover, cover_starts, body_font, True)]
-        for chapter, starts in zip(chapters, starts_in, strict=True):
+        made = [_finished(cover, body_font, hidden=True)]
+        for chapter in chapters:
             made_of = self.made.chapter(assembler, chapter)[0]
-            key = digest(self.key, made_of, repr(starts))
+            key = digest(self.key, made_of)
             page = self.made.pages.get(key) or self._cached_page(key)
             if page is None:
-                page = self._marked(assembler, chapter, made_of, starts, body_font)
+                page = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), body_font)
                 self._store_page(key, page)
             made.append(self.made.pages.setdefault(key, page))
             self.pages_used[_PAGE, key] = made[-1]
-        usage = _merged([characters for _, _, characters, _ in made])
-        page_list = [entry for _, entries, _, _ in made for entry in entries]
-        return [page for page, _, _, _ in made], page_list, usage, [features for *_, features in made]
+        # (A marker sets no character and holds nothing: usage and features are the page's.)
+        marked = [page.marked(starts) for page, starts in zip(made, [cover_starts, *starts_in], strict=True)]
+        usage = _merged([page.usage for page in made])
+        page_list = [entry for _, entries in marked for entry in entries]
+        return [page for page, _ in marked], page_list, usage, [page.features for page in made]
 
     def _nav(
         self, assembler: Assembler, key: str, toc: list[NavEntry], page_list: list[tuple[str, str]]
@@ -323,7 +323,8 @@ class EpubRenderer:
         page = self.made.pages.get(key) or self._cached_page(key, _NAV)
         if page is None:
             nav = assembler.epub_nav(STYLESHEET, page_list, toc)
-            page = _finished(EpubPage("nav.xhtml", "", nav, ("nav",)), (), assembler.book.config.epub.font, True)
+            nav_page = EpubPage("nav.xhtml", "", nav, ("nav",))
+            page = _finished(nav_page, assembler.book.config.epub.font, hidden=True, markable=False)
             self._store_page(key, page, _NAV)
         self.pages_used[_NAV, key] = self.made.pages.setdefault(key, page)
         return page
@@ -339,22 +340,6 @@ class EpubRenderer:
             self.cache.store(_NCX, key, {"ncx": ncx.decode()})
         return ncx
 
-    def _marked(
-        self, assembler: Assembler, chapter: Chapter, made_of: str, starts: list[PageStart], body_font: str
-    ) -> _FinishedPage:
-        """The chapter's page with the markers of the printed pages that begin in it: the page
-        without them from the cache if it was kept (pages that only moved, after an edit that
-        made an earlier chapter longer, get new markers, not a new page)."""
-        key = digest(self.key, made_of)
-        unmarked = self._cached_page(key, _UNMARKED)
-        if unmarked is None:
-            unmarked = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), (), body_font)
-            self._store_page(key, unmarked, _UNMARKED)
-        self.pages_used[_UNMARKED, key] = unmarked
-        page, _, usage, features = unmarked
-        pages, page_list = insert_page_breaks([page], starts)
-        return pages[0], page_list, usage, features  # (a marker sets no character, holds nothing)
-
     def _cached_page(self, key: str, kind: str = _PAGE) -> _FinishedPage | None:
         if self.cache is None or not self.key:
             return None
@@ -367,15 +352,15 @@ class EpubRenderer:
     def _store_page(self, key: str, made: _FinishedPage, kind: str = _PAGE) -> None:
         if self.cache is None or not self.key:
             return
-        page, entries, usage, features = made
+        page, features = made.page, made.features
         value = {
             "file": page.file_name,
             "title": page.title,
             "xhtml": page.xhtml,
             "properties": list(page.properties),
-            "page_list": [list(entry) for entry in entries],
-            "usage": [[style, weight, "".join(sorted(found))] for (style, weight), found in sorted(usage.items())],
+            "usage": [[style, weight, "".join(sorted(found))] for (style, weight), found in sorted(made.usage.items())],
             "features": [features.images, features.described, features.ruby, features.mathml],
+            "breaks": made.breaks.value() if made.breaks is not None else None,
         }
         self.cache.store(kind, key, value)
 
@@ -386,13 +371,13 @@ def _page_from_value(value: dict[str, Any] | None) -> _FinishedPage | None:
         return None
     try:
         page = EpubPage(str(value["file"]), str(value["title"]), str(value["xhtml"]), tuple(value["properties"]))
-        entries = [(str(label), str(href)) for label, href in value["page_list"]]
         usage = {(str(style), int(weight)): set(str(found)) for style, weight, found in value["usage"]}
         images, described, ruby, mathml = value["features"]
         features = Features(int(images), int(described), bool(ruby), bool(mathml))
+        breaks = Breaks.from_value(value["breaks"]) if value["breaks"] is not None else None
     except (KeyError, TypeError, ValueError):
         return None
-    return page, entries, usage, features
+    return _FinishedPage(page, usage, features, breaks)
 
 
 def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None, None, None]:
@@ -402,7 +387,7 @@ def keep_pages(cache: Cache, keys: Iterable[tuple[str, str]]) -> Generator[None,
     none of them (see report.build.keep_last_build)."""
     kept: dict[tuple[str, str], _FinishedPage] = {}
     for kind, key in keys:
-        if kind not in (_PAGE, _UNMARKED, _NAV):
+        if kind not in (_PAGE, _NAV):
             continue
         if (page := _KEPT_PAGES.get((kind, key)) or _page_from_value(cache.load(kind, key))) is not None:
             kept[kind, key] = page
@@ -425,7 +410,22 @@ class Features:
     mathml: bool
 
 
-_FinishedPage = tuple[EpubPage, list[tuple[str, str]], Usage, Features]
+@dataclass(frozen=True)
+class _FinishedPage:
+    """A page as made, without print page-break markers: the characters it sets, what it holds,
+    and where its markers go (None: worked out at each marking, as for a page never marked)."""
+
+    page: EpubPage
+    usage: Usage
+    features: Features
+    breaks: Breaks | None
+
+    def marked(self, starts: Sequence[PageStart]) -> tuple[EpubPage, list[tuple[str, str]]]:
+        """The page with the markers of the printed pages that begin in it, and its page list."""
+        if self.breaks is not None:
+            return self.breaks.marked(self.page, starts)
+        pages, page_list = insert_page_breaks([self.page], starts)
+        return pages[0], page_list
 
 
 def _merged(usages: Iterable[Usage]) -> Usage:
@@ -436,17 +436,12 @@ def _merged(usages: Iterable[Usage]) -> Usage:
     return merged
 
 
-def _finished(page: EpubPage, starts: Iterable[PageStart], body_font: str, hidden: bool = False) -> _FinishedPage:
-    """The page with its page-break markers, its entries in the page list, the characters it sets
-    (``hidden``: its hidden text too) and what it holds."""
-    pages, page_list = insert_page_breaks([page], starts)
-    root = parse_xhtml(pages[0].xhtml)
-    return pages[0], page_list, font_usage(root, body_font, hidden), _features(root)
-
-
-def parse_xhtml(document: str) -> etree._Element:
-    """A page, parsed once for what it sets and what it holds (no entities, no network)."""
-    return etree.fromstring(document.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+def _finished(page: EpubPage, body_font: str, hidden: bool = False, markable: bool = True) -> _FinishedPage:
+    """The page, the characters it sets (``hidden``: its hidden text too), what it holds and,
+    if it is ``markable``, where its print page-break markers go."""
+    root = parse_xhtml(page.xhtml)
+    breaks = Breaks.of(root, page.xhtml) if markable else None
+    return _FinishedPage(page, font_usage(root, body_font, hidden), _features(root), breaks)
 
 
 def _features(root: etree._Element) -> Features:
@@ -469,72 +464,6 @@ def build_time(date: dt.date | None) -> dt.datetime:
     if date is not None:
         return dt.datetime(date.year, date.month, date.day)
     return dt.datetime(2000, 1, 1)
-
-
-# --- print page list --------------------------------------------------------------------
-
-
-def insert_page_breaks(
-    pages: Sequence[EpubPage], starts: Iterable[PageStart]
-) -> tuple[list[EpubPage], list[tuple[str, str]]]:
-    """Put a page-break marker before the element each printed page begins with; return
-    the pages and the page list as (label, href). Pages whose first element is not in
-    the EPUB (title page, printed table of contents) or is a note are left out."""
-    roots = {page.file_name: parse_xhtml(page.xhtml) for page in pages}
-    where: dict[str, tuple[str, etree._Element]] = {}
-    for file_name, root in roots.items():
-        for element in root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]"):
-            where.setdefault(element.get("id"), (file_name, element))
-    used_ids = set(where)
-    page_list: list[tuple[str, str]] = []
-    changed: set[str] = set()
-    for start in starts:
-        if start.anchor not in where:
-            continue
-        file_name, element = where[start.anchor]
-        point = _break_point(element)
-        if point is None:
-            continue
-        marker_id = base = "page-" + re.sub(r"[^\w.-]", "-", start.label)
-        suffix = 1
-        while marker_id in used_ids:
-            suffix += 1
-            marker_id = f"{base}-{suffix}"
-        used_ids.add(marker_id)
-        marker = etree.Element(
-            f"{{{XHTML_NS}}}span",
-            {f"{{{EPUB_NS}}}type": "pagebreak", "role": "doc-pagebreak", "id": marker_id, "aria-label": start.label},
-        )
-        point.addprevious(marker)
-        changed.add(file_name)
-        page_list.append((start.label, f"{file_name}#{marker_id}"))
-    out = [
-        replace(page, xhtml=_serialise(roots[page.file_name])) if page.file_name in changed else page for page in pages
-    ]
-    return out, page_list
-
-
-def _break_point(element: etree._Element) -> etree._Element | None:
-    """The element a marker can stand right before: ``element`` or the container that
-    holds it where a ``span`` may not stand (a table row, a list item, SVG…)."""
-    for ancestor in element.iterancestors():
-        if ancestor.get(f"{{{EPUB_NS}}}type") == "footnote" or "footnotes" in (ancestor.get("class") or "").split():
-            return None  # notes sit at the end of the chapter, not where the page begins
-    point = element
-    while True:
-        parent = point.getparent()
-        if parent is None or parent.tag in (f"{{{XHTML_NS}}}body", f"{{{XHTML_NS}}}html"):
-            break
-        namespace, _, name = str(point.tag).partition("}")
-        parent_name = etree.QName(parent).localname
-        if namespace == "{" + XHTML_NS and name not in _NOT_FIRST and parent_name not in _NO_PHRASING_CHILD:
-            break
-        point = parent
-    return point if point.getparent() is not None else None
-
-
-def _serialise(root: etree._Element) -> str:
-    return bytes(etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)).decode()
 
 
 # --- metadata -----------------------------------------------------------------------------
