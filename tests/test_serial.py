@@ -233,6 +233,38 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
         assert reopened.check_pdf_syntax() == []
 
 
+def test_a_changed_object_that_names_what_it_named_leaves_its_blocks_count_and_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A part's page numbers drawn again (a stream changed, naming the same objects: 77 parts of
+    the 586-page report after a page added) leave what its block names outside it and how many
+    numbers it takes as they were: not worked out again over all its objects. An object that
+    names another now has them worked out again. The bytes are a new writer's."""
+    pdf, pages = _book([Dictionary(A=1)])
+    parts = _parts(pages)
+    writer = PdfWriter()
+    writer.write(pdf, parts, [], "1.7")
+    counted: list[object] = []
+    real = serial._Block.counted
+    monkeypatch.setattr(serial._Block, "counted", lambda block: counted.append(block.owner) or real(block))
+
+    def written(changed: Object) -> bytes:
+        again = [*parts[:1], PartObjects(parts[1].owner, parts[1].roots, {changed.objgen})]
+        fresh = PdfWriter().write(pdf, again, [], "1.7")
+        counted.clear()
+        data = writer.write(pdf, again, [], "1.7")
+        assert data == fresh
+        return data
+
+    pages[1][0].Contents.write(b"BT (page 12) Tj ET")
+    written(pages[1][0].Contents)
+    assert parts[1].owner not in counted
+    pages[1][0].Extra = pdf.make_indirect(Dictionary(New=True))
+    with Pdf.open(io.BytesIO(written(pages[1][0]))) as reopened:
+        assert reopened.pages[2].obj.Extra.New
+    assert parts[1].owner in counted
+
+
 def test_a_document_wide_object_kept_unchanged_is_taken_as_it_was_cut_not_unparsed_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

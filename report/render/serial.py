@@ -254,13 +254,15 @@ class PdfWriter:
             return anew()
         mine = kept.mine
         changed = [objgen for objgen in part.changed if objgen in mine]
+        renamed = False  # whether a changed object names other objects, or is a stream no more or now
         for objgen in changed:
             before = kept.unparsed[objgen]
             after = kept.unparsed[objgen] = _unparse(pdf.get_object(objgen))
             if [ref for ref in before.refs if ref in mine] != [ref for ref in after.refs if ref in mine]:
                 return anew()  # its own objects may be reached in another order
-        if changed:
-            kept.changed.update(changed)
+            renamed = renamed or before.refs != after.refs or (before.data is None) != (after.data is None)
+        kept.changed.update(changed)
+        if renamed:  # (a page's numbers drawn again name what they did: 77 blocks of a page added)
             kept.counted()
             kept.outside = list(
                 dict.fromkeys(ref for objgen in kept.objects for ref in kept.unparsed[objgen].refs if ref not in mine)
