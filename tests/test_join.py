@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pikepdf
 import pypdf
@@ -27,6 +29,7 @@ from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, String
 from PIL import Image
 
+import report.render.workers
 from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
@@ -989,7 +992,26 @@ def _session(tmp_path: Path, connections: list[_Connection], joins_kept: list[st
     workers = SimpleNamespace(
         busy=threading.Lock(), connections=connections, joins_kept=joins_kept or [""] * len(connections)
     )
-    return Session(workers, _STYLES, on_layout=lambda *_: None, on_drawn=lambda *_: None)  # type: ignore[arg-type]
+    # Each message handed to the connection at once, not by a thread (what a session sends where
+    # is told here; report.render.workers._Outbox's own test tells how).
+    outbox = lambda connection: SimpleNamespace(put=connection.send, close=lambda: None)  # noqa: E731
+    with mock.patch.object(report.render.workers, "_Outbox", outbox):
+        return Session(workers, _STYLES, on_layout=lambda *_: None, on_drawn=lambda *_: None)  # type: ignore[arg-type]
+
+
+def test_a_message_longer_than_the_pipe_holds_does_not_hold_the_sender() -> None:
+    """A worker busy laying out a long chapter reads nothing: the chapter's drawing sent behind
+    the layout (as long as the chapter) is written by the outbox's thread, while the build's
+    main thread goes on. The messages arrive whole and in order."""
+    ours, theirs = multiprocessing.Pipe()
+    outbox = report.render.workers._Outbox(ours)
+    long = ("draw", "本" * 400_000)  # 1.2 MB: far more than a pipe holds
+    outbox.put(("layout", "章"))
+    outbox.put(long)
+    outbox.put(("join", "終"))  # returned at once, nothing read yet
+    assert [theirs.recv(), theirs.recv(), theirs.recv()] == [("layout", "章"), long, ("join", "終")]
+    outbox.close()
+    assert not outbox.thread.is_alive()
 
 
 _STYLES = Styles((), "", (), Path("fonts.conf"), None, "styles of the book", ())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 from collections import deque
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +148,13 @@ class Session:
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     joiner: int | None = None  # the worker that has a join begun
     closed: bool = False
+    outboxes: list[_Outbox] = field(default_factory=list)  # by worker
 
     def __post_init__(self) -> None:
         self.workers.busy.acquire()
         self.expected = [0] * len(self.workers.connections)
         self.work = [deque() for _ in self.workers.connections]
+        self.outboxes = [_Outbox(connection) for connection in self.workers.connections]
         self.use(self.styles)
 
     def use(self, styles: Styles) -> None:
@@ -229,7 +233,9 @@ class Session:
             return
         self.closed = True
         if any(self.expected):  # abandoned midway: the workers' state is unknown
-            self.workers.stop()
+            self.workers.stop()  # (a message still being written then fails: its outbox ends)
+        for outbox in self.outboxes:
+            outbox.close()
         self.workers.busy.release()
 
     def _least_busy(self) -> int:
@@ -239,7 +245,7 @@ class Session:
         return min(range(len(self.expected)), key=lambda i: (sum(self.work[i]), self.expected[i]))
 
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
-        self.workers.connections[index].send(message)
+        self.outboxes[index].put(message)
         if answered:
             self.expected[index] += 1
             kind, payload = message
@@ -278,3 +284,31 @@ class Session:
         elif kind == "drawn":
             self.on_drawn(payload[0], payload[1])
         # "joined": the target is written
+
+
+class _Outbox:
+    """The messages to one worker, written to it in order by a thread of their own. A message
+    longer than the pipe holds waits for the worker to read it: a 175 kB chapter's drawing,
+    sent behind its layout, held a build's main thread for the whole layout (2 s), answers from
+    the other worker unread. Each message is pickled by the sender (an error is the caller's)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._write, name="report-pdf-send", daemon=True)
+        self.thread.start()
+
+    def put(self, message: tuple[str, Any]) -> None:
+        self.messages.put(bytes(ForkingPickler.dumps(message)))
+
+    def close(self) -> None:
+        """Once every message put is written (or the worker is gone)."""
+        self.messages.put(None)
+        self.thread.join()
+
+    def _write(self) -> None:
+        while (data := self.messages.get()) is not None:
+            try:
+                self.connection.send_bytes(data)
+            except (OSError, ValueError):  # the worker is gone (or stopped): reading its answers says so
+                return
