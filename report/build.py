@@ -427,6 +427,7 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         }
         tables = last_book_tables(config.root)
         if tables is not None:
+            tables.citations_as_written  # noqa: B018 (worked out here: a head start reads it)
             _keep_latest(_HEAD_START_BASES, config.root, _HeadStartBase(assembler, tables, files))
         yield
         MadeInBuild().book_digest(assembler)  # each chapter's digests and ids, kept with it
@@ -493,8 +494,8 @@ def _head_start(
         if own.errors:
             continue
         _PARSED_AHEAD[_parse_key(source, config.root, settings)] = (parsed, own)
-        if _exchanged(parsed) == _exchanged(last):
-            chapters.append(fill_ahead(base.tables, parsed))
+        if (filled := fill_ahead(base.tables, parsed, last)) is not None:
+            chapters.append(filled)
     if not chapters:
         return None
     ahead = PdfHeadStart(
@@ -502,15 +503,6 @@ def _head_start(
     )
     ahead.send(chapters)
     return ahead
-
-
-def _exchanged(parsed: ParsedChapter) -> tuple[tuple[object, ...], ...]:
-    """What a chapter gives the book and asks of it (its targets, references, citations, index
-    marks and links to files), wherever in it they are. As it was, the book fills the chapter
-    as the last book would; else (a figure, a citation or a mark added: numbers that follow)
-    seldom, and a head start would only keep a worker from the layout the run needs."""
-    exchanged = (parsed.targets, parsed.references, parsed.citations, parsed.index_marks, parsed.links)
-    return tuple(tuple(replace(item, line=0) for item in items) for items in exchanged)
 
 
 @contextmanager

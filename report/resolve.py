@@ -9,6 +9,7 @@ chapter first, then in the whole book."""
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections import Counter
@@ -31,6 +32,8 @@ from report.model import (
     Book,
     Chapter,
     Citation,
+    CrossReference,
+    FileLink,
     Footnote,
     Heading,
     Label,
@@ -46,6 +49,7 @@ _EMPTY_XREF = re.compile(r'(<a href="#([^"]+)" class="xref[^"]*">)(</a>)')
 # A Markdown link [text](#id): no other attribute (notes' and citations' links have them).
 _ID_LINK_WITH_TEXT = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.DOTALL)
 _T = TypeVar("_T")
+_Lined = TypeVar("_Lined", Target, CrossReference, Citation, FileLink)  # a chapter's items that know their line
 _FOLDER_PAGES = ("README.md", "readme.md", "index.md", "_index.md")
 
 
@@ -413,6 +417,18 @@ class BookTables:
     cited: Cited
     chapter_of_file: Mapping[Path, ParsedChapter]
 
+    @functools.cached_property
+    def citations_as_written(self) -> dict[Citation, str | None]:
+        """The HTML of each citation of the book, by what it cites and how (not where): None for
+        one printed otherwise in two places (a style's "ibid.", say)."""
+        printed: dict[Citation, str | None] = {}
+        for chapter in self.chapter_of_file.values():
+            for number, citation in enumerate(chapter.citations):
+                made = self.cited.citations.get((chapter.id, number))
+                written = replace(citation, line=0)
+                printed[written] = made if printed.get(written, made) == made else None
+        return printed
+
 
 # Of the last book resolved in this process, by its report's folder (see last_book_tables).
 _LAST_TABLES: dict[Path, BookTables] = {}
@@ -424,15 +440,34 @@ def last_book_tables(root: Path) -> BookTables | None:
     return _LAST_TABLES.get(root)
 
 
-def fill_ahead(tables: BookTables, chapter: ParsedChapter) -> Chapter:
-    """The chapter filled in as the book of ``tables`` would fill it: for its print layout to
-    begin before the book it is now of is resolved. Should the edit change what the chapter
-    reads of the book (a figure added, a reference made), that book fills it otherwise, and
-    what was made of this is not used."""
+def fill_ahead(tables: BookTables, chapter: ParsedChapter, last: ParsedChapter) -> Chapter | None:
+    """The chapter (``last`` as the book of ``tables`` had it) filled in as that book would fill
+    it: for its print layout to begin before the book it is now of is resolved. None when the
+    book it is now of is likely to fill it otherwise (what was made of it would not be used, and
+    would keep a worker from the layout the run needs): it gives the book other targets (the
+    numbers that follow move) or links to files otherwise, refers to an id the last book had not
+    (or had twice), or cites what the last book did not cite so. Index marks added or gone, a
+    reference or a citation as the book has elsewhere, change nothing it reads."""
+    if _unlined(chapter.targets) != _unlined(last.targets) or _unlined(chapter.links) != _unlined(last.links):
+        return None
+    referred = set(_unlined(last.references))
+    if any(
+        len(tables.ids.find(chapter, ref.target)) != 1 for ref in _unlined(chapter.references) if ref not in referred
+    ):
+        return None
+    printed = [tables.citations_as_written.get(citation) for citation in _unlined(chapter.citations)]
+    if None in printed:
+        return None
+    cited = Cited({(chapter.id, n): made for n, made in enumerate(printed) if made is not None}, tables.cited.entries)
     files = {**tables.chapter_of_file, chapter.source.path: chapter}
     targets = _link_targets(chapter, files, tables.ids, Diagnostics())
-    reads = _Reads(chapter, tables.labels, tables.owner, tables.ids, tables.cited)
+    reads = _Reads(chapter, tables.labels, tables.owner, tables.ids, cited)
     return _filled_in(chapter, reads, targets, tables.words)
+
+
+def _unlined(items: tuple[_Lined, ...]) -> tuple[_Lined, ...]:
+    """Items of a chapter as they are, wherever in it they are."""
+    return tuple(replace(item, line=0) for item in items)
 
 
 def _fill(

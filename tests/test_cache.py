@@ -1528,6 +1528,31 @@ def test_a_chapter_edited_after_the_book_is_kept_is_laid_out_before_the_book_is_
     clean_build_matches(project)
 
 
+def test_a_paragraph_that_cites_refers_and_marks_as_the_book_does_gets_a_head_start(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paragraph added to a chapter that cites a source as the book cites it elsewhere, refers
+    to a chapter the book has and marks an index term: the last book fills it as the new one
+    will (the citation's text taken from where the book printed it), so it is sent ahead and
+    laid out no more (the index is laid out again, as it lists one more page). A paragraph citing a source the book did not cite gets no head start (the
+    reference list and its numbers change). The PDF and EPUB are a build from nothing's."""
+    project = copy_fixture("ja-scholarly", tmp_path)
+    events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    chapter = project / "chapters" / "02-citations.md"
+    added = "\n\n安全保障環境は[@sato2019]に詳しい。[核実験]{.index reading=\"かくじっけん\"}は[](#terms)でも扱う。\n"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + added, encoding="utf-8")
+    run(project, worker)
+    assert events == ["citations", "resolved", "index"]  # (the index lists the term's new page)
+    assert "安全保障環境は" in squeeze(pdftotext(project / "dist" / "ja-scholarly.pdf"))
+    clean_build_matches(project, "ja-scholarly")
+    list(report.build.keep_last_build(project))
+    events.clear()
+    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n\n引かれていなかった文献も引く[@uncited2000]。\n", encoding="utf-8")
+    run(project, worker)
+    assert events[:2] == ["resolved", "citations"]
+    clean_build_matches(project, "ja-scholarly")
+
+
 def test_the_layouts_and_drawings_of_the_last_parts_are_read_between_builds(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
