@@ -1539,7 +1539,7 @@ def test_a_paragraph_that_cites_refers_and_marks_as_the_book_does_gets_a_head_st
     project = copy_fixture("ja-scholarly", tmp_path)
     events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
     chapter = project / "chapters" / "02-citations.md"
-    added = "\n\n安全保障環境は[@sato2019]に詳しい。[核実験]{.index reading=\"かくじっけん\"}は[](#terms)でも扱う。\n"
+    added = '\n\n安全保障環境は[@sato2019]に詳しい。[核実験]{.index reading="かくじっけん"}は[](#terms)でも扱う。\n'
     chapter.write_text(chapter.read_text(encoding="utf-8") + added, encoding="utf-8")
     run(project, worker)
     assert events == ["citations", "resolved", "index"]  # (the index lists the term's new page)
@@ -1547,7 +1547,9 @@ def test_a_paragraph_that_cites_refers_and_marks_as_the_book_does_gets_a_head_st
     clean_build_matches(project, "ja-scholarly")
     list(report.build.keep_last_build(project))
     events.clear()
-    chapter.write_text(chapter.read_text(encoding="utf-8") + "\n\n引かれていなかった文献も引く[@uncited2000]。\n", encoding="utf-8")
+    chapter.write_text(
+        chapter.read_text(encoding="utf-8") + "\n\n引かれていなかった文献も引く[@uncited2000]。\n", encoding="utf-8"
+    )
     run(project, worker)
     assert events[:2] == ["resolved", "citations"]
     clean_build_matches(project, "ja-scholarly")
