@@ -455,14 +455,29 @@ def fill_ahead(tables: BookTables, chapter: ParsedChapter, last: ParsedChapter) 
         len(tables.ids.find(chapter, ref.target)) != 1 for ref in _unlined(chapter.references) if ref not in referred
     ):
         return None
-    printed = [tables.citations_as_written.get(citation) for citation in _unlined(chapter.citations)]
-    if None in printed:
+    cited = _cited_ahead(tables, chapter, last)
+    if cited is None:
         return None
-    cited = Cited({(chapter.id, n): made for n, made in enumerate(printed) if made is not None}, tables.cited.entries)
     files = {**tables.chapter_of_file, chapter.source.path: chapter}
     targets = _link_targets(chapter, files, tables.ids, Diagnostics())
     reads = _Reads(chapter, tables.labels, tables.owner, tables.ids, cited)
     return _filled_in(chapter, reads, targets, tables.words)
+
+
+def _cited_ahead(tables: BookTables, chapter: ParsedChapter, last: ParsedChapter) -> Cited | None:
+    """The chapter's citations as the last book printed them: each where it was, else as the
+    book printed the same citation elsewhere (None if it did not, or not alike everywhere)."""
+    before = _unlined(last.citations)
+    printed = {}
+    for number, citation in enumerate(_unlined(chapter.citations)):
+        if number < len(before) and before[number] == citation:
+            made: str | None = tables.cited.citations.get((chapter.id, number), "")
+        else:
+            made = tables.citations_as_written.get(citation)
+        if made is None:
+            return None
+        printed[chapter.id, number] = made
+    return Cited(printed, tables.cited.entries)
 
 
 def _unlined(items: tuple[_Lined, ...]) -> tuple[_Lined, ...]:
