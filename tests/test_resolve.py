@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import copy_fixture
 
 import report.resolve
+from report.build import prepare
 from report.config import Config
 from report.errors import Diagnostics
 from report.model import Book, Matter, ParsedChapter, SourceChapter
@@ -384,3 +387,20 @@ def test_a_chapter_kept_parsed_is_filled_in_again_only_when_what_its_fill_reads_
     with_file = resolved(book)
     assert with_file.chapters[0].linked_files == (tmp_path / "memo.txt",)
     assert with_file == from_nothing(book)
+
+
+def test_a_chapter_filled_ahead_keeps_its_citations_where_they_were(tmp_path: Path) -> None:
+    """Filled in ahead (report.build._head_start), an edited chapter's citations that stand where
+    they stood take the text the last book printed there, even when the book printed the same
+    citation otherwise elsewhere (a style's "ibid."): only a citation added or moved is looked
+    up by what it cites, and one printed otherwise elsewhere gives no head start."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    book, _ = prepare(root)
+    tables = report.resolve.last_book_tables(root.resolve())
+    assert tables is not None
+    chapter = next(parsed for parsed in tables.chapter_of_file.values() if parsed.id == "citations")
+    tables.__dict__["citations_as_written"] = dict.fromkeys(tables.citations_as_written)  # all: None
+    filled = report.resolve.fill_ahead(tables, chapter, chapter)
+    assert filled == next(made for made in book.chapters if made.id == "citations")  # as the book filled it
+    moved = replace(chapter, citations=chapter.citations[1:])  # each now where another stood
+    assert report.resolve.fill_ahead(tables, moved, chapter) is None
