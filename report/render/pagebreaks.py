@@ -48,8 +48,8 @@ def insert_page_breaks(pages: Sequence[EpubPage], starts: Iterable[PageStart]) -
     roots = {page.file_name: parse_xhtml(page.xhtml) for page in pages}
     where: dict[str, tuple[str, etree._Element]] = {}
     for file_name, root in roots.items():
-        for element in _with_ids(root):
-            where.setdefault(element.get("id"), (file_name, element))
+        for name, element in _by_id(root).items():
+            where.setdefault(name, (file_name, element))
     used_ids = set(where)
     page_list: _PageList = []
     changed: set[str] = set()
@@ -87,18 +87,16 @@ class Breaks:
         out by putting a marker before every element one can stand before and writing the page
         out once: None unless that is the page with markers where this class puts them (the page
         is not as lxml writes it, or the markers' namespace is not declared as usual)."""
-        where: dict[str, etree._Element] = {}
-        for element in _with_ids(root):
-            where.setdefault(element.get("id"), element)
+        prefix = next((p for p, uri in root.nsmap.items() if uri == EPUB_NS and p), None)
+        if prefix is None or root.nsmap.get(None) != XHTML_NS:
+            return None
+        where = _by_id(root)
         point_of = {name: point for name, element in where.items() if (point := _break_point(element)) is not None}
         # In the order they are written, not always the ids' (a paragraph in a table's cell is
         # its own point; a later row's id puts its marker before the whole table).
         elements = sorted(set(point_of.values()), key={e: n for n, e in enumerate(root.iter())}.__getitem__)
         index = {element: n for n, element in enumerate(elements)}
         points = {name: index[point] for name, point in point_of.items()}
-        prefix = next((p for p, uri in root.nsmap.items() if uri == EPUB_NS and p), None)
-        if prefix is None or root.nsmap.get(None) != XHTML_NS:
-            return None
         label = "0"
         marker_id = _marker_id(label, set(where))
         markers = [_marker(marker_id, label) for _ in elements]
@@ -157,8 +155,11 @@ class Breaks:
         return cls(tuple(map(int, value["offsets"])), points, frozenset(map(str, value["ids"])), str(value["prefix"]))
 
 
-def _with_ids(root: etree._Element) -> Iterable[etree._Element]:
-    found: Iterable[etree._Element] = root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]")
+def _by_id(root: etree._Element) -> dict[str, etree._Element]:
+    """The elements of the page's body that have ids, by id (the first, should two share one)."""
+    found: dict[str, etree._Element] = {}
+    for element in root.iterfind(f".//{{{XHTML_NS}}}body//*[@id]"):
+        found.setdefault(element.get("id"), element)
     return found
 
 
