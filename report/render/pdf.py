@@ -393,7 +393,7 @@ class _Part:
             stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
-        return PartJob(self.key, filled, cover)
+        return PartJob(self.key, filled, cover, self.name)
 
 
 def page_text(ref: str, page_of: Callable[[str], str]) -> str:
@@ -1160,7 +1160,7 @@ def _layout_key(styles: Styles, job: PartJob) -> str:
 
 
 def _code() -> str:
-    return code_fingerprint("report.render.pdf", "report.render.weasy", "report.sandbox")
+    return code_fingerprint("report.render.pdf", "report.render.weasy", "report.render.resume", "report.sandbox")
 
 
 _EXTRA_KEY = digest("pdf-extra")

@@ -47,11 +47,13 @@ from urllib.parse import unquote, urlsplit
 
 from report.daemon.settings import ended
 from report.faults import fault_point
+from report.render import resume
 
 if TYPE_CHECKING:
     from report.render.join import Joiner
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
+LAYOUTS_RESUMABLE = 3  # parts a worker keeps the last layout of (see report.render.resume)
 PAGE_NUMBER_CLASS = "page-number"
 PAGE_LIST_CLASS = "page-list"  # several ids' pages, the index's "3, 5–7" (see report.render.pdf)
 _NUMBER_TAGS = ("span", "a")  # a page number's element (the index's are links: see report.index)
@@ -95,6 +97,7 @@ class PartJob:
     key: str  # the part's layout key: its HTML and the styles
     html: str  # page numbers of other parts as stand-ins (span.page-number with digits)
     cover: bool = False  # also return the first page as PNG
+    name: str = ""  # the part's name, whose last layout the worker may resume ("": none)
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ def load_weasyprint() -> None:
         _join_dots(leader_index(line)[1])  # the leader it filled: a line's first
 
     weasyprint.layout.inline.handle_leader = handle_leader_joined
+    resume.install()
     _tag_for_pdf_ua()
     _record_page_numbers()
 
@@ -699,6 +703,9 @@ class Worker:
         self.fetcher: Any = None
         self._parsed: dict[Styles, tuple[list[Any], Any, Any, tuple[Path, ...]]] = {}  # oldest use first
         self.laid_out: dict[str, Any] = {}  # part key → WeasyPrint document
+        # Part name → its last layout here, to resume (the most recent last): an author edits a
+        # chapter or two again and again.
+        self.resumable: dict[str, resume.LaidOut] = {}
         self.joiner: Joiner | None = None  # a join begun, waiting for more parts
         # The last join written, and the book it joined (its styles, faces, blank pages): kept
         # for the book's next build, which sends most of its parts again as they were.
@@ -744,9 +751,15 @@ class Worker:
 
     def layout(self, job: PartJob) -> PartLayout:
         fault_point("pdf-layout")
+        assert self.styles is not None
         self.fetcher.fetched = list(self._styles_fetched)
-        with _collected() as collector:
+        last = self.resumable.pop(job.name, None)
+        with _collected() as collector, resume.resuming(self.styles.key, last) as render:
             document = self._render(job)
+        if job.name and render.kept is not None:
+            self.resumable[job.name] = render.kept
+            while len(self.resumable) > LAYOUTS_RESUMABLE:
+                del self.resumable[next(iter(self.resumable))]
         self.laid_out[job.key] = document
         return PartLayout(
             pages=len(document.pages),
@@ -773,6 +786,7 @@ class Worker:
                 numbers: tuple[DrawnNumber, ...] | None = _drawn_numbers(document, _RECORDING.found)
                 if numbers is not None and len(numbers) != marked:
                     numbers = None
+                    self.resumable.clear()  # their boxes may be this document's: filled in now
                     _fill_page_numbers(document, dict(job.numbers), job.first_folio)
                     self._write(document, job.target)
             finally:

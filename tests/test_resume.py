@@ -1,0 +1,267 @@
+"""A part's layout resumed from the first page its edit can change (report/render/resume.py):
+drawn, it gives the bytes of the part laid out from nothing, and it does take pages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO_ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
+
+# Runs in a fresh interpreter, as a PDF worker does: fontconfig sees only the test's fonts.
+# For each (before, after) pair: one worker lays out and draws ``before``, then lays out and
+# draws ``after`` resuming it; another worker lays out and draws ``after`` from nothing.
+LAY_OUT = """
+import json, sys
+from contextlib import contextmanager
+from pathlib import Path
+from report.render import resume, weasy
+weasy.load_weasyprint()
+job = json.load(sys.stdin)
+styles = weasy.Styles(
+    (job["css"],), job["base_url"], (Path(job["folder"]),), Path(job["fontconfig"]), "pdf/ua-1", "styles", ()
+)
+taken = []
+resuming = resume.resuming
+
+@contextmanager
+def counted(*arguments):
+    with resuming(*arguments) as render:
+        yield render
+    taken.append(render.taken)
+
+weasy.resume.resuming = counted
+
+def foreign(document):  # how many laid-out boxes belong to another document's elements
+    own = {id(element) for element in document._html.etree_element.iter()}
+    count = 0
+    for page in document.pages:
+        stack = [page._page_box]
+        while stack:
+            box = stack.pop()
+            count += box.element is not None and id(box.element) not in own
+            stack.extend(getattr(box, "children", ()))
+    return count
+
+def drawn(worker, html, name, target):
+    part = weasy.PartJob(target, html, name=name)
+    layout = worker.layout(part)
+    elsewhere = foreign(worker.laid_out[part.key])
+    worker.draw(weasy.DrawJob(part, (), 1, Path(job["folder"]) / target))
+    return layout.pages, (Path(job["folder"]) / target).read_bytes(), elsewhere
+
+results = []
+for number, (before, after) in enumerate(job["pairs"]):
+    resumed, fresh = weasy.Worker(), weasy.Worker()
+    resumed.use(styles)
+    fresh.use(styles)
+    before_pages, _, _ = drawn(resumed, before, "part", f"before-{number}.pdf")
+    taken.clear()
+    pages, resumed_pdf, elsewhere = drawn(resumed, after, "part", f"resumed-{number}.pdf")
+    _, fresh_pdf, _ = drawn(fresh, after, "", f"fresh-{number}.pdf")
+    results.append(
+        {"before": before_pages, "pages": pages, "taken": taken[0], "same": resumed_pdf == fresh_pdf, "foreign": elsewhere}
+    )
+json.dump(results, sys.stdout)
+"""
+
+CSS = """
+@page { size: A5; margin: 18mm 15mm;
+  @top-right { content: string(chapter); font-size: 8pt; }
+  @bottom-center { content: counter(page); } }
+body { font-family: "Noto Serif", "Noto Serif CJK JP"; font-size: 10pt; line-height: 1.7; widows: 2; orphans: 2; }
+h1 { string-set: chapter content(); font-size: 16pt; }
+h2 { break-after: avoid; font-size: 12pt; margin: 4mm 0 2mm; }
+.note { float: footnote; font-size: 8pt; }
+table { border-collapse: collapse; width: 100%; }
+td { border: 0.5pt solid #888; padding: 1mm; }
+aside.callout { border-left: 2pt solid #36c; padding-left: 3mm; }
+aside.callout > :last-child { margin-bottom: 0; }
+li:nth-last-child(2) { color: #a00; }
+p.last:last-child { font-weight: 700; }
+pre { break-inside: avoid; font-size: 8pt; }
+.box { break-inside: avoid; border: 1pt solid #999; }
+.columns { columns: 2; }
+.stripes > p:nth-last-child(odd) { color: #666; }
+"""
+JA = "これは日本語の本文で、組版を確かめるために繰り返されます。"
+EN = "The quick brown fox jumps over the lazy dog, again and again. "
+
+
+def _paragraph(number: int, length: int, note: bool = False) -> str:
+    text = (JA if number % 2 else EN) * length
+    footnote = f'<span class="note">注{number}:{JA}</span>' if note else ""
+    return f'<p id="p{number}">{number}. {text}{footnote}</p>'
+
+
+# The blocks a chapter is made of: each gives its HTML for a number (its place), so that the
+# same block at another place differs from it.
+BLOCKS = {
+    "long": lambda n: _paragraph(n, 9),
+    "short": lambda n: _paragraph(n, 1),
+    "noted": lambda n: _paragraph(n, 4, note=True),
+    "heading": lambda n: f'<h2 id="h{n}">{n}. 節の見出し</h2>',
+    "table": lambda n: (
+        "<table>" + "".join(f"<tr><td>{n}-{row}</td><td>{JA}</td></tr>" for row in range(8)) + "</table>"
+    ),
+    "list": lambda n: "<ol>" + "".join(f"<li>{n}-{item} {JA}</li>" for item in range(5)) + "</ol>",
+    "reversed": lambda n: '<ol reversed="">' + "".join(f"<li>{n}-{item}</li>" for item in range(4)) + "</ol>",
+    "callout": lambda n: f'<aside class="callout"><p>{n}. {JA * 3}</p><p>{JA * 2}</p></aside>',
+    "code": lambda n: "<pre>" + "\n".join(f"line {n}-{line} = {line * 7}" for line in range(12)) + "</pre>",
+    "kept": lambda n: f'<div class="box"><p>{n}. {EN * 6}</p><p>{JA * 4}</p></div>',
+    "columns": lambda n: f'<div class="columns"><p>{n}. {EN * 8}</p></div>',
+    "last": lambda n: f'<p class="last">{n}. {JA * 2}</p>',
+}
+CHAPTER_START = '<section class="chapter"><h1>第一章 試しの章</h1>'
+
+
+def _document(blocks: list[str]) -> str:
+    body = CHAPTER_START + "".join(BLOCKS[kind](number) for number, kind in enumerate(blocks)) + "</section>"
+    return f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>試し</title></head><body>{body}</body></html>'
+
+
+def _laid_out(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, object]]:
+    characters = print_characters("".join(before + after for before, after in pairs) + "0123456789", [CSS])
+    urls = {}
+    for face in FACES:
+        if face.style in ("serif", "sans") and face.file not in urls:
+            path = folder / face.file
+            path.write_bytes(subset(face, characters))
+            urls[face.file] = path.as_uri()
+    fontconfig = fontconfig_file(folder, bundled_dir=False)
+    job = {
+        "css": font_face_css(urls) + CSS,
+        "base_url": folder.as_uri() + "/",
+        "folder": str(folder),
+        "fontconfig": str(fontconfig),
+        "pairs": pairs,
+    }
+    environment = {**os.environ, "FONTCONFIG_FILE": str(fontconfig)}
+    run = subprocess.run(
+        [sys.executable, "-c", LAY_OUT],
+        input=json.dumps(job),
+        text=True,
+        capture_output=True,
+        env=environment,
+        cwd=REPO_ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+# An edit of a chapter: where (a fraction of its blocks) and what.
+EDITS = ("append", "insert", "remove", "replace", "rewrite")
+
+
+def _edited(blocks: list[str], edit: str, where: float, kind: str) -> list[str]:
+    at = min(int(where * len(blocks)), len(blocks) - 1)
+    if edit == "append":
+        return [*blocks, kind]
+    if edit == "insert":
+        return [*blocks[:at], kind, *blocks[at:]]
+    if edit == "remove":
+        return blocks[:at] + blocks[at + 1 :]
+    if edit == "replace":
+        return [*blocks[:at], kind, *blocks[at + 1 :]]
+    return blocks  # "rewrite": the same blocks, one of them written otherwise (see _rewritten)
+
+
+def _rewritten(html: str, where: float) -> str:
+    """A sentence of one paragraph rewritten, at ``where`` of the document's paragraphs."""
+    marks = [index for index in range(len(html)) if html.startswith("<p id=", index)]
+    at = marks[min(int(where * len(marks)), len(marks) - 1)] if marks else 0
+    return html[:at] + html[at:].replace("。", "。書き足された一文。", 1)
+
+
+# Chapters of two pages or more (four long paragraphs, then what is drawn). Hypothesis begins with
+# the first of each choice: long paragraphs, added at the end, which resume.
+chapters = st.lists(st.sampled_from(list(BLOCKS)), min_size=2, max_size=18).map(lambda blocks: ["long"] * 4 + blocks)
+edits = st.tuples(st.sampled_from(EDITS), st.floats(0, 1), st.sampled_from(list(BLOCKS)))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(chapters, edits), min_size=8, max_size=8))
+def test_a_resumed_layout_draws_the_bytes_of_a_layout_from_nothing(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[tuple[list[str], tuple[str, float, str]]]
+) -> None:
+    """Chapters of paragraphs, footnotes, headings kept with what follows, tables, lists (one
+    reversed, one styled by ``:nth-last-child``), a callout styled by ``:last-child``, code
+    and boxes kept whole, multi-column text; each edited once: a block added at the end or
+    inside, removed, replaced, or a sentence rewritten. Each pair is laid out with the edit
+    resuming the chapter's layout, and from nothing: the two draw the same bytes."""
+    pairs = []
+    for blocks, (edit, where, kind) in cases:
+        before = _document(blocks)
+        after = _document(_edited(blocks, edit, where, kind))
+        pairs.append((before, _rewritten(after, where) if edit == "rewrite" else after))
+    for (before, after), result in zip(pairs, _laid_out(tmp_path_factory.mktemp("resume"), pairs), strict=True):
+        assert result["same"] and not result["foreign"], (before, after, result)
+
+
+def _stripes(paragraphs: int) -> str:
+    return '<div class="stripes">' + "".join(f"<p>{n}. {JA}</p>" for n in range(paragraphs)) + "</div>"
+
+
+def _long_table(rows: list[str]) -> str:
+    return "<table>" + "".join(f"<tr><td>{row}</td><td>{JA}</td></tr>" for row in rows) + "</table>"
+
+
+def _reversed_list(items: int) -> str:
+    return '<ol reversed="">' + "".join(f"<li>{JA * 2}</li>" for _ in range(items)) + "</ol>"
+
+
+def _page_of(body: str) -> str:
+    return f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>試し</title></head><body>{CHAPTER_START}{body}</section></body></html>'
+
+
+def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_or_resizes(tmp_path: Path) -> None:
+    """Writing on at the end of a long chapter: every page but the last is taken as it was (the
+    one the edit is on; had the edit been on a page with text before it, the page before that
+    too, whose break may look ahead into it: see the hypothesis test's insertions). None is
+    taken when the edit changes what comes before it: a sentence added at the very start;
+    a row added to a table spanning pages (a table's columns are sized by all its rows); an
+    item added to a reversed list (its numbers count down to the last). Pages before the first
+    paragraph whose style an added one changes (``:nth-last-child(odd)``) are taken, no later."""
+    blocks = [
+        "long",
+        "heading",
+        "noted",
+        "long",
+        "long",
+        "list",
+        "long",
+        "noted",
+        "long",
+        "long",
+        "callout",
+        "long",
+    ] * 2
+    rows = [f"行{row}" for row in range(40)]
+    opening = "<p>" + EN * 60 + "</p>"  # two pages and more
+    stripes, added_stripe = _page_of(opening + _stripes(60)), _page_of(opening + _stripes(61))
+    results = _laid_out(
+        tmp_path,
+        [
+            (_document(blocks), _document([*blocks, "long"])),
+            (_document(blocks), _document(blocks).replace("0. ", "0. 最初に書き足された一文。", 1)),
+            (_page_of(_long_table(rows)), _page_of(_long_table([*rows, "ずっと長くなった最後の行の見出し"]))),
+            (_page_of(_reversed_list(30)), _page_of(_reversed_list(31))),
+            (stripes, added_stripe),
+        ],
+    )
+    appended, at_start, in_table, in_reversed, restyled = results
+    assert all(result["same"] and not result["foreign"] for result in results), results
+    assert appended["before"] >= 5 and appended["taken"] == appended["before"] - 1
+    assert at_start["taken"] == in_table["taken"] == in_reversed["taken"] == 0
+    assert in_table["before"] >= 3 and in_reversed["before"] >= 3
+    # The opening's first page (its second is the one before the first stripe's page), not one
+    # of the stripes' own four.
+    assert restyled["before"] >= 6 and restyled["taken"] == 1
