@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -1122,3 +1123,16 @@ def test_a_name_tree_s_leaves_are_made_again_only_where_their_entries_changed() 
         assert NameTree(added)["id-500+"] == String("added")
     finally:
         joiner.close()
+
+
+def test_a_part_goes_to_the_worker_its_name_points_to_when_both_are_free(tmp_path: Path) -> None:
+    """A worker keeps the last layouts it made, to resume (report.render.resume): a chapter
+    edited build after build is laid out by the same worker, the one its name points to, when
+    that one is free; when it is not, by the free one (a resumed layout is not worth a wait)."""
+    names = {zlib.crc32(name.encode()) % 2: name for name in ("chapter-a", "chapter-b", "chapter-c", "chapter-d")}
+    assert len(names) == 2
+    for worker, name in names.items():
+        session = _session(tmp_path, [_Connection(), _Connection()])
+        session.lay_out(PartJob("first", "本文", name=name))
+        session.lay_out(PartJob("second", "本文", name=name))
+        assert session.holder == {"first": worker, "second": 1 - worker}

@@ -16,6 +16,7 @@ import os
 import queue
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -208,14 +209,17 @@ class Session:
         edit's second layout (the index's, the contents' made longer) runs beside the edited
         chapter's drawing, not after it. Of those, first one that does not keep this book's
         join from an earlier build: the join takes up the parts that did not change while the
-        edited chapter is laid out and drawn (which worker joins does not follow: see join)."""
+        edited chapter is laid out and drawn (which worker joins does not follow: see join).
+        Of those, the one the part's name points to: a part edited build after build goes to
+        the same worker, which may resume its last layout (see report.render.resume)."""
         joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
             room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
             if not room:
                 return
-            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index]))
             job = self.waiting.popleft()
+            named = zlib.crc32(job.name.encode()) % len(self.expected)
+            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != named))
             self.holder[job.key] = index
             self._send(index, ("layout", job))
 
