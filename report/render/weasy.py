@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from report.render.join import Joiner
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
-LAYOUTS_RESUMABLE = 3  # parts a worker keeps the last layout of (see report.render.resume)
+LAYOUTS_RESUMABLE = 6  # parts a worker keeps the last layout of (see report.render.resume)
 PAGE_NUMBER_CLASS = "page-number"
 PAGE_LIST_CLASS = "page-list"  # several ids' pages, the index's "3, 5–7" (see report.render.pdf)
 _NUMBER_TAGS = ("span", "a")  # a page number's element (the index's are links: see report.index)
