@@ -53,6 +53,9 @@ class LaidOut:
     # By page: how many footnotes the pages before it had laid out, in document order, and
     # None if they left it anything else (a footnote reported, a float broken).
     starts: list[int | None]
+    # By page: each box broken over lines or pages, and the sides it was laid out without
+    # (WeasyPrint's drawing clears them, and a page taken lays out its corners from them).
+    broken: list[list[tuple[Any, frozenset[str]]]]
 
 
 @dataclass
@@ -63,6 +66,7 @@ class _Render:
     last: LaidOut | None
     html: Any = None  # WeasyPrint's HTML being laid out
     taken: int = 0  # pages taken from the last layout
+    first_pass: bool = False  # WeasyPrint's first pass over the pages, resumed
     mapped: dict[int, Any] = field(default_factory=dict)  # id of an old element → the new one
     matched: dict[int, list[Any]] = field(default_factory=dict)
     footnotes: list[Any] = field(default_factory=list)  # all of the document's, in order
@@ -103,6 +107,7 @@ def install() -> None:
         return found
 
     cssselect2.Matcher.match = match_recorded
+
     layout_document = weasyprint.document.layout_document
     make_all_pages = weasyprint.layout.make_all_pages
     remake_page = weasyprint.layout.page.remake_page
@@ -119,16 +124,22 @@ def install() -> None:
         render = _RENDER
         if render is not None and render.taken and not pages:  # the first pass
             pages = _restore(render, context)
+            render.first_pass = True
         paginated = []
         for page in make_all_pages(context, root_box, html, pages):
             paginated.append((page, tuple(page.children), list(page.children[0].children)))
             yield page
         if render is not None:
             render.pages = paginated
+            render.first_pass = False
 
     def page_recorded(index: int, context: Any, *rest: Any) -> Any:
         made = remake_page(index, context, *rest)
         render = _RENDER
+        if render is not None and render.first_pass and (made[1] is not None or context.reported_footnotes):
+            # WeasyPrint's first pass makes every page (it has none yet), even one that only
+            # holds the footnotes the page before had no room for: so does a resumed one.
+            context.page_maker[index + 1][-1]["content_changed"] = True
         if render is not None:
             starts = render.starts  # a later pass may remake one page of many
             starts.extend([None] * (index + 2 - len(starts)))
@@ -234,7 +245,9 @@ def _restore(render: _Render, context: Any) -> list[Any]:
     context.footnotes = render.footnotes[laid_notes:]
     render.starts = last.starts[: taken + 1]
     pages = []
-    for page, children, root_children in last.pages[:taken]:
+    for (page, children, root_children), broken in zip(last.pages[:taken], last.broken, strict=False):
+        for box, sides in broken:
+            box.remove_decoration_sides = set(sides)
         root = children[0].copy()
         root.children = list(root_children)
         taken_page = page.copy()
@@ -261,6 +274,15 @@ def _kept(render: _Render, html: Any, context: Any) -> LaidOut | None:
     wanted = any(state["pages_wanted"] or state["content_lookups"] for *_, state in context.page_maker)
     if running or wanted or context.target_collector.counter_lookup_items:
         return None
+    broken = [
+        [
+            (box, frozenset(box.remove_decoration_sides))
+            for child in children
+            for box in _boxes(child)
+            if box.remove_decoration_sides
+        ]
+        for _, children, _ in render.pages
+    ]
     return LaidOut(
         render.styles,
         list(html.etree_element.iter()),
@@ -268,4 +290,5 @@ def _kept(render: _Render, html: Any, context: Any) -> LaidOut | None:
         render.pages,
         context.page_maker,
         render.starts,
+        broken,
     )
