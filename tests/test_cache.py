@@ -1706,3 +1706,23 @@ def test_the_cyclic_collector_is_held_off_while_a_build_runs_and_on_again_after(
         assert during == [False, False] and not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_first_build_s_layouts_are_not_kept_to_resume_and_an_edit_s_are(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker keeps the last layouts it made, to resume them (report.render.resume), of the
+    parts named in their jobs: a report's first build lays out every part, and names none (the
+    workers would hold layouts for nothing); an edit's layouts are named."""
+    root = copy_fixture("ja-basic", tmp_path)
+    names: list[str] = []
+    lay_out = Session.lay_out
+    monkeypatch.setattr(
+        Session, "lay_out", lambda self, job, first=False: names.append(job.name) or lay_out(self, job, first)
+    )
+    build(root, workers=worker)
+    assert names and not any(names)
+    names.clear()
+    append(root / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
+    build(root, workers=worker)
+    assert names and all(names)

@@ -356,6 +356,10 @@ class _Part:
     # one): laid out at once, not once the parts before it are (see PdfRun._lists_pages_unknown).
     lists_guessed: bool = False
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
+    # Whether the worker that lays it out keeps its layout, to resume (see report.render.resume):
+    # not in a report's first build, which lays out every part (the workers would hold six
+    # layouts each for nothing, and every garbage collection there would walk them).
+    resumed: bool = True
 
     @classmethod
     def made(
@@ -393,7 +397,7 @@ class _Part:
             stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
-        return PartJob(self.key, filled, cover, self.name)
+        return PartJob(self.key, filled, cover, self.name if self.resumed else "")
 
 
 def page_text(ref: str, page_of: Callable[[str], str]) -> str:
@@ -743,6 +747,7 @@ class PdfRun(_OfReport):
             listed = [name for ref in part.refs if " " in ref for name in ref.split()]
             new = sum(name not in known for name in listed)
             part.lists_guessed = bool(listed) and new * _NEW_IN_LISTS <= len(listed)
+            part.resumed = bool(known)  # a first build's are not kept
             parts.append(part)
         return parts
 
