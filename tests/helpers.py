@@ -205,3 +205,18 @@ def epub_names(epub: Path) -> list[str]:
 def epub_read(epub: Path, name: str) -> bytes:
     with zipfile.ZipFile(epub) as archive:
         return archive.read(name)
+
+
+def cut_faces(directory: Path, text: str, css: str) -> dict[str, str]:
+    """The bundled serif and sans faces cut to the characters of ``text`` and ``css`` (as a
+    report's subsets are), written to ``directory``: each file's URL, by the face's file name."""
+    from report.fonts import FACES, print_characters, subset
+
+    characters = print_characters(text, [css])
+    urls = {}
+    for face in FACES:
+        if face.style in ("serif", "sans") and face.file not in urls:
+            path = directory / face.file
+            path.write_bytes(subset(face, characters))
+            urls[face.file] = path.as_uri()
+    return urls

@@ -24,14 +24,14 @@ import pytest
 from fontTools.cffLib import CFFFontSet
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTFont
-from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, pdffonts
+from helpers import BUNDLED_PDF_FAMILIES, REPO_ROOT, cut_faces, pdffonts
 from hypothesis import given
 from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, String
 from PIL import Image
 
 import report.render.workers
-from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
+from report.fonts import FACES, font_face_css, fontconfig_file
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
 from report.render.weasy import DrawJob, JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
@@ -143,13 +143,7 @@ class Rendered:
 def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> dict[str, bytes]:
     """Each HTML document as the PDF workers write it: tagged, naming its fonts (the bundled
     faces cut to the characters of all documents, as a report's subsets are) by hash."""
-    characters = print_characters("".join(html for html, _ in documents.values()), [CSS])
-    urls = {}
-    for face in FACES:
-        if face.style in ("serif", "sans") and face.file not in urls:
-            path = directory / face.file
-            path.write_bytes(subset(face, characters))
-            urls[face.file] = path.as_uri()
+    urls = cut_faces(directory, "".join(html for html, _ in documents.values()), CSS)
     Image.new("RGB", (8, 8), (200, 30, 30)).save(directory / "dot.png")
     job = {
         "css": font_face_css(urls) + CSS,

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, cut_faces
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from report.fonts import FACES, font_face_css, fontconfig_file, print_characters, subset
+from report.fonts import font_face_css, fontconfig_file
 
 # Runs in a fresh interpreter, as a PDF worker does: fontconfig sees only the test's fonts.
 # For each (before, after) pair: one worker lays out ``before`` twice (the second resuming the
@@ -144,13 +144,7 @@ def _document(blocks: list[str]) -> str:
 
 
 def _laid_out(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, object]]:
-    characters = print_characters("".join(before + after for before, after in pairs) + "0123456789", [CSS])
-    urls = {}
-    for face in FACES:
-        if face.style in ("serif", "sans") and face.file not in urls:
-            path = folder / face.file
-            path.write_bytes(subset(face, characters))
-            urls[face.file] = path.as_uri()
+    urls = cut_faces(folder, "".join(before + after for before, after in pairs) + "0123456789", CSS)
     fontconfig = fontconfig_file(folder, bundled_dir=False)
     job = {
         "css": font_face_css(urls) + CSS,
