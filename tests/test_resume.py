@@ -3,11 +3,13 @@ drawn, it gives the bytes of the part laid out from nothing, and it does take pa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import REPO_ROOT, cut_faces
@@ -15,6 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from report.fonts import font_face_css, fontconfig_file
+from report.render import resume
+from report.render.weasy import PartJob, Styles, Worker
 
 # Runs in a fresh interpreter, as a PDF worker does: fontconfig sees only the test's fonts.
 # For each (before, after) pair: one worker lays out ``before`` twice (the second resuming the
@@ -166,6 +170,8 @@ def _laid_out(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, obje
     return json.loads(run.stdout)
 
 
+_STYLES = Styles(("p { color: black }",), "file:///report/", (), Path("fonts.conf"), "pdf/ua-1", "the styles", ())
+
 # An edit of a chapter: where (a fraction of its blocks) and what.
 EDITS = ("append", "insert", "remove", "replace", "rewrite")
 
@@ -283,3 +289,20 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     # The opening's first page (its second is the one before the first stripe's page), not one
     # of the stripes' own four.
     assert restyled["before"] >= 6 and restyled["taken"] == 1
+
+
+def test_a_worker_resumes_a_layout_with_the_styles_it_was_laid_out_with_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Styles of one key whose fonts were cut anew (a character new to the book) do not resume a
+    layout made with the last cut: its pages would draw with the last cut's fonts."""
+    kept = resume.LaidOut(_STYLES, [], {}, [], [], [0], [])
+    recut = dataclasses.replace(_STYLES, fonts=(("Noto Serif CJK JP", Path("recut.otf")),))
+    assert recut.key == _STYLES.key
+    resumed: list[resume.LaidOut | None] = []
+    rendered = lambda worker, job: resumed.append(resume._RENDER and resume._RENDER.last) or SimpleNamespace(pages=[])  # noqa: E731
+    monkeypatch.setattr(Worker, "_render", rendered)
+    for styles in (recut, _STYLES):
+        worker = Worker()
+        worker.styles, worker.fetcher, worker._styles_fetched = styles, SimpleNamespace(fetched=[]), ()
+        worker.resumable["chapter"] = kept
+        worker.layout(PartJob("key", "<p>本文</p>", name="chapter"))
+    assert resumed == [None, kept]

@@ -43,7 +43,10 @@ _FLOWING = frozenset({("block", "flow"), ("inline", "flow")})
 class LaidOut:
     """What resuming needs of a part's layout, kept by the worker that made it."""
 
-    styles: str  # the styles' key: a layout is only resumed with the same stylesheets
+    # The styles it was laid out with: a layout is only resumed with equal ones. Their key is not
+    # enough: a character new to the book cuts the fonts anew under the same key, and the pages
+    # taken would draw with the fonts of the last cut.
+    styles: object
     elements: list[Any]  # the HTML's elements, in document order
     matched: dict[int, list[Any]]  # id of an element → the selectors that matched it (see install)
     # Each page as WeasyPrint paginated it, before its margin boxes were added: the page box,
@@ -62,7 +65,7 @@ class LaidOut:
 class _Render:
     """One layout under way: what it may take of the last, and what it keeps for the next."""
 
-    styles: str
+    styles: object
     last: LaidOut | None
     html: Any = None  # WeasyPrint's HTML being laid out
     taken: int = 0  # pages taken from the last layout
@@ -79,7 +82,7 @@ _RENDER: _Render | None = None
 
 
 @contextmanager
-def resuming(styles: str, last: LaidOut | None) -> Iterator[_Render]:
+def resuming(styles: object, last: LaidOut | None) -> Iterator[_Render]:
     """WeasyPrint's layouts in the block resume ``last`` where they can (see the module), and
     keep what the next needs (``render.kept``; None if it could not be resumed)."""
     global _RENDER

@@ -754,7 +754,7 @@ class Worker:
         assert self.styles is not None
         self.fetcher.fetched = list(self._styles_fetched)
         last = self.resumable.pop(job.name, None)
-        with _collected() as collector, resume.resuming(self.styles.key, last) as render:
+        with _collected() as collector, resume.resuming(self.styles, last) as render:
             document = self._render(job)
         if job.name and render.kept is not None:
             self.resumable[job.name] = render.kept
