@@ -44,26 +44,15 @@ def counted(*arguments):
 
 weasy.resume.resuming = counted
 
+def boxes(document):
+    return [box for page in document.pages for box in page._page_box.descendants(placeholders=True)]
+
 def foreign(document):  # how many laid-out boxes belong to another document's elements
     own = {id(element) for element in document._html.etree_element.iter()}
-    count = 0
-    for page in document.pages:
-        stack = [page._page_box]
-        while stack:
-            box = stack.pop()
-            count += box.element is not None and id(box.element) not in own
-            stack.extend(getattr(box, "children", ()))
-    return count
+    return sum(box.element is not None and id(box.element) not in own for box in boxes(document))
 
 def sides(document):  # each box broken over lines or pages: the sides it is drawn without
-    found = []
-    for page in document.pages:
-        stack = [page._page_box]
-        while stack:
-            box = stack.pop()
-            found.append(sorted(getattr(box, "remove_decoration_sides", ())))
-            stack.extend(getattr(box, "children", ()))
-    return found
+    return [sorted(box.remove_decoration_sides) for box in boxes(document)]
 
 def drawn(worker, html, name, target):
     part = weasy.PartJob(target, html, name=name)

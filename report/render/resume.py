@@ -68,6 +68,7 @@ class _Render:
     styles: object
     last: LaidOut | None
     html: Any = None  # WeasyPrint's HTML being laid out
+    elements: list[Any] = field(default_factory=list)  # its elements, in document order
     taken: int = 0  # pages taken from the last layout
     first_pass: bool = False  # WeasyPrint's first pass over the pages, resumed
     mapped: dict[int, Any] = field(default_factory=dict)  # id of an old element → the new one
@@ -121,7 +122,7 @@ def install() -> None:
             _begin(render, html, context)
         yield from layout_document(html, root_box, context, *rest)
         if render is not None:
-            render.kept = _kept(render, html, context)
+            render.kept = _kept(render, context)
 
     def pages_resumed(context: Any, root_box: Any, html: Any, pages: list[Any]) -> Iterator[Any]:
         render = _RENDER
@@ -156,12 +157,12 @@ def install() -> None:
 
 def _begin(render: _Render, html: Any, context: Any) -> None:
     render.html = html
+    render.elements = elements = list(html.etree_element.iter())
     render.footnotes = list(context.footnotes)
     render.starts = [0]
     last = render.last
     if last is None:
         return
-    elements = list(html.etree_element.iter())
     changed = _first_change(last, elements, render.matched)
     if context.target_collector.counter_lookup_items or not _flowing_around(last, elements, changed, context):
         return
@@ -220,15 +221,9 @@ def _first_page_showing(last: LaidOut, changed: int) -> int:
     """The first page of the last layout with a box of the changed element or of one after it."""
     first_changed = {id(element) for element in last.elements[changed:]}
     for number, (_, children, _) in enumerate(last.pages):
-        if any(id(box.element) in first_changed for child in children for box in _boxes(child)):
+        if any(id(box.element) in first_changed for child in children for box in child.descendants(placeholders=True)):
             return number
     return len(last.pages)
-
-
-def _boxes(box: Any) -> Iterator[Any]:
-    yield box
-    for child in getattr(box, "children", ()):
-        yield from _boxes(child)
 
 
 def _restore(render: _Render, context: Any) -> list[Any]:
@@ -255,7 +250,7 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         root.children = list(root_children)
         taken_page = page.copy()
         taken_page.children = (root, *children[1:])
-        for box in _boxes(taken_page):
+        for box in taken_page.descendants(placeholders=True):
             box.element = render.mapped.get(id(box.element), box.element)
         # The styles of its margin boxes, which WeasyPrint sets as it makes a page.
         set_page_type_computed_styles(page.page_type, render.html, context.style_for)
@@ -271,7 +266,7 @@ def _start(render: _Render, context: Any) -> int | None:
     return laid if in_order and not context.reported_footnotes and not context.broken_out_of_flow else None
 
 
-def _kept(render: _Render, html: Any, context: Any) -> LaidOut | None:
+def _kept(render: _Render, context: Any) -> LaidOut | None:
     """What the next layout of the part may resume; None if no page of it may be taken."""
     running = any(boxes for pages in context.running_elements.values() for boxes in pages.values())
     wanted = any(state["pages_wanted"] or state["content_lookups"] for *_, state in context.page_maker)
@@ -281,14 +276,14 @@ def _kept(render: _Render, html: Any, context: Any) -> LaidOut | None:
         [
             (box, frozenset(box.remove_decoration_sides))
             for child in children
-            for box in _boxes(child)
+            for box in child.descendants(placeholders=True)
             if box.remove_decoration_sides
         ]
         for _, children, _ in render.pages
     ]
     return LaidOut(
         render.styles,
-        list(html.etree_element.iter()),
+        render.elements,
         render.matched,
         render.pages,
         context.page_maker,
