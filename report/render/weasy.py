@@ -753,10 +753,14 @@ class Worker:
         fault_point("pdf-layout")
         assert self.styles is not None
         self.fetcher.fetched = list(self._styles_fetched)
-        last = self.resumable.pop(job.name, None)
-        with _collected() as collector, resume.resuming(self.styles, last) as render:
+        # A part without a name (a first build's) has nothing to resume and keeps nothing: its
+        # layout records nothing for a next one.
+        resuming = (
+            resume.resuming(self.styles, self.resumable.pop(job.name, None)) if job.name else contextlib.nullcontext()
+        )
+        with _collected() as collector, resuming as render:
             document = self._render(job)
-        if job.name and render.kept is not None:
+        if render is not None and render.kept is not None:
             self.resumable[job.name] = render.kept
             while len(self.resumable) > LAYOUTS_RESUMABLE:
                 del self.resumable[next(iter(self.resumable))]
