@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,9 +98,22 @@ pre { break-inside: avoid; font-size: 8pt; }
 .columns { columns: 2; }
 .stripes > p:nth-last-child(odd) { color: #666; }
 code { background: #eee; border-radius: 2pt; padding: 0 2pt; }
+.index { columns: 2; column-gap: 6mm; }
+.index ul { list-style: none; margin: 0; padding: 0; }
+a.pages { margin-left: 0.8em; color: inherit; }
+p.titled { string-set: chapter content(); }
+.aside { float: left; width: 30mm; height: 30mm; background: #eee; }
+p.lead::first-line { letter-spacing: 0.2em; }
+p.initial::first-letter { color: #c00; }
 """
 JA = "これは日本語の本文で、組版を確かめるために繰り返されます。"
 EN = "The quick brown fox jumps over the lazy dog, again and again. "
+
+
+def _entry(term: str, pages: int) -> str:
+    """An index entry: a term and its page list (stand-ins, as a part is laid out with them)."""
+    listed = ", ".join("00–00" if page % 3 else "000" for page in range(pages % 7 + 1))
+    return f'<li>用語{term}<a class="pages" data-of="p{pages}" href="#p0">{listed}</a></li>'
 
 
 def _paragraph(number: int, length: int, note: bool = False) -> str:
@@ -127,6 +141,11 @@ BLOCKS = {
     "last": lambda n: f'<p class="last">{n}. {JA * 2}</p>',
     # Inline code broken over lines: each piece is drawn with its rounded corners on one side only.
     "coded": lambda n: f"<p>{n}. {JA * 2}<code>{' '.join(f'code_{n}_{word}' for word in range(24))}</code>{JA}</p>",
+    # A page number's stand-in in the text, and an index's entries in columns, each with its page list.
+    "cited": lambda n: f'<p>{n}. {JA}<span class="num">00</span>ページの図を見よ。{JA * 2}</p>',
+    "index": lambda n: (
+        '<div class="index"><ul>' + "".join(_entry(f"{n}-{term}", term) for term in range(24)) + "</ul></div>"
+    ),
 }
 CHAPTER_START = '<section class="chapter"><h1>第一章 試しの章</h1>'
 
@@ -162,7 +181,7 @@ def _laid_out(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, obje
 _STYLES = Styles(("p { color: black }",), "file:///report/", (), Path("fonts.conf"), "pdf/ua-1", "the styles", ())
 
 # An edit of a chapter: where (a fraction of its blocks) and what.
-EDITS = ("append", "insert", "remove", "replace", "rewrite")
+EDITS = ("append", "insert", "remove", "replace", "rewrite", "renumber")
 
 
 def _edited(blocks: list[str], edit: str, where: float, kind: str) -> list[str]:
@@ -175,7 +194,7 @@ def _edited(blocks: list[str], edit: str, where: float, kind: str) -> list[str]:
         return blocks[:at] + blocks[at + 1 :]
     if edit == "replace":
         return [*blocks[:at], kind, *blocks[at + 1 :]]
-    return blocks  # "rewrite": the same blocks, one of them written otherwise (see _rewritten)
+    return blocks  # "rewrite", "renumber": the same blocks, one written otherwise (see _rewritten)
 
 
 def _rewritten(html: str, where: float) -> str:
@@ -183,6 +202,24 @@ def _rewritten(html: str, where: float) -> str:
     marks = [index for index in range(len(html)) if html.startswith("<p id=", index)]
     at = marks[min(int(where * len(marks)), len(marks) - 1)] if marks else 0
     return html[:at] + html[at:].replace("。", "。書き足された一文。", 1)
+
+
+_STAND_IN = re.compile(r'(<(?:a|span) class="(?:pages|num)")([^>]*>)([^<]*)<')
+
+
+def _renumbered(html: str, where: float, longer: int = 1) -> str:
+    """A page number's stand-in or a page list, at ``where`` of the document's, as the next
+    build's numbers make it: a digit more, or ``longer`` ranges more and an id more listed."""
+    found = list(_STAND_IN.finditer(html))
+    if not found:
+        return html
+    at = found[min(int(where * len(found)), len(found) - 1)]
+    opening, rest, text = at.groups()
+    if "pages" in opening:
+        rest, text = rest.replace('data-of="', 'data-of="added ', 1), text + ", 00–00" * longer
+    else:
+        text += "0"
+    return html[: at.start()] + opening + rest + text + "<" + html[at.end() :]
 
 
 # Chapters of two pages or more (four long paragraphs, then what is drawn). Hypothesis begins with
@@ -207,14 +244,17 @@ def test_a_resumed_layout_draws_the_bytes_of_a_layout_from_nothing(
 ) -> None:
     """Chapters of paragraphs, footnotes, headings kept with what follows, tables, lists (one
     reversed, one styled by ``:nth-last-child``), a callout styled by ``:last-child``, code
-    and boxes kept whole, multi-column text; each edited once: a block added at the end or
-    inside, removed, replaced, or a sentence rewritten. Each pair is laid out with the edit
+    and boxes kept whole, multi-column text, page numbers' stand-ins in the text, an index in
+    columns; each edited once: a block added at the end or inside, removed, replaced, a
+    sentence rewritten, or a stand-in or page list given another shape. Each pair is laid out with the edit
     resuming the chapter's layout, and from nothing: the two draw the same bytes."""
     pairs = []
     for blocks, (edit, where, kind) in cases:
         before = _document(blocks)
         after = _document(_edited(blocks, edit, where, kind))
-        pairs.append((before, _rewritten(after, where) if edit == "rewrite" else after))
+        if edit == "rewrite":
+            after = _rewritten(after, where)
+        pairs.append((before, _renumbered(after, where) if edit == "renumber" else after))
     for (before, after), result in zip(pairs, _laid_out(tmp_path_factory.mktemp("resume"), pairs), strict=True):
         assert result["same"] and not result["foreign"], (before, after, result)
 
@@ -278,6 +318,55 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     # The opening's first page (its second is the one before the first stripe's page), not one
     # of the stripes' own four.
     assert restyled["before"] >= 6 and restyled["taken"] == 1
+
+
+def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_many(tmp_path: Path) -> None:
+    """An edit of stand-ins or page lists only (the next build's numbers): every page is taken
+    when each paragraph holding one keeps its lines — an index in columns, a stand-in in the
+    text of the middle page, one beside an inline block — and none of an index whose entry gets a line more (its columns
+    are filled anew). A stand-in whose lines depend on more than their text is resumed as any
+    other edit: in a table (its columns are sized by their text), a box positioned or kept
+    whole, a paragraph beside a float, with a styled first line or letter, or whose text is a running
+    head's or a bookmark's, or beside a box positioned in the text."""
+    opening = "".join(BLOCKS["long"](number) for number in range(8))  # three pages and more
+    index = _page_of(opening[: len(opening) // 2] + BLOCKS["index"](1) + BLOCKS["index"](2) + BLOCKS["index"](3))
+    cited = _document(["long"] * 6 + ["cited"] + ["long"] * 6)
+    stand_in = '<span class="num">0</span>'
+
+    def after_opening(html: str) -> str:
+        return _page_of(opening + html + BLOCKS["long"](9))
+
+    # An inline block in its lines is laid out again with them (WeasyPrint lays it out with no
+    # page bottom, which no page has set yet).
+    boxed = after_opening(f'<p>第{stand_in}図と<span style="display: inline-block">枠</span>を見よ。</p>')
+    resumed = {
+        "table": after_opening(f"<table><tr><td>{JA}{stand_in}</td><td>{JA}</td></tr></table>"),
+        "positioned": after_opening(f'<div style="position: absolute; top: 0; right: 0">Figure{stand_in}</div>'),
+        "float": after_opening(f'<div class="aside"></div><p>第{stand_in}図を見よ。</p>'),
+        "first line": after_opening(f'<p class="lead">第{stand_in}図を見よ。</p>'),
+        "first letter": after_opening(f'<p class="initial">第{stand_in}図を見よ。</p>'),
+        "string": after_opening(f'<p class="titled">第{stand_in}節の要約</p>'),
+        "bookmark": after_opening(f'<p style="bookmark-level: 2">第{stand_in}節</p>'),
+        "in its lines": after_opening(f'<p>第{stand_in}図<span style="position: absolute">注</span></p>'),
+    }
+    results = _laid_out(
+        tmp_path,
+        [
+            (index, _renumbered(index, 0.5, longer=0)),  # an id more, the same shape
+            (index, _renumbered(index, 0.5, longer=9)),
+            (cited, _renumbered(cited, 0)),
+            (boxed, _renumbered(boxed, 0)),
+            *((html, _renumbered(html, 0)) for html in resumed.values()),
+        ],
+    )
+    assert all(result["same"] and not result["foreign"] for result in results), results
+    same_lines, more_lines, in_text, beside_box, *others = results
+    assert same_lines["before"] >= 3 and same_lines["taken"] == same_lines["pages"] == same_lines["before"]
+    assert more_lines["taken"] == 0
+    assert in_text["before"] >= 5 and in_text["taken"] == in_text["before"]
+    assert beside_box["before"] >= 4 and beside_box["taken"] == beside_box["before"]
+    for case, result in zip(resumed, others, strict=True):
+        assert result["before"] >= 4 and result["taken"] < result["before"], (case, result)
 
 
 def test_a_worker_resumes_a_layout_with_the_styles_it_was_laid_out_with_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,14 @@ A page is only taken when nothing later in the part can change it:
 The pages taken keep the layout's boxes, their elements mapped to the new document's;
 the rest of the document is WeasyPrint's own: the margin boxes (running heads, folios)
 of every page are made again, and the part is drawn whole.
+
+An edit that only changes inline elements' text or attributes — a page number's stand-in
+with a digit more, an index entry's page list with a range more ("0–0" → "0–0, 0") and an
+id more — takes every page when each paragraph holding one keeps its lines: its lines alone
+are laid out again (from the new document's boxes), and if as many come, each where it was
+and as high, nothing after them moves (not even in columns, whose breaks WeasyPrint decides
+by heights). An index's entries change all through it, so resuming it from the first change
+would take nothing; this way it takes all its pages when no entry got a line more.
 """
 
 from __future__ import annotations
@@ -59,6 +67,9 @@ class LaidOut:
     # By page: each box broken over lines or pages, and the sides it was laid out without
     # (WeasyPrint's drawing clears them, and a page taken lays out its corners from them).
     broken: list[list[tuple[Any, frozenset[str]]]]
+    # Where the last page's flow ended (WeasyPrint's ``context.page_bottom``), which the margin
+    # boxes are laid out with: a layout that takes every page makes none to set it.
+    page_bottom: float | None = None
 
 
 @dataclass
@@ -76,6 +87,9 @@ class _Render:
     footnotes: list[Any] = field(default_factory=list)  # all of the document's, in order
     starts: list[int | None] = field(default_factory=list)
     pages: list[tuple[Any, tuple[Any, ...], list[Any]]] = field(default_factory=list)
+    # id of a block of the last layout → its lines laid out again (see _relaid_lines)
+    lines: dict[int, list[Any]] = field(default_factory=dict)
+    holders: set[int] = field(default_factory=set)  # ids of the boxes that hold those blocks
     kept: LaidOut | None = None
 
 
@@ -119,7 +133,7 @@ def install() -> None:
     def layout_resumed(html: Any, root_box: Any, context: Any, *rest: Any) -> Iterator[Any]:
         render = _RENDER
         if render is not None:
-            _begin(render, html, context)
+            _begin(render, html, root_box, context)
         yield from layout_document(html, root_box, context, *rest)
         if render is not None:
             render.kept = _kept(render, context)
@@ -155,16 +169,23 @@ def install() -> None:
     weasyprint.layout.page.remake_page = page_recorded
 
 
-def _begin(render: _Render, html: Any, context: Any) -> None:
+def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     render.html = html
     render.elements = elements = list(html.etree_element.iter())
     render.footnotes = list(context.footnotes)
     render.starts = [0]
     last = render.last
-    if last is None:
+    if last is None or context.target_collector.counter_lookup_items:
         return
     changed = _first_change(last, elements, render.matched)
-    if context.target_collector.counter_lookup_items or not _flowing_around(last, elements, changed, context):
+    texts = _texts_changed(last, elements, render.matched) if changed < len(elements) else None
+    relaid = _relaid_lines(last, elements, texts, root_box, context) if texts else None
+    if relaid is not None and last.page_maker[len(last.pages)][0] is None and last.starts[len(last.pages)] is not None:
+        render.taken = len(last.pages)
+        render.lines, render.holders = relaid
+        render.mapped = {id(old): new for old, new in zip(last.elements, elements, strict=True)}
+        return
+    if not _flowing_around(last, elements, changed, context):
         return
     taken = min(_first_page_showing(last, changed), len(last.pages)) - 1  # a page to spare
     while taken > 0 and last.starts[taken] is None:
@@ -187,6 +208,132 @@ def _first_change(last: LaidOut, elements: list[Any], matched: dict[int, list[An
         ):
             return index
     return min(len(elements), len(last.elements))
+
+
+def _texts_changed(last: LaidOut, elements: list[Any], matched: dict[int, list[Any]]) -> list[int] | None:
+    """The indices of the elements whose own text or attributes differ from the last layout's
+    (an index entry's page list: its stand-in, and the ids it lists), if nothing else does: no
+    element added, no text after an element, no selector's match."""
+    if len(elements) != len(last.elements):
+        return None
+    changed = []
+    for index, (old, new) in enumerate(zip(last.elements, elements, strict=True)):
+        if old.tag != new.tag or old.tail != new.tail or last.matched.get(id(old)) != matched.get(id(new)):
+            return None
+        if old.text != new.text or old.attrib != new.attrib:
+            changed.append(index)
+    return changed
+
+
+def _relaid_lines(
+    last: LaidOut, elements: list[Any], changed: list[int], root_box: Any, context: Any
+) -> tuple[dict[int, list[Any]], set[int]] | None:
+    """For each block of the last layout whose lines hold a changed element, its lines laid
+    out again with the new text — if every such block gets as many lines, each where it was
+    and as high (a block broken over pages or columns gets all of its lines, more than the
+    piece had) — and the ids of the boxes that hold those blocks. None if one does not, or if
+    a block's lines may depend on more than its text (see _lines_alone), a float may narrow
+    them, or they hold a positioned box (which WeasyPrint lays out with the block)."""
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout.inline import iter_line_boxes
+
+    old = _Tree([child for _, children, _ in last.pages for child in children], {id(last.elements[i]) for i in changed})
+    new = _Tree([root_box], {id(elements[i]) for i in changed})
+    relaid: dict[int, list[Any]] = {}
+    holders: set[int] = set()
+    for index in changed:
+        if tuple(context.style_for(elements[index])["display"][:2]) != ("inline", "flow"):
+            return None
+        block, new_block = old.lines_block(last.elements[index], boxes), new.lines_block(elements[index], boxes)
+        if block is None or new_block is None or len(new_block.children) != 1:
+            return None
+        if id(block) in relaid:
+            continue
+        held = old.holders(block)
+        if not all(_lines_alone(box, boxes) for box in held):
+            return None
+        absolute: list[Any] = []
+        fixed: list[Any] = []
+        lines = []
+        context.create_block_formatting_context()  # of its own: no float narrows it (see _Tree)
+        # No page is made yet; the lines, and the inline blocks in them, are laid out with no
+        # page bottom (-inf below it), but WeasyPrint subtracts that from the page's.
+        context.page_bottom = last.page_bottom
+        try:
+            first = block.children[0].position_y
+            for line, resume_at in iter_line_boxes(
+                context, new_block.children[0], first, -float("inf"), None, block, absolute, fixed, None, None
+            ):
+                line.resume_at = resume_at  # as WeasyPrint's own block layout sets it
+                lines.append(line)
+        finally:
+            context.finish_block_formatting_context()
+        if absolute or fixed or _heights(lines) != _heights(block.children):
+            return None
+        relaid[id(block)] = lines
+        holders.update(id(box) for box in held[1:])
+    return relaid, holders
+
+
+def _heights(lines: list[Any]) -> list[tuple[float, float]]:
+    return [(line.position_y, line.height) for line in lines]
+
+
+class _Tree:
+    """Boxes under the given tops: each one's parent, the boxes of the wanted elements, and
+    the boxes that share a top (a page's flow, a document) with a float."""
+
+    def __init__(self, tops: list[Any], wanted: set[int]) -> None:
+        self.parents: dict[int, Any] = {}
+        self.boxes: dict[int, list[Any]] = {}
+        self.floated: set[int] = set()
+        for top in tops:
+            under = list(top.descendants(placeholders=True))
+            for box in under:
+                if id(box.element) in wanted:
+                    self.boxes.setdefault(id(box.element), []).append(box)
+                for child in getattr(box, "children", ()):
+                    self.parents[id(child)] = box
+            if any(box.is_floated() for box in under if hasattr(box, "is_floated")):
+                self.floated.update(id(box) for box in under)
+
+    def lines_block(self, element: Any, boxes: Any) -> Any:
+        """The one box whose lines hold all of the element's boxes through inline boxes only,
+        with nothing else than lines, and no float beside it; None if there is no such box."""
+        found = None
+        for box in self.boxes.get(id(element), ()):
+            holder = box
+            while isinstance(holder, (boxes.InlineBox, boxes.TextBox, boxes.LineBox)):
+                holder = self.parents.get(id(holder))
+            if holder is None or (found is not None and holder is not found):
+                return None
+            found = holder
+        if found is None or id(found) in self.floated:
+            return None
+        return found if all(isinstance(child, boxes.LineBox) for child in found.children) else None
+
+    def holders(self, block: Any) -> list[Any]:
+        """The block and the boxes that hold it, up to its top."""
+        held = [block]
+        while (parent := self.parents.get(id(held[-1]))) is not None:
+            held.append(parent)
+        return held
+
+
+def _lines_alone(box: Any, boxes: Any) -> bool:
+    """Whether a block holding relaid lines is laid out from its width alone, as one more
+    block in the flow (not a table cell, nor shrunk to fit as an inline block or a positioned
+    box is), styles no first line or letter, and names nothing from its text that the layout
+    collects (a running head's string, a bookmark's label)."""
+    style = box.style
+    return (
+        type(box) is boxes.BlockBox
+        and box.first_line_style is None
+        and box.first_letter_style is None
+        and style["position"] in ("static", "relative")
+        and style["string_set"] == "none"
+        and style["bookmark_level"] == "none"
+    )
 
 
 def _flowing_around(last: LaidOut, elements: list[Any], changed: int, context: Any) -> bool:
@@ -238,6 +385,7 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         page_state[1]["pages"] = [0]  # a first pass does not know the page total yet
         remake_state.update(content_changed=number == taken, pages_wanted=False)
     context.page_maker = page_maker
+    context.page_bottom = last.page_bottom
     laid_notes = last.starts[taken]
     assert laid_notes is not None
     context.footnotes = render.footnotes[laid_notes:]
@@ -247,15 +395,26 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         for box, sides in broken:
             box.remove_decoration_sides = set(sides)
         root = children[0].copy()
-        root.children = list(root_children)
+        root.children = [_with_lines(render, child) for child in root_children]
         taken_page = page.copy()
-        taken_page.children = (root, *children[1:])
+        taken_page.children = (root, *(_with_lines(render, child) for child in children[1:]))
         for box in taken_page.descendants(placeholders=True):
             box.element = render.mapped.get(id(box.element), box.element)
         # The styles of its margin boxes, which WeasyPrint sets as it makes a page.
         set_page_type_computed_styles(page.page_type, render.html, context.style_for)
         pages.append(taken_page)
     return pages
+
+
+def _with_lines(render: _Render, box: Any) -> Any:
+    """The box, or a copy of it with the lines laid out again under it (the last layout's
+    boxes are left as they were: one not yet drawn may be)."""
+    lines = render.lines.get(id(box))
+    if lines is None and id(box) not in render.holders:
+        return box
+    copied = box.copy()
+    copied.children = lines if lines is not None else [_with_lines(render, child) for child in box.children]
+    return copied
 
 
 def _start(render: _Render, context: Any) -> int | None:
@@ -289,4 +448,5 @@ def _kept(render: _Render, context: Any) -> LaidOut | None:
         context.page_maker,
         render.starts,
         broken,
+        context.page_bottom,
     )
