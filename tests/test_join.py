@@ -1122,11 +1122,18 @@ def test_a_name_tree_s_leaves_are_made_again_only_where_their_entries_changed() 
 def test_a_part_goes_to_the_worker_its_name_points_to_when_both_are_free(tmp_path: Path) -> None:
     """A worker keeps the last layouts it made, to resume (report.render.resume): a chapter
     edited build after build is laid out by the same worker, the one its name points to, when
-    that one is free; when it is not, by the free one (a resumed layout is not worth a wait)."""
+    that one is free; when it is not, by the free one (a resumed layout is not worth a wait) —
+    unless the busy one has the part's layout of this build and no more to do than this layout
+    is long (the index laid out again once its pages are known: resumed, a fraction of a layout
+    made anew)."""
     names = {zlib.crc32(name.encode()) % 2: name for name in ("chapter-a", "chapter-b", "chapter-c", "chapter-d")}
     assert len(names) == 2
     for worker, name in names.items():
         session = _session(tmp_path, [_Connection(), _Connection()])
         session.lay_out(PartJob("first", "本文", name=name))
-        session.lay_out(PartJob("second", "本文", name=name))
-        assert session.holder == {"first": worker, "second": 1 - worker}
+        session.lay_out(PartJob("again", "本文", name=name))  # waits for the first, as long
+        assert session.holder == {"first": worker, "again": worker}
+        session = _session(tmp_path, [_Connection(), _Connection()])
+        session.lay_out(PartJob("first", "本文" * 50, name=name))
+        session.lay_out(PartJob("shorter", "本文", name=name))
+        assert session.holder == {"first": worker, "shorter": 1 - worker}

@@ -147,6 +147,7 @@ class Session:
     layouts_due: int = 0  # layouts sent or waiting, not yet answered
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
+    named: dict[str, int] = field(default_factory=dict)  # part name → the worker it was last sent to
     joiner: int | None = None  # the worker that has a join begun
     closed: bool = False
     outboxes: list[_Outbox] = field(default_factory=list)  # by worker
@@ -161,6 +162,7 @@ class Session:
     def use(self, styles: Styles) -> None:
         self.styles = styles
         self.holder.clear()
+        self.named.clear()
         self.joiner = None  # new styles: the workers drop what they laid out, and a join begun
         self.layouts_due -= len(self.waiting)
         self.waiting.clear()
@@ -211,15 +213,23 @@ class Session:
         join from an earlier build: the join takes up the parts that did not change while the
         edited chapter is laid out and drawn (which worker joins does not follow: see join).
         Of those, the one the part's name points to: a part edited build after build goes to
-        the same worker, which may resume its last layout (see report.render.resume)."""
+        the same worker, which may resume its last layout (see report.render.resume). A part
+        laid out again in the same build (the index, once the pages it lists are known) goes
+        back to the worker that has its first layout, unless that worker has more to do first
+        than this layout is long: resumed, the layout costs a fraction of one made anew."""
         joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
             room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
             if not room:
                 return
             job = self.waiting.popleft()
-            named = zlib.crc32(job.name.encode()) % len(self.expected)
-            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != named))
+            home = zlib.crc32(job.name.encode()) % len(self.expected)
+            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
+            keeper = self.named.get(job.name)
+            if keeper is not None and keeper in room and sum(self.work[keeper]) <= len(job.html):
+                index = keeper
+            if job.name:
+                self.named[job.name] = index
             self.holder[job.key] = index
             self._send(index, ("layout", job))
 
