@@ -323,7 +323,7 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
 def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_many(tmp_path: Path) -> None:
     """An edit of stand-ins or page lists only (the next build's numbers): every page is taken
     when each paragraph holding one keeps its lines — an index in columns, a stand-in in the
-    text of the middle page, one beside an inline block — and none of an index whose entry gets a line more (its columns
+    text of the middle page, one beside an inline block and a footnote's call — and none of an index whose entry gets a line more (its columns
     are filled anew). A stand-in whose lines depend on more than their text is resumed as any
     other edit: in a table (its columns are sized by their text), a box positioned or kept
     whole, a paragraph beside a float, with a styled first line or letter, or whose text is a running
@@ -337,8 +337,9 @@ def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_ma
         return _page_of(opening + html + BLOCKS["long"](9))
 
     # An inline block in its lines is laid out again with them (WeasyPrint lays it out with no
-    # page bottom, which no page has set yet).
-    boxed = after_opening(f'<p>第{stand_in}図と<span style="display: inline-block">枠</span>を見よ。</p>')
+    # page bottom, which no page has set yet); a footnote's call too (its note is on the page).
+    inline_block = '<span style="display: inline-block">枠</span>'
+    boxed = after_opening(f'<p>第{stand_in}図と{inline_block}を見よ。<span class="note">注:{JA}</span></p>')
     resumed = {
         "table": after_opening(f"<table><tr><td>{JA}{stand_in}</td><td>{JA}</td></tr></table>"),
         "positioned": after_opening(f'<div style="position: absolute; top: 0; right: 0">Figure{stand_in}</div>'),
