@@ -237,13 +237,13 @@ def _relaid_lines(
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout.inline import iter_line_boxes
 
+    if any(tuple(context.style_for(elements[index])["display"][:2]) != ("inline", "flow") for index in changed):
+        return None  # a paragraph's own text: told before walking the boxes
     old = _Tree([child for _, children, _ in last.pages for child in children], {id(last.elements[i]) for i in changed})
     new = _Tree([root_box], {id(elements[i]) for i in changed})
     relaid: dict[int, list[Any]] = {}
     holders: set[int] = set()
     for index in changed:
-        if tuple(context.style_for(elements[index])["display"][:2]) != ("inline", "flow"):
-            return None
         block, new_block = old.lines_block(last.elements[index], boxes), new.lines_block(elements[index], boxes)
         if block is None or new_block is None or len(new_block.children) != 1:
             return None
