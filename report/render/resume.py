@@ -233,7 +233,7 @@ def _relaid_lines(
     and as high (a block broken over pages or columns gets all of its lines, more than the
     piece had) — and the ids of the boxes that hold those blocks. None if one does not, or if
     a block's lines may depend on more than its text (see _lines_alone), a float may narrow
-    them, or they hold a positioned box (which WeasyPrint lays out with the block)."""
+    them, or they hold a box out of the flow."""
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout.inline import iter_line_boxes
 
@@ -250,10 +250,10 @@ def _relaid_lines(
         if id(block) in relaid:
             continue
         held = old.holders(block)
-        if not all(_lines_alone(box, boxes) for box in held):
+        # Laid out with the block, or out of the lines: an absolute or running box, a float, a note.
+        out_of_flow = not all(box.is_in_normal_flow() for box in new_block.descendants())
+        if out_of_flow or not all(_lines_alone(box, boxes) for box in held):
             return None
-        absolute: list[Any] = []
-        fixed: list[Any] = []
         lines = []
         context.create_block_formatting_context()  # of its own: no float narrows it (see _Tree)
         # No page is made yet; the lines, and the inline blocks in them, are laid out with no
@@ -262,13 +262,13 @@ def _relaid_lines(
         try:
             first = block.children[0].position_y
             for line, resume_at in iter_line_boxes(
-                context, new_block.children[0], first, -float("inf"), None, block, absolute, fixed, None, None
+                context, new_block.children[0], first, -float("inf"), None, block, [], [], None, None
             ):
                 line.resume_at = resume_at  # as WeasyPrint's own block layout sets it
                 lines.append(line)
         finally:
             context.finish_block_formatting_context()
-        if absolute or fixed or _heights(lines) != _heights(block.children):
+        if _heights(lines) != _heights(block.children):
             return None
         relaid[id(block)] = lines
         holders.update(id(box) for box in held[1:])
