@@ -305,9 +305,33 @@ def load_weasyprint() -> None:
         _join_dots(leader_index(line)[1])  # the leader it filled: a line's first
 
     weasyprint.layout.inline.handle_leader = handle_leader_joined
+    _cache_tokenizer_patterns()
     resume.install()
     _tag_for_pdf_ua()
     _record_page_numbers()
+
+
+class _TokenizerPatterns(dict[tuple[Any, bool], re.Pattern[str]]):
+    """tinyhtml5's cache of the pattern that reads up to (or, ``opposite``, over) a set of
+    characters, each pattern made the first time its set is asked for."""
+
+    def __missing__(self, key: tuple[Any, bool]) -> re.Pattern[str]:
+        characters, opposite = key
+        escaped = "".join(f"\\x{ord(character):02x}" for character in characters)
+        self[key] = pattern = re.compile(f"[{escaped}]+" if opposite else f"[^{escaped}]+")
+        return pattern
+
+
+def _cache_tokenizer_patterns() -> None:
+    """WeasyPrint parses HTML with tinyhtml5, whose tokenizer reads text up to the next
+    character of a set by a pattern it caches by the set; but it stores each pattern under
+    the pattern, not the set (``characters = cache[(characters, opposite)] = pattern`` binds
+    the name first), so it never finds one and makes it again at every call: 2,573 times for
+    a 30 kB chapter, half of its parsing time (tinyhtml5 2.1.0). The cache given here makes
+    each pattern once; the patterns, and so the trees parsed, are the same."""
+    from tinyhtml5 import inputstream
+
+    inputstream.characters_until_regex = _TokenizerPatterns()
 
 
 def _tag_for_pdf_ua() -> None:
