@@ -1132,7 +1132,8 @@ def test_a_part_goes_to_the_worker_its_name_points_to_when_both_are_free(tmp_pat
         session = _session(tmp_path, [_Connection(), _Connection()])
         session.lay_out(PartJob("first", "本文", name=name))
         session.lay_out(PartJob("again", "本文", name=name))  # waits for the first, as long
-        assert session.holder == {"first": worker, "again": worker}
+        session.lay_out(PartJob("third", "本文本文", name=name))  # its worker has no room: it waits all the same
+        assert session.holder == {"first": worker, "again": worker, "third": worker}
         session = _session(tmp_path, [_Connection(), _Connection()])
         session.lay_out(PartJob("first", "本文" * 50, name=name))
         session.lay_out(PartJob("shorter", "本文", name=name))

@@ -216,7 +216,8 @@ class Session:
         the same worker, which may resume its last layout (see report.render.resume). A part
         laid out again in the same build (the index, once the pages it lists are known) goes
         back to the worker that has its first layout, unless that worker has more to do first
-        than this layout is long: resumed, the layout costs a fraction of one made anew."""
+        than this layout is long (the join's messages, which fill its room, count for nothing):
+        resumed, the layout costs a fraction of one made anew."""
         joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
             room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
@@ -226,7 +227,7 @@ class Session:
             home = zlib.crc32(job.name.encode()) % len(self.expected)
             index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
             keeper = self.named.get(job.name)
-            if keeper is not None and keeper in room and sum(self.work[keeper]) <= len(job.html):
+            if keeper is not None and sum(self.work[keeper]) <= len(job.html):
                 index = keeper
             if job.name:
                 self.named[job.name] = index
