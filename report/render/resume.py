@@ -178,7 +178,7 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     if last is None or context.target_collector.counter_lookup_items:
         return
     changed = _first_change(last, elements, render.matched)
-    texts = _texts_changed(last, elements, render.matched) if changed < len(elements) else None
+    texts = _texts_changed(last, elements, render.matched, changed) if changed < len(elements) else None
     relaid = _relaid_lines(last, elements, texts, root_box, context) if texts else None
     if relaid is not None and last.page_maker[len(last.pages)][0] is None and last.starts[len(last.pages)] is not None:
         render.taken = len(last.pages)
@@ -210,14 +210,16 @@ def _first_change(last: LaidOut, elements: list[Any], matched: dict[int, list[An
     return min(len(elements), len(last.elements))
 
 
-def _texts_changed(last: LaidOut, elements: list[Any], matched: dict[int, list[Any]]) -> list[int] | None:
+def _texts_changed(last: LaidOut, elements: list[Any], matched: dict[int, list[Any]], first: int) -> list[int] | None:
     """The indices of the elements whose own text or attributes differ from the last layout's
     (an index entry's page list: its stand-in, and the ids it lists), if nothing else does: no
-    element added, no text after an element, no selector's match."""
+    element added, no text after an element, no selector's match. Those before ``first``, the
+    first change (see _first_change), are the same in every way."""
     if len(elements) != len(last.elements):
         return None
     changed = []
-    for index, (old, new) in enumerate(zip(last.elements, elements, strict=True)):
+    for index in range(first, len(elements)):
+        old, new = last.elements[index], elements[index]
         if old.tag != new.tag or old.tail != new.tail or last.matched.get(id(old)) != matched.get(id(new)):
             return None
         if old.text != new.text or old.attrib != new.attrib:
