@@ -13,6 +13,7 @@ import hashlib
 import io
 import itertools
 import json
+import multiprocessing.connection
 import os
 import pickle
 import re
@@ -1552,6 +1553,44 @@ def test_a_paragraph_that_cites_refers_and_marks_as_the_book_does_gets_a_head_st
     )
     run(project, worker)
     assert events[:2] == ["resolved", "citations"]
+    clean_build_matches(project, "ja-scholarly")
+
+
+def test_the_index_after_a_head_start_come_before_the_run_is_laid_out_once(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pages of text added to the first chapter: every later page moves, so the index's
+    pages go from one digit to two. The chapter gets a head start; its layout comes while the
+    book is resolved (here: waited for). The run takes it up before it lays the other parts
+    out, and lays the index out once, with the pages it lists (before, it was laid out first
+    with the last build's, to be laid out again once the chapter's layout was read). The PDF and
+    EPUB are a build from nothing's."""
+    project = copy_fixture("ja-scholarly", tmp_path)
+    events = kept_as_the_build_server_keeps_it(project, worker, monkeypatch)
+    assert re.search(r"外交官 7\b", pdftotext(project / "dist" / "ja-scholarly.pdf"))  # in the index
+    resolve = report.resolve.resolve_book
+
+    def resolve_while_laid_out(*args: Any) -> Any:
+        resolved = resolve(*args)
+        assert multiprocessing.connection.wait(worker.connections, timeout=60)  # the chapter's layout
+        return resolved
+
+    monkeypatch.setattr(report.resolve, "resolve_book", resolve_while_laid_out)
+    lay_out = report.render.pdf.PdfRun.layout
+
+    def waits_for_layouts(run: report.render.pdf.PdfRun) -> Any:
+        if "waits" not in events:
+            events.append("waits")
+        return lay_out(run)
+
+    monkeypatch.setattr(report.render.pdf.PdfRun, "layout", waits_for_layouts)
+    chapter = project / "chapters" / "01-callouts.md"
+    added = "\n\n" + "本文の段落。囲み記事の種類を順に示す。" * 120 + "\n"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + added, encoding="utf-8")
+    run(project, worker)
+    monkeypatch.setattr(report.resolve, "resolve_book", resolve)  # (a build from nothing has no head start)
+    assert events == ["callouts", "resolved", "index", "waits"]  # sent before the run waits for any layout
+    assert re.search(r"外交官 \d\d\b", pdftotext(project / "dist" / "ja-scholarly.pdf"))
     clean_build_matches(project, "ja-scholarly")
 
 

@@ -1125,7 +1125,8 @@ def test_a_part_goes_to_the_worker_its_name_points_to_when_both_are_free(tmp_pat
     that one is free; when it is not, by the free one (a resumed layout is not worth a wait) —
     unless the busy one has the part's layout of this build and no more to do than this layout
     is long (the index laid out again once its pages are known: resumed, a fraction of a layout
-    made anew)."""
+    made anew). Its first layout, still to be made, counts for nothing there: the second resumes
+    it."""
     names = {zlib.crc32(name.encode()) % 2: name for name in ("chapter-a", "chapter-b", "chapter-c", "chapter-d")}
     assert len(names) == 2
     for worker, name in names.items():
@@ -1136,5 +1137,10 @@ def test_a_part_goes_to_the_worker_its_name_points_to_when_both_are_free(tmp_pat
         assert session.holder == {"first": worker, "again": worker, "third": worker}
         session = _session(tmp_path, [_Connection(), _Connection()])
         session.lay_out(PartJob("first", "本文" * 50, name=name))
-        session.lay_out(PartJob("shorter", "本文", name=name))
-        assert session.holder == {"first": worker, "shorter": 1 - worker}
+        session.lay_out(PartJob("shorter", "本文", name=name))  # the first is its own: it waits
+        assert session.holder == {"first": worker, "shorter": worker}
+        session = _session(tmp_path, [_Connection(), _Connection()])
+        session.lay_out(PartJob("first", "本文", name=name))
+        session.draw(DrawJob(PartJob("first", "本文" * 50, name=name), (), 1, tmp_path / "first.pdf"))
+        session.lay_out(PartJob("again", "本文", name=name))  # a long drawing ahead of it: the free one
+        assert session.holder == {"again": 1 - worker}

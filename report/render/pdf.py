@@ -497,7 +497,7 @@ class PdfHeadStart(_OfReport):
         self.begin = session
         self.session: Session | None = None
         self.record = self.cache.load("pdf-early", self._last_build_key("pdf-early"))
-        self.layouts: dict[str, PartLayout | None] = {}  # layout key → as the cache had it, or None: sent
+        self.layouts: dict[str, PartLayout | None] = {}  # layout key → as the cache had it or as it came, or None: sent
         self.drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw
         self.taken = False  # by a run, which answers for what was sent
 
@@ -612,6 +612,10 @@ class PdfRun(_OfReport):
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
         self._joining_ahead: bool | None = None  # see _join_ahead
+        if self._session is not None:
+            # The head start's layouts made while the book was prepared: the parts after them (the
+            # index) are then laid out once, with the pages they show, not first with a guess.
+            self._session.receive_ready()
         self._lay_out_missing()
         if target is not None:  # the parts the cache has up to the first to lay out: joined meanwhile
             self._place()
@@ -767,8 +771,21 @@ class PdfRun(_OfReport):
             self.cache.store("pdf-early", self._last_build_key("pdf-early"), value, objects=objects)
 
     def _lay_out_missing(self) -> None:
-        """Each part not laid out with its current stand-ins: from the cache, else sent to a worker."""
+        """Each part not laid out with its current stand-ins: from the cache, else sent to a worker.
+        The parts that list pages (the index) come last: should every part before one be laid
+        out by then (from the cache, or ahead: see __init__), it is laid out with the pages it
+        lists, not first with a guess at them."""
+        listing = [index for index, part in enumerate(self._parts) if self._lists_pages(index, part)]
         for index, part in enumerate(self._parts):
+            if index not in listing:
+                self._lay_out(index, part)
+        if listing:
+            self._place()
+        laid = self._laid_from_start()
+        for index in listing:
+            part = self._parts[index]
+            if self._numbers_known(part, laid) and self._wrong_digits(part):
+                self._stand_in_right(part)
             self._lay_out(index, part)
 
     def _lay_out(self, index: int, part: _Part, first: bool = False) -> None:
@@ -793,9 +810,13 @@ class PdfRun(_OfReport):
         laid out twice. Unless the last build knew the pages of nearly all the ids they list
         (see _Part.lists_guessed): after an edit, its shapes seldom change, and a worker would
         otherwise wait for the edited chapter with nothing to do."""
-        if part.drawn_after != index or not any(" " in ref for ref in part.refs) or part.lists_guessed:
+        if not self._lists_pages(index, part) or part.lists_guessed:
             return False
         return any(other.layout is None for other in self._parts[:index])
+
+    def _lists_pages(self, index: int, part: _Part) -> bool:
+        """Whether the part lists pages ("3, 5–7"), of parts before it only."""
+        return part.drawn_after == index and any(" " in ref for ref in part.refs)
 
     def _lay_out_wrong_again(self) -> None:
         """Each part laid out with a stand-in of the wrong length, known to be wrong (every part
@@ -827,11 +848,15 @@ class PdfRun(_OfReport):
 
     def _laid_out(self, key: str, layout: PartLayout) -> None:
         """A worker's layout of a part, as it arrives: the parts it settles are drawn at once."""
-        for part in self._parts:
-            if part.key == key:
-                part.layout = layout
-        self._early.pop(key, None)
+        owners = [part for part in self._parts if part.key == key]
+        for part in owners:
+            part.layout = layout
         self._store_layout(key, layout)
+        if not owners and key in self._early:  # sent ahead, come before a part took it up
+            self._early[key] = layout
+            self.rendered = True
+            return
+        self._early.pop(key, None)
         self._place()
         self._lay_out_wrong_again()
         if self.target is not None:

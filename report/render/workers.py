@@ -143,7 +143,8 @@ class Session:
     on_layout: Callable[[str, PartLayout], None]  # called with each layout as it arrives
     on_drawn: Callable[[Path, Drawn], None]  # with each part drawn (its target, what drawing it tells)
     expected: list[int] = field(default_factory=list)  # answers awaited, by worker
-    work: list[deque[int]] = field(default_factory=list)  # by worker, the size of each job awaited
+    # By worker, each job awaited: its size, and the part's name if it is a layout.
+    work: list[deque[tuple[int, str]]] = field(default_factory=list)
     layouts_due: int = 0  # layouts sent or waiting, not yet answered
     waiting: deque[PartJob] = field(default_factory=deque)  # layouts not yet sent
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
@@ -216,8 +217,9 @@ class Session:
         the same worker, which may resume its last layout (see report.render.resume). A part
         laid out again in the same build (the index, once the pages it lists are known) goes
         back to the worker that has its first layout, unless that worker has more to do first
-        than this layout is long (the join's messages, which fill its room, count for nothing):
-        resumed, the layout costs a fraction of one made anew."""
+        than this layout is long. Neither the join's messages (which fill its room) count, nor
+        the part's first layout, should it still be under way: this one resumes it, in a
+        fraction of the time a layout made anew takes (the index: 0.1 s against 0.4)."""
         joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
             room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
@@ -227,7 +229,7 @@ class Session:
             home = zlib.crc32(job.name.encode()) % len(self.expected)
             index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
             keeper = self.named.get(job.name)
-            if keeper is not None and sum(self.work[keeper]) <= len(job.html):
+            if keeper is not None and self._ahead_of(keeper, job.name) <= len(job.html):
                 index = keeper
             if job.name:
                 self.named[job.name] = index
@@ -257,30 +259,47 @@ class Session:
         """The worker with the least to lay out or draw before it is free: parts differ widely
         in cost (the contents, drawn last, takes many chapters' time), their HTML's length
         tells."""
-        return min(range(len(self.expected)), key=lambda i: (sum(self.work[i]), self.expected[i]))
+        return min(range(len(self.expected)), key=lambda i: (self._ahead_of(i), self.expected[i]))
+
+    def _ahead_of(self, index: int, name: str = "") -> int:
+        """The size of what the worker has to do before a job sent now: the HTML of the layouts
+        and drawings it was sent and has not answered, but of the part ``name``'s layouts."""
+        return sum(size for size, laid_out in self.work[index] if not name or laid_out != name)
 
     def _send(self, index: int, message: tuple[str, Any], answered: bool = True) -> None:
         self.outboxes[index].put(message)
         if answered:
             self.expected[index] += 1
             kind, payload = message
-            self.work[index].append(
-                len(payload.html) if kind == "layout" else len(payload.part.html) if kind == "draw" else 0
-            )
+            if kind == "layout":
+                self.work[index].append((len(payload.html), payload.name))
+            else:
+                self.work[index].append((len(payload.part.html) if kind == "draw" else 0, ""))
+
+    def receive_ready(self) -> None:
+        """The answers come already, without waiting for more."""
+        while ready := self._ready(timeout=0):
+            self._answer_ready(ready)
 
     def _receive(self, done: Callable[[], bool]) -> None:
         """Answers, until ``done``: each worker answers its messages in order."""
-        connections = self.workers.connections
         while not done():
-            waiting = [connections[i] for i, count in enumerate(self.expected) if count]
-            ready = wait(waiting, timeout=render_timeout())
+            ready = self._ready(timeout=render_timeout())
             if not ready:
                 self.workers.stop()
                 raise RenderTimeout(render_timeout())
-            for index, connection in enumerate(connections):
-                if connection in ready:
-                    self._answer(index, connection)
-            self._send_layouts()
+            self._answer_ready(ready)
+
+    def _ready(self, timeout: float) -> list[Any]:
+        """The connections of the workers that have answered, within ``timeout`` seconds."""
+        connections = self.workers.connections
+        return wait([connections[i] for i, count in enumerate(self.expected) if count], timeout=timeout)
+
+    def _answer_ready(self, ready: list[Any]) -> None:
+        for index, connection in enumerate(self.workers.connections):
+            if connection in ready:
+                self._answer(index, connection)
+        self._send_layouts()
 
     def _answer(self, index: int, connection: Connection) -> None:
         try:
