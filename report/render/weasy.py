@@ -37,6 +37,7 @@ import tempfile
 import traceback
 import types
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -496,6 +497,15 @@ class _Recording:
         self.page: Any = None
         self.stream: Any = None
         self.found: list[_Recorded] = []
+        # By the face (Pango's key for it) and size: the glyphs and advances of 0–9, None if it
+        # lacks one; for the fonts being drawn with (see Worker._write).
+        self.digits: dict[tuple[int, float], list[tuple[int, float]] | None] = {}
+
+
+# The digits found in each font configuration's faces (a worker keeps a few: see Worker.use).
+_DIGITS: weakref.WeakKeyDictionary[Any, dict[tuple[int, float], list[tuple[int, float]] | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 _RECORDING = _Recording()
@@ -526,20 +536,64 @@ def _record_page_numbers() -> None:
             draw_text(stream, textbox, *rest)
             return
         first = len(stream.stream)
-        draw_text(stream, textbox, *rest)
-        digits, widths = _digit_glyphs(stream, textbox)
+        with _digits_of_first_font(stream) as measured:
+            draw_text(stream, textbox, *rest)
+        # Noted in the font after the box's own glyphs, as when the box is shaped again.
+        digits, widths = _noted_digits(*measured[0]) if measured else _digit_glyphs(stream, textbox)
         _RECORDING.found.append((_RECORDING.page, stream, first, len(stream.stream), textbox, digits, widths))
 
     weasyprint.draw.draw_text = draw_text_recorded
 
 
-def _digit_glyphs(stream: Any, textbox: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
+_Digits = tuple[tuple[str, ...], tuple[float, ...]]  # the glyphs of 0–9 (hex, as a TJ writes them), their widths
+
+
+_Measured = tuple[Any, float, list[tuple[int, float]] | None]  # a font, its size, the glyphs of 0–9 in it
+
+
+@contextmanager
+def _digits_of_first_font(stream: Any) -> Iterator[list[_Measured]]:
+    """While a text box is drawn: the font its first run is drawn in, as the drawing adds it to
+    the stream, with the glyphs and advances of 0–9 in it; measured once a face and size (the
+    index's page lists are hundreds of text boxes in one font: shaping each again to find its
+    font was a fifth of the index's drawing). Nothing if no run was drawn."""
+    from weasyprint.text.fonts import get_pango_font_key
+
+    measured: list[_Measured] = []
+    add_font = stream.add_font
+
+    def add_font_measured(pango_font: Any) -> tuple[Any, float]:
+        font, font_size = add_font(pango_font)
+        if not measured:
+            key = (get_pango_font_key(pango_font)[0], font_size)
+            if key not in _RECORDING.digits:
+                _RECORDING.digits[key] = _measured(pango_font, "0123456789")
+            measured.append((font, font_size, _RECORDING.digits[key]))
+        return font, font_size
+
+    stream.add_font = add_font_measured
+    try:
+        yield measured
+    finally:
+        del stream.add_font
+
+
+def _digit_glyphs(stream: Any, textbox: Any) -> _Digits:
     """The glyphs of 0–9 in the font the box is drawn in (hex, as a TJ writes them), and their
     widths: none if the font has not all ten."""
     found = _glyphs_in_box_font(stream, textbox, "0123456789")
     if found is None:
         return (), ()
     glyphs = found[2]
+    return tuple(f"{glyph:04x}" for glyph, _ in glyphs), tuple(width for _, width in glyphs)
+
+
+def _noted_digits(font: Any, font_size: float, glyphs: list[tuple[int, float]] | None) -> _Digits:
+    """:func:`_digit_glyphs`, from the glyphs measured in the font: noted in its widths and
+    Unicode mapping, as :func:`_glyphs_in_box_font` notes them."""
+    if glyphs is None or not _usable(font, glyphs):
+        return (), ()
+    _note(font, font_size, glyphs, "0123456789")
     return tuple(f"{glyph:04x}" for glyph, _ in glyphs), tuple(width for _, width in glyphs)
 
 
@@ -550,7 +604,7 @@ def _glyphs_in_box_font(
     glyph and advance of each of ``characters`` there, noted in the font's widths and Unicode
     mapping (the stream writes a glyph only where they name it): None for a bitmap font, or
     one that lacks a character or has a glyph of no width."""
-    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
+    from weasyprint.text.ffi import ffi
 
     layout = textbox.pango_layout
     layout.reactivate(textbox.style)
@@ -560,26 +614,49 @@ def _glyphs_in_box_font(
         while last_run and run.next != ffi.NULL:
             run = run.next
         pango_font = run.data.item.analysis.font
-        hb_font = pango.pango_font_get_hb_font(pango_font)
-        glyph = ffi.new("hb_codepoint_t *")
-        glyphs: list[int] = []
-        for character in characters:
-            if not harfbuzz.hb_font_get_nominal_glyph(hb_font, ord(character), glyph):
-                return None
-            glyphs.append(glyph[0])
+        found = _measured(pango_font, characters)
+        if found is None:
+            return None
         font, font_size = stream.add_font(pango_font)
-        found: list[tuple[int, float]] = []
-        for glyph_id in glyphs:
-            pango.pango_font_get_glyph_extents(pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
-            found.append((glyph_id, stream.logical_rect.width * FROM_UNITS))
     finally:
         layout.deactivate()
-    if font.bitmap or any(width <= 0 for _, width in found):
+    if not _usable(font, found):
         return None
+    _note(font, font_size, found, characters)
+    return font, font_size, found
+
+
+def _measured(pango_font: Any, characters: str) -> list[tuple[int, float]] | None:
+    """The glyph and advance of each of ``characters`` in the font: None if it lacks one."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, harfbuzz, pango
+
+    hb_font = pango.pango_font_get_hb_font(pango_font)
+    glyph = ffi.new("hb_codepoint_t *")
+    glyphs: list[int] = []
+    for character in characters:
+        if not harfbuzz.hb_font_get_nominal_glyph(hb_font, ord(character), glyph):
+            return None
+        glyphs.append(glyph[0])
+    ink, logical = ffi.new("PangoRectangle *"), ffi.new("PangoRectangle *")
+    found: list[tuple[int, float]] = []
+    for glyph_id in glyphs:
+        pango.pango_font_get_glyph_extents(pango_font, glyph_id, ink, logical)
+        found.append((glyph_id, logical.width * FROM_UNITS))
+    return found
+
+
+def _usable(font: Any, found: list[tuple[int, float]]) -> bool:
+    """Whether glyphs found in the font can be drawn in place of others: not a bitmap font's,
+    and none without width."""
+    return not font.bitmap and all(width > 0 for _, width in found)
+
+
+def _note(font: Any, font_size: float, found: list[tuple[int, float]], characters: str) -> None:
+    """The glyphs added to the font's widths and Unicode mapping (the stream writes a glyph
+    only where they name it)."""
     for (glyph_id, width), character in zip(found, characters, strict=True):
         font.widths.setdefault(glyph_id, round(width * 1000 / font_size))
         font.to_unicode.setdefault(glyph_id, character)
-    return font, font_size, found
 
 
 def _simplify_kids(element: Any, pdf: Any, page_marks: dict[int, Any]) -> None:
@@ -823,6 +900,7 @@ class Worker:
 
     def _write(self, document: Any, target: Path) -> None:
         assert self.styles is not None
+        _RECORDING.digits = _DIGITS.setdefault(document.font_config, {})
         document.write_pdf(target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
 
     def join(self, job: JoinJob) -> Path | None:
