@@ -30,7 +30,7 @@ import operator
 import re
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,18 @@ from typing import Any
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
+from report.render import deflate
 from report.render.serial import ObjGen, PartObjects, PdfWriter, span
 from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
 _FONT_STREAMS = (Name.ToUnicode, Name.Encoding, Name.CIDToGIDMap)  # in a font dictionary
 _DESCRIPTOR_STREAMS = (*_FONT_FILES, Name.CIDSet)  # in a font descriptor
+# A page's content stream is cut before its first page number when at least this much comes
+# before it (see _CutPage); the end of what comes before, as much as _BEFORE, is kept for what
+# follows to refer to, compressed.
+_KEPT_AT_LEAST = 256
+_BEFORE = 8192
 _LEAF_ENTRIES = 64  # a name tree's leaf holds this many entries on average (see Joiner._name_tree)
 _BLANK_BOXES = (Name.MediaBox, Name.CropBox, Name.BleedBox, Name.TrimBox, Name.ArtBox)
 _FROM_FIRST = (Name.Lang, Name.MarkInfo, Name.ViewerPreferences, Name.Metadata, Name.OutputIntents, Name.PageLayout)
@@ -129,6 +135,7 @@ class _Slot:
     # of its objects changed since the file was last written.
     roots: tuple[ObjGen, ...] = ()
     changed: set[ObjGen] = field(default_factory=set)
+    cut: dict[int, _CutPage] = field(default_factory=dict)  # its pages cut around their numbers (see set_numbers)
 
     def note_roots(self) -> None:
         """Its roots, once it is added: pages, structure elements, destinations, outline items."""
@@ -220,7 +227,7 @@ class Joiner:
                 # places (compared, thousands of them took 9 ms of every join at 586 pages).
                 if (dict(part.pages), part.first_folio) != (dict(kept.part.pages), kept.part.first_folio):
                     kept.changed.update(
-                        set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio)
+                        set_numbers(kept.copies, kept.drawn, part.numbers, part.pages, part.first_folio, kept.cut)
                     )
                 kept.part = part
                 return
@@ -246,7 +253,7 @@ class Joiner:
         drawn: list[Object] = [page.obj for page in source.pages]
         added = self.adding = self.slots[slot] = _Slot(part, source, drawn, pages + copies, copies)
         try:
-            set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio)
+            set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio, added.cut)
             self._share_streams(copies)
             self._count_glyphs(added, 1)
             self._add_structure(added, slot)
@@ -796,41 +803,93 @@ def set_numbers(
     numbers: Sequence[DrawnNumber],
     of: Mapping[str, str],
     first: int,
+    cut: dict[int, _CutPage] | None = None,
 ) -> list[ObjGen]:
     """Writes each page number where its stand-in was drawn: the page of its id in ``of``, or
     the folio (``first`` on the first page), into the content streams of ``pages`` from those
     of the pages as drawn (``drawn``). Its glyphs are the digits' of the stand-in's font; its
     text matrix moves it as far as its alignment says (a folio of another length is centred
     again). In a piece of a page list, each stand-in zero becomes the list's digit. Returns the
-    content streams written."""
+    content streams written.
+
+    Each page's stream is compressed in two pieces, cut before its first number (see
+    :class:`_CutPage`), kept in ``cut`` (by page) for the next time the same drawing's numbers
+    are set: then only the second piece is compressed again."""
     by_page: dict[int, list[DrawnNumber]] = {}
     for number in numbers:
         by_page.setdefault(number.page, []).append(number)
+    cut = {} if cut is None else cut
     written = []
     for index, on_page in by_page.items():
         contents, original = pages[index].get(Name.Contents), drawn[index].get(Name.Contents)
         if not isinstance(contents, pikepdf.Stream) or not isinstance(original, pikepdf.Stream):
             raise ValueError(f"page {index + 1} of a part has not one content stream: its page numbers cannot be set")
-        data = bytearray(original.read_bytes())
-        edits = []
-        for number in on_page:
-            text = str(first + number.page) if not number.ref else of[number.ref]
-            a, b, c, d, e, f = number.matrix
-            if number.list_offset < 0:
-                e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
-                glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
-            else:
-                start, end = number.glyphs_at
-                listed = [int(digit) for digit in text if digit.isdigit()][number.list_offset :]
-                glyphs, count = _list_digits(data[start:end].decode("latin-1"), number.digits, listed)
-                e += sum(number.digit_widths[0] - number.digit_widths[digit] for digit in listed[:count]) * number.align
-            matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
-            edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
-        for (start, end), replacement in sorted(edits, reverse=True):
-            data[start:end] = replacement
-        _compressed(contents, bytes(data))
+        page = cut.get(index)
+        if page is None:
+            page = cut[index] = _CutPage.of(original.read_bytes(), on_page)
+        contents.write(page.with_numbers(on_page, of, first), filter=Name.FlateDecode)
         written.append(contents.objgen)
     return written
+
+
+def _edits(
+    on_page: Sequence[DrawnNumber], of: Mapping[str, str], first: int, shown: Callable[[slice], bytes | bytearray]
+) -> list[tuple[tuple[int, int], bytes]]:
+    """Each number's text matrix and glyphs, with where in the content stream they go (``shown``:
+    a stretch of the stream as drawn, where a page list's stand-in zeros are read)."""
+    edits = []
+    for number in on_page:
+        text = str(first + number.page) if not number.ref else of[number.ref]
+        a, b, c, d, e, f = number.matrix
+        if number.list_offset < 0:
+            e += (number.width - sum(number.digit_widths[int(digit)] for digit in text)) * number.align
+            glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
+        else:
+            start, end = number.glyphs_at
+            listed = [int(digit) for digit in text if digit.isdigit()][number.list_offset :]
+            glyphs, count = _list_digits(bytes(shown(slice(start, end))).decode("latin-1"), number.digits, listed)
+            e += sum(number.digit_widths[0] - number.digit_widths[digit] for digit in listed[:count]) * number.align
+        matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
+        edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
+    return edits
+
+
+@dataclass(frozen=True)
+class _CutPage:
+    """A page's content stream as drawn, cut before its first page number: what comes before,
+    compressed once as the first piece of the zlib stream (report.render.deflate); what comes
+    from there on, as drawn. The folio is drawn last (margin boxes are drawn after the page's
+    content), so that most pages have only it after the cut. Numbers set anew: only what comes
+    after the cut is compressed again, referring to the end of what comes before, as the
+    stream compressed whole would (a page grows by 15 bytes, against 50 to 400 for pieces
+    compressed apart).
+
+    Every page's stream is cut alike, whether kept or made now (a build from nothing's too):
+    the bytes are the same."""
+
+    start: int  # where the cut is
+    kept: deflate.Piece | None  # what comes before it, compressed (None: too little to keep)
+    before: bytes  # the end of it, for what follows to refer to
+    rest: bytes  # what comes after, as drawn
+
+    @staticmethod
+    def of(data: bytes, on_page: Sequence[DrawnNumber]) -> _CutPage:
+        start = min(place[0] for number in on_page for place in (number.matrix_at, number.glyphs_at))
+        if start < _KEPT_AT_LEAST:
+            return _CutPage(0, None, b"", data)
+        return _CutPage(start, deflate.piece(data[:start]), data[max(0, start - _BEFORE) : start], data[start:])
+
+    def with_numbers(self, on_page: Sequence[DrawnNumber], of: Mapping[str, str], first: int) -> bytes:
+        """The stream, compressed, with the page's numbers set (see :func:`set_numbers`)."""
+        rest = bytearray(self.rest)
+        for (start, end), replacement in sorted(_edits(on_page, of, first, self._shown), reverse=True):
+            rest[start - self.start : end - self.start] = replacement
+        last = deflate.piece(bytes(rest), last=True, before=self.before)
+        return deflate.joined([self.kept, last] if self.kept is not None else [last])
+
+    def _shown(self, stretch: slice) -> bytes:
+        """A stretch of the stream as drawn, after the cut."""
+        return self.rest[stretch.start - self.start : stretch.stop - self.start]
 
 
 _GLYPH_STRING = re.compile(r"<([0-9A-Fa-f]*)>")
