@@ -34,6 +34,7 @@ import report.render.workers
 from report.fonts import FACES, font_face_css, fontconfig_file
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
+from report.render.serial import span
 from report.render.weasy import DrawJob, JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
 from report.render.workers import Session
 
@@ -610,6 +611,37 @@ def test_a_join_kept_for_the_next_build_gives_the_bytes_of_a_join_from_nothing(r
         kept.add(0, one)
         with pytest.raises(ValueError, match="already joined"):
             kept.add(0, one)
+    finally:
+        kept.close()
+
+
+def test_a_part_that_outgrows_its_structure_keys_moves_no_other_part_s(rendered: Rendered) -> None:
+    """The ParentTree keys of a part's pages and links start at a multiple of one stride, the
+    span of the part with the most keys: a part that gets more keys than its span held (a page
+    and its links added to a chapter) moves no other part's keys, so that their pages and
+    links are not written again. The PDF is still a join from nothing's."""
+    one, two, three, four = rendered.parts
+    whole = JoinPart(rendered.whole)  # the most keys: it sets the stride
+
+    def keys_after_the_first_part(joined: bytes) -> list[int]:
+        pages = [page.obj.get(Name.StructParents) for page in _open(joined).pages]
+        return [int(key) for key in pages if key is not None][len(_open(parts[0].pdf).pages) :]  # (a blank has none)
+
+    kept = Joiner(rendered.fonts)
+    try:
+        parts = [four, whole, two, three]
+        for slot, part in enumerate(parts):
+            kept.add(slot, part)
+        before = keys_after_the_first_part(kept.result())
+        four_span = span(kept.slots[0].key_count)
+        kept.begin()
+        parts[0] = one
+        for slot, part in enumerate(parts):
+            kept.add(slot, part)
+        after = kept.result()
+        assert span(kept.slots[0].key_count) > four_span  # it outgrew the span it had
+        assert keys_after_the_first_part(after) == before
+        assert after == join_pdfs(parts, rendered.fonts)
     finally:
         kept.close()
 

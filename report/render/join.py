@@ -376,12 +376,19 @@ class Joiner:
         self._adopt(old_document, added.kids, values, prefix=f"{index}." if index else "")
 
     def _number_structure(self, slots: Sequence[_Slot]) -> tuple[list[Object], int, bool]:
-        """The parts' ParentTree keys one after the other, in the order of their slots (each
-        part's in a span of keys, the rest unused): the pages' and annotations' keys shifted
-        alike. Returns the ParentTree's leaves, the next key, and whether a part had
-        /ParentTreeNextKey."""
-        offset = 0
-        for slot in slots:
+        """The parts' ParentTree keys one after the other, in the order of their slots, each
+        part's from a multiple of the same stride (the span of the part with the most keys, the
+        rest unused): the pages' and annotations' keys shifted alike. Returns the ParentTree's
+        leaves, the next key, and whether a part had /ParentTreeNextKey.
+
+        A part that gains a page and its links leaves the other parts' keys as they were (their
+        pages and links are not written again), unless it becomes the part with the most keys
+        and outgrows the stride. (With each part's keys right after the span of the part before,
+        a chapter grown past its span moved the keys of every later part: 77 parts written again,
+        0.15 s of a join at 600 pages.)"""
+        stride = max(span(slot.key_count) for slot in slots)
+        for position, slot in enumerate(slots):
+            offset = position * stride
             if slot.key_offset != offset:
                 for obj, name, number, holder in slot.keys:
                     obj[name] = number + offset
@@ -390,12 +397,8 @@ class Joiner:
                 if slot.leaf is not None:
                     _fill_leaf(slot.leaf, slot.nums, offset)
                     slot.changed.add(slot.leaf.objgen)
-            # A part's keys take a span of them, as its objects do of the file's numbers (see
-            # report.render.serial.span): a part that gains a page and its links mostly keeps its
-            # span, and the parts after it their keys (their pages and links are not written again).
-            offset += span(slot.key_count)
         leaves = [slot.leaf for slot in slots if slot.leaf is not None]
-        return leaves, offset, any(slot.next_key_used for slot in slots)
+        return leaves, len(slots) * stride, any(slot.next_key_used for slot in slots)
 
     def _adopt(self, old_document: Object, kids: list[Object], values: list[Object], prefix: str) -> None:
         """Points at the joined Document every element that pointed at the part's own: its kids,
