@@ -220,3 +220,30 @@ def cut_faces(directory: Path, text: str, css: str) -> dict[str, str]:
             path.write_bytes(subset(face, characters))
             urls[face.file] = path.as_uri()
     return urls
+
+
+def run_as_worker(script: str, folder: Path, text: str, css: str, **job: Any) -> Any:
+    """What ``script`` prints (as JSON), run in a fresh interpreter as a PDF worker is: its
+    fontconfig sees only the bundled serif and sans faces cut to ``text`` and ``css`` (see
+    cut_faces), in ``folder``. It reads its job on standard input: ``job``, with the CSS (the
+    faces' rules, then ``css``), the folder, its URL and the fontconfig file."""
+    from report.fonts import font_face_css, fontconfig_file
+
+    urls = cut_faces(folder, text, css)
+    fontconfig = fontconfig_file(folder, bundled_dir=False)
+    job |= {
+        "css": font_face_css(urls) + css,
+        "base_url": folder.as_uri() + "/",
+        "folder": str(folder),
+        "fontconfig": str(fontconfig),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(job),
+        text=True,
+        capture_output=True,
+        env={**os.environ, "FONTCONFIG_FILE": str(fontconfig)},
+        cwd=REPO_ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)

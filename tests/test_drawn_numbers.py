@@ -5,15 +5,9 @@ first run; what they record is what shaping each number again finds."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers import REPO_ROOT, cut_faces
-
-from report.fonts import font_face_css, fontconfig_file
+from helpers import run_as_worker
 
 CSS = """
 @page { size: A5; margin: 18mm 15mm; @bottom-center { content: counter(page); font-size: 8pt; } }
@@ -64,25 +58,7 @@ json.dump(results, sys.stdout)
 
 
 def test_the_digits_measured_once_a_font_are_those_of_each_number_shaped_again(tmp_path: Path) -> None:
-    urls = cut_faces(tmp_path, HTML + "0123456789", CSS)
-    fontconfig = fontconfig_file(tmp_path, bundled_dir=False)
-    job = {
-        "css": font_face_css(urls) + CSS,
-        "base_url": tmp_path.as_uri() + "/",
-        "folder": str(tmp_path),
-        "fontconfig": str(fontconfig),
-        "html": HTML,
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", DRAW],
-        input=json.dumps(job),
-        text=True,
-        capture_output=True,
-        env={**os.environ, "FONTCONFIG_FILE": str(fontconfig)},
-        cwd=REPO_ROOT,
-    )
-    assert run.returncode == 0, run.stderr
-    results = json.loads(run.stdout)
+    results = run_as_worker(DRAW, tmp_path, HTML + "0123456789", CSS, html=HTML)
     shaped, measured = results["shaped again"], results["measured once"]
     assert len(measured["numbers"]) >= 2 * 60  # every number and list (and the folios) recorded
     assert {ref for _, ref, *_ in measured["numbers"]} >= {"", "a1", "a2 b2"}

@@ -4,20 +4,15 @@ drawn, it gives the bytes of the part laid out from nothing, and it does take pa
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import REPO_ROOT, cut_faces
+from helpers import run_as_worker
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from report.fonts import font_face_css, fontconfig_file
 from report.render import resume
 from report.render.weasy import PartJob, Styles, Worker
 
@@ -156,26 +151,9 @@ def _document(blocks: list[str]) -> str:
 
 
 def _laid_out(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, object]]:
-    urls = cut_faces(folder, "".join(before + after for before, after in pairs) + "0123456789", CSS)
-    fontconfig = fontconfig_file(folder, bundled_dir=False)
-    job = {
-        "css": font_face_css(urls) + CSS,
-        "base_url": folder.as_uri() + "/",
-        "folder": str(folder),
-        "fontconfig": str(fontconfig),
-        "pairs": pairs,
-    }
-    environment = {**os.environ, "FONTCONFIG_FILE": str(fontconfig)}
-    run = subprocess.run(
-        [sys.executable, "-c", LAY_OUT],
-        input=json.dumps(job),
-        text=True,
-        capture_output=True,
-        env=environment,
-        cwd=REPO_ROOT,
-    )
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+    text = "".join(before + after for before, after in pairs) + "0123456789"
+    results: list[dict[str, object]] = run_as_worker(LAY_OUT, folder, text, CSS, pairs=pairs)
+    return results
 
 
 _STYLES = Styles(("p { color: black }",), "file:///report/", (), Path("fonts.conf"), "pdf/ua-1", "the styles", ())
