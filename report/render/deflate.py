@@ -3,11 +3,12 @@ file to the next is not compressed again.
 
 The join sets a book's page numbers in its pages' content streams (report.render.join): when a
 chapter grows a page, every later page's folio changes, and each of those streams was compressed
-again whole (0.06 s of zlib at 600 pages, on the critical path of the edit). Cut around its
-numbers, a stream is compressed as pieces: each ends on a full flush (its compressed bytes end on
-a byte, and the next piece refers to nothing before it), the last one ends the stream. The pieces
-between the numbers are kept compressed; only the numbers' own are compressed again. The
-stream's check value (Adler-32) is combined from the pieces' own.
+again whole (0.06 s of zlib at 600 pages, on the critical path of the edit). Cut before its first
+number, a stream is compressed as two pieces: the first ends on a full flush (its compressed
+bytes end on a byte, and what follows need not refer to it), and is kept compressed; the second,
+which holds the numbers, is compressed again each time, referring to the end of the first (a
+preset dictionary: a stream's window is its last 32 kB, whatever pieces they came in), and ends
+the stream. The stream's check value (Adler-32) is combined from the pieces' own.
 
 The bytes depend on the data and where it is cut only: a stream written from kept pieces is the
 one written from nothing.
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 _LEVEL = 6
 _HEADER = b"\x78\x9c"  # deflate, a 32 kB window, level 6 (zlib's default)
 _BASE = 65521  # Adler-32's modulus
-WINDOW = 32768  # how far back a zlib stream refers
+_WINDOW = 32768  # how far back a zlib stream refers
 
 
 @dataclass(frozen=True)
 class Piece:
-    """Data compressed alone, as a piece of a zlib stream: raw deflate, ending on a full flush
-    (or, ``last``, ending the stream); with its Adler-32 and length."""
+    """Data compressed as a piece of a zlib stream: raw deflate, ending on a full flush (or,
+    ``last``, ending the stream); with its Adler-32 and length."""
 
     deflated: bytes
     checksum: int
@@ -37,14 +38,10 @@ class Piece:
 
 
 def piece(data: bytes, last: bool = False, before: bytes = b"") -> Piece:
-    """``before``: what the stream holds just before the piece, which the piece may refer to
-    (a zlib stream's window is its last 32 kB, whatever pieces they were compressed in): a page
-    number's piece, referring to the text before it, compresses as well as in the whole stream."""
-    compressor = (
-        zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=before[-WINDOW:])
-        if before
-        else (zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS))
-    )
+    """``data`` as a piece; ``before``: what the stream holds just before it, which it may refer
+    to (a page's numbers, referring to the text before them, compress as well as in the whole
+    stream)."""
+    compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=before[-_WINDOW:])
     deflated = compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
     return Piece(deflated, zlib.adler32(data), len(data))
 

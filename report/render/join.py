@@ -135,7 +135,7 @@ class _Slot:
     # of its objects changed since the file was last written.
     roots: tuple[ObjGen, ...] = ()
     changed: set[ObjGen] = field(default_factory=set)
-    cut: dict[int, _CutPage] = field(default_factory=dict)  # its pages cut around their numbers (see set_numbers)
+    cut: dict[int, _CutPage] = field(default_factory=dict)  # its pages cut before their numbers (see set_numbers)
 
     def note_roots(self) -> None:
         """Its roots, once it is added: pages, structure elements, destinations, outline items."""
