@@ -806,7 +806,7 @@ def set_numbers(
     numbers: Sequence[DrawnNumber],
     of: Mapping[str, str],
     first: int,
-    cut: dict[int, _CutPage] | None = None,
+    cut: dict[int, _CutPage],
 ) -> list[ObjGen]:
     """Writes each page number where its stand-in was drawn: the page of its id in ``of``, or
     the folio (``first`` on the first page), into the content streams of ``pages`` from those
@@ -821,7 +821,6 @@ def set_numbers(
     by_page: dict[int, list[DrawnNumber]] = {}
     for number in numbers:
         by_page.setdefault(number.page, []).append(number)
-    cut = {} if cut is None else cut
     written = []
     for index, on_page in by_page.items():
         contents, original = pages[index].get(Name.Contents), drawn[index].get(Name.Contents)

@@ -582,10 +582,7 @@ def _digit_glyphs(stream: Any, textbox: Any) -> _Digits:
     """The glyphs of 0–9 in the font the box is drawn in (hex, as a TJ writes them), and their
     widths: none if the font has not all ten."""
     found = _glyphs_in_box_font(stream, textbox, "0123456789")
-    if found is None:
-        return (), ()
-    glyphs = found[2]
-    return tuple(f"{glyph:04x}" for glyph, _ in glyphs), tuple(width for _, width in glyphs)
+    return _as_digits(found[2]) if found is not None else ((), ())
 
 
 def _noted_digits(font: Any, font_size: float, glyphs: list[tuple[int, float]] | None) -> _Digits:
@@ -594,6 +591,10 @@ def _noted_digits(font: Any, font_size: float, glyphs: list[tuple[int, float]] |
     if glyphs is None or not _usable(font, glyphs):
         return (), ()
     _note(font, font_size, glyphs, "0123456789")
+    return _as_digits(glyphs)
+
+
+def _as_digits(glyphs: list[tuple[int, float]]) -> _Digits:
     return tuple(f"{glyph:04x}" for glyph, _ in glyphs), tuple(width for _, width in glyphs)
 
 
