@@ -1269,6 +1269,28 @@ def listed_pages(pdf: Path) -> list[int]:
     return [int(page) for page in re.findall(r"\d+", " ".join(pieces))]
 
 
+def test_an_index_entry_gaining_a_mark_on_a_page_it_lists_is_neither_laid_out_nor_drawn_again(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The term marked once more on a page its entry lists already: the entry names an id more
+    and shows the same pages. The workers know the index's boxes by their place, not by the ids
+    they show the pages of: the index is neither laid out nor drawn again. The PDF is a build's
+    from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
+    build(root, workers=worker)
+    before = listed_pages(root / "dist" / "ja-scholarly.pdf")
+    sent = sent_to_workers(monkeypatch)
+    marked = '[試験語]{.index reading="しけんご"}を含む段落。'
+    text = chapter.read_text(encoding="utf-8")
+    at = text.index(marked, text.index("## 節9\n")) + len(marked)
+    chapter.write_text(text[:at] + marked + text[at:], encoding="utf-8")
+    build(root, workers=worker)
+    assert listed_pages(root / "dist" / "ja-scholarly.pdf") == before
+    assert sent and not [html for html in sent if 'page-list" data-page-of' in html]
+    clean_build_matches(root, "ja-scholarly")
+
+
 def test_a_page_list_broken_over_lines_has_its_pieces_set_by_the_join(
     tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -355,6 +355,9 @@ class _Part:
     # Its page lists stand in for the last build's pages (all but a few of the ids they list had
     # one): laid out at once, not once the parts before it are (see PdfRun._lists_pages_unknown).
     lists_guessed: bool = False
+    # Each id (or ids) whose page a box shows → the box's name in the HTML the workers get (see
+    # for_workers).
+    box_names: dict[str, str] = field(default_factory=dict)
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
     # Whether the worker that lays it out keeps its layout, to resume (see report.render.resume):
     # not in a report's first build, which lays out every part (the workers would hold six
@@ -372,6 +375,7 @@ class _Part:
             boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
         stubs = (facts.linked - facts.ids) & everywhere
         part = cls(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
+        part.box_names = {ref: f"p{place}" for place, ref in enumerate(boxes)}
         part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
         return part
 
@@ -389,7 +393,7 @@ class _Part:
         return self.stand_in(ref, number) == self.numbers[ref]
 
     def job(self, cover: bool) -> PartJob:
-        filled = _PAGE_NUMBER.sub(lambda m: m.group(0).replace("></", f">{self.numbers[m.group(2)]}</"), self.source)
+        filled = _PAGE_NUMBER.sub(self._box_laid_out, self.source)
         if self.stubs:
             # Stand-ins for the targets of links into other parts, out of the flow: WeasyPrint
             # drops a link whose target it cannot find; the join points it at the real one.
@@ -398,6 +402,20 @@ class _Part:
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
         return PartJob(self.key, filled, cover, self.name if self.resumed else "")
+
+    def _box_laid_out(self, box: re.Match[str]) -> str:
+        """A page number's box as the part is laid out: its stand-in for its text, and for the ids
+        it shows the page of, its name among the part's boxes (see :meth:`for_workers`)."""
+        ref = box.group(2)
+        named = box.group(0).replace(f'data-page-of="{ref}"', f'data-page-of="{self.box_names[ref]}"', 1)
+        return named.replace("></", f">{self.numbers[ref]}</")
+
+    def for_workers(self, numbers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The numbers its boxes show (by the ids they show the page of), as the workers know the
+        boxes: by their names. Named by their place, not their ids, the boxes leave the layout
+        as it was when only their ids change (an index entry gains a mark on a page it lists),
+        and the part is neither laid out nor drawn again: the join sets the numbers."""
+        return tuple(sorted((self.box_names[ref], number) for ref, number in numbers.items()))
 
 
 def page_text(ref: str, page_of: Callable[[str], str]) -> str:
@@ -554,7 +572,7 @@ class PdfHeadStart(_OfReport):
         start = int(known[chapter.id])
         target = self._drawing_target(job.key)
         self.drawings[job.key] = _EarlyDrawing(target, _asked(numbers, start))
-        session.draw(DrawJob(job, tuple(sorted(numbers.items())), start, target))
+        session.draw(DrawJob(job, part.for_workers(numbers), start, target))
 
     def abandon(self) -> None:
         """The run will not come (the book has an error): the workers' answers awaited, so that
@@ -979,7 +997,7 @@ class PdfRun(_OfReport):
             return
         part.target = self._drawing_target(part.key)
         part.asked_numbers = self._numbered(part)
-        numbers = tuple(sorted(self._numbers_for(part).items()))
+        numbers = part.for_workers(self._numbers_for(part))
         self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
 
     def _find_cached_drawings(self) -> None:
@@ -1093,7 +1111,7 @@ class PdfRun(_OfReport):
                 part.stubs,
                 part.blank_before,
                 part.drawn_numbers,
-                tuple(sorted(self._numbers_for(part).items())),
+                part.for_workers(self._numbers_for(part)),
                 part.start,
             )
             for index, part in ((index, parts[index]) for index in indices)

@@ -116,8 +116,9 @@ class PartLayout:
 @dataclass(frozen=True)
 class DrawJob:
     part: PartJob
-    # id → its page number, for each span.page-number, and the part's first page's folio (it is
-    # laid out as 1: a part alone): filled in only where the join could not set them
+    # Each page number's box (by the name its data-page-of holds: see report.render.pdf._Part.for_workers)
+    # → its number, and the part's first page's folio (it is laid out as 1: a part alone): filled
+    # in only where the join could not set them
     numbers: tuple[tuple[str, str], ...]
     first_folio: int
     target: Path
@@ -130,7 +131,7 @@ class DrawnNumber:
     takes to draw another number in their place."""
 
     page: int  # the part's page, from 0
-    ref: str  # the id whose page it shows; "" for the page's folio
+    ref: str  # its box's name (its data-page-of), whose number it shows; "" for the page's folio
     matrix_at: tuple[int, int]  # the range of its "a b c d e f Tm"
     glyphs_at: tuple[int, int]  # the range of its "[<…>] TJ"
     matrix: tuple[float, float, float, float, float, float]  # a b c d e f as drawn
@@ -160,7 +161,7 @@ class JoinedPart:
     stubs: frozenset[str]  # its stand-in anchors
     blank_before: bool
     numbers: tuple[DrawnNumber, ...]  # to set: the page of each id, and the folios
-    pages: tuple[tuple[str, str], ...]  # id → its page number
+    pages: tuple[tuple[str, str], ...]  # a box's name (see DrawnNumber.ref) → its page number
     first_folio: int
 
 
@@ -1043,10 +1044,10 @@ def _fill_page_numbers(document: Any, numbers: dict[str, str], first_folio: int)
 
 
 def _number_boxes(document: Any) -> Iterator[tuple[int, Any, str, int]]:
-    """Each page number as laid out: its page (from 0), its text box, the id whose page it
-    shows (a span.page-number's; "" for a folio: a margin box's text that is the page counter,
-    the part laid out alone from 1), and -1. A page list's (.page-list) pieces too, one a
-    line: with the ids whose pages it lists, and how many of its digits come before the piece."""
+    """Each page number as laid out: its page (from 0), its text box, the name of the box it
+    shows (a span.page-number's data-page-of; "" for a folio: a margin box's text that is the
+    page counter, the part laid out alone from 1), and -1. A page list's (.page-list) pieces
+    too, one a line: with the list's name, and how many of its digits come before the piece."""
     from weasyprint.formatting_structure import boxes
 
     listed: dict[int, int] = {}  # a page list's element → the digits of its pieces so far
