@@ -1743,6 +1743,23 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     assert parsed == ["method"] and changed.chapters[0] == first.chapters[0]
 
 
+def test_the_faces_code_points_read_into_memory_between_builds_are_not_read_by_a_build(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build server reads the faces' code points into memory with the chapters
+    (keep_last_build): a build it forks looks characters up in them (the EPUB's fonts, the
+    missing characters) without reading them from the cache."""
+    import report.build
+
+    run(project, worker)
+    monkeypatch.setattr(fonts, "_CMAPS", {})
+    list(report.build.keep_last_build(project))
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.hits["cmap"] == result.stats.misses["cmap"] == 0
+
+
 def test_the_cyclic_collector_is_held_off_while_a_build_runs_and_on_again_after(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
