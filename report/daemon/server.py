@@ -24,6 +24,7 @@ import contextlib
 import gc
 import importlib
 import json
+import math
 import os
 import selectors
 import signal
@@ -99,6 +100,7 @@ class Server:
         self.told: dict[int, bytearray] = {}  # the pipe's end → what came so far
         self.to_keep: Path | None = None
         self.keeping: Generator[None, None, None] | None = None
+        self.builder_checked, self.builder_same = -math.inf, True  # see _same_builder
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ)
         # A child's end wakes the loop: SIGCHLD writes to this pipe.
@@ -112,7 +114,7 @@ class Server:
         last_build = time.monotonic()
         busy = False
         set_title(SERVER_KIND, self.pool, time.time())
-        while self.running or (time.monotonic() - last_build < self.keep and builder_stamp() == self.stamp):
+        while self.running or (time.monotonic() - last_build < self.keep and self._same_builder()):
             keeping = not self.running and (self.to_keep is not None or self.keeping is not None)
             for key, _ in self.selector.select(timeout=0 if keeping else CHECK_SECONDS):
                 if key.fileobj is self.listener:
@@ -132,6 +134,15 @@ class Server:
             if now_busy != busy:
                 busy = now_busy
                 set_title(SERVER_KIND, self.pool, None if busy else time.time())
+
+    def _same_builder(self) -> bool:
+        """Whether the builder's files are still those the server was started from: looked at
+        once every CHECK_SECONDS, not at every turn of the loop (reading a report's last build
+        between builds turns it once a step, a thousand times for 600 pages)."""
+        now = time.monotonic()
+        if now - self.builder_checked >= CHECK_SECONDS:
+            self.builder_checked, self.builder_same = now, builder_stamp() == self.stamp
+        return self.builder_same
 
     def _read_told(self, pipe: int) -> None:
         """A build's child told the folder of the report it built (at its end: EOF)."""
