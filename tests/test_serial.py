@@ -233,27 +233,6 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
         assert reopened.check_pdf_syntax() == []
 
 
-def test_a_part_that_outgrows_its_span_moves_the_numbers_of_its_group_only(tmp_path: Path) -> None:
-    """Parts are numbered in groups of eight, each group with a span of its own: the first part
-    grown past its own span moves the numbers of the parts after it in its group, not those of
-    the next group, whose blocks are taken as they were written. The bytes are a new writer's,
-    and qpdf finds nothing wrong."""
-    pdf, pages = _book([Dictionary(A=1)], chapters=10)  # parts of a size
-    parts = _parts(pages)
-    writer = PdfWriter()
-    writer.write(pdf, parts, [], "1.7")
-    before = [(block.numbered[0], block.written) for block in writer.blocks.values()]
-    pages[0][0].More = Array([pdf.make_indirect(Dictionary(Index=index)) for index in range(3)])
-    again = [PartObjects(parts[0].owner, parts[0].roots, {pages[0][0].objgen}), *parts[1:]]
-    data = writer.write(pdf, again, [], "1.7")
-    after = [(block.numbered[0], block.written) for block in writer.blocks.values()]
-    assert writer.blocks[0].count > serial.span(4 + 1)  # past the first part's span
-    moved = [index for index, (first, written) in enumerate(after) if (first, written) != before[index]]
-    assert moved == list(range(8))  # the first group's parts, written again; the next group's taken as they were
-    assert data == PdfWriter().write(pdf, again, [], "1.7")
-    _check(data, tmp_path)
-
-
 def test_a_changed_object_that_names_what_it_named_leaves_its_blocks_count_and_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -149,15 +149,6 @@ class _Block:
         self.count = span(len(self.objects) + -(-packed // _PER_STREAM))
 
 
-# Parts whose blocks are numbered together, the group taking a span of its own (see span) of what
-# its blocks take: a part that outgrows its span moves the numbers of the later parts of its group
-# only, not of the book's (whose blocks were written again whole: 78 of them, 0.15 s instead of
-# 0.07 of a 596-page book's join, two rounds in six of a page added to a chapter in the middle).
-# The group's span has a quarter more room at least: as much as one of eight parts of a size
-# takes when it outgrows its own. (The book's numbers run to some twice as many.)
-_GROUP = 8
-
-
 def span(count: int) -> int:
     """How many numbers ``count`` things numbered one after the other take (a block's objects;
     a part's structure keys): the power of two above ``count`` and a quarter more, the rest
@@ -236,27 +227,19 @@ class PdfWriter:
         )
 
         numbers: dict[ObjGen, int] = {}
-        firsts: list[int] = []
-        free_after: list[int] = []  # numbers left free after each block: its group's last (see _GROUP)
+        firsts = []
         first = 1
-        document_group = [document]  # (its block's span has room to grow: no group's around it)
-        for group in (document_group, *(blocks[at : at + _GROUP] for at in range(0, len(blocks), _GROUP))):
-            group_first = first
-            for block in group:
-                firsts.append(first)
-                numbers.update(block.numbers_from(first))
-                first += block.count
-                free_after.append(0)
-            if group is not document_group:
-                end = group_first + span(first - group_first)
-                free_after[-1], first = end - first, end
+        for block in (document, *blocks):
+            firsts.append(first)
+            numbers.update(block.numbers_from(first))
+            first += block.count
         packed = not _before_object_streams(version)
         for block, block_first in zip((document, *blocks), firsts, strict=True):
             block.written = self._written(block, block_first, numbers, packed)
         self.groups = {
             name: data for block in (document, *blocks) if block.written for name, data in block.written.groups.items()
         }
-        return self._file(pdf, [document, *blocks], free_after, first, numbers, version, packed)
+        return self._file(pdf, [document, *blocks], first, numbers, version, packed)
 
     def _block(self, pdf: Pdf, index: int, part: PartObjects, claims: _Claims) -> _Block:
         """The part's block: the last one, if its part is the same and its objects are still its
@@ -347,27 +330,18 @@ class PdfWriter:
         return _Written(first, outside, tuple(pieces), tuple(placed), tuple(kinds), groups, streams, packed)
 
     def _file(
-        self,
-        pdf: Pdf,
-        blocks: list[_Block],
-        free_after: list[int],
-        size: int,
-        numbers: dict[ObjGen, int],
-        version: str,
-        packed: bool,
+        self, pdf: Pdf, blocks: list[_Block], size: int, numbers: dict[ObjGen, int], version: str, packed: bool
     ) -> bytes:
         """The header, the blocks, and the cross-reference stream with the trailer's entries (a
-        cross-reference table and a trailer if not ``packed``: before PDF 1.5); after each block's
-        rows, as many free ones as ``free_after`` says."""
+        cross-reference table and a trailer if not ``packed``: before PDF 1.5)."""
         out = [_HEADER % version.encode()]
         at = len(out[0])
         tables = [_ROW.pack(0xFFFF)]  # object 0: free
         identifier = hashlib.md5(usedforsecurity=False)  # of the objects written: same objects, same /ID
-        for block, free in zip(blocks, free_after, strict=True):
+        for block in blocks:
             written = block.written
             assert written is not None
             tables.append(written.table_at(at))
-            tables.append(bytes(8 * free))
             out.append(written.data)
             identifier.update(written.digest)
             at += len(written.data)
