@@ -77,7 +77,7 @@ def _drawn(filler: list[bytes], kinds: list[str]) -> tuple[bytes, list[DrawnNumb
 def _set_whole(data: bytes, numbers: list[DrawnNumber], of: dict[str, str], first: int) -> bytes:
     """The stream with its numbers set, edited whole."""
     edited = bytearray(data)
-    for (start, end), replacement in sorted(_edits(numbers, of, first, edited.__getitem__), reverse=True):
+    for (start, end), replacement in sorted(_edits(numbers, of, first, data, 0), reverse=True):
         edited[start:end] = replacement
     return bytes(edited)
 

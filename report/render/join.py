@@ -30,7 +30,7 @@ import operator
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -835,10 +835,10 @@ def set_numbers(
 
 
 def _edits(
-    on_page: Sequence[DrawnNumber], of: Mapping[str, str], first: int, shown: Callable[[slice], bytes | bytearray]
+    on_page: Sequence[DrawnNumber], of: Mapping[str, str], first: int, drawn: bytes, at: int
 ) -> list[tuple[tuple[int, int], bytes]]:
-    """Each number's text matrix and glyphs, with where in the content stream they go (``shown``:
-    a stretch of the stream as drawn, where a page list's stand-in zeros are read)."""
+    """Each number's text matrix and glyphs, with where in the content stream they go (``drawn``:
+    the stream as drawn from offset ``at`` on, where a page list's stand-in zeros are read)."""
     edits = []
     for number in on_page:
         text = str(first + number.page) if not number.ref else of[number.ref]
@@ -849,7 +849,7 @@ def _edits(
         else:
             start, end = number.glyphs_at
             listed = [int(digit) for digit in text if digit.isdigit()][number.list_offset :]
-            glyphs, count = _list_digits(bytes(shown(slice(start, end))).decode("latin-1"), number.digits, listed)
+            glyphs, count = _list_digits(drawn[start - at : end - at].decode("latin-1"), number.digits, listed)
             e += sum(number.digit_widths[0] - number.digit_widths[digit] for digit in listed[:count]) * number.align
         matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
         edits += [(number.matrix_at, matrix.encode()), (number.glyphs_at, glyphs.encode())]
@@ -884,14 +884,10 @@ class _CutPage:
     def with_numbers(self, on_page: Sequence[DrawnNumber], of: Mapping[str, str], first: int) -> bytes:
         """The stream, compressed, with the page's numbers set (see :func:`set_numbers`)."""
         rest = bytearray(self.rest)
-        for (start, end), replacement in sorted(_edits(on_page, of, first, self._shown), reverse=True):
+        for (start, end), replacement in sorted(_edits(on_page, of, first, self.rest, self.start), reverse=True):
             rest[start - self.start : end - self.start] = replacement
         last = deflate.piece(bytes(rest), last=True, before=self.before)
         return deflate.joined([self.kept, last] if self.kept is not None else [last])
-
-    def _shown(self, stretch: slice) -> bytes:
-        """A stretch of the stream as drawn, after the cut."""
-        return self.rest[stretch.start - self.start : stretch.stop - self.start]
 
 
 _GLYPH_STRING = re.compile(r"<([0-9A-Fa-f]*)>")
