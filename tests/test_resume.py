@@ -39,6 +39,16 @@ def counted(*arguments):
     taken.append(render.taken)
 
 weasy.resume.resuming = counted
+played = []
+drawing = weasy.redraw.drawing
+
+@contextmanager
+def played_back(*arguments):
+    with drawing(*arguments) as pages:
+        yield pages
+    played.append(pages.played)
+
+weasy.redraw.drawing = played_back
 
 def boxes(document):
     return [box for page in document.pages for box in page._page_box.descendants(placeholders=True)]
@@ -67,10 +77,11 @@ for number, (before, after) in enumerate(job["pairs"]):
     resumed.layout(weasy.PartJob(f"early-{number}", before, name="part"))
     before_pages, _, _ = drawn(resumed, before, "part", f"before-{number}.pdf")
     taken.clear()
+    played.clear()
     pages, resumed_pdf, (elsewhere, resumed_sides) = drawn(resumed, after, "part", f"resumed-{number}.pdf")
     _, fresh_pdf, (_, fresh_sides) = drawn(fresh, after, "", f"fresh-{number}.pdf")
     same = resumed_pdf == fresh_pdf and resumed_sides == fresh_sides  # the boxes as WeasyPrint left them too
-    results.append({"before": before_pages, "pages": pages, "taken": taken[0], "same": same, "foreign": elsewhere})
+    results.append({"before": before_pages, "pages": pages, "taken": taken[0], "played": played[0], "same": same, "foreign": elsewhere})
 json.dump(results, sys.stdout)
 """
 
@@ -291,6 +302,8 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     appended, at_start, in_table, in_reversed, restyled = results
     assert all(result["same"] and not result["foreign"] for result in results), results
     assert appended["before"] >= 5 and appended["taken"] == appended["before"] - 1
+    # The pages taken are not drawn again: what drawing them did is played back (report.render.redraw).
+    assert appended["played"] == appended["taken"] and restyled["played"] == restyled["taken"]
     assert at_start["taken"] == in_table["taken"] == in_reversed["taken"] == 0
     assert in_table["before"] >= 3 and in_reversed["before"] >= 3
     # The opening's first page (its second is the one before the first stripe's page), not one

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import importlib
 import io
@@ -48,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from report.daemon.settings import ended
 from report.faults import fault_point
-from report.render import resume
+from report.render import redraw, resume
 
 if TYPE_CHECKING:
     from report.render.join import Joiner
@@ -309,6 +310,7 @@ def load_weasyprint() -> None:
     weasyprint.layout.inline.handle_leader = handle_leader_joined
     _cache_tokenizer_patterns()
     resume.install()
+    redraw.install()
     _tag_for_pdf_ua()
     _record_page_numbers()
 
@@ -525,7 +527,7 @@ def _record_page_numbers() -> None:
     def paint_recorded(page: Any, stream: Any, scale: float = 1) -> None:
         _RECORDING.page, _RECORDING.stream = page, stream
         try:
-            paint(page, stream, scale)
+            redraw.paint(page, stream, functools.partial(paint, page, stream, scale), _RECORDING.found)
         finally:
             _RECORDING.page = _RECORDING.stream = None
 
@@ -809,6 +811,9 @@ class Worker:
         # Part name → its last layout here, to resume (the most recent last): an author edits a
         # chapter or two again and again.
         self.resumable: dict[str, resume.LaidOut] = {}
+        # Part name → what drawing each of its pages did, the last time it was drawn here (see
+        # report.render.redraw), the most recent last.
+        self.drawn: dict[str, list[redraw.PageDrawing | None]] = {}
         self.joiner: Joiner | None = None  # a join begun, waiting for more parts
         # The last join written, and the book it joined (its styles, faces, blank pages): kept
         # for the book's next build, which sends most of its parts again as they were.
@@ -884,18 +889,31 @@ class Worker:
         another worker)."""
         assert self.styles is not None
         fault_point("pdf-draw")
+        name = job.part.name
         with _collected() as collector:
             document = self.laid_out.pop(job.part.key, None) or self._render(job.part)
             _mark_gaps(document)
             marked = _mark_numbers(document)
             try:
-                self._write(document, job.target)
+                # A part without a name (a first build's) keeps no record of its drawing.
+                last = self.drawn.pop(name, [])
+                with (
+                    redraw.drawing(last, lambda: len(collector.messages))
+                    if name
+                    else contextlib.nullcontext() as drawing
+                ):
+                    self._write(document, job.target)
                 numbers: tuple[DrawnNumber, ...] | None = _drawn_numbers(document, _RECORDING.found)
                 if numbers is not None and len(numbers) != marked:
                     numbers = None
                     self.resumable.clear()  # their boxes may be this document's: filled in now
+                    self.drawn.clear()
                     _fill_page_numbers(document, dict(job.numbers), job.first_folio)
                     self._write(document, job.target)
+                elif drawing is not None:
+                    self.drawn[name] = drawing.pages
+                    while len(self.drawn) > LAYOUTS_RESUMABLE:
+                        del self.drawn[next(iter(self.drawn))]
             finally:
                 _RECORDING.found = []
         return Drawn(tuple(dict.fromkeys(collector.messages)), numbers)

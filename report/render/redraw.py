@@ -1,0 +1,264 @@
+"""A part's pages drawn as they were drawn last, where a resumed layout took them as they were.
+
+A resumed layout (:mod:`report.render.resume`) takes the pages before an edit from the last
+layout: the same boxes. WeasyPrint still drew every page of the part again, and drawing is
+most of a part's time after its layout (a chapter grown at its end: its twelve pages drawn
+for the one or two laid out anew). So a worker keeps, for each part it drew, what drawing
+each page did (:class:`PageDrawing`):
+
+- the operators it added to the page's content stream;
+- the fonts it added to the document, and the glyphs it noted in each (widths, Unicode);
+- what it named in the resources: transparency states, groups (an SVG drawing's, for its
+  opacity and its centred labels), patterns, gradients, images;
+- the marked-content sequences it tagged (the box and its MCID, for the structure tree);
+- the page numbers it recorded for the join (see :func:`report.render.weasy._record_page_numbers`).
+
+A page whose boxes are those of the page recorded is not drawn again: its record is played
+back. The page box, the root's fragment and the margin boxes (running heads, folios) are made
+anew for every page taken: they must match the recorded ones in kind, place, size and text,
+and the boxes under the root's fragment (and the footnote area) must be the very same.
+
+Only a run of pages from the first is played back: a record is what drawing its page did to
+the fonts and resources after the pages before it (WeasyPrint names a group by how many the
+resources have), and it holds only where those were drawn as before. A page whose drawing
+logged a warning is not recorded (a missing glyph changes the font's notes in other ways).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+_RESOURCES = ("ExtGState", "XObject", "Pattern", "Shading")
+
+
+@dataclass(frozen=True)
+class PageDrawing:
+    """What drawing one page did (see the module)."""
+
+    page_box: Any  # the page drawn: another page must have its boxes to be drawn so
+    before: tuple[Any, ...]  # the fonts' and resources' state the drawing began from (see _state)
+    operators: tuple[Any, ...]
+    fonts: tuple[tuple[Any, Any], ...]  # each font added: its Pango font (and our hold on it)
+    notes: tuple[tuple[int, tuple[tuple[int, int], ...], tuple[tuple[int, str], ...]], ...]  # font key → glyphs noted
+    # What it added to each kind of resources (see _RESOURCES), by name, as drawn (see _copied).
+    resources: tuple[tuple[tuple[str, Any], ...], ...]
+    images: tuple[tuple[Any, bool, float], ...]  # each image it drew: the image, interpolated, its ratio
+    tags: tuple[tuple[Any, dict[str, Any]], ...]  # each box tagged, and its tag and MCID
+    numbers: tuple[tuple[Any, ...], ...]  # the page numbers recorded, but their page and stream
+
+
+@dataclass
+class Drawing:
+    """One part's drawing under way: the records of its last drawing it may play back, and
+    those it makes for the next."""
+
+    last: list[PageDrawing | None]
+    warnings: Callable[[], int]  # how many warnings the drawing logged so far
+    pages: list[PageDrawing | None] = field(default_factory=list)
+    playing: bool = True  # whether every page so far was played back
+    played: int = 0
+    fonts: list[tuple[Any, Any]] = field(default_factory=list)  # added while a page is recorded
+    images: list[tuple[Any, bool, float]] = field(default_factory=list)
+    resources: Any = None  # the page's resources, while it is recorded
+
+
+_DRAWING: Drawing | None = None
+
+
+@contextmanager
+def drawing(last: list[PageDrawing | None], warnings: Callable[[], int]) -> Iterator[Drawing]:
+    """The pages painted in the block are played back from ``last`` where they can be, and
+    recorded (``drawing.pages``, by page: None for a page that could not be)."""
+    global _DRAWING
+    _DRAWING = Drawing(last, warnings)
+    try:
+        yield _DRAWING
+    finally:
+        _DRAWING = None
+
+
+def install() -> None:
+    """Records the fonts and images a page's drawing adds (see :class:`Drawing`)."""
+    from weasyprint.pdf.stream import Stream
+    from weasyprint.text.ffi import ffi, gobject
+
+    if not hasattr(gobject, "g_object_ref"):
+        ffi.cdef("gpointer g_object_ref (gpointer object);")
+    add_font, add_image = Stream.add_font, Stream.add_image
+
+    def add_font_recorded(stream: Any, pango_font: Any) -> Any:
+        count = len(stream._fonts)
+        added = add_font(stream, pango_font)
+        if _DRAWING is not None and _DRAWING.resources is not None and len(stream._fonts) > count:
+            # Held: the font is made again from it when the page is played back.
+            held = ffi.gc(gobject.g_object_ref(pango_font), gobject.g_object_unref)
+            _DRAWING.fonts.append((ffi.cast("PangoFont *", held), held))
+        return added
+
+    def add_image_recorded(stream: Any, image: Any, interpolate: bool, ratio: float) -> Any:
+        if _DRAWING is not None and _DRAWING.resources is not None:
+            _DRAWING.images.append((image, interpolate, ratio))
+        return add_image(stream, image, interpolate, ratio)
+
+    Stream.add_font = add_font_recorded
+    Stream.add_image = add_image_recorded
+
+
+def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[tuple[Any, ...]]) -> None:
+    """The page painted into its stream by ``paint_page``, or played back; ``numbers``: the
+    page numbers recorded so far (each: its page, its stream, and what it says of itself)."""
+    drawing = _DRAWING
+    if drawing is None:
+        paint_page()
+        return
+    index = len(drawing.pages)
+    last = drawing.last[index] if drawing.playing and index < len(drawing.last) else None
+    matched = _matched(last.page_box, page._page_box, top=True) if last is not None else None
+    if last is not None and matched is not None and last.before == _state(stream):
+        drawing.pages.append(_played(last, matched, page, stream, numbers))
+        drawing.played += 1
+        return
+    drawing.playing = False
+    drawing.pages.append(_recorded(drawing, page, stream, paint_page, numbers))
+
+
+def _state(stream: Any) -> tuple[Any, ...]:
+    """The fonts (and how many glyphs each has noted) and resources a page is drawn after."""
+    fonts = tuple((key, len(font.widths), len(font.to_unicode)) for key, font in stream._fonts.items())
+    resources = stream._resources
+    named = tuple(len(resources[kind]) for kind in _RESOURCES)
+    return fonts, named, resources["ColorSpace"], len(stream._images)
+
+
+def _recorded(
+    drawing: Drawing, page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[tuple[Any, ...]]
+) -> PageDrawing | None:
+    before = _state(stream)
+    counted = {key: (len(font.widths), len(font.to_unicode)) for key, font in stream._fonts.items()}
+    resources = stream._resources
+    named = [len(resources[kind]) for kind in _RESOURCES]
+    first, numbered, warned = len(stream.stream), len(numbers), drawing.warnings()
+    drawing.fonts, drawing.images, drawing.resources = [], [], resources
+    try:
+        paint_page()
+    finally:
+        drawing.resources = None
+    if drawing.warnings() != warned:
+        return None
+    notes = []
+    for key, font in stream._fonts.items():
+        widths, unicode = counted.get(key, (0, 0))
+        if len(font.widths) > widths or len(font.to_unicode) > unicode:
+            notes.append(
+                (
+                    key,
+                    tuple(itertools.islice(font.widths.items(), widths, None)),
+                    tuple(itertools.islice(font.to_unicode.items(), unicode, None)),
+                )
+            )
+    memo: dict[int, Any] = {}
+    return PageDrawing(
+        page._page_box,
+        before,
+        tuple(stream.stream[first:]),
+        tuple(drawing.fonts),
+        tuple(notes),
+        tuple(
+            tuple(
+                (name, _copied(value, memo)) for name, value in itertools.islice(resources[kind].items(), count, None)
+            )
+            for kind, count in zip(_RESOURCES, named, strict=True)
+        ),
+        tuple(drawing.images),
+        tuple((box, dict(tag)) for box, tag in stream._tags.items()) if stream._tags is not None else (),
+        tuple(number[2:] for number in numbers[numbered:]),
+    )
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    """A resource as drawn, apart from the one the write will change: the write numbers a group
+    (an XObject), a pattern or a gradient, and replaces in place what their resources name by
+    references. What two of them share (a soft mask's group, also an XObject) stays shared."""
+    import pydyf
+
+    if id(value) in memo:
+        return memo[id(value)]
+    copied: Any
+    if isinstance(value, pydyf.Stream):
+        copied = copy.copy(value)
+        copied.stream = list(value.stream)
+        memo[id(value)] = copied
+        copied.extra = _copied(value.extra, memo)
+    elif isinstance(value, pydyf.Dictionary):
+        copied = memo[id(value)] = pydyf.Dictionary()
+        copied.update((key, _copied(item, memo)) for key, item in value.items())
+    elif isinstance(value, pydyf.Array):
+        copied = memo[id(value)] = pydyf.Array()
+        copied.extend(_copied(item, memo) for item in value)
+    else:
+        return value  # a name, a number, a reference, a string: not changed by the write
+    return copied
+
+
+def _played(
+    last: PageDrawing, matched: dict[int, Any], page: Any, stream: Any, numbers: list[tuple[Any, ...]]
+) -> PageDrawing:
+    """The page drawn from its record; the record, of the page's boxes (for the next drawing)."""
+    from types import SimpleNamespace
+
+    from weasyprint.pdf.stream import Stream
+
+    for pango_font, _ in last.fonts:
+        stream.add_font(pango_font)
+    for key, widths, unicode in last.notes:
+        font = stream._fonts[key]
+        font.widths.update(widths)
+        font.to_unicode.update(unicode)
+    memo: dict[int, Any] = {}
+    for kind, added in zip(_RESOURCES, last.resources, strict=True):
+        stream._resources[kind].update((name, _copied(value, memo)) for name, value in added)
+    # The document's images, which its resources (the page's or a group's) name: already named.
+    images = SimpleNamespace(_resources={"XObject": {}}, _images=stream._images)
+    for image, interpolate, ratio in last.images:
+        Stream.add_image(images, image, interpolate, ratio)
+    stream.stream.extend(last.operators)
+    tags = tuple((matched.get(id(box), box), tag) for box, tag in last.tags)
+    if stream._tags is not None:
+        stream._tags.update((box, dict(tag)) for box, tag in tags)
+    drawn = tuple((*number[:2], matched.get(id(number[2]), number[2]), *number[3:]) for number in last.numbers)
+    numbers.extend((page, stream, *number) for number in drawn)
+    return replace(last, page_box=page._page_box, tags=tags, numbers=drawn)
+
+
+def _matched(old: Any, new: Any, top: bool = False, margin: bool = False) -> dict[int, Any] | None:
+    """The boxes of ``old`` made anew in ``new`` (by id of the old box), if ``new`` is ``old``
+    as the next layout takes it (see the module): None if it is not."""
+    from weasyprint.formatting_structure import boxes
+
+    if old is new:
+        return {}
+    if not (top or margin) or type(old) is not type(new) or _placed(old) != _placed(new):
+        return None
+    if isinstance(old, boxes.TextBox) and old.text != new.text:
+        return None
+    old_children, new_children = getattr(old, "children", ()), getattr(new, "children", ())
+    if len(old_children) != len(new_children):
+        return None
+    matched = {id(old): new}
+    for number, (old_child, new_child) in enumerate(zip(old_children, new_children, strict=True)):
+        # Under the page box: the root's fragment (its children the same), the margin boxes.
+        root = top and isinstance(old, boxes.PageBox) and number == 0
+        found = _matched(old_child, new_child, root, margin or isinstance(old_child, boxes.MarginBox))
+        if found is None:
+            return None
+        matched.update(found)
+    return matched
+
+
+def _placed(box: Any) -> tuple[float, ...]:
+    return (box.position_x, box.position_y, box.width, box.height)
