@@ -60,11 +60,14 @@ def foreign(document):  # how many laid-out boxes belong to another document's e
 def sides(document):  # each box broken over lines or pages: the sides it is drawn without
     return [sorted(box.remove_decoration_sides) for box in boxes(document)]
 
+def margins(document):  # each page's margin boxes (its running head, its folio)
+    return [[child for child in page._page_box.children if type(child).__name__ == "MarginBox"] for page in document.pages]
+
 def drawn(worker, html, name, target):
     part = weasy.PartJob(target, html, name=name)
     layout = worker.layout(part)
     document = worker.laid_out[part.key]
-    laid_out = (foreign(document), sides(document))
+    laid_out = (foreign(document), sides(document), margins(document))
     worker.draw(weasy.DrawJob(part, (), 1, Path(job["folder"]) / target))
     return layout.pages, (Path(job["folder"]) / target).read_bytes(), laid_out
 
@@ -75,13 +78,27 @@ for number, (before, after) in enumerate(job["pairs"]):
     fresh.use(styles)
     # Laid out, then again as it was (a build's head start, then its run), then drawn.
     resumed.layout(weasy.PartJob(f"early-{number}", before, name="part"))
-    before_pages, _, _ = drawn(resumed, before, "part", f"before-{number}.pdf")
+    before_pages, _, (_, _, before_margins) = drawn(resumed, before, "part", f"before-{number}.pdf")
     taken.clear()
     played.clear()
-    pages, resumed_pdf, (elsewhere, resumed_sides) = drawn(resumed, after, "part", f"resumed-{number}.pdf")
-    _, fresh_pdf, (_, fresh_sides) = drawn(fresh, after, "", f"fresh-{number}.pdf")
+    pages, resumed_pdf, (elsewhere, resumed_sides, resumed_margins) = drawn(resumed, after, "part", f"resumed-{number}.pdf")
+    _, fresh_pdf, (_, fresh_sides, _) = drawn(fresh, after, "", f"fresh-{number}.pdf")
     same = resumed_pdf == fresh_pdf and resumed_sides == fresh_sides  # the boxes as WeasyPrint left them too
-    results.append({"before": before_pages, "pages": pages, "taken": taken[0], "played": played[0], "same": same, "foreign": elsewhere})
+    # The pages whose margin boxes are the last layout's, not made again.
+    kept_margins = sum(
+        bool(new) and all(a is b for a, b in zip(old, new)) for old, new in zip(before_margins, resumed_margins)
+    )
+    results.append(
+        {
+            "before": before_pages,
+            "pages": pages,
+            "taken": taken[0],
+            "played": played[0],
+            "margins": kept_margins,
+            "same": same,
+            "foreign": elsewhere,
+        }
+    )
 json.dump(results, sys.stdout)
 """
 
@@ -304,6 +321,8 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     assert appended["before"] >= 5 and appended["taken"] == appended["before"] - 1
     # The pages taken are not drawn again: what drawing them did is played back (report.render.redraw).
     assert appended["played"] == appended["taken"] and restyled["played"] == restyled["taken"]
+    # Nor are their running heads and folios made again.
+    assert appended["margins"] == appended["taken"] and restyled["margins"] == restyled["taken"]
     assert at_start["taken"] == in_table["taken"] == in_reversed["taken"] == 0
     assert in_table["before"] >= 3 and in_reversed["before"] >= 3
     # The opening's first page (its second is the one before the first stripe's page), not one

@@ -22,9 +22,10 @@ A page is only taken when nothing later in the part can change it:
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
 
-The pages taken keep the layout's boxes, their elements mapped to the new document's;
-the rest of the document is WeasyPrint's own: the margin boxes (running heads, folios)
-of every page are made again, and the part is drawn whole.
+The pages taken keep the layout's boxes, their elements mapped to the new document's, and
+their margin boxes (running heads, folios: made from the page's counters and strings, which
+the pages before it set) and backgrounds as they were laid out; the rest of the document is
+WeasyPrint's own. The pages taken are not drawn again either (see :mod:`report.render.redraw`).
 
 An edit that only changes inline elements' text or attributes — a page number's stand-in
 with a digit more, an index entry's page list with a range more ("0–0" → "0–0, 0") and an
@@ -70,6 +71,7 @@ class LaidOut:
     # Where the last page's flow ended (WeasyPrint's ``context.page_bottom``), which the margin
     # boxes are laid out with: a layout that takes every page makes none to set it.
     page_bottom: float | None = None
+    margins: list[tuple[Any, ...]] = field(default_factory=list)  # by page: its margin boxes
 
 
 @dataclass
@@ -90,6 +92,9 @@ class _Render:
     # id of a block of the last layout → its lines laid out again (see _relaid_lines)
     lines: dict[int, list[Any]] = field(default_factory=dict)
     holders: set[int] = field(default_factory=set)  # ids of the boxes that hold those blocks
+    # By page taken: the page, if it holds no lines laid out again (its margin boxes and
+    # backgrounds are then the last layout's), else None.
+    whole: list[Any] = field(default_factory=list)
     kept: LaidOut | None = None
 
 
@@ -115,6 +120,7 @@ def install() -> None:
     import weasyprint.document
     import weasyprint.layout
     import weasyprint.layout.page
+    from weasyprint.formatting_structure import boxes
 
     match = cssselect2.Matcher.match
 
@@ -134,9 +140,12 @@ def install() -> None:
         render = _RENDER
         if render is not None:
             _begin(render, html, root_box, context)
-        yield from layout_document(html, root_box, context, *rest)
+        margins = []
+        for page in layout_document(html, root_box, context, *rest):
+            margins.append(tuple(child for child in page.children if isinstance(child, boxes.MarginBox)))
+            yield page
         if render is not None:
-            render.kept = _kept(render, context)
+            render.kept = _kept(render, context, margins)
 
     def pages_resumed(context: Any, root_box: Any, html: Any, pages: list[Any]) -> Iterator[Any]:
         render = _RENDER
@@ -164,9 +173,32 @@ def install() -> None:
             starts[index + 1] = _start(render, context)
         return made
 
+    make_margin_boxes = weasyprint.layout.make_margin_boxes
+    layout_backgrounds = weasyprint.layout.layout_backgrounds
+
+    def margin_boxes_taken(context: Any, page: Any, state: Any) -> Iterator[Any]:
+        render = _RENDER
+        index = context.current_page - 1  # (WeasyPrint sets it before it makes a page's margin boxes)
+        if render is not None and _whole(render, index, page):
+            assert render.last is not None
+            return iter(render.last.margins[index])
+        return iter(make_margin_boxes(context, page, state))
+
+    def backgrounds_taken(page: Any, get_image_from_uri: Any) -> None:
+        render = _RENDER
+        if render is None or not any(page is whole for whole in render.whole):
+            layout_backgrounds(page, get_image_from_uri)
+
     weasyprint.document.layout_document = layout_resumed
     weasyprint.layout.make_all_pages = pages_resumed
     weasyprint.layout.page.remake_page = page_recorded
+    weasyprint.layout.make_margin_boxes = margin_boxes_taken
+    weasyprint.layout.layout_backgrounds = backgrounds_taken
+
+
+def _whole(render: _Render, index: int, page: Any) -> bool:
+    """Whether ``page`` is the ``index``-th page taken, with no lines laid out again."""
+    return index < len(render.whole) and page is render.whole[index] and render.last is not None
 
 
 def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
@@ -405,6 +437,11 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         # The styles of its margin boxes, which WeasyPrint sets as it makes a page.
         set_page_type_computed_styles(page.page_type, render.html, context.style_for)
         pages.append(taken_page)
+        relaid = any(
+            a is not b
+            for a, b in zip((*root.children, *taken_page.children[1:]), (*root_children, *children[1:]), strict=True)
+        )
+        render.whole.append(None if relaid or len(last.margins) < taken else taken_page)
     return pages
 
 
@@ -427,7 +464,7 @@ def _start(render: _Render, context: Any) -> int | None:
     return laid if in_order and not context.reported_footnotes and not context.broken_out_of_flow else None
 
 
-def _kept(render: _Render, context: Any) -> LaidOut | None:
+def _kept(render: _Render, context: Any, margins: list[tuple[Any, ...]]) -> LaidOut | None:
     """What the next layout of the part may resume; None if no page of it may be taken."""
     running = any(boxes for pages in context.running_elements.values() for boxes in pages.values())
     wanted = any(state["pages_wanted"] or state["content_lookups"] for *_, state in context.page_maker)
@@ -451,4 +488,5 @@ def _kept(render: _Render, context: Any) -> LaidOut | None:
         render.starts,
         broken,
         context.page_bottom,
+        margins,
     )
