@@ -325,9 +325,9 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     assert appended["margins"] == appended["taken"] and restyled["margins"] == restyled["taken"]
     assert at_start["taken"] == in_table["taken"] == in_reversed["taken"] == 0
     assert in_table["before"] >= 3 and in_reversed["before"] >= 3
-    # The opening's first page (its second is the one before the first stripe's page), not one
-    # of the stripes' own four.
-    assert restyled["before"] >= 6 and restyled["taken"] == 1
+    # The opening's two pages, not one of the stripes' own four. (The second is the page before
+    # the first stripe's: making it looked at the opening alone, which ends on the next page.)
+    assert restyled["before"] >= 6 and restyled["taken"] == 2
 
 
 def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_many(tmp_path: Path) -> None:
@@ -395,3 +395,31 @@ def test_a_worker_resumes_a_layout_with_the_styles_it_was_laid_out_with_only(mon
         worker.resumable["chapter"] = kept
         worker.layout(PartJob("key", "<p>本文</p>", name="chapter"))
     assert resumed == [None, kept]
+
+
+def _blocks(*heights: float, x: str = "", heading: bool = False) -> str:
+    """A page of blocks of the given heights (mm); the last one is ``#x``, styled ``x``; a
+    heading kept with it (``break-after: avoid``) before it, if ``heading``."""
+    *others, last = heights
+    blocks = "".join(f'<div style="height: {height}mm"></div>' for height in others)
+    kept = '<h2 id="kept">節の見出し</h2>' if heading else ""
+    return _page_of(f'{blocks}{kept}<div id="x" style="height: {last}mm; {x}"></div><p>{JA}</p>')
+
+
+def test_a_page_is_taken_when_making_it_looked_at_nothing_the_edit_changed(tmp_path: Path) -> None:
+    """A5, 174 mm of text height, the chapter's heading first. The page before the edited
+    block's is taken when the block is not the one that ended it: a block that did not fit,
+    and the heading kept with it, went to the next page; a block forced onto it (``break-before``);
+    or a block after the one that did not fit (taken: nothing made the first page look at it)."""
+    results = _laid_out(
+        tmp_path,
+        [
+            (_blocks(90, 50, 30, heading=True), _blocks(90, 50, 3, heading=True)),
+            (_blocks(90, 50, 5, x="break-before: page"), _blocks(90, 50, 5)),
+            (_blocks(90, 50, 30, 20), _blocks(90, 50, 30, 25)),
+        ],
+    )
+    kept_with, forced, after_it = results
+    assert all(result["same"] and not result["foreign"] for result in results), results
+    assert kept_with["before"] == forced["before"] == after_it["before"] == 2, results
+    assert kept_with["taken"] == forced["taken"] == 0 and after_it["taken"] == 1, results

@@ -6,9 +6,13 @@ page's side): that is how it remakes only the pages a page-based counter changed
 author writing on at the end of a chapter changes its last page; the pages before it are
 laid out as they were. So a worker keeps the last layout of each part it laid out
 (:class:`LaidOut`), and a part laid out again is compared with it: the pages before the
-first element that differs — with a page to spare, which a page break may look ahead
-into (widows, ``break-after: avoid``) — are taken as they were, and WeasyPrint goes on
-from the state it kept for the next.
+first element that differs are taken as they were, and WeasyPrint goes on from the state
+it kept for the next. A page is taken only if making it looked at nothing from the first
+element that differs on: a page break looks ahead at the boxes after it (the one that did
+not fit, those a ``break-after: avoid`` keeps with it, the next one's ``break-before``), and
+a paragraph's lines at all of its lines (widows). So the layout records, for each page,
+the last element it looked at (see ``_look_at``): the element itself for a box of blocks,
+its last descendant for any other box (a paragraph, a table, an image).
 
 A page is only taken when nothing later in the part can change it:
 
@@ -17,7 +21,9 @@ A page is only taken when nothing later in the part can change it:
   ``:has()`` may restyle an element before the change);
 - the elements around the change are laid out in the flow, one line after another:
   a table's columns, a float's or a multi-column box's size, a box kept whole
-  (``break-inside: avoid``) and a reversed list's numbers depend on what follows;
+  (``break-inside: avoid``) and a reversed list's numbers depend on what follows; and the
+  element holding the change holds no text or inline element before it (a block added to
+  it would put those in an anonymous block of their own: another box tree);
 - the page before it left no footnote or out-of-flow box for the next;
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
@@ -39,6 +45,8 @@ would take nothing; this way it takes all its pages when no entry got a line mor
 from __future__ import annotations
 
 import copy
+import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,6 +80,8 @@ class LaidOut:
     # boxes are laid out with: a layout that takes every page makes none to set it.
     page_bottom: float | None = None
     margins: list[tuple[Any, ...]] = field(default_factory=list)  # by page: its margin boxes
+    # By page: the index (in ``elements``) of the last element making it looked at (see _look_at).
+    looked: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -95,6 +105,10 @@ class _Render:
     # By page taken: the page, if it holds no lines laid out again (its margin boxes and
     # backgrounds are then the last layout's), else None.
     whole: list[Any] = field(default_factory=list)
+    places: dict[int, int] = field(default_factory=dict)  # id of an element → its index
+    ends: list[int] = field(default_factory=list)  # by element: the index of its last descendant
+    looked: list[float] = field(default_factory=list)  # by page (see LaidOut.looked)
+    looking: float = -1  # the last element the page being made looked at so far
     kept: LaidOut | None = None
 
 
@@ -161,6 +175,8 @@ def install() -> None:
             render.first_pass = False
 
     def page_recorded(index: int, context: Any, *rest: Any) -> Any:
+        if _RENDER is not None:
+            _RENDER.looking = -1
         made = remake_page(index, context, *rest)
         render = _RENDER
         if render is not None and render.first_pass and (made[1] is not None or context.reported_footnotes):
@@ -171,6 +187,10 @@ def install() -> None:
             starts = render.starts  # a later pass may remake one page of many
             starts.extend([None] * (index + 2 - len(starts)))
             starts[index + 1] = _start(render, context)
+            looked = render.looked
+            looked.extend([-1] * (index + 1 - len(looked)))
+            # The last page looked at the end of the document: anything added after it is its.
+            looked[index] = render.looking if made[1] is not None else math.inf
         return made
 
     make_margin_boxes = weasyprint.layout.make_margin_boxes
@@ -189,11 +209,58 @@ def install() -> None:
         if render is None or not any(page is whole for whole in render.whole):
             layout_backgrounds(page, get_image_from_uri)
 
+    _look_at_what_layout_does(boxes)
     weasyprint.document.layout_document = layout_resumed
     weasyprint.layout.make_all_pages = pages_resumed
     weasyprint.layout.page.remake_page = page_recorded
     weasyprint.layout.make_margin_boxes = margin_boxes_taken
     weasyprint.layout.layout_backgrounds = backgrounds_taken
+
+
+def _look_at_what_layout_does(boxes: Any) -> None:
+    """Every box WeasyPrint lays out (it resolves its percentages first, in every layout module),
+    and each box whose ``break-before`` or page name a page break looks at, is looked at."""
+    import weasyprint.layout.block
+    import weasyprint.layout.percent
+
+    resolve_percentages = weasyprint.layout.percent.resolve_percentages
+
+    def resolve_looked_at(box: Any, *rest: Any, **named: Any) -> Any:
+        if _RENDER is not None:
+            _look_at(_RENDER, box, boxes)
+        return resolve_percentages(box, *rest, **named)
+
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("weasyprint.layout.")
+            and getattr(module, "resolve_percentages", None) is resolve_percentages
+        ):
+            module.resolve_percentages = resolve_looked_at  # type: ignore[attr-defined]
+    weasyprint.layout.percent.resolve_percentages = resolve_looked_at
+    for between in ("block_level_page_break", "block_level_page_name"):
+        looked_between = getattr(weasyprint.layout.block, between)
+
+        def both_looked_at(before: Any, after: Any, _between: Any = looked_between) -> Any:
+            if _RENDER is not None:
+                _look_at(_RENDER, before, boxes)
+                _look_at(_RENDER, after, boxes)
+            return _between(before, after)
+
+        setattr(weasyprint.layout.block, between, both_looked_at)
+
+
+def _look_at(render: _Render, box: Any, boxes: Any) -> None:
+    """The page being made looked at ``box``: at its element, if it is a box of blocks (each
+    looked at as it is laid out), else at all of the element's descendants."""
+    at = render.places.get(id(box.element)) if box is not None else None
+    if at is None:
+        return
+    of_blocks = isinstance(box, boxes.BlockContainerBox) and not any(
+        isinstance(child, boxes.LineBox) for child in box.children
+    )
+    looked = at if of_blocks else render.ends[at]
+    if looked > render.looking:
+        render.looking = looked
 
 
 def _whole(render: _Render, index: int, page: Any) -> bool:
@@ -204,6 +271,8 @@ def _whole(render: _Render, index: int, page: Any) -> bool:
 def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     render.html = html
     render.elements = elements = list(html.etree_element.iter())
+    render.places = {id(element): index for index, element in enumerate(elements)}
+    render.ends = _ends(html.etree_element)
     render.footnotes = list(context.footnotes)
     render.starts = [0]
     last = render.last
@@ -219,12 +288,32 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
         return
     if not _flowing_around(last, elements, changed, context):
         return
-    taken = min(_first_page_showing(last, changed), len(last.pages)) - 1  # a page to spare
+    showing = min(_first_page_showing(last, changed), len(last.pages))
+    taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
+    if len(last.looked) < len(last.pages):
+        taken = showing - 1  # (a page to spare: laid out before what each page looked at was known)
     while taken > 0 and last.starts[taken] is None:
         taken -= 1
     if taken > 0:
         render.taken = taken
         render.mapped = {id(old): new for old, new in zip(last.elements[:changed], elements, strict=False)}
+
+
+def _ends(root: Any) -> list[int]:
+    """By element, in document order (as ``root.iter()`` gives them): the index of its last
+    descendant (its own if it has none)."""
+    ends = [0]
+    stack = [(0, iter(root))]
+    while stack:
+        start, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            ends[start] = len(ends) - 1
+            stack.pop()
+        else:
+            stack.append((len(ends), iter(child)))
+            ends.append(0)
+    return ends
 
 
 def _first_change(last: LaidOut, elements: list[Any], matched: dict[int, list[Any]]) -> int:
@@ -382,6 +471,8 @@ def _flowing_around(last: LaidOut, elements: list[Any], changed: int, context: A
     # text are the same).
     parents = {id(child): number for number, parent in enumerate(tree[:changed]) for child in parent}
     holder = parents.get(id(tree[changed]))
+    if holder is not None and _inline_before(tree, holder, changed, elements, context):
+        return False
     while holder is not None:
         style = context.style_for(elements[holder])
         if (
@@ -396,6 +487,22 @@ def _flowing_around(last: LaidOut, elements: list[Any], changed: int, context: A
             return False
         holder = parents.get(id(tree[holder]))
     return True
+
+
+def _inline_before(tree: list[Any], holder: int, changed: int, elements: list[Any], context: Any) -> bool:
+    """Whether the element holding the changed one holds text or an inline element before it."""
+    element = tree[holder]
+    if (element.text or "").strip():
+        return True
+    places = {id(child): index for index, child in enumerate(tree[holder:changed], start=holder)}
+    for child in element:
+        if child is tree[changed]:
+            break
+        if (child.tail or "").strip():
+            return True
+        if isinstance(child.tag, str) and context.style_for(elements[places[id(child)]])["display"][0] == "inline":
+            return True
+    return False
 
 
 def _first_page_showing(last: LaidOut, changed: int) -> int:
@@ -424,6 +531,7 @@ def _restore(render: _Render, context: Any) -> list[Any]:
     assert laid_notes is not None
     context.footnotes = render.footnotes[laid_notes:]
     render.starts = last.starts[: taken + 1]
+    render.looked = last.looked[:taken]
     pages = []
     for (page, children, root_children), broken in zip(last.pages[:taken], last.broken, strict=False):
         for box, sides in broken:
@@ -489,4 +597,5 @@ def _kept(render: _Render, context: Any, margins: list[tuple[Any, ...]]) -> Laid
         broken,
         context.page_bottom,
         margins,
+        render.looked,
     )
