@@ -29,26 +29,20 @@ job = json.load(sys.stdin)
 styles = weasy.Styles(
     (job["css"],), job["base_url"], (Path(job["folder"]),), Path(job["fontconfig"]), "pdf/ua-1", "styles", ()
 )
-taken = []
-resuming = resume.resuming
+def counting(module, name, found, attribute):  # each use of module.name's context: its attribute, after it
+    original = getattr(module, name)
 
-@contextmanager
-def counted(*arguments):
-    with resuming(*arguments) as render:
-        yield render
-    taken.append(render.taken)
+    @contextmanager
+    def counted(*arguments):
+        with original(*arguments) as value:
+            yield value
+        found.append(getattr(value, attribute))
 
-weasy.resume.resuming = counted
-played = []
-drawing = weasy.redraw.drawing
+    setattr(module, name, counted)
 
-@contextmanager
-def played_back(*arguments):
-    with drawing(*arguments) as pages:
-        yield pages
-    played.append(pages.played)
-
-weasy.redraw.drawing = played_back
+taken, played = [], []
+counting(weasy.resume, "resuming", taken, "taken")
+counting(weasy.redraw, "drawing", played, "played")
 
 def boxes(document):
     return [box for page in document.pages for box in page._page_box.descendants(placeholders=True)]
