@@ -60,8 +60,7 @@ class Drawing:
     last: list[PageDrawing | None]
     warnings: Callable[[], int]  # how many warnings the drawing logged so far
     pages: list[PageDrawing | None] = field(default_factory=list)
-    playing: bool = True  # whether every page so far was played back
-    played: int = 0
+    played: int = 0  # pages played back: a run from the first (see the module)
     fonts: list[tuple[Any, Any]] = field(default_factory=list)  # added while a page is recorded
     images: list[tuple[Any, bool, float]] = field(default_factory=list)
     resources: Any = None  # the page's resources, while it is recorded
@@ -117,14 +116,15 @@ def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[
         paint_page()
         return
     index = len(drawing.pages)
-    last = drawing.last[index] if drawing.playing and index < len(drawing.last) else None
-    matched = _matched(last.page_box, page._page_box, top=True) if last is not None else None
-    if last is not None and matched is not None and last.before == _state(stream):
+    playing = drawing.played == index and index < len(drawing.last)
+    last = drawing.last[index] if playing else None
+    before = _state(stream)
+    matched = _matched(last.page_box, page._page_box, top=True) if last is not None and last.before == before else None
+    if last is not None and matched is not None:
         drawing.pages.append(_played(last, matched, page, stream, numbers))
         drawing.played += 1
         return
-    drawing.playing = False
-    drawing.pages.append(_recorded(drawing, page, stream, paint_page, numbers))
+    drawing.pages.append(_recorded(drawing, before, page, stream, paint_page, numbers))
 
 
 def _state(stream: Any) -> tuple[Any, ...]:
@@ -136,12 +136,18 @@ def _state(stream: Any) -> tuple[Any, ...]:
 
 
 def _recorded(
-    drawing: Drawing, page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[tuple[Any, ...]]
+    drawing: Drawing,
+    before: tuple[Any, ...],
+    page: Any,
+    stream: Any,
+    paint_page: Callable[[], None],
+    numbers: list[tuple[Any, ...]],
 ) -> PageDrawing | None:
-    before = _state(stream)
-    counted = {key: (len(font.widths), len(font.to_unicode)) for key, font in stream._fonts.items()}
+    """The page painted, and what painting it did (``before``: the state it began from, see
+    _state); None if it cannot be played back."""
+    fonts, named, *_ = before
+    counted = {key: (widths, unicode) for key, widths, unicode in fonts}
     resources = stream._resources
-    named = [len(resources[kind]) for kind in _RESOURCES]
     first, numbered, warned = len(stream.stream), len(numbers), drawing.warnings()
     drawing.fonts, drawing.images, drawing.resources = [], [], resources
     try:

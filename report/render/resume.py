@@ -264,8 +264,9 @@ def _look_at(render: _Render, box: Any, boxes: Any) -> None:
 
 
 def _whole(render: _Render, index: int, page: Any) -> bool:
-    """Whether ``page`` is the ``index``-th page taken, with no lines laid out again."""
-    return index < len(render.whole) and page is render.whole[index] and render.last is not None
+    """Whether ``page`` is the ``index``-th page taken (from ``render.last``), with no lines laid
+    out again."""
+    return index < len(render.whole) and page is render.whole[index]
 
 
 def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
@@ -289,9 +290,10 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     if not _flowing_around(last, elements, changed, context):
         return
     showing = min(_first_page_showing(last, changed), len(last.pages))
-    taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
     if len(last.looked) < len(last.pages):
         taken = showing - 1  # (a page to spare: laid out before what each page looked at was known)
+    else:
+        taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
     while taken > 0 and last.starts[taken] is None:
         taken -= 1
     if taken > 0:

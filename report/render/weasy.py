@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from report.daemon.settings import ended
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from report.render.join import Joiner
 
 COVER_HEIGHT = 1600  # pixels: the first page as the EPUB's cover image
-LAYOUTS_RESUMABLE = 6  # parts a worker keeps the last layout of (see report.render.resume)
+LAYOUTS_RESUMABLE = 6  # parts a worker keeps the last layout and drawing of (see report.render.resume, .redraw)
 PAGE_NUMBER_CLASS = "page-number"
 PAGE_LIST_CLASS = "page-list"  # several ids' pages, the index's "3, 5–7" (see report.render.pdf)
 _NUMBER_TAGS = ("span", "a")  # a page number's element (the index's are links: see report.index)
@@ -869,9 +869,7 @@ class Worker:
         with _collected() as collector, resuming as render:
             document = self._render(job)
         if render is not None and render.kept is not None:
-            self.resumable[job.name] = render.kept
-            while len(self.resumable) > LAYOUTS_RESUMABLE:
-                del self.resumable[next(iter(self.resumable))]
+            _keep_recent(self.resumable, job.name, render.kept)
         self.laid_out[job.key] = document
         return PartLayout(
             pages=len(document.pages),
@@ -896,12 +894,12 @@ class Worker:
             marked = _mark_numbers(document)
             try:
                 # A part without a name (a first build's) keeps no record of its drawing.
-                last = self.drawn.pop(name, [])
-                with (
-                    redraw.drawing(last, lambda: len(collector.messages))
+                recording = (
+                    redraw.drawing(self.drawn.pop(name, []), lambda: len(collector.messages))
                     if name
-                    else contextlib.nullcontext() as drawing
-                ):
+                    else contextlib.nullcontext()
+                )
+                with recording as drawing:
                     self._write(document, job.target)
                 numbers: tuple[DrawnNumber, ...] | None = _drawn_numbers(document, _RECORDING.found)
                 if numbers is not None and len(numbers) != marked:
@@ -911,9 +909,7 @@ class Worker:
                     _fill_page_numbers(document, dict(job.numbers), job.first_folio)
                     self._write(document, job.target)
                 elif drawing is not None:
-                    self.drawn[name] = drawing.pages
-                    while len(self.drawn) > LAYOUTS_RESUMABLE:
-                        del self.drawn[next(iter(self.drawn))]
+                    _keep_recent(self.drawn, name, drawing.pages)
             finally:
                 _RECORDING.found = []
         return Drawn(tuple(dict.fromkeys(collector.messages)), numbers)
@@ -989,6 +985,18 @@ class Worker:
             pdf_variant=self.styles.variant,
             pdf_tags=True,
         )
+
+
+_Kept = TypeVar("_Kept")
+
+
+def _keep_recent(kept: dict[str, _Kept], name: str, value: _Kept) -> None:
+    """``value`` kept under ``name`` (taken out before), the most recent last: a worker keeps
+    what it needs of the last few parts it laid out and drew (an author edits a chapter or two
+    again and again), the least recently used dropped."""
+    kept[name] = value
+    while len(kept) > LAYOUTS_RESUMABLE:
+        del kept[next(iter(kept))]
 
 
 class _collected:
