@@ -369,6 +369,9 @@ def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_ma
     assert same_lines["before"] >= 3 and same_lines["taken"] == same_lines["pages"] == same_lines["before"]
     assert more_lines["taken"] == 0
     assert in_text["before"] >= 5 and in_text["taken"] == in_text["before"]
+    # Of those, only the page whose lines were laid out again is drawn again: the pages after it
+    # are played back too, as it left the fonts and resources as it did before (report.render.redraw).
+    assert same_lines["played"] == same_lines["pages"] - 1 and in_text["played"] == in_text["pages"] - 1
     assert beside_box["before"] >= 4 and beside_box["taken"] == beside_box["before"]
     for case, result in zip(resumed, others, strict=True):
         assert result["before"] >= 4 and result["taken"] < result["before"], (case, result)

@@ -18,10 +18,13 @@ back. The page box, the root's fragment and the margin boxes (running heads, fol
 anew for every page taken: they must match the recorded ones in kind, place, size and text,
 and the boxes under the root's fragment (and the footnote area) must be the very same.
 
-Only a run of pages from the first is played back: a record is what drawing its page did to
-the fonts and resources after the pages before it (WeasyPrint names a group by how many the
-resources have), and it holds only where those were drawn as before. A page whose drawing
-logged a warning is not recorded (a missing glyph changes the font's notes in other ways).
+A record is what drawing its page did to the fonts and resources after the pages before it
+(WeasyPrint names a group by how many the resources have, and writes a font's glyphs in the
+order they were noted), and it holds only where those pages left them as before: each was
+played back, or drawn again with the same effects (a page whose lines were laid out again in
+place, say an index entry's page list: the same glyphs noted, the same resources named, the
+same images). A page whose drawing logged a warning is not recorded (a missing glyph changes
+the font's notes in other ways).
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ class Drawing:
     last: list[PageDrawing | None]
     warnings: Callable[[], int]  # how many warnings the drawing logged so far
     pages: list[PageDrawing | None] = field(default_factory=list)
-    played: int = 0  # pages played back: a run from the first (see the module)
+    played: int = 0  # pages played back
+    # Whether every page so far left the fonts and resources as its record says (see the module).
+    alike: bool = True
     fonts: list[tuple[Any, Any]] = field(default_factory=list)  # added while a page is recorded
     images: list[tuple[Any, bool, float]] = field(default_factory=list)
     resources: Any = None  # the page's resources, while it is recorded
@@ -116,15 +121,24 @@ def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[
         paint_page()
         return
     index = len(drawing.pages)
-    playing = drawing.played == index and index < len(drawing.last)
-    last = drawing.last[index] if playing else None
+    last = drawing.last[index] if index < len(drawing.last) else None
     before = _state(stream)
-    matched = _matched(last.page_box, page._page_box, top=True) if last is not None and last.before == before else None
+    playing = last is not None and drawing.alike and last.before == before
+    matched = _matched(last.page_box, page._page_box, top=True) if playing else None
     if last is not None and matched is not None:
         drawing.pages.append(_played(last, matched, page, stream, numbers))
         drawing.played += 1
         return
-    drawing.pages.append(_recorded(drawing, before, page, stream, paint_page, numbers))
+    recorded = _recorded(drawing, before, page, stream, paint_page, numbers)
+    drawing.pages.append(recorded)
+    drawing.alike = drawing.alike and recorded is not None and last is not None and _effects(recorded) == _effects(last)
+
+
+def _effects(drawn: PageDrawing) -> tuple[Any, ...]:
+    """What drawing a page left for the pages after it: the glyphs it noted, the resources it
+    named, the images it drew (the fonts it added: the next page's state tells)."""
+    named = tuple(tuple(name for name, _ in added) for added in drawn.resources)
+    return drawn.notes, named, drawn.images
 
 
 def _state(stream: Any) -> tuple[Any, ...]:
