@@ -123,8 +123,9 @@ def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[
     index = len(drawing.pages)
     last = drawing.last[index] if index < len(drawing.last) else None
     before = _state(stream)
-    playing = last is not None and drawing.alike and last.before == before
-    matched = _matched(last.page_box, page._page_box, top=True) if playing else None
+    matched = None
+    if last is not None and drawing.alike and last.before == before:
+        matched = _matched(last.page_box, page._page_box, top=True)
     if last is not None and matched is not None:
         drawing.pages.append(_played(last, matched, page, stream, numbers))
         drawing.played += 1
