@@ -123,13 +123,12 @@ def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[
     index = len(drawing.pages)
     last = drawing.last[index] if index < len(drawing.last) else None
     before = _state(stream)
-    matched = None
     if last is not None and drawing.alike and last.before == before:
         matched = _matched(last.page_box, page._page_box, top=True)
-    if last is not None and matched is not None:
-        drawing.pages.append(_played(last, matched, page, stream, numbers))
-        drawing.played += 1
-        return
+        if matched is not None:
+            drawing.pages.append(_played(last, matched, page, stream, numbers))
+            drawing.played += 1
+            return
     recorded = _recorded(drawing, before, page, stream, paint_page, numbers)
     drawing.pages.append(recorded)
     drawing.alike = drawing.alike and recorded is not None and last is not None and _effects(recorded) == _effects(last)

@@ -290,10 +290,7 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     if not _flowing_around(last, elements, changed, context):
         return
     showing = min(_first_page_showing(last, changed), len(last.pages))
-    if len(last.looked) < len(last.pages):
-        taken = showing - 1  # (a page to spare: laid out before what each page looked at was known)
-    else:
-        taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
+    taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
     while taken > 0 and last.starts[taken] is None:
         taken -= 1
     if taken > 0:
@@ -551,7 +548,7 @@ def _restore(render: _Render, context: Any) -> list[Any]:
             a is not b
             for a, b in zip((*root.children, *taken_page.children[1:]), (*root_children, *children[1:]), strict=True)
         )
-        render.whole.append(None if relaid or len(last.margins) < taken else taken_page)
+        render.whole.append(None if relaid else taken_page)
     return pages
 
 
