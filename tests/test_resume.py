@@ -57,11 +57,14 @@ def sides(document):  # each box broken over lines or pages: the sides it is dra
 def margins(document):  # each page's margin boxes (its running head, its folio)
     return [[child for child in page._page_box.children if type(child).__name__ == "MarginBox"] for page in document.pages]
 
+def page_styles(document):  # each page's boxes' computed styles
+    return [{id(box.style) for box in page._page_box.descendants(placeholders=True)} for page in document.pages]
+
 def drawn(worker, html, name, target):
     part = weasy.PartJob(target, html, name=name)
     layout = worker.layout(part)
     document = worker.laid_out[part.key]
-    laid_out = (foreign(document), sides(document), margins(document))
+    laid_out = (foreign(document), sides(document), margins(document), page_styles(document))
     worker.draw(weasy.DrawJob(part, (), 1, Path(job["folder"]) / target))
     return layout.pages, (Path(job["folder"]) / target).read_bytes(), laid_out
 
@@ -72,11 +75,13 @@ for number, (before, after) in enumerate(job["pairs"]):
     fresh.use(styles)
     # Laid out, then again as it was (a build's head start, then its run), then drawn.
     resumed.layout(weasy.PartJob(f"early-{number}", before, name="part"))
-    before_pages, _, (_, _, before_margins) = drawn(resumed, before, "part", f"before-{number}.pdf")
+    before_pages, _, (_, _, before_margins, before_styles) = drawn(resumed, before, "part", f"before-{number}.pdf")
     taken.clear()
     played.clear()
-    pages, resumed_pdf, (elsewhere, resumed_sides, resumed_margins) = drawn(resumed, after, "part", f"resumed-{number}.pdf")
-    _, fresh_pdf, (_, fresh_sides, _) = drawn(fresh, after, "", f"fresh-{number}.pdf")
+    pages, resumed_pdf, (elsewhere, resumed_sides, resumed_margins, resumed_styles) = drawn(
+        resumed, after, "part", f"resumed-{number}.pdf"
+    )
+    _, fresh_pdf, (_, fresh_sides, _, _) = drawn(fresh, after, "", f"fresh-{number}.pdf")
     same = resumed_pdf == fresh_pdf and resumed_sides == fresh_sides  # the boxes as WeasyPrint left them too
     # The pages whose margin boxes are the last layout's, not made again.
     kept_margins = sum(
@@ -89,6 +94,8 @@ for number, (before, after) in enumerate(job["pairs"]):
             "taken": taken[0],
             "played": played[0],
             "margins": kept_margins,
+            # The computed styles of the pages laid out anew that are the last layout's objects.
+            "styles": len(set().union(*resumed_styles[taken[0] :]) & set().union(*before_styles)),
             "same": same,
             "foreign": elsewhere,
         }
@@ -317,6 +324,9 @@ def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_
     assert appended["played"] == appended["taken"] and restyled["played"] == restyled["taken"]
     # Nor are their running heads and folios made again.
     assert appended["margins"] == appended["taken"] and restyled["margins"] == restyled["taken"]
+    # The pages laid out anew take the last layout's computed styles for the elements it had
+    # (the last page's paragraphs and headings, their inline boxes), not computed again.
+    assert appended["styles"] >= 3, appended
     assert at_start["taken"] == in_table["taken"] == in_reversed["taken"] == 0
     assert in_table["before"] >= 3 and in_reversed["before"] >= 3
     # The opening's two pages, not one of the stripes' own four. (The second is the page before

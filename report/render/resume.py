@@ -28,6 +28,8 @@ A page is only taken when nothing later in the part can change it:
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
 
+An element whose style is made of what it was made of in the last layout (its parent's
+style, its own declarations, the selectors that match it) takes that layout's computed style.
 The pages taken keep the layout's boxes, their elements mapped to the new document's, and
 their margin boxes (running heads, folios: made from the page's counters and strings, which
 the pages before it set) and backgrounds as they were laid out; the rest of the document is
@@ -51,6 +53,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 # The elements around a change may only be laid out as blocks or inline boxes in the flow.
 _FLOWING = frozenset({("block", "flow"), ("inline", "flow")})
@@ -82,6 +85,7 @@ class LaidOut:
     margins: list[tuple[Any, ...]] = field(default_factory=list)  # by page: its margin boxes
     # By page: the index (in ``elements``) of the last element making it looked at (see _look_at).
     looked: list[float] = field(default_factory=list)
+    styled: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see _style_key
 
 
 @dataclass
@@ -109,6 +113,7 @@ class _Render:
     ends: list[int] = field(default_factory=list)  # by element: the index of its last descendant
     looked: list[float] = field(default_factory=list)  # by page (see LaidOut.looked)
     looking: float = -1  # the last element the page being made looked at so far
+    styled: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see _style_key
     kept: LaidOut | None = None
 
 
@@ -128,9 +133,11 @@ def resuming(styles: object, last: LaidOut | None) -> Iterator[_Render]:
 
 
 def install() -> None:
-    """Wraps WeasyPrint's layout of a document, of its pages and of one page, and the matching
-    of selectors (WeasyPrint keeps the computed styles only, which it computes as it goes)."""
+    """Wraps WeasyPrint's layout of a document, of its pages and of one page, the matching of
+    selectors (WeasyPrint keeps the computed styles only, which it computes as it goes), and
+    the computing of an element's style (taken from the last layout: see _style_key)."""
     import cssselect2
+    import weasyprint.css
     import weasyprint.document
     import weasyprint.layout
     import weasyprint.layout.page
@@ -145,6 +152,35 @@ def install() -> None:
         return found
 
     cssselect2.Matcher.match = match_recorded
+    set_computed_styles = weasyprint.css.StyleFor.set_computed_styles
+
+    def styles_taken(
+        style_for: Any,
+        element: Any,
+        parent: Any,
+        root: Any = None,
+        pseudo_type: Any = None,
+        base_url: Any = None,
+        target_collector: Any = None,
+    ) -> None:
+        render = _RENDER
+        if render is None or pseudo_type is not None or not isinstance(element, ElementTree.Element):
+            # (A pseudo-element's, or a page's: computed as WeasyPrint does.)
+            set_computed_styles(style_for, element, parent, root, pseudo_type, base_url, target_collector)
+            return
+        computed = style_for.get_computed_styles()
+        key = _style_key(render, element, None if parent is None else computed[parent, None], base_url)
+        found = render.last.styled.get(key) if render.last is not None else None
+        if found is None:
+            set_computed_styles(style_for, element, parent, root, pseudo_type, base_url, target_collector)
+            found = computed[element, None]
+        else:
+            computed[element, None] = found
+            if target_collector and found["anchor"]:  # as WeasyPrint's own does
+                target_collector.collect_anchor(found["anchor"])
+        render.styled[key] = found
+
+    weasyprint.css.StyleFor.set_computed_styles = styles_taken
 
     layout_document = weasyprint.document.layout_document
     make_all_pages = weasyprint.layout.make_all_pages
@@ -215,6 +251,28 @@ def install() -> None:
     weasyprint.layout.page.remake_page = page_recorded
     weasyprint.layout.make_margin_boxes = margin_boxes_taken
     weasyprint.layout.layout_backgrounds = backgrounds_taken
+
+
+# The attributes WeasyPrint reads an element's own declarations from (see its
+# find_style_attributes: the style attribute, its language, its anchor, an SVG's size).
+_STYLED_BY = ("style", "lang", "id", "name", "width", "height")
+
+
+def _style_key(render: _Render, element: Any, parent_style: Any, base_url: Any) -> tuple[Any, ...]:
+    """What an element's computed style is made of: its parent's style (the very object: one
+    taken from the last layout, if its own was), its own declarations, and the declarations of
+    the selectors that matched it (the stylesheets' parsed rules, the same objects from one
+    layout to the next). An element of the last layout with the same key is given its style:
+    the new document's is the same, and computing it again (then each of its properties as
+    layout asks for them) took a tenth of a chapter's resumed layout."""
+    matched = render.matched.get(id(element), ())
+    return (
+        id(parent_style),
+        base_url,
+        element.tag,
+        tuple(element.get(name) for name in _STYLED_BY),
+        tuple((match[0], match[1], match[2], id(match[3][0])) for found in matched for match in found),
+    )
 
 
 def _look_at_what_layout_does(boxes: Any) -> None:
@@ -597,4 +655,5 @@ def _kept(render: _Render, context: Any, margins: list[tuple[Any, ...]]) -> Laid
         context.page_bottom,
         margins,
         render.looked,
+        render.styled,
     )
