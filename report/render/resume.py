@@ -28,12 +28,13 @@ A page is only taken when nothing later in the part can change it:
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
 
-An element whose style is made of what it was made of in the last layout (its parent's
-style, its own declarations, the selectors that match it) takes that layout's computed style.
 The pages taken keep the layout's boxes, their elements mapped to the new document's, and
 their margin boxes (running heads, folios: made from the page's counters and strings, which
 the pages before it set) and backgrounds as they were laid out; the rest of the document is
 WeasyPrint's own. The pages taken are not drawn again either (see :mod:`report.render.redraw`).
+Whether or not a page is taken, an element whose style is made of what it was made of in the
+last layout (its parent's style, its own declarations, the selectors that match it) takes
+that layout's computed style (see _style_key).
 
 An edit that only changes inline elements' text or attributes — a page number's stand-in
 with a digit more, an index entry's page list with a range more ("0–0" → "0–0, 0") and an
