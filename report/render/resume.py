@@ -255,7 +255,9 @@ def install() -> None:
 
 
 # The attributes WeasyPrint reads an element's own declarations from (see its
-# find_style_attributes: the style attribute, its language, its anchor, an SVG's size).
+# find_style_attributes: the style attribute, its language, its anchor, an SVG's size), with
+# presentational hints off, as the workers render (WeasyPrint's default; with them on, an
+# element's width, align, bgcolor... would make its style too).
 _STYLED_BY = ("style", "lang", "id", "name", "width", "height")
 
 
