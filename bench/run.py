@@ -379,15 +379,18 @@ def revise(root: Path) -> Path:
     return edit(root, (int(found.group(1)) + 1) % (REVISIONS + 1) if found else 1)
 
 
-def grow(root: Path, chapter: Path | None = None) -> Path:
+def grow(root: Path, chapter: Path | None = None, unindexed: bool = False) -> Path:
     """Add a page of text and more to the same chapter (its own paragraphs again, at least 3,000
     characters: a page holds fewer): every page after it moves, so every later chapter gets new
-    folios (which the join writes: they are not drawn again)."""
+    folios (which the join writes: they are not drawn again). The paragraphs' index terms come
+    with them (the index lists the new page), unless ``unindexed`` (their text alone)."""
     chapter = chapter or _middle_chapter(root)
     text = chapter.read_text(encoding="utf-8")
     paragraphs = [
         p for p in text.split("\n\n") if len(p) > 150 and not p.lstrip().startswith(("#", "|", "-", "!", ":"))
     ]
+    if unindexed:
+        paragraphs = [_INDEX_TERM.sub(r"\1", p) for p in paragraphs]
     added: list[str] = []
     while sum(map(len, added)) < 3000:
         added.append(paragraphs[len(added) % len(paragraphs)])
@@ -402,6 +405,25 @@ def grow_beside(root: Path) -> Path:
     chapter was a page longer each round, and so was its layout.)"""
     chapters = sorted((root / "chapters").glob("*-03-economy.md"))
     return grow(root, chapters[len(chapters) // 2 + 1])
+
+
+def grow_near_end(root: Path) -> Path:
+    """:func:`grow` for the last of the chapters :func:`grow_beside` grows one of: the same page
+    of text, the index's page lists changed as much, but only the few parts after it get new
+    folios (against some eighty after the one in the middle)."""
+    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
+    return grow(root, chapters[-1])
+
+
+def grow_unindexed(root: Path) -> Path:
+    """:func:`grow` for the chapter before the middle one, its paragraphs' index terms left out:
+    a page of text that changes no entry of the index."""
+    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
+    return grow(root, chapters[len(chapters) // 2 - 1], unindexed=True)
+
+
+# An index term as the chapters mark it: [text]{.index …}.
+_INDEX_TERM = re.compile(r"\[([^\]]*)\]\{\.index[^}]*\}")
 
 
 def lengthen_early(root: Path) -> Path:
@@ -695,7 +717,7 @@ def main() -> None:
         # edits measured against the small report's are those of the author's loop.
         saved(revise, big_root)
         big_first_edit = ours(big_root, OUT / "ours-500")
-        big_edits, big_early, big_grow = [], [], []
+        big_edits, big_early, big_grow, big_grow_end, big_grow_unindexed = [], [], [], [], []
         for _ in range(1 if options.quick else options.repeat):
             saved(revise, big_root)
             big_edits.append(ours(big_root, OUT / "ours-500"))
@@ -703,6 +725,12 @@ def main() -> None:
             big_early.append(ours(big_root, OUT / "ours-500"))
             saved(grow_beside, big_root)
             big_grow.append(ours(big_root, OUT / "ours-500"))
+            # What a page in the middle costs beyond its plain edit, in two parts (after the
+            # round's other edits, which they leave as they were before these rows).
+            saved(grow_near_end, big_root)
+            big_grow_end.append(ours(big_root, OUT / "ours-500"))
+            saved(grow_unindexed, big_root)
+            big_grow_unindexed.append(ours(big_root, OUT / "ours-500"))
         big_pages = pages(OUT / "ours-500" / "bench.pdf")
         big_preview, big_preview_how = preview_updates(generate("report-500-watch", big_copies), 3)
         naive_big = big_naive.seconds if big_naive else None
@@ -715,6 +743,8 @@ def main() -> None:
             f"edits {', '.join(f'{run.seconds:.1f}' for run in big_edits)} s, "
             f"a paragraph early {', '.join(f'{run.seconds:.1f}' for run in big_early)} s, "
             f"a page in the middle {', '.join(f'{run.seconds:.1f}' for run in big_grow)} s, "
+            f"near the end {', '.join(f'{run.seconds:.1f}' for run in big_grow_end)} s, "
+            f"with no index term {', '.join(f'{run.seconds:.1f}' for run in big_grow_unindexed)} s, "
             f"preview {', '.join(f'{t:.2f}' for t in big_preview)} s; "
             f"{page_count} pages cold just before and after: {beside[0].seconds:.1f} s, {beside[1].seconds:.1f} s"
         )
@@ -737,6 +767,14 @@ def main() -> None:
         results.add(
             f"  {big_pages} pages, a page of text added in the middle ÷ its plain edit",
             seconds(big_edits), seconds(big_grow), "s", "≤ 1.5×",
+        )  # fmt: skip
+        results.add(
+            "    the page in the middle ÷ the same page near the end (few parts' folios move)",
+            seconds(big_grow_end), seconds(big_grow), "s",
+        )  # fmt: skip
+        results.add(
+            "    a page of text with no index term, in the middle ÷ the plain edit",
+            seconds(big_edits), seconds(big_grow_unindexed), "s",
         )  # fmt: skip
         results.add(
             f"{big_pages} pages: preview updated after a save ({big_preview_how})",
