@@ -9,6 +9,7 @@ of their pool only: a developer's own kept processes survive the suite.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import signal
@@ -38,6 +39,7 @@ from report.daemon.settings import (
     pool_size,
     stop_kept,
 )
+from report.render import weasy
 from report.render.weasy import STYLES_KEPT, Styles, Worker, start_worker
 
 
@@ -227,16 +229,68 @@ def test_workers_leave_no_temporary_files(
 
 def test_a_worker_keeps_what_it_loaded_out_of_the_garbage_collector_s_full_collections(tmp_path: Path) -> None:
     """WeasyPrint's modules and the fonts' tables live as long as the worker: frozen (see
-    report.render.weasy.become_worker), a full collection in a layout no longer goes over them."""
+    report.render.weasy.become_worker), a full collection in a layout no longer goes over them.
+    Its collector is off: an edit's jobs are not collected while they run."""
     code = (
         "import gc; from report.render.weasy import become_worker; become_worker(None); "
-        "print(gc.get_freeze_count(), len(gc.get_objects()))"
+        "print(gc.get_freeze_count(), len(gc.get_objects()), int(gc.isenabled()))"
     )
     environment = {**os.environ, "TMPDIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True)
-    frozen, tracked = map(int, result.stdout.split())
+    frozen, tracked, collecting = map(int, result.stdout.split())
     assert frozen > 20_000 and tracked < frozen / 10
+    assert not collecting
     assert list(tmp_path.iterdir()) == []  # its temporary folder, removed as it ended
+
+
+def test_a_worker_s_collector_comes_back_once_its_jobs_made_many_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold build's jobs make millions of objects, an edit's some tens of thousands: the
+    worker's collector, off, is turned on again between jobs past the limit, so that a cold
+    build's garbage is collected as it goes."""
+    monkeypatch.setattr(weasy, "_UNCOLLECTED_AT_MOST", 5_000)
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        made = [[index] for index in range(1_000)]
+        weasy._collector_back_if_many()
+        assert not gc.isenabled()
+        made += [[index] for index in range(10_000)]
+        weasy._collector_back_if_many()
+        assert gc.isenabled()
+    finally:
+        if not was_enabled:
+            gc.disable()
+    assert len(made) == 11_000
+
+
+def test_a_kept_worker_collects_once_the_build_s_process_has_ended_or_another_build_calls(tmp_path: Path) -> None:
+    """The build hangs up on its workers before its last steps: a kept worker's collection
+    waits for its process to end (at most a second), or for the next build to call."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "listener"))
+    listener.listen(1)
+    with listener:
+        builder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+        started = time.monotonic()
+        pool._until_ended(builder.pid, listener)
+        assert builder.poll() is not None or ended(builder.pid)
+        assert time.monotonic() - started < pool._BUILD_ENDS_WITHIN
+        builder.wait()
+
+        builder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as caller:
+                caller.connect(str(tmp_path / "listener"))
+                started = time.monotonic()
+                pool._until_ended(builder.pid, listener)
+                assert time.monotonic() - started < 0.5 and builder.poll() is None
+        finally:
+            builder.kill()
+            builder.wait()
+        started = time.monotonic()
+        pool._until_ended(builder.pid, listener)  # ended and reaped: no wait
+        assert time.monotonic() - started < 0.5
 
 
 def test_whether_a_process_has_ended_with_or_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
