@@ -173,18 +173,20 @@ def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -
 _BUILD_ENDS_WITHIN = 1.0
 
 
-def _until_ended(builder: int, listener: socket.socket) -> None:
-    """Until the build's process has ended (or another build calls, or a second passed): the
-    build hangs up on its workers before it writes its record and answers, and the workers'
-    collections (0.05–0.2 s each) shared the cores with those last steps."""
+def _build_over(builder: int, listener: socket.socket) -> bool:
+    """Whether the build's process has ended (waited for, a second at most): the build hangs up
+    on its workers before it writes its record and answers, and the workers' collections
+    (0.05–0.2 s each) shared the cores with those last steps. False if another build calls
+    meanwhile: it is not kept waiting for a collection."""
     try:
         ending = os.pidfd_open(builder)
     except OSError:  # ended already, or no pidfd (Linux before 5.3)
-        return
+        return True
     try:
-        select.select([ending, listener.fileno()], [], [], _BUILD_ENDS_WITHIN)
+        calling, _, _ = select.select([listener.fileno(), ending], [], [], _BUILD_ENDS_WITHIN)
     finally:
         os.close(ending)
+    return listener.fileno() not in calling
 
 
 def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep: str) -> None:
@@ -216,9 +218,9 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
                     connection.close()
         first = False
         worker.forget()  # what the build did not draw or join
-        _until_ended(builder, listener)
-        gc.collect()  # the build's garbage (WeasyPrint's boxes hold cycles), while no build waits
-        gc.disable()  # again, for the next build (see report.render.weasy.become_worker)
+        if _build_over(builder, listener):
+            gc.collect()  # the build's garbage (WeasyPrint's boxes hold cycles), while no build waits
+            gc.disable()  # again, for the next build (see report.render.weasy.become_worker)
         if resident_bytes(os.getpid()) > memory_ceiling():
             return
         last_build = time.monotonic()
