@@ -272,7 +272,7 @@ _UNCOLLECTED_AT_MOST = 200_000
 def _collector_back_if_many() -> None:
     """The collector on again, once the build's jobs have made :data:`_UNCOLLECTED_AT_MOST`
     objects (a worker's collector is off: see become_worker): a cold build's are collected as
-    it goes, as before, its memory bounded. An edit's jobs make far fewer (some 50,000), which
+    it goes, as before, its memory bounded. An edit's jobs make far fewer (5,000–50,000), which
     the kept worker's collection after the build goes over once (see report.daemon.pool)."""
     if not gc.isenabled() and gc.get_count()[0] > _UNCOLLECTED_AT_MOST:
         gc.enable()
