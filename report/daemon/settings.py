@@ -21,7 +21,6 @@ import struct
 import sys
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 
 KEEP_WORKERS_VARIABLE = "REPORT_KEEP_WORKERS"
 DEFAULT_KEEP_SECONDS = 600.0
@@ -153,14 +152,21 @@ def set_title(kind: str, pool: str, idle_since: float | None) -> None:
     setproctitle(f"report: kept {kind} ({pool}), {state}")
 
 
-@dataclass(frozen=True)
 class KeptProcess:
-    pid: int
-    kind: str  # SERVER_KIND or WORKER_KIND
-    pool: str
-    idle_since: float | None  # None: building, or starting
-    memory: int  # resident, in bytes
-    starting: bool = False  # (it has no title yet)
+    """A kept process, as its title tells. (Not a dataclass: ``dataclasses`` imports
+    ``inspect``, a third of what a build's command imported before it asked the build server.)"""
+
+    __slots__ = ("idle_since", "kind", "memory", "pid", "pool", "starting")
+
+    def __init__(
+        self, pid: int, kind: str, pool: str, idle_since: float | None, memory: int, starting: bool = False
+    ) -> None:
+        self.pid = pid
+        self.kind = kind  # SERVER_KIND or WORKER_KIND
+        self.pool = pool
+        self.idle_since = idle_since  # None: building, or starting
+        self.memory = memory  # resident, in bytes
+        self.starting = starting  # (it has no title yet)
 
 
 def kept_processes(pool: str | None = None) -> list[KeptProcess]:
