@@ -178,6 +178,8 @@ def _build_over(builder: int, listener: socket.socket) -> bool:
     on its workers before it writes its record and answers, and the workers' collections
     (0.05–0.2 s each) shared the cores with those last steps. False if another build calls
     meanwhile: it is not kept waiting for a collection."""
+    if not hasattr(os, "pidfd_open"):  # (Linux's only)
+        return True
     try:
         ending = os.pidfd_open(builder)
     except OSError:  # ended already, or no pidfd (Linux before 5.3)
