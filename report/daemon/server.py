@@ -254,7 +254,7 @@ class Server:
         never returns to the server's loop, whatever happens); a build that succeeds tells the
         server its report's folder on ``telling``."""
         # Never collected: the process ends with its command (a build holds the collector off
-        # and turned it on again as it returned: it went over the whole build, 5–35 ms of its end).
+        # and turned it on again as it returned: it went over the whole build, 3–37 ms of its end).
         gc.disable()
         try:
             try:
