@@ -347,8 +347,13 @@ def cold(root: Path, out: Path) -> Run:
 _REVISION = "本稿の分析は{}回目の改訂で補足された。"
 
 
+def _economy_chapters(root: Path) -> list[Path]:
+    """The generated report's copies of one chapter, in order: the chapters the edits go to."""
+    return sorted((root / "chapters").glob("*-03-economy.md"))
+
+
 def _middle_chapter(root: Path) -> Path:
-    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
+    chapters = _economy_chapters(root)
     return chapters[len(chapters) // 2]
 
 
@@ -403,7 +408,7 @@ def grow_beside(root: Path) -> Path:
     page, and a round's plain edit (of the middle chapter) is then of a chapter as long as in the
     round before. (Until the 21st run, the rounds grew the chapter they edited: the plain edit's
     chapter was a page longer each round, and so was its layout.)"""
-    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
+    chapters = _economy_chapters(root)
     return grow(root, chapters[len(chapters) // 2 + 1])
 
 
@@ -411,14 +416,13 @@ def grow_near_end(root: Path) -> Path:
     """:func:`grow` for the last of the chapters :func:`grow_beside` grows one of: the same page
     of text, the index's page lists changed as much, but only the few parts after it get new
     folios (against some eighty after the one in the middle)."""
-    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
-    return grow(root, chapters[-1])
+    return grow(root, _economy_chapters(root)[-1])
 
 
 def grow_unindexed(root: Path) -> Path:
     """:func:`grow` for the chapter before the middle one, its paragraphs' index terms left out:
     a page of text that changes no entry of the index."""
-    chapters = sorted((root / "chapters").glob("*-03-economy.md"))
+    chapters = _economy_chapters(root)
     return grow(root, chapters[len(chapters) // 2 - 1], unindexed=True)
 
 
