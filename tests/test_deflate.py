@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from report.render import deflate
-from report.render.join import _CutPage, _edits
+from report.render.join import _CutPage, _edits, _list_digits
 from report.render.weasy import DrawnNumber
 
 _DATA = st.binary(max_size=3000) | st.text(alphabet="q Q 0123456789 Tm TJ BT ET\n", max_size=3000).map(str.encode)
@@ -125,3 +125,31 @@ def test_what_follows_the_cut_refers_to_what_comes_before_it() -> None:
     written = _CutPage.of(data, numbers).with_numbers(numbers, {}, 12)
     assert zlib.decompress(written) == whole
     assert len(written) <= len(zlib.compress(whole)) + 24
+
+
+_GLYPHS = st.sampled_from(["0010", "0011", "001A", "001a", "00ff", "0003"])
+
+
+@given(
+    groups=st.lists(st.tuples(st.lists(_GLYPHS, max_size=5), st.sampled_from(["", "0", " -250 ", "12"])), max_size=8),
+    listed=st.lists(st.integers(0, 9), max_size=12),
+)
+def test_a_page_list_s_stand_in_zeros_take_its_digits_in_order(
+    groups: list[tuple[list[str], str]], listed: list[int]
+) -> None:
+    """Each glyph 0010 (the stand-in's zero, here) in the TJ's glyph strings takes the next
+    digit listed, as long as there is one; every other glyph, and the kerning between the
+    strings, stay as drawn."""
+    shown, expected, zeros = "[", "[", 0
+    for glyphs, kerning in groups:
+        shown += "<" + "".join(glyphs) + ">" + kerning
+        expected += "<"
+        for glyph in glyphs:
+            if glyph == "0010":
+                expected += _DIGITS[listed[zeros]] if zeros < len(listed) else glyph
+                zeros += 1
+            else:
+                expected += glyph
+        expected += ">" + kerning
+    for _ in range(2):  # the second time, as kept from the first
+        assert _list_digits(shown + "] TJ", _DIGITS, listed) == (expected + "] TJ", min(zeros, len(listed)))
