@@ -1402,8 +1402,9 @@ def test_the_epub_navigation_is_made_again_only_when_the_contents_or_page_list_c
     project: Path, worker: PdfWorkers
 ) -> None:
     """An edit of a sentence leaves the contents, the landmarks and the page list as they were:
-    the EPUB's navigation document and NCX are taken as made. A new section heading is in both
-    once made again. Each EPUB is a build from nothing's."""
+    the EPUB's navigation document and NCX are taken as made. Pages added move the page list
+    alone: the NCX is made again from ebooklib's NCX of the contents, as made. A new section
+    heading is in both once made again. Each EPUB is a build from nothing's."""
     run(project, worker)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("位置づけは", "位置づけを"), encoding="utf-8")
@@ -1412,11 +1413,17 @@ def test_the_epub_navigation_is_made_again_only_when_the_contents_or_page_list_c
     assert (result.stats.hits["epub-nav"], result.stats.misses["epub-nav"]) == (1, 0)
     assert (result.stats.hits["epub-ncx"], result.stats.misses["epub-ncx"]) == (1, 0)
     clean_build_matches(project)
+    method.write_text(method.read_text(encoding="utf-8") + "\n" + "頁を増やす本文。" * 500 + "\n", encoding="utf-8")
+    result = run(project, worker)
+    assert result.stats.misses["epub-ncx"] == 1
+    assert (result.stats.hits["epub-ncx-contents"], result.stats.misses["epub-ncx-contents"]) == (1, 0)
+    clean_build_matches(project)
     method.write_text(
         method.read_text(encoding="utf-8") + "\n## 追加の節 {#method-added}\n\n本文。\n", encoding="utf-8"
     )
     result = run(project, worker)
     assert result.stats.misses["epub-nav"] == 1 and result.stats.misses["epub-ncx"] == 1
+    assert result.stats.misses["epub-ncx-contents"] == 1
     with zipfile.ZipFile(epub(project)) as book:
         assert "追加の節" in book.read("EPUB/nav.xhtml").decode()
         assert "追加の節" in book.read("EPUB/toc.ncx").decode()
