@@ -532,17 +532,16 @@ def font_usage(root: etree._Element, body_style: str, hidden: bool = False) -> U
     Text that is never shown (``head``, SVG titles, hidden elements) is left out; with
     ``hidden``, what a reading system may show of the navigation and the cover is kept too:
     hidden lists, the document's title, images' alternative text."""
-    usage: dict[tuple[str, int], set[str]] = defaultdict(set)
+    texts: dict[tuple[str, int], list[str]] = defaultdict(list)  # (one set made of them: not a set a text)
     if (body := root.find(f"{{{XHTML_NS}}}body")) is not None:
-        _collect(body, body_style, 400, usage, hidden)
+        _collect(body, body_style, 400, texts, hidden)
     if hidden:
-        usage[(body_style, 400)].update(root.findtext(f".//{{{XHTML_NS}}}title") or "")
-        usage[(body_style, 400)].update("".join(root.xpath("//@alt")))
-    return {key: {c for c in chars if c.isprintable() or c == "\u3000"} for key, chars in usage.items()}
+        texts[(body_style, 400)] += [root.findtext(f".//{{{XHTML_NS}}}title") or "", *root.xpath("//@alt")]
+    return {key: {c for c in set("".join(found)) if c.isprintable() or c == "\u3000"} for key, found in texts.items()}
 
 
 def _collect(
-    element: etree._Element, style: str, weight: int, usage: dict[tuple[str, int], set[str]], hidden: bool
+    element: etree._Element, style: str, weight: int, texts: dict[tuple[str, int], list[str]], hidden: bool
 ) -> None:
     if element.get("hidden") is not None and not hidden:
         return
@@ -563,12 +562,13 @@ def _collect(
             weight = 700
         parent = element.getparent()
         if name == "li" and parent is not None and etree.QName(parent).localname == "ol":
-            usage[(style, weight)].update("0123456789. ")  # the list's numbers
-    usage[(style, weight)].update(element.text or "")
+            texts[(style, weight)].append("0123456789. ")  # the list's numbers
+    found = texts[(style, weight)]
+    found.append(element.text or "")
     for child in element:
         if isinstance(child.tag, str):
-            _collect(child, style, weight, usage, hidden)
-        usage[(style, weight)].update(child.tail or "")
+            _collect(child, style, weight, texts, hidden)
+        found.append(child.tail or "")
 
 
 def _font_subsets(usage: dict[tuple[str, int], set[str]], language: str) -> dict[Face, bytes]:
