@@ -43,7 +43,7 @@ RENDER = """
 import json, sys, warnings
 warnings.filterwarnings("ignore", message="No fonts configured in FontConfig")
 from contextlib import nullcontext
-from report.render.weasy import _written_for_the_join, load_weasyprint, real_fonts
+from report.render.weasy import load_weasyprint, real_fonts
 load_weasyprint()  # as in the PDF workers: parts name the report's font subsets
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -54,8 +54,7 @@ for item in job["documents"]:
     document = HTML(string=item["html"], base_url=job["base_url"]).render(
         stylesheets=css, font_config=fonts, pdf_tags=True, pdf_variant=item["variant"])
     with real_fonts() if item["alone"] else nullcontext():
-        finisher = _written_for_the_join if item["as_drawn"] else None
-        document.write_pdf(item["target"], pdf_tags=True, pdf_variant=item["variant"], finisher=finisher)
+        document.write_pdf(item["target"], pdf_tags=True, pdf_variant=item["variant"])
 """
 
 CSS = """
@@ -140,27 +139,18 @@ class Rendered:
     path: Path  # the joined PDF, for the command-line tools
     whole_path: Path
     fonts: dict[str, Path]  # the font files the parts name instead of embedding them
-    packed: tuple[JoinPart, ...]  # the parts as WeasyPrint writes them: their content compressed
 
 
 def _render(directory: Path, documents: dict[str, tuple[str, str | None]]) -> dict[str, bytes]:
     """Each HTML document as the PDF workers write it: tagged, naming its fonts (the bundled
-    faces cut to the characters of all documents, as a report's subsets are) by hash, its
-    pages' content as drawn; or, "whole" (with its fonts) and "packed-…", as WeasyPrint writes
-    it."""
+    faces cut to the characters of all documents, as a report's subsets are) by hash."""
     urls = cut_faces(directory, "".join(html for html, _ in documents.values()), CSS)
     Image.new("RGB", (8, 8), (200, 30, 30)).save(directory / "dot.png")
     job = {
         "css": font_face_css(urls) + CSS,
         "base_url": directory.as_uri() + "/",
         "documents": [
-            {
-                "html": html,
-                "variant": variant,
-                "target": str(directory / f"{name}.pdf"),
-                "alone": name == "whole",
-                "as_drawn": name != "whole" and not name.startswith("packed-"),
-            }
+            {"html": html, "variant": variant, "target": str(directory / f"{name}.pdf"), "alone": name == "whole"}
             for name, (html, variant) in documents.items()
         ],
     }
@@ -186,7 +176,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     documents: dict[str, tuple[str, str | None]] = {
         name: (_page(html), "pdf/ua-1") for name, (html, _, _) in PARTS.items()
     }
-    documents |= {f"packed-{name}": document for name, document in documents.items()}
     documents["whole"] = (_page("".join(html for html, _, _ in PARTS.values())), "pdf/ua-1")
     documents["a-one"] = (_page(CHAPTER_1), "pdf/a-3b")
     documents["a-two"] = (_page(CHAPTER_2), "pdf/a-3b")
@@ -195,7 +184,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     documents["quirks"] = (_page(QUIRKS), "pdf/ua-1")
     pdfs = _render(directory, documents)
     parts = tuple(JoinPart(pdfs[name], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
-    packed = tuple(JoinPart(pdfs[f"packed-{name}"], stubs, blank) for name, (_, stubs, blank) in PARTS.items())
     fonts = _fonts(directory)
     joined = join_pdfs(parts, fonts)
     path = directory / "joined.pdf"
@@ -205,7 +193,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
         for a in ("a", "a1")
     )
     whole = directory / "whole.pdf"
-    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfa1, pdfs["quirks"], joined, path, whole, fonts, packed)
+    return Rendered(parts, tuple(PARTS), pdfs["whole"], pdfa, pdfa1, pdfs["quirks"], joined, path, whole, fonts)
 
 
 # The parts as added to the join: in order, or not (the builder adds the contents last, once it
@@ -564,18 +552,6 @@ def test_qpdf_finds_nothing_wrong(joined: bytes, tmp_path: Path) -> None:
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "WARNING" not in check.stdout + check.stderr
-
-
-def test_parts_written_as_drawn_join_to_the_bytes_of_parts_written_compressed(rendered: Rendered) -> None:
-    """A worker writes a part's pages' content streams as drawn: the join compresses each (cut
-    before its page numbers, or whole as pydyf does), so that the file is the one joined from
-    parts as WeasyPrint writes them."""
-    for as_drawn, packed in zip(rendered.parts, rendered.packed, strict=True):
-        assert not any(Name.Filter in page.obj.Contents for page in _open(as_drawn.pdf).pages)
-        assert all(Name.Filter in page.obj.Contents for page in _open(packed.pdf).pages)
-    assert join_pdfs(rendered.packed, rendered.fonts) == rendered.joined
-    contents = [page.obj.get(Name.Contents) for page in _open(rendered.joined).pages]
-    assert all(stream.Filter == Name.FlateDecode for stream in contents if stream is not None)  # (blank pages: none)
 
 
 def test_same_parts_same_bytes(rendered: Rendered) -> None:

@@ -51,9 +51,6 @@ _DESCRIPTOR_STREAMS = (*_FONT_FILES, Name.CIDSet)  # in a font descriptor
 # follows to refer to, compressed.
 _KEPT_AT_LEAST = 256
 _BEFORE = 8192
-# A part's pages' content streams come as drawn (see report.render.weasy._written_for_the_join): one
-# with no page number is compressed as pydyf compresses WeasyPrint's other streams.
-_DRAWN_LEVEL = 9
 _LEAF_ENTRIES = 64  # a name tree's leaf holds this many entries on average (see Joiner._name_tree)
 _BLANK_BOXES = (Name.MediaBox, Name.CropBox, Name.BleedBox, Name.TrimBox, Name.ArtBox)
 _FROM_FIRST = (Name.Lang, Name.MarkInfo, Name.ViewerPreferences, Name.Metadata, Name.OutputIntents, Name.PageLayout)
@@ -258,9 +255,6 @@ class Joiner:
         added = self.adding = self.slots[slot] = _Slot(part, source, drawn, pages + copies, copies)
         try:
             set_numbers(copies, drawn, part.numbers, part.pages, part.first_folio, added.cut)
-            for copy in copies:  # (those with numbers are compressed now, in two pieces)
-                if isinstance(contents := copy.get(Name.Contents), pikepdf.Stream) and Name.Filter not in contents:
-                    _compressed(contents, contents.read_bytes(), _DRAWN_LEVEL)
             self._share_streams(copies)
             self._count_glyphs(added, 1)
             self._add_structure(added, slot)
@@ -1085,10 +1079,10 @@ def _cid_font_file(font: Object) -> Object | None:
     return next((descriptor[key] for key in _FONT_FILES if key in descriptor), None)
 
 
-def _compressed(stream: pikepdf.Stream, data: bytes, level: int = -1) -> pikepdf.Stream:
+def _compressed(stream: pikepdf.Stream, data: bytes) -> pikepdf.Stream:
     """``stream`` holding ``data``, compressed: the file is written with each stream's data as
     it is (report.render.serial)."""
-    stream.write(zlib.compress(data, level), filter=Name.FlateDecode)
+    stream.write(zlib.compress(data), filter=Name.FlateDecode)
     return stream
 
 

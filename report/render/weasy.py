@@ -935,9 +935,7 @@ class Worker:
     def _write(self, document: Any, target: Path) -> None:
         assert self.styles is not None
         _RECORDING.digits = _DIGITS.setdefault(document.font_config, {})
-        document.write_pdf(
-            target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[], finisher=_written_for_the_join
-        )
+        document.write_pdf(target, pdf_variant=self.styles.variant, pdf_tags=True, attachments=[])
 
     def join(self, job: JoinJob) -> Path | None:
         """The parts added to the join (begun now if none is: the one this worker wrote last for
@@ -1005,19 +1003,6 @@ class Worker:
             pdf_variant=self.styles.variant,
             pdf_tags=True,
         )
-
-
-def _written_for_the_join(document: Any, pdf: Any) -> None:
-    """A part's file as only the join reads it: its pages' content streams as drawn, not
-    compressed. The join compresses each itself, cut before its page numbers (see
-    report.render.join.set_numbers), or whole if it has none; pydyf compressed each at level 9
-    and the join decompressed it again (6 ms of the 90 ms that drawing a 13-page chapter took;
-    its file is 208 kB instead of 77 kB). (Its other objects stay packed in an object stream:
-    unpacked, they saved 7 ms more, but a 600-page book's parts, which the join keeps, took
-    15 MB more.)"""
-    for number in pdf.pages["Kids"][::3]:  # pydyf lists each page as its number, 0, "R"
-        contents = pdf.objects[number]["Contents"]  # a reference: b"12 0 R"
-        pdf.objects[int(contents.split()[0])].compress = False
 
 
 _Kept = TypeVar("_Kept")
