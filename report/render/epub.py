@@ -611,7 +611,7 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
     language = ""
     page_list: Sequence[tuple[str, str]] = ()
     page_list_title = ""
-    ncx = b""  # the NCX, if made already (see made_ncx)
+    ncx = b""  # the NCX: EpubRenderer._ncx makes it (see made_ncx) before the members are written
 
     def members(self) -> list[tuple[str, bytes]]:
         """Each member's name and bytes, in the order ebooklib writes them."""
@@ -630,7 +630,8 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
         super()._write_opf_file(root)
 
     def _get_ncx(self) -> bytes:
-        return self.ncx or self.made_ncx(self.contents_ncx())
+        assert self.ncx, "the NCX is made before the members (see EpubRenderer._ncx)"
+        return self.ncx
 
     def contents_ncx(self) -> bytes:
         """ebooklib's NCX of the book's contents (see made_ncx)."""
