@@ -784,6 +784,47 @@ def _part_files(rendered: Rendered, folder: Path) -> list[JoinedPart]:
     return parts
 
 
+# zlib's header tells how hard its stream was deflated (RFC 1950's FLEVEL): 1 and 9.
+_FASTEST, _SMALLEST = b"x\x01", b"x\xda"
+
+
+def test_a_part_deflates_what_the_join_unpacks_quickly_and_what_it_copies_tightly(rendered: Rendered) -> None:
+    """The join unpacks a part's object and cross-reference streams and writes every object
+    anew, but copies its pages' content streams into the book as they are: those are deflated
+    at level 9, the others at level 1 (level 9 was three quarters of the zlib time of drawing
+    a chapter, and the book is the same)."""
+    for part in rendered.parts:
+        pdf = _open(part.pdf)
+        packed = {
+            str(obj.Type): obj.read_raw_bytes()[:2]
+            for obj in pdf.objects
+            if isinstance(obj, pikepdf.Stream) and obj.get("/Type") in ("/ObjStm", "/XRef")
+        }
+        assert packed == {"/ObjStm": _FASTEST, "/XRef": _FASTEST}
+        assert {page.Contents.read_raw_bytes()[:2] for page in pdf.pages} == {_SMALLEST}
+
+
+def test_the_pages_references_are_made_once_for_each_number_of_pages() -> None:
+    """WeasyPrint's tagging asks pydyf for the references of all pages once for each marked box;
+    made at each call, they cost the chapter's pages times its boxes. (In a fresh interpreter,
+    as a PDF worker: loading WeasyPrint as a worker does changes it.)"""
+    script = """
+import pydyf
+from report.render.weasy import load_weasyprint
+load_weasyprint()
+pdf = pydyf.PDF()
+assert pdf.page_references == ()
+for _ in range(3):
+    pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+first = pdf.page_references
+assert first == tuple(f"{number} 0 R".encode() for number in pdf.pages["Kids"][::3]), first
+assert pdf.page_references is first
+pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+assert pdf.page_references[:3] == first and len(pdf.page_references) == 4
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT)
+
+
 def test_first_part_metadata_kept(rendered: Rendered, joined: bytes) -> None:
     pdf = _open(joined)
     first = _open(rendered.parts[0].pdf)

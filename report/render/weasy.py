@@ -331,6 +331,7 @@ def load_weasyprint() -> None:
     redraw.install()
     _tag_for_pdf_ua()
     _record_page_numbers()
+    _write_parts_for_the_join()
 
 
 class _TokenizerPatterns(dict[tuple[Any, bool], re.Pattern[str]]):
@@ -354,6 +355,51 @@ def _cache_tokenizer_patterns() -> None:
     from tinyhtml5 import inputstream
 
     inputstream.characters_until_regex = _TokenizerPatterns()
+
+
+# zlib's level for a part's object and cross-reference streams, which the join reads and never
+# copies (see report.render.serial): level 9 took three quarters of the zlib time of drawing a
+# chapter, level 1 a tenth of that, its streams a quarter larger (in the cache, not the book).
+_JOIN_READS_LEVEL = 1
+_JOIN_READS = frozenset({"/ObjStm", "/XRef"})
+
+
+def _write_parts_for_the_join() -> None:
+    """pydyf, as WeasyPrint writes a part with it, made quicker where the join is its only
+    reader, with the same objects written:
+
+    - the object and cross-reference streams are compressed at :data:`_JOIN_READS_LEVEL`, not 9:
+      the join unpacks them and writes each object anew (its content streams it copies as they
+      are: those stay at pydyf's level 9);
+    - ``PDF.page_references``, the references of all pages, which WeasyPrint's tagging asks for
+      once for each marked box (3,000 times for a 37-page chapter), is made once for each
+      number of pages, not at each call: making it at each call grew with the chapter's
+      pages times its boxes."""
+    import zlib
+
+    import pydyf
+
+    stream_data = pydyf.Stream.data.fget
+
+    def data(stream: Any) -> bytes:
+        if not stream.compress or stream.extra.get("Type") not in _JOIN_READS:
+            return bytes(stream_data(stream))
+        packed = zlib.compress(b"\n".join(pydyf._to_bytes(item) for item in stream.stream), _JOIN_READS_LEVEL)
+        extra = pydyf.Dictionary({**stream.extra, "Filter": "/FlateDecode", "Length": len(packed)})
+        return b"\n".join((extra.data, b"stream", packed, b"endstream"))
+
+    pydyf.Stream.data = property(data)
+    page_references = pydyf.PDF.page_references.fget
+    made: weakref.WeakKeyDictionary[Any, tuple[int, tuple[bytes, ...]]] = weakref.WeakKeyDictionary()
+
+    def references_kept(pdf: Any) -> tuple[bytes, ...]:
+        pages = len(pdf.pages["Kids"])  # pydyf adds pages, never takes one away
+        kept = made.get(pdf)
+        if kept is None or kept[0] != pages:
+            made[pdf] = kept = (pages, page_references(pdf))
+        return kept[1]
+
+    pydyf.PDF.page_references = property(references_kept)
 
 
 def _tag_for_pdf_ua() -> None:
