@@ -1439,7 +1439,9 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     chapter's print part alone (characters, ids, page numbers), and digests that chapter alone
     for its EPUB page. It fills in and renders it twice: first as the last book would, to lay it
     out before the book is resolved (see report.build._head_start), then in the book; the part
-    is the same, and searched once. Its PDF and EPUB are a build from nothing's."""
+    is the same, and searched once. Its HTML alone is filled in with its stand-ins (to be laid
+    out and drawn): the other parts' layout keys are made without it. Its PDF and EPUB are a
+    build from nothing's."""
     run(project, worker)
     for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
         monkeypatch.setattr(module, attribute, {})
@@ -1461,11 +1463,20 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
             or real_code_text(source)
         ),
     )
+    jobs: list[str] = []
+    real_job = report.render.pdf._Part.job
+
+    def job(part: report.render.pdf._Part, cover: bool, key: str) -> Any:
+        jobs.append(part.name)
+        return real_job(part, cover, key)
+
+    monkeypatch.setattr(report.render.pdf._Part, "job", job)
     rendered = rendered_parts(monkeypatch)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     run(project, worker)
     assert filled == rendered == ["method", "method"] and searched == ["method"]
+    assert jobs and set(jobs) == {"method"}
     clean_build_matches(project)
 
 

@@ -98,6 +98,9 @@ class _Facts:
     order: tuple[str, ...]  # its ids in the order they come
     boxes: tuple[tuple[str, str], ...]  # each page number it shows: the id, the digits of its box
     linked: frozenset[str]  # the ids its links lead to
+    # Of the HTML with each box named by its place (see _Part.job): what a layout key names the
+    # part's HTML by, which an index entry's ids change, not its boxes (see _Part.for_workers).
+    named_digest: str
 
 
 # The facts of the parts of the last print document made in this process, by their HTML: an
@@ -110,15 +113,29 @@ def _facts(source: str) -> _Facts:
     known = _FACTS.get(source)
     if known is None:
         order = tuple(dict.fromkeys(ID_ATTRIBUTE.findall(source)))
+        boxes = tuple((ref, digits) for _, ref, digits in _PAGE_NUMBER.findall(source))
+        names = _box_names(ref for ref, _ in boxes)
         known = _FACTS[source] = _Facts(
             characters=print_characters(source, ()),
             code=print_characters(code_text(source), ()),
             ids=frozenset(order),
             order=order,
-            boxes=tuple((ref, digits) for _, ref, digits in _PAGE_NUMBER.findall(source)),
+            boxes=boxes,
             linked=frozenset(html.unescape(target) for target in _LOCAL_LINK.findall(source)),
+            named_digest=digest(_PAGE_NUMBER.sub(lambda box: _box_named(box, names), source)),
         )
     return known
+
+
+def _box_names(refs: Iterable[str]) -> dict[str, str]:
+    """The name of each part's box (by the ids it shows the page of) in the HTML the workers
+    get: its place among the part's boxes."""
+    return {ref: f"p{place}" for place, ref in enumerate(dict.fromkeys(refs))}
+
+
+def _box_named(box: re.Match[str], names: Mapping[str, str]) -> str:
+    ref = box.group(2)
+    return box.group(0).replace(f'data-page-of="{ref}"', f'data-page-of="{names[ref]}"', 1)
 
 
 def document_facts(assembler: Assembler) -> list[_Facts]:
@@ -334,6 +351,7 @@ class _Part:
 
     name: str  # "cover", "contents" or the chapter's id
     source: str  # its HTML, page numbers as empty spans
+    named_digest: str  # see _Facts
     stubs: frozenset[str]  # ids it links to that other parts have
     boxes: dict[str, int]  # ids whose page numbers it prints → the digits their box holds (0: no box)
     numbers: dict[str, str]  # the stand-ins it is laid out with: zeros, as many as the number has digits
@@ -374,8 +392,8 @@ class _Part:
         for ref, digits in facts.boxes:
             boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
         stubs = (facts.linked - facts.ids) & everywhere
-        part = cls(name=name, source=source, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
-        part.box_names = {ref: f"p{place}" for place, ref in enumerate(boxes)}
+        part = cls(name, source, facts.named_digest, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
+        part.box_names = _box_names(boxes)
         part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
         return part
 
@@ -392,7 +410,8 @@ class _Part:
         """Whether the number takes the place its stand-in was laid out with."""
         return self.stand_in(ref, number) == self.numbers[ref]
 
-    def job(self, cover: bool) -> PartJob:
+    def job(self, cover: bool, key: str) -> PartJob:
+        """What a worker lays it out from (``key``: its layout key, see _layout_key)."""
         filled = _PAGE_NUMBER.sub(self._box_laid_out, self.source)
         if self.stubs:
             # Stand-ins for the targets of links into other parts, out of the flow: WeasyPrint
@@ -401,14 +420,12 @@ class _Part:
             stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
-        return PartJob(self.key, filled, cover, self.name if self.resumed else "")
+        return PartJob(key, filled, cover, self.name if self.resumed else "")
 
     def _box_laid_out(self, box: re.Match[str]) -> str:
         """A page number's box as the part is laid out: its stand-in for its text, and for the ids
         it shows the page of, its name among the part's boxes (see :meth:`for_workers`)."""
-        ref = box.group(2)
-        named = box.group(0).replace(f'data-page-of="{ref}"', f'data-page-of="{self.box_names[ref]}"', 1)
-        return named.replace("></", f">{self.numbers[ref]}</")
+        return _box_named(box, self.box_names).replace("></", f">{self.numbers[box.group(2)]}</")
 
     def for_workers(self, numbers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         """The numbers its boxes show (by the ids they show the page of), as the workers know the
@@ -550,8 +567,7 @@ class PdfHeadStart(_OfReport):
                 continue
             if any(" " in ref for ref in part.refs):
                 continue  # it lists pages: see PdfRun._lists_pages_unknown
-            job = part.job(cover=False)
-            job = replace(job, key=_layout_key(styles, job))
+            job = part.job(cover=False, key=_layout_key(styles, part, cover=False))
             if job.key in self.layouts:
                 continue
             self.layouts[job.key] = self._cached_layout(job.key)
@@ -807,8 +823,7 @@ class PdfRun(_OfReport):
             self._lay_out(index, part)
 
     def _lay_out(self, index: int, part: _Part, first: bool = False) -> None:
-        job = part.job(cover=index == 0)
-        key = _layout_key(self._styles, job)
+        key = _layout_key(self._styles, part, cover=index == 0)
         if key == part.key and part.layout is not None:
             return
         early = key in self._early  # sent ahead, or found in the cache then
@@ -817,7 +832,7 @@ class PdfRun(_OfReport):
             part.key = ""  # laid out once they are known (see _lay_out_wrong_again)
         elif part.layout is None:
             if not early:
-                self._session_now().lay_out(replace(job, key=key), first)
+                self._session_now().lay_out(part.job(cover=index == 0, key=key), first)
             self.rendered = True
 
     def _lists_pages_unknown(self, index: int, part: _Part) -> bool:
@@ -998,7 +1013,7 @@ class PdfRun(_OfReport):
         part.target = self._drawing_target(part.key)
         part.asked_numbers = self._numbered(part)
         numbers = part.for_workers(self._numbers_for(part))
-        self._session_now().draw(DrawJob(part.job(cover=index == 0), numbers, part.start, part.target))
+        self._session_now().draw(DrawJob(part.job(index == 0, part.key), numbers, part.start, part.target))
 
     def _find_cached_drawings(self) -> None:
         """While the workers lay out: the drawings the cache has of the parts laid out already.
@@ -1202,9 +1217,14 @@ def _chapter_digest(chapter: Chapter) -> str:
     return digest(chapter.html_digest, chapter.title_html)
 
 
-def _layout_key(styles: Styles, job: PartJob) -> str:
-    """What a part's layout is made of: the builder's code, the styles and the part's HTML."""
-    return digest(_code(), styles.key, job.html, str(job.cover))
+def _layout_key(styles: Styles, part: _Part, cover: bool) -> str:
+    """What a part's layout is made of: the builder's code, the styles and the HTML of its job
+    (see _Part.job), named by what that is made of: the part's HTML with its boxes named (by
+    its digest), the stand-ins of its boxes in their order, and the anchors it stubs. Filling in
+    and hashing every part's HTML at every build, for the few parts laid out again, was a
+    twentieth of an edit's processor time in the build at 600 pages."""
+    stand_ins = [part.numbers[ref] for ref in part.boxes]  # in the order of their names
+    return json_digest([_code(), styles.key, part.named_digest, stand_ins, sorted(part.stubs), cover])
 
 
 def _code() -> str:
