@@ -1440,8 +1440,9 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     for its EPUB page. It fills in and renders it twice: first as the last book would, to lay it
     out before the book is resolved (see report.build._head_start), then in the book; the part
     is the same, and searched once. Its HTML alone is filled in with its stand-ins (to be laid
-    out and drawn): the other parts' layout keys are made without it. Its PDF and EPUB are a
-    build from nothing's."""
+    out and drawn): the other parts' layout keys are made without it. The last build's page
+    numbers are read once, for the head start and the run. Its PDF and EPUB are a build from
+    nothing's."""
     run(project, worker)
     for module, attribute in _KEPT_IN_PROCESS:  # as the build server, which builds nothing itself
         monkeypatch.setattr(module, attribute, {})
@@ -1474,9 +1475,10 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     rendered = rendered_parts(monkeypatch)
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
-    run(project, worker)
+    result = run(project, worker)
     assert filled == rendered == ["method", "method"] and searched == ["method"]
     assert jobs and set(jobs) == {"method"}
+    assert result.stats.hits["pdf-numbers"] == 1  # the last build's page numbers, read once
     clean_build_matches(project)
 
 

@@ -491,12 +491,6 @@ class _OfReport:
     def _last_build_key(self, kind: str) -> str:
         return _last_build_key(self.assembler.book.config.root, self.assembler.profile, kind)
 
-    def _known_numbers(self) -> dict[str, str]:
-        """The last build's page numbers and first folios: the stand-ins most likely right."""
-        value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
-        numbers = value.get("numbers") if value is not None else None
-        return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
-
     def _cached_layout(self, key: str) -> PartLayout | None:
         kept = _KEPT_LAYOUTS.get(key)
         if kept is not None and self.cache.read:
@@ -535,6 +529,17 @@ class PdfHeadStart(_OfReport):
         self.layouts: dict[str, PartLayout | None] = {}  # layout key → as the cache had it or as it came, or None: sent
         self.drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw
         self.taken = False  # by a run, which answers for what was sent
+        self._known: dict[str, str] | None = None
+
+    def known_numbers(self) -> dict[str, str]:
+        """The last build's page numbers and first folios: the stand-ins most likely right. Read
+        once for the head start and the run that takes it over (an edit's build read them three
+        times: for the head start, and twice for the run)."""
+        if self._known is None:
+            value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
+            numbers = value.get("numbers") if value is not None else None
+            self._known = {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
+        return self._known
 
     def send(self, chapters: Iterable[Chapter]) -> None:
         """Those of ``chapters`` that changed since the last build, laid out (from the cache, or
@@ -554,7 +559,7 @@ class PdfHeadStart(_OfReport):
         if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
             return
         styles = self.renderer._styles_with(self.assembler, objects, extra)
-        known = self._known_numbers()
+        known = self.known_numbers()
         styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
         for chapter in changed:
             source = self.assembler.print_part(chapter)
@@ -775,7 +780,7 @@ class PdfRun(_OfReport):
             return _page_after_known(name, sources[index][1], facts[index].order, known, capacity)
 
         self._everywhere = everywhere = frozenset().union(*ids)
-        known = self._known_numbers()
+        known = self._ahead.known_numbers()
         parts: list[_Part] = []
         for (name, source), own in zip(sources, facts, strict=True):
             part = _Part.made(
