@@ -1482,6 +1482,27 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     clean_build_matches(project)
 
 
+def test_an_edit_that_moves_no_page_reads_the_last_build_s_records_once_and_writes_them_not_again(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build reads what the last one recorded of the PDF (each chapter's digest, every id, the
+    subsets; the page numbers) once, for the head start and the run that takes it over, and
+    writes the page numbers only when they changed. Its PDF and EPUB are a build from nothing's."""
+    run(project, worker)
+    key = report.render.pdf._last_build_key(report.load.load_config(project).root, "screen", "pdf-numbers")
+    numbers = project / CACHE_DIR_NAME / "v1" / "entries" / "pdf-numbers" / f"{key}.json"
+    written = numbers.stat().st_ino, numbers.stat().st_mtime_ns
+    read: list[object] = []
+    real = report.render.pdf._LastBuild
+    monkeypatch.setattr(report.render.pdf, "_LastBuild", lambda **fields: read.append(fields) or real(**fields))
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)
+    assert len(read) == 1 and result.stats.hits["pdf-numbers"] == 1
+    assert (numbers.stat().st_ino, numbers.stat().st_mtime_ns) == written
+    clean_build_matches(project)
+
+
 def test_the_labels_and_owners_of_a_book_as_the_last_are_compared_not_written_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

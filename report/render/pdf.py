@@ -29,6 +29,7 @@ they name the bundled face, and the join cuts each face once, to the glyphs all 
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import os
@@ -238,6 +239,18 @@ class PdfRenderer:
             key=digest(*by_face, base_url, variant or "", *faces, "".join(sorted(extra))),
             fonts=tuple((face_name(face.family, face.weight), fonts_dir() / face.file) for face in FACES),
         )
+
+
+@dataclass(frozen=True)
+class _LastBuild:
+    """What a head start reads of the last build's record (see PdfRun._remember_early)."""
+
+    digests: dict[str, str]  # each chapter's (see _chapter_digest)
+    everywhere: frozenset[str]  # every id of every part
+    objects: dict[str, str]  # each face's subset, in the cache
+    characters: frozenset[str]  # those the subsets were cut to
+    code: frozenset[str]
+    extra: frozenset[str]
 
 
 @dataclass
@@ -541,33 +554,44 @@ class PdfHeadStart(_OfReport):
             self._known = {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
         return self._known
 
+    @functools.cached_property
+    def _last(self) -> _LastBuild | None:
+        """The last build's record, read once for the head start and the run that takes it over
+        (a 600-page report's parts have some 5,500 ids)."""
+        value = self.record
+        if value is None:
+            return None
+        try:
+            return _LastBuild(
+                digests={str(name): str(known) for name, known in value["chapters"].items()},
+                everywhere=frozenset(str(name) for name in value["ids"]),
+                objects={str(face): str(name) for face, name in value["objects"].items()},
+                characters=frozenset(str(value["characters"])),
+                code=frozenset(str(value["code"])),
+                extra=frozenset(str(value["extra"])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
     def send(self, chapters: Iterable[Chapter]) -> None:
         """Those of ``chapters`` that changed since the last build, laid out (from the cache, or
         sent to the workers) unless sent already."""
-        value = self.record
-        if value is None:
+        last = self._last
+        if last is None:
             return
-        try:
-            digests = {str(name): str(known) for name, known in value["chapters"].items()}
-            everywhere = frozenset(str(name) for name in value["ids"])
-            objects = {str(face): str(name) for face, name in value["objects"].items()}
-            characters, code = frozenset(str(value["characters"])), frozenset(str(value["code"]))
-            extra = frozenset(str(value["extra"]))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return
-        changed = [c for c in chapters if c.id in digests and digests[c.id] != _chapter_digest(c)]
+        changed = [c for c in chapters if c.id in last.digests and last.digests[c.id] != _chapter_digest(c)]
         if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
             return
-        styles = self.renderer._styles_with(self.assembler, objects, extra)
+        styles = self.renderer._styles_with(self.assembler, last.objects, last.extra)
         known = self.known_numbers()
         styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
         for chapter in changed:
             source = self.assembler.print_part(chapter)
             facts = _facts(source)
-            if not facts.characters | styled <= characters or not facts.code <= code:
+            if not facts.characters | styled <= last.characters or not facts.code <= last.code:
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                part = _Part.made(chapter.id, source, facts, everywhere, known.__getitem__)
+                part = _Part.made(chapter.id, source, facts, last.everywhere, known.__getitem__)
             except KeyError:  # a page number the last build did not know
                 continue
             if any(" " in ref for ref in part.refs):
@@ -1176,8 +1200,11 @@ class PdfRun(_OfReport):
         return {f"file:{path}": self.cache.file_digest(path) for path in fetched}
 
     def _remember_numbers(self) -> None:
+        """The page numbers for the next build (see PdfHeadStart.known_numbers), written when they
+        changed: an edit that moves no page leaves a 600-page report's 5,500 as they were."""
         numbers = {name: str(page) for name, page in self._anchor_pages.items()}
-        self.cache.store("pdf-numbers", self._last_build_key("pdf-numbers"), {"numbers": numbers})
+        if numbers != self._ahead.known_numbers():
+            self.cache.store("pdf-numbers", self._last_build_key("pdf-numbers"), {"numbers": numbers})
 
     def _retry(self, notdef: set[int]) -> bool:
         """A character was drawn as .notdef that a bundled face has (generated by CSS in a way
