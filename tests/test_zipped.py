@@ -1,5 +1,5 @@
-"""report.render.zipped: the EPUB's container, as zipfile writes it, with the compressed members
-of the last EPUB taken again where they are the same."""
+"""report.render.zipped: the EPUB's container, as zipfile writes it (its members deflated by
+libdeflate), with the compressed members of the last EPUB taken again where they are the same."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import datetime as dt
 import io
 import zipfile
 import zlib
+from unittest import mock
 
+import deflate as libdeflate
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from report.render.zipped import Zipped, write_zip
+from report.render.zipped import _LEVEL, Zipped, write_zip
 
 MODIFIED = dt.datetime(2024, 12, 20, 9, 30, 15)
 MEMBERS = [
@@ -23,11 +25,27 @@ MEMBERS = [
 ]
 
 
+class _Libdeflate:
+    """zipfile's compressor, deflating as the module does (libdeflate, at its level)."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def compress(self, data: bytes) -> bytes:
+        self.data += data
+        return b""
+
+    def flush(self) -> bytes:
+        return bytes(libdeflate.deflate_compress(self.data, _LEVEL))
+
+
 def _by_zipfile(members: list[tuple[str, bytes]]) -> bytes:
-    """The container as the standard library writes it (what the EPUB was before)."""
+    """The container as the standard library writes it (what the EPUB was before), its members
+    deflated as the module deflates them."""
     stamp = (MODIFIED.year, MODIFIED.month, MODIFIED.day, MODIFIED.hour, MODIFIED.minute, MODIFIED.second)
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
+    deflating = mock.patch.object(zipfile, "_get_compressor", lambda kind, level=None: kind and _Libdeflate())
+    with deflating, zipfile.ZipFile(out, "w") as target:
         for name, data in members:
             entry = zipfile.ZipInfo(name, date_time=stamp)
             entry.external_attr = 0o644 << 16
@@ -40,7 +58,7 @@ def _by_zipfile(members: list[tuple[str, bytes]]) -> bytes:
 def test_the_bytes_are_those_zipfile_writes() -> None:
     written = write_zip(MEMBERS, MODIFIED)
     assert written.data == _by_zipfile(MEMBERS)
-    with zipfile.ZipFile(io.BytesIO(written.data)) as archive:
+    with zipfile.ZipFile(io.BytesIO(written.data)) as archive:  # zlib inflates them
         assert archive.testzip() is None
         assert [(info.filename, archive.read(info)) for info in archive.infolist()] == MEMBERS
         assert archive.infolist()[0].compress_type == zipfile.ZIP_STORED
@@ -52,8 +70,8 @@ def test_members_of_the_earlier_file_are_taken_where_they_are_the_same(monkeypat
     edited = [*MEMBERS[:2], ("EPUB/本文.xhtml", "<p>北朝鮮と露国</p>".encode() * 200), MEMBERS[3]]
     expected = _by_zipfile(edited)
     compressed: list[int] = []
-    real = zlib.compressobj
-    monkeypatch.setattr(zlib, "compressobj", lambda *args: compressed.append(1) or real(*args))
+    real = libdeflate.deflate_compress
+    monkeypatch.setattr(libdeflate, "deflate_compress", lambda *args: compressed.append(1) or real(*args))
     monkeypatch.setattr(zlib, "decompress", None)  # the digests decide: nothing is inflated to be compared
     assert write_zip(edited, MODIFIED, earlier).data == expected
     assert len(compressed) == 1  # the edited page
@@ -70,8 +88,8 @@ def test_a_member_is_taken_only_by_its_recorded_digest(monkeypatch: pytest.Monke
     fresh = write_zip(members, MODIFIED)
     assert write_zip(members, MODIFIED, write_zip([("mimetype", b"x"), ("page.xhtml", before)], MODIFIED)) == fresh
     compressed: list[int] = []
-    real = zlib.compressobj
-    monkeypatch.setattr(zlib, "compressobj", lambda *args: compressed.append(1) or real(*args))
+    real = libdeflate.deflate_compress
+    monkeypatch.setattr(libdeflate, "deflate_compress", lambda *args: compressed.append(1) or real(*args))
     assert write_zip(members, MODIFIED, Zipped(fresh.data, {})) == fresh
     assert len(compressed) == 1
 
