@@ -115,17 +115,18 @@ def _modules_reached(modules: Iterable[str]) -> dict[str, Path]:
 
 
 def read_builder_files() -> None:
-    """Everything :func:`code_fingerprint` reads, read now: by the build server, once, so that
-    the builds it forks read none of it (25 ms a build). The server ends when a file of the
+    """Everything :func:`code_fingerprint` reads, read and hashed now: by the build server, once,
+    so that the builds it forks read and hash none of it (reading, 25 ms a build; hashing, the
+    fingerprints a build makes, 1.9 ms against 0.6 ms). The server ends when a file of the
     builder changes, so what it read stays the builder's."""
     every_module = (
         ".".join(("report", *path.relative_to(PACKAGE_DIR).with_suffix("").parts)).removesuffix(".__init__")
         for path in PACKAGE_DIR.rglob("*.py")
     )
     for path in _modules_reached(every_module).values():
-        _builder_file(path)
+        _builder_file_digest(path)
     for path in _data_files():
-        _builder_file(path)
+        _builder_file_digest(path)
     _installed_versions()
 
 
@@ -133,6 +134,12 @@ def read_builder_files() -> None:
 def _builder_file(path: Path) -> bytes:
     """A module, template or style of the builder: read once a process."""
     return path.read_bytes()
+
+
+@cache
+def _builder_file_digest(path: Path) -> str:
+    """A file of the builder's digest (what a fingerprint hashes): made once a process."""
+    return bytes_digest(_builder_file(path))
 
 
 @cache
@@ -191,10 +198,10 @@ def code_fingerprint(*modules: str, data: bool = False) -> str:
     seen = _modules_reached(modules)
     parts: list[str | bytes] = [__version__]
     for name in sorted(seen):
-        parts += [name, _builder_file(seen[name])]
+        parts += [name, _builder_file_digest(seen[name])]
     if data:
         for path in _data_files():
-            parts += [path.relative_to(PACKAGE_DIR).as_posix(), _builder_file(path)]
+            parts += [path.relative_to(PACKAGE_DIR).as_posix(), _builder_file_digest(path)]
     versions = _installed_versions()
     for distribution in DISTRIBUTIONS:
         parts += [distribution, versions.get(_normalised(distribution), "-")]

@@ -1000,7 +1000,8 @@ def test_the_build_server_reads_what_the_code_fingerprints_hash_before_it_forks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After read_builder_files (which the build server calls before it forks builds), a code
-    fingerprint reads no file of the builder, and is the one read from the files."""
+    fingerprint reads no file of the builder and hashes the files' digests, not their bytes, and
+    is the one read from the files."""
     from report.cache import (
         _builder_file,
         _data_files,
@@ -1021,7 +1022,13 @@ def test_the_build_server_reads_what_the_code_fingerprints_hash_before_it_forks(
 
     for method in ("read_bytes", "read_text", "open", "is_file", "rglob"):
         monkeypatch.setattr(Path, method, no_reading)
+    hashed: list[int] = []
+    real_digest = report.cache.digest
+    monkeypatch.setattr(
+        report.cache, "digest", lambda *parts: hashed.append(sum(map(len, parts))) or real_digest(*parts)
+    )
     assert [code_fingerprint(*modules, data=data) for modules, data in asked] == expected
+    assert len(hashed) == len(asked) and max(hashed) < 20_000  # a digest a file (report.build reaches 700 kB)
 
 
 def test_a_failure_while_the_pdf_is_drawn_is_reported_as_itself(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
