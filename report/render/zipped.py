@@ -4,14 +4,14 @@ compressed bytes taken from the last EPUB of the report when the member is the s
 Deflating the book is most of what writing an EPUB costs once its pages come from the cache
 (with zlib at level 9, 0.2 s of 4 MB at 600 pages), and after an edit nearly every member is as
 it was. Members are deflated by libdeflate at its level 6: the bench's 615-page EPUB took 96 ms
-with zlib at level 9 and 39 ms so, and came out 0.3% smaller. The
-standard library cannot write bytes already compressed, so the container is written here: local
-headers, data, central directory and end record, each field as ``zipfile`` sets it for the
-entries :func:`write_zip` makes (Unix, 0644, no extra field, no data descriptor, no ZIP64), so
-that the bytes are those ``zipfile`` would write. A member is taken from the earlier file only
-when the digest of its bytes, recorded when that file was written, is the new member's: comparing
-by inflating the earlier member took 0.12 s at 600 pages (the whole ZIP step, under a profiler,
-went from 0.17 s to 0.03–0.05 s).
+with zlib at level 9 and 39 ms so, and came out 0.3% smaller. The standard library can neither
+deflate so nor write bytes already compressed, so the container is written here: local headers,
+data, central directory and end record, each field as ``zipfile`` sets it for the entries
+:func:`write_zip` makes (Unix, 0644, no extra field, no data descriptor, no ZIP64), so that the
+bytes are those ``zipfile`` would write with the same compressed members. A member is taken from
+the earlier file only when the digest of its bytes, recorded when that file was written, is the
+new member's: comparing by inflating the earlier member took 0.12 s at 600 pages (the whole ZIP
+step, under a profiler, went from 0.17 s to 0.03–0.05 s).
 """
 
 from __future__ import annotations
