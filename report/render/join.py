@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import deflate as libdeflate
 import pikepdf
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, Object, Pdf, String
 
 from report.render import deflate
-from report.render.serial import ObjGen, PartObjects, PdfWriter, span
+from report.render.serial import ObjGen, PartObjects, PdfWriter, flate, span
 from report.render.weasy import STAND_IN, DrawnNumber
 
 _FONT_FILES = (Name.FontFile, Name.FontFile2, Name.FontFile3)
@@ -1081,9 +1080,9 @@ def _cid_font_file(font: Object) -> Object | None:
 
 
 def _compressed(stream: pikepdf.Stream, data: bytes) -> pikepdf.Stream:
-    """``stream`` holding ``data``, compressed (by libdeflate, as the file's object streams: see
-    report.render.serial): the file is written with each stream's data as it is."""
-    stream.write(bytes(libdeflate.zlib_compress(data, 6)), filter=Name.FlateDecode)
+    """``stream`` holding ``data``, compressed as the file's object streams are: the file is
+    written with each stream's data as it is (report.render.serial)."""
+    stream.write(flate(data), filter=Name.FlateDecode)
     return stream
 
 

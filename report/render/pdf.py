@@ -542,17 +542,15 @@ class PdfHeadStart(_OfReport):
         self.layouts: dict[str, PartLayout | None] = {}  # layout key → as the cache had it or as it came, or None: sent
         self.drawings: dict[str, _EarlyDrawing] = {}  # layout key → its drawing, see _draw
         self.taken = False  # by a run, which answers for what was sent
-        self._known: dict[str, str] | None = None
 
+    @functools.cached_property
     def known_numbers(self) -> dict[str, str]:
         """The last build's page numbers and first folios: the stand-ins most likely right. Read
         once for the head start and the run that takes it over (an edit's build read them three
         times: for the head start, and twice for the run)."""
-        if self._known is None:
-            value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
-            numbers = value.get("numbers") if value is not None else None
-            self._known = {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
-        return self._known
+        value = self.cache.load("pdf-numbers", self._last_build_key("pdf-numbers"))
+        numbers = value.get("numbers") if value is not None else None
+        return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
 
     @functools.cached_property
     def _last(self) -> _LastBuild | None:
@@ -583,7 +581,7 @@ class PdfHeadStart(_OfReport):
         if not changed or len(changed) > LAYOUTS_AHEAD:  # more: the run's own order is as good
             return
         styles = self.renderer._styles_with(self.assembler, last.objects, last.extra)
-        known = self.known_numbers()
+        known = self.known_numbers
         styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
         for chapter in changed:
             source = self.assembler.print_part(chapter)
@@ -804,7 +802,7 @@ class PdfRun(_OfReport):
             return _page_after_known(name, sources[index][1], facts[index].order, known, capacity)
 
         self._everywhere = everywhere = frozenset().union(*ids)
-        known = self._ahead.known_numbers()
+        known = self._ahead.known_numbers
         parts: list[_Part] = []
         for (name, source), own in zip(sources, facts, strict=True):
             part = _Part.made(
@@ -1203,7 +1201,7 @@ class PdfRun(_OfReport):
         """The page numbers for the next build (see PdfHeadStart.known_numbers), written when they
         changed: an edit that moves no page leaves a 600-page report's 5,500 as they were."""
         numbers = {name: str(page) for name, page in self._anchor_pages.items()}
-        if numbers != self._ahead.known_numbers():
+        if numbers != self._ahead.known_numbers:
             self.cache.store("pdf-numbers", self._last_build_key("pdf-numbers"), {"numbers": numbers})
 
     def _retry(self, notdef: set[int]) -> bool:

@@ -151,6 +151,11 @@ class _Block:
         self.count = span(len(self.objects) + -(-packed // _PER_STREAM))
 
 
+def flate(data: bytes) -> bytes:
+    """``data`` as a FlateDecode stream's: a zlib stream, by libdeflate at :data:`_LEVEL`."""
+    return bytes(libdeflate.zlib_compress(data, _LEVEL))
+
+
 def span(count: int) -> int:
     """How many numbers ``count`` things numbered one after the other take (a block's objects;
     a part's structure keys): the power of two above ``count`` and a quarter more, the rest
@@ -320,7 +325,7 @@ class PdfWriter:
             head = b" ".join(header) + b"\n"
             content = head + b"\n".join(text for _, text in group)
             name = hashlib.blake2b(content, digest_size=16).digest()
-            compressed = groups[name] = self.groups.get(name) or bytes(libdeflate.zlib_compress(content, _LEVEL))
+            compressed = groups[name] = self.groups.get(name) or flate(content)
             placed.append(len(kinds))
             kinds.append(0)
             pieces.append(
