@@ -1510,6 +1510,32 @@ def test_an_edit_that_moves_no_page_reads_the_last_build_s_records_once_and_writ
     clean_build_matches(project)
 
 
+def test_the_last_build_s_records_are_written_after_the_epub_while_the_workers_join(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit that moves pages writes what the next build starts from (the page numbers, the
+    layout, the head start's record) once the EPUB is written, while the workers join: not
+    between the layout and the EPUB, which the build writes then."""
+    run(project, worker)
+    key = report.render.pdf._last_build_key(report.load.load_config(project).root, "screen", "pdf-numbers")
+    numbers = project / CACHE_DIR_NAME / "v1" / "entries" / "pdf-numbers" / f"{key}.json"
+    before = numbers.read_text(encoding="utf-8")
+    events: list[str] = []
+    real_epub = report.build._epub
+    monkeypatch.setattr(report.build, "_epub", lambda *a, **k: (real_epub(*a, **k), events.append("epub"))[0])
+    for name in ("_remember_numbers", "_remember_layout", "_remember_early"):
+        real = getattr(report.render.pdf.PdfRun, name)
+        monkeypatch.setattr(
+            report.render.pdf.PdfRun, name, lambda self, real=real, name=name: (real(self), events.append(name))[0]
+        )
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8") + "\n\n" + "追加の段落。" * 400 + "\n", encoding="utf-8")
+    run(project, worker)
+    assert events == ["epub", "_remember_numbers", "_remember_layout", "_remember_early"]
+    assert numbers.read_text(encoding="utf-8") != before  # the pages moved
+    clean_build_matches(project)
+
+
 def test_the_labels_and_owners_of_a_book_as_the_last_are_compared_not_written_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
