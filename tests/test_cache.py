@@ -1510,6 +1510,40 @@ def test_an_edit_that_moves_no_page_reads_the_last_build_s_records_once_and_writ
     clean_build_matches(project)
 
 
+def test_a_part_drawn_goes_to_the_join_before_its_cache_entry_is_written(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drawing that arrives is sent to the join first; its entry (its numbers made plain and
+    written out: thousands in an index) is written after, while the worker joins. Each entry is
+    written all the same, and the bytes are a build's from nothing's."""
+    run(project, worker)
+    events: list[tuple[str, str]] = []
+    real_join, real_store = Session.join, report.cache.Cache.store
+
+    def join(session: Any, job: Any, **options: Any) -> None:
+        events.extend(("join", part.pdf.name) for part in job.parts)
+        real_join(session, job, **options)
+
+    def store(cache: Any, kind: str, key: str, value: dict[str, Any], *args: Any, **options: Any) -> None:
+        if kind == "pdf-part" and "pdf" in value:
+            events.append(("store", value["pdf"]))
+        real_store(cache, kind, key, value, *args, **options)
+
+    monkeypatch.setattr(Session, "join", join)
+    monkeypatch.setattr(report.cache.Cache, "store", store)
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    run(project, worker)
+    stored = [(at, name) for at, (what, name) in enumerate(events) if what == "store"]
+    assert stored  # the edited chapter, drawn
+    for at, name in stored:
+        assert ("join", name) in events[:at], f"{name} stored before the join was sent it: {events}"
+    entries = project / CACHE_DIR_NAME / "v1" / "entries" / "pdf-part"
+    written = {json.loads(path.read_text(encoding="utf-8"))["value"].get("pdf") for path in entries.glob("*.json")}
+    assert {name for _, name in stored} <= written
+    clean_build_matches(project)
+
+
 def test_the_last_build_s_records_are_written_after_the_epub_while_the_workers_join(
     project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -263,6 +263,18 @@ class _EarlyDrawing:
 
 
 @dataclass(frozen=True)
+class _KeptDrawing:
+    """A part's drawing kept in the cache's objects, its entry not yet written (see
+    PdfRun._store_drawings)."""
+
+    key: str  # the part's layout key
+    drawn_in: str  # the numbers drawn in, if the drawing serves those only
+    pdf: str  # the object's name
+    numbers: tuple[DrawnNumber, ...]
+    deps: dict[str, str | None]
+
+
+@dataclass(frozen=True)
 class _CachedDrawing:
     """A part's drawing as the cache keeps it: where, and its page numbers for the join to set;
     or, ``drawn_in``, that the drawing of this layout has its numbers drawn in (and is kept by
@@ -673,6 +685,7 @@ class PdfRun(_OfReport):
         self._settled = -1  # how many parts from the start were laid out when last drawn from
         self._joined = _Joined()
         self._joining_ahead: bool | None = None  # see _join_ahead
+        self._unstored: list[_KeptDrawing] = []  # see _store_drawings
         if self._session is not None:
             # The head start's layouts made while the book was prepared: the parts after them (the
             # index) are then laid out once, with the pages they show, not first with a guess.
@@ -777,6 +790,7 @@ class PdfRun(_OfReport):
         if self._joining is not None:
             self._joining.exception()  # the thread has stopped (the workers it waited for are gone)
             self._joining = None
+        self._store_drawings()
         self._session = None
         if self._own_workers is not None:
             self._own_workers.close()
@@ -1097,20 +1111,29 @@ class PdfRun(_OfReport):
         self._join_drawn()
 
     def _keep_drawing(self, owner: _Part, drawn: Drawn) -> None:
-        """The part's drawing moved into the cache (its target is removed)."""
+        """The part's drawing moved into the cache (its target is removed); its entry is written
+        once the join has been sent it (see :meth:`_store_drawings`)."""
         assert owner.target is not None
         name = self.cache.put_object(owner.target.read_bytes(), ".pdf")
         owner.target.unlink(missing_ok=True)
         owner.pdf, owner.drawn_warnings = self.cache.object_path(name), drawn.warnings
         owner.drawn_numbers = drawn.numbers or ()
         owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
-        value = {"pdf": name, "numbers": to_plain(owner.drawn_numbers, Path())}
-        key = owner.key
-        self._cached_drawings.pop(key, None)  # looked up before it was drawn
-        if owner.drawn_in:  # this drawing serves these numbers only
-            self.cache.store("pdf-part", key, {"drawn-in": True})
-            key = digest(key, owner.drawn_in)
-        self.cache.store("pdf-part", key, value, deps=self._deps(owner), objects=[name])
+        self._cached_drawings.pop(owner.key, None)  # looked up before it was drawn
+        self._unstored.append(_KeptDrawing(owner.key, owner.drawn_in, name, owner.drawn_numbers, self._deps(owner)))
+
+    def _store_drawings(self) -> None:
+        """The cache entries of the drawings kept since the last were written: after the join was
+        sent them, not before (the numbers of a page added in the middle's chapter and of the
+        index, made plain and written out, took 20 ms the worker joining waited for)."""
+        unstored, self._unstored = self._unstored, []
+        for kept in unstored:
+            key = kept.key
+            if kept.drawn_in:  # this drawing serves these numbers only
+                self.cache.store("pdf-part", key, {"drawn-in": True})
+                key = digest(key, kept.drawn_in)
+            value = {"pdf": kept.pdf, "numbers": to_plain(kept.numbers, Path())}
+            self.cache.store("pdf-part", key, value, deps=kept.deps, objects=[kept.pdf])
 
     def _draw_and_join(self, target: Path) -> set[int]:
         """In a thread, while the main one writes the EPUB: wait for the parts still being drawn
@@ -1130,6 +1153,7 @@ class PdfRun(_OfReport):
         a character is missing (every part is then laid out again, see :meth:`_retry`)."""
         if self.target is not None and not bundled(notdef_codes(self._all_warnings())):
             self._join(None)
+        self._store_drawings()
 
     def _join(self, target: Path | None) -> None:
         """Sends to the join the parts it has not yet been sent, in :func:`join_order` up to the
