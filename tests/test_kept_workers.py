@@ -127,9 +127,9 @@ def test_kept_workers_exit_when_no_build_comes(project: Path, own_pool: str, mon
 def test_a_kept_worker_exits_once_the_builder_changed(own_pool: str, tmp_path: Path) -> None:
     """A worker of another builder (its files changed since it started) serves no more builds."""
     address = pool._address(own_pool, "0" * 32, 0)
-    connection, pid, _ = pool._start(address, own_pool, "0" * 32, fonts.fontconfig_file(tmp_path), 60)
-    connection.close()  # the build that started it is done
-    assert gone({pid}, 30)
+    started = pool._start(address, own_pool, "0" * 32, fonts.fontconfig_file(tmp_path), 60)
+    started.connection.close()  # the build that started it is done
+    assert gone({started.pid}, 30)
 
 
 def test_a_kept_worker_that_grew_past_the_ceiling_exits_after_its_build(
@@ -163,13 +163,7 @@ def test_a_build_does_not_wait_for_workers_another_build_is_using(project: Path,
 
 def joins_kept(pool_name: str) -> dict[int, str]:
     """By kept worker (pid), the styles key of the book whose join it keeps, as it greets a build."""
-    kept: dict[int, str] = {}
-    for place in range(pool_size()):
-        greeted = pool._greeted(pool._address(pool_name, builder_stamp(), place))
-        if greeted is not None:
-            connection, pid, kept[pid] = greeted
-            connection.close()
-    return kept
+    return {greeted.pid: greeted.join_kept_for for greeted in _greetings(pool_name)}
 
 
 def test_the_worker_that_joined_a_report_keeps_its_join_for_the_next_build(project: Path, own_pool: str) -> None:
@@ -185,6 +179,35 @@ def test_the_worker_that_joined_a_report_keeps_its_join_for_the_next_build(proje
         build(project)
         assert joins_kept(own_pool) == first
     assert "追加の文" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
+
+
+def test_a_kept_worker_greets_with_the_parts_it_can_resume_and_the_next_build_lays_them_out_there(
+    project: Path, own_pool: str
+) -> None:
+    """A worker that laid out an edited chapter keeps that layout to resume, and says so when
+    the next build greets it (a report's first build keeps none); that build sends the chapter
+    there again, whichever worker is free first (see Session._send_layouts)."""
+    build(project)
+    assert all(not greeted.resumes for greeted in _greetings(own_pool))  # a first build's: none kept
+    edit(project, "準備する", "測定する")
+    build(project)
+    keeping = [greeted.pid for greeted in _greetings(own_pool) if "method" in greeted.resumes]
+    assert len(keeping) == 1
+    edit(project, "測定する", "準備する")
+    build(project)
+    assert [greeted.pid for greeted in _greetings(own_pool) if "method" in greeted.resumes] == keeping
+    assert "準備する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
+
+
+def _greetings(pool_name: str) -> list[pool.Greeting]:
+    """What each kept worker of the pool says as it greets a build (hung up on at once)."""
+    found = []
+    for place in range(pool_size()):
+        greeted = pool._greeted(pool._address(pool_name, builder_stamp(), place))
+        if greeted is not None:
+            greeted.connection.close()
+            found.append(greeted)
+    return found
 
 
 def test_a_kept_worker_that_died_is_replaced(project: Path, own_pool: str) -> None:

@@ -20,6 +20,7 @@ that left it holding more memory than :func:`report.daemon.settings.memory_ceili
 from __future__ import annotations
 
 import gc
+import json
 import os
 import select
 import signal
@@ -28,6 +29,7 @@ import time
 from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NamedTuple
 
 from report.daemon.settings import (
     CHECK_SECONDS,
@@ -47,6 +49,7 @@ from report.render.workers import PdfWorkers
 
 _GREETING_SECONDS = 1.0  # a kept worker that does not greet a build within this is not used
 _GREETING = "report-pdf-worker"
+_GREETING_BYTES = 65536  # the most a greeting may be: the names of the parts a worker keeps are the book's ids
 
 
 def _address(pool: str, stamp: str, place: int) -> str:
@@ -65,8 +68,13 @@ class KeptWorkers(PdfWorkers):
         claims: list[socket.socket],
         own: PdfWorkers | None,
         joins_kept: list[str],
+        resumes: list[list[str]],
     ) -> None:
-        self._attach(connections + (own.connections if own else []), joins_kept + (own.joins_kept if own else []))
+        self._attach(
+            connections + (own.connections if own else []),
+            joins_kept + (own.joins_kept if own else []),
+            resumes + (own.resumes if own else []),
+        )
         self.pids = pids
         self._claims = claims  # held while this build uses the places
         self._own = own
@@ -79,6 +87,7 @@ class KeptWorkers(PdfWorkers):
         connections: list[Connection] = []
         pids: list[int] = []
         joins_kept: list[str] = []
+        resumes: list[list[str]] = []
         claims: list[socket.socket] = []
         for place in range(pool_size()):
             if len(connections) == count:
@@ -87,16 +96,17 @@ class KeptWorkers(PdfWorkers):
             claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 claim.bind(address + "-claim")  # taken by another build: the next place
-                connection, pid, join_kept_for = _greeted(address) or _start(address, pool, stamp, fontconfig, keep)
+                greeting = _greeted(address) or _start(address, pool, stamp, fontconfig, keep)
             except OSError:
                 claim.close()
                 continue
-            connections.append(connection)
-            pids.append(pid)
-            joins_kept.append(join_kept_for)
+            connections.append(greeting.connection)
+            pids.append(greeting.pid)
+            joins_kept.append(greeting.join_kept_for)
+            resumes.append(list(greeting.resumes))
             claims.append(claim)
         own = PdfWorkers(fontconfig, count - len(connections)) if len(connections) < count else None
-        return cls(connections, pids, claims, own, joins_kept)
+        return cls(connections, pids, claims, own, joins_kept, resumes)
 
     @property
     def alive(self) -> bool:
@@ -127,12 +137,22 @@ class KeptWorkers(PdfWorkers):
         return f"process {self.pids[index]}"
 
 
-def _greeted(address: str) -> tuple[Connection, int, str] | None:
-    """A connection to the kept worker at ``address``, once it has greeted, its process id, and
-    the styles key of the book whose join it keeps (see Worker.join_kept_for): None if there is
-    none, it is another user's, or it does not answer (it may be about to exit). The process id
-    is the one it greets with: the socket's peer is the build that bound it and started the
-    worker, long gone."""
+class Greeting(NamedTuple):
+    """A kept worker reached: the connection to it, its process id, the styles key of the book
+    whose join it keeps (see Worker.join_kept_for) and the parts whose layouts it keeps to
+    resume (see Worker.resumes)."""
+
+    connection: Connection
+    pid: int
+    join_kept_for: str
+    resumes: tuple[str, ...]
+
+
+def _greeted(address: str) -> Greeting | None:
+    """A connection to the kept worker at ``address``, once it has greeted, and what it says:
+    None if there is none, it is another user's, or it does not answer (it may be about to
+    exit). The process id is the one it greets with: the socket's peer is the build that bound
+    it and started the worker, long gone."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.connect(address)
@@ -142,15 +162,15 @@ def _greeted(address: str) -> tuple[Connection, int, str] | None:
         return None
     connection = Connection(client.detach())
     if uid == os.getuid() and connection.poll(_GREETING_SECONDS):
-        with suppress(EOFError, OSError, ValueError):
-            greeting, pid, join_kept_for = connection.recv_bytes(256).decode().split(" ")
+        with suppress(EOFError, OSError, ValueError, TypeError):
+            greeting, pid, join_kept_for, resumes = connection.recv_bytes(_GREETING_BYTES).decode().split(" ", 3)
             if greeting == _GREETING:
-                return connection, int(pid), join_kept_for
+                return Greeting(connection, int(pid), join_kept_for, tuple(str(name) for name in json.loads(resumes)))
     connection.close()
     return None
 
 
-def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -> tuple[Connection, int, str]:
+def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -> Greeting:
     """A new kept worker, already connected to: the socket is bound and this build queued on it
     before the process starts (it greets every later build, not this one)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -166,7 +186,7 @@ def _start(address: str, pool: str, stamp: str, fontconfig: Path, keep: float) -
         raise
     finally:
         listener.close()
-    return Connection(client.detach()), pid, ""  # keeping no join yet
+    return Greeting(Connection(client.detach()), pid, "", ())  # keeping no join, no layout yet
 
 
 # The longest a kept worker waits for the build it answered to end before it collects.
@@ -212,7 +232,8 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
                 connection = Connection(client.detach())
                 try:
                     if not first:  # with the book whose join it keeps: the next join goes there
-                        connection.send_bytes(f"{_GREETING} {os.getpid()} {worker.join_kept_for}".encode())
+                        names = json.dumps(worker.resumes, ensure_ascii=False)
+                        connection.send_bytes(f"{_GREETING} {os.getpid()} {worker.join_kept_for} {names}".encode())
                     answer(connection, worker)
                 except OSError:
                     pass

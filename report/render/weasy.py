@@ -892,6 +892,12 @@ class Worker:
         """The styles key of the book whose join this worker keeps ("": none)."""
         return self.kept_join[0][0] if self.kept_join is not None else ""
 
+    @property
+    def resumes(self) -> tuple[str, ...]:
+        """The names of the parts whose last layout this worker keeps to resume, the most recent
+        last (see report.render.workers.Session)."""
+        return tuple(self.resumable)
+
     def use(self, styles: Styles) -> None:
         import weasyprint
 

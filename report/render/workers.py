@@ -26,7 +26,7 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
-from report.render.weasy import DrawJob, Drawn, JoinJob, PartJob, PartLayout, Styles, serve
+from report.render.weasy import LAYOUTS_RESUMABLE, DrawJob, Drawn, JoinJob, PartJob, PartLayout, Styles, serve
 
 LAYOUTS_AHEAD = 2  # layouts sent to a worker before it answers: it never waits for the next
 
@@ -87,13 +87,16 @@ class PdfWorkers:
                 child.close()
                 connections.append(connection)
                 self.processes.append(process)
-        self._attach(connections, [""] * len(connections))
+        self._attach(connections, [""] * len(connections), [[] for _ in connections])
 
-    def _attach(self, connections: list[Connection], joins_kept: list[str]) -> None:
+    def _attach(self, connections: list[Connection], joins_kept: list[str], resumes: list[list[str]]) -> None:
         self.connections = connections
         # By worker, the styles key of the book whose join it keeps from an earlier build ("":
         # none, as far as known): a join of that book goes there again (see Session.join).
         self.joins_kept = joins_kept
+        # By worker, the names of the parts whose last layout it keeps to resume, the most recent
+        # last, as far as known: a part is laid out there again (see Session._send_layouts).
+        self.resumes = resumes
         self.busy = threading.Lock()  # one build at a time
         self._closing = threading.Lock()  # a build's main thread and its joining thread may both close
 
@@ -228,13 +231,29 @@ class Session:
             job = self.waiting.popleft()
             home = zlib.crc32(job.name.encode()) % len(self.expected)
             index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
-            keeper = self.named.get(job.name)
+            keeper = self.named.get(job.name, self._resuming(job.name))
             if keeper is not None and self._ahead_of(keeper, job.name) <= len(job.html):
                 index = keeper
             if job.name:
                 self.named[job.name] = index
+                self._resumes_now(index, job.name)
             self.holder[job.key] = index
             self._send(index, ("layout", job))
+
+    def _resuming(self, name: str) -> int | None:
+        """The worker that keeps the part's last layout from an earlier build, to resume: of two,
+        the one that made it more recently, as far as their lists tell (None: neither)."""
+        keeping = [index for index, names in enumerate(self.workers.resumes) if name and name in names]
+        return max(keeping, key=lambda index: self.workers.resumes[index].index(name), default=None)
+
+    def _resumes_now(self, index: int, name: str) -> None:
+        """The worker keeps the part's layout it is sent, as its last (see Worker.layout): the
+        next build in this process, and the ones its kept workers greet, send it there again."""
+        names = self.workers.resumes[index]
+        if name in names:
+            names.remove(name)
+        names.append(name)
+        del names[:-LAYOUTS_RESUMABLE]
 
     def wait_for_layouts(self) -> None:
         """Until every layout asked for so far has arrived (and gone to ``on_layout``)."""
