@@ -1232,6 +1232,42 @@ def test_an_index_gaining_a_mark_is_laid_out_beside_the_edited_chapter_not_after
     clean_build_matches(root, "ja-scholarly")
 
 
+def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_is_laid_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index laid out with the last build's pages while the edited chapter is (see above)
+    is drawn at once by its worker, free meanwhile, not once the chapter's pages are known (the
+    join then waited for that drawing): the pages keep its lists' shapes, and the run takes the
+    drawing. It is drawn once. The PDF is a build's from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
+    with PdfWorkers(count=2) as workers:
+        build(root, workers=workers)
+        events: list[str] = []
+        kinds: dict[str, str] = {}
+        lay_out, draw, laid_out = Session.lay_out, Session.draw, PdfRun._laid_out
+
+        def sent(self: Session, job: PartJob, first: bool = False) -> None:
+            kinds[job.key] = "index" if "page-list" in job.html else "part"
+            lay_out(self, job, first)
+
+        monkeypatch.setattr(Session, "lay_out", sent)
+        monkeypatch.setattr(
+            Session, "draw", lambda self, job: events.append(f"{kinds.get(job.part.key)} drawn") or draw(self, job)
+        )
+        monkeypatch.setattr(
+            PdfRun,
+            "_laid_out",
+            lambda self, key, layout: events.append(f"{kinds[key]} laid out") or laid_out(self, key, layout),
+        )
+        mark = '[包括協定]{.index reading="ほうかつきょうてい"}'
+        append(chapter, f"\n{mark}の発効後も、各国の評価は分かれている。\n")
+        build(root, workers=workers)
+    assert events.count("index drawn") == 1
+    assert events.index("index laid out") < events.index("index drawn") < events.index("part laid out")
+    clean_build_matches(root, "ja-scholarly")
+
+
 def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
     tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

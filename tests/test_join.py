@@ -1252,3 +1252,19 @@ def test_a_part_goes_to_the_worker_that_keeps_its_layout_from_an_earlier_build(t
     session = _session(tmp_path, [_Connection(), _Connection()], resumes=older)
     session.lay_out(PartJob("index", "索引", name="index"))
     assert session.holder == {"index": 0} and len(older[0]) == LAYOUTS_RESUMABLE
+
+
+def test_a_part_is_drawn_ahead_only_by_its_worker_free_of_layouts_and_drawings(tmp_path: Path) -> None:
+    """The index drawn ahead of its pages (see PdfRun._draw_ahead): by the worker that laid it
+    out, when nothing but the join waits there; not behind a layout or a drawing."""
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections)
+    session.lay_out(PartJob("index", "索引"))
+    holder = session.holder["index"]
+    job = DrawJob(PartJob("index", "索引"), (), 1, tmp_path / "index.pdf")
+    assert not session.draw_if_free(job)  # its layout is still to come
+    session._answer(holder, connections[holder])  # type: ignore[arg-type]
+    session._send(holder, ("join", JoinJob((), (), None)))
+    assert session.draw_if_free(job)
+    assert connections[holder].sent[-1] == ("draw", job) and "index" not in session.holder
+    assert not session.draw_if_free(job)  # no longer its worker's to draw: drawn

@@ -255,7 +255,7 @@ class _LastBuild:
 
 @dataclass
 class _EarlyDrawing:
-    """A part drawn ahead of the run's asking (see PdfHeadStart._draw)."""
+    """A part drawn ahead of the run's asking (see PdfHeadStart._draw, PdfRun._draw_ahead)."""
 
     target: Path  # where the worker draws it
     asked: str  # the numbers it was asked to show (see _asked)
@@ -941,6 +941,31 @@ class PdfRun(_OfReport):
         self._lay_out_wrong_again()
         if self.target is not None:
             self._draw_settled()
+            for part in owners:
+                self._draw_ahead(part)
+
+    def _draw_ahead(self, part: _Part) -> None:
+        """A part that lists pages (the index), laid out before the pages it lists were known
+        (see _lists_pages_unknown), drawn at once by the worker that laid it out, if that one has
+        no layout or drawing to do first: it would wait for the edited chapter's layout, then
+        draw while the join waited. The drawing is the run's should the pages it lists keep the
+        stand-ins' shapes (most edits: see _draw), as the head start's is; else the part is laid
+        out again, behind it. The numbers are the join's to set (the drawing shows stand-ins)."""
+        index = self._parts.index(part)
+        session = self._session
+        if (
+            session is None
+            or part.drawing
+            or part.key in self._early_drawings
+            or not self._lists_pages(index, part)
+            or self._cached_drawing(part.key) is not None
+        ):
+            return
+        numbers = self._numbers_for(part)
+        target = self._drawing_target(part.key)
+        job = DrawJob(part.job(index == 0, part.key), part.for_workers(numbers), part.start, target)
+        if session.draw_if_free(job):
+            self._early_drawings[part.key] = _EarlyDrawing(target, _asked(numbers, part.start))
 
     def _draw_settled(self) -> None:
         """Draw, while the other parts are still being laid out, each part whose page numbers

@@ -188,6 +188,15 @@ class Session:
             index = self._least_busy()
         self._send(index, ("draw", job))
 
+    def draw_if_free(self, job: DrawJob) -> bool:
+        """Drawn by the worker that laid the part out, should that one have no layout or drawing
+        to do first (a join aside): whether it was sent."""
+        index = self.holder.get(job.part.key)
+        if index is None or self._ahead_of(index):
+            return False
+        self.draw(job)
+        return True
+
     def join(self, job: JoinJob, drawn_last: str = "") -> None:
         """Parts for the join, to the worker that has it begun; else to the one that keeps the
         book's join of an earlier build, which takes it up again (most parts are sent as they
