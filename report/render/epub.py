@@ -29,7 +29,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,23 @@ Usage = dict[tuple[str, int], set[str]]
 _PAGE = "epub-page"
 _NAV, _NCX = "epub-nav", "epub-ncx"  # the navigation document (kept as a page is), the NCX
 _NCX_CONTENTS = "epub-ncx-contents"  # ebooklib's NCX of the contents, without the page list
+# A page list's item in the navigation document as the document is written (its template, then
+# lxml: see Assembler.epub_nav), for a label and a link made of characters both write as they are;
+# a page standing in for them all (its label a digit: the list's numbers set them already).
+_PAGE_ITEM = '<li><a href="{}">{}</a></li>\n'
+_PLAIN_ITEM = re.compile(r"[\w.#:/%+\-]*")
+_STAND_IN_PAGE = ("0", "report-page-list-stand-in.xhtml#page")
+_NCX_SHELL = "epub-ncx-shell"  # the NCX with a page list of one stand-in page (see _Writer.ncx_shell)
+_NCX_COUNTS_STAND_IN = ("report-total-pages", "report-highest-page")  # its counts of pages
+# A page list's target in the NCX, as lxml writes it in the NCX's pretty-printed page list.
+_PAGE_TARGET = (
+    '    <pageTarget id="pagetarget-{number}" type="normal"{value}>\n'
+    "      <navLabel>\n"
+    "        <text>{label}</text>\n"
+    "      </navLabel>\n"
+    '      <content src="{href}"/>\n'
+    "    </pageTarget>\n"
+)
 # The pages of the last EPUB rendered in this process, or read by the build server between builds
 # (keep_pages), by kind and key: a build takes them from here without reading the cache. (A key
 # names everything the page is made of; the pages are never changed once made.)
@@ -323,26 +340,64 @@ class EpubRenderer:
         landmarks and page list), so that an edit that changes none of them makes none of it."""
         page = self.made.pages.get(key) or self._cached_page(key, _NAV)
         if page is None:
-            nav = assembler.epub_nav(STYLESHEET, page_list, toc)
-            nav_page = EpubPage("nav.xhtml", "", nav, ("nav",))
-            page = _finished(nav_page, assembler.book.config.epub.font, hidden=True, markable=False)
+            page = self._nav_with_pages(assembler, toc, page_list) or self._nav_made(assembler, toc, page_list)
             self._store_page(key, page, _NAV)
         self.pages_used[_NAV, key] = self.made.pages.setdefault(key, page)
         return page
 
+    def _nav_made(
+        self, assembler: Assembler, toc: list[NavEntry], page_list: Sequence[tuple[str, str]]
+    ) -> _FinishedPage:
+        nav = assembler.epub_nav(STYLESHEET, page_list, toc)
+        nav_page = EpubPage("nav.xhtml", "", nav, ("nav",))
+        return _finished(nav_page, assembler.book.config.epub.font, hidden=True, markable=False)
+
+    def _nav_with_pages(
+        self, assembler: Assembler, toc: list[NavEntry], page_list: list[tuple[str, str]]
+    ) -> _FinishedPage | None:
+        """The navigation document made from one with a page list of one stand-in page (kept as
+        a page is, under its contents and landmarks), its stand-in's item written out for each
+        page: an edit that moves the printed pages changes the page list alone (made and read
+        whole, 600 pages' took 15 ms). None where its items would not be written as they are
+        (see _PAGE_ITEM): the document is then made whole."""
+        if not page_list or assembler.book.config.epub.writing_mode == "vertical-rl":
+            return None  # (short numbers are set upright across the line: see Assembler._epub_finish)
+        if not all(_PLAIN_ITEM.fullmatch(label) and _PLAIN_ITEM.fullmatch(href) for label, href in page_list):
+            return None
+        key = digest(_NAV, self.key, repr(toc), repr(_landmark_inputs(assembler)), "one page")
+        shell = self.made.pages.get(key) or self._cached_page(key, _NAV)
+        if shell is None:
+            shell = self._nav_made(assembler, toc, [_STAND_IN_PAGE])
+            self._store_page(key, shell, _NAV)
+        self.pages_used[_NAV, key] = self.made.pages.setdefault(key, shell)
+        stand_in = _PAGE_ITEM.format(*reversed(_STAND_IN_PAGE))
+        if shell.page.xhtml.count(stand_in) != 1:
+            return None
+        items = "".join(_PAGE_ITEM.format(href, label) for label, href in page_list)
+        usage = {style: set(found) for style, found in shell.usage.items()}
+        usage.setdefault(("sans", 400), set()).update(*(label for label, _ in page_list))  # (the nav's style)
+        page = replace(shell.page, xhtml=shell.page.xhtml.replace(stand_in, items))
+        return _FinishedPage(page, usage, shell.features, None)
+
     def _ncx(self, nav_key: str, toc: list[NavEntry], writer: _Writer) -> bytes:
         """The NCX, from the cache if it was made from the same contents and page list; else
-        made from ebooklib's NCX of the contents, from the cache if it was made from the same
-        contents (a page added moves the page list alone: ebooklib's NCX of a 183-chapter
-        book's contents took 10–15 ms of the 25–40 ms of making it again)."""
+        written out from the NCX of the same contents with one stand-in page (see
+        _Writer.ncx_from_shell), itself made from ebooklib's NCX of the contents, each from the
+        cache if made before (a page added moves the page list alone: ebooklib's NCX of a
+        183-chapter book's contents took 10–15 ms of the 25–40 ms of making it again)."""
         cache = self.cache
         if cache is None or not self.key:
             return writer.made_ncx(writer.contents_ncx())
 
         def made() -> str:
             contents_key = digest(_NCX_CONTENTS, self.key, repr(toc))
-            contents = cache.text(_NCX_CONTENTS, contents_key, lambda: writer.contents_ncx().decode())
-            return writer.made_ncx(contents.encode()).decode()
+
+            def contents() -> bytes:
+                return cache.text(_NCX_CONTENTS, contents_key, lambda: writer.contents_ncx().decode()).encode()
+
+            shell_key = digest(_NCX_SHELL, contents_key, writer.language, writer.page_list_title)
+            shell = cache.text(_NCX_SHELL, shell_key, lambda: writer.ncx_shell(contents()).decode())
+            return writer.ncx_from_shell(shell) or writer.made_ncx(contents()).decode()
 
         return cache.text(_NCX, digest(_NCX, nav_key), made).encode()
 
@@ -639,20 +694,42 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
 
     def made_ncx(self, contents: bytes) -> bytes:
         """``contents`` (see contents_ncx) with the language and the print page list."""
+        return self._ncx_with(contents, self.page_list, *_page_counts(self.page_list))
+
+    def ncx_shell(self, contents: bytes) -> bytes:
+        """``contents`` with the language and a page list of one stand-in page, its counts
+        standing in too (see ncx_from_shell)."""
+        return self._ncx_with(contents, [_STAND_IN_PAGE], *_NCX_COUNTS_STAND_IN)
+
+    def ncx_from_shell(self, shell: str) -> str | None:
+        """The NCX made from ``shell`` (see ncx_shell), its stand-in page's target written out for
+        each page of the page list and its counts set: as made_ncx makes it from the contents
+        (its page list made and written whole: 620 pages' took 12 ms), but where the targets
+        would not be written as they are (see _PAGE_TARGET; None: made_ncx then)."""
+        stand_in = _page_target(1, *_STAND_IN_PAGE)
+        if not self.page_list or shell.count(stand_in) != 1:
+            return None
+        if not all(_PLAIN_ITEM.fullmatch(label) and _PLAIN_ITEM.fullmatch(href) for label, href in self.page_list):
+            return None
+        targets = "".join(_page_target(number, *page) for number, page in enumerate(self.page_list, start=1))
+        made = shell.replace(stand_in, targets)
+        for stand_in_count, count in zip(_NCX_COUNTS_STAND_IN, _page_counts(self.page_list), strict=True):
+            made = made.replace(f'content="{stand_in_count}"', f'content="{count}"')
+        return made
+
+    def _ncx_with(self, contents: bytes, pages: Sequence[tuple[str, str]], total: str, maximum: str) -> bytes:
         root = etree.fromstring(contents, etree.XMLParser(remove_blank_text=True))
         root.set(XML_LANG, self.language)
         head = root.find(f"{{{NCX_NS}}}head")
-        numbers = [int(label) for label, _ in self.page_list if label.isdigit()]
-        values = {"dtb:depth": "2", "dtb:totalPageCount": str(len(self.page_list))}
-        values["dtb:maxPageNumber"] = str(max(numbers, default=0))
+        values = {"dtb:depth": "2", "dtb:totalPageCount": total, "dtb:maxPageNumber": maximum}
         for meta in head if head is not None else ():
             if meta.get("name") in values:
                 meta.set("content", values[meta.get("name")])
-        if self.page_list:
+        if pages:
             page_list = etree.SubElement(root, f"{{{NCX_NS}}}pageList")
             label = etree.SubElement(etree.SubElement(page_list, f"{{{NCX_NS}}}navLabel"), f"{{{NCX_NS}}}text")
             label.text = self.page_list_title
-            for number, (page_label, href) in enumerate(self.page_list, start=1):
+            for number, (page_label, href) in enumerate(pages, start=1):
                 attributes = {"id": f"pagetarget-{number}", "type": "normal"}
                 if page_label.isdigit():
                     attributes["value"] = page_label
@@ -661,6 +738,18 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
                 text.text = page_label
                 etree.SubElement(target, f"{{{NCX_NS}}}content", {"src": href})
         return bytes(etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True))
+
+
+def _page_counts(page_list: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """The NCX's count of a page list's pages, and its highest page number."""
+    numbers = [int(label) for label, _ in page_list if label.isdigit()]
+    return str(len(page_list)), str(max(numbers, default=0))
+
+
+def _page_target(number: int, label: str, href: str) -> str:
+    """A page list's target in the NCX as lxml writes it (see _PAGE_TARGET)."""
+    value = f' value="{label}"' if label.isdigit() else ""
+    return _PAGE_TARGET.format(number=number, value=value, label=label, href=href)
 
 
 class _Members:
