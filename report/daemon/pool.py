@@ -231,7 +231,7 @@ def keep_serving(pool: str, listener_fd: str, stamp: str, fontconfig: str, keep:
                 set_title(WORKER_KIND, pool, None)
                 connection = Connection(client.detach())
                 try:
-                    if not first:  # with the book whose join it keeps: the next join goes there
+                    if not first:  # with the book whose join it keeps and the parts it can resume: they go there
                         names = json.dumps(worker.resumes, ensure_ascii=False)
                         connection.send_bytes(f"{_GREETING} {os.getpid()} {worker.join_kept_for} {names}".encode())
                     answer(connection, worker)

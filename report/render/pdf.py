@@ -1148,7 +1148,7 @@ class PdfRun(_OfReport):
         self._unstored.append(_KeptDrawing(owner.key, owner.drawn_in, name, owner.drawn_numbers, self._deps(owner)))
 
     def _store_drawings(self) -> None:
-        """The cache entries of the drawings kept since the last were written: after the join was
+        """Writes the cache entries of the drawings kept since it last did: after the join was
         sent them, not before (the numbers of a page added in the middle's chapter and of the
         index, made plain and written out, took 20 ms the worker joining waited for)."""
         unstored, self._unstored = self._unstored, []
