@@ -28,7 +28,7 @@ import datetime as dt
 import os
 import re
 from collections import defaultdict
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -320,12 +320,13 @@ class EpubRenderer:
         for chapter in chapters:
             made_of = self.made.chapter(assembler, chapter)[0]
             key = digest(self.key, made_of)
-            page = self.made.pages.get(key) or self._cached_page(key)
-            if page is None:
-                page = _finished(assembler.epub_chapter_page(chapter, STYLESHEET), body_font)
-                self._store_page(key, page)
-            made.append(self.made.pages.setdefault(key, page))
-            self.pages_used[_PAGE, key] = made[-1]
+            made.append(
+                self._page_kept(
+                    _PAGE,
+                    key,
+                    lambda: _finished(assembler.epub_chapter_page(chapter, STYLESHEET), body_font),  # noqa: B023 (made at once)
+                )
+            )
         # (A marker sets no character and holds nothing: usage and features are the page's.)
         marked = [page.marked(starts) for page, starts in zip(made, [cover_starts, *starts_in], strict=True)]
         usage = _merged([page.usage for page in made])
@@ -338,11 +339,20 @@ class EpubRenderer:
         """The navigation document with every character it sets, its hidden lists too (reading
         systems show them), and what it holds: kept as a page is, under ``key`` (its contents,
         landmarks and page list), so that an edit that changes none of them makes none of it."""
-        page = self.made.pages.get(key) or self._cached_page(key, _NAV)
+        return self._page_kept(
+            _NAV,
+            key,
+            lambda: self._nav_with_pages(assembler, toc, page_list) or self._nav_made(assembler, toc, page_list),
+        )
+
+    def _page_kept(self, kind: str, key: str, make: Callable[[], _FinishedPage]) -> _FinishedPage:
+        """The page of ``kind`` under ``key``: as this build made it, kept in this process or in
+        the cache, else ``make()``'s, stored; noted as this EPUB's."""
+        page = self.made.pages.get(key) or self._cached_page(key, kind)
         if page is None:
-            page = self._nav_with_pages(assembler, toc, page_list) or self._nav_made(assembler, toc, page_list)
-            self._store_page(key, page, _NAV)
-        self.pages_used[_NAV, key] = self.made.pages.setdefault(key, page)
+            page = make()
+            self._store_page(key, page, kind)
+        self.pages_used[kind, key] = page = self.made.pages.setdefault(key, page)
         return page
 
     def _nav_made(
@@ -362,14 +372,10 @@ class EpubRenderer:
         (see _PAGE_ITEM): the document is then made whole."""
         if not page_list or assembler.book.config.epub.writing_mode == "vertical-rl":
             return None  # (short numbers are set upright across the line: see Assembler._epub_finish)
-        if not all(_PLAIN_ITEM.fullmatch(label) and _PLAIN_ITEM.fullmatch(href) for label, href in page_list):
+        if not _written_as_they_are(page_list):
             return None
         key = digest(_NAV, self.key, repr(toc), repr(_landmark_inputs(assembler)), "one page")
-        shell = self.made.pages.get(key) or self._cached_page(key, _NAV)
-        if shell is None:
-            shell = self._nav_made(assembler, toc, [_STAND_IN_PAGE])
-            self._store_page(key, shell, _NAV)
-        self.pages_used[_NAV, key] = self.made.pages.setdefault(key, shell)
+        shell = self._page_kept(_NAV, key, lambda: self._nav_made(assembler, toc, [_STAND_IN_PAGE]))
         stand_in = _PAGE_ITEM.format(*reversed(_STAND_IN_PAGE))
         if shell.page.xhtml.count(stand_in) != 1:
             return None
@@ -709,7 +715,7 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
         stand_in = _page_target(1, *_STAND_IN_PAGE)
         if not self.page_list or shell.count(stand_in) != 1:
             return None
-        if not all(_PLAIN_ITEM.fullmatch(label) and _PLAIN_ITEM.fullmatch(href) for label, href in self.page_list):
+        if not _written_as_they_are(self.page_list):
             return None
         targets = "".join(_page_target(number, *page) for number, page in enumerate(self.page_list, start=1))
         made = shell.replace(stand_in, targets)
@@ -738,6 +744,12 @@ class _Writer(epub.EpubWriter):  # type: ignore[misc]
                 text.text = page_label
                 etree.SubElement(target, f"{{{NCX_NS}}}content", {"src": href})
         return bytes(etree.tostring(root, pretty_print=True, encoding="utf-8", xml_declaration=True))
+
+
+def _written_as_they_are(page_list: Sequence[tuple[str, str]]) -> bool:
+    """Whether each label and link of the page list is made of characters XML writes as they are
+    (see _PLAIN_ITEM): its items are then written out from a stand-in's."""
+    return all(_PLAIN_ITEM.fullmatch(label) and _PLAIN_ITEM.fullmatch(href) for label, href in page_list)
 
 
 def _page_counts(page_list: Sequence[tuple[str, str]]) -> tuple[str, str]:

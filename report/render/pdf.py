@@ -529,6 +529,14 @@ class _OfReport:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def _drawn_early(
+        self, part: _Part, job: PartJob, numbers: Mapping[str, str], start: int
+    ) -> tuple[DrawJob, _EarlyDrawing]:
+        """A drawing of the part asked for before the run asks (see PdfRun._draw): the job for
+        its worker, and the drawing as the run takes it up."""
+        target = self._drawing_target(job.key)
+        return DrawJob(job, part.for_workers(numbers), start, target), _EarlyDrawing(target, _asked(numbers, start))
+
 
 class PdfHeadStart(_OfReport):
     """The chapters edited since the last build, sent to be laid out before the run that needs
@@ -624,10 +632,8 @@ class PdfHeadStart(_OfReport):
         if not self.draw or session is None or job.key not in session.holder or chapter.id not in known:
             return
         numbers = {ref: page_text(ref, known.__getitem__) for ref in part.refs}
-        start = int(known[chapter.id])
-        target = self._drawing_target(job.key)
-        self.drawings[job.key] = _EarlyDrawing(target, _asked(numbers, start))
-        session.draw(DrawJob(job, part.for_workers(numbers), start, target))
+        drawing, self.drawings[job.key] = self._drawn_early(part, job, numbers, int(known[chapter.id]))
+        session.draw(drawing)
 
     def abandon(self) -> None:
         """The run will not come (the book has an error): the workers' answers awaited, so that
@@ -961,11 +967,9 @@ class PdfRun(_OfReport):
             or self._cached_drawing(part.key) is not None
         ):
             return
-        numbers = self._numbers_for(part)
-        target = self._drawing_target(part.key)
-        job = DrawJob(part.job(index == 0, part.key), part.for_workers(numbers), part.start, target)
-        if session.draw_if_free(job):
-            self._early_drawings[part.key] = _EarlyDrawing(target, _asked(numbers, part.start))
+        drawing, early = self._drawn_early(part, part.job(index == 0, part.key), self._numbers_for(part), part.start)
+        if session.draw_if_free(drawing):
+            self._early_drawings[part.key] = early
 
     def _draw_settled(self) -> None:
         """Draw, while the other parts are still being laid out, each part whose page numbers
