@@ -48,7 +48,16 @@ from report.errors import ReportError
 from report.model import Label
 from report.render import zipped
 from report.render.pdf import _STYLES, PdfHeadStart, PdfRenderer, PdfRun
-from report.render.weasy import DrawJob, DrawnNumber, JoinJob, PartJob, PartLayout, Styles
+from report.render.weasy import (
+    DrawJob,
+    DrawnNumber,
+    JoinJob,
+    PartJob,
+    PartLayout,
+    Styles,
+    packed_numbers,
+    unpacked_numbers,
+)
 from report.render.workers import PdfWorkers, Session
 
 
@@ -772,9 +781,11 @@ def test_damaged_cache_files_are_rebuilt_not_crashed_on(
     assert run(project, worker).up_to_date  # and the cache is whole again
 
 
-def test_the_numbers_of_drawings_read_from_the_cache_share_what_they_have_in_common(tmp_path: Path) -> None:
-    """The digits' glyphs and widths of a font, and a folio's place, are kept once for every
-    number read from the cache: sent to the join with every part, they are pickled once."""
+def test_a_drawing_s_numbers_read_from_the_cache_are_passed_on_as_the_worker_packed_them(tmp_path: Path) -> None:
+    """The build keeps a drawing's page numbers as the worker that drew it packed them, and
+    passes them on to the join so: read from the cache, they are that text. A join reads them
+    back as they were drawn, those of one font sharing its digits and widths. An entry whose
+    numbers are not packed text (written by other code) is no drawing."""
     cache = Cache(tmp_path / "cache")
     name = cache.put_object(b"%PDF-1.7 a drawing", ".pdf")
     folio = DrawnNumber(
@@ -788,16 +799,15 @@ def test_the_numbers_of_drawings_read_from_the_cache_share_what_they_have_in_com
         align=0.5,
         digits=tuple(f"{0x11 + digit:04x}" for digit in range(10)),
     )
-    plain = {"pdf": name, "numbers": to_plain((folio, dataclasses.replace(folio, page=1)), Path())}
-    first, second = (report.render.pdf._cached_drawing(plain, cache) for _ in range(2))
-    assert (
-        first is not None
-        and second is not None
-        and first.numbers == second.numbers == (folio, dataclasses.replace(folio, page=1))
-    )
-    numbers = [*first.numbers, *second.numbers]
-    for field_name in ("matrix", "digit_widths", "digits"):
+    packed = packed_numbers((folio, dataclasses.replace(folio, page=1)))
+    cached = report.render.pdf._cached_drawing({"pdf": name, "numbers": packed}, cache)
+    assert cached is not None and cached.numbers == packed
+    numbers = unpacked_numbers(cached.numbers)
+    assert numbers == (folio, dataclasses.replace(folio, page=1))
+    for field_name in ("digit_widths", "digits"):
         assert len({id(getattr(number, field_name)) for number in numbers}) == 1, field_name
+    plain = {"pdf": name, "numbers": to_plain((folio,), Path())}  # as the cache wrote them until now
+    assert report.render.pdf._cached_drawing(plain, cache) is None
 
 
 def test_the_cache_writes_through_a_folder_of_its_own_and_prune_sweeps_what_a_killed_writer_left(
@@ -896,6 +906,17 @@ _DRAWN_NUMBERS = st.builds(
     digits=st.lists(st.text(max_size=4), max_size=10).map(tuple),
     list_offset=st.integers(-1, 20),
 )
+
+
+@given(numbers=st.lists(_DRAWN_NUMBERS, max_size=6).map(tuple))
+def test_packed_page_numbers_read_back_as_they_were_drawn(numbers: tuple[DrawnNumber, ...]) -> None:
+    """A drawing's numbers as the worker packs them for the build and the join (see
+    report.render.weasy.packed_numbers) read back equal, with the same types."""
+    unpacked = unpacked_numbers(packed_numbers(numbers))
+    assert unpacked == numbers
+    assert [[type(value) for value in dataclasses.astuple(number)] for number in unpacked] == [
+        [type(value) for value in dataclasses.astuple(number)] for number in numbers
+    ]
 
 
 @given(numbers=st.lists(_DRAWN_NUMBERS, max_size=4).map(tuple))

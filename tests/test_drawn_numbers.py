@@ -51,7 +51,7 @@ for way in ("shaped again", "measured once"):
     worker.layout(part)
     target = Path(job["folder"]) / (way + ".pdf")
     drawn = worker.draw(weasy.DrawJob(part, (), 1, target))
-    numbers = [(n.page, n.ref, n.digits, n.digit_widths, n.glyphs_at) for n in drawn.numbers]
+    numbers = [(n.page, n.ref, n.digits, n.digit_widths, n.glyphs_at) for n in weasy.unpacked_numbers(drawn.numbers)]
     results[way] = {"numbers": numbers, "pdf": target.read_bytes().hex(), "fonts": len(weasy._RECORDING.digits)}
 json.dump(results, sys.stdout)
 """

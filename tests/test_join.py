@@ -30,12 +30,23 @@ from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, NameTree, NumberTree, String
 from PIL import Image
 
+import report.render.weasy
 import report.render.workers
 from report.fonts import FACES, font_face_css, fontconfig_file
 from report.render.join import Joiner, JoinPart, join_pdfs
 from report.render.pdf import _Joined, _Part, join_order
 from report.render.serial import span
-from report.render.weasy import LAYOUTS_RESUMABLE, DrawJob, JoinedPart, JoinJob, PartJob, Styles, Worker, face_name
+from report.render.weasy import (
+    LAYOUTS_RESUMABLE,
+    NO_NUMBERS,
+    DrawJob,
+    JoinedPart,
+    JoinJob,
+    PartJob,
+    Styles,
+    Worker,
+    face_name,
+)
 from report.render.workers import Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
@@ -700,8 +711,9 @@ def test_a_kept_join_reads_only_the_parts_whose_files_changed(
     rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A part's file is named by its content (the cache's): the next build's join takes the bytes
-    it has for a file sent again, and reads only a part drawn anew, with the bytes of a join
-    from nothing."""
+    it has for a file sent again, and its page numbers (where a drawing drew them is told by its
+    bytes), and reads only a part drawn anew, and its numbers, with the bytes of a join from
+    nothing."""
     parts = _part_files(rendered, tmp_path)
     fonts = tuple(rendered.fonts.items())
     worker = Worker()
@@ -713,8 +725,13 @@ def test_a_kept_join_reads_only_the_parts_whose_files_changed(
     read: list[Path] = []
     read_bytes = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path) or read_bytes(path))
+    unpacked: list[str] = []
+    unpack = report.render.weasy.unpacked_numbers
+    monkeypatch.setattr(report.render.weasy, "unpacked_numbers", lambda text: unpacked.append(text) or unpack(text))
+    parts = [replace(part, numbers="not read: the join has them") if part.pdf != moved else part for part in parts]
     assert worker.join(JoinJob(tuple(parts), fonts, target)) == target
     assert [path for path in read if path.parent == tmp_path and path != target] == [moved]
+    assert unpacked == [parts[1].numbers]
     monkeypatch.undo()
     assert target.read_bytes() == rendered.joined
 
@@ -780,7 +797,7 @@ def _part_files(rendered: Rendered, folder: Path) -> list[JoinedPart]:
     for slot, part in enumerate(rendered.parts):
         path = folder / f"{slot}.pdf"
         path.write_bytes(part.pdf)
-        parts.append(JoinedPart(slot, path, part.stubs, part.blank_before, (), (), 1))
+        parts.append(JoinedPart(slot, path, part.stubs, part.blank_before, NO_NUMBERS, (), 1))
     return parts
 
 

@@ -209,10 +209,10 @@ class Joiner:
         """A new join of the same book: every part is to be sent again (the same, or changed)."""
         self.sent = set()
 
-    def bytes_from(self, slot: int, file: Path) -> bytes | None:
-        """The bytes of the part in ``slot``, if they were read from ``file`` (named by its content)."""
+    def kept_part(self, slot: int, file: Path) -> JoinPart | None:
+        """The part in ``slot``, if its bytes were read from ``file`` (named by its content)."""
         kept = self.slots.get(slot)
-        return kept.part.pdf if kept is not None and kept.part.file == file else None
+        return kept.part if kept is not None and kept.part.file == file else None
 
     def add(self, slot: int, part: JoinPart) -> None:
         """The part's pages put after those of the parts of lower slots (and before those of

@@ -37,12 +37,12 @@ import re
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from report.assemble import Assembler
-from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, from_plain, json_digest, to_plain
+from report.cache import CACHE_DIR_NAME, Cache, code_fingerprint, digest, json_digest
 from report.config import PAGE_MILLIMETRES, PdfSettings
 from report.fonts import (
     FACES,
@@ -57,9 +57,9 @@ from report.fonts import (
 from report.model import ID_ATTRIBUTE, Chapter
 from report.render import Output, PageStart, in_background
 from report.render.weasy import (
+    NO_NUMBERS,
     DrawJob,
     Drawn,
-    DrawnNumber,
     JoinedPart,
     JoinJob,
     PartJob,
@@ -270,7 +270,7 @@ class _KeptDrawing:
     key: str  # the part's layout key
     drawn_in: str  # the numbers drawn in, if the drawing serves those only
     pdf: str  # the object's name
-    numbers: tuple[DrawnNumber, ...]
+    numbers: str  # packed (see report.render.weasy.packed_numbers)
     deps: dict[str, str | None]
 
 
@@ -281,7 +281,7 @@ class _CachedDrawing:
     them too)."""
 
     pdf: Path | None = None
-    numbers: tuple[DrawnNumber, ...] = ()
+    numbers: str = NO_NUMBERS  # packed (see report.render.weasy.packed_numbers)
     drawn_in: bool = False
 
 
@@ -345,29 +345,11 @@ def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawin
         return None
     if value.get("drawn-in"):
         return _CachedDrawing(drawn_in=True)
-    try:
-        numbers = from_plain(tuple[DrawnNumber, ...], value["numbers"], Path())
-        pdf = cache.object_path(str(value["pdf"]))
-    except (KeyError, TypeError, ValueError):
+    numbers, name = value.get("numbers"), value.get("pdf")
+    if not isinstance(numbers, str) or not isinstance(name, str):
         return None
-    return _CachedDrawing(pdf, tuple(map(_shared, numbers))) if pdf is not None else None
-
-
-# The digits' glyphs and widths of each font a number was drawn in, and the places it was drawn
-# at (the folios'), each kept once: a part's numbers are sent to the join with every part, and
-# what they have in common is then pickled once (the 586-page report's parts after an edited
-# chapter: 565 → 339 kB, pickled in 3.8 → 2.3 ms, read back in the worker in 8.8 → 5.0 ms).
-_SHARED_TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-_SHARED_AT_MOST = 100_000  # (a process kept for hours reads new places at every edit)
-
-
-def _shared(number: DrawnNumber) -> DrawnNumber:
-    if len(_SHARED_TUPLES) > _SHARED_AT_MOST:
-        _SHARED_TUPLES.clear()  # what was shared stays so; what comes next is shared anew
-    matrix, widths, digits = (
-        _SHARED_TUPLES.setdefault(values, values) for values in (number.matrix, number.digit_widths, number.digits)
-    )
-    return replace(number, matrix=matrix, digit_widths=widths, digits=digits)
+    pdf = cache.object_path(name)
+    return _CachedDrawing(pdf, numbers) if pdf is not None else None
 
 
 @dataclass
@@ -389,7 +371,7 @@ class _Part:
     blank_before: bool = False
     drawing: str = ""  # the layout key of the drawing asked for (the final one, or one gone stale)
     pdf: Path | None = None  # the part drawn, in the cache
-    drawn_numbers: tuple[DrawnNumber, ...] = ()  # its page numbers, for the join to set
+    drawn_numbers: str = NO_NUMBERS  # its page numbers, for the join to set (packed)
     # The numbers (see _numbered) a drawing asked for was to show, and those the drawing shows
     # drawn in as text: "" when the join sets them (see report.render.weasy.Drawn).
     asked_numbers: str = ""
@@ -1071,7 +1053,7 @@ class PdfRun(_OfReport):
         if part.drawing == part.key:
             return
         part.drawing, part.drawn_warnings = part.key, ()
-        part.pdf, part.drawn_numbers, part.drawn_in = None, (), ""
+        part.pdf, part.drawn_numbers, part.drawn_in = None, NO_NUMBERS, ""
         cached = self._cached_drawing(part.key)
         if cached is not None and cached.drawn_in:  # kept by its numbers too
             part.drawn_in = self._numbered(part)
@@ -1146,22 +1128,23 @@ class PdfRun(_OfReport):
         name = self.cache.put_object(owner.target.read_bytes(), ".pdf")
         owner.target.unlink(missing_ok=True)
         owner.pdf, owner.drawn_warnings = self.cache.object_path(name), drawn.warnings
-        owner.drawn_numbers = drawn.numbers or ()
+        owner.drawn_numbers = drawn.numbers if drawn.numbers is not None else NO_NUMBERS
         owner.drawn_in = owner.asked_numbers if drawn.numbers is None else ""
         self._cached_drawings.pop(owner.key, None)  # looked up before it was drawn
         self._unstored.append(_KeptDrawing(owner.key, owner.drawn_in, name, owner.drawn_numbers, self._deps(owner)))
 
     def _store_drawings(self) -> None:
         """Writes the cache entries of the drawings kept since it last did: after the join was
-        sent them, not before (the numbers of a page added in the middle's chapter and of the
-        index, made plain and written out, took 20 ms the worker joining waited for)."""
+        sent them, not before (written out, the entries of a page added in the middle's chapter
+        and of the index took 20 ms the worker joining waited for, when their numbers were
+        made plain for JSON one by one: see report.render.weasy.packed_numbers)."""
         unstored, self._unstored = self._unstored, []
         for kept in unstored:
             key = kept.key
             if kept.drawn_in:  # this drawing serves these numbers only
                 self.cache.store("pdf-part", key, {"drawn-in": True})
                 key = digest(key, kept.drawn_in)
-            value = {"pdf": kept.pdf, "numbers": to_plain(kept.numbers, Path())}
+            value = {"pdf": kept.pdf, "numbers": kept.numbers}
             self.cache.store("pdf-part", key, value, deps=kept.deps, objects=[kept.pdf])
 
     def _draw_and_join(self, target: Path) -> set[int]:
