@@ -55,6 +55,7 @@ from report.render.weasy import (
     PartJob,
     PartLayout,
     Styles,
+    numbers_packed_well,
     packed_numbers,
     unpacked_numbers,
 )
@@ -785,7 +786,8 @@ def test_a_drawing_s_numbers_read_from_the_cache_are_passed_on_as_the_worker_pac
     """The build keeps a drawing's page numbers as the worker that drew it packed them, and
     passes them on to the join so: read from the cache, they are that text. A join reads them
     back as they were drawn, those of one font sharing its digits and widths. An entry whose
-    numbers are not packed text (written by other code) is no drawing."""
+    numbers are not so packed (other code wrote it, or it is damaged) is no drawing: the part is
+    drawn again, not sent to a join that cannot read them."""
     cache = Cache(tmp_path / "cache")
     name = cache.put_object(b"%PDF-1.7 a drawing", ".pdf")
     folio = DrawnNumber(
@@ -808,6 +810,26 @@ def test_a_drawing_s_numbers_read_from_the_cache_are_passed_on_as_the_worker_pac
         assert len({id(getattr(number, field_name)) for number in numbers}) == 1, field_name
     plain = {"pdf": name, "numbers": to_plain((folio,), Path())}  # as the cache wrote them until now
     assert report.render.pdf._cached_drawing(plain, cache) is None
+    row = json.loads(packed)["numbers"][0]
+    damaged = [
+        "not JSON",
+        json.dumps({"numbers": [row]}),  # no fonts
+        json.dumps({"fonts": [], "numbers": [row]}),  # a font it does not have
+        *(
+            json.dumps({**json.loads(packed), "numbers": [[*row[:at], value, *row[at + 1 :]]]})
+            for at, value in [
+                (0, "3"),  # a name for a page
+                (0, True),  # a truth value is no number
+                (1, 3),  # a number for a box's name
+                (6, "1"),  # the matrix
+                (12, None),  # the width
+                (15, 1.5),  # a list's offset
+            ]
+        ),
+        json.dumps({"fonts": [[[0.5] * 10, [1] * 10]], "numbers": [row]}),  # digits' glyphs as numbers
+    ]
+    for numbers in damaged:
+        assert report.render.pdf._cached_drawing({"pdf": name, "numbers": numbers}, cache) is None, numbers
 
 
 def test_the_cache_writes_through_a_folder_of_its_own_and_prune_sweeps_what_a_killed_writer_left(
@@ -911,9 +933,11 @@ _DRAWN_NUMBERS = st.builds(
 @given(numbers=st.lists(_DRAWN_NUMBERS, max_size=6).map(tuple))
 def test_packed_page_numbers_read_back_as_they_were_drawn(numbers: tuple[DrawnNumber, ...]) -> None:
     """A drawing's numbers as the worker packs them for the build and the join (see
-    report.render.weasy.packed_numbers) read back equal, with the same types."""
-    unpacked = unpacked_numbers(packed_numbers(numbers))
-    assert unpacked == numbers
+    report.render.weasy.packed_numbers) read back equal, with the same types, and pass the
+    check a cache entry's numbers are read with."""
+    packed = packed_numbers(numbers)
+    unpacked = unpacked_numbers(packed)
+    assert unpacked == numbers and numbers_packed_well(packed)
     assert [[type(value) for value in dataclasses.astuple(number)] for number in unpacked] == [
         [type(value) for value in dataclasses.astuple(number)] for number in numbers
     ]

@@ -67,6 +67,7 @@ from report.render.weasy import (
     Styles,
     face_name,
     notdef_codes,
+    numbers_packed_well,
 )
 from report.render.workers import LAYOUTS_AHEAD, PdfWorkers, Session
 
@@ -346,7 +347,7 @@ def _cached_drawing(value: dict[str, Any] | None, cache: Cache) -> _CachedDrawin
     if value.get("drawn-in"):
         return _CachedDrawing(drawn_in=True)
     numbers, name = value.get("numbers"), value.get("pdf")
-    if not isinstance(numbers, str) or not isinstance(name, str):
+    if not isinstance(numbers, str) or not isinstance(name, str) or not numbers_packed_well(numbers):
         return None
     pdf = cache.object_path(name)
     return _CachedDrawing(pdf, numbers) if pdf is not None else None

@@ -175,6 +175,32 @@ def unpacked_numbers(text: str) -> tuple[DrawnNumber, ...]:
     )
 
 
+def numbers_packed_well(text: str) -> bool:
+    """Whether ``text`` is page numbers as :func:`packed_numbers` packs them, every value of its
+    type (text read from the cache: what other code wrote there, or a damaged file, is not
+    passed on to a join)."""
+    try:
+        numbers = unpacked_numbers(text)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return False
+    return all(
+        _whole(n.page)
+        and isinstance(n.ref, str)
+        and all(map(_whole, (*n.matrix_at, *n.glyphs_at, n.list_offset)))
+        and all(map(_real, (*n.matrix, n.width, n.align, *n.digit_widths)))
+        and all(isinstance(digit, str) for digit in n.digits)
+        for n in numbers
+    )
+
+
+def _whole(value: object) -> bool:
+    return type(value) is int  # (not a truth value either)
+
+
+def _real(value: object) -> bool:
+    return type(value) in (int, float)
+
+
 NO_NUMBERS = packed_numbers(())
 
 
