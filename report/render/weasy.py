@@ -157,9 +157,10 @@ def packed_numbers(numbers: Iterable[DrawnNumber]) -> str:
     index, made plain for the cache, took the build 27 ms."""
     fonts: dict[tuple[tuple[float, ...], tuple[str, ...]], int] = {}
     rows = []
-    for n in numbers:
-        font = fonts.setdefault((n.digit_widths, n.digits), len(fonts))
-        rows.append([n.page, n.ref, *n.matrix_at, *n.glyphs_at, *n.matrix, n.width, font, n.align, n.list_offset])
+    for number in numbers:
+        font = fonts.setdefault((number.digit_widths, number.digits), len(fonts))
+        rows.append([number.page, number.ref, *number.matrix_at, *number.glyphs_at, *number.matrix, number.width])
+        rows[-1] += [font, number.align, number.list_offset]
     return json.dumps({"fonts": list(fonts), "numbers": rows}, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -184,12 +185,12 @@ def numbers_packed_well(text: str) -> bool:
     except (ValueError, TypeError, KeyError, IndexError):
         return False
     return all(
-        _whole(n.page)
-        and isinstance(n.ref, str)
-        and all(map(_whole, (*n.matrix_at, *n.glyphs_at, n.list_offset)))
-        and all(map(_real, (*n.matrix, n.width, n.align, *n.digit_widths)))
-        and all(isinstance(digit, str) for digit in n.digits)
-        for n in numbers
+        _whole(number.page)
+        and isinstance(number.ref, str)
+        and all(map(_whole, (*number.matrix_at, *number.glyphs_at, number.list_offset)))
+        and all(map(_real, (*number.matrix, number.width, number.align, *number.digit_widths)))
+        and all(isinstance(digit, str) for digit in number.digits)
+        for number in numbers
     )
 
 
