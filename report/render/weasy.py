@@ -159,8 +159,19 @@ def packed_numbers(numbers: Iterable[DrawnNumber]) -> str:
     rows = []
     for number in numbers:
         font = fonts.setdefault((number.digit_widths, number.digits), len(fonts))
-        rows.append([number.page, number.ref, *number.matrix_at, *number.glyphs_at, *number.matrix, number.width])
-        rows[-1] += [font, number.align, number.list_offset]
+        rows.append(
+            [
+                number.page,
+                number.ref,
+                *number.matrix_at,
+                *number.glyphs_at,
+                *number.matrix,
+                number.width,
+                font,
+                number.align,
+                number.list_offset,
+            ]
+        )
     return json.dumps({"fonts": list(fonts), "numbers": rows}, ensure_ascii=False, separators=(",", ":"))
 
 
