@@ -430,3 +430,15 @@ def test_a_page_is_taken_when_making_it_looked_at_nothing_the_edit_changed(tmp_p
     assert all(result["same"] and not result["foreign"] for result in results), results
     assert kept_with["before"] == forced["before"] == after_it["before"] == 2, results
     assert kept_with["taken"] == forced["taken"] == 0 and after_it["taken"] == 1, results
+
+
+def test_a_sentence_added_after_a_paragraph_s_inline_element_takes_the_pages_before_the_paragraph(
+    tmp_path: Path,
+) -> None:
+    """A sentence added to a paragraph after its code (in the text that follows an inline
+    element): the paragraph is laid out again whole, the pages before it are taken."""
+    chapter = _document(["long"] * 8 + ["coded"] + ["long"] * 4)
+    added = chapter.replace("</code>" + JA, "</code>" + JA + "書き足された一文。", 1)
+    (result,) = _laid_out(tmp_path, [(chapter, added)])
+    assert result["same"] and not result["foreign"], result
+    assert result["before"] >= 5 and result["taken"] >= 2, result

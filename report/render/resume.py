@@ -21,9 +21,11 @@ A page is only taken when nothing later in the part can change it:
   ``:has()`` may restyle an element before the change);
 - the elements around the change are laid out in the flow, one line after another:
   a table's columns, a float's or a multi-column box's size, a box kept whole
-  (``break-inside: avoid``) and a reversed list's numbers depend on what follows; and the
-  element holding the change holds no text or inline element before it (a block added to
-  it would put those in an anonymous block of their own: another box tree);
+  (``break-inside: avoid``) and a reversed list's numbers depend on what follows. A change
+  inside an element that holds text or an inline element before it (a sentence added to a
+  paragraph after its first link) counts as a change of that element: its lines are laid out
+  again from its first (a block added to it would put what comes before in an anonymous block
+  of its own: another box tree);
 - the page before it left no footnote or out-of-flow box for the next;
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
@@ -348,8 +350,10 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
         render.lines, render.holders = relaid
         render.mapped = {id(old): new for old, new in zip(last.elements, elements, strict=True)}
         return
-    if not _flowing_around(last, elements, changed, context):
+    anew_from = _laid_out_anew_from(last, elements, changed, context)
+    if anew_from is None:
         return
+    changed = anew_from
     showing = min(_first_page_showing(last, changed), len(last.pages))
     taken = next((number for number, looked in enumerate(last.looked[:showing]) if looked >= changed), showing)
     while taken > 0 and last.starts[taken] is None:
@@ -519,20 +523,26 @@ def _lines_alone(box: Any, boxes: Any) -> bool:
     )
 
 
-def _flowing_around(last: LaidOut, elements: list[Any], changed: int, context: Any) -> bool:
-    """Whether every element that holds the changed one is laid out in the flow, line after
-    line, so that what comes before the change is laid out as if nothing followed it."""
+def _laid_out_anew_from(last: LaidOut, elements: list[Any], changed: int, context: Any) -> int | None:
+    """The element the layout is made anew from: the changed one, or the outermost of the
+    elements holding it that hold text or an inline element before it (a sentence added to a
+    paragraph after its first link or code: the paragraph's lines are all laid out again, and
+    a block added to it would put what comes before in an anonymous block of its own). None
+    unless every element holding that one is laid out in the flow, line after line, so that
+    what comes before it is laid out as if nothing followed it."""
     if changed == 0:
-        return False
+        return None
     tree = elements if changed < len(elements) else last.elements
     if changed >= len(tree):  # nothing differs
-        return True
+        return changed
     # Its holders come before it, as they are in the new document (their own attributes and
     # text are the same).
     parents = {id(child): number for number, parent in enumerate(tree[:changed]) for child in parent}
     holder = parents.get(id(tree[changed]))
-    if holder is not None and _inline_before(tree, holder, changed, elements, context):
-        return False
+    while holder is not None and _inline_before(tree, holder, changed, elements, context):
+        changed, holder = holder, parents.get(id(tree[holder]))
+    if changed == 0:
+        return None
     while holder is not None:
         style = context.style_for(elements[holder])
         if (
@@ -544,9 +554,9 @@ def _flowing_around(last: LaidOut, elements: list[Any], changed: int, context: A
             or style["break_inside"] != "auto"
             or elements[holder].get("reversed") is not None
         ):
-            return False
+            return None
         holder = parents.get(id(tree[holder]))
-    return True
+    return changed
 
 
 def _inline_before(tree: list[Any], holder: int, changed: int, elements: list[Any], context: Any) -> bool:
