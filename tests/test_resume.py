@@ -40,8 +40,9 @@ def counting(module, name, found, attribute):  # each use of module.name's conte
 
     setattr(module, name, counted)
 
-taken, played = [], []
+taken, caught_up, played = [], [], []
 counting(weasy.resume, "resuming", taken, "taken")
+counting(weasy.resume, "resuming", caught_up, "caught_up")
 counting(weasy.redraw, "drawing", played, "played")
 
 def boxes(document):
@@ -77,6 +78,7 @@ for number, (before, after) in enumerate(job["pairs"]):
     resumed.layout(weasy.PartJob(f"early-{number}", before, name="part"))
     before_pages, _, (_, _, before_margins, before_styles) = drawn(resumed, before, "part", f"before-{number}.pdf")
     taken.clear()
+    caught_up.clear()
     played.clear()
     pages, resumed_pdf, (elsewhere, resumed_sides, resumed_margins, resumed_styles) = drawn(
         resumed, after, "part", f"resumed-{number}.pdf"
@@ -92,6 +94,7 @@ for number, (before, after) in enumerate(job["pairs"]):
             "before": before_pages,
             "pages": pages,
             "taken": taken[0],
+            "caught_up": caught_up[0],
             "played": played[0],
             "margins": kept_margins,
             # The computed styles of the pages laid out anew that are the last layout's objects.
@@ -129,6 +132,9 @@ p.titled { string-set: chapter content(); }
 .aside { float: left; width: 30mm; height: 30mm; background: #eee; }
 p.lead::first-line { letter-spacing: 0.2em; }
 p.initial::first-letter { color: #c00; }
+.chapter { counter-reset: counted; }
+.counted { counter-increment: counted; }
+.shows::before { content: "(" counter(counted) ") "; }
 """
 JA = "これは日本語の本文で、組版を確かめるために繰り返されます。"
 EN = "The quick brown fox jumps over the lazy dog, again and again. "
@@ -430,6 +436,44 @@ def test_a_page_is_taken_when_making_it_looked_at_nothing_the_edit_changed(tmp_p
     assert all(result["same"] and not result["foreign"] for result in results), results
     assert kept_with["before"] == forced["before"] == after_it["before"] == 2, results
     assert kept_with["taken"] == forced["taken"] == 0 and after_it["taken"] == 1, results
+
+
+def test_pages_after_an_edit_are_taken_again_once_the_layout_catches_up_with_the_last(tmp_path: Path) -> None:
+    """A sentence added to a paragraph in the middle of a chapter of code blocks kept whole and
+    headings kept with what follows: its lines fill a page's room to spare, and the pages after
+    it begin where they began, as they were (the last layout's). Not taken: the pages after a
+    sentence that adds a footnote (those after it are numbered anew) or a counted element (a
+    paragraph after it shows the counter), nor rows of a table one of whose rows got longer (its
+    columns are sized by all of them). A page taken is drawn as the new document has it: its
+    links to an id the edit took out lead nowhere (the last drawing's annotations are not kept)."""
+    blocks = ["long", "code", "heading", "long", "short", "code"] * 4
+    chapter = _document(blocks)
+    counted = _document([*blocks[:12], *(["long", "code", "heading"] * 4), "last"]).replace(
+        '<p class="last">', '<p class="last shows">'
+    )
+    rows = [f"行{row}" for row in range(60)]
+    table = _page_of(_long_table(rows))
+    linked = ["long"] * 6 + ["index", "long"]  # the index's entries link to #p0
+    results = _laid_out(
+        tmp_path,
+        [
+            (chapter, _rewritten(chapter, 0.3)),
+            (chapter, _rewritten(chapter, 0.3).replace("書き足された一文。", f'<span class="note">注:{JA}</span>', 1)),
+            (
+                counted,
+                _rewritten(counted, 0.3).replace("書き足された一文。", '<span class="counted">数える一文。</span>', 1),
+            ),
+            (table, table.replace("<td>行20</td>", "<td>行20 これは長くなった行の見出しで二行に渡る</td>", 1)),
+            (_document(linked), _document(_edited(linked, "replace", 0, "code"))),
+        ],
+    )
+    assert all(result["same"] and not result["foreign"] for result in results), results
+    caught, noted, shows, in_table, unlinked = results
+    assert unlinked["caught_up"] >= 2, unlinked
+    assert caught["before"] == caught["pages"] >= 7, caught
+    assert caught["taken"] >= 1 and caught["caught_up"] >= 3 and caught["taken"] + caught["caught_up"] < caught["pages"]
+    assert noted["caught_up"] == shows["caught_up"] == in_table["caught_up"] == 0, results
+    assert shows["before"] >= 7 and in_table["before"] >= 3, results
 
 
 def test_a_sentence_added_after_a_paragraph_s_inline_element_takes_the_pages_before_the_paragraph(

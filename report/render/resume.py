@@ -30,6 +30,14 @@ A page is only taken when nothing later in the part can change it:
 - the part has no running elements, no page total in its flow and no ``target-counter()``
   (their values come from pages laid out after the ones that show them).
 
+The pages after the change are laid out anew until the layout catches up with the last one:
+when a page made anew leaves WeasyPrint in the state the last layout's next page began from
+(WeasyPrint compares them, and keeps its entry when they are the same), and that page and all
+after it hold only what is the same in both documents (see ``_caught_up``), they are taken as
+they were too: a sentence added to a paragraph fills the room a page had to spare before a
+heading kept with what follows or a code block kept whole, and the rest of the chapter is not
+laid out again.
+
 The pages taken keep the layout's boxes, their elements mapped to the new document's, and
 their margin boxes (running heads, folios: made from the page's counters and strings, which
 the pages before it set) and backgrounds as they were laid out; the rest of the document is
@@ -89,6 +97,9 @@ class LaidOut:
     # By page: the index (in ``elements``) of the last element making it looked at (see _look_at).
     looked: list[float] = field(default_factory=list)
     styled: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see _style_key
+    # By id of an element: the counters' values as its box was built (see _counted).
+    counters: dict[int, Any] = field(default_factory=dict)
+    begins: list[int] = field(default_factory=list)  # by page: the element it begins in (see _begins_in)
 
 
 @dataclass
@@ -117,6 +128,19 @@ class _Render:
     looked: list[float] = field(default_factory=list)  # by page (see LaidOut.looked)
     looking: float = -1  # the last element the page being made looked at so far
     styled: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # see _style_key
+    counters: dict[int, Any] = field(default_factory=dict)  # see LaidOut.counters
+    begins: list[int] = field(default_factory=list)  # see LaidOut.begins
+    root_box: Any = None
+    # Where the pages after the change may be the last layout's again (see _caught_up): the
+    # element the layout is made anew from, the pages passed to WeasyPrint (those taken, then a
+    # place for each page of the last layout, filled once caught up), and the last layout's
+    # states those pages begin from, which WeasyPrint compares with its own.
+    anew_from: int = 0
+    following: list[Any] = field(default_factory=list)
+    states: list[Any] = field(default_factory=list)
+    unchanged_from: int | None = None  # see _unchanged_from (None: not worked out yet)
+    not_before: int = 0  # no page before it may be caught up with (one after it holds a change)
+    caught_up: int = 0  # pages after the change taken from the last layout
     kept: LaidOut | None = None
 
 
@@ -142,6 +166,7 @@ def install() -> None:
     import cssselect2
     import weasyprint.css
     import weasyprint.document
+    import weasyprint.formatting_structure.build
     import weasyprint.layout
     import weasyprint.layout.page
     from weasyprint.formatting_structure import boxes
@@ -202,7 +227,7 @@ def install() -> None:
 
     def pages_resumed(context: Any, root_box: Any, html: Any, pages: list[Any]) -> Iterator[Any]:
         render = _RENDER
-        if render is not None and render.taken and not pages:  # the first pass
+        if render is not None and (render.taken or render.anew_from) and not pages:  # the first pass
             pages = _restore(render, context)
             render.first_pass = True
         paginated = []
@@ -212,16 +237,15 @@ def install() -> None:
         if render is not None:
             render.pages = paginated
             render.first_pass = False
+            if render.caught_up:  # (the margin boxes are laid out from the last page's bottom)
+                assert render.last is not None
+                context.page_bottom = render.last.page_bottom
 
     def page_recorded(index: int, context: Any, *rest: Any) -> Any:
         if _RENDER is not None:
             _RENDER.looking = -1
         made = remake_page(index, context, *rest)
         render = _RENDER
-        if render is not None and render.first_pass and (made[1] is not None or context.reported_footnotes):
-            # WeasyPrint's first pass makes every page (it has none yet), even one that only
-            # holds the footnotes the page before had no room for: so does a resumed one.
-            context.page_maker[index + 1][-1]["content_changed"] = True
         if render is not None:
             starts = render.starts  # a later pass may remake one page of many
             starts.extend([None] * (index + 2 - len(starts)))
@@ -230,7 +254,39 @@ def install() -> None:
             looked.extend([-1] * (index + 1 - len(looked)))
             # The last page looked at the end of the document: anything added after it is its.
             looked[index] = render.looking if made[1] is not None else math.inf
+            begins = render.begins
+            begins.extend([-1] * (index + 2 - len(begins)))
+            begins[index + 1] = _begins_in(render, context.page_maker[index + 1][0])
+        if (
+            render is not None
+            and render.first_pass
+            and (made[1] is not None or context.reported_footnotes)
+            and not _caught_up(render, context, index + 1)
+        ):
+            # WeasyPrint's first pass makes every page (it has none yet), even one that only
+            # holds the footnotes the page before had no room for: so does a resumed one, but
+            # where its pages caught up with the last layout's.
+            context.page_maker[index + 1][-1]["content_changed"] = True
         return made
+
+    element_to_box = weasyprint.formatting_structure.build.element_to_box
+
+    def element_to_box_counted(
+        element: Any,
+        style_for: Any,
+        get_image_from_uri: Any,
+        base_url: Any,
+        target_collector: Any,
+        counter_style: Any,
+        footnotes: Any,
+        state: Any = None,
+    ) -> Any:
+        render = _RENDER
+        if render is not None and state is not None:
+            render.counters[id(element)] = _counted(state)
+        return element_to_box(
+            element, style_for, get_image_from_uri, base_url, target_collector, counter_style, footnotes, state
+        )
 
     make_margin_boxes = weasyprint.layout.make_margin_boxes
     layout_backgrounds = weasyprint.layout.layout_backgrounds
@@ -249,6 +305,7 @@ def install() -> None:
             layout_backgrounds(page, get_image_from_uri)
 
     _look_at_what_layout_does(boxes)
+    weasyprint.formatting_structure.build.element_to_box = element_to_box_counted
     weasyprint.document.layout_document = layout_resumed
     weasyprint.layout.make_all_pages = pages_resumed
     weasyprint.layout.page.remake_page = page_recorded
@@ -339,6 +396,8 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     render.ends = _ends(html.etree_element)
     render.footnotes = list(context.footnotes)
     render.starts = [0]
+    render.begins = [0]
+    render.root_box = root_box
     last = render.last
     if last is None or context.target_collector.counter_lookup_items:
         return
@@ -351,6 +410,7 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
         render.mapped = {id(old): new for old, new in zip(last.elements, elements, strict=True)}
         return
     anew_from = _laid_out_anew_from(last, elements, changed, context)
+    render.anew_from = changed if anew_from is None else anew_from
     if anew_from is None:
         return
     changed = anew_from
@@ -591,17 +651,24 @@ def _restore(render: _Render, context: Any) -> list[Any]:
     last = render.last
     assert last is not None
     taken = render.taken
-    page_maker = copy.deepcopy(last.page_maker[: taken + 1])
+    # The states of the pages after those taken are the last layout's, each page made anew
+    # unless WeasyPrint's own state for it is the same (see _caught_up). With no page taken,
+    # the first state is WeasyPrint's.
+    page_maker = (context.page_maker[:1] if not taken else []) + copy.deepcopy(
+        last.page_maker[1 if not taken else 0 : len(last.pages) + 1]
+    )
     for number, (_, _, _, page_state, remake_state) in enumerate(page_maker):
         page_state[1]["pages"] = [0]  # a first pass does not know the page total yet
-        remake_state.update(content_changed=number == taken, pages_wanted=False)
+        remake_state.update(content_changed=number >= taken, pages_wanted=False)
     context.page_maker = page_maker
+    render.states = list(page_maker)
     context.page_bottom = last.page_bottom
     laid_notes = last.starts[taken]
     assert laid_notes is not None
     context.footnotes = render.footnotes[laid_notes:]
     render.starts = last.starts[: taken + 1]
     render.looked = last.looked[:taken]
+    render.begins = last.begins[: taken + 1]
     pages = []
     for (page, children, root_children), broken in zip(last.pages[:taken], last.broken, strict=False):
         for box, sides in broken:
@@ -610,8 +677,7 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         root.children = [_with_lines(render, child) for child in root_children]
         taken_page = page.copy()
         taken_page.children = (root, *(_with_lines(render, child) for child in children[1:]))
-        for box in taken_page.descendants(placeholders=True):
-            box.element = render.mapped.get(id(box.element), box.element)
+        _take_boxes(taken_page, render.mapped)
         # The styles of its margin boxes, which WeasyPrint sets as it makes a page.
         set_page_type_computed_styles(page.page_type, render.html, context.style_for)
         pages.append(taken_page)
@@ -620,7 +686,17 @@ def _restore(render: _Render, context: Any) -> list[Any]:
             for a, b in zip((*root.children, *taken_page.children[1:]), (*root_children, *children[1:]), strict=True)
         )
         render.whole.append(None if relaid else taken_page)
-    return pages
+    render.following = pages + [None] * (len(last.pages) - taken)
+    return render.following
+
+
+def _take_boxes(page: Any, mapped: dict[int, Any]) -> None:
+    """The boxes of a page of the last layout, for the new document: their elements its own,
+    and the annotations its drawing gave them taken off (drawn again, a link whose target is
+    gone would keep its own; WeasyPrint sets them as it writes the PDF)."""
+    for box in page.descendants(placeholders=True):
+        box.element = mapped.get(id(box.element), box.element)
+        box.link_annotation = box.widget_annotation = None
 
 
 def _with_lines(render: _Render, box: Any) -> Any:
@@ -632,6 +708,165 @@ def _with_lines(render: _Render, box: Any) -> Any:
     copied = box.copy()
     copied.children = lines if lines is not None else [_with_lines(render, child) for child in box.children]
     return copied
+
+
+def _caught_up(render: _Render, context: Any, number: int) -> bool:
+    """Whether the pages from the ``number``-th on are taken from the last layout, as they were
+    (their boxes' elements the new document's): made after the change, the page before it
+    left WeasyPrint in the state the last layout's page began from (the same place in the box
+    tree, counters and side: WeasyPrint keeps an entry it finds the same), with the footnotes
+    before it laid out, and what the page and every page after it hold is the same in both
+    documents — a sentence added to a paragraph, whose lines then fill a page's room to spare
+    (before a heading kept with what follows, a code block kept whole, a figure). The same:
+    every element from the first on those pages to the end (see _unchanged_from), with the
+    same counters as its box was built (footnotes', lists'...), under elements before the change
+    laid out as boxes of blocks in the flow."""
+    last = render.last
+    if (
+        last is None
+        or not max(render.taken + 1, render.not_before) <= number < len(last.pages)
+        or number >= len(render.states)
+        or context.page_maker[number] is not render.states[number]  # WeasyPrint's own state differs
+        or render.starts[number] is None
+        or render.starts[number] != last.starts[number]
+    ):
+        return False
+    unchanged = _unchanged_from(render)
+    shift = len(render.elements) - len(last.elements)
+    if (
+        unchanged >= len(last.elements)
+        or number >= len(last.begins)
+        or not unchanged <= last.begins[number] == render.begins[number] - shift
+        or render.counters.get(id(render.elements[unchanged + shift]))
+        != last.counters.get(id(last.elements[unchanged]), False)
+    ):
+        return False
+    places = {id(element): index for index, element in enumerate(last.elements)}
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout.page import set_page_type_computed_styles
+
+    def new_place(index: float) -> float | None:
+        return index + shift if index >= unchanged else index if index < render.anew_from else None
+
+    mapped: dict[int, Any] = {}
+    for page_number, (_, children, _) in enumerate(last.pages[number:], start=number):
+        for box in (box for child in children for box in child.descendants(placeholders=True)):
+            element = box.element
+            if element is None or id(element) in mapped:
+                continue
+            index = places.get(id(element))
+            if index is None or (index < unchanged and not (index < render.anew_from and _holds_blocks(box, boxes))):
+                render.not_before = page_number + 1
+                return False
+            mapped[id(element)] = render.elements[index + shift if index >= unchanged else index]
+    looked = [new_place(index) for index in last.looked[number : len(last.pages)]]
+    begins = [new_place(index) for index in last.begins[number + 1 : len(last.pages) + 1]]
+    if None in looked or None in begins:
+        return False
+    for page_number in range(number, len(last.pages)):
+        page, children, root_children = last.pages[page_number]
+        for box, sides in last.broken[page_number]:
+            box.remove_decoration_sides = set(sides)
+        root = children[0].copy()
+        root.children = list(root_children)
+        following = page.copy()
+        following.children = (root, *children[1:])
+        _take_boxes(following, mapped)
+        set_page_type_computed_styles(page.page_type, render.html, context.style_for)  # (see _restore)
+        render.following[page_number] = following
+        context.page_maker[page_number][-1]["content_changed"] = False
+    render.looked[number:] = looked  # type: ignore[assignment]
+    render.begins[number + 1 :] = begins  # type: ignore[assignment]
+    render.starts[number + 1 :] = last.starts[number + 1 : len(last.pages) + 1]
+    render.caught_up = len(last.pages) - number
+    return True
+
+
+def _begins_in(render: _Render, resume_at: Any) -> int:
+    """The element a page beginning at ``resume_at`` (WeasyPrint's skip stack: at each level of
+    the box tree, the child it goes on in) begins in, by its index; -1 for the end."""
+    box, skip = render.root_box, resume_at
+    if skip is None:
+        return -1
+    while skip:
+        if len(skip) != 1:
+            break
+        ((index, skip),) = skip.items()
+        children = getattr(box, "children", None)
+        if not children or index >= len(children):
+            break
+        box = children[index]
+    return render.places.get(id(box.element), -1) if box.element is not None else -1
+
+
+def _holds_blocks(box: Any, boxes: Any) -> bool:
+    """Whether the box is a box of blocks laid out in the flow, one after another (what it holds
+    is laid out from where a page begins in it, whatever came before)."""
+    style = box.style
+    return (
+        isinstance(box, boxes.BlockContainerBox)
+        and not any(isinstance(child, boxes.LineBox) for child in box.children)
+        and tuple(style["display"][:2]) in _FLOWING
+        and style["float"] == "none"
+        and style["position"] in ("static", "relative")
+        and style["column_width"] == "auto"
+        and style["column_count"] == "auto"
+        and style["break_inside"] == "auto"
+        and box.element.get("reversed") is None
+    )
+
+
+def _unchanged_from(render: _Render) -> int:
+    """The first element of the last layout from which every element is the same in the new
+    document, counted from the end (tag, attributes, text, the selectors that match it), under
+    the same element: one of them, or the same element before the change."""
+    if render.unchanged_from is not None:
+        return render.unchanged_from
+    last = render.last
+    assert last is not None
+    old, new = last.elements, render.elements
+    shift = len(new) - len(old)
+    first = max(render.anew_from, render.anew_from - shift)
+    at = len(old)
+    while at > first:
+        before, after = old[at - 1], new[at - 1 + shift]
+        if (
+            before.tag != after.tag
+            or before.attrib != after.attrib
+            or before.text != after.text
+            or before.tail != after.tail
+            or last.matched.get(id(before)) != render.matched.get(id(after))
+        ):
+            break
+        at -= 1
+    old_parents, new_parents = _parents(old), _parents(new)
+    while True:  # each one's parent one of them, or the same element before the change
+        misplaced = [
+            index
+            for index in range(at, len(old))
+            if not (
+                (old_parents.get(index, -1) >= at and new_parents.get(index + shift) == old_parents[index] + shift)
+                or old_parents.get(index, -1) == new_parents.get(index + shift, -2) < render.anew_from
+            )
+        ]
+        if not misplaced:
+            break
+        at = misplaced[-1] + 1
+    render.unchanged_from = at
+    return at
+
+
+def _parents(elements: list[Any]) -> dict[int, int]:
+    """By index of an element: the index of its parent."""
+    places = {id(element): index for index, element in enumerate(elements)}
+    return {places[id(child)]: index for index, element in enumerate(elements) for child in element}
+
+
+def _counted(state: Any) -> tuple[Any, ...]:
+    """The quotes' depth and the counters' values in WeasyPrint's state as it builds an element's
+    boxes (a list's numbers, the footnotes' calls come from them)."""
+    quote_depth, counter_values, _, _ = state
+    return (quote_depth[0], *((name, *values) for name, values in counter_values.items()))
 
 
 def _start(render: _Render, context: Any) -> int | None:
@@ -669,4 +904,6 @@ def _kept(render: _Render, context: Any, margins: list[tuple[Any, ...]]) -> Laid
         margins,
         render.looked,
         render.styled,
+        render.counters,
+        render.begins,
     )
