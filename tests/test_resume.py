@@ -441,7 +441,8 @@ def test_a_page_is_taken_when_making_it_looked_at_nothing_the_edit_changed(tmp_p
 def test_pages_after_an_edit_are_taken_again_once_the_layout_catches_up_with_the_last(tmp_path: Path) -> None:
     """A sentence added to a paragraph in the middle of a chapter of code blocks kept whole and
     headings kept with what follows: its lines fill a page's room to spare, and the pages after
-    it begin where they began, as they were (the last layout's). Not taken: the pages after a
+    it begin where they began, as they were (the last layout's), and are drawn as they were
+    drawn. Not taken: the pages after a
     sentence that adds a footnote (those after it are numbered anew) or a counted element (a
     paragraph after it shows the counter), nor rows of a table one of whose rows got longer (its
     columns are sized by all of them). A page taken is drawn as the new document has it: its
@@ -472,6 +473,9 @@ def test_pages_after_an_edit_are_taken_again_once_the_layout_catches_up_with_the
     assert unlinked["caught_up"] >= 2, unlinked
     assert caught["before"] == caught["pages"] >= 7, caught
     assert caught["taken"] >= 1 and caught["caught_up"] >= 3 and caught["taken"] + caught["caught_up"] < caught["pages"]
+    # Nor are they drawn again, though the page laid out anew before them noted glyphs new to the
+    # part (書き足): their drawing is played back (report.render.redraw).
+    assert caught["played"] == caught["taken"] + caught["caught_up"], caught
     assert noted["caught_up"] == shows["caught_up"] == in_table["caught_up"] == 0, results
     assert shows["before"] >= 7 and in_table["before"] >= 3, results
 

@@ -23,7 +23,11 @@ A record is what drawing its page did to the fonts and resources after the pages
 order they were noted), and it holds only where those pages left them as before: each was
 played back, or drawn again with the same effects (a page whose lines were laid out again in
 place, say an index entry's page list: the same glyphs noted, the same resources named, the
-same images). A page whose drawing logged a warning is not recorded (a missing glyph changes
+same images). Where they did not (a page laid out anew before the layout caught up with the
+last one: see :mod:`report.render.resume`), a record still holds if the resources are as
+before and every glyph the last drawing had noted before its page is noted now, with the same
+width: playing it back then notes what drawing the page would (its glyphs not noted yet, in
+its order). A page whose drawing logged a warning is not recorded (a missing glyph changes
 the font's notes in other ways).
 """
 
@@ -66,6 +70,9 @@ class Drawing:
     played: int = 0  # pages played back
     # Whether every page so far left the fonts and resources as its record says (see the module).
     alike: bool = True
+    # The glyphs the last drawing had noted in each font before the page being drawn (widths,
+    # and those mapped to text), from its records; None where one is missing.
+    noted: dict[Any, tuple[dict[int, int], set[int]]] | None = None
     fonts: list[tuple[Any, Any]] = field(default_factory=list)  # added while a page is recorded
     images: list[tuple[Any, bool, float]] = field(default_factory=list)
     resources: Any = None  # the page's resources, while it is recorded
@@ -79,7 +86,10 @@ def drawing(last: list[PageDrawing | None], warnings: Callable[[], int]) -> Iter
     """The pages painted in the block are played back from ``last`` where they can be, and
     recorded (``drawing.pages``, by page: None for a page that could not be)."""
     global _DRAWING
+    first = last[0] if last else None
     _DRAWING = Drawing(last, warnings)
+    if first is not None and not any(widths or unicode for _, widths, unicode in first.before[0]):
+        _DRAWING.noted = {key: ({}, set()) for key, _, _ in first.before[0]}
     try:
         yield _DRAWING
     finally:
@@ -123,15 +133,57 @@ def paint(page: Any, stream: Any, paint_page: Callable[[], None], numbers: list[
     index = len(drawing.pages)
     last = drawing.last[index] if index < len(drawing.last) else None
     before = _state(stream)
-    if last is not None and drawing.alike and last.before == before:
-        matched = _matched(last.page_box, page._page_box, top=True)
-        if matched is not None:
-            drawing.pages.append(_played(last, matched, page, stream, numbers))
-            drawing.played += 1
-            return
-    recorded = _recorded(drawing, before, page, stream, paint_page, numbers)
-    drawing.pages.append(recorded)
-    drawing.alike = drawing.alike and recorded is not None and last is not None and _effects(recorded) == _effects(last)
+    matched = _matched(last.page_box, page._page_box, top=True) if last is not None else None
+    if last is not None and matched is not None and _playable(drawing, last, before, stream):
+        drawing.pages.append(_played(last, matched, page, stream, numbers))
+        drawing.played += 1
+    else:
+        recorded = _recorded(drawing, before, page, stream, paint_page, numbers)
+        drawing.pages.append(recorded)
+        drawing.alike = (
+            drawing.alike and recorded is not None and last is not None and _effects(recorded) == _effects(last)
+        )
+    _note(drawing, last)
+
+
+def _playable(drawing: Drawing, last: PageDrawing, before: tuple[Any, ...], stream: Any) -> bool:
+    """Whether the page's record draws it as drawing it would: it begins from the state its
+    record did (every page before it did what its record says), or — the pages before it drawn
+    otherwise (a page laid out anew before the layout caught up with the last one) — from the
+    same resources, and every glyph the last drawing had noted before it noted now with the same
+    width (the page's drawing writes widths it finds noted; it notes the glyphs it uses that are
+    not, which its record notes those of that are not noted now, and only those)."""
+    if drawing.alike and last.before == before:
+        return True
+    noted = drawing.noted
+    if noted is None or before[1:] != last.before[1:]:
+        return False
+    fonts = stream._fonts
+    for key, (known, mapped) in noted.items():
+        font = fonts.get(key)
+        if font is None or not mapped <= font.to_unicode.keys():
+            return False
+        if any(font.widths.get(glyph) != width for glyph, width in known.items()):
+            return False
+    for key, widths, _ in last.notes:
+        font = fonts.get(key)
+        if font is not None and any(font.widths.get(glyph, width) != width for glyph, width in widths):
+            return False
+    return True
+
+
+def _note(drawing: Drawing, last: PageDrawing | None) -> None:
+    """The glyphs the last drawing noted on a page (its record's), added to those it had noted."""
+    if drawing.noted is None:
+        return
+    if last is None:
+        drawing.noted = None
+        return
+    for key, widths, unicode in last.notes:
+        known_widths, known_unicode = drawing.noted.setdefault(key, ({}, set()))
+        for glyph, width in widths:
+            known_widths.setdefault(glyph, width)
+        known_unicode.update(glyph for glyph, _ in unicode)
 
 
 def _effects(drawn: PageDrawing) -> tuple[Any, ...]:
@@ -235,10 +287,12 @@ def _played(
 
     for pango_font, _ in last.fonts:
         stream.add_font(pango_font)
-    for key, widths, unicode in last.notes:
+    for key, widths, unicode in last.notes:  # (those noted already are not noted again)
         font = stream._fonts[key]
-        font.widths.update(widths)
-        font.to_unicode.update(unicode)
+        for glyph, width in widths:
+            font.widths.setdefault(glyph, width)
+        for glyph, text in unicode:
+            font.to_unicode.setdefault(glyph, text)
     memo: dict[int, Any] = {}
     for kind, added in zip(_RESOURCES, last.resources, strict=True):
         stream._resources[kind].update((name, _copied(value, memo)) for name, value in added)
