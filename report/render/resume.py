@@ -36,7 +36,9 @@ when a page made anew leaves WeasyPrint in the state the last layout's next page
 after it hold only what is the same in both documents (see ``_caught_up``), they are taken as
 they were too: a sentence added to a paragraph fills the room a page had to spare before a
 heading kept with what follows or a code block kept whole, and the rest of the chapter is not
-laid out again.
+laid out again. So for a paragraph added or taken out: the state then differs from the last
+layout's only in which of a box's blocks the page begins at, one further or one back (the
+states of the pages taken are moved as it is).
 
 The pages taken keep the layout's boxes, their elements mapped to the new document's, and
 their margin boxes (running heads, folios: made from the page's counters and strings, which
@@ -726,10 +728,15 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
         last is None
         or not max(render.taken + 1, render.not_before) <= number < len(last.pages)
         or number >= len(render.states)
-        or context.page_maker[number] is not render.states[number]  # WeasyPrint's own state differs
         or render.starts[number] is None
         or render.starts[number] != last.starts[number]
     ):
+        return False
+    # WeasyPrint's own state, the same as the last layout's, or the same but for where the page
+    # begins among the children of one box (as many blocks more or fewer before it).
+    state, last_state = context.page_maker[number], render.states[number]
+    moved = ((), 0) if state is last_state else _moved_by(state[0], last_state[0])
+    if moved is None or state[1:4] != last_state[1:4] or (moved[1] and not _among_blocks(render, moved[0])):
         return False
     unchanged = _unchanged_from(render)
     shift = len(render.elements) - len(last.elements)
@@ -774,12 +781,57 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
         _take_boxes(following, mapped)
         set_page_type_computed_styles(page.page_type, render.html, context.style_for)  # (see _restore)
         render.following[page_number] = following
+        if page_number > number and moved[1]:
+            resume_at, *rest = context.page_maker[page_number]
+            context.page_maker[page_number] = (_moved(resume_at, *moved), *rest)
         context.page_maker[page_number][-1]["content_changed"] = False
     render.looked[number:] = looked  # type: ignore[assignment]
     render.begins[number + 1 :] = begins  # type: ignore[assignment]
     render.starts[number + 1 :] = last.starts[number + 1 : len(last.pages) + 1]
     render.caught_up = len(last.pages) - number
     return True
+
+
+def _moved_by(new: Any, old: Any) -> tuple[tuple[int, ...], int] | None:
+    """Where and by how much WeasyPrint's skip stack ``new`` is ``old`` moved: the children it
+    goes on in at each level above the one that differs, and by how many children it differs
+    there (blocks added or taken out before it); None if the two differ otherwise."""
+    path: list[int] = []
+    while new and old and len(new) == 1 and len(old) == 1:
+        ((new_key, new_rest),) = new.items()
+        ((old_key, old_rest),) = old.items()
+        if new_key != old_key:
+            return (tuple(path), new_key - old_key) if new_rest == old_rest else None
+        path.append(new_key)
+        new, old = new_rest, old_rest
+    return ((), 0) if new == old else None
+
+
+def _among_blocks(render: _Render, path: tuple[int, ...]) -> bool:
+    """Whether the box the skip stack's ``path`` leads to (in the new document's box tree) holds
+    blocks only: a key under it is a child's place, not a place in a line's text."""
+    from weasyprint.formatting_structure import boxes
+
+    box = render.root_box
+    for key in path:
+        children = getattr(box, "children", None)
+        if not children or key >= len(children):
+            return False
+        box = children[key]
+    return isinstance(box, boxes.BlockContainerBox) and not any(
+        isinstance(child, boxes.LineBox) for child in box.children
+    )
+
+
+def _moved(skip: Any, path: tuple[int, ...], by: int) -> Any:
+    """The skip stack of a later page of the last layout, moved as the first one caught up with
+    was (see _moved_by), if it goes on in the same box."""
+    if not skip or len(skip) != 1:
+        return skip
+    ((key, rest),) = skip.items()
+    if not path:
+        return {key + by: rest}
+    return {key: _moved(rest, path[1:], by)} if key == path[0] else skip
 
 
 def _begins_in(render: _Render, resume_at: Any) -> int:
