@@ -102,6 +102,7 @@ class LaidOut:
     # By id of an element: the counters' values as its box was built (see _counted).
     counters: dict[int, Any] = field(default_factory=dict)
     begins: list[int] = field(default_factory=list)  # by page: the element it begins in (see _begins_in)
+    places: dict[int, int] = field(default_factory=dict)  # id of an element → its index in ``elements``
 
 
 @dataclass
@@ -377,10 +378,7 @@ def _look_at(render: _Render, box: Any, boxes: Any) -> None:
     at = render.places.get(id(box.element)) if box is not None else None
     if at is None:
         return
-    of_blocks = isinstance(box, boxes.BlockContainerBox) and not any(
-        isinstance(child, boxes.LineBox) for child in box.children
-    )
-    looked = at if of_blocks else render.ends[at]
+    looked = at if _of_blocks(box, boxes) else render.ends[at]
     if looked > render.looking:
         render.looking = looked
 
@@ -606,19 +604,25 @@ def _laid_out_anew_from(last: LaidOut, elements: list[Any], changed: int, contex
     if changed == 0:
         return None
     while holder is not None:
-        style = context.style_for(elements[holder])
-        if (
-            tuple(style["display"][:2]) not in _FLOWING
-            or style["float"] != "none"
-            or style["position"] not in ("static", "relative")
-            or style["column_width"] != "auto"
-            or style["column_count"] != "auto"
-            or style["break_inside"] != "auto"
-            or elements[holder].get("reversed") is not None
-        ):
+        if not _in_flow(context.style_for(elements[holder]), elements[holder]):
             return None
         holder = parents.get(id(tree[holder]))
     return changed
+
+
+def _in_flow(style: Any, element: Any) -> bool:
+    """Whether an element is laid out in the flow, line after line, whatever follows it: not a
+    table (its columns), a float, a positioned or multi-column box (their size), a box kept
+    whole (``break-inside: avoid``), or a reversed list (its numbers count down to the last)."""
+    return (
+        tuple(style["display"][:2]) in _FLOWING
+        and style["float"] == "none"
+        and style["position"] in ("static", "relative")
+        and style["column_width"] == "auto"
+        and style["column_count"] == "auto"
+        and style["break_inside"] == "auto"
+        and element.get("reversed") is None
+    )
 
 
 def _inline_before(tree: list[Any], holder: int, changed: int, elements: list[Any], context: Any) -> bool:
@@ -748,7 +752,7 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
         != last.counters.get(id(last.elements[unchanged]), False)
     ):
         return False
-    places = {id(element): index for index, element in enumerate(last.elements)}
+    places = last.places
     from weasyprint.formatting_structure import boxes
     from weasyprint.layout.page import set_page_type_computed_styles
 
@@ -762,7 +766,12 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
             if element is None or id(element) in mapped:
                 continue
             index = places.get(id(element))
-            if index is None or (index < unchanged and not (index < render.anew_from and _holds_blocks(box, boxes))):
+            # An element before the change may hold what these pages hold if it holds blocks in
+            # the flow: they are laid out from where a page begins in it, whatever came before.
+            if index is None or (
+                index < unchanged
+                and not (index < render.anew_from and _of_blocks(box, boxes) and _in_flow(box.style, element))
+            ):
                 render.not_before = page_number + 1
                 return False
             mapped[id(element)] = render.elements[index + shift if index >= unchanged else index]
@@ -818,9 +827,7 @@ def _among_blocks(render: _Render, path: tuple[int, ...]) -> bool:
         if not children or key >= len(children):
             return False
         box = children[key]
-    return isinstance(box, boxes.BlockContainerBox) and not any(
-        isinstance(child, boxes.LineBox) for child in box.children
-    )
+    return _of_blocks(box, boxes)
 
 
 def _moved(skip: Any, path: tuple[int, ...], by: int) -> Any:
@@ -851,20 +858,10 @@ def _begins_in(render: _Render, resume_at: Any) -> int:
     return render.places.get(id(box.element), -1) if box.element is not None else -1
 
 
-def _holds_blocks(box: Any, boxes: Any) -> bool:
-    """Whether the box is a box of blocks laid out in the flow, one after another (what it holds
-    is laid out from where a page begins in it, whatever came before)."""
-    style = box.style
-    return (
-        isinstance(box, boxes.BlockContainerBox)
-        and not any(isinstance(child, boxes.LineBox) for child in box.children)
-        and tuple(style["display"][:2]) in _FLOWING
-        and style["float"] == "none"
-        and style["position"] in ("static", "relative")
-        and style["column_width"] == "auto"
-        and style["column_count"] == "auto"
-        and style["break_inside"] == "auto"
-        and box.element.get("reversed") is None
+def _of_blocks(box: Any, boxes: Any) -> bool:
+    """Whether the box holds blocks, not lines."""
+    return isinstance(box, boxes.BlockContainerBox) and not any(
+        isinstance(child, boxes.LineBox) for child in box.children
     )
 
 
@@ -891,7 +888,7 @@ def _unchanged_from(render: _Render) -> int:
         ):
             break
         at -= 1
-    old_parents, new_parents = _parents(old), _parents(new)
+    old_parents, new_parents = _parents(old, last.places), _parents(new, render.places)
     while True:  # each one's parent one of them, or the same element before the change
         misplaced = [
             index
@@ -908,9 +905,8 @@ def _unchanged_from(render: _Render) -> int:
     return at
 
 
-def _parents(elements: list[Any]) -> dict[int, int]:
-    """By index of an element: the index of its parent."""
-    places = {id(element): index for index, element in enumerate(elements)}
+def _parents(elements: list[Any], places: dict[int, int]) -> dict[int, int]:
+    """By index of an element: the index of its parent (``places``: each element's index)."""
     return {places[id(child)]: index for index, element in enumerate(elements) for child in element}
 
 
@@ -958,4 +954,5 @@ def _kept(render: _Render, context: Any, margins: list[tuple[Any, ...]]) -> Laid
         render.styled,
         render.counters,
         render.begins,
+        render.places,
     )
