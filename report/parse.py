@@ -648,6 +648,7 @@ def _render_heading_open(
     classes = str(token.attrGet("class") or "").split()
     numbered = "unnumbered" not in classes and context.source.matter is Matter.BODY and level <= 3
     context.section_count += 1
+    context.paragraph_count = 0
     heading_id = str(token.attrGet("id") or "")
     alias = ""
     if not heading_id:
@@ -683,8 +684,12 @@ def _render_paragraph_open(
     if image is None:
         if not token.hidden and not token.attrGet("id"):
             # Every paragraph is an anchor, so printed page starts can be found again in the EPUB.
+            # Numbered within its section: a paragraph added or taken out leaves the ids of the
+            # later sections' as they were, and their pages are taken from the last layout
+            # (see report.render.resume: a page keeps the ids its boxes were laid out with).
             context.paragraph_count += 1
-            token.attrSet("id", f"{context.source.id}-p{context.paragraph_count}")
+            section = f"-s{context.section_count}" if context.section_count else ""
+            token.attrSet("id", f"{context.source.id}{section}-p{context.paragraph_count}")
         return str(self.renderToken(tokens, idx, options, env))
     context.figure_count += 1
     figure_id = str(image.attrGet("id") or f"{context.source.id}-fig{context.figure_count}")

@@ -144,6 +144,35 @@ def test_headings_with_the_same_text_get_distinct_ids() -> None:
     assert ids[0] == "ch-example" and len(set(ids)) == 3
 
 
+def test_a_paragraph_added_leaves_the_ids_of_the_paragraphs_of_other_sections() -> None:
+    """Paragraph ids are numbered within their section: a paragraph added or taken out renames
+    only the later paragraphs of its own section (a page of a resumed layout keeps the ids its
+    boxes were laid out with, so the pages after the section are taken from the last layout)."""
+    sections = ["前置き。", "## 一\n\n一の一。\n\n一の二。", "## 二\n\n二の一。\n\n> 二の引用。\n\n二の二。"]
+
+    def ids(markdown: str) -> dict[str, str]:
+        chapter, diagnostics = parse_text(markdown)
+        assert not diagnostics.errors
+        return {p.text_content(): p.get("id") for p in lxml_html.fragment_fromstring(chapter.html, "div").iter("p")}
+
+    before = ids("\n\n".join(sections))
+    assert before == {
+        "前置き。": "ch-p1",
+        "一の一。": "ch-s1-p1",
+        "一の二。": "ch-s1-p2",
+        "二の一。": "ch-s2-p1",
+        "二の引用。": "ch-s2-p2",
+        "二の二。": "ch-s2-p3",
+    }
+    after = ids("\n\n".join([sections[0], "## 一\n\n足した段落。\n\n一の一。\n\n一の二。", sections[2]]))
+    assert after == {
+        **before,  # the preamble's and the second section's as they were
+        "足した段落。": "ch-s1-p1",
+        "一の一。": "ch-s1-p2",
+        "一の二。": "ch-s1-p3",
+    }
+
+
 def test_web_links_are_neither_files_nor_cross_references() -> None:
     chapter, diagnostics = parse_text("[web](https://example.org/a#b) [](mailto:a@example.org)\n")
     assert not diagnostics.errors and not chapter.links and not chapter.references
