@@ -652,7 +652,6 @@ def _first_page_showing(last: LaidOut, changed: int) -> int:
 
 def _restore(render: _Render, context: Any) -> list[Any]:
     """The pages taken, and WeasyPrint's state as it was at the start of the next."""
-    from weasyprint.layout.page import set_page_type_computed_styles
 
     last = render.last
     assert last is not None
@@ -676,17 +675,10 @@ def _restore(render: _Render, context: Any) -> list[Any]:
     render.looked = last.looked[:taken]
     render.begins = last.begins[: taken + 1]
     pages = []
-    for (page, children, root_children), broken in zip(last.pages[:taken], last.broken, strict=False):
-        for box, sides in broken:
-            box.remove_decoration_sides = set(sides)
-        root = children[0].copy()
-        root.children = [_with_lines(render, child) for child in root_children]
-        taken_page = page.copy()
-        taken_page.children = (root, *(_with_lines(render, child) for child in children[1:]))
-        _take_boxes(taken_page, render.mapped)
-        # The styles of its margin boxes, which WeasyPrint sets as it makes a page.
-        set_page_type_computed_styles(page.page_type, render.html, context.style_for)
+    for number, (_, children, root_children) in enumerate(last.pages[:taken]):
+        taken_page = _page_again(render, context, number, render.mapped)
         pages.append(taken_page)
+        root = taken_page.children[0]
         relaid = any(
             a is not b
             for a, b in zip((*root.children, *taken_page.children[1:]), (*root_children, *children[1:]), strict=True)
@@ -694,6 +686,27 @@ def _restore(render: _Render, context: Any) -> list[Any]:
         render.whole.append(None if relaid else taken_page)
     render.following = pages + [None] * (len(last.pages) - taken)
     return render.following
+
+
+def _page_again(render: _Render, context: Any, number: int, mapped: dict[int, Any]) -> Any:
+    """The last layout's ``number``-th page for the new document: the boxes broken on it given
+    back the sides they were laid out without, the lines laid out again under its boxes (see
+    _with_lines), its boxes taken (see _take_boxes), and the styles of its margin boxes set
+    (WeasyPrint sets them as it makes a page)."""
+    from weasyprint.layout.page import set_page_type_computed_styles
+
+    last = render.last
+    assert last is not None
+    page, children, root_children = last.pages[number]
+    for box, sides in last.broken[number]:
+        box.remove_decoration_sides = set(sides)
+    root = children[0].copy()
+    root.children = [_with_lines(render, child) for child in root_children]
+    again = page.copy()
+    again.children = (root, *(_with_lines(render, child) for child in children[1:]))
+    _take_boxes(again, mapped)
+    set_page_type_computed_styles(page.page_type, render.html, context.style_for)
+    return again
 
 
 def _take_boxes(page: Any, mapped: dict[int, Any]) -> None:
@@ -754,7 +767,6 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
         return False
     places = last.places
     from weasyprint.formatting_structure import boxes
-    from weasyprint.layout.page import set_page_type_computed_styles
 
     def new_place(index: float) -> float | None:
         return index + shift if index >= unchanged else index if index < render.anew_from else None
@@ -780,16 +792,7 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
     if None in looked or None in begins:
         return False
     for page_number in range(number, len(last.pages)):
-        page, children, root_children = last.pages[page_number]
-        for box, sides in last.broken[page_number]:
-            box.remove_decoration_sides = set(sides)
-        root = children[0].copy()
-        root.children = list(root_children)
-        following = page.copy()
-        following.children = (root, *children[1:])
-        _take_boxes(following, mapped)
-        set_page_type_computed_styles(page.page_type, render.html, context.style_for)  # (see _restore)
-        render.following[page_number] = following
+        render.following[page_number] = _page_again(render, context, page_number, mapped)
         if page_number > number and moved[1]:
             resume_at, *rest = context.page_maker[page_number]
             context.page_maker[page_number] = (_moved(resume_at, *moved), *rest)
