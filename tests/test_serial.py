@@ -234,6 +234,35 @@ def test_a_kept_writer_writes_the_bytes_of_a_new_one_compressing_only_what_chang
         assert reopened.check_pdf_syntax() == []
 
 
+@pytest.mark.parametrize(("version", "moves"), [("1.7", False), ("1.4", True)])
+def test_a_part_grown_past_a_power_of_two_moves_no_later_number_in_a_file_with_object_streams(
+    version: str, moves: bool
+) -> None:
+    """With object streams, a block's numbers go up to a power of four (the free rows of a
+    cross-reference stream compress to nothing): a part grown past a power of two within it
+    moves no later part's numbers, whose objects are then not written and compressed again. A
+    file before PDF 1.5 (a cross-reference table: 20 bytes a row) keeps powers of two, and the
+    later numbers move. The bytes are a new writer's either way."""
+    pdf, pages = _book([Dictionary(A=1)])
+    owners = [object(), object()]
+    writer = PdfWriter()
+
+    def second_part_s_page() -> int:
+        parts = _parts(pages, owners)
+        parts[0] = PartObjects(owners[0], parts[0].roots, {pages[0][0].objgen})
+        data = writer.write(pdf, parts, [], version)
+        assert data == PdfWriter().write(pdf, parts, [], version)
+        with Pdf.open(io.BytesIO(data)) as reopened:
+            return reopened.pages[2].objgen[0]
+
+    before = second_part_s_page()
+    needed = writer.blocks[0].needed
+    pages[0][0].Extra = Array([pdf.make_indirect(Dictionary(Index=index)) for index in range(2)])
+    after = second_part_s_page()
+    assert serial.span(writer.blocks[0].needed) > serial.span(needed)  # past a power of two
+    assert (after != before) is moves
+
+
 def test_a_changed_object_that_names_what_it_named_leaves_its_blocks_count_and_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
