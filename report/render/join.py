@@ -863,7 +863,7 @@ def _edits(
             glyphs = "[<" + "".join(number.digits[int(digit)] for digit in text) + ">] TJ"
         else:
             start, end = number.glyphs_at
-            listed = [int(digit) for digit in text if digit.isdigit()][number.list_offset :]
+            listed = _digits_listed(text)[number.list_offset :]
             glyphs, count = _list_digits(drawn[start - at : end - at].decode("latin-1"), number.digits, listed)
             e += sum(number.digit_widths[0] - number.digit_widths[digit] for digit in listed[:count]) * number.align
         matrix = " ".join(_number_text(value) for value in (a, b, c, d, e, f)) + " Tm"
@@ -932,6 +932,13 @@ def _around_zeros(shown: str, zero: str) -> tuple[str, ...]:
                 last = start + at + 4
     pieces.append(shown[last:])
     return tuple(pieces)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digits_listed(text: str) -> tuple[int, ...]:
+    """A page list's digits, in order ("3, 5–7": 3, 5, 7). (Kept: a list drawn as many pieces
+    is read once, not once a piece: an index of long lists is hundreds of pieces.)"""
+    return tuple(int(digit) for digit in text if digit.isdigit())
 
 
 @functools.lru_cache(maxsize=4096)
