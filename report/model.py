@@ -222,12 +222,19 @@ class Chapter:
         return hashlib.sha256(self.html.encode()).hexdigest()
 
     @functools.cached_property
-    def digest(self) -> str:
-        """SHA-256 of the whole chapter: all but its HTML and inline SVGs written out, and those
-        (the bulk of it) hashed as they are."""
+    def epub_digest(self) -> str:
+        """SHA-256 of the chapter as its EPUB page is made of it: all but its HTML and inline
+        SVGs written out, and those (the bulk of it) hashed as they are, its HTML as the EPUB has
+        it (report.index.for_epub, print-only figures out): the index without its page lists,
+        whose ids an index mark added changes. A term marked again in a section the index lists
+        it in already leaves the index's EPUB page as it was, and it is not made again."""
+        from report.index import for_epub  # (which reads this module)
+
+        html = PRINT_ONLY_SLOT.sub("", for_epub(self.html))
+        html_digest = self.html_digest if html == self.html else hashlib.sha256(html.encode()).hexdigest()
         rest = repr(replace(self, html="", svgs=()))  # a repr writes no NUL out as it is
         svgs = (hashlib.sha256(svg.encode()).hexdigest() for svg in self.svgs)
-        return hashlib.sha256("\0".join([rest, self.html_digest, *svgs]).encode()).hexdigest()
+        return hashlib.sha256("\0".join([rest, html_digest, *svgs]).encode()).hexdigest()
 
     @functools.cached_property
     def own_ids(self) -> frozenset[str]:

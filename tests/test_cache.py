@@ -283,6 +283,21 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
     clean_build_matches(project)
 
 
+def test_a_term_marked_again_where_the_index_lists_its_section_leaves_the_index_s_epub_page(
+    tmp_path: Path, worker: PdfWorkers
+) -> None:
+    """A term marked again in a section the index lists it in already: the printed index lists
+    the mark's page (its HTML changes), the EPUB's index links to the section once, at its first
+    mark (its page is as it was): of the EPUB's pages, only the edited chapter's is made again.
+    The PDF and EPUB are a build from nothing's."""
+    project = copy_fixture("ja-scholarly", tmp_path)
+    run(project, worker)
+    append(project / "chapters" / "03-terms.md", "\n\n[ICBM]{.index}を再び挙げる。\n")  # (its last section marks it)
+    result = run(project, worker)
+    assert result.stats.misses["epub-page"] == 1 and result.stats.hits["epub-page"] >= 4
+    clean_build_matches(project, "ja-scholarly")
+
+
 def test_an_epub_written_again_in_the_same_build_reads_no_page_twice(project: Path, worker: PdfWorkers) -> None:
     """Built alone, the EPUB is written from the last build's layout while the PDF is laid out.
     The last chapter a few pages longer makes the layout differ (more pages): the EPUB is written
@@ -1541,7 +1556,7 @@ def test_an_edit_after_the_book_is_kept_fills_in_and_searches_only_the_edited_ch
     list(report.build.keep_last_build(project))
     # Each chapter's digests and ids, which the EPUB keys its page by, made once with it.
     kept = [filled.chapter for filled in report.resolve._FILLED.values()]
-    assert len(kept) == 3 and all({"digest", "own_ids", "linked_ids"} <= vars(chapter).keys() for chapter in kept)
+    assert len(kept) == 3 and all({"epub_digest", "own_ids", "linked_ids"} <= vars(chapter).keys() for chapter in kept)
     filled: list[str] = []
     searched: list[str] = []
     real_fill, real_code_text = report.resolve._filled_in, report.render.pdf.code_text

@@ -135,7 +135,7 @@ class MadeInBuild:
         with the rest.)"""
         known = self.chapters.get(chapter.id)
         if known is None:
-            made_of = digest(chapter.digest, repr(assembler.epub_link_owners(chapter)))
+            made_of = digest(chapter.epub_digest, repr(assembler.epub_link_owners(chapter)))
             known = self.chapters[chapter.id] = (made_of, chapter.own_ids)
         return known
 
