@@ -28,8 +28,8 @@ from report.config import PAGE_SIZES, Config
 from report.css import report_stylesheet
 from report.fonts import css_family_list, font_face_css
 from report.i18n import is_cjk, words_for
-from report.index import for_epub, for_print
-from report.model import EPUB_ONLY_SLOT, LOCAL_HREF, PRINT_ONLY_SLOT, Book, Chapter, Matter
+from report.index import for_print
+from report.model import EPUB_ONLY_SLOT, LOCAL_HREF, Book, Chapter, Matter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOTE_CALL = re.compile(r'<a class="fnref" id="([\w-]+)-fnref(\d+)" href="#[\w-]+" role="doc-noteref">\d+</a>')
@@ -291,9 +291,7 @@ class Assembler:
         return EpubPage("cover.xhtml", words.cover, self._epub_finish(cover))
 
     def epub_chapter_page(self, chapter: Chapter, stylesheet: str) -> EpubPage:
-        body = self._epub_fragment(chapter, PRINT_ONLY_SLOT.sub("", for_epub(chapter.html))).replace(
-            _NOTE_REF, f'{_NOTE_REF} epub:type="noteref"'
-        )
+        body = self._epub_fragment(chapter, chapter.epub_html()).replace(_NOTE_REF, f'{_NOTE_REF} epub:type="noteref"')
         notes = [(note, Markup(self._epub_fragment(chapter, note.html))) for note in chapter.footnotes]
         section_type, section_role = _epub_semantics(chapter)
         xhtml = self.env.get_template("epub/chapter.xhtml.j2").render(

@@ -221,16 +221,21 @@ class Chapter:
         it, hashing the chapter's HTML (the bulk of the book) once a build."""
         return hashlib.sha256(self.html.encode()).hexdigest()
 
+    def epub_html(self) -> str:
+        """Its HTML as the EPUB has it: print-only figures out, and the index without its page
+        lists (report.index.for_epub)."""
+        from report.index import for_epub  # (which reads this module)
+
+        return PRINT_ONLY_SLOT.sub("", for_epub(self.html))
+
     @functools.cached_property
     def epub_digest(self) -> str:
         """SHA-256 of the chapter as its EPUB page is made of it: all but its HTML and inline
         SVGs written out, and those (the bulk of it) hashed as they are, its HTML as the EPUB has
-        it (report.index.for_epub, print-only figures out): the index without its page lists,
-        whose ids an index mark added changes. A term marked again in a section the index lists
-        it in already leaves the index's EPUB page as it was, and it is not made again."""
-        from report.index import for_epub  # (which reads this module)
-
-        html = PRINT_ONLY_SLOT.sub("", for_epub(self.html))
+        it (:meth:`epub_html`): the index without its page lists, whose ids an index mark added
+        changes. A term marked again in a section the index lists it in already leaves the
+        index's EPUB page as it was, and it is not made again."""
+        html = self.epub_html()
         html_digest = self.html_digest if html == self.html else hashlib.sha256(html.encode()).hexdigest()
         rest = repr(replace(self, html="", svgs=()))  # a repr writes no NUL out as it is
         svgs = (hashlib.sha256(svg.encode()).hexdigest() for svg in self.svgs)
