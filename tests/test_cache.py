@@ -1003,24 +1003,30 @@ def test_a_page_list_names_each_page_once_in_runs(pages: list[int]) -> None:
     assert page_text("id0", lambda name: str(names[name])) == str(pages[0])
 
 
-def test_a_new_id_s_page_is_guessed_from_the_known_id_before_it_and_the_text_between() -> None:
+def test_a_new_id_s_page_is_guessed_from_where_the_page_of_the_known_id_before_it_began() -> None:
     """A mark added to a chapter: the last build's page of the id before it, and a page more for
-    each page of text between them, a page holding what the chapter's pages held (1,000
-    characters: 2,000 between pages 10 and 12), or the capacity given when the chapter was one
-    page; but never fewer than a quarter of the capacity (pages broken early). Before any known
-    id, no guess."""
+    each whole page of text from that page's first known id to the new one, a page holding what
+    the chapter's pages held (1,000 characters: 2,000 from the first id of page 10 to that of page
+    12), or the capacity given when the chapter was one page; but never fewer than a quarter of
+    the capacity (pages broken early). Before any known id, no guess."""
     from report.render.pdf import _page_after_known
 
     def text(characters: int) -> str:
         return f"<p>{'字' * characters}</p>"
 
-    source = f'<h1 id="a">{text(2000)}<p id="b"></p>{text(1500)}<span id="c"></span>{text(400)}<span id="d">'
-    order = ("a", "b", "c", "d")
-    known = {"a": "10", "b": "12"}
-    assert _page_after_known("c", source, order, known, capacity=100.0) == "14"  # 12 + 1.5 pages
-    assert _page_after_known("d", source, order, known, capacity=100.0) == "14"  # 12 + 1.9
-    assert _page_after_known("d", source, order, {"b": "12"}, capacity=500.0) == "16"  # 12 + 1900 / 500
-    assert _page_after_known("d", source, order, known, capacity=6000.0) == "13"  # 12 + 1900 / 1500
+    source = (
+        f'<h1 id="a">{text(2000)}<p id="b"></p>{text(300)}<p id="c"></p>{text(600)}<span id="d"></span>'
+        f'{text(200)}<span id="e"></span>{text(1000)}<span id="f"></span>'
+    )
+    order = ("a", "b", "c", "d", "e", "f")
+    known = {"a": "10", "b": "12", "c": "12"}
+    # From the start of page 12 (b), not from c: 900 characters still fit on it. (Counted from c
+    # and rounded, 600 characters were taken for a page more.)
+    assert _page_after_known("d", source, order, known, capacity=100.0) == "12"
+    assert _page_after_known("e", source, order, known, capacity=100.0) == "13"  # 1,100 from b
+    assert _page_after_known("f", source, order, known, capacity=100.0) == "14"  # 2,100
+    assert _page_after_known("f", source, order, {"c": "12"}, capacity=500.0) == "15"  # 12 + 1800 / 500
+    assert _page_after_known("f", source, order, known, capacity=6000.0) == "13"  # 12 + 2100 / 1500
     assert _page_after_known("a", source, order, {"b": "12"}, capacity=500.0) is None
 
 

@@ -1315,20 +1315,26 @@ def _page_after_known(
     name: str, source: str, order: tuple[str, ...], known: dict[str, str], capacity: float
 ) -> str | None:
     """The page of an id of ``source`` that the last build did not have (a mark added, say):
-    that build's page of the nearest id before it (``known``), and a page more for each page of
-    text between them. A page holds as many characters as that build set on the part's pages
-    before (or, if they were one, ``capacity``: about what a page of running text holds), but
-    not fewer than a quarter of ``capacity``: pages broken early (a section a page) tell little
-    of where text added runs to."""
+    that build's page of the nearest id before it (``known``), and a page more for each whole
+    page of text from where that page began (its first known id) to the new id. A page holds as
+    many characters as that build set on the part's pages before (from the first known id of
+    the first page to that of the page; or, if they were one, ``capacity``: about what a page of
+    running text holds), but not fewer than a quarter of ``capacity``: pages broken early (a
+    section a page) tell little of where text added runs to. (Counted from the known id itself
+    and rounded, a mark in text added at a chapter's end was guessed a page too far in most
+    builds, and the index laid out twice.)"""
     position = order.index(name)
     before = next((other for other in reversed(order[:position]) if other in known), None)
     if before is None:
         return None
+    page = int(known[before])
     first = next(other for other in order if other in known)
-    at = {other: source.find(f' id="{other}"') for other in (first, before, name)}
-    pages = int(known[before]) - int(known[first])
-    per_page = _text_length(source[at[first] : at[before]]) / pages if pages > 0 else capacity
-    return str(int(known[before]) + round(_text_length(source[at[before] : at[name]]) / max(per_page, capacity / 4)))
+    # Where the page ``before`` is on began: its first known id.
+    page_start = next(other for other in order[:position] if known.get(other) == known[before])
+    at = {other: source.find(f' id="{other}"') for other in (first, page_start, name)}
+    pages = page - int(known[first])
+    per_page = _text_length(source[at[first] : at[page_start]]) / pages if pages > 0 else capacity
+    return str(page + int(_text_length(source[at[page_start] : at[name]]) / max(per_page, capacity / 4)))
 
 
 def _characters_per_page(settings: PdfSettings) -> float:
