@@ -1006,9 +1006,10 @@ def test_a_page_list_names_each_page_once_in_runs(pages: list[int]) -> None:
 def test_a_new_id_s_page_is_guessed_from_where_the_page_of_the_known_id_before_it_began() -> None:
     """A mark added to a chapter: the last build's page of the id before it, and a page more for
     each whole page of text from that page's first known id to the new one, a page holding what
-    the chapter's pages held (1,000 characters: 2,000 from the first id of page 10 to that of page
-    12), or the capacity given when the chapter was one page; but never fewer than a quarter of
-    the capacity (pages broken early). Before any known id, no guess."""
+    the last three pages before it held, from the first known id of each (1,000 characters: 2,000
+    from that of page 10 to that of page 12), or the capacity given when it was the first; but
+    never fewer than a quarter of the capacity (pages broken early). Before any known id, no
+    guess."""
     from report.render.pdf import _page_after_known
 
     def text(characters: int) -> str:
@@ -1028,6 +1029,17 @@ def test_a_new_id_s_page_is_guessed_from_where_the_page_of_the_known_id_before_i
     assert _page_after_known("f", source, order, {"c": "12"}, capacity=500.0) == "15"  # 12 + 1800 / 500
     assert _page_after_known("f", source, order, known, capacity=6000.0) == "13"  # 12 + 2100 / 1500
     assert _page_after_known("a", source, order, {"b": "12"}, capacity=500.0) is None
+
+    # Sparse pages first (a title page, a table of contents: 100 characters a page), then running
+    # text (1,000 a page): text added at the end is set as densely as the last pages, not as the
+    # part's average (3,400 characters over 7 pages, which made 1,500 more three pages).
+    source = (
+        f'<h1 id="a">{text(400)}<p id="b">{text(1000)}</p><p id="c">{text(1000)}</p>'
+        f'<p id="e">{text(1000)}</p><p id="f">{text(1500)}</p><span id="g"></span>'
+    )
+    order = ("a", "b", "c", "e", "f", "g")
+    known = {"a": "1", "b": "5", "c": "6", "e": "7", "f": "8"}
+    assert _page_after_known("g", source, order, known, capacity=100.0) == "9"
 
 
 # --- the builder's own code in the keys ----------------------------------------------------------

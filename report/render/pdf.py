@@ -74,6 +74,8 @@ from report.render.workers import LAYOUTS_AHEAD, PdfWorkers, Session
 # A part listing pages is laid out with the last build's shapes of its lists, rather than once its
 # pages are known, when at most one in this many of the ids they list is new.
 _NEW_IN_LISTS = 10
+# How many pages before a new id's its density is measured on (see _page_after_known).
+_PAGES_MEASURED = 3
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
 _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
 # A page number: an empty span, filled here. With data-digits, the stylesheet sets it in a box
@@ -1317,24 +1319,32 @@ def _page_after_known(
     """The page of an id of ``source`` that the last build did not have (a mark added, say):
     that build's page of the nearest id before it (``known``), and a page more for each whole
     page of text from where that page began (its first known id) to the new id. A page holds as
-    many characters as that build set on the part's pages before (from the first known id of
-    the first page to that of the page; or, if they were one, ``capacity``: about what a page of
-    running text holds), but not fewer than a quarter of ``capacity``: pages broken early (a
-    section a page) tell little of where text added runs to. (Counted from the known id itself
-    and rounded, a mark in text added at a chapter's end was guessed a page too far in most
-    builds, and the index laid out twice.)"""
+    many characters as that build set on the pages just before it (the last _PAGES_MEASURED with
+    a known id, from the first known id of each; or, if it was the part's first, ``capacity``:
+    about what a page of running text holds), but not fewer than a quarter of ``capacity``:
+    pages broken early (a section a page) tell little of where text added runs to. (Counted from
+    the known id itself at the density of all the part's pages, a mark in text added at the end
+    of a chapter with tables was guessed a page too far in most builds, and the index laid out
+    twice.)"""
     position = order.index(name)
     before = next((other for other in reversed(order[:position]) if other in known), None)
     if before is None:
         return None
+    starts: dict[int, str] = {}  # a page → the first known id on it
+    for other in order[:position]:
+        if other in known:
+            starts.setdefault(int(known[other]), other)
     page = int(known[before])
-    first = next(other for other in order if other in known)
-    # Where the page ``before`` is on began: its first known id.
-    page_start = next(other for other in order[:position] if known.get(other) == known[before])
-    at = {other: source.find(f' id="{other}"') for other in (first, page_start, name)}
-    pages = page - int(known[first])
-    per_page = _text_length(source[at[first] : at[page_start]]) / pages if pages > 0 else capacity
-    return str(page + int(_text_length(source[at[page_start] : at[name]]) / max(per_page, capacity / 4)))
+    measured = sorted(number for number in starts if number < page)[-_PAGES_MEASURED:]
+
+    def at(other: str) -> int:
+        return source.find(f' id="{other}"')
+
+    per_page = capacity
+    if measured:
+        first = min(measured)
+        per_page = _text_length(source[at(starts[first]) : at(starts[page])]) / (page - first)
+    return str(page + int(_text_length(source[at(starts[page]) : at(name)]) / max(per_page, capacity / 4)))
 
 
 def _characters_per_page(settings: PdfSettings) -> float:
