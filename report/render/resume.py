@@ -20,8 +20,10 @@ A page is only taken when nothing later in the part can change it:
   stylesheets' selectors match it as they did (a selector such as ``:nth-last-child()`` or
   ``:has()`` may restyle an element before the change);
 - the elements around the change are laid out in the flow, one line after another:
-  a table's columns, a float's or a multi-column box's size, a box kept whole
-  (``break-inside: avoid``) and a reversed list's numbers depend on what follows. A change
+  a table's columns, a float's size, a box kept whole (``break-inside: avoid``) and a
+  reversed list's numbers depend on what follows. So does the size of a multi-column box on
+  the page it ends on (its columns balanced), but not on the pages before: columns filled to
+  the page's bottom (an index whose entry gets a line more takes the pages before it). A change
   inside an element that holds text or an inline element before it (a sentence added to a
   paragraph after its first link) counts as a change of that element: its lines are laid out
   again from its first (a block added to it would put what comes before in an anonymous block
@@ -604,22 +606,27 @@ def _laid_out_anew_from(last: LaidOut, elements: list[Any], changed: int, contex
     if changed == 0:
         return None
     while holder is not None:
-        if not _in_flow(context.style_for(elements[holder]), elements[holder]):
+        if not _in_flow(context.style_for(elements[holder]), elements[holder], columns=True):
             return None
         holder = parents.get(id(tree[holder]))
     return changed
 
 
-def _in_flow(style: Any, element: Any) -> bool:
+def _in_flow(style: Any, element: Any, columns: bool = False) -> bool:
     """Whether an element is laid out in the flow, line after line, whatever follows it: not a
     table (its columns), a float, a positioned or multi-column box (their size), a box kept
-    whole (``break-inside: avoid``), or a reversed list (its numbers count down to the last)."""
+    whole (``break-inside: avoid``), or a reversed list (its numbers count down to the last).
+
+    With ``columns``, a multi-column box is, up to the page the change is on (an index whose
+    entry gets a line more): on each page before it, its columns are filled to the page's
+    bottom, whatever follows (WeasyPrint balances them only on the page where all that is left
+    of them fits, which holds the change or what comes after it). Its pages from the change
+    on are laid out anew to its end: they are not taken again (see _caught_up)."""
     return (
         tuple(style["display"][:2]) in _FLOWING
         and style["float"] == "none"
         and style["position"] in ("static", "relative")
-        and style["column_width"] == "auto"
-        and style["column_count"] == "auto"
+        and (columns or (style["column_width"] == "auto" and style["column_count"] == "auto"))
         and style["break_inside"] == "auto"
         and element.get("reversed") is None
     )
