@@ -74,7 +74,7 @@ from report.render.workers import LAYOUTS_AHEAD, PdfWorkers, Session
 # A part listing pages is laid out with the last build's shapes of its lists, rather than once its
 # pages are known, when at most one in this many of the ids they list is new.
 _NEW_IN_LISTS = 10
-# How many pages before a new id's its density is measured on (see _page_after_known).
+# A new id's page is guessed at the density of this many pages before it (see _page_after_known).
 _PAGES_MEASURED = 3
 ROUNDS = 3  # layouts of a part whose page-number stand-ins had the wrong number of digits
 _STYLES: weakref.WeakKeyDictionary[Assembler, _Subsets] = weakref.WeakKeyDictionary()
@@ -1320,7 +1320,7 @@ def _page_after_known(
     that build's page of the nearest id before it (``known``), and a page more for each whole
     page of text from where that page began (its first known id) to the new id. A page holds as
     many characters as that build set on the pages just before it (the last _PAGES_MEASURED with
-    a known id, from the first known id of each; or, if it was the part's first, ``capacity``:
+    a known id, from the first known id of each; or, on the part's first such page, ``capacity``:
     about what a page of running text holds), but not fewer than a quarter of ``capacity``:
     pages broken early (a section a page) tell little of where text added runs to. (Counted from
     the known id itself at the density of all the part's pages, a mark in text added at the end
