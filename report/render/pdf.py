@@ -1326,14 +1326,14 @@ def _page_after_known(
     the known id itself at the density of all the part's pages, a mark in text added at the end
     of a chapter with tables was guessed a page too far in most builds, and the index laid out
     twice.)"""
-    position = order.index(name)
-    before = next((other for other in reversed(order[:position]) if other in known), None)
+    before = None  # the last known id before it
+    starts: dict[int, str] = {}  # a page → the first known id on it
+    for other in order[: order.index(name)]:
+        if other in known:
+            before = other
+            starts.setdefault(int(known[other]), other)
     if before is None:
         return None
-    starts: dict[int, str] = {}  # a page → the first known id on it
-    for other in order[:position]:
-        if other in known:
-            starts.setdefault(int(known[other]), other)
     page = int(known[before])
     measured = sorted(number for number in starts if number < page)[-_PAGES_MEASURED:]
 
@@ -1342,7 +1342,7 @@ def _page_after_known(
 
     per_page = capacity
     if measured:
-        first = min(measured)
+        first = measured[0]
         per_page = _text_length(source[at(starts[first]) : at(starts[page])]) / (page - first)
     return str(page + int(_text_length(source[at(starts[page]) : at(name)]) / max(per_page, capacity / 4)))
 
