@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pdfplumber
+import pikepdf
 import pytest
 from conftest import BuiltProject
 from helpers import (
@@ -535,3 +536,34 @@ def test_highlighting_keeps_every_character_and_spans_only_the_tokens_it_colours
     lines = highlight(code, language)
     assert html.unescape(re.sub(r"<[^>]+>", "", "\n".join(lines))) == code.removesuffix("\n")
     assert set(re.findall(r'<span class="([^"]+)"', "\n".join(lines))) <= styled_classes()
+
+
+def test_a_continuation_arrow_is_drawn_only_where_a_line_wraps(tmp_path: Path) -> None:
+    """The arrow in the indent of a wrapped line is the background of a box that every line of
+    a code block has (print.css: ``pre.code .line::before``), of no height where the line does
+    not wrap. Drawn there too, it painted nothing, but as a pattern and a group each (under
+    the page's resources), which every part and the joined PDF held: 8,525 of them in book-ja's
+    596 pages, a PDF of 10.0 MB (4.8 MB without). Forty short lines draw none; a line that
+    wraps draws its arrows, as one pattern."""
+    root = copy_fixture("ja-basic", tmp_path / "src")
+    chapter = next((root / "chapters").glob("01-*.md"))
+    short = "\n".join(f"value_{n} = {n}" for n in range(40))
+    long = "LONG-START " + " ".join(f"word{n}" for n in range(40)) + " LONG-END"
+    blocks = f"\n\n```python\n{short}\n```\n\n```text\n{long}\n```\n"
+    chapter.write_text(chapter.read_text(encoding="utf-8") + blocks, encoding="utf-8")
+    run = run_report("build", root, "--format", "pdf", "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    (pdf,) = (tmp_path / "out").glob("*.pdf")
+    with pikepdf.open(pdf) as document:
+        patterns = [o for o in document.objects if isinstance(o, pikepdf.Stream) and o.get("/Type") == "/Pattern"]
+        filled = [number for number, page in enumerate(document.pages) if b"/Pattern cs" in _content(page)]
+    assert len(patterns) == 1 and len(filled) == 1
+    with pdfplumber.open(pdf) as document:
+        text = squeeze(document.pages[filled[0]].extract_text())
+    assert "LONG-START" in text and "LONG-END" in text and "value_0" not in text  # (the short lines: a page before)
+
+
+def _content(page: pikepdf.Page) -> bytes:
+    contents = page.obj.get("/Contents")
+    streams = contents if isinstance(contents, pikepdf.Array) else [contents]
+    return b"".join(stream.read_bytes() for stream in streams if stream is not None)

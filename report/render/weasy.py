@@ -397,6 +397,7 @@ def load_weasyprint() -> None:
 
     weasyprint.layout.inline.handle_leader = handle_leader_joined
     _cache_tokenizer_patterns()
+    _no_empty_backgrounds()
     resume.install()
     redraw.install()
     _tag_for_pdf_ua()
@@ -425,6 +426,30 @@ def _cache_tokenizer_patterns() -> None:
     from tinyhtml5 import inputstream
 
     inputstream.characters_until_regex = _TokenizerPatterns()
+
+
+# A painting area narrower or lower than this (in points) paints nothing: the PDF writes it as
+# 0 or 0.000001 (a box of no height, give or take the float arithmetic of its edges).
+_NO_AREA = 1e-6
+
+
+def _no_empty_backgrounds() -> None:
+    """A background image whose painting area has no height or no width is not drawn: it
+    paints nothing, yet WeasyPrint drew it, a repeated image as a pattern and a group (each a
+    PDF object with the page's resources). Every line of a code block has one, the continuation
+    arrows (print.css: ``pre.code .line::before``), of no height but where the line wraps:
+    book-ja's 596-page PDF held 8,525 such patterns, under the page's own resources, in every
+    part the join took in."""
+    import weasyprint.draw
+
+    draw_background_image = weasyprint.draw.draw_background_image
+
+    def drawn_if_seen(stream: Any, layer: Any, style: Any) -> None:
+        _, _, width, height = layer.painting_area
+        if layer.unbounded or (width >= _NO_AREA and height >= _NO_AREA):
+            draw_background_image(stream, layer, style)
+
+    weasyprint.draw.draw_background_image = drawn_if_seen
 
 
 # libdeflate's levels for a part's streams. Its object and cross-reference streams the join reads
