@@ -1340,11 +1340,12 @@ def _page_after_known(
     def at(other: str) -> int:
         return source.find(f' id="{other}"')
 
+    began = at(starts[page])  # where the known id's page began
     per_page = capacity
     if measured:
         first = measured[0]
-        per_page = _text_length(source[at(starts[first]) : at(starts[page])]) / (page - first)
-    return str(page + int(_text_length(source[at(starts[page]) : at(name)]) / max(per_page, capacity / 4)))
+        per_page = _text_length(source[at(starts[first]) : began]) / (page - first)
+    return str(page + int(_text_length(source[began : at(name)]) / max(per_page, capacity / 4)))
 
 
 def _characters_per_page(settings: PdfSettings) -> float:
