@@ -543,7 +543,7 @@ def test_a_continuation_arrow_is_drawn_only_where_a_line_wraps(tmp_path: Path) -
     a code block has (print.css: ``pre.code .line::before``), of no height where the line does
     not wrap. Drawn there too, it painted nothing, but as a pattern and a group each (under
     the page's resources), which every part and the joined PDF held: 8,525 of them in book-ja's
-    596 pages, a PDF of 10.0 MB (4.8 MB without). Forty short lines draw none; a line that
+    596 pages, a PDF of 10.0 MB (4.7 MB without). Forty short lines draw none; a line that
     wraps draws its arrows, as one pattern."""
     root = copy_fixture("ja-basic", tmp_path / "src")
     chapter = next((root / "chapters").glob("01-*.md"))
