@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
 import unicodedata
 from functools import cache
 from pathlib import Path
 
 import pytest
 from fontTools.ttLib import TTFont
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from report.fonts import (
     FACES,
+    GENERATED_CHARACTERS,
     LICENCE_FILES,
     SYMBOL_FAMILIES,
     CodePoints,
@@ -22,6 +25,7 @@ from report.fonts import (
     font_stack,
     fonts_dir,
     missing_characters,
+    print_characters,
 )
 
 
@@ -146,7 +150,6 @@ def test_the_print_parts_have_the_characters_of_the_whole_document(name: str) ->
     """The PDF's fonts are cut to the characters of its parts: those of the whole document."""
     from report.assemble import Assembler
     from report.build import prepare
-    from report.fonts import print_characters
 
     root = Path(__file__).parent.parent if name == "briefing" else Path(__file__).parent / "fixtures" / name
     assembler = Assembler(prepare(root)[0])
@@ -175,6 +178,22 @@ def test_code_points_kept_as_runs_are_the_set_they_were_made_of(points: set[int]
     kept = CodePoints.of(_ranges(points))
     assert all((code in kept) == (code in points) for code in asked | points | {p + 1 for p in points})
     assert kept.among(asked) == asked & points
+
+
+@given(st.text(), st.lists(st.text(max_size=30), max_size=3))
+@example("Ǆ &amp; ﬁ", ["h1::before { content: '\\2014\\1F600' }"])
+def test_the_characters_to_print_are_the_texts_and_the_generated_ones_with_their_case_variants(
+    document: str, stylesheets: list[str]
+) -> None:
+    """What the PDF's faces are cut to: each character of the document (entities decoded), of
+    its stylesheets (escapes decoded) and of GENERATED_CHARACTERS, and their one-character
+    upper and lower cases, the printable ones (and the soft hyphen and ideographic space)."""
+    css = "".join(stylesheets)
+    written = set(html.unescape(document)) | set(css) | set(GENERATED_CHARACTERS)
+    written |= {chr(int(code, 16)) for code in re.findall(r"\\([0-9a-fA-F]{1,6})", css) if int(code, 16) <= 0x10FFFF}
+    cases = {case for character in written for case in (character.upper(), character.lower()) if len(case) == 1}
+    expected = {c for c in written | cases if c.isprintable() or c in "\u00ad\u3000"}
+    assert print_characters(document, stylesheets) == expected
 
 
 @pytest.mark.parametrize(
