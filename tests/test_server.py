@@ -155,6 +155,28 @@ def test_the_server_reads_the_last_build_of_its_report_for_the_next_build(projec
         assert (project / "dist" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
 
 
+def test_the_command_that_starts_the_server_tells_it_its_report(project: Path, tmp_path: Path) -> None:
+    """A build in the command's own process (no server was running: the kept processes had
+    stopped) starts the server with its report's folder. The server reads that report's last
+    build at once, and the first build it forks, the next edit's, reads none of the cache entries
+    of the chapters (here removed meanwhile) but the edited one's."""
+    assert report("build", project).returncode == 0  # in the command's process: it starts the server
+    listening()
+    idle_since()
+    entries = project / CACHE_DIR_NAME / "v1" / "entries"
+    for kind in ("parsed", "epub-page"):
+        shutil.rmtree(entries / kind)
+    edit(project, "準備する", "点検する")
+    second = report("build", project, "--timings")
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"^parsed +2 +1$", second.stdout, re.MULTILINE), second.stdout
+    assert re.search(r"^epub-page +[2-9] +1$", second.stdout, re.MULTILINE), second.stdout
+    fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
+    assert fresh.returncode == 0, fresh.stderr
+    for name in ("ja-basic.pdf", "ja-basic.epub"):
+        assert (project / "dist" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
 def test_reading_the_last_build_looks_at_the_builders_files_once_every_few_seconds(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+from pathlib import Path
 
 from report.daemon.settings import SERVER_CODE, builder_stamp, keep_seconds, peer, pool_name, spawn_detached
 
@@ -44,13 +45,22 @@ def run() -> None:
         os._exit(status)
     from report.cli import run as run_here
 
-    run_here(arguments, prog_name, then=(lambda: start_server(stamp)) if served else None)
+    built: list[Path] = []
+    if served:
+        import report.build
+
+        report.build.on_built = built.append
+    run_here(arguments, prog_name, then=(lambda: start_server(stamp, built[-1:])) if served else None)
 
 
-def start_server(stamp: str) -> None:
-    """A build server for the next builds (it exits at once if one is already running)."""
+def start_server(stamp: str, built: list[Path]) -> None:
+    """A build server for the next builds (it exits at once if one is already running), told
+    the folder of the report ``built`` here, if any: it reads that report's last build into
+    memory at once, as it does after each build it runs (see report.daemon.server). Told
+    nothing, the first build it ran after the kept processes had stopped read the whole book
+    from the cache (0.6–0.7 s at 615 pages, against 0.35 s once read)."""
     with contextlib.suppress(OSError):  # the next build runs here too
-        spawn_detached(["-c", SERVER_CODE, pool_name(), stamp, str(keep_seconds())])
+        spawn_detached(["-c", SERVER_CODE, pool_name(), stamp, str(keep_seconds()), *map(os.fspath, built)])
 
 
 def _built_by_server(stamp: str, arguments: list[str], prog_name: str) -> int | None:

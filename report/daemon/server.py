@@ -9,8 +9,8 @@ has had no build for ``REPORT_KEEP_WORKERS`` seconds or the builder changed.
 Forking is safe here because the server starts no thread and never loads WeasyPrint (the PDF
 workers are spawned, by the forked child): it imports, and between builds reads into memory the
 chapters of the report it last built, as the cache has them parsed, and its last EPUB's pages
-(a child whose build succeeded tells it the report's folder on a pipe;
-:func:`report.build.keep_last_build`), a step at a time, never while a build runs, so that the
+(a child whose build succeeded tells it the report's folder on a pipe, as the command that
+started it does on its command line; :func:`report.build.keep_last_build`), a step at a time, never while a build runs, so that the
 builds it forks find them. Each child takes the command's standard streams, working folder,
 environment and umask, then runs it as the command itself would (:func:`report.cli.run`); the
 server sends the command its process id (to pass Ctrl-C on) and, once the child has ended, its
@@ -65,7 +65,10 @@ _PRELOADED = (
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def serve(pool: str, stamp: str, keep: str) -> None:
+def serve(pool: str, stamp: str, keep: str, *built: str) -> None:
+    """Serve the builds of ``pool`` run by builder ``stamp`` until none has come for ``keep``
+    seconds; ``built``: the folder of the report the command that started it built, whose last
+    build it reads into memory first."""
     os.chdir("/")  # not keep the folder of the build that started it
     sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]  # a command's folder is not a source
     for module in _PRELOADED:
@@ -83,7 +86,9 @@ def serve(pool: str, stamp: str, keep: str) -> None:
     except OSError:  # one is already running
         return
     listener.listen(16)
-    Server(listener, pool, stamp, float(keep)).run()
+    server = Server(listener, pool, stamp, float(keep))
+    server.to_keep = Path(built[-1]) if built else None
+    server.run()
 
 
 class Server:
@@ -112,8 +117,8 @@ class Server:
 
     def run(self) -> None:
         last_build = time.monotonic()
-        busy = False
-        set_title(SERVER_KIND, self.pool, time.time())
+        busy = self.to_keep is not None  # reading the report the command that started it built
+        set_title(SERVER_KIND, self.pool, None if busy else time.time())
         while self.running or (time.monotonic() - last_build < self.keep and self._same_builder()):
             keeping = not self.running and (self.to_keep is not None or self.keeping is not None)
             for key, _ in self.selector.select(timeout=0 if keeping else CHECK_SECONDS):
