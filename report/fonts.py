@@ -12,7 +12,7 @@ import hashlib
 import html
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from report.cache import Cache, code_fingerprint, digest, write_atomic
-from report.i18n import is_cjk
+from report.i18n import is_cjk, is_traditional_chinese
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -300,6 +300,31 @@ def _printable_variants(characters: set[str]) -> frozenset[str]:
 # Found once, not for each part of every build: going over them took 0.1 s of a 615-page
 # report's build made in a process of its own (the first after the kept processes stopped).
 _GENERATED_VARIANTS = _printable_variants(set(GENERATED_CHARACTERS))
+
+
+# Each CJK language's national standard character set, as Python's codec of its two-byte
+# encoding holds it (every pair of bytes from 0xA1 to 0xFE; Big5's from 0x40 for the second).
+_STANDARD_SETS = {"ja": "euc_jp", "zh-hans": "gb2312", "zh-hant": "big5", "ko": "euc_kr"}
+
+
+@cache
+def standard_characters(language: str) -> frozenset[str]:
+    """The characters of the national standard set a CJK language is written in — JIS X 0208
+    for Japanese (6,878 printable), GB 2312 for Simplified Chinese (7,444), Big5 for
+    Traditional (13,705), KS X 1001 for Korean (8,223) — or none for another language: what
+    its authors' new text is all but always made of (see report.render.pdf.PdfRenderer._subsets)."""
+    tag = language.lower()
+    if tag.startswith("zh"):
+        tag = "zh-hant" if is_traditional_chinese(tag) else "zh-hans"
+    codec = _STANDARD_SETS.get(tag if tag.startswith("zh") else tag.split("-")[0])
+    if codec is None:
+        return frozenset()
+    found: set[str] = set()
+    for high in range(0xA1, 0xFF):
+        for low in range(0x40 if codec == "big5" else 0xA1, 0xFF):
+            with suppress(UnicodeDecodeError):
+                found.update(bytes((high, low)).decode(codec))
+    return frozenset(character for character in found if character.isprintable())
 
 
 _CODE = re.compile(r"<(code|pre|kbd|samp)\b[^>]*>(.*?)</\1>", re.DOTALL)

@@ -191,7 +191,9 @@ def test_changed_options_or_missing_outputs_rebuild(project: Path, worker: PdfWo
 # --- a change to any input is reflected, and only what depends on it is rebuilt ------------------
 
 
-def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorkers) -> None:
+def test_chapter_edit_reparses_only_that_chapter(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run(project, worker)
     append(project / "chapters" / "02-method.md", "\n追記された段落でございます。\n")
     result = run(project, worker)
@@ -200,16 +202,35 @@ def test_chapter_edit_reparses_only_that_chapter(project: Path, worker: PdfWorke
     assert "追記された段落でございます" in squeeze(pdftotext(pdf(project)))
     assert "追記された段落でございます" in epub_text(epub(project))
 
-    # A new character: the font subsets are cut again (they keep the faces' glyph ids, so
-    # the other chapters are not laid out again); no new character: they are reused.
-    append(project / "chapters" / "01-intro.md", "\n鬱。\n")
+    # A new character: the print faces are cut again (their subsets keep the faces' glyph ids,
+    # so the other chapters are not laid out again), to the document's characters and the
+    # language's standard set. A character of that set new to the document, or none: the last
+    # subsets serve, and no face is cut or looked up.
+    cut: list[tuple[str, frozenset[str]]] = []
+    subset_file = report.render.pdf.subset_file
+    monkeypatch.setattr(
+        report.render.pdf,
+        "subset_file",
+        lambda face, characters, cache: (
+            cut.append((face.file, frozenset(characters))) or subset_file(face, characters, cache)
+        ),
+    )
+    append(project / "chapters" / "01-intro.md", "\n鷗。\n")  # (of JIS X 0213, not 0208)
     new_character = run(project, worker)
-    assert new_character.stats.misses["subset"] > 0
-    assert new_character.stats.misses["pdf-layout"] == 1 and "鬱" in pdftotext(pdf(project))
+    assert new_character.stats.misses["subset"] > 0 and len(cut) == len(fonts.FACES)
+    assert all(fonts.standard_characters("ja") <= characters for _, characters in cut)
+    assert all("鷗" in characters for file, characters in cut if "Mono" not in file)  # (the text faces')
+    assert new_character.stats.misses["pdf-layout"] == 1 and "鷗" in pdftotext(pdf(project))
+    cut.clear()
+    append(project / "chapters" / "01-intro.md", "\n麒麟の鬱。\n")  # (of JIS X 0208)
+    served = run(project, worker)
+    assert cut == [] and served.stats.misses["pdf-layout"] == 1 and "麒麟" in pdftotext(pdf(project))
+    # Laid out with the subsets of the standard set, it is what a build from nothing lays out
+    # with subsets of the document's characters only.
     clean_build_matches(project)
+    cut.clear()  # (the build from nothing's)
     append(project / "chapters" / "01-intro.md", "\n鬱鬱。\n")
-    reused = run(project, worker)
-    assert reused.stats.misses["subset"] == 0 and reused.stats.hits["subset"] >= len(fonts.FACES)
+    assert run(project, worker).stats.misses["subset"] == 0 and cut == []
 
 
 # What a process keeps of its last builds (see report.build.keep_last_build).
@@ -275,10 +296,10 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
     # The EPUB was written once the layout was known (while the PDF was drawn and joined), not
     # ahead from the last build's layout.
     assert result.stats.hits["pdf-last-layout"] == 0
-    # It looks the font subsets up in the cache too: one per face for the PDF (new characters:
-    # cut again), and the EPUB's besides (cut to its own characters).
+    # The PDF's faces are the last build's subsets, which have every character: none is looked
+    # up for it; the EPUB's are (cut to its own characters).
     subsets = result.stats.hits["subset"] + result.stats.misses["subset"]
-    assert subsets > len(fonts.FACES) and result.stats.hits["subset"] > 0
+    assert 0 < subsets < len(fonts.FACES)
     assert "1.測定する。2.測定する。" in squeeze(pdftotext(pdf(project)))
     clean_build_matches(project)
 
@@ -330,10 +351,10 @@ def record_layouts_and_whole_documents(monkeypatch: pytest.MonkeyPatch) -> list[
         events.append(f"drawn: {job.part.html}")
         draw(session, job)
 
-    def recorded_subsets(renderer: PdfRenderer, assembler: Assembler, again: bool = False) -> Any:
+    def recorded_subsets(renderer: PdfRenderer, assembler: Assembler, again: bool = False, last: Any = None) -> Any:
         if assembler not in _STYLES or again:
             events.append("whole document")
-        return subsets(renderer, assembler, again)
+        return subsets(renderer, assembler, again, last)
 
     monkeypatch.setattr(Session, "lay_out", recorded_lay_out)
     monkeypatch.setattr(Session, "draw", recorded_draw)

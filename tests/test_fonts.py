@@ -26,6 +26,7 @@ from report.fonts import (
     fonts_dir,
     missing_characters,
     print_characters,
+    standard_characters,
 )
 
 
@@ -178,6 +179,16 @@ def test_code_points_kept_as_runs_are_the_set_they_were_made_of(points: set[int]
     kept = CodePoints.of(_ranges(points))
     assert all((code in kept) == (code in points) for code in asked | points | {p + 1 for p in points})
     assert kept.among(asked) == asked & points
+
+
+def test_each_cjk_language_has_its_national_standard_set() -> None:
+    """The characters the print faces are cut to once a report has had a new one (see
+    report.render.pdf.PdfRenderer._subsets): the standard set of the report's language."""
+    japanese = standard_characters("ja-JP")
+    assert len(japanese) == 6878 and {"あ", "ヴ", "鬱", "〒", "Ω", "＆"} <= japanese
+    assert "鷗" not in japanese and "①" not in japanese  # (JIS X 0213, and a vendor's extension)
+    assert "们" in standard_characters("zh") and "們" in standard_characters("zh-Hant")
+    assert "한" in standard_characters("ko") and standard_characters("en") == frozenset()
 
 
 @given(st.text(), st.lists(st.text(max_size=30), max_size=3))

@@ -52,6 +52,7 @@ from report.fonts import (
     fontconfig_file,
     fonts_dir,
     print_characters,
+    standard_characters,
     subset_file,
 )
 from report.model import ID_ATTRIBUTE, Chapter
@@ -198,13 +199,23 @@ class PdfRenderer:
     def _cache_for(self, assembler: Assembler) -> Cache:
         return self.cache or Cache(assembler.book.config.root / CACHE_DIR_NAME)
 
-    def _styles(self, assembler: Assembler, again: bool = False) -> Styles:
-        return self._subsets(assembler, again).styles
+    def _styles(self, assembler: Assembler, again: bool = False, last: _LastBuild | None = None) -> Styles:
+        return self._subsets(assembler, again, last).styles
 
-    def _subsets(self, assembler: Assembler, again: bool = False) -> _Subsets:
+    def _subsets(self, assembler: Assembler, again: bool = False, last: _LastBuild | None = None) -> _Subsets:
         """The stylesheets and settings every part shares, the faces cut to the characters of
         the whole print document: made once per assembler (the EPUB asks for the cover with the
-        same document), unless ``again`` (the characters to subset changed)."""
+        same document), unless ``again`` (the characters to subset changed).
+
+        After an edit (``last``: the last build's record), the last build's subsets serve while
+        they have every character: a part is laid out the same with any subset that has its
+        characters (see report.fonts.subset_file). A character they lack has them cut again,
+        to the document's characters and the language's standard set as well, so that the next
+        new characters are there already. New subsets are new styles: the faces are cut, the
+        workers read them, and the edited chapter is laid out and drawn whole (a layout made with
+        other styles is not resumed). At 615 pages, an edit that brought a character new to the
+        report took 1.07–1.20 s, against 0.62–0.69 s without one; now 0.57–0.67 s, but for the
+        one that cuts the standard set in (2.0 s)."""
         known = _STYLES.get(assembler)
         if known is not None and not again:
             return known
@@ -213,9 +224,15 @@ class PdfRenderer:
         extra = _extra_characters(cache)
         characters = print_characters("", assembler.print_stylesheets({})).union(*(f.characters for f in facts)) | extra
         code = frozenset().union(*(f.code for f in facts)) | extra
-        objects = {
-            face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
-        }
+        if last is not None and _subsets_serve(last, characters, code, extra, cache):
+            characters, code, objects = last.characters, last.code, last.objects
+        else:
+            if last is not None:
+                standard = standard_characters(assembler.book.config.language)
+                characters, code = characters | standard, code | standard
+            objects = {
+                face.file: subset_file(face, code if face.style == "mono" else characters, cache).name for face in FACES
+            }
         styles = self._styles_with(assembler, objects, extra)
         _STYLES[assembler] = subsets = _Subsets(styles, characters, code, extra, objects)
         return subsets
@@ -558,7 +575,7 @@ class PdfHeadStart(_OfReport):
         return {str(k): str(v) for k, v in numbers.items()} if isinstance(numbers, dict) else {}
 
     @functools.cached_property
-    def _last(self) -> _LastBuild | None:
+    def last(self) -> _LastBuild | None:
         """The last build's record, read once for the head start and the run that takes it over
         (a 600-page report's parts have some 5,500 ids)."""
         value = self.record
@@ -579,7 +596,7 @@ class PdfHeadStart(_OfReport):
     def send(self, chapters: Iterable[Chapter]) -> None:
         """Those of ``chapters`` that changed since the last build, laid out (from the cache, or
         sent to the workers) unless sent already."""
-        last = self._last
+        last = self.last
         if last is None:
             return
         changed = [c for c in chapters if c.id in last.digests and last.digests[c.id] != _chapter_digest(c)]
@@ -659,7 +676,7 @@ class PdfRun(_OfReport):
         self._ahead.begin, self._ahead.assembler = self._session_now, assembler
         self._ahead.send(assembler.book.chapters)  # those it did not guess as the book has them
         self._early, self._early_drawings = self._ahead.layouts, self._ahead.drawings
-        self._styles = renderer._styles(assembler)
+        self._styles = renderer._styles(assembler, last=self._ahead.last)
         if self._session is not None and self._session.styles != self._styles:
             self._session.use(self._styles)  # the workers drop what they laid out with the last build's
         self._everywhere: frozenset[str] = frozenset()  # every id of every part
@@ -1261,7 +1278,7 @@ class PdfRun(_OfReport):
         if added == before:
             return False  # already tried with these: the warning stays
         self.cache.store("pdf-extra", _EXTRA_KEY, {"characters": "".join(sorted(added))})
-        self._styles = self.renderer._styles(self.assembler, again=True)
+        self._styles = self.renderer._styles(self.assembler, again=True, last=self._ahead.last)
         if self._session is not None:
             self._session.use(self._styles)
         for part in self._parts:
@@ -1280,6 +1297,18 @@ class PdfRun(_OfReport):
                 workers = self._own_workers = PdfWorkers(styles.fontconfig)
             self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
+
+
+def _subsets_serve(
+    last: _LastBuild, characters: frozenset[str], code: frozenset[str], extra: frozenset[str], cache: Cache
+) -> bool:
+    """Whether the last build's subsets have the characters (and were cut with the same ones
+    found missing), and the cache has them still."""
+    if last.extra != extra or not characters <= last.characters or not code <= last.code:
+        return False
+    return {face.file for face in FACES} <= last.objects.keys() and all(
+        cache.object_path(name) is not None for name in last.objects.values()
+    )
 
 
 def _asked(numbers: Mapping[str, str], start: int) -> str:
