@@ -131,46 +131,39 @@ def idle_since(seconds: float = 20) -> float:
 
 def test_the_server_reads_the_last_build_of_its_report_for_the_next_build(project: Path, tmp_path: Path) -> None:
     """A build the server ran tells it its report; while no build runs, the server reads that
-    report's chapters and its EPUB's pages into memory, and the next build it forks reads none of
-    their cache entries (here removed meanwhile): it parses, and makes the EPUB page of, only the
-    chapter edited since."""
+    report's chapters and its EPUB's pages into memory, for the next build it forks."""
     assert report("build", project).returncode == 0  # in the command's process: it starts the server
     listening()
     edit(project, "準備する", "点検する")
     assert report("build", project).returncode == 0  # in a child of the server, which it tells
-    idle_since()
-    entries = project / CACHE_DIR_NAME / "v1" / "entries"
-    for kind in ("parsed", "epub-page"):
-        shutil.rmtree(entries / kind)
-    edit(project, "点検する", "確かめる")
-    third = report("build", project, "--timings")
-    assert third.returncode == 0, third.stderr
-    assert re.search(r"^parsed +2 +1$", third.stdout, re.MULTILINE), third.stdout
-    assert re.search(r"^epub-page +[2-9] +1$", third.stdout, re.MULTILINE), third.stdout
-    for kind in ("parsed", "epub-page"):
-        assert len(list((entries / kind).glob("*.json"))) == 1, kind  # the edited chapter's
-    fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
-    assert fresh.returncode == 0, fresh.stderr
-    for name in ("ja-basic.pdf", "ja-basic.epub"):
-        assert (project / "dist" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+    built_from_what_the_server_read(project, tmp_path, "点検する", "確かめる")
 
 
 def test_the_command_that_starts_the_server_tells_it_its_report(project: Path, tmp_path: Path) -> None:
     """A build in the command's own process (no server was running: the kept processes had
-    stopped) starts the server with its report's folder. The server reads that report's last
-    build at once, and the first build it forks, the next edit's, reads none of the cache entries
-    of the chapters (here removed meanwhile) but the edited one's."""
+    stopped) starts the server with its report's folder, and the server reads that report's
+    last build at once, for the first build it forks: the next edit's."""
     assert report("build", project).returncode == 0  # in the command's process: it starts the server
     listening()
+    built_from_what_the_server_read(project, tmp_path, "準備する", "点検する")
+
+
+def built_from_what_the_server_read(project: Path, tmp_path: Path, old: str, new: str) -> None:
+    """Once the server is idle, the cache's parsed chapters and EPUB pages removed, an edit
+    (``old`` → ``new``) built: it reads none of their cache entries (the server has them): it
+    parses, and makes the EPUB page of, only the chapter edited; its outputs are a build from
+    nothing's."""
     idle_since()
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     for kind in ("parsed", "epub-page"):
         shutil.rmtree(entries / kind)
-    edit(project, "準備する", "点検する")
-    second = report("build", project, "--timings")
-    assert second.returncode == 0, second.stderr
-    assert re.search(r"^parsed +2 +1$", second.stdout, re.MULTILINE), second.stdout
-    assert re.search(r"^epub-page +[2-9] +1$", second.stdout, re.MULTILINE), second.stdout
+    edit(project, old, new)
+    built = report("build", project, "--timings")
+    assert built.returncode == 0, built.stderr
+    assert re.search(r"^parsed +2 +1$", built.stdout, re.MULTILINE), built.stdout
+    assert re.search(r"^epub-page +[2-9] +1$", built.stdout, re.MULTILINE), built.stdout
+    for kind in ("parsed", "epub-page"):
+        assert len(list((entries / kind).glob("*.json"))) == 1, kind  # the edited chapter's
     fresh = report("build", project, "--no-cache", "-o", tmp_path / "fresh", keep="0")
     assert fresh.returncode == 0, fresh.stderr
     for name in ("ja-basic.pdf", "ja-basic.epub"):
