@@ -297,8 +297,8 @@ def _printable_variants(characters: set[str]) -> frozenset[str]:
     return frozenset(c for c in characters if c.isprintable() or c in "\u00ad\u3000")
 
 
-# Found once, not for each part of every build: going over them took 0.1 s of a 615-page
-# report's build made in a process of its own (the first after the kept processes stopped).
+# Found once, not for each part of every build: the facts of a 615-page report's print parts
+# took 0.111 s instead of 0.135 (a cold build's, and the first edit's after a stop).
 _GENERATED_VARIANTS = _printable_variants(set(GENERATED_CHARACTERS))
 
 

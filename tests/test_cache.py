@@ -231,6 +231,11 @@ def test_chapter_edit_reparses_only_that_chapter(
     cut.clear()  # (the build from nothing's)
     append(project / "chapters" / "01-intro.md", "\n鬱鬱。\n")
     assert run(project, worker).stats.misses["subset"] == 0 and cut == []
+    # Subsets cut from other faces (the bundled ones changed) never serve.
+    monkeypatch.setattr(report.render.pdf, "_faces", lambda cache: "other faces")
+    append(project / "chapters" / "01-intro.md", "\n鬱。\n")
+    run(project, worker)
+    assert len(cut) == len(fonts.FACES)
 
 
 # What a process keeps of its last builds (see report.build.keep_last_build).

@@ -249,14 +249,13 @@ class PdfRenderer:
         # characters found missing (see _retry): what was laid out and drawn without them
         # (with .notdef glyphs) is not that.
         by_face = assembler.print_stylesheets({face.file: face.file for face in FACES})
-        faces = (f"{face.file}={font_digest(face.file, cache)}" for face in FACES)
         return Styles(
             stylesheets=tuple(assembler.print_stylesheets(font_urls)),
             base_url=base_url,
             allowed_roots=(config.root, cache.directory / "objects"),
             fontconfig=fontconfig_file(cache.root, bundled_dir=False),
             variant=variant,
-            key=digest(*by_face, base_url, variant or "", *faces, "".join(sorted(extra))),
+            key=digest(*by_face, base_url, variant or "", _faces(cache), "".join(sorted(extra))),
             fonts=tuple((face_name(face.family, face.weight), fonts_dir() / face.file) for face in FACES),
         )
 
@@ -582,6 +581,8 @@ class PdfHeadStart(_OfReport):
         if value is None:
             return None
         try:
+            if value["faces"] != _faces(self.cache):
+                return None  # its subsets were cut from other faces: the bundled ones changed
             return _LastBuild(
                 digests={str(name): str(known) for name, known in value["chapters"].items()},
                 everywhere=frozenset(str(name) for name in value["ids"]),
@@ -854,6 +855,7 @@ class PdfRun(_OfReport):
             "characters": "".join(sorted(subsets.characters)),
             "code": "".join(sorted(subsets.code)),
             "extra": "".join(sorted(subsets.extra)),
+            "faces": _faces(self.cache),
         }
         if value != self._ahead.record:
             objects = list(subsets.objects.values())
@@ -1297,6 +1299,11 @@ class PdfRun(_OfReport):
                 workers = self._own_workers = PdfWorkers(styles.fontconfig)
             self._session = Session(workers, styles, self._laid_out, self._drawn)
         return self._session
+
+
+def _faces(cache: Cache) -> str:
+    """The bundled faces, by their contents (what the subsets are cut from)."""
+    return digest(*(f"{face.file}={font_digest(face.file, cache)}" for face in FACES))
 
 
 def _subsets_serve(
