@@ -20,7 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from report.cache import Cache, code_fingerprint, digest, write_atomic
-from report.i18n import is_cjk, is_traditional_chinese
+from report.i18n import is_cjk, language_variety
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -313,10 +313,7 @@ def standard_characters(language: str) -> frozenset[str]:
     for Japanese (6,878 printable), GB 2312 for Simplified Chinese (7,444), Big5 for
     Traditional (13,705), KS X 1001 for Korean (8,223) — or none for another language: what
     its authors' new text is all but always made of (see report.render.pdf.PdfRenderer._subsets)."""
-    tag = language.lower()
-    if tag.startswith("zh"):
-        tag = "zh-hant" if is_traditional_chinese(tag) else "zh-hans"
-    codec = _STANDARD_SETS.get(tag if tag.startswith("zh") else tag.split("-")[0])
+    codec = _STANDARD_SETS.get(language_variety(language))
     if codec is None:
         return frozenset()
     found: set[str] = set()

@@ -158,10 +158,15 @@ CJK_LANGUAGES = ("ja", "zh", "ko")
 
 
 def words_for(language: str) -> Words:
+    return _WORDS.get(language_variety(language), _WORDS["en"])
+
+
+def language_variety(language: str) -> str:
+    """The language of a BCP 47 tag, Chinese by its script: "ja", "zh-hans", "zh-hant"."""
     tag = language.lower()
     if tag.startswith("zh"):
-        return _WORDS["zh-hant" if is_traditional_chinese(tag) else "zh-hans"]
-    return _WORDS.get(tag.split("-")[0], _WORDS["en"])
+        return "zh-hant" if is_traditional_chinese(tag) else "zh-hans"
+    return tag.split("-")[0]
 
 
 def is_traditional_chinese(language: str) -> bool:
