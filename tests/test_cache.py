@@ -1342,7 +1342,9 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
     """The index laid out with the last build's pages while the edited chapter is (see above)
     is drawn at once by its worker, free meanwhile, not once the chapter's pages are known (the
     join then waited for that drawing): the pages keep its lists' shapes, and the run takes the
-    drawing. It is drawn once. The PDF is a build's from nothing."""
+    drawing. It is asked for with the layout, before the layout comes back (the worker draws
+    right behind it, with no round trip through the build), and drawn once. The PDF is a
+    build's from nothing."""
     root = copy_fixture("ja-scholarly", tmp_path)
     chapter = long_index_list(root)
     with PdfWorkers(count=2) as workers:
@@ -1368,7 +1370,7 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
         append(chapter, f"\n{mark}の発効後も、各国の評価は分かれている。\n")
         build(root, workers=workers)
     assert events.count("index drawn") == 1
-    assert events.index("index laid out") < events.index("index drawn") < events.index("part laid out")
+    assert events.index("index drawn") < events.index("index laid out") < events.index("part laid out")
     clean_build_matches(root, "ja-scholarly")
 
 

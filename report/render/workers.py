@@ -188,11 +188,12 @@ class Session:
             index = self._least_busy()
         self._send(index, ("draw", job))
 
-    def draw_if_free(self, job: DrawJob) -> bool:
+    def draw_if_free(self, job: DrawJob, behind: bool = False) -> bool:
         """Drawn by the worker that laid the part out, should that one have no layout or drawing
-        to do first (a join aside): whether it was sent."""
+        to do first (a join aside), or (``behind``) right behind its layout, sent to it just now:
+        whether it was sent (not if the layout still waits for a worker)."""
         index = self.holder.get(job.part.key)
-        if index is None or self._ahead_of(index):
+        if index is None or (not behind and self._ahead_of(index)):
             return False
         self.draw(job)
         return True
