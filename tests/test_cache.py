@@ -1374,6 +1374,43 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
     clean_build_matches(root, "ja-scholarly")
 
 
+def test_an_index_guessed_wrong_is_laid_out_and_drawn_again_its_first_drawing_unused(
+    tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index sent with its lists' shapes guessed, and its drawing right behind its layout
+    (see above): should the guess be wrong (here every new mark's page is guessed as page 1, a
+    digit short), the index is laid out again once the edited chapter's pages are known, and
+    drawn again; the first drawing is not used, and its file is removed. The PDF is a build's
+    from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
+    build(root, workers=worker)
+    monkeypatch.setattr(report.render.pdf, "_page_after_known", lambda *_: "1")
+    events: list[str] = []
+    lay_out, draw = Session.lay_out, Session.draw
+
+    def kind(html: str) -> str:
+        return "index" if "page-list" in html else "part"
+
+    monkeypatch.setattr(
+        Session,
+        "lay_out",
+        lambda self, job, first=False: events.append(f"{kind(job.html)} laid out") or lay_out(self, job, first),
+    )
+    monkeypatch.setattr(
+        Session, "draw", lambda self, job: events.append(f"{kind(job.part.html)} drawn") or draw(self, job)
+    )
+    mark = '[包括協定]{.index reading="ほうかつきょうてい"}'
+    append(chapter, f"\n{mark}の発効後も、各国の評価は分かれている。\n")
+    build(root, workers=worker)
+    laid = [at for at, event in enumerate(events) if event == "index laid out"]
+    drawn = [at for at, event in enumerate(events) if event == "index drawn"]
+    assert len(laid) == len(drawn) == 2
+    assert laid[0] < drawn[0] < laid[1] < drawn[1]  # each drawing asked for right behind its layout
+    assert not list((root / report.cache.CACHE_DIR_NAME).rglob("parts/*.pdf"))
+    clean_build_matches(root, "ja-scholarly")
+
+
 def test_pages_moved_before_the_index_are_set_in_its_lists_by_the_join(
     tmp_path: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
