@@ -11,11 +11,11 @@ workers are spawned, by the forked child): it imports, and between builds reads 
 chapters of the report it last built, as the cache has them parsed, and its last EPUB's pages
 (a child whose build succeeded tells it the report's folder on a pipe, as the command that
 started it does on its command line; :func:`report.build.keep_last_build`), a step at a time,
-never while a build runs, so that the builds it forks find them. Each child takes the command's standard streams, working folder,
-environment and umask, then runs it as the command itself would (:func:`report.cli.run`); the
-server sends the command its process id (to pass Ctrl-C on) and, once the child has ended, its
-exit status. A command that goes away (its terminal closed) has its child interrupted, as
-Ctrl-C would.
+never while a build runs, so that the builds it forks find them. Each child takes the
+command's standard streams, working folder, environment and umask, then runs it as the command
+itself would (:func:`report.cli.run`); the server sends the command its process id (to pass
+Ctrl-C on) and, once the child has ended, its exit status. A command that goes away (its
+terminal closed) has its child interrupted, as Ctrl-C would.
 """
 
 from __future__ import annotations
