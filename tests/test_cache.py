@@ -1445,6 +1445,36 @@ def long_index_list(root: Path) -> Path:
     return chapter
 
 
+def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report's first build keeps no part's layout to resume (it lays out every part), but the
+    index's: the first page of text added after it, its terms with it, changes the index's lists,
+    and the index made anew was most of that edit's time (0.25–0.4 s of the 615-page bench
+    report's 0.7). That edit sends the index to the worker that keeps it. The PDF is a build's
+    from nothing."""
+    root = copy_fixture("ja-scholarly", tmp_path)
+    chapter = long_index_list(root)
+    with PdfWorkers(count=2) as workers:
+        build(root, workers=workers)
+        assert sorted(workers.resumes, key=len) == [[], ["index"]]
+        keeper = next(index for index, names in enumerate(workers.resumes) if names)
+        sent: list[tuple[int, str]] = []
+        send = Session._send
+
+        def recorded(self: Session, index: int, message: tuple[str, Any], answered: bool = True) -> None:
+            if message[0] == "layout":
+                sent.append((index, message[1].name))
+            send(self, index, message, answered)
+
+        monkeypatch.setattr(Session, "_send", recorded)
+        mark = '[試験語]{.index reading="しけんご"}を含む段落。'
+        append(chapter, "".join(f"\n{mark}本文の説明を続ける。" * 3 for _ in range(40)) + "\n")
+        build(root, workers=workers)
+    assert {index for index, name in sent if name == "index"} == {keeper}
+    clean_build_matches(root, "ja-scholarly")
+
+
 def listed_pages(pdf: Path) -> list[int]:
     """The term's pages (see long_index_list), from its lines in the left column."""
     lines = [re.split(r"\s{3,}", line.strip())[0] for line in pdftotext(pdf).splitlines()]

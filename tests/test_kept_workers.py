@@ -188,7 +188,7 @@ def test_a_kept_worker_greets_with_the_parts_it_can_resume_and_the_next_build_la
     the next build greets it (a report's first build keeps none); that build sends the chapter
     there again, whichever worker is free first (see Session._send_layouts)."""
     build(project)
-    assert all(not greeted.resumes for greeted in _greetings(own_pool))  # a first build's: none kept
+    assert all(not greeted.resumes for greeted in _greetings(own_pool))  # a first build keeps none (but an index)
     edit(project, "準備する", "測定する")
     build(project)
     keeping = [greeted.pid for greeted in _greetings(own_pool) if "method" in greeted.resumes]

@@ -405,7 +405,8 @@ class _Part:
     drawn_warnings: tuple[str, ...] = ()  # WeasyPrint's, when it drew the part in this run
     # Whether the worker that lays it out keeps its layout, to resume (see report.render.resume):
     # not in a report's first build, which lays out every part (the workers would hold six
-    # layouts each for nothing, and every garbage collection there would walk them).
+    # layouts each for nothing, and every garbage collection there would walk them), but for
+    # the index (see _make_parts).
     resumed: bool = True
 
     @classmethod
@@ -841,7 +842,10 @@ class PdfRun(_OfReport):
             listed = [name for ref in part.refs if " " in ref for name in ref.split()]
             new = sum(name not in known for name in listed)
             part.lists_guessed = bool(listed) and new * _NEW_IN_LISTS <= len(listed)
-            part.resumed = bool(known)  # a first build's are not kept
+            # A first build's layouts are not kept, but for a part that lists pages (the index):
+            # the first page of text added after it changes its lists, and the index laid out
+            # anew then took 0.25–0.4 s of that edit's 0.7–0.8 (615 pages), against 0.05 resumed.
+            part.resumed = bool(known) or (bool(listed) and part.drawn_after == len(parts))
             parts.append(part)
         return parts
 
