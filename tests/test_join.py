@@ -47,7 +47,7 @@ from report.render.weasy import (
     Worker,
     face_name,
 )
-from report.render.workers import Session
+from report.render.workers import RESUMING_GAIN, Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
 RENDER = """
@@ -1250,8 +1250,10 @@ def test_a_part_goes_to_the_worker_that_keeps_its_layout_from_an_earlier_build(t
     """A part laid out again in a later build (the index, after a page added with index terms)
     goes to the worker that kept its last layout, to resume it (the 615-page report's index:
     0.04-0.07 s resumed, 0.25-0.44 s made anew, as it was whenever the other worker was free
-    first), even when the other is free; unless that worker has more to do first than the layout
-    is long. The session notes where it sent it, for the next build."""
+    first), even when the other is free, or when that worker has to do first up to RESUMING_GAIN
+    times as much as the layout is long (the edited chapter's drawing, say: the index was made
+    anew beside it, in the first edit after a report's first build); not when it has more. The
+    session notes where it sent it, for the next build."""
     connections = [_Connection(), _Connection()]
     resumes: list[list[str]] = [["chapter-a"], ["chapter-b"]]
     resumes[keeper].append("index")
@@ -1260,8 +1262,13 @@ def test_a_part_goes_to_the_worker_that_keeps_its_layout_from_an_earlier_build(t
     assert session.holder == {"index": keeper}
     assert resumes[keeper][-1] == "index"
     session = _session(tmp_path, [_Connection(), _Connection()], resumes=resumes)
-    session._send(keeper, ("draw", DrawJob(PartJob("long", "本文" * 500), (), 1, tmp_path / "long.pdf")))
-    session.lay_out(PartJob("index again", "索引", name="index"))  # a long drawing ahead of it there
+    ahead = "本文" * RESUMING_GAIN  # RESUMING_GAIN times as long as the layout
+    session._send(keeper, ("draw", DrawJob(PartJob("ahead", ahead), (), 1, tmp_path / "ahead.pdf")))
+    session.lay_out(PartJob("index after", "索引", name="index"))
+    assert session.holder == {"index after": keeper}
+    session = _session(tmp_path, [_Connection(), _Connection()], resumes=resumes)
+    session._send(keeper, ("draw", DrawJob(PartJob("long", ahead + "本"), (), 1, tmp_path / "long.pdf")))
+    session.lay_out(PartJob("index again", "索引", name="index"))  # more ahead of it there
     assert session.holder == {"index again": 1 - keeper}
     assert resumes[1 - keeper][-1] == "index"  # which keeps it now
     older = [[f"part-{n}" for n in range(6)], ["index", *(f"other-{n}" for n in range(5))]]
