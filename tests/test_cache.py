@@ -1336,19 +1336,26 @@ def test_an_index_gaining_a_mark_is_laid_out_beside_the_edited_chapter_not_after
     clean_build_matches(root, "ja-scholarly")
 
 
+@pytest.mark.parametrize("keeper_free", [True, False])
 def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_is_laid_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keeper_free: bool
 ) -> None:
     """The index laid out with the last build's pages while the edited chapter is (see above)
     is drawn at once by its worker, free meanwhile, not once the chapter's pages are known (the
     join then waited for that drawing): the pages keep its lists' shapes, and the run takes the
     drawing. It is asked for with the layout, before the layout comes back (the worker draws
-    right behind it, with no round trip through the build), and drawn once. The PDF is a
-    build's from nothing."""
+    right behind it, with no round trip through the build), and drawn once. Should the worker
+    that keeps the index's layout be the one laying out the chapter (``keeper_free`` False), the
+    index would wait there all the same: it is laid out once the chapter's pages are known, not
+    with a guess, and drawn right behind its layout. The PDF is a build's from nothing."""
     root = copy_fixture("ja-scholarly", tmp_path)
     chapter = long_index_list(root)
     with PdfWorkers(count=2) as workers:
         build(root, workers=workers)
+        joiner = next(index for index, key in enumerate(workers.joins_kept) if key)  # the chapter: the other
+        for names in workers.resumes:
+            names[:] = [name for name in names if name != "index"]
+        workers.resumes[joiner if keeper_free else 1 - joiner].append("index")
         events: list[str] = []
         kinds: dict[str, str] = {}
         lay_out, draw, laid_out = Session.lay_out, Session.draw, PdfRun._laid_out
@@ -1370,7 +1377,10 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
         append(chapter, f"\n{mark}の発効後も、各国の評価は分かれている。\n")
         build(root, workers=workers)
     assert events.count("index drawn") == 1
-    assert events.index("index drawn") < events.index("index laid out") < events.index("part laid out")
+    if keeper_free:
+        assert events.index("index drawn") < events.index("index laid out") < events.index("part laid out")
+    else:
+        assert events.index("part laid out") < events.index("index drawn") < events.index("index laid out")
     clean_build_matches(root, "ja-scholarly")
 
 

@@ -1278,6 +1278,22 @@ def test_a_part_goes_to_the_worker_that_keeps_its_layout_from_an_earlier_build(t
     assert session.holder == {"index": 0} and len(older[0]) == LAYOUTS_RESUMABLE
 
 
+def test_a_layout_is_free_to_begin_when_the_worker_it_goes_to_has_nothing_to_do(tmp_path: Path) -> None:
+    """Whether a layout sent now would be begun at once (the index guessed while the edited
+    chapter is laid out: see PdfRun._lists_pages_unknown): the worker it would go to, its keeper
+    here, has no layout or drawing to do first (a join does not count)."""
+    resumes: list[list[str]] = [["index"], []]
+    session = _session(tmp_path, [_Connection(), _Connection()], resumes=resumes)
+    assert session.free_for("index", 100)
+    session._send(0, ("join", SimpleNamespace()))
+    assert session.free_for("index", 100)
+    session.lay_out(PartJob("chapter", "本文", name="chapter"))  # to the other, which is free
+    assert session.holder == {"chapter": 1} and session.free_for("index", 100)
+    session._send(0, ("draw", DrawJob(PartJob("other", "本文"), (), 1, tmp_path / "other.pdf")))
+    assert not session.free_for("index", 100)  # its keeper has a drawing to do first
+    assert session.free_for("", 100) is False  # the other has the chapter
+
+
 def test_a_part_is_drawn_ahead_only_by_its_worker_free_of_layouts_and_drawings(tmp_path: Path) -> None:
     """The index drawn ahead of its pages (see PdfRun._draw_ahead): by the worker that laid it
     out, when nothing but the join waits there; not behind a layout or a drawing."""

@@ -906,10 +906,12 @@ class PdfRun(_OfReport):
         enough, and the part — laid out at length, as an index of a long book is — would be
         laid out twice. Unless the last build knew the pages of nearly all the ids they list
         (see _Part.lists_guessed): after an edit, its shapes seldom change, and a worker would
-        otherwise wait for the edited chapter with nothing to do."""
-        if not self._lists_pages(index, part) or part.lists_guessed:
+        otherwise wait for the edited chapter with nothing to do: guessed, they are laid out at
+        once, if the worker it goes to is free (else it would wait there all the same, and a
+        wrong guess, found once the chapter is laid out, would cost it a layout and a drawing)."""
+        if not self._lists_pages(index, part) or not any(other.layout is None for other in self._parts[:index]):
             return False
-        return any(other.layout is None for other in self._parts[:index])
+        return not part.lists_guessed or not self._session_now().free_for(part.name, len(part.source))
 
     def _lists_pages(self, index: int, part: _Part) -> bool:
         """Whether the part lists pages ("3, 5–7"), of parts before it only."""

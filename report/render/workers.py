@@ -237,22 +237,37 @@ class Session:
         than this layout, made anew elsewhere, would take (RESUMING_GAIN times its length).
         Neither the join's messages (which fill its room) count, nor the part's first layout,
         should it still be under way: this one resumes it."""
-        joining = [key == self.styles.key for key in self.workers.joins_kept]
         while self.waiting:
-            room = [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
+            room = self._room()
             if not room:
                 return
             job = self.waiting.popleft()
-            home = zlib.crc32(job.name.encode()) % len(self.expected)
-            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
-            keeper = self.named.get(job.name, self._resuming(job.name))
-            if keeper is not None and self._ahead_of(keeper, job.name) <= RESUMING_GAIN * len(job.html):
-                index = keeper
+            index = self._worker_for(job.name, len(job.html), room)
             if job.name:
                 self.named[job.name] = index
                 self._resumes_now(index, job.name)
             self.holder[job.key] = index
             self._send(index, ("layout", job))
+
+    def free_for(self, name: str, length: int) -> bool:
+        """Whether a layout of the part ``name``, ``length`` long, sent now would be begun at once:
+        its worker (see _send_layouts) has no layout or drawing to do first."""
+        room = self._room()
+        return bool(room) and not self.waiting and not self._ahead_of(self._worker_for(name, length, room))
+
+    def _room(self) -> list[int]:
+        """The workers sent fewer layouts and drawings than LAYOUTS_AHEAD that they have not answered."""
+        return [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
+
+    def _worker_for(self, name: str, length: int, room: list[int]) -> int:
+        """The worker a layout of the part ``name``, ``length`` long, goes to (see _send_layouts)."""
+        joining = [key == self.styles.key for key in self.workers.joins_kept]
+        home = zlib.crc32(name.encode()) % len(self.expected)
+        index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
+        keeper = self.named.get(name, self._resuming(name))
+        if keeper is not None and self._ahead_of(keeper, name) <= RESUMING_GAIN * length:
+            return keeper
+        return index
 
     def _resuming(self, name: str) -> int | None:
         """The worker that keeps the part's last layout from an earlier build, to resume: of two,
