@@ -390,12 +390,11 @@ def revise(root: Path) -> Path:
 PAGE_OF_TEXT = 1500
 
 
-def grow(root: Path, chapter: Path | None = None, unindexed: bool = False, pages: int = 1) -> Path:
-    """Add ``pages`` pages of text to the same chapter (its own paragraphs again, until their
-    text, index terms' markup left out, fills as many pages): every page after it moves, so every
-    later chapter gets new folios (which the join writes: they are not drawn again). The
-    paragraphs' index terms come with them (the index lists the new page), unless ``unindexed``
-    (their text alone)."""
+def grow(root: Path, chapter: Path | None = None, unindexed: bool = False) -> Path:
+    """Add a page of text to the same chapter (its own paragraphs again, until their text, index
+    terms' markup left out, fills a page): every page after it moves, so every later chapter gets
+    new folios (which the join writes: they are not drawn again). The paragraphs' index terms
+    come with them (the index lists the new page), unless ``unindexed`` (their text alone)."""
     chapter = chapter or _middle_chapter(root)
     text = chapter.read_text(encoding="utf-8")
     paragraphs = [
@@ -404,7 +403,7 @@ def grow(root: Path, chapter: Path | None = None, unindexed: bool = False, pages
     if unindexed:
         paragraphs = [_INDEX_TERM.sub(r"\1", p) for p in paragraphs]
     added: list[str] = []
-    while sum(len(_INDEX_TERM.sub(r"\1", p)) for p in added) < pages * PAGE_OF_TEXT:
+    while sum(len(_INDEX_TERM.sub(r"\1", p)) for p in added) < PAGE_OF_TEXT:
         added.append(paragraphs[len(added) % len(paragraphs)])
     chapter.write_text(text + "\n\n" + "\n\n".join(added) + "\n", encoding="utf-8")
     return chapter
@@ -417,13 +416,6 @@ def grow_beside(root: Path) -> Path:
     chapter was a page longer each round, and so was its layout.)"""
     chapters = _economy_chapters(root)
     return grow(root, chapters[len(chapters) // 2 + 1])
-
-
-def grow_two_pages(root: Path) -> Path:
-    """:func:`grow` by two pages, for the chapter after the one :func:`grow_beside` grows: about
-    the edit the rows of a page in the middle measured until the 63rd run."""
-    chapters = _economy_chapters(root)
-    return grow(root, chapters[len(chapters) // 2 + 2], pages=2)
 
 
 def grow_near_end(root: Path) -> Path:
@@ -736,7 +728,6 @@ def main() -> None:
         saved(revise, big_root)
         big_first_edit = ours(big_root, OUT / "ours-500")
         big_edits, big_early, big_grow, big_grow_end, big_grow_unindexed = [], [], [], [], []
-        big_grow_two: list[Run] = []
         grown: list[int] = []  # the pages each page of text in the middle added (see PAGE_OF_TEXT)
         for _ in range(1 if options.quick else options.repeat):
             saved(revise, big_root)
@@ -747,8 +738,6 @@ def main() -> None:
             saved(grow_beside, big_root)
             big_grow.append(ours(big_root, OUT / "ours-500"))
             grown.append(pages(OUT / "ours-500" / "bench.pdf") - pages_before)
-            saved(grow_two_pages, big_root)
-            big_grow_two.append(ours(big_root, OUT / "ours-500"))
             # What a page in the middle costs beyond its plain edit, in two parts (after the
             # round's other edits, which they leave as they were before these rows).
             saved(grow_near_end, big_root)
@@ -768,7 +757,6 @@ def main() -> None:
             f"a paragraph early {', '.join(f'{run.seconds:.1f}' for run in big_early)} s, "
             f"a page in the middle {', '.join(f'{run.seconds:.1f}' for run in big_grow)} s "
             f"(pages added: {', '.join(map(str, grown))}), "
-            f"two pages {', '.join(f'{run.seconds:.1f}' for run in big_grow_two)} s, "
             f"near the end {', '.join(f'{run.seconds:.1f}' for run in big_grow_end)} s, "
             f"with no index term {', '.join(f'{run.seconds:.1f}' for run in big_grow_unindexed)} s, "
             f"preview {', '.join(f'{t:.2f}' for t in big_preview)} s; "
@@ -797,10 +785,6 @@ def main() -> None:
         results.add(
             f"  {big_pages} pages, a page of text added in the middle ÷ its plain edit",
             seconds(big_edits), seconds(big_grow), "s", "≤ 1.5×",
-        )  # fmt: skip
-        results.add(
-            "    two pages of text in the middle ÷ the plain edit (the row above until the 63rd run)",
-            seconds(big_edits), seconds(big_grow_two), "s",
         )  # fmt: skip
         results.add(
             "    the page in the middle ÷ the same page near the end (few parts' folios move)",
