@@ -845,7 +845,7 @@ class PdfRun(_OfReport):
             # A first build's layouts are not kept, but for a part that lists pages (the index):
             # the first page of text added after it changes its lists, and the index laid out
             # anew then took 0.25–0.4 s of that edit's 0.7–0.8 (615 pages), against 0.05 resumed.
-            part.resumed = bool(known) or (bool(listed) and part.drawn_after == len(parts))
+            part.resumed = bool(known) or self._lists_pages(len(parts), part)
             parts.append(part)
         return parts
 
