@@ -253,6 +253,11 @@ edits = st.tuples(st.sampled_from(EDITS), st.floats(0, 1), st.sampled_from(list(
         )
     ]
 )
+# Found by hypothesis: the last page holds only a footnote the page before had no room for, and
+# a sentence added on the first page lets the layout catch up with the last one after it.
+@example(
+    cases=[(["long"] * 4 + ["last", "index", "long", "cited", "reversed", "index", "noted"], ("rewrite", 0.0, "long"))]
+)
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(chapters, edits), min_size=8, max_size=8))
 def test_a_resumed_layout_draws_the_bytes_of_a_layout_from_nothing(
@@ -289,6 +294,21 @@ def _reversed_list(items: int) -> str:
 
 def _page_of(body: str) -> str:
     return f'<!DOCTYPE html><html lang="ja"><head><meta charset="utf-8"><title>試し</title></head><body>{CHAPTER_START}{body}</section></body></html>'
+
+
+def test_a_last_page_holding_only_a_footnote_is_kept_by_a_layout_resumed(tmp_path: Path) -> None:
+    """A chapter whose last page holds only a footnote its page before had no room for, laid out
+    again as it is (a build's head start, then its run), resuming its layout: the last page but
+    one is taken as it was, and WeasyPrint, asked to lay the pages out again by the state after
+    the last page, ended the layout there and dropped the footnote's page (four pages of five).
+    Laid out again with a sentence added on its first page, the layout caught up with the last
+    one and took that page's absence with it. Both have the pages and bytes of a layout from
+    nothing."""
+    chapter = _document(["long"] * 4 + ["last", "index", "long", "cited", "reversed", "index", "noted"])
+    edited = _rewritten(chapter, 0.0)
+    same, rewritten = _laid_out(tmp_path, [(chapter, chapter), (chapter, edited)])
+    assert same["before"] == same["pages"] == 5 and same["same"]
+    assert rewritten["before"] == rewritten["pages"] == 5 and rewritten["same"]
 
 
 def test_an_edit_at_the_end_takes_the_pages_before_it_but_not_those_it_restyles_or_resizes(tmp_path: Path) -> None:

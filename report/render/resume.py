@@ -406,7 +406,12 @@ def _begin(render: _Render, html: Any, root_box: Any, context: Any) -> None:
     changed = _first_change(last, elements, render.matched)
     texts = _texts_changed(last, elements, render.matched, changed) if changed < len(elements) else None
     relaid = _relaid_lines(last, elements, texts, root_box, context) if texts else None
-    if relaid is not None and last.page_maker[len(last.pages)][0] is None and last.starts[len(last.pages)] is not None:
+    if (
+        relaid is not None
+        and last.page_maker[len(last.pages)][0] is None
+        and last.starts[len(last.pages)] is not None
+        and not _notes_alone_from(last, 1)
+    ):
         render.taken = len(last.pages)
         render.lines, render.holders = relaid
         render.mapped = {id(old): new for old, new in zip(last.elements, elements, strict=True)}
@@ -671,7 +676,11 @@ def _restore(render: _Render, context: Any) -> list[Any]:
     )
     for number, (_, _, _, page_state, remake_state) in enumerate(page_maker):
         page_state[1]["pages"] = [0]  # a first pass does not know the page total yet
-        remake_state.update(content_changed=number >= taken, pages_wanted=False)
+        # Each page after those taken, not the state after the last page (no page begins there,
+        # and WeasyPrint leaves it unmarked): marked, it had WeasyPrint lay the pages out again,
+        # and that pass, finding the last page but one unchanged, dropped a last page that held
+        # only the footnotes the page before had no room for.
+        remake_state.update(content_changed=taken <= number < len(last.pages), pages_wanted=False)
     context.page_maker = page_maker
     render.states = list(page_maker)
     context.page_bottom = last.page_bottom
@@ -754,6 +763,7 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
         or number >= len(render.states)
         or render.starts[number] is None
         or render.starts[number] != last.starts[number]
+        or _notes_alone_from(last, number + 1)
     ):
         return False
     # WeasyPrint's own state, the same as the last layout's, or the same but for where the page
@@ -809,6 +819,13 @@ def _caught_up(render: _Render, context: Any, number: int) -> bool:
     render.starts[number + 1 :] = last.starts[number + 1 : len(last.pages) + 1]
     render.caught_up = len(last.pages) - number
     return True
+
+
+def _notes_alone_from(last: LaidOut, first: int) -> bool:
+    """Whether a page of ``last`` from the ``first``-th on holds only footnotes the page before
+    had no room for (the flow had ended before it). WeasyPrint, taking the page before it as it
+    was, ends the layout there: that page would be lost."""
+    return any(state[0] is None for state in last.page_maker[first : len(last.pages)])
 
 
 def _moved_by(new: Any, old: Any) -> tuple[tuple[int, ...], int] | None:
