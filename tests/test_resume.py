@@ -240,6 +240,9 @@ def _renumbered(html: str, where: float, longer: int = 1) -> str:
 chapters = st.lists(st.sampled_from(list(BLOCKS)), min_size=2, max_size=18).map(lambda blocks: ["long"] * 4 + blocks)
 edits = st.tuples(st.sampled_from(EDITS), st.floats(0, 1), st.sampled_from(list(BLOCKS)))
 
+# A chapter whose last page holds only a footnote the page before had no room for.
+NOTES_ALONE_LAST = ["long"] * 4 + ["last", "index", "long", "cited", "reversed", "index", "noted"]
+
 
 # Found by a random check: the page after a table put in the first paragraph's place begins in the
 # same paragraph as before, at another place in its text (not to be taken as moved among blocks).
@@ -253,11 +256,9 @@ edits = st.tuples(st.sampled_from(EDITS), st.floats(0, 1), st.sampled_from(list(
         )
     ]
 )
-# Found by hypothesis: the last page holds only a footnote the page before had no room for, and
-# a sentence added on the first page lets the layout catch up with the last one after it.
-@example(
-    cases=[(["long"] * 4 + ["last", "index", "long", "cited", "reversed", "index", "noted"], ("rewrite", 0.0, "long"))]
-)
+# Found by hypothesis: a sentence added on the first page of NOTES_ALONE_LAST lets the layout
+# catch up with the last one after it.
+@example(cases=[(NOTES_ALONE_LAST, ("rewrite", 0.0, "long"))])
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(chapters, edits), min_size=8, max_size=8))
 def test_a_resumed_layout_draws_the_bytes_of_a_layout_from_nothing(
@@ -304,7 +305,7 @@ def test_a_last_page_holding_only_a_footnote_is_kept_by_a_layout_resumed(tmp_pat
     Laid out again with a sentence added on its first page, the layout caught up with the last
     one and took that page's absence with it. Both have the pages and bytes of a layout from
     nothing."""
-    chapter = _document(["long"] * 4 + ["last", "index", "long", "cited", "reversed", "index", "noted"])
+    chapter = _document(NOTES_ALONE_LAST)
     edited = _rewritten(chapter, 0.0)
     same, rewritten = _laid_out(tmp_path, [(chapter, chapter), (chapter, edited)])
     assert same["before"] == same["pages"] == 5 and same["same"]

@@ -947,8 +947,8 @@ class PdfRun(_OfReport):
 
     def _laid_out(self, key: str, layout: PartLayout) -> None:
         """A worker's layout of a part, as it arrives: the parts it settles are drawn at once."""
-        owners = [part for part in self._parts if part.key == key]
-        for part in owners:
+        owners = [(index, part) for index, part in enumerate(self._parts) if part.key == key]
+        for _, part in owners:
             part.layout = layout
         self._store_layout(key, layout)
         if not owners and key in self._early:  # sent ahead, come before a part took it up
@@ -960,8 +960,8 @@ class PdfRun(_OfReport):
         self._lay_out_wrong_again()
         if self.target is not None:
             self._draw_settled()
-            for part in owners:
-                self._draw_ahead(self._parts.index(part), part)
+            for index, part in owners:
+                self._draw_ahead(index, part)
 
     def _draw_ahead(self, index: int, part: _Part, sent: PartJob | None = None) -> None:
         """A part that lists pages (the index), laid out before the pages it lists were known
