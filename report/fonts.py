@@ -30,7 +30,7 @@ class Face:
     family: str
     weight: int
     file: str
-    style: str  # "serif", "sans", "mono" or "symbols"
+    style: str  # "serif", "sans", "mono" or "fallback" (behind every stack, at any weight)
     cjk: bool
 
 
@@ -45,14 +45,28 @@ FACES = (
     Face("Noto Sans", 700, "NotoSans-Bold.ttf", "sans", False),
     Face("Noto Sans Mono CJK JP", 400, "NotoSansMonoCJKjp-Regular.otf", "mono", True),
     Face("Noto Sans Mono CJK JP", 700, "NotoSansMonoCJKjp-Bold.otf", "mono", True),
-    Face("Noto Sans Math", 400, "NotoSansMath-Regular.ttf", "symbols", False),
-    Face("Noto Sans Symbols2", 400, "NotoSansSymbols2-Regular.ttf", "symbols", False),
-    Face("Noto Sans Symbols", 400, "NotoSansSymbols-Regular.ttf", "symbols", False),
-    Face("Noto Emoji", 400, "NotoEmoji-Regular.ttf", "symbols", False),
+    Face("Noto Sans Hebrew", 400, "NotoSansHebrew-Regular.ttf", "fallback", False),
+    Face("Noto Sans Arabic", 400, "NotoSansArabic-Regular.ttf", "fallback", False),
+    Face("Noto Sans Devanagari", 400, "NotoSansDevanagari-Regular.ttf", "fallback", False),
+    Face("Noto Sans Math", 400, "NotoSansMath-Regular.ttf", "fallback", False),
+    Face("Noto Sans Symbols2", 400, "NotoSansSymbols2-Regular.ttf", "fallback", False),
+    Face("Noto Sans Symbols", 400, "NotoSansSymbols-Regular.ttf", "fallback", False),
+    Face("Noto Emoji", 400, "NotoEmoji-Regular.ttf", "fallback", False),
 )
-# Behind the text faces of every stack, in this order: what neither text face draws
-# (≒ ⦅⦆; dingbats, arrows and other symbols; then emoji, monochrome like the text around them).
-SYMBOL_FAMILIES = ("Noto Sans Math", "Noto Sans Symbols2", "Noto Sans Symbols", "Noto Emoji")
+# Behind the text faces of every stack, in this order: what neither text face draws. First the
+# Hebrew, Arabic and Devanagari a book quotes (as the Rust book's chapter on strings does):
+# Noto Sans Math has Arabic letters too (for Arabic mathematics), but not the forms that join
+# them; the two others share no character with the faces after them. Then ≒ ⦅⦆, dingbats,
+# arrows and other symbols; then emoji, monochrome like the text around them.
+FALLBACK_FAMILIES = (
+    "Noto Sans Hebrew",
+    "Noto Sans Arabic",
+    "Noto Sans Devanagari",
+    "Noto Sans Math",
+    "Noto Sans Symbols2",
+    "Noto Sans Symbols",
+    "Noto Emoji",
+)
 LICENCE_FILES = ("OFL.txt", "README.md")
 
 
@@ -75,7 +89,7 @@ def font_stack(style: str, language: str) -> tuple[str, ...]:
     cjk = "Noto Serif CJK JP" if style == "serif" else "Noto Sans CJK JP"
     latin = "Noto Serif" if style == "serif" else "Noto Sans"
     first, second = (cjk, latin) if is_cjk(language) else (latin, cjk)
-    return (first, second, *SYMBOL_FAMILIES)
+    return (first, second, *FALLBACK_FAMILIES)
 
 
 def css_family_list(style: str, language: str) -> str:

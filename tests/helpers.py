@@ -33,6 +33,9 @@ BUNDLED_PDF_FAMILIES = {
     "Noto-Sans-Math",
     "Noto-Sans-Symbols2",
     "Noto-Sans-Symbols",
+    "Noto-Sans-Hebrew",
+    "Noto-Sans-Arabic",
+    "Noto-Sans-Devanagari",
     "Noto-Emoji",
     "Noto-Sans-Mono-CJK-JP",
 }

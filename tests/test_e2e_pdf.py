@@ -119,9 +119,14 @@ def test_only_bundled_fonts_embedded_and_subset(built: BuiltProject) -> None:
 
 
 def test_cjk_mixed_uses_latin_and_math_faces(all_built: dict[str, BuiltProject]) -> None:
-    """Characters the CJK faces lack (Ł, ⅓, ≒, ⦅⦆) come from Noto Serif/Sans and Noto Sans Math."""
-    families = {row["family"] for row in pdffonts(all_built["cjk-mixed"].pdf)}
+    """Characters the CJK faces lack (Ł, ⅓, ≒, ⦅⦆) come from Noto Serif/Sans and Noto Sans Math;
+    the Hebrew, Arabic and Devanagari a chapter quotes (in text, in bold, in code) from their
+    own faces, with no warning of a glyph missing."""
+    built = all_built["cjk-mixed"]
+    families = {row["family"] for row in pdffonts(built.pdf)}
     assert {"Noto-Serif-CJK-JP", "Noto-Sans-CJK-JP", "Noto-Serif", "Noto-Sans-Math"} <= families
+    assert {"Noto-Sans-Hebrew", "Noto-Sans-Arabic", "Noto-Sans-Devanagari"} <= families
+    assert not [line for line in built.run.stderr.splitlines() if "font" in line or "glyph" in line]
 
 
 def test_metadata_title_and_language(built: BuiltProject, reader: pypdf.PdfReader) -> None:

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from report.fonts import (
     FACES,
+    FALLBACK_FAMILIES,
     GENERATED_CHARACTERS,
     LICENCE_FILES,
-    SYMBOL_FAMILIES,
     CodePoints,
     _ranges,
     bundled,
@@ -38,7 +38,7 @@ def codepoints(file: str) -> frozenset[int]:
 def stack(style: str, weight: int) -> frozenset[int]:
     """What a stack (report.fonts.font_stack: its faces at one weight, and Noto Sans Math) covers."""
     families = font_stack(style, "ja")
-    faces = [f for f in FACES if f.family in families and (f.weight == weight or f.style == "symbols")]
+    faces = [f for f in FACES if f.family in families and (f.weight == weight or f.style == "fallback")]
     assert len(faces) == len(families) and {f.family for f in faces} == set(families), faces
     return frozenset().union(*(codepoints(f.file) for f in faces))
 
@@ -89,6 +89,9 @@ REPERTOIRES = {
     "Miscellaneous Symbols": lambda: assigned((0x2600, 0x26FF)),
     "Emoticons": lambda: assigned((0x1F600, 0x1F64F)),
     "Transport and Map Symbols": lambda: assigned((0x1F680, 0x1F6FF)),
+    "Hebrew letters and points": lambda: assigned((0x0591, 0x05C7), (0x05D0, 0x05EA)),
+    "Arabic letters and marks": lambda: ranges((0x0621, 0x065F), (0x0660, 0x066D)),
+    "Devanagari": lambda: assigned((0x0900, 0x097F)),
 }
 
 
@@ -159,13 +162,31 @@ def test_the_print_parts_have_the_characters_of_the_whole_document(name: str) ->
     assert print_characters(parts, stylesheets) == print_characters(assembler.print_document(), stylesheets)
 
 
-def test_symbols_and_emoji_stand_behind_the_text_faces() -> None:
-    """Text faces lead (their ✓ and → match the text), then the symbol faces, emoji last."""
+def test_other_scripts_symbols_and_emoji_stand_behind_the_text_faces() -> None:
+    """Text faces lead (their ✓ and → match the text), then the faces of the scripts they lack,
+    the symbol faces, emoji last. Arabic comes to its own face, not to Noto Sans Math's Arabic
+    letters (for mathematics: they have no forms that join them); Hebrew and Devanagari
+    characters are in no face after theirs."""
     for language in ("ja", "en"):
         for style in ("serif", "sans"):
-            assert font_stack(style, language)[2:] == SYMBOL_FAMILIES
-    assert SYMBOL_FAMILIES[-1] == "Noto Emoji"
-    assert not missing_characters("✔✖👋→➡")
+            assert font_stack(style, language)[2:] == FALLBACK_FAMILIES
+    assert FALLBACK_FAMILIES[-1] == "Noto Emoji"
+    assert not missing_characters("✔✖👋→➡ שָׁלוֹם السلام عليكم नमस्ते")
+    for text, family in (
+        ("السلام عليكم", "Noto Sans Arabic"),
+        ("שָׁלוֹם", "Noto Sans Hebrew"),
+        ("नमस्ते", "Noto Sans Devanagari"),
+    ):
+        for character in text.replace(" ", ""):
+            first = next(
+                face
+                for name in font_stack("serif", "ja")
+                for face in FACES
+                if face.family == name and ord(character) in codepoints(face.file)
+            )
+            assert first.family == family, (character, first.family)
+    math = codepoints("NotoSansMath-Regular.ttf")
+    assert ord("س") in math, "the reason Arabic's face comes first"
 
 
 def test_bundled_reads_what_a_face_has() -> None:

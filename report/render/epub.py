@@ -641,7 +641,7 @@ def _font_subsets(usage: dict[tuple[str, int], set[str]], language: str) -> dict
             face
             for family in font_stack(style, language)
             for face in FACES
-            if face.family == family and (face.weight == weight or face.style == "symbols")
+            if face.family == family and (face.weight == weight or face.style == "fallback")
         ]
         maps = [(face, cmap(face.file)) for face in stack]
         for character in characters:
