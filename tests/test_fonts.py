@@ -187,6 +187,15 @@ def test_other_scripts_symbols_and_emoji_stand_behind_the_text_faces() -> None:
             assert first.family == family, (character, first.family)
     math = codepoints("NotoSansMath-Regular.ttf")
     assert ord("س") in math, "the reason Arabic's face comes first"
+    files = {face.family: face.file for face in FACES}
+    text_faces = frozenset().union(
+        *(codepoints(files[name]) for name in font_stack("serif", "ja")[:2] + font_stack("sans", "ja")[:2])
+    )
+    after = frozenset().union(
+        *(codepoints(files[name]) for name in FALLBACK_FAMILIES[FALLBACK_FAMILIES.index("Noto Sans Math") :])
+    )
+    for family in ("Noto Sans Hebrew", "Noto Sans Devanagari"):
+        assert not (codepoints(files[family]) & after) - text_faces, family
 
 
 def test_bundled_reads_what_a_face_has() -> None:
