@@ -118,7 +118,7 @@ def test_only_bundled_fonts_embedded_and_subset(built: BuiltProject) -> None:
         assert re.match(r"^[A-Z]{6}\+", row["name"]), row
 
 
-def test_cjk_mixed_uses_latin_and_math_faces(all_built: dict[str, BuiltProject]) -> None:
+def test_cjk_mixed_uses_the_latin_math_and_other_scripts_faces(all_built: dict[str, BuiltProject]) -> None:
     """Characters the CJK faces lack (Ł, ⅓, ≒, ⦅⦆) come from Noto Serif/Sans and Noto Sans Math;
     the Hebrew, Arabic and Devanagari a chapter quotes (in text, in bold, in code) from their
     own faces, with no warning of a glyph missing."""
