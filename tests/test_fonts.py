@@ -198,6 +198,36 @@ def test_other_scripts_symbols_and_emoji_stand_behind_the_text_faces() -> None:
         assert not (codepoints(files[family]) & after) - text_faces, family
 
 
+def _shaped(font: bytes, text: str) -> list[tuple[int, int, int, int]]:
+    """The glyphs HarfBuzz sets ``text`` with in ``font``: each one's cluster, advance and offsets."""
+    import uharfbuzz as hb
+
+    shaper = hb.Font(hb.Face(hb.Blob(font)))
+    buffer = hb.Buffer()
+    buffer.add_str(text)
+    buffer.guess_segment_properties()
+    hb.shape(shaper, buffer)
+    return [
+        (i.cluster, p.x_advance, p.x_offset, p.y_offset)
+        for i, p in zip(buffer.glyph_infos, buffer.glyph_positions, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("family", "text"),
+    [("Noto Sans Arabic", "السلام عليكم"), ("Noto Sans Hebrew", "שָׁלוֹם"), ("Noto Sans Devanagari", "नमस्ते क्षत्रिय")],
+)
+def test_the_epub_s_subsets_set_other_scripts_as_their_whole_faces_do(family: str, text: str) -> None:
+    """The EPUB embeds each face cut to its text, with the features it keeps (FONT_FEATURES):
+    Arabic's joining forms and Devanagari's conjuncts among them, or an e-reader would set
+    their letters apart (as it did: 12 glyphs for 11, 6 for 5)."""
+    from report.render.epub import subset_face
+
+    face = next(face for face in FACES if face.family == family)
+    whole = (fonts_dir() / face.file).read_bytes()
+    assert _shaped(subset_face(face, text), text) == _shaped(whole, text)
+
+
 def test_bundled_reads_what_a_face_has() -> None:
     assert bundled({ord("鬱"), ord("A"), 0x13000}) == {ord("鬱"), ord("A")}
     assert bundled(set()) == set()

@@ -62,13 +62,18 @@ IMAGE_MEDIA_TYPES = {
 }  # fmt: skip
 # OpenType features kept in the subset fonts: what e-reader engines apply by default or
 # through CSS (vertical forms, proportional and half-width CJK, ruby forms, language
-# forms, kerning, marks, Hangul jamo, Latin figures and small capitals). Left out: aalt,
-# jp78/jp83/jp90, nlck, hist, dlig and the like, which pull in many glyphs nobody sets.
+# forms, kerning, marks, Hangul jamo, Latin figures and small capitals), and what shaping
+# Arabic (the joining forms) and Devanagari (conjuncts, half forms, reordered marks) takes:
+# without them a subset draws their letters apart. Left out: aalt, jp78/jp83/jp90, nlck,
+# hist, dlig and the like, which pull in many glyphs nobody sets.
 FONT_FEATURES = (
     "ccmp", "locl", "calt", "liga", "clig", "rlig", "kern", "mark", "mkmk",
     "vert", "vrt2", "vkrn", "palt", "vpal", "halt", "vhal", "ruby", "hwid", "ljmo", "vjmo", "tjmo",
     "case", "frac", "numr", "dnom", "lnum", "onum", "pnum", "tnum", "smcp", "c2sc", "sups", "subs", "zero",
     "ordn", "rtlm",
+    "isol", "init", "medi", "fina", "med2", "fin2", "fin3", "curs", "mset", "rclt",
+    "nukt", "akhn", "rphf", "rkrf", "pref", "blwf", "half", "abvf", "pstf", "cfar", "vatu", "cjct",
+    "pres", "abvs", "blws", "psts", "haln", "dist", "abvm", "blwm",
 )  # fmt: skip
 CONFORMANCE = "EPUB Accessibility 1.1 - WCAG 2.2 Level AA"
 _BOLD_SVG = re.compile(r"^(bold|bolder|[6-9]00)$")
