@@ -45,6 +45,12 @@ FACES = (
     Face("Noto Sans", 700, "NotoSans-Bold.ttf", "sans", False),
     Face("Noto Sans Mono CJK JP", 400, "NotoSansMonoCJKjp-Regular.otf", "mono", True),
     Face("Noto Sans Mono CJK JP", 700, "NotoSansMonoCJKjp-Bold.otf", "mono", True),
+    # Behind the text faces of every stack, in this order (see FALLBACK_FAMILIES): what neither
+    # text face draws. First the Hebrew, Arabic and Devanagari a book quotes (as the Rust book's
+    # chapter on strings does): Noto Sans Math has Arabic letters too (for Arabic mathematics),
+    # but not the forms that join them; the two others share no character with the faces after
+    # them. Then ≒ ⦅⦆, dingbats, arrows and other symbols; then emoji, monochrome like the text
+    # around them.
     Face("Noto Sans Hebrew", 400, "NotoSansHebrew-Regular.ttf", "fallback", False),
     Face("Noto Sans Arabic", 400, "NotoSansArabic-Regular.ttf", "fallback", False),
     Face("Noto Sans Devanagari", 400, "NotoSansDevanagari-Regular.ttf", "fallback", False),
@@ -53,20 +59,7 @@ FACES = (
     Face("Noto Sans Symbols", 400, "NotoSansSymbols-Regular.ttf", "fallback", False),
     Face("Noto Emoji", 400, "NotoEmoji-Regular.ttf", "fallback", False),
 )
-# Behind the text faces of every stack, in this order: what neither text face draws. First the
-# Hebrew, Arabic and Devanagari a book quotes (as the Rust book's chapter on strings does):
-# Noto Sans Math has Arabic letters too (for Arabic mathematics), but not the forms that join
-# them; the two others share no character with the faces after them. Then ≒ ⦅⦆, dingbats,
-# arrows and other symbols; then emoji, monochrome like the text around them.
-FALLBACK_FAMILIES = (
-    "Noto Sans Hebrew",
-    "Noto Sans Arabic",
-    "Noto Sans Devanagari",
-    "Noto Sans Math",
-    "Noto Sans Symbols2",
-    "Noto Sans Symbols",
-    "Noto Emoji",
-)
+FALLBACK_FAMILIES = tuple(face.family for face in FACES if face.style == "fallback")
 LICENCE_FILES = ("OFL.txt", "README.md")
 
 
