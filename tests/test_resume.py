@@ -40,10 +40,11 @@ def counting(module, name, found, attribute):  # each use of module.name's conte
 
     setattr(module, name, counted)
 
-taken, caught_up, played = [], [], []
+taken, caught_up, played, texts = [], [], [], []
 counting(weasy.resume, "resuming", taken, "taken")
 counting(weasy.resume, "resuming", caught_up, "caught_up")
 counting(weasy.redraw, "drawing", played, "played")
+counting(weasy.redraw, "drawing", texts, "texts_played")
 
 def boxes(document):
     return [box for page in document.pages for box in page._page_box.descendants(placeholders=True)]
@@ -80,6 +81,7 @@ for number, (before, after) in enumerate(job["pairs"]):
     taken.clear()
     caught_up.clear()
     played.clear()
+    texts.clear()
     pages, resumed_pdf, (elsewhere, resumed_sides, resumed_margins, resumed_styles) = drawn(
         resumed, after, "part", f"resumed-{number}.pdf"
     )
@@ -96,6 +98,7 @@ for number, (before, after) in enumerate(job["pairs"]):
             "taken": taken[0],
             "caught_up": caught_up[0],
             "played": played[0],
+            "texts": texts[0],  # text boxes played back on the pages drawn again
             "margins": kept_margins,
             # The computed styles of the pages laid out anew that are the last layout's objects.
             "styles": len(set().union(*resumed_styles[taken[0] :]) & set().union(*before_styles)),
@@ -413,6 +416,9 @@ def test_a_page_number_s_new_shape_lays_out_its_lines_alone_when_they_stay_as_ma
     # Of those, only the page whose lines were laid out again is drawn again: the pages after it
     # are played back too, as it left the fonts and resources as it did before (report.render.redraw).
     assert same_lines["played"] == same_lines["pages"] - 1 and in_text["played"] == in_text["pages"] - 1
+    # On the page drawn again, the text boxes of the lines not laid out again are played back
+    # (report.render.redraw.text_drawn): the index's entries, the paragraphs around the number.
+    assert same_lines["texts"] >= 40 and in_text["texts"] >= 10, (same_lines, in_text)
     assert beside_box["before"] >= 4 and beside_box["taken"] == beside_box["before"]
     for case, result in zip(resumed, others, strict=True):
         assert result["before"] >= 4 and result["taken"] < result["before"], (case, result)

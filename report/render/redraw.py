@@ -29,12 +29,26 @@ before and every glyph the last drawing had noted before its page is noted now, 
 width: playing it back then notes what drawing the page would (its glyphs not noted yet, in
 its order). A page whose drawing logged a warning is not recorded (a missing glyph changes
 the font's notes in other ways).
+
+A page drawn again because some of its lines were laid out again (an index entry with a page
+more) still has the other lines' text boxes of the last layout: each of those is played back
+from what drawing it did last (:func:`text_drawn`), rather than shaped again by Pango (most of
+an index page's drawing). A text box's drawing depends on the stream's state as well as on the
+box: the colour, opacity and font the stream set last (WeasyPrint writes them only when they
+change), whether the last operator ended a text object (it goes on with that one), the opacity
+states named, and the glyphs noted in each font, in their order (their widths make the kerning
+written; a glyph noted already is not noted again). A box is played back only where that state
+is the one its record began from: the glyphs noted are compared by a digest of each font's
+notes, chained glyph by glyph (:class:`_Notes`), which does not depend on when it is taken.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import itertools
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -76,6 +90,8 @@ class Drawing:
     fonts: list[tuple[Any, Any]] = field(default_factory=list)  # added while a page is recorded
     images: list[tuple[Any, bool, float]] = field(default_factory=list)
     resources: Any = None  # the page's resources, while it is recorded
+    notes: _Notes = field(default_factory=lambda: _Notes())  # the fonts' notes, digested (see text_drawn)
+    texts_played: int = 0  # text boxes played back (see text_drawn)
 
 
 _DRAWING: Drawing | None = None
@@ -336,3 +352,150 @@ def _matched(old: Any, new: Any, top: bool = False, margin: bool = False) -> dic
 
 def _placed(box: Any) -> tuple[float, ...]:
     return (box.position_x, box.position_y, box.width, box.height)
+
+
+# What a text box's drawing reads of the stream and leaves in it, besides the glyphs noted and
+# the opacity states named: the colour, opacity and font WeasyPrint's stream set last, and the
+# font of the text object ended last (the next one may go on with it).
+_TEXT_STATE = (
+    "_current_color",
+    "_current_color_stroke",
+    "_current_alpha",
+    "_current_alpha_stroke",
+    "_current_font",
+    "_old_font",
+)
+
+
+@dataclass(frozen=True)
+class _TextDrawing:
+    """What drawing one text box did (see :func:`text_drawn`)."""
+
+    args: tuple[Any, ...]  # what it was drawn with but the box
+    before: tuple[Any, ...]  # the stream's state it began from (see _text_state)
+    took_end: bool  # whether it went on with the text object the operator before it ended
+    operators: tuple[Any, ...]
+    fonts: tuple[tuple[Any, Any], ...]  # as PageDrawing's
+    after: tuple[Any, ...]  # the _TEXT_STATE it left
+    notes: tuple[tuple[Any, tuple[tuple[int, int], ...], tuple[tuple[int, str], ...]], ...]  # as PageDrawing's
+    kept: Any  # what the caller made of the drawing
+
+
+@dataclass
+class _Notes:
+    """A digest of what each font of a drawing has noted (widths, then Unicode mappings), each
+    chained glyph by glyph from the first: two drawings whose fonts noted the same glyphs in the
+    same order have the same digests, wherever they were taken."""
+
+    digests: dict[Any, tuple[int, int, bytes, bytes]] = field(default_factory=dict)
+
+    def of(self, fonts: dict[Any, Any]) -> tuple[tuple[Any, bytes, bytes], ...]:
+        found = []
+        for key, font in fonts.items():
+            widths, unicode, by_width, by_text = self.digests.get(key, (0, 0, b"", b""))
+            if (widths, unicode) != (len(font.widths), len(font.to_unicode)):
+                by_width = _chained(by_width, itertools.islice(font.widths.items(), widths, None))
+                by_text = _chained(by_text, itertools.islice(font.to_unicode.items(), unicode, None))
+                self.digests[key] = (len(font.widths), len(font.to_unicode), by_width, by_text)
+            found.append((key, by_width, by_text))
+        return tuple(found)
+
+
+def _chained(digest: bytes, items: Iterator[tuple[int, Any]]) -> bytes:
+    for item in items:
+        digest = hashlib.blake2b(digest + repr(item).encode(), digest_size=16).digest()
+    return digest
+
+
+# By id of a text box: the box (weakly held) and its last drawing. A box dies with the layout
+# that holds it, and its record with it.
+_TEXTS: dict[int, tuple[weakref.ref[Any], _TextDrawing]] = {}
+
+
+def text_drawn(stream: Any, box: Any, args: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
+    """The text box ``box`` drawn into ``stream`` by ``draw`` (with ``args``), or played back
+    from its last drawing where that draws it the same (see the module); what ``draw``
+    returned, or returned then. Not in a drawing that logged a warning (a missing glyph notes
+    its stand-in's width anew)."""
+    drawing = _DRAWING
+    if drawing is None or drawing.resources is None or drawing.warnings():  # not in a page recorded
+        return draw()
+    before = _text_state(stream, drawing)
+    found = _TEXTS.get(id(box))
+    last = found[1] if found is not None and found[0]() is box else None
+    if last is not None and last.args == args and last.before == before:
+        _play_text(stream, last)
+        drawing.texts_played += 1
+        return last.kept
+    operators = stream.stream
+    length, fonts = len(operators), len(drawing.fonts)
+    ended = operators[-1] if operators else None
+    counted = {key: (len(font.widths), len(font.to_unicode)) for key, font in stream._fonts.items()}
+    kept = draw()
+    # (WeasyPrint's begin_text takes back an ET just written: the operator there is another now.)
+    took_end = bool(length) and (len(operators) < length or operators[length - 1] is not ended)
+    # Recorded if it added no resource or image, and warned of nothing.
+    if not drawing.warnings() and _named(stream) == before[3]:
+        notes = tuple(
+            (
+                key,
+                tuple(itertools.islice(font.widths.items(), counted.get(key, (0, 0))[0], None)),
+                tuple(itertools.islice(font.to_unicode.items(), counted.get(key, (0, 0))[1], None)),
+            )
+            for key, font in stream._fonts.items()
+            if (len(font.widths), len(font.to_unicode)) != counted.get(key, (0, 0))
+        )
+        after = tuple(getattr(stream, name) for name in _TEXT_STATE)
+        drawn = _TextDrawing(
+            args,
+            before,
+            took_end,
+            tuple(operators[length - took_end :]),
+            tuple(drawing.fonts[fonts:]),
+            after,
+            notes,
+            kept,
+        )
+        _TEXTS[id(box)] = (weakref.ref(box, functools.partial(_forget_text, id(box))), drawn)
+    return kept
+
+
+def _text_state(stream: Any, drawing: Drawing) -> tuple[Any, ...]:
+    """What a text box's drawing depends on in the stream (see the module)."""
+    operators = stream.stream
+    ended = bool(operators) and operators[-1] == b"ET"
+    return tuple(getattr(stream, name) for name in _TEXT_STATE), ended, drawing.notes.of(stream._fonts), _named(stream)
+
+
+def _named(stream: Any) -> tuple[Any, ...]:
+    """The opacity states the stream names, how many other resources and images, and how deep
+    its graphics states are stacked."""
+    resources = stream._resources
+    counts = tuple(len(resources[kind]) for kind in _RESOURCES)
+    return tuple(resources["ExtGState"]), counts, len(stream._images), len(stream._ctm_stack)
+
+
+def _play_text(stream: Any, drawn: _TextDrawing) -> None:
+    for pango_font, _ in drawn.fonts:
+        stream.add_font(pango_font)
+    operators = stream.stream
+    if drawn.took_end:
+        operators.pop()
+    operators.extend(drawn.operators)
+    for key, widths, unicode in drawn.notes:
+        font = stream._fonts[key]
+        for glyph, width in widths:
+            font.widths.setdefault(glyph, width)
+        for glyph, text in unicode:
+            font.to_unicode.setdefault(glyph, text)
+    for name, value in zip(_TEXT_STATE, drawn.after, strict=True):
+        setattr(stream, name, value)
+
+
+def _forget_text(box_id: int, _: object) -> None:
+    _TEXTS.pop(box_id, None)
+
+
+def forget_texts() -> None:
+    """Forget every text box's drawing (their boxes' text is about to change)."""
+    _TEXTS.clear()

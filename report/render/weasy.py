@@ -699,13 +699,18 @@ def _record_page_numbers() -> None:
 
     def draw_text_recorded(stream: Any, textbox: Any, *rest: Any) -> None:
         if getattr(textbox, "report_number", None) is None or stream is not _RECORDING.stream:
-            draw_text(stream, textbox, *rest)
+            redraw.text_drawn(stream, textbox, rest, lambda: draw_text(stream, textbox, *rest))
             return
         first = len(stream.stream)
-        with _digits_of_first_font(stream) as measured:
-            draw_text(stream, textbox, *rest)
+
+        def drawn() -> list[_Measured]:
+            with _digits_of_first_font(stream) as measured:
+                draw_text(stream, textbox, *rest)
+            return measured
+
+        measured = redraw.text_drawn(stream, textbox, rest, drawn)
         # Noted in the font after the box's own glyphs, as when the box is shaped again.
-        digits, widths = _noted_digits(*measured[0]) if measured else _digit_glyphs(stream, textbox)
+        digits, widths = _noted_digits(stream, *measured[0]) if measured else _digit_glyphs(stream, textbox)
         _RECORDING.found.append((_RECORDING.page, stream, first, len(stream.stream), textbox, digits, widths))
 
     weasyprint.draw.draw_text = draw_text_recorded
@@ -714,7 +719,9 @@ def _record_page_numbers() -> None:
 _Digits = tuple[tuple[str, ...], tuple[float, ...]]  # the glyphs of 0–9 (hex, as a TJ writes them), their widths
 
 
-_Measured = tuple[Any, float, list[tuple[int, float]] | None]  # a font, its size, the glyphs of 0–9 in it
+# A font (the stream's key for it: a text box played back draws in the next document's font of
+# that key, see report.render.redraw.text_drawn), its size, the glyphs of 0–9 in it.
+_Measured = tuple[Any, float, list[tuple[int, float]] | None]
 
 
 @contextmanager
@@ -734,7 +741,7 @@ def _digits_of_first_font(stream: Any) -> Iterator[list[_Measured]]:
             key = (get_pango_font_key(pango_font)[0], font_size)
             if key not in _RECORDING.digits:
                 _RECORDING.digits[key] = _measured(pango_font, "0123456789")
-            measured.append((font, font_size, _RECORDING.digits[key]))
+            measured.append((key[0], font_size, _RECORDING.digits[key]))
         return font, font_size
 
     stream.add_font = add_font_measured
@@ -751,9 +758,10 @@ def _digit_glyphs(stream: Any, textbox: Any) -> _Digits:
     return _as_digits(found[2]) if found is not None else ((), ())
 
 
-def _noted_digits(font: Any, font_size: float, glyphs: list[tuple[int, float]] | None) -> _Digits:
-    """:func:`_digit_glyphs`, from the glyphs measured in the font: noted in its widths and
-    Unicode mapping, as :func:`_glyphs_in_box_font` notes them."""
+def _noted_digits(stream: Any, key: Any, font_size: float, glyphs: list[tuple[int, float]] | None) -> _Digits:
+    """:func:`_digit_glyphs`, from the glyphs measured in the stream's font of ``key``: noted in
+    its widths and Unicode mapping, as :func:`_glyphs_in_box_font` notes them."""
+    font = stream._fonts[key]
     if glyphs is None or not _usable(font, glyphs):
         return (), ()
     _note(font, font_size, glyphs, "0123456789")
@@ -1075,6 +1083,7 @@ class Worker:
                     numbers = None
                     self.resumable.clear()  # their boxes may be this document's: filled in now
                     self.drawn.clear()
+                    redraw.forget_texts()
                     _fill_page_numbers(document, dict(job.numbers), job.first_folio)
                     self._write(document, job.target)
                 elif drawing is not None:
