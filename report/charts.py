@@ -22,10 +22,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from report.cache import code_fingerprint, digest
-from report.fonts import FACES, active_cache, font_digest, fonts_dir
+from report.fonts import FACES, active_cache, font_digest, font_stack, fonts_dir
 
-# Latin first and the CJK face behind it, per character, as the text around the chart is set.
-CHART_FONT = '"Noto Sans", "Noto Sans CJK JP"'
+# Latin first, the CJK face behind it, then the faces of other scripts and symbols, per
+# character, as text in a Latin language is set. No space after the commas: WeasyPrint reads an
+# SVG's font-family by cutting it at commas and taking the quotes off each end, spaces left, so
+# that only the first family was found, and the rest came from whatever face fontconfig found
+# with the letters (an Arabic label from Noto Sans Math, whose letters do not join).
+CHART_FONT = ",".join(f'"{family}"' for family in font_stack("sans", "en"))
 DATA_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json"}
 # Printed size of Vega's pixel: its 10 px labels come out at about 9.5 pt, near the body text.
 MM_PER_CHART_PIXEL = 1 / 3

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BuiltProject
-from helpers import copy_fixture, epub_names, epub_read, pdftotext, run_report, squeeze
+from helpers import copy_fixture, epub_names, epub_read, pdffonts, pdftotext, run_report, squeeze
 
 from report.charts import CHART_FONT
 from report.errors import Diagnostics
@@ -107,6 +107,25 @@ def test_built_charts_in_pdf_and_epub(figures: BuiltProject) -> None:
     assert re.search(r"<td>2023</td>\s*<td>70</td>", xhtml)
     opf = epub_read(figures.epub, "EPUB/content.opf").decode()
     assert re.search(r'<item [^>]*href="charts.xhtml"[^>]*properties="svg"', opf)
+
+
+def test_chart_labels_in_other_scripts_are_set_in_their_own_faces(tmp_path: Path) -> None:
+    """A chart's labels in Hebrew, Arabic and Devanagari are set in those scripts' faces, as the
+    text around the chart is: not the Arabic in Noto Sans Math's letters, which do not join.
+    (WeasyPrint found only the first family of the labels' font-family while it was written
+    with a space after each comma.)"""
+    root = copy_fixture("en-figures", tmp_path / "src")
+    chapter = root / "chapters" / "02-charts.md"
+    text = chapter.read_text(encoding="utf-8")
+    labels = {'"Kursk"': '"שָׁלוֹם"', '"Donetsk"': '"السلام عليكم"', '"Region deployed"': '"नमस्ते"'}
+    for before, after in labels.items():
+        text = text.replace(before, after)
+    chapter.write_text(text, encoding="utf-8")
+    built = run_report("build", root, "-o", tmp_path / "out", "--format", "pdf")
+    assert built.returncode == 0 and not re.search(r"glyph|font", built.stderr, re.IGNORECASE), built.stderr
+    families = {row["family"] for row in pdffonts(tmp_path / "out" / "en-figures.pdf")}
+    assert {"Noto-Sans-Hebrew", "Noto-Sans-Arabic", "Noto-Sans-Devanagari"} <= families, families
+    assert "Noto-Sans-Math" not in families, families
 
 
 def test_changing_the_data_redraws_that_chart_alone(tmp_path: Path) -> None:
