@@ -1143,6 +1143,25 @@ def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, 
     assert holder == keeper and not any(kind == "join" for kind, _ in connections[1 - keeper].sent)
 
 
+@pytest.mark.parametrize("first", ["index", "join"])
+def test_a_first_build_joins_where_it_laid_out_the_index(tmp_path: Path, first: str) -> None:
+    """In a report's first build, the index (a part that lists pages) and the join go to the same
+    worker, whichever comes first: the index to the worker that has the join begun (not the one
+    its name points to), the join to the one that laid out the index (not the one keeping no
+    join). The next build's edited chapter goes to the other worker (see below), and the index,
+    which the chapter's new pages change, is resumed beside it by the worker that keeps it
+    (where a first build left it was a matter of which worker was free then)."""
+    connections = [_Connection(), _Connection()]
+    session = _session(tmp_path, connections, ["", "styles of another book"])
+    if first == "join":
+        session.join(JoinJob((), (), None))  # to the first worker: it keeps no join
+    session.lay_out(PartJob("index", "索引", name="index", lists_pages=True))  # its name points to the last
+    if first == "index":
+        session.join(JoinJob((), (), None))
+    joined = [index for index, connection in enumerate(connections) if any(k == "join" for k, _ in connection.sent)]
+    assert joined == [session.holder["index"]] == [1 if first == "index" else 0]
+
+
 @pytest.mark.parametrize("keeper", [0, 1])
 def test_an_edited_chapter_is_laid_out_by_a_worker_that_does_not_keep_the_book_s_join(
     tmp_path: Path, keeper: int

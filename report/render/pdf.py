@@ -37,7 +37,7 @@ import re
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -893,7 +893,7 @@ class PdfRun(_OfReport):
             part.key = ""  # laid out once they are known (see _lay_out_wrong_again)
         elif part.layout is None:
             if not early:
-                job = part.job(cover=index == 0, key=key)
+                job = replace(part.job(cover=index == 0, key=key), lists_pages=self._lists_pages(index, part))
                 self._session_now().lay_out(job, first)
                 if self.target is not None:
                     self._draw_ahead(index, part, job)
@@ -911,7 +911,7 @@ class PdfRun(_OfReport):
         wrong guess, found once the chapter is laid out, would cost it a layout and a drawing)."""
         if not self._lists_pages(index, part) or not any(other.layout is None for other in self._parts[:index]):
             return False
-        return not part.lists_guessed or not self._session_now().free_for(part.name, len(part.source))
+        return not part.lists_guessed or not self._session_now().free_for(part.name, len(part.source), True)
 
     def _lists_pages(self, index: int, part: _Part) -> bool:
         """Whether the part lists pages ("3, 5–7"), of parts before it only."""

@@ -101,6 +101,7 @@ class PartJob:
     html: str  # page numbers of other parts as stand-ins (span.page-number with digits)
     cover: bool = False  # also return the first page as PNG
     name: str = ""  # the part's name, whose last layout the worker may resume ("": none)
+    lists_pages: bool = False  # the part lists pages (the index): see Session._send_layouts
 
 
 @dataclass(frozen=True)

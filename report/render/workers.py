@@ -157,6 +157,7 @@ class Session:
     holder: dict[str, int] = field(default_factory=dict)  # part key → worker that laid it out
     named: dict[str, int] = field(default_factory=dict)  # part name → the worker it was last sent to
     joiner: int | None = None  # the worker that has a join begun
+    lister: int | None = None  # the worker a part that lists pages went to (see join)
     closed: bool = False
     outboxes: list[_Outbox] = field(default_factory=list)  # by worker
 
@@ -171,7 +172,7 @@ class Session:
         self.styles = styles
         self.holder.clear()
         self.named.clear()
-        self.joiner = None  # new styles: the workers drop what they laid out, and a join begun
+        self.joiner = self.lister = None  # new styles: the workers drop what they laid out, and a join begun
         self.layouts_due -= len(self.waiting)
         self.waiting.clear()
         for index in range(len(self.workers.connections)):
@@ -209,15 +210,17 @@ class Session:
         last worker but the one that holds the part ``drawn_last`` (by key: the contents,
         drawn once every page is known, by the worker that laid it out), so that the join goes
         on while it is drawn, and one keeping no join before one keeping another book's (an
-        author switching between two reports keeps both). With the target, the last parts:
-        waits until the join is written. A ``fresh`` job begins anew (parts joined were drawn
-        again), on the worker that has the join begun."""
+        author switching between two reports keeps both); but to the worker the index went to,
+        if it was laid out first (see _send_layouts: the two go together). With the target, the
+        last parts: waits until the join is written. A ``fresh`` job begins anew (parts joined
+        were drawn again), on the worker that has the join begun."""
         if self.joiner is None:
             kept = self.workers.joins_kept
             keeping = [index for index in range(len(self.expected)) if kept[index] == self.styles.key]
             avoid = self.holder.get(drawn_last)
             others = [index for index in range(len(self.expected)) if index != avoid] or [0]  # [0]: the only one
-            self.joiner = keeping[0] if keeping else max(others, key=lambda index: (not kept[index], index))
+            ranked = max(others, key=lambda index: (not kept[index], index))
+            self.joiner = keeping[0] if keeping else self.lister if self.lister is not None else ranked
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.workers.joins_kept[self.joiner] = self.styles.key  # for the next build in this process
@@ -229,8 +232,13 @@ class Session:
         edit's second layout (the index's, the contents' made longer) runs beside the edited
         chapter's drawing, not after it. Of those, first one that does not keep this book's
         join from an earlier build: the join takes up the parts that did not change while the
-        edited chapter is laid out and drawn (which worker joins does not follow: see join).
-        Of those, the one the part's name points to: a part edited build after build goes to
+        edited chapter is laid out and drawn (which worker joins does not follow: see join);
+        but a part that lists pages (the index) goes to the one that joins, free or not: an
+        edited chapter goes to the other, and the index, whose lists its new pages change, is
+        then laid out beside it by the worker that keeps the index's layout, not after it (where
+        a first build left the index was a matter of which worker was free then; should the
+        index come first, the join follows it: see join). Of those, the one the part's name
+        points to: a part edited build after build goes to
         the same worker, which may resume its last layout (see report.render.resume). A part
         laid out again in the same build (the index, once the pages it lists are known) goes
         back to the worker that has its first layout, unless that worker has more to do first
@@ -242,28 +250,36 @@ class Session:
             if not room:
                 return
             job = self.waiting.popleft()
-            index = self._worker_for(job.name, len(job.html), room)
+            index = self._worker_for(job.name, len(job.html), room, job.lists_pages)
+            if job.lists_pages:
+                self.lister = index
             if job.name:
                 self.named[job.name] = index
                 self._resumes_now(index, job.name)
             self.holder[job.key] = index
             self._send(index, ("layout", job))
 
-    def free_for(self, name: str, length: int) -> bool:
-        """Whether a layout of the part ``name``, ``length`` long, sent now would be begun at once:
-        its worker (see _send_layouts) has no layout or drawing to do first."""
+    def free_for(self, name: str, length: int, lists_pages: bool = False) -> bool:
+        """Whether a layout of the part ``name``, ``length`` long (``lists_pages``: see PartJob),
+        sent now would be begun at once: its worker (see _send_layouts) has no layout or drawing
+        to do first."""
         room = self._room()
-        return bool(room) and not self.waiting and not self._ahead_of(self._worker_for(name, length, room))
+        return bool(room) and not self.waiting and not self._ahead_of(self._worker_for(name, length, room, lists_pages))
 
     def _room(self) -> list[int]:
         """The workers with fewer than LAYOUTS_AHEAD messages they have not answered."""
         return [index for index, due in enumerate(self.expected) if due < LAYOUTS_AHEAD]
 
-    def _worker_for(self, name: str, length: int, room: list[int]) -> int:
+    def _worker_for(self, name: str, length: int, room: list[int], lists_pages: bool = False) -> int:
         """The worker a layout of the part ``name``, ``length`` long, goes to (see _send_layouts)."""
         joining = [key == self.styles.key for key in self.workers.joins_kept]
+        if lists_pages and self.joiner is not None:  # (a first build's join, begun)
+            joining[self.joiner] = True
         home = zlib.crc32(name.encode()) % len(self.expected)
-        index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
+        if lists_pages:  # to the worker that joins, free or not (see _send_layouts)
+            index = min(room, key=lambda index: (not joining[index], self.expected[index] > 0, index != home))
+        else:
+            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
         keeper = self.named.get(name, self._resuming(name))
         if keeper is not None and self._ahead_of(keeper, name) <= RESUMING_GAIN * length:
             return keeper
