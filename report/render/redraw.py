@@ -202,6 +202,18 @@ def _note(drawing: Drawing, last: PageDrawing | None) -> None:
         known_unicode.update(glyph for glyph, _ in unicode)
 
 
+def _noted_since(fonts: dict[Any, Any], counted: dict[Any, tuple[int, int]]) -> tuple[Any, ...]:
+    """What each font noted after it had noted ``counted`` (how many widths and Unicode
+    mappings, by its key: none for a font added since): its widths and mappings added, in order."""
+    notes = []
+    for key, font in fonts.items():
+        widths, unicode = counted.get(key, (0, 0))
+        if len(font.widths) > widths or len(font.to_unicode) > unicode:
+            added = tuple(itertools.islice(font.widths.items(), widths, None))
+            notes.append((key, added, tuple(itertools.islice(font.to_unicode.items(), unicode, None))))
+    return tuple(notes)
+
+
 def _effects(drawn: PageDrawing) -> tuple[Any, ...]:
     """What drawing a page left for the pages after it: the glyphs it noted, the resources it
     named, the images it drew (the fonts it added: the next page's state tells)."""
@@ -238,24 +250,14 @@ def _recorded(
         drawing.resources = None
     if drawing.warnings() != warned:
         return None
-    notes = []
-    for key, font in stream._fonts.items():
-        widths, unicode = counted.get(key, (0, 0))
-        if len(font.widths) > widths or len(font.to_unicode) > unicode:
-            notes.append(
-                (
-                    key,
-                    tuple(itertools.islice(font.widths.items(), widths, None)),
-                    tuple(itertools.islice(font.to_unicode.items(), unicode, None)),
-                )
-            )
+    notes = _noted_since(stream._fonts, counted)
     memo: dict[int, Any] = {}
     return PageDrawing(
         page._page_box,
         before,
         tuple(stream.stream[first:]),
         tuple(drawing.fonts),
-        tuple(notes),
+        notes,
         tuple(
             tuple(
                 (name, _copied(value, memo)) for name, value in itertools.islice(resources[kind].items(), count, None)
@@ -436,15 +438,7 @@ def text_drawn(stream: Any, box: Any, args: tuple[Any, ...], draw: Callable[[], 
     took_end = bool(length) and (len(operators) < length or operators[length - 1] is not ended)
     # Recorded if it added no resource or image, and warned of nothing.
     if not drawing.warnings() and _named(stream) == before[3]:
-        notes = tuple(
-            (
-                key,
-                tuple(itertools.islice(font.widths.items(), counted.get(key, (0, 0))[0], None)),
-                tuple(itertools.islice(font.to_unicode.items(), counted.get(key, (0, 0))[1], None)),
-            )
-            for key, font in stream._fonts.items()
-            if (len(font.widths), len(font.to_unicode)) != counted.get(key, (0, 0))
-        )
+        notes = _noted_since(stream._fonts, counted)
         after = tuple(getattr(stream, name) for name in _TEXT_STATE)
         drawn = _TextDrawing(
             args,

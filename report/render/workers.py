@@ -219,8 +219,12 @@ class Session:
             keeping = [index for index in range(len(self.expected)) if kept[index] == self.styles.key]
             avoid = self.holder.get(drawn_last)
             others = [index for index in range(len(self.expected)) if index != avoid] or [0]  # [0]: the only one
-            ranked = max(others, key=lambda index: (not kept[index], index))
-            self.joiner = keeping[0] if keeping else self.lister if self.lister is not None else ranked
+            if keeping:
+                self.joiner = keeping[0]
+            elif self.lister is not None:
+                self.joiner = self.lister
+            else:
+                self.joiner = max(others, key=lambda index: (not kept[index], index))
         self._send(self.joiner, ("join", job))
         if job.target is not None:
             self.workers.joins_kept[self.joiner] = self.styles.key  # for the next build in this process
@@ -276,10 +280,12 @@ class Session:
         if lists_pages and self.joiner is not None:  # (a first build's join, begun)
             joining[self.joiner] = True
         home = zlib.crc32(name.encode()) % len(self.expected)
-        if lists_pages:  # to the worker that joins, free or not (see _send_layouts)
-            index = min(room, key=lambda index: (not joining[index], self.expected[index] > 0, index != home))
-        else:
-            index = min(room, key=lambda index: (self.expected[index] > 0, joining[index], index != home))
+
+        def rank(index: int) -> tuple[bool, bool, bool]:
+            busy = self.expected[index] > 0  # (a part that lists pages: to the one that joins, free or not)
+            return (not joining[index], busy, index != home) if lists_pages else (busy, joining[index], index != home)
+
+        index = min(room, key=rank)
         keeper = self.named.get(name, self._resuming(name))
         if keeper is not None and self._ahead_of(keeper, name) <= RESUMING_GAIN * length:
             return keeper
