@@ -383,7 +383,8 @@ def keep_last_build(root: Path) -> Generator[None, None, None]:
     """Takes into this process what the next build of the report at ``root`` would read of the
     last build from the cache, a step at a time (that the caller may pause between): the
     faces' code points (see report.fonts.cmap), the chapters the cache has parsed, converted
-    already, and, all of them there, the book they resolve into (each chapter's fill kept: see
+    already (and the highlighting of their code's languages made ready: see
+    report.code.warm_highlighting), and, all of them there, the book they resolve into (each chapter's fill kept: see
     report.resolve._FILLED), its print parts (what the PDF reads of each: see
     report.render.pdf._FACTS) and each chapter's digests and ids
     (cached on it: see report.model.Chapter); then the last EPUB's pages (see
@@ -416,6 +417,11 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
             kept[key] = found
         yield
     _keep(config.root, kept)
+    from report.code import warm_highlighting
+
+    parsed = [found.parsed for found in kept.values()]
+    warm_highlighting((chapter.html for chapter in parsed), (path for chapter in parsed for path in chapter.includes))
+    yield
     if len(kept) == len(project.chapters):  # resolved and assembled as the next build will
         from report.render.epub import MadeInBuild
         from report.render.pdf import document_facts

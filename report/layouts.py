@@ -37,6 +37,11 @@ _TITLE_WITHIN = 8192  # characters: a chapter's title comes first (after comment
 # each: 0.14 s of each build of a 105-chapter mdBook). The build server's builds find those it read.
 _TITLES: OrderedDict[bytes, str | None] = OrderedDict()
 _TITLES_KEPT = 4096
+# The last summaries parsed, by a digest of their text, for the same reason: the 104-chapter
+# SUMMARY.md of rust-lang-ja/book-ja took 13 ms of every build to parse. (Their links are made
+# paths anew at each build: the files they point to may have come or gone.)
+_SUMMARIES: OrderedDict[bytes, list[Any]] = OrderedDict()
+_SUMMARIES_KEPT = 4
 _COMMONMARK = MarkdownIt("commonmark")
 
 
@@ -166,7 +171,7 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
     entries = _Entries(root)
     if not summary.is_file():
         raise ConfigError([Diagnostic(Location(summary, None), "the book has no SUMMARY.md listing its chapters")])
-    tokens = _COMMONMARK.parse(_read_text(summary))
+    tokens = _summary_tokens(_read_text(summary))
     list_depth = 0
     lists_seen = False
     for index, token in enumerate(tokens):
@@ -189,6 +194,18 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
                 if (name := _chapter_name(root, summary.parent, href)) is not None:
                     entries.chapter(name, line, matter, title)
     return entries
+
+
+def _summary_tokens(text: str) -> list[Any]:
+    """The summary's tokens, parsed once in a process (see _SUMMARIES): read, not changed."""
+    key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    if key in _SUMMARIES:
+        _SUMMARIES.move_to_end(key)
+        return _SUMMARIES[key]
+    tokens = _SUMMARIES[key] = _COMMONMARK.parse(text)
+    if len(_SUMMARIES) > _SUMMARIES_KEPT:
+        _SUMMARIES.popitem(last=False)
+    return tokens
 
 
 def _links(inline: Any) -> Iterator[tuple[str, str]]:

@@ -1613,10 +1613,10 @@ def test_the_last_epubs_pages_are_taken_from_memory_without_reading_the_cache(
     run(project, worker)
     entries = project / CACHE_DIR_NAME / "v1" / "entries"
     shutil.rmtree(entries / "epub-page")
-    # the chapters, the book resolved, assembled and digested, their pages, the navigation and the
-    # one its page list was written out from, and the print parts' layouts and drawings (cover,
-    # contents, the chapters)
-    assert len(list(report.build.keep_last_build(project))) == 3 + 3 + 3 + 2 + 5
+    # the chapters, their code's highlighting, the book resolved, assembled and digested, their
+    # pages, the navigation and the one its page list was written out from, and the print parts'
+    # layouts and drawings (cover, contents, the chapters)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 1 + 3 + 3 + 2 + 5
     method = project / "chapters" / "02-method.md"
     method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
     result = run(project, worker)
@@ -2061,7 +2061,8 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
     first, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     monkeypatch.setattr(report.build, "_KEPT_PARSED", {})
-    assert len(list(report.build.keep_last_build(project))) == 3 + 3  # a step a chapter, the book (no EPUB yet)
+    # a step a chapter, their code's highlighting, the book (no EPUB yet)
+    assert len(list(report.build.keep_last_build(project))) == 3 + 1 + 3
     shutil.rmtree(project / CACHE_DIR_NAME / "v1" / "entries" / "parsed")
     parsed: list[str] = []
     real = report.build._parse_and_check
@@ -2075,6 +2076,24 @@ def test_chapters_read_into_memory_between_builds_are_taken_without_reading_the_
     Image.new("RGB", (24, 12), "blue").save(project / "assets" / "figures" / "sample.png")
     changed, _ = prepare(project, cache=Cache(project / CACHE_DIR_NAME))
     assert parsed == ["method"] and changed.chapters[0] == first.chapters[0]
+
+
+def test_the_highlighting_of_the_kept_chapters_languages_is_made_ready_between_builds(project: Path) -> None:
+    """The build server makes ready the highlighting of the languages the chapters it keeps use
+    (keep_last_build): Pygments compiles a lexer's rules at its first use in a process, which
+    the builds it forks then find done. Other languages are left alone."""
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8") + "\n```rust\nfn main() {}\n```\n", encoding="utf-8")
+    prepare(project, cache=Cache(project / CACHE_DIR_NAME))
+    script = (
+        "import sys; from pathlib import Path; import report.build\n"
+        "from pygments.lexers.rust import RustLexer; from pygments.lexers.go import GoLexer\n"
+        "before = '_tokens' in RustLexer.__dict__\n"
+        "list(report.build.keep_last_build(Path(sys.argv[1])))\n"
+        "print(before, '_tokens' in RustLexer.__dict__, '_tokens' in GoLexer.__dict__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "False"]
 
 
 def test_the_faces_code_points_read_into_memory_between_builds_are_not_read_by_a_build(

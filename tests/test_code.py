@@ -7,6 +7,7 @@ import html
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -567,3 +568,21 @@ def _content(page: pikepdf.Page) -> bytes:
     contents = page.obj.get("/Contents")
     streams = contents if isinstance(contents, pikepdf.Array) else [contents]
     return b"".join(stream.read_bytes() for stream in streams if stream is not None)
+
+
+def test_warming_the_highlighting_compiles_the_lexers_of_the_languages_and_included_files_named() -> None:
+    """warm_highlighting makes the lexer of each language a chapter's code blocks name (as the
+    parse writes them) and of each included file's name: Pygments compiles their rules then,
+    once in a process. A fresh process, as the build server is before it reads a report."""
+    script = (
+        "from pathlib import Path\n"
+        "from pygments.lexers.rust import RustLexer; from pygments.lexers.configs import TOMLLexer\n"
+        "from pygments.lexers.go import GoLexer\n"
+        "from report.code import warm_highlighting\n"
+        "lexers = (RustLexer, TOMLLexer, GoLexer)\n"
+        "before = [('_tokens' in lexer.__dict__) for lexer in lexers]\n"
+        "warm_highlighting(['<pre class=\"code\"><code class=\"language-rust\">x</code></pre>'], [Path('a/Cargo.toml')])\n"
+        "print(*before, *[('_tokens' in lexer.__dict__) for lexer in lexers])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False"] * 3 + ["True", "True", "False"]

@@ -213,6 +213,29 @@ def test_a_summary_that_is_missing(tmp_path: Path) -> None:
         load_config(root)
 
 
+def test_a_summary_is_parsed_once_in_a_process_but_its_chapters_are_checked_at_every_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config is read at every build: a summary read again as it was is not parsed again,
+    but the files it lists are looked for again (a chapter removed since is reported), and a
+    summary changed is parsed anew."""
+    monkeypatch.setattr(layouts, "_SUMMARIES", OrderedDict())
+    parses: list[str] = []
+    parse = layouts._COMMONMARK.parse
+    monkeypatch.setattr(layouts._COMMONMARK, "parse", lambda text, *rest: parses.append(text) or parse(text, *rest))
+    root = copy_fixture("layouts/mdbook", tmp_path)
+    summary = root / "src" / "SUMMARY.md"
+    first = load_config(root)
+    assert load_config(root) == first and parses.count(summary.read_text(encoding="utf-8")) == 1
+    (root / "src" / "afterword.md").unlink()
+    with pytest.raises(ConfigError, match=r"afterword\.md"):
+        load_config(root)
+    assert parses.count(summary.read_text(encoding="utf-8")) == 1
+    summary.write_text(summary.read_text(encoding="utf-8").replace("[あとがき](afterword.md)\n", ""), encoding="utf-8")
+    assert len(load_config(root).chapters) == len(first.chapters) - 1
+    assert parses.count(summary.read_text(encoding="utf-8")) == 1 and len(set(parses)) >= 2
+
+
 def test_report_toml_wins_over_a_layout(tmp_path: Path) -> None:
     root = copy_fixture("layouts/mdbook", tmp_path)
     (root / "report.toml").write_text('title = "T"\nlanguage = "en"\nchapters = ["src/afterword.md"]\n')
