@@ -1353,9 +1353,10 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
     with PdfWorkers(count=2) as workers:
         build(root, workers=workers)
         joiner = next(index for index, key in enumerate(workers.joins_kept) if key)  # the chapter: the other
+        index_name = f"{root.resolve()}/index"
         for names in workers.resumes:
-            names[:] = [name for name in names if name != "index"]
-        workers.resumes[joiner if keeper_free else 1 - joiner].append("index")
+            names[:] = [name for name in names if name != index_name]
+        workers.resumes[joiner if keeper_free else 1 - joiner].append(index_name)
         events: list[str] = []
         kinds: dict[str, str] = {}
         lay_out, draw, laid_out = Session.lay_out, Session.draw, PdfRun._laid_out
@@ -1467,7 +1468,8 @@ def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after
     chapter = long_index_list(root)
     with PdfWorkers(count=2) as workers:
         build(root, workers=workers)
-        assert sorted(workers.resumes, key=len) == [[], ["index"]]
+        index_name = f"{root.resolve()}/index"
+        assert sorted(workers.resumes, key=len) == [[], [index_name]]
         keeper = next(index for index, names in enumerate(workers.resumes) if names)
         sent: list[tuple[int, str]] = []
         send = Session._send
@@ -1481,7 +1483,7 @@ def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after
         mark = '[試験語]{.index reading="しけんご"}を含む段落。'
         append(chapter, "".join(f"\n{mark}本文の説明を続ける。" * 3 for _ in range(40)) + "\n")
         build(root, workers=workers)
-    assert {index for index, name in sent if name == "index"} == {keeper}
+    assert {index for index, name in sent if name == index_name} == {keeper}
     clean_build_matches(root, "ja-scholarly")
 
 
@@ -2137,6 +2139,19 @@ def test_the_cyclic_collector_is_held_off_while_a_build_runs_and_on_again_after(
         assert during == [False, False] and not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_two_reports_parts_of_one_name_are_kept_apart_by_the_workers(tmp_path: Path) -> None:
+    """One pool of workers serves every report of its user: a part's layout is kept to resume
+    under its name within its report's folder. Two copies of a report, each built once, keep
+    both their indexes (a first build keeps its index's layout), where the one built second
+    took the first one's place, under the one name "index", on a worker that kept both."""
+    first, second = (copy_fixture("ja-scholarly", tmp_path / name) for name in ("first", "second"))
+    with PdfWorkers(count=1) as workers:  # one worker: both indexes kept by the same one
+        for root in (first, second):
+            build(root, workers=workers)
+        assert sorted(workers.resumes[0]) == sorted(f"{root.resolve()}/index" for root in (first, second))
+    clean_build_matches(second, "ja-scholarly")
 
 
 def test_a_first_build_s_layouts_are_not_kept_to_resume_and_an_edit_s_are(

@@ -743,7 +743,9 @@ def test_parts_are_sent_to_the_join_in_order_and_anew_when_one_changes() -> None
     is laid out): chapter 1 after chapter 2, to which it refers; the contents last."""
     drawn_after = {"cover": 0, "contents": 4, "chapter 1": 3, "chapter 2": 3, "chapter 3": 4}
     parts = [
-        _Part(name=name, source="", named_digest="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=after)
+        _Part(
+            name=name, report="", source="", named_digest="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=after
+        )
         for name, after in drawn_after.items()
     ]
     order = join_order(parts)
@@ -773,7 +775,9 @@ def test_joining_ahead_every_part_drawn_is_sent_and_sent_again_once_moved() -> N
     drawn, not only those up to the first still to be drawn; one that moved since is sent again
     with all the others, the join begun anew (the joiner keeps what it joined of them)."""
     parts = [
-        _Part(name=name, source="", named_digest="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=index)
+        _Part(
+            name=name, report="", source="", named_digest="", stubs=frozenset(), boxes={}, numbers={}, drawn_after=index
+        )
         for index, name in enumerate(["cover", "contents", "chapter 1", "chapter 2", "chapter 3"])
     ]
     order = join_order(parts)

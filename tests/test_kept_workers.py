@@ -191,11 +191,12 @@ def test_a_kept_worker_greets_with_the_parts_it_can_resume_and_the_next_build_la
     assert all(not greeted.resumes for greeted in _greetings(own_pool))  # a first build keeps none (but an index)
     edit(project, "準備する", "測定する")
     build(project)
-    keeping = [greeted.pid for greeted in _greetings(own_pool) if "method" in greeted.resumes]
+    method = f"{project.resolve()}/method"
+    keeping = [greeted.pid for greeted in _greetings(own_pool) if method in greeted.resumes]
     assert len(keeping) == 1
     edit(project, "測定する", "準備する")
     build(project)
-    assert [greeted.pid for greeted in _greetings(own_pool) if "method" in greeted.resumes] == keeping
+    assert [greeted.pid for greeted in _greetings(own_pool) if method in greeted.resumes] == keeping
     assert "準備する" in squeeze(pdftotext(project / "dist" / "ja-basic.pdf"))
 
 

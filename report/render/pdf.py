@@ -376,6 +376,9 @@ class _Part:
     """One part of the print document as this run knows it."""
 
     name: str  # "cover", "contents" or the chapter's id
+    # The report's folder: the workers keep a part's layout and drawing by name within its report
+    # (see kept_as).
+    report: str
     source: str  # its HTML, page numbers as empty spans
     named_digest: str  # see _Facts
     stubs: frozenset[str]  # ids it links to that other parts have
@@ -411,15 +414,22 @@ class _Part:
 
     @classmethod
     def made(
-        cls, name: str, source: str, facts: _Facts, everywhere: frozenset[str], page_of: Callable[[str], str]
+        cls,
+        name: str,
+        report: Path,
+        source: str,
+        facts: _Facts,
+        everywhere: frozenset[str],
+        page_of: Callable[[str], str],
     ) -> _Part:
-        """The part of HTML ``source`` (of ``facts``): its links to the ids of other parts
-        (``everywhere``) stubbed, its page numbers standing in for those ``page_of`` gives."""
+        """The part of HTML ``source`` (of ``facts``), of the report in the folder ``report``: its
+        links to the ids of other parts (``everywhere``) stubbed, its page numbers standing in for
+        those ``page_of`` gives."""
         boxes: dict[str, int] = {}
         for ref, digits in facts.boxes:
             boxes[ref] = min(boxes.get(ref, int(digits or 0)), int(digits or 0))
         stubs = (facts.linked - facts.ids) & everywhere
-        part = cls(name, source, facts.named_digest, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
+        part = cls(name, str(report), source, facts.named_digest, stubs=stubs, boxes=boxes, numbers={}, drawn_after=0)
         part.box_names = _box_names(boxes)
         part.numbers = {ref: part.stand_in(ref, page_text(ref, page_of)) for ref in boxes}
         return part
@@ -427,6 +437,15 @@ class _Part:
     @property
     def refs(self) -> frozenset[str]:
         return frozenset(self.boxes)
+
+    @property
+    def kept_as(self) -> str:
+        """The name a worker keeps its last layout and drawing under, and a build sends it back
+        to that worker by (see report.render.workers.Session): its own name within its report's
+        folder. One pool of workers serves every report of its user: two reports' indexes, both
+        named "index", took each other's place, and the index of one was sent to the worker that
+        kept the other's, to wait there behind the edited chapter."""
+        return f"{self.report}/{self.name}"
 
     def stand_in(self, ref: str, number: str) -> str:
         """Zeros, as many as the number has digits or its box holds; for a page list, the list
@@ -447,7 +466,7 @@ class _Part:
             stand_ins = f'<div class="report-link-targets" style="position: absolute">{anchors}</div>'
             head, _, tail = filled.rpartition(_BODY_END)
             filled = f"{head}{stand_ins}{_BODY_END}{tail}"
-        return PartJob(key, filled, cover, self.name if self.resumed else "")
+        return PartJob(key, filled, cover, self.kept_as if self.resumed else "")
 
     def _box_laid_out(self, box: re.Match[str]) -> str:
         """A page number's box as the part is laid out: its stand-in for its text, and for the ids
@@ -613,7 +632,8 @@ class PdfHeadStart(_OfReport):
             if not facts.characters | styled <= last.characters or not facts.code <= last.code:
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                part = _Part.made(chapter.id, source, facts, last.everywhere, known.__getitem__)
+                root = self.assembler.book.config.root
+                part = _Part.made(chapter.id, root, source, facts, last.everywhere, known.__getitem__)
             except KeyError:  # a page number the last build did not know
                 continue
             if any(" " in ref for ref in part.refs):
@@ -836,7 +856,12 @@ class PdfRun(_OfReport):
         parts: list[_Part] = []
         for (name, source), own in zip(sources, facts, strict=True):
             part = _Part.made(
-                name, source, own, everywhere, lambda name: known.get(name) or page_before(name) or first_page(name)
+                name,
+                self.assembler.book.config.root,
+                source,
+                own,
+                everywhere,
+                lambda name: known.get(name) or page_before(name) or first_page(name),
             )
             part.drawn_after = max([len(parts), *(owners.get(name, -1) for ref in part.refs for name in ref.split())])
             listed = [name for ref in part.refs if " " in ref for name in ref.split()]
@@ -911,7 +936,7 @@ class PdfRun(_OfReport):
         wrong guess, found once the chapter is laid out, would cost it a layout and a drawing)."""
         if not self._lists_pages(index, part) or not any(other.layout is None for other in self._parts[:index]):
             return False
-        return not part.lists_guessed or not self._session_now().free_for(part.name, len(part.source), True)
+        return not part.lists_guessed or not self._session_now().free_for(part.kept_as, len(part.source), True)
 
     def _lists_pages(self, index: int, part: _Part) -> bool:
         """Whether the part lists pages ("3, 5–7"), of parts before it only."""
