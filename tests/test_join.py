@@ -47,7 +47,7 @@ from report.render.weasy import (
     Worker,
     face_name,
 )
-from report.render.workers import RESUMING_GAIN, Session
+from report.render.workers import LAYOUTS_AHEAD, RESUMING_GAIN, Session
 
 # Runs in a fresh interpreter: fontconfig must see only our fonts before Pango starts.
 RENDER = """
@@ -1164,6 +1164,26 @@ def test_a_first_build_joins_where_it_laid_out_the_index(tmp_path: Path, first: 
         session.join(JoinJob((), (), None))
     joined = [index for index, connection in enumerate(connections) if any(k == "join" for k, _ in connection.sent)]
     assert joined == [session.holder["index"]] == [1 if first == "index" else 0]
+
+
+@pytest.mark.parametrize("keeper", [0, 1])
+def test_the_index_goes_to_the_worker_that_keeps_the_book_s_join_even_with_its_room_filled(
+    tmp_path: Path, keeper: int
+) -> None:
+    """A first build of a report whose join a worker keeps (a copy of the report, built before
+    in the same pool): the join's messages fill that worker's room, and the index went to the
+    other, which kept its layout; every later edit's chapter went there too (away from the
+    join), and the index, resumed where it was kept, waited behind it. The index goes to the
+    worker that joins, room or not."""
+    connections = [_Connection(), _Connection()]
+    joins_kept = ["", ""]
+    joins_kept[keeper] = _STYLES.key
+    session = _session(tmp_path, connections, joins_kept)
+    for _ in range(LAYOUTS_AHEAD):
+        session.join(JoinJob((), (), None))
+    assert session._room() == [1 - keeper]
+    session.lay_out(PartJob("index", "索引", name="index", lists_pages=True))
+    assert session.holder["index"] == keeper
 
 
 @pytest.mark.parametrize("keeper", [0, 1])

@@ -285,7 +285,10 @@ class Session:
             busy = self.expected[index] > 0  # (a part that lists pages: to the one that joins, free or not)
             return (not joining[index], busy, index != home) if lists_pages else (busy, joining[index], index != home)
 
-        index = min(room, key=rank)
+        # A part that lists pages goes to the one that joins even with no room: its join's messages
+        # fill it in a first build, and the index laid out by the other would be kept there, where
+        # every later edit's chapter goes too (the index then waits behind it).
+        index = min(range(len(self.expected)) if lists_pages else room, key=rank)
         keeper = self.named.get(name, self._resuming(name))
         if keeper is not None and self._ahead_of(keeper, name) <= RESUMING_GAIN * length:
             return keeper
