@@ -384,10 +384,10 @@ def keep_last_build(root: Path) -> Generator[None, None, None]:
     last build from the cache, a step at a time (that the caller may pause between): the
     faces' code points (see report.fonts.cmap), the chapters the cache has parsed, converted
     already (and the highlighting of their code's languages made ready: see
-    report.code.warm_highlighting), and, all of them there, the book they resolve into (each chapter's fill kept: see
-    report.resolve._FILLED), its print parts (what the PDF reads of each: see
-    report.render.pdf._FACTS) and each chapter's digests and ids
-    (cached on it: see report.model.Chapter); then the last EPUB's pages (see
+    report.code.warm_highlighting), and, all of them there, the book they resolve into (each
+    chapter's fill kept: see report.resolve._FILLED), its print parts (what the PDF reads of
+    each: see report.render.pdf._FACTS) and each chapter's digests and ids (cached on it: see
+    report.model.Chapter); then the last EPUB's pages (see
     :func:`report.render.epub.keep_pages`). The build server does so between builds: an
     unchanged chapter then costs a build it forks no read of the cache, no fill, and no search
     of its print part. What the cache does not have is left to the build."""

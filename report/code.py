@@ -250,7 +250,7 @@ def highlight(code: str, language: str, file_name: str | None = None) -> list[st
 def warm_highlighting(chapters_html: Iterable[str], included: Iterable[Path] = ()) -> None:
     """Highlight a line in each language the chapters' code blocks name, and in the language of
     each included file's name: Pygments imports a lexer's module and compiles its rules at the
-    lexer's first use in a process (20 ms for Rust, then 0.1 ms), and the build server does this
+    lexer's first use in a process (15 ms for Rust, then 0.1 ms), and the build server does this
     between builds, for the builds it forks (see report.build.keep_last_build)."""
     languages = {html.unescape(found) for chapter in chapters_html for found in _LANGUAGE.findall(chapter)}
     for language in sorted(languages):

@@ -626,13 +626,13 @@ class PdfHeadStart(_OfReport):
         styles = self.renderer._styles_with(self.assembler, last.objects, last.extra)
         known = self.known_numbers
         styled = print_characters("", self.assembler.print_stylesheets({}))  # the stylesheets' own
+        root = self.assembler.book.config.root
         for chapter in changed:
             source = self.assembler.print_part(chapter)
             facts = _facts(source)
             if not facts.characters | styled <= last.characters or not facts.code <= last.code:
                 continue  # the last subsets lack a character: laid out with them, it would differ
             try:
-                root = self.assembler.book.config.root
                 part = _Part.made(chapter.id, root, source, facts, last.everywhere, known.__getitem__)
             except KeyError:  # a page number the last build did not know
                 continue
