@@ -303,14 +303,7 @@ def _played(
 
     from weasyprint.pdf.stream import Stream
 
-    for pango_font, _ in last.fonts:
-        stream.add_font(pango_font)
-    for key, widths, unicode in last.notes:  # (those noted already are not noted again)
-        font = stream._fonts[key]
-        for glyph, width in widths:
-            font.widths.setdefault(glyph, width)
-        for glyph, text in unicode:
-            font.to_unicode.setdefault(glyph, text)
+    _fonts_again(stream, last.fonts, last.notes)
     memo: dict[int, Any] = {}
     for kind, added in zip(_RESOURCES, last.resources, strict=True):
         stream._resources[kind].update((name, _copied(value, memo)) for name, value in added)
@@ -325,6 +318,19 @@ def _played(
     drawn = tuple((*number[:2], matched.get(id(number[2]), number[2]), *number[3:]) for number in last.numbers)
     numbers.extend((page, stream, *number) for number in drawn)
     return replace(last, page_box=page._page_box, tags=tags, numbers=drawn)
+
+
+def _fonts_again(stream: Any, fonts: tuple[tuple[Any, Any], ...], notes: tuple[Any, ...]) -> None:
+    """What a recorded drawing did to the stream's fonts, done again: the fonts it added, added,
+    and the glyphs it noted in each, noted (those noted already are not noted again)."""
+    for pango_font, _ in fonts:
+        stream.add_font(pango_font)
+    for key, widths, unicode in notes:
+        font = stream._fonts[key]
+        for glyph, width in widths:
+            font.widths.setdefault(glyph, width)
+        for glyph, text in unicode:
+            font.to_unicode.setdefault(glyph, text)
 
 
 def _matched(old: Any, new: Any, top: bool = False, margin: bool = False) -> dict[int, Any] | None:
@@ -439,7 +445,7 @@ def text_drawn(stream: Any, box: Any, args: tuple[Any, ...], draw: Callable[[], 
     # Recorded if it added no resource or image, and warned of nothing.
     if not drawing.warnings() and _named(stream) == before[3]:
         notes = _noted_since(stream._fonts, counted)
-        after = tuple(getattr(stream, name) for name in _TEXT_STATE)
+        after = _text_settings(stream)
         drawn = _TextDrawing(
             args,
             before,
@@ -458,7 +464,12 @@ def _text_state(stream: Any, drawing: Drawing) -> tuple[Any, ...]:
     """What a text box's drawing depends on in the stream (see the module)."""
     operators = stream.stream
     ended = bool(operators) and operators[-1] == b"ET"
-    return tuple(getattr(stream, name) for name in _TEXT_STATE), ended, drawing.notes.of(stream._fonts), _named(stream)
+    return _text_settings(stream), ended, drawing.notes.of(stream._fonts), _named(stream)
+
+
+def _text_settings(stream: Any) -> tuple[Any, ...]:
+    """The stream's _TEXT_STATE."""
+    return tuple(getattr(stream, name) for name in _TEXT_STATE)
 
 
 def _named(stream: Any) -> tuple[Any, ...]:
@@ -470,18 +481,11 @@ def _named(stream: Any) -> tuple[Any, ...]:
 
 
 def _play_text(stream: Any, drawn: _TextDrawing) -> None:
-    for pango_font, _ in drawn.fonts:
-        stream.add_font(pango_font)
+    _fonts_again(stream, drawn.fonts, drawn.notes)
     operators = stream.stream
     if drawn.took_end:
         operators.pop()
     operators.extend(drawn.operators)
-    for key, widths, unicode in drawn.notes:
-        font = stream._fonts[key]
-        for glyph, width in widths:
-            font.widths.setdefault(glyph, width)
-        for glyph, text in unicode:
-            font.to_unicode.setdefault(glyph, text)
     for name, value in zip(_TEXT_STATE, drawn.after, strict=True):
         setattr(stream, name, value)
 
