@@ -1352,11 +1352,11 @@ def test_an_index_laid_out_beside_the_edited_chapter_is_drawn_while_the_chapter_
     chapter = long_index_list(root)
     with PdfWorkers(count=2) as workers:
         build(root, workers=workers)
-        joiner = next(index for index, key in enumerate(workers.joins_kept) if key)  # the chapter: the other
+        joiner = next(index for index, key in enumerate(workers.joins_kept) if key)  # the chapter's
         index_name = f"{root.resolve()}/index"
         for names in workers.resumes:
             names[:] = [name for name in names if name != index_name]
-        workers.resumes[joiner if keeper_free else 1 - joiner].append(index_name)
+        workers.resumes[1 - joiner if keeper_free else joiner].append(index_name)
         events: list[str] = []
         kinds: dict[str, str] = {}
         lay_out, draw, laid_out = Session.lay_out, Session.draw, PdfRun._laid_out

@@ -1139,8 +1139,8 @@ def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, 
     joins_kept = ["styles of another book", ""]
     joins_kept[keeper] = _STYLES.key
     session = _session(tmp_path, connections, joins_kept)
-    session.lay_out(PartJob("chapter", "本文"))
     session.lay_out(PartJob("contents", "目次"))
+    session.lay_out(PartJob("chapter", "本文"))
     holder = session.holder["contents"]
     session.join(JoinJob((), (), None), drawn_last="contents")
     assert [kind for kind, _ in connections[keeper].sent][-1] == "join"
@@ -1148,13 +1148,13 @@ def test_the_join_goes_to_the_worker_that_keeps_the_book_s_join(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("first", ["index", "join"])
-def test_a_first_build_joins_where_it_laid_out_the_index(tmp_path: Path, first: str) -> None:
-    """In a report's first build, the index (a part that lists pages) and the join go to the same
-    worker, whichever comes first: the index to the worker that has the join begun (not the one
-    its name points to), the join to the one that laid out the index (not the one keeping no
-    join). The next build's edited chapter goes to the other worker (see below), and the index,
-    which the chapter's new pages change, is resumed beside it by the worker that keeps it
-    (where a first build left it was a matter of which worker was free then)."""
+def test_a_first_build_joins_where_it_did_not_lay_out_the_index(tmp_path: Path, first: str) -> None:
+    """In a report's first build, the index (a part that lists pages) and the join go to two
+    workers, whichever comes first: the index to the worker that has no join begun (not the one
+    its name points to), the join to the one that did not lay out the index (not the one keeping
+    no join). After an edit that moves pages, the index is laid out again (resumed by the worker
+    that keeps it) while the joiner joins the moved parts: on one worker, one would wait for the
+    other."""
     connections = [_Connection(), _Connection()]
     session = _session(tmp_path, connections, ["", "styles of another book"])
     if first == "join":
@@ -1163,42 +1163,44 @@ def test_a_first_build_joins_where_it_laid_out_the_index(tmp_path: Path, first: 
     if first == "index":
         session.join(JoinJob((), (), None))
     joined = [index for index, connection in enumerate(connections) if any(k == "join" for k, _ in connection.sent)]
-    assert joined == [session.holder["index"]] == [1 if first == "index" else 0]
+    assert joined == [1 - session.holder["index"]] == [0]
 
 
 @pytest.mark.parametrize("keeper", [0, 1])
-def test_the_index_goes_to_the_worker_that_keeps_the_book_s_join_even_with_its_room_filled(
+def test_the_index_goes_to_the_worker_that_does_not_keep_the_book_s_join_even_with_its_room_filled(
     tmp_path: Path, keeper: int
 ) -> None:
     """A first build of a report whose join a worker keeps (a copy of the report, built before
-    in the same pool): the join's messages fill that worker's room, and the index went to the
-    other, which kept its layout; every later edit's chapter went there too (away from the
-    join), and the index, resumed where it was kept, waited behind it. The index goes to the
-    worker that joins, room or not."""
+    in the same pool): the other worker's room is filled with chapters, and the index laid out
+    by the joiner, which kept its layout, waited there after every later page-moving edit for
+    the moved parts' join, or held it back. The index goes to the worker that does not join,
+    room or not."""
     connections = [_Connection(), _Connection()]
     joins_kept = ["", ""]
     joins_kept[keeper] = _STYLES.key
     session = _session(tmp_path, connections, joins_kept)
-    for _ in range(LAYOUTS_AHEAD):
-        session.join(JoinJob((), (), None))
-    assert session._room() == [1 - keeper]
+    for number in range(2 * LAYOUTS_AHEAD):
+        session.lay_out(PartJob(f"chapter {number}", "本文"))
+    assert session._room() == []
+    session._answer(keeper, connections[keeper])  # type: ignore[arg-type]
+    assert session._room() == [keeper]  # the joiner has room now, the other none
     session.lay_out(PartJob("index", "索引", name="index", lists_pages=True))
-    assert session.holder["index"] == keeper
+    assert session.holder["index"] == 1 - keeper
 
 
 @pytest.mark.parametrize("keeper", [0, 1])
-def test_an_edited_chapter_is_laid_out_by_a_worker_that_does_not_keep_the_book_s_join(
-    tmp_path: Path, keeper: int
-) -> None:
-    """Both workers free: the edited chapter goes to the one that does not keep the book's join,
-    which meanwhile takes up the parts that did not change (laid out and drawn by the worker
-    that keeps it, the chapter held the join back)."""
+def test_an_edited_chapter_is_laid_out_by_the_worker_that_keeps_the_book_s_join(tmp_path: Path, keeper: int) -> None:
+    """Both workers free: the edited chapter goes to the one that keeps the book's join, and the
+    index, laid out beside it (with a guess of its pages) or after it (once its pages are
+    known), to the other, which keeps the index's layout (see above); neither waits for the
+    other, nor for the join of the parts the edit moved."""
     connections = [_Connection(), _Connection()]
     joins_kept = ["", ""]
     joins_kept[keeper] = _STYLES.key
     session = _session(tmp_path, connections, joins_kept)
     session.lay_out(PartJob("chapter", "本文"))
-    assert session.holder["chapter"] == 1 - keeper
+    session.lay_out(PartJob("index", "索引", name="index", lists_pages=True))
+    assert (session.holder["chapter"], session.holder["index"]) == (keeper, 1 - keeper)
 
 
 def test_a_book_s_first_join_goes_to_a_worker_keeping_no_other_book_s(tmp_path: Path) -> None:
