@@ -1462,8 +1462,9 @@ def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after
     """A report's first build keeps no part's layout to resume (it lays out every part), but the
     index's: the first page of text added after it, its terms with it, changes the index's lists,
     and the index made anew was most of that edit's time (0.25–0.4 s of the 615-page bench
-    report's 0.7). That edit sends the index to the worker that keeps it. The PDF is a build's
-    from nothing."""
+    report's 0.7). That edit sends the index to the worker that keeps it, which is not the one
+    that keeps the join, and the chapter to the one that does: the moved parts' join and the
+    index's layout are made side by side. The PDF is a build's from nothing."""
     root = copy_fixture("ja-scholarly", tmp_path)
     chapter = long_index_list(root)
     with PdfWorkers(count=2) as workers:
@@ -1471,6 +1472,7 @@ def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after
         index_name = f"{root.resolve()}/index"
         assert sorted(workers.resumes, key=len) == [[], [index_name]]
         keeper = next(index for index, names in enumerate(workers.resumes) if names)
+        assert workers.joins_kept[keeper] == "" and workers.joins_kept[1 - keeper] != ""
         sent: list[tuple[int, str]] = []
         send = Session._send
 
@@ -1484,6 +1486,7 @@ def test_a_first_build_keeps_the_index_s_layout_for_the_first_page_of_text_after
         append(chapter, "".join(f"\n{mark}本文の説明を続ける。" * 3 for _ in range(40)) + "\n")
         build(root, workers=workers)
     assert {index for index, name in sent if name == index_name} == {keeper}
+    assert {index for index, name in sent if name.endswith("/callouts")} == {1 - keeper}
     clean_build_matches(root, "ja-scholarly")
 
 
