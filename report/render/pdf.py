@@ -994,12 +994,12 @@ class PdfRun(_OfReport):
         no layout or drawing to do first: it would wait for the edited chapter's layout, then
         draw while the join waited. Or, the job ``sent`` just now to be laid out, drawn by its
         worker right behind it: the worker then waits for no round trip through this process
-        (22 ms on a timeline of a page added in the middle of the 615-page bench report, on the
-        worker that joins, whose joins and write then end the build). The drawing is the run's
-        should the pages it lists keep the stand-ins' shapes (most edits: see _draw), as the
-        head start's is; else the part is laid out again, behind it (a guess found wrong then
-        costs that drawing too: 0.05 s, in about one of seven such edits of the bench). The
-        numbers are the join's to set (the drawing shows stand-ins)."""
+        (22 ms on a timeline of a page added in the middle of the 615-page bench report, when
+        the index was laid out by the worker that joins, whose joins and write end the build).
+        The drawing is the run's should the pages it lists keep the stand-ins' shapes (most
+        edits: see _draw), as the head start's is; else the part is laid out again, behind it
+        (a guess found wrong then costs that drawing too: 0.05 s, in about one of seven such
+        edits of the bench). The numbers are the join's to set (the drawing shows stand-ins)."""
         session = self._session
         if (
             session is None
