@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from markdown_it import MarkdownIt
@@ -43,6 +43,7 @@ _TITLES_KEPT = 4096
 _SUMMARIES: OrderedDict[bytes, list[Any]] = OrderedDict()
 _SUMMARIES_KEPT = 4
 _COMMONMARK = MarkdownIt("commonmark")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -198,14 +199,19 @@ def _summary_entries(root: Path, source: Path, summary: Path) -> _Entries:
 
 def _summary_tokens(text: str) -> list[Any]:
     """The summary's tokens, parsed once in a process (see _SUMMARIES): read, not changed."""
+    return _once_in_process(_SUMMARIES, _SUMMARIES_KEPT, text, _COMMONMARK.parse)
+
+
+def _once_in_process(kept: OrderedDict[bytes, _T], limit: int, text: str, parse: Callable[[str], _T]) -> _T:
+    """``parse(text)``, kept in ``kept`` by a digest of ``text`` (its ``limit`` most recent)."""
     key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-    if key in _SUMMARIES:
-        _SUMMARIES.move_to_end(key)
-        return _SUMMARIES[key]
-    tokens = _SUMMARIES[key] = _COMMONMARK.parse(text)
-    if len(_SUMMARIES) > _SUMMARIES_KEPT:
-        _SUMMARIES.popitem(last=False)
-    return tokens
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
+    made = kept[key] = parse(text)
+    if len(kept) > limit:
+        kept.popitem(last=False)
+    return made
 
 
 def _links(inline: Any) -> Iterator[tuple[str, str]]:
@@ -405,14 +411,7 @@ def _first_title(path: Path) -> str | None:
         return None
     with path.open(encoding="utf-8", errors="replace") as handle:
         head = handle.read(_TITLE_WITHIN)
-    key = hashlib.blake2b(head.encode(), digest_size=16).digest()
-    if key in _TITLES:
-        _TITLES.move_to_end(key)
-        return _TITLES[key]
-    title = _TITLES[key] = _title_in(head)
-    if len(_TITLES) > _TITLES_KEPT:
-        _TITLES.popitem(last=False)
-    return title
+    return _once_in_process(_TITLES, _TITLES_KEPT, head, _title_in)
 
 
 def _title_in(head: str) -> str | None:
