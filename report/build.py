@@ -427,7 +427,7 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         from report.render.pdf import document_facts
         from report.resolve import last_book_tables, resolve_book
 
-        book = resolve_book(project.config, tuple(found.parsed for found in kept.values()), Diagnostics(), cache)
+        book = resolve_book(project.config, tuple(parsed), Diagnostics(), cache)
         yield
         assembler = _assembler(book, PROFILES[0], cache)
         document_facts(assembler)
