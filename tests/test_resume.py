@@ -551,6 +551,25 @@ def test_pages_after_an_edit_are_taken_again_once_the_layout_catches_up_with_the
     assert shows["before"] >= 7 and in_table["before"] >= 3, results
 
 
+def test_pages_caught_up_keep_their_running_heads_unless_a_string_they_show_changed(tmp_path: Path) -> None:
+    """The pages taken once the layout catches up with the last one keep its margin boxes
+    (running heads, folios) and backgrounds, as the pages before the edit do: not made again.
+    But not where the edit changed a named string they show: the summary paragraph at the
+    chapter's start sets the running head every later page carries, and written otherwise, it
+    changes theirs (taken, they would show the old one)."""
+    blocks = ["long", "code", "heading", "long", "short", "code"] * 4
+    chapter = _document(blocks).replace(CHAPTER_START, CHAPTER_START + '<p class="titled">第一節の要約</p>', 1)
+    results = _laid_out(
+        tmp_path,
+        [(chapter, _rewritten(chapter, 0.3)), (chapter, chapter.replace("第一節の要約", "第二節の要約", 1))],
+    )
+    assert all(result["same"] and not result["foreign"] for result in results), results
+    rewritten, retitled = results
+    assert rewritten["taken"] >= 1 and rewritten["caught_up"] >= 3, rewritten
+    assert rewritten["margins"] == rewritten["taken"] + rewritten["caught_up"], rewritten
+    assert retitled["caught_up"] >= 3 and retitled["margins"] == retitled["taken"] == 0, retitled
+
+
 def test_pages_after_a_paragraph_added_or_taken_out_are_taken_again_once_the_layout_catches_up(tmp_path: Path) -> None:
     """A paragraph added in the middle of the chapter, or one taken out: the pages after it begin
     among the chapter's blocks one further (or one back) than they did, and once the layout
