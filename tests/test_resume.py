@@ -172,6 +172,8 @@ BLOCKS = {
     "kept": lambda n: f'<div class="box"><p>{n}. {EN * 6}</p><p>{JA * 4}</p></div>',
     "columns": lambda n: f'<div class="columns"><p>{n}. {EN * 8}</p></div>',
     "last": lambda n: f'<p class="last">{n}. {JA * 2}</p>',
+    # A running head's string: set anew, it changes the heads of the pages after it.
+    "titled": lambda n: f'<p class="titled">{n}. 節の要約</p>',
     # Inline code broken over lines: each piece is drawn with its rounded corners on one side only.
     "coded": lambda n: f"<p>{n}. {JA * 2}<code>{' '.join(f'code_{n}_{word}' for word in range(24))}</code>{JA}</p>",
     # A page number's stand-in in the text, and an index's entries in columns, each with its page list.
