@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import json
 import re
 import tomllib
@@ -107,7 +108,16 @@ class Config:
         return self._listed(chapter, "title")
 
     def _listed(self, chapter: Path, key: str) -> str | None:
-        return next((value for path, name, value in self.listed if path == chapter and name == key), None)
+        return self._listed_by_chapter.get((chapter, key))
+
+    @functools.cached_property
+    def _listed_by_chapter(self) -> dict[tuple[Path, str], str]:
+        """``listed`` by chapter and key, the first value of each: every chapter asks it at every
+        build (a search of the whole list each time grew with the square of the chapters)."""
+        by_chapter: dict[tuple[Path, str], str] = {}
+        for path, key, value in self.listed:
+            by_chapter.setdefault((path, key), value)
+        return by_chapter
 
     def part_starting_at(self, chapter: Path) -> Part | None:
         return next((part for part in self.parts if part.chapters[0] == chapter), None)
