@@ -430,7 +430,7 @@ def _keep_parsed(config: Config, cache: Cache) -> Generator[None, None, None]:
         book = resolve_book(project.config, tuple(parsed), Diagnostics(), cache)
         yield
         assembler = _assembler(book, PROFILES[0], cache)
-        document_facts(assembler)
+        document_facts(assembler, cache)
         files = {
             found.parsed.source.path: (stamps.get(found.parsed.source.path), found.parsed) for found in kept.values()
         }

@@ -309,6 +309,63 @@ def test_an_edit_lays_out_and_draws_only_its_chapter(
     clean_build_matches(project)
 
 
+def test_a_process_that_kept_nothing_reads_what_the_pdf_reads_of_each_part_from_the_cache(
+    project: Path, worker: PdfWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a run reads of each print part's HTML (its characters, ids, page-number boxes: see
+    report.render.pdf._facts) is stored in the cache: a process that kept nothing of the last
+    build (a build server started anew) reads it there, and finds it only for the part whose
+    HTML changed. The PDF and EPUB are a build from nothing's."""
+    run(project, worker)
+    for module, attribute in _KEPT_IN_PROCESS:
+        monkeypatch.setattr(module, attribute, {})
+    found: list[str] = []
+    find = report.render.pdf._found_facts
+    monkeypatch.setattr(report.render.pdf, "_found_facts", lambda source: found.append(source) or find(source))
+    method = project / "chapters" / "02-method.md"
+    method.write_text(method.read_text(encoding="utf-8").replace("準備する", "測定する"), encoding="utf-8")
+    result = run(project, worker)
+    assert len(found) == 1 and "測定する" in found[0]
+    assert result.stats.misses["pdf-facts"] == 1 and result.stats.hits["pdf-facts"] >= 4  # cover, contents, chapters
+    clean_build_matches(project)
+
+
+_HTML_PIECES = st.sampled_from(
+    [
+        '<h2 id="sec-1">節</h2>',
+        '<p id="p&amp;2">段落 text</p>',
+        '<a href="#sec-1">参照</a>',
+        '<span class="page-number" data-page-of="sec-1" data-digits="12"></span>',
+        '<a class="index-pages page-list" data-page-of="sec-1 p&amp;2"></a>',
+        '<pre><code>print("コード")</code></pre>',
+        "&#x1F600;&amp;ｶﾀｶﾅ\u00ad\u3000",
+    ]
+)
+
+
+@given(st.lists(st.one_of(_HTML_PIECES, st.text(max_size=8)), max_size=12))
+def test_a_part_s_facts_read_back_from_the_cache_are_those_found(pieces: list[str]) -> None:
+    source = "".join(pieces)
+    facts = report.render.pdf._found_facts(source)
+    stored = json.loads(json.dumps(report.render.pdf._plain_facts(facts), ensure_ascii=False))
+    assert report.render.pdf._stored_facts(stored) == facts
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {},
+        {"characters": "a", "code": "", "order": ["x"], "boxes": [["x"]], "linked": [], "named_digest": "d"},
+        {"characters": 1, "code": "", "order": [], "boxes": [], "linked": [], "named_digest": "d"},
+        {"characters": "a", "code": "", "order": "x", "boxes": [], "linked": [], "named_digest": "d"},
+        {"characters": "a", "code": "", "order": [], "boxes": [], "linked": [2], "named_digest": "d"},
+    ],
+)
+def test_facts_stored_otherwise_are_found_again(value: dict[str, Any] | None) -> None:
+    assert report.render.pdf._stored_facts(value) is None
+
+
 def test_a_term_marked_again_where_the_index_lists_its_section_leaves_the_index_s_epub_page(
     tmp_path: Path, worker: PdfWorkers
 ) -> None:
