@@ -21,6 +21,9 @@ copied for each version, and the edits go to its ``--chapter``, at a place in it
     python bench/ab.py 5900995 --book /tmp/book-ja --chapter src/ch10-03-lifetime-syntax.md \
         --edits paragraph_within,sentence_within --count 8 --pause 3
 
+With ``--stopped``, the kept processes are stopped before each edit: each build is an author's
+first after a pause long enough for them to end (the join is made anew).
+
 - ``sentence_within``: a sentence added to the next paragraph of prose (after its first "。");
 - ``paragraph_within``: a paragraph of two sentences added before the next paragraph of prose.
 """
@@ -106,6 +109,11 @@ def main() -> None:
     )
     parser.add_argument("--book", type=Path, help="a book's folder, measured instead of the generated report")
     parser.add_argument("--chapter", help="with --book: the chapter (its path in the book) the edits go to")
+    parser.add_argument(
+        "--stopped",
+        action="store_true",
+        help="the kept processes stopped before each edit: an author's first edit after they went idle",
+    )
     options = parser.parse_args()
     edits = options.edits.split(",")
     if options.book is not None and (options.chapter is None or not set(edits) <= WITHIN.keys()):
@@ -163,6 +171,8 @@ def main() -> None:
                         if edit in WITHIN
                         else getattr(run, edit)
                     )
+                    if options.stopped:
+                        stop(name)
                     run.saved(change, roots[name], options.pause)  # then built at once
                     times[name].append(build(name))
                 print(f"{edit}: " + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in versions), flush=True)
